@@ -1,0 +1,1 @@
+//! Command line (clap derive). Dumb: no validation beyond parsing.

@@ -1,0 +1,1 @@
+//! Validated configuration: the only input the engine and server accept.

@@ -1,0 +1,3 @@
+//! Threads, pinning, one monoio runtime per core, start/stop, merging shards.
+
+pub mod pacer;

@@ -1,0 +1,1 @@
+//! Open-loop schedule, pure: the intended send time of each request index.

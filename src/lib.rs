@@ -1,0 +1,36 @@
+//! stampede: a thread-per-core HTTP/1.1 and WebSocket load generator on io_uring.
+//!
+//! # Layer map
+//!
+//! A module imports only from layers above it in this list (lower in the ladder):
+//!
+//! ```text
+//! proto/      HTTP codecs, pure: std + httparse only. No monoio, no clock, no stats.
+//! clock       monotonic nanoseconds; the only place that reads the time
+//! stats/      shards, histograms, merge, report rendering (text, JSON)
+//! engine/pacer pure schedule: given an index, its intended send time
+//! net/        sockets: connect with a source-address pool, options, backoff
+//! scenario/   what one connection does (http ...)
+//! engine/     threads, pinning, runtimes, start/stop, merging shards
+//! server/     the embedded target (uses proto/ in the server role)
+//! preflight/  kernel and limit checks, pure reporting over a readable /proc root
+//! config, cli, error, sys   edges: clap args -> validated Config; cold-path errors; the only `unsafe`
+//! main        parses, dispatches, maps every error to an exit code in one place
+//! ```
+//!
+//! Hot-path rules: one task per connection, buffers allocated at connect time and reused,
+//! one stats shard per worker (never shared across threads), errors counted by a `Copy` enum.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod net;
+pub mod preflight;
+pub mod proto;
+pub mod scenario;
+pub mod server;
+pub mod stats;
+pub mod sys;
+pub mod units;

@@ -1,0 +1,1 @@
+//! Kernel and limit checks over a readable /proc root.

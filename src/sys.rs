@@ -1,0 +1,1 @@
+//! The only module with `unsafe`: raw socket options and fd hand-over.
