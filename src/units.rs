@@ -6,8 +6,20 @@ use std::time::Duration;
 /// A count with an optional SI suffix: `1000`, `10k`, `2.5M`, `1G`.
 pub fn parse_count(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let (num, mult) = split_suffix(t, &[("k", 1e3), ("K", 1e3), ("m", 1e6), ("M", 1e6), ("g", 1e9), ("G", 1e9)]);
-    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a count (examples: 100, 10k, 1.5M)"))?;
+    let (num, mult) = split_suffix(
+        t,
+        &[
+            ("k", 1e3),
+            ("K", 1e3),
+            ("m", 1e6),
+            ("M", 1e6),
+            ("g", 1e9),
+            ("G", 1e9),
+        ],
+    );
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a count (examples: 100, 10k, 1.5M)"))?;
     let r = v * mult;
     if !r.is_finite() || r < 0.0 || r.fract() != 0.0 || r > u64::MAX as f64 {
         return Err(format!("'{s}' is not a whole, non-negative count"));
@@ -19,13 +31,24 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let table: &[(&str, f64)] = &[
-        ("KiB", 1024.0), ("MiB", 1048576.0), ("GiB", 1073741824.0),
-        ("KB", 1e3), ("MB", 1e6), ("GB", 1e9),
-        ("k", 1024.0), ("K", 1024.0), ("m", 1048576.0), ("M", 1048576.0), ("g", 1073741824.0), ("G", 1073741824.0),
+        ("KiB", 1024.0),
+        ("MiB", 1048576.0),
+        ("GiB", 1073741824.0),
+        ("KB", 1e3),
+        ("MB", 1e6),
+        ("GB", 1e9),
+        ("k", 1024.0),
+        ("K", 1024.0),
+        ("m", 1048576.0),
+        ("M", 1048576.0),
+        ("g", 1073741824.0),
+        ("G", 1073741824.0),
         ("B", 1.0),
     ];
     let (num, mult) = split_suffix(t, table);
-    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a size (examples: 512, 4KiB, 1MB)"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (examples: 512, 4KiB, 1MB)"))?;
     let r = (v * mult).round();
     if !r.is_finite() || r < 0.0 || r > u64::MAX as f64 {
         return Err(format!("'{s}' is not a valid size"));
@@ -36,9 +59,19 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// A duration: `250ms`, `10s`, `1.5s`, `2m`, `1h`, `100us`; a bare number means seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let table: &[(&str, f64)] = &[("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("ns", 1e-9), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
+    let table: &[(&str, f64)] = &[
+        ("ms", 1e-3),
+        ("us", 1e-6),
+        ("µs", 1e-6),
+        ("ns", 1e-9),
+        ("s", 1.0),
+        ("m", 60.0),
+        ("h", 3600.0),
+    ];
     let (num, mult) = split_suffix(t, table);
-    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration (examples: 500ms, 10s, 2m)"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (examples: 500ms, 10s, 2m)"))?;
     let secs = v * mult;
     if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
         return Err(format!("'{s}' is not a valid duration"));
@@ -61,22 +94,56 @@ mod tests {
 
     #[test]
     fn counts() {
-        for (input, want) in [("100", Some(100)), ("10k", Some(10_000)), ("1.5M", Some(1_500_000)), ("2G", Some(2_000_000_000)), ("0", Some(0)), ("1.5", None), ("-3", None), ("ten", None), ("", None)] {
+        for (input, want) in [
+            ("100", Some(100)),
+            ("10k", Some(10_000)),
+            ("1.5M", Some(1_500_000)),
+            ("2G", Some(2_000_000_000)),
+            ("0", Some(0)),
+            ("1.5", None),
+            ("-3", None),
+            ("ten", None),
+            ("", None),
+        ] {
             assert_eq!(parse_count(input).ok(), want, "input {input:?}");
         }
     }
 
     #[test]
     fn sizes() {
-        for (input, want) in [("512", Some(512)), ("4k", Some(4096)), ("4KiB", Some(4096)), ("1KB", Some(1000)), ("2MiB", Some(2 << 20)), ("1MB", Some(1_000_000)), ("10B", Some(10)), ("x", None), ("-1", None)] {
+        for (input, want) in [
+            ("512", Some(512)),
+            ("4k", Some(4096)),
+            ("4KiB", Some(4096)),
+            ("1KB", Some(1000)),
+            ("2MiB", Some(2 << 20)),
+            ("1MB", Some(1_000_000)),
+            ("10B", Some(10)),
+            ("x", None),
+            ("-1", None),
+        ] {
             assert_eq!(parse_size(input).ok(), want, "input {input:?}");
         }
     }
 
     #[test]
     fn durations() {
-        for (input, want_ms) in [("500ms", Some(500)), ("10s", Some(10_000)), ("2m", Some(120_000)), ("1h", Some(3_600_000)), ("1.5s", Some(1500)), ("3", Some(3000)), ("0s", Some(0)), ("soon", None), ("-1s", None)] {
-            assert_eq!(parse_duration(input).ok().map(|d| d.as_millis() as u64), want_ms, "input {input:?}");
+        for (input, want_ms) in [
+            ("500ms", Some(500)),
+            ("10s", Some(10_000)),
+            ("2m", Some(120_000)),
+            ("1h", Some(3_600_000)),
+            ("1.5s", Some(1500)),
+            ("3", Some(3000)),
+            ("0s", Some(0)),
+            ("soon", None),
+            ("-1s", None),
+        ] {
+            assert_eq!(
+                parse_duration(input).ok().map(|d| d.as_millis() as u64),
+                want_ms,
+                "input {input:?}"
+            );
         }
         assert_eq!(parse_duration("100us").unwrap(), Duration::from_micros(100));
     }
