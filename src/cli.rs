@@ -1,1 +1,181 @@
-//! Command line (clap derive). Dumb: no validation beyond parsing.
+//! Command line (clap derive). Dumb on purpose: strings and numbers in, no validation beyond
+//! parsing; `config` turns these into a validated `Config`. Flags follow wrk/oha habits.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stampede",
+    version,
+    about = "Thread-per-core HTTP/1.1 load generator on io_uring, with honest latency.",
+    long_about = "Thread-per-core HTTP/1.1 load generator on io_uring (epoll fallback), with latency \
+measured from the intended send time, error classes, the generator's own CPU, and an embedded \
+target server.\n\nStart with `stampede demo`: it runs the embedded server and a 10 s load against it.",
+    after_help = "Examples:\n  stampede demo\n  stampede serve --listen 127.0.0.1:8080\n  stampede http http://127.0.0.1:8080/ -c 64 -d 10s\n  stampede http http://127.0.0.1:8080/ -c 32 -R 20k -d 30s --json result.json\n  stampede http http://127.0.0.1:8080/echo -m POST --body-file payload.json -H 'Content-Type: application/json'"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// HTTP/1.1 keep-alive load against URL (closed loop; open loop with -R).
+    Http(HttpArgs),
+    /// Run the embedded target server (routes: /, /bytes/N, /delay/MS, /status/CODE, POST /echo, /chunked/N, /eof/N, /close).
+    Serve(ServeArgs),
+    /// Start the embedded server on loopback and run a 10 s HTTP load against it.
+    Demo(DemoArgs),
+    /// Check kernel limits and tuning for a planned run; print the exact fixes.
+    Preflight(PreflightArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// Concurrent connections (units allowed: 10k).
+    #[arg(
+        short = 'c',
+        long = "connections",
+        default_value = "50",
+        value_name = "N"
+    )]
+    pub connections: String,
+    /// Run duration (500ms, 10s, 2m). Default 10s, or until -n requests when -n is given.
+    #[arg(short = 'd', long = "duration", value_name = "TIME")]
+    pub duration: Option<String>,
+    /// Stop after N requests in total (units allowed: 100k).
+    #[arg(short = 'n', long = "requests", value_name = "N")]
+    pub requests: Option<String>,
+    /// Worker threads, one pinned runtime each [default: every CPU this process may use].
+    #[arg(short = 't', long = "threads", value_name = "N")]
+    pub threads: Option<usize>,
+    /// Open loop: total requests per second over all connections (units allowed: 20k).
+    #[arg(short = 'R', long = "rate", value_name = "RPS")]
+    pub rate: Option<String>,
+    /// Requests in flight per connection (HTTP pipelining depth).
+    #[arg(long = "pipeline", default_value_t = 1, value_name = "D")]
+    pub pipeline: u32,
+    /// Per-request timeout: no complete response by then counts as request_timeout and the connection is closed.
+    #[arg(long = "timeout", default_value = "10s", value_name = "TIME")]
+    pub timeout: String,
+    /// Connect timeout.
+    #[arg(long = "connect-timeout", default_value = "5s", value_name = "TIME")]
+    pub connect_timeout: String,
+    /// Source addresses, round-robin: 127.0.0.2-127.0.0.9, 127.0.0.0/29 or a comma list.
+    #[arg(long = "source", value_name = "ADDRS")]
+    pub source: Option<String>,
+    /// Close connections with RST (SO_LINGER 0), leaving no TIME_WAIT.
+    #[arg(long = "linger-zero")]
+    pub linger_zero: bool,
+    /// Write the versioned JSON result to FILE (checked for writability before the run).
+    #[arg(long = "json", value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Print the full latency percentile distribution.
+    #[arg(long = "latency")]
+    pub latency: bool,
+    /// No live progress line on stderr.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Skip the kernel preflight checks before the run.
+    #[arg(long = "no-preflight")]
+    pub no_preflight: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RequestArgs {
+    /// HTTP method.
+    #[arg(short = 'm', long = "method", default_value = "GET")]
+    pub method: String,
+    /// Extra header "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Request body.
+    #[arg(long = "body", value_name = "TEXT", conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Request body read from FILE.
+    #[arg(long = "body-file", value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HttpArgs {
+    /// Target, e.g. http://127.0.0.1:8080/path
+    pub url: String,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long = "listen", default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Worker threads, one SO_REUSEPORT listener each [default: every CPU this process may use].
+    #[arg(short = 't', long = "threads", value_name = "N")]
+    pub threads: Option<usize>,
+    /// Over this many open connections, answer 503 and close.
+    #[arg(long = "max-connections", value_name = "N")]
+    pub max_connections: Option<String>,
+    /// Over this many requests per second (whole server), answer 429.
+    #[arg(long = "max-rps", value_name = "N")]
+    pub max_rps: Option<String>,
+    /// Listen backlog.
+    #[arg(long = "backlog", default_value_t = 4096)]
+    pub backlog: i32,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Path on the embedded server to load (/, /bytes/1024, /delay/5, ...).
+    #[arg(long = "path", default_value = "/")]
+    pub path: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PreflightArgs {
+    /// Planned connections.
+    #[arg(
+        short = 'c',
+        long = "connections",
+        default_value = "1000",
+        value_name = "N"
+    )]
+    pub connections: String,
+    /// Planned target (a loopback target also needs server-side fds and backlog).
+    #[arg(long = "target", value_name = "URL")]
+    pub target: Option<String>,
+    /// Planned source addresses (as for `http --source`).
+    #[arg(long = "source", value_name = "ADDRS")]
+    pub source: Option<String>,
+    /// Processes the run will be split into.
+    #[arg(long = "processes", default_value_t = 1)]
+    pub processes: u32,
+    /// Planned worker threads per process.
+    #[arg(short = 't', long = "threads")]
+    pub threads: Option<usize>,
+    /// Write the checks as JSON to FILE.
+    #[arg(long = "json", value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the recommended sysctl values (root only); old values are saved to --save FILE.
+    #[arg(long = "apply")]
+    pub apply: bool,
+    /// Where --apply saves the old values.
+    #[arg(
+        long = "save",
+        default_value = "stampede-sysctl-backup.conf",
+        value_name = "FILE"
+    )]
+    pub save: PathBuf,
+    /// Restore sysctl values saved by --apply.
+    #[arg(long = "revert", value_name = "FILE", conflicts_with = "apply")]
+    pub revert: Option<PathBuf>,
+    /// Read /proc and /sys under this root (for testing).
+    #[arg(long = "root", default_value = "/", hide = true)]
+    pub root: PathBuf,
+}

@@ -1,1 +1,403 @@
-//! Validated configuration: the only input the engine and server accept.
+//! Validated configuration: the only input the engine and the server accept.
+//!
+//! `cli` hands over strings; this module parses units, resolves the target, encodes the request
+//! once, checks every limit, and splits the work per worker. Every error here is a usage error
+//! (exit 2) whose message says what to change.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{HttpArgs, LoadArgs, RequestArgs, ServeArgs};
+use crate::engine::pacer::share;
+use crate::error::{Error, Result};
+use crate::net::{parse_sources, ConnectOpts};
+use crate::proto::http::request::{encode_request, RequestSpec};
+use crate::units::{parse_count, parse_duration};
+
+/// Default run length when neither `-d` nor `-n` is given.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+/// Largest pipelining depth accepted.
+pub const MAX_PIPELINE: u32 = 1024;
+
+/// A resolved `http://` target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub url: String,
+    pub addr: SocketAddr,
+    /// Value of the Host header: host[:port] as written in the URL.
+    pub host_header: String,
+    /// Path and query, starting with '/'.
+    pub path: String,
+}
+
+/// Parses and resolves `http://host[:port][/path]`.
+pub fn parse_target(url: &str) -> Result<Target> {
+    let rest = if let Some(r) = url.strip_prefix("http://") {
+        r
+    } else if url.starts_with("https://") || url.starts_with("wss://") {
+        return Err(Error::usage(format!(
+            "'{url}': TLS is not supported yet; use an http:// target"
+        )));
+    } else if url.contains("://") {
+        return Err(Error::usage(format!(
+            "'{url}': only http:// URLs are supported by `stampede http`"
+        )));
+    } else {
+        return Err(Error::usage(format!("'{url}' is not a URL; write it as http://HOST[:PORT]/PATH, e.g. http://127.0.0.1:8080/")));
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_string()),
+    };
+    if authority.is_empty() {
+        return Err(Error::usage(format!("'{url}' has no host")));
+    }
+    if authority.contains('@') {
+        return Err(Error::usage(format!("'{url}': credentials in the URL are not supported; send an Authorization header with -H")));
+    }
+    let (host, port) = split_host_port(authority)
+        .ok_or_else(|| Error::usage(format!("'{url}': bad host or port '{authority}'")))?;
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| Error::usage(format!("cannot resolve '{host}': {e}")))?
+        .next()
+        .ok_or_else(|| Error::usage(format!("'{host}' resolves to no address")))?;
+    if path
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(Error::usage(format!(
+            "'{url}': the path must not contain spaces or control characters (percent-encode them)"
+        )));
+    }
+    Ok(Target {
+        url: url.to_string(),
+        addr,
+        host_header: authority.to_string(),
+        path,
+    })
+}
+
+fn split_host_port(authority: &str) -> Option<(&str, u16)> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => 80,
+            None => return None,
+        };
+        return Some((host, port));
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Some((h, p.parse().ok()?)),
+        Some(_) => None,
+        None => Some((authority, 80)),
+    }
+}
+
+/// How the run decides when a request is sent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Loop {
+    /// Each connection sends its next request when the previous response arrived.
+    Closed,
+    /// Requests are due at `start + k / rate`, whatever the responses do.
+    Open { rate_per_s: f64 },
+}
+
+/// Load shape and limits shared by every scenario.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    pub connections: u64,
+    /// `None`: run until the request budget is spent.
+    pub duration: Option<Duration>,
+    pub requests: Option<u64>,
+    pub threads: usize,
+    /// CPUs the workers are pinned to, round-robin (empty: no pinning).
+    pub cpus: Vec<usize>,
+    pub mode: Loop,
+    pub pipeline: u32,
+    pub timeout: Duration,
+    pub connect: ConnectOpts,
+    pub sources: Vec<IpAddr>,
+    pub json: Option<PathBuf>,
+    pub latency: bool,
+    pub quiet: bool,
+    pub preflight: bool,
+}
+
+impl LoadConfig {
+    /// Connections owned by worker `w`.
+    pub fn connections_of(&self, w: usize) -> u64 {
+        share(self.connections, self.threads as u64, w as u64)
+    }
+
+    /// Request budget of worker `w` (`None`: unlimited).
+    pub fn requests_of(&self, w: usize) -> Option<u64> {
+        self.requests
+            .map(|n| share(n, self.threads as u64, w as u64))
+    }
+}
+
+/// A validated `stampede http` run.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub target: Target,
+    pub method: String,
+    /// One request, encoded once at start-up.
+    pub request: Vec<u8>,
+    /// HEAD responses carry no body: the parser must know.
+    pub head_request: bool,
+    pub load: LoadConfig,
+}
+
+/// CPUs this process may run on (respects `taskset`).
+pub fn usable_cpus() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .map(|ids| ids.into_iter().map(|c| c.id).collect())
+        .unwrap_or_default()
+}
+
+pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
+    let connections =
+        parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
+    if connections == 0 {
+        return Err(Error::usage("-c/--connections must be at least 1"));
+    }
+    let requests = a
+        .requests
+        .as_deref()
+        .map(|s| parse_count(s).map_err(|e| Error::usage(format!("-n/--requests: {e}"))))
+        .transpose()?;
+    if requests == Some(0) {
+        return Err(Error::usage("-n/--requests must be at least 1"));
+    }
+    let duration = match (&a.duration, requests) {
+        (Some(d), _) => {
+            Some(parse_duration(d).map_err(|e| Error::usage(format!("-d/--duration: {e}")))?)
+        }
+        (None, Some(_)) => None,
+        (None, None) => Some(DEFAULT_DURATION),
+    };
+    if duration == Some(Duration::ZERO) {
+        return Err(Error::usage("-d/--duration must be greater than 0"));
+    }
+    let mode = match &a.rate {
+        None => Loop::Closed,
+        Some(r) => {
+            let rate: f64 = parse_rate(r)?;
+            Loop::Open { rate_per_s: rate }
+        }
+    };
+    if a.pipeline == 0 || a.pipeline > MAX_PIPELINE {
+        return Err(Error::usage(format!(
+            "--pipeline must be between 1 and {MAX_PIPELINE}"
+        )));
+    }
+    let timeout =
+        parse_duration(&a.timeout).map_err(|e| Error::usage(format!("--timeout: {e}")))?;
+    let connect_timeout = parse_duration(&a.connect_timeout)
+        .map_err(|e| Error::usage(format!("--connect-timeout: {e}")))?;
+    if timeout.is_zero() || connect_timeout.is_zero() {
+        return Err(Error::usage(
+            "--timeout and --connect-timeout must be greater than 0",
+        ));
+    }
+    let sources = match &a.source {
+        Some(s) => parse_sources(s).map_err(|e| Error::usage(format!("--source: {e}")))?,
+        None => Vec::new(),
+    };
+    let cpus = usable_cpus();
+    let threads = match a.threads {
+        Some(0) => return Err(Error::usage("-t/--threads must be at least 1")),
+        Some(t) => t,
+        None => cpus.len().max(1),
+    };
+    // A worker with no connection would only idle: never run more workers than connections.
+    let threads = threads.min(connections.min(4096) as usize);
+    Ok(LoadConfig {
+        connections,
+        duration,
+        requests,
+        threads,
+        cpus,
+        mode,
+        pipeline: a.pipeline,
+        timeout,
+        connect: ConnectOpts {
+            nodelay: true,
+            linger_zero: a.linger_zero,
+            timeout: connect_timeout,
+        },
+        sources,
+        json: a.json.clone(),
+        latency: a.latency,
+        quiet: a.quiet,
+        preflight: !a.no_preflight,
+    })
+}
+
+fn parse_rate(r: &str) -> Result<f64> {
+    let rate = match parse_count(r) {
+        Ok(v) => v as f64,
+        Err(_) => r.trim().parse::<f64>().map_err(|_| {
+            Error::usage(format!(
+                "-R/--rate: '{r}' is not a rate (examples: 500, 20k, 0.5)"
+            ))
+        })?,
+    };
+    if !(rate.is_finite() && rate > 0.0 && rate <= 1e9) {
+        return Err(Error::usage(format!(
+            "-R/--rate: '{r}' must be between 0 and 1G requests per second"
+        )));
+    }
+    Ok(rate)
+}
+
+pub fn http_config(a: &HttpArgs) -> Result<HttpConfig> {
+    let target = parse_target(&a.url)?;
+    let load = load_config(&a.load)?;
+    build_http(target, &a.request, load)
+}
+
+/// Builds an HTTP run from a resolved target and request flags (also used by `demo`).
+pub fn build_http(target: Target, r: &RequestArgs, load: LoadConfig) -> Result<HttpConfig> {
+    let method = r.method.trim().to_ascii_uppercase();
+    if method.is_empty()
+        || !method
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+    {
+        return Err(Error::usage(format!(
+            "-m/--method: '{}' is not an HTTP method (GET, POST, PUT, ...)",
+            r.method
+        )));
+    }
+    let mut headers = Vec::with_capacity(r.headers.len());
+    for h in &r.headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| Error::usage(format!("-H '{h}': write headers as 'Name: value'")))?;
+        let name = name.trim();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+            return Err(Error::usage(format!(
+                "-H '{h}': '{name}' is not a valid header name"
+            )));
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+            return Err(Error::usage(format!(
+                "-H '{h}': header values cannot contain line breaks"
+            )));
+        }
+        headers.push((name.to_string(), value.trim().to_string()));
+    }
+    let body = match (&r.body, &r.body_file) {
+        (Some(b), _) => b.clone().into_bytes(),
+        (None, Some(p)) => std::fs::read(p)
+            .map_err(|e| Error::usage(format!("--body-file {}: {e}", p.display())))?,
+        (None, None) => Vec::new(),
+    };
+    let request = encode_request(&RequestSpec {
+        method: &method,
+        host: &target.host_header,
+        path: &target.path,
+        headers: &headers,
+        body: &body,
+    });
+    Ok(HttpConfig {
+        head_request: method == "HEAD",
+        target,
+        method,
+        request,
+        load,
+    })
+}
+
+/// A validated `stampede serve`.
+#[derive(Clone, Debug)]
+pub struct ServeSettings {
+    pub listen: SocketAddr,
+    pub threads: usize,
+    pub cpus: Vec<usize>,
+    pub max_connections: Option<u64>,
+    pub max_rps: Option<u64>,
+    pub backlog: i32,
+}
+
+pub fn serve_settings(a: &ServeArgs) -> Result<ServeSettings> {
+    let listen: SocketAddr = a.listen.parse().map_err(|_| {
+        Error::usage(format!(
+            "--listen '{}': write an address as IP:PORT, e.g. 127.0.0.1:8080 or [::1]:0",
+            a.listen
+        ))
+    })?;
+    let count = |flag: &str, v: &Option<String>| -> Result<Option<u64>> {
+        v.as_deref()
+            .map(|s| parse_count(s).map_err(|e| Error::usage(format!("{flag}: {e}"))))
+            .transpose()
+    };
+    let max_connections = count("--max-connections", &a.max_connections)?;
+    let max_rps = count("--max-rps", &a.max_rps)?;
+    if max_rps == Some(0) || max_connections == Some(0) {
+        return Err(Error::usage(
+            "--max-connections and --max-rps must be at least 1",
+        ));
+    }
+    if a.backlog <= 0 {
+        return Err(Error::usage("--backlog must be at least 1"));
+    }
+    let cpus = usable_cpus();
+    let threads = match a.threads {
+        Some(0) => return Err(Error::usage("-t/--threads must be at least 1")),
+        Some(t) => t,
+        None => cpus.len().max(1),
+    };
+    Ok(ServeSettings {
+        listen,
+        threads,
+        cpus,
+        max_connections,
+        max_rps,
+        backlog: a.backlog,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_and_resolve() {
+        let t = parse_target("http://127.0.0.1:8080/a/b?c=1").unwrap();
+        assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(t.host_header, "127.0.0.1:8080");
+        assert_eq!(t.path, "/a/b?c=1");
+        let t = parse_target("http://127.0.0.1").unwrap();
+        assert_eq!((t.addr.port(), t.path.as_str()), (80, "/"));
+        let t = parse_target("http://[::1]:9000?x").unwrap();
+        assert_eq!(
+            (t.addr, t.path.as_str()),
+            ("[::1]:9000".parse().unwrap(), "/?x")
+        );
+        let t = parse_target("http://localhost:81/").unwrap();
+        assert!(t.addr.ip().is_loopback());
+    }
+
+    #[test]
+    fn bad_targets_are_usage_errors_that_say_what_to_do() {
+        for (url, needle) in [
+            ("127.0.0.1:8080", "http://HOST"),
+            ("https://127.0.0.1/", "TLS"),
+            ("ftp://x/", "only http://"),
+            ("http:///x", "no host"),
+            ("http://127.0.0.1:99999/", "bad host or port"),
+            ("http://u:p@127.0.0.1/", "Authorization"),
+            ("http://127.0.0.1/a b", "spaces"),
+        ] {
+            let e = parse_target(url).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{url}");
+            assert!(e.to_string().contains(needle), "{url}: {e}");
+        }
+    }
+}

@@ -21,6 +21,7 @@
 //! Hot-path rules: one task per connection, buffers allocated at connect time and reused,
 //! one stats shard per worker (never shared across threads), errors counted by a `Copy` enum.
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod engine;
 pub mod error;
 pub mod net;
 pub mod preflight;
+pub mod preflight_cmd;
 pub mod proto;
 pub mod scenario;
 pub mod server;

@@ -73,7 +73,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a duration (examples: 500ms, 10s, 2m)"))?;
     let secs = v * mult;
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !(0.0..=1e9).contains(&secs) {
         return Err(format!("'{s}' is not a valid duration"));
     }
     Ok(Duration::from_secs_f64(secs))

@@ -1,4 +1,270 @@
 //! Threads, pinning, one monoio runtime per core, start/stop, merging shards.
+//!
+//! `run` spawns one OS thread per worker, pins it, builds its runtime (io_uring, falling back to
+//! epoll), releases all workers at one common start time, and lets each drive its share of the
+//! connections, schedule and request budget. A worker's supervisor loop wakes every 10 ms to
+//! check the stop flag and the end time, and once a second samples open connections and sends a
+//! per-second snapshot for the live line; nothing per request crosses threads. When the workers
+//! stop, their shards are merged here.
 
 pub mod pacer;
 pub mod runtime;
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use crate::clock;
+use crate::config::{LoadConfig, Loop};
+use crate::error::{Error, Result};
+use crate::net::SourcePool;
+use crate::scenario::{Scenario, WorkerCtx};
+use crate::stats::{Interval, Shard};
+use pacer::Pacer;
+use runtime::DriverKind;
+
+/// How often a worker's supervisor checks the stop flag and the end time.
+const SUPERVISOR_TICK: Duration = Duration::from_millis(10);
+const SECOND_NS: u64 = 1_000_000_000;
+
+/// A per-second snapshot from one worker, for the live line.
+pub struct Tick {
+    pub worker: usize,
+    pub second: u64,
+    pub interval: Interval,
+}
+
+/// What a run produced, with the facts the report needs about the generator itself.
+pub struct RunOutput {
+    pub shard: Shard,
+    pub driver: DriverKind,
+    /// Wall time from the common start to the last worker's stop.
+    pub elapsed_ns: u64,
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
+    /// Highest CPU share (user+sys over wall time) of any single worker thread.
+    pub busiest_worker: f64,
+    pub interrupted: bool,
+    pub threads: usize,
+}
+
+struct WorkerOut {
+    shard: Shard,
+    driver: DriverKind,
+    end_ns: u64,
+    busy: f64,
+    interrupted: bool,
+}
+
+/// Runs `scenario` with `load` until the duration passes, the budget is spent, or `stop` is set.
+/// `live`, when given, receives one [`Tick`] per worker per second.
+pub fn run<S: Scenario>(
+    scenario: Arc<S>,
+    load: &LoadConfig,
+    stop: Arc<AtomicBool>,
+    live: Option<mpsc::Sender<Tick>>,
+) -> Result<RunOutput> {
+    let workers = load.threads.max(1);
+    let gate = Arc::new(Barrier::new(workers + 1));
+    let start_at = Arc::new(AtomicU64::new(0));
+    let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
+    let cpu0 = crate::sys::process_cpu();
+
+    let mut handles = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let scenario = Arc::clone(&scenario);
+        let load = load.clone();
+        let (w_stop, w_gate, w_start, w_ready, w_live) = (
+            Arc::clone(&stop),
+            Arc::clone(&gate),
+            Arc::clone(&start_at),
+            ready_tx.clone(),
+            live.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name(format!("stampede-w{w}"))
+            .spawn(move || {
+                if let Some(&cpu) = load.cpus.get(w % load.cpus.len().max(1)) {
+                    core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                }
+                let (ready, gate) = (w_ready.clone(), Arc::clone(&w_gate));
+                let result = runtime::block_on(move || async move {
+                    let _ = ready.send(Ok(()));
+                    gate.wait();
+                    worker(
+                        w,
+                        scenario,
+                        &load,
+                        w_start.load(Ordering::Acquire),
+                        w_stop,
+                        w_live,
+                    )
+                    .await
+                });
+                match result {
+                    Ok((driver, mut out)) => {
+                        out.driver = driver;
+                        Some(out)
+                    }
+                    Err(e) => {
+                        let _ = w_ready
+                            .send(Err(format!("worker {w} could not build its runtime: {e}")));
+                        w_gate.wait();
+                        None
+                    }
+                }
+            });
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                // Workers already spawned wait on the gate: release them with a stop.
+                stop.store(true, Ordering::Relaxed);
+                let missing = workers - handles.len();
+                for _ in 0..missing {
+                    let _ = ready_tx.send(Err(format!("cannot spawn worker thread: {e}")));
+                }
+                let gate = Arc::clone(&gate);
+                std::thread::spawn(move || {
+                    for _ in 0..missing {
+                        gate.wait();
+                    }
+                });
+                break;
+            }
+        }
+    }
+    drop(ready_tx);
+
+    let mut failure = None;
+    for _ in 0..workers {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = failure.or(Some(e)),
+            Err(_) => {
+                failure = failure.or(Some("a worker thread died before starting".to_string()))
+            }
+        }
+    }
+    if failure.is_some() {
+        stop.store(true, Ordering::Relaxed);
+    }
+    let start_ns = clock::now_ns();
+    start_at.store(start_ns, Ordering::Release);
+    gate.wait();
+
+    let mut outs = Vec::with_capacity(workers);
+    for h in handles {
+        match h.join() {
+            Ok(Some(o)) => outs.push(o),
+            Ok(None) => {}
+            Err(_) => failure = failure.or(Some("a worker thread panicked".to_string())),
+        }
+    }
+    let cpu1 = crate::sys::process_cpu();
+    if outs.is_empty() {
+        return Err(Error::run(
+            failure.unwrap_or_else(|| "no worker ran".to_string()),
+        ));
+    }
+    if let Some(f) = &failure {
+        eprintln!("stampede: warning: {f}; the report covers the workers that ran");
+    }
+    let mut shard = Shard::new();
+    for o in &outs {
+        shard.merge(&o.shard);
+    }
+    Ok(RunOutput {
+        shard,
+        driver: outs[0].driver,
+        elapsed_ns: outs
+            .iter()
+            .map(|o| o.end_ns)
+            .max()
+            .unwrap_or(start_ns)
+            .saturating_sub(start_ns),
+        cpu_user_s: cpu1.0 - cpu0.0,
+        cpu_sys_s: cpu1.1 - cpu0.1,
+        busiest_worker: outs.iter().map(|o| o.busy).fold(0.0, f64::max),
+        interrupted: outs.iter().any(|o| o.interrupted),
+        threads: outs.len(),
+    })
+}
+
+/// One worker: spawns its connection tasks, then supervises until the run is over.
+async fn worker<S: Scenario>(
+    w: usize,
+    scenario: Arc<S>,
+    load: &LoadConfig,
+    start_ns: u64,
+    stop: Arc<AtomicBool>,
+    live: Option<mpsc::Sender<Tick>>,
+) -> WorkerOut {
+    let workers = load.threads.max(1) as u64;
+    let pacer = match load.mode {
+        Loop::Closed => None,
+        Loop::Open { rate_per_s } => Some(Pacer::new(start_ns, rate_per_s, workers, w as u64)),
+    };
+    let end_ns = load
+        .duration
+        .map(|d| start_ns.saturating_add(d.as_nanos() as u64));
+    let ctx = Rc::new(WorkerCtx::new(
+        w,
+        end_ns,
+        pacer,
+        load.requests_of(w),
+        SourcePool::new(load.sources.clone(), w),
+    ));
+    let cpu0 = crate::sys::thread_cpu();
+    if !stop.load(Ordering::Relaxed) {
+        for slot in 0..load.connections_of(w) {
+            scenario.spawn_connection(Rc::clone(&ctx), slot);
+        }
+    }
+    let mut next_second = start_ns + SECOND_NS;
+    let mut second = 0u64;
+    let mut interrupted = false;
+    loop {
+        let now = clock::now_ns();
+        if stop.load(Ordering::Relaxed) {
+            ctx.stop.set(true);
+            interrupted = true;
+            break;
+        }
+        if ctx.past_end(now) || ctx.live_tasks() == 0 {
+            break;
+        }
+        if now >= next_second {
+            let mut shard = ctx.shard.borrow_mut();
+            shard.sample_open();
+            let interval = shard.take_interval();
+            drop(shard);
+            if let Some(tx) = &live {
+                let _ = tx.send(Tick {
+                    worker: w,
+                    second,
+                    interval,
+                });
+            }
+            second += 1;
+            next_second += SECOND_NS;
+        }
+        let wake = end_ns.map_or(now + SUPERVISOR_TICK.as_nanos() as u64, |e| {
+            e.min(now + SUPERVISOR_TICK.as_nanos() as u64)
+        });
+        monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake))).await;
+    }
+    let end = clock::now_ns();
+    let cpu1 = crate::sys::thread_cpu();
+    let wall = (end.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
+    let busy = ((cpu1.0 - cpu0.0) + (cpu1.1 - cpu0.1)) / wall;
+    let shard = ctx.shard.replace(Shard::new());
+    WorkerOut {
+        shard,
+        driver: DriverKind::Epoll,
+        end_ns: end,
+        busy,
+        interrupted,
+    }
+}

@@ -1,1 +1,142 @@
-//! What one connection does.
+//! What one connection does, and the per-worker context its task sees.
+//!
+//! A scenario spawns one task per connection slot on the worker's runtime ("one task per
+//! connection, never per request"). The task reads the schedule and the request budget from
+//! [`WorkerCtx`] and records into the worker's own stats shard. Nothing here crosses threads:
+//! `WorkerCtx` is `Rc`, its cells are plain `Cell`/`RefCell`.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock;
+use crate::engine::pacer::Pacer;
+use crate::net::SourcePool;
+use crate::stats::Shard;
+
+pub mod http;
+
+/// A workload: how each connection behaves. Implementations are shared by all workers.
+pub trait Scenario: Send + Sync + 'static {
+    /// Short name for the report ("http").
+    fn name(&self) -> &'static str;
+    /// What the report calls the target (a URL).
+    fn target(&self) -> String;
+    /// Spawns the task of connection slot `slot` on the current worker's runtime. The task must
+    /// call [`WorkerCtx::task_done`] when it ends.
+    fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64);
+}
+
+/// Per-worker state shared by that worker's connection tasks (single thread).
+pub struct WorkerCtx {
+    pub index: usize,
+    /// Clock time at which the run ends (`None`: when the budget is spent).
+    pub end_ns: Option<u64>,
+    /// Set by the worker's supervisor on SIGINT/SIGTERM.
+    pub stop: Cell<bool>,
+    pub shard: RefCell<Shard>,
+    pacer: RefCell<Option<Pacer>>,
+    /// Requests this worker may still send (`None`: unlimited).
+    budget: Cell<Option<u64>>,
+    pub sources: RefCell<SourcePool>,
+    live_tasks: Cell<usize>,
+}
+
+impl WorkerCtx {
+    pub fn new(
+        index: usize,
+        end_ns: Option<u64>,
+        pacer: Option<Pacer>,
+        budget: Option<u64>,
+        sources: SourcePool,
+    ) -> WorkerCtx {
+        WorkerCtx {
+            index,
+            end_ns,
+            stop: Cell::new(false),
+            shard: RefCell::new(Shard::new()),
+            pacer: RefCell::new(pacer),
+            budget: Cell::new(budget),
+            sources: RefCell::new(sources),
+            live_tasks: Cell::new(0),
+        }
+    }
+
+    /// True once the run is over for this worker: stopped, past the end, or budget spent.
+    pub fn finished(&self, now: u64) -> bool {
+        self.stop.get() || self.end_ns.is_some_and(|e| now >= e) || self.budget.get() == Some(0)
+    }
+
+    /// True when the run has an end time and `now` is past it.
+    pub fn past_end(&self, now: u64) -> bool {
+        self.end_ns.is_some_and(|e| now >= e)
+    }
+
+    pub fn is_open_loop(&self) -> bool {
+        self.pacer.borrow().is_some()
+    }
+
+    /// Closed loop: takes up to `max` requests from the budget; returns how many were granted.
+    pub fn claim(&self, max: u64) -> u64 {
+        match self.budget.get() {
+            None => max,
+            Some(left) => {
+                let k = left.min(max);
+                self.budget.set(Some(left - k));
+                k
+            }
+        }
+    }
+
+    /// Open loop: claims the next request of the schedule; returns its intended send time.
+    pub fn claim_scheduled(&self) -> Option<u64> {
+        if self.claim(1) == 0 {
+            return None;
+        }
+        self.pacer.borrow_mut().as_mut().map(Pacer::claim)
+    }
+
+    /// Open loop: claims the next request only if it is already due at `now`.
+    pub fn claim_due(&self, now: u64) -> Option<u64> {
+        if self.budget.get() == Some(0) {
+            return None;
+        }
+        let t = self
+            .pacer
+            .borrow_mut()
+            .as_mut()
+            .and_then(|p| p.claim_due(now))?;
+        self.claim(1);
+        Some(t)
+    }
+
+    pub fn task_started(&self) {
+        self.live_tasks.set(self.live_tasks.get() + 1);
+    }
+
+    pub fn task_done(&self) {
+        self.live_tasks.set(self.live_tasks.get().saturating_sub(1));
+    }
+
+    pub fn live_tasks(&self) -> usize {
+        self.live_tasks.get()
+    }
+
+    /// Sleeps until clock time `t_ns`, or the end of the run if that comes first.
+    /// Returns false when the run ended (or was stopped) before `t_ns`.
+    pub async fn sleep_until(&self, t_ns: u64) -> bool {
+        let wake = self.end_ns.map_or(t_ns, |e| e.min(t_ns));
+        if wake > clock::now_ns() {
+            monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake)))
+                .await;
+        }
+        !self.stop.get() && wake == t_ns
+    }
+
+    /// Sleeps for `d` (bounded by the end of the run); false when the run ended first.
+    pub async fn sleep_for(&self, d: Duration) -> bool {
+        self.sleep_until(clock::now_ns().saturating_add(d.as_nanos() as u64))
+            .await
+    }
+}

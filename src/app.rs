@@ -1,0 +1,269 @@
+//! The subcommands, end to end: validated config in, report out. Edge layer: the only place
+//! that prints reports, installs signal handlers and writes result files.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::cli::{Command, DemoArgs, HttpArgs, RequestArgs, ServeArgs};
+use crate::config::{self, HttpConfig, Loop, ServeSettings, Target};
+use crate::engine::{self, Tick};
+use crate::error::{exit, Error, Result};
+use crate::scenario::http::HttpScenario;
+use crate::scenario::Scenario;
+use crate::server::{self, ServeConfig};
+use crate::stats::report::{live_line, RunMeta, RunResult};
+use crate::stats::Interval;
+
+/// Runs one subcommand; returns the process exit code.
+pub fn dispatch(cmd: Command) -> Result<i32> {
+    match cmd {
+        Command::Http(a) => http(&a),
+        Command::Serve(a) => serve(&a),
+        Command::Demo(a) => demo(&a),
+        Command::Preflight(a) => crate::preflight_cmd::preflight(&a),
+    }
+}
+
+/// Installs SIGINT/SIGTERM handlers: the first sets `stop`, a second one exits at once (130).
+pub fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
+            .map_err(|e| Error::io("cannot install signal handler", e))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| Error::io("cannot install signal handler", e))?;
+    }
+    Ok(stop)
+}
+
+fn http(a: &HttpArgs) -> Result<i32> {
+    let cfg = config::http_config(a)?;
+    run_http(cfg, "")
+}
+
+/// Checks that the JSON result can be written, before any load is sent.
+fn check_writable(path: &Path) -> Result<()> {
+    let probe = path.with_extension("stampede-probe");
+    std::fs::write(&probe, b"probe")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            Error::usage(format!(
+                "--json {}: cannot write there ({e}); choose a writable path",
+                path.display()
+            ))
+        })?;
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                Error::usage(format!(
+                    "--json {}: exists and is not writable ({e})",
+                    path.display()
+                ))
+            })?;
+    }
+    Ok(())
+}
+
+/// Writes the file atomically (temp file, then rename).
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("stampede-tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Runs an HTTP load and reports it. `banner` is printed before the run (demo).
+pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {
+    if let Some(p) = &cfg.load.json {
+        check_writable(p)?;
+    }
+    if cfg.load.preflight && !crate::preflight_cmd::check_before_run(&cfg)? {
+        return Ok(exit::RUN_FAILED);
+    }
+    let stop = stop_on_signals()?;
+    let live = !cfg.load.quiet && std::io::stderr().is_terminal();
+    let threads = cfg.load.threads;
+    let (tx, printer) = if live {
+        let (tx, rx) = mpsc::channel::<Tick>();
+        (
+            Some(tx),
+            Some(std::thread::spawn(move || print_live(rx, threads))),
+        )
+    } else {
+        (None, None)
+    };
+    if !banner.is_empty() {
+        println!("{banner}");
+    }
+    let mode = match cfg.load.mode {
+        Loop::Closed => "closed loop".to_string(),
+        Loop::Open { rate_per_s } => format!("open loop at {rate_per_s} req/s"),
+    };
+    let span = match (cfg.load.duration, cfg.load.requests) {
+        (Some(d), Some(n)) => format!("{:.1?} or {n} requests", d),
+        (Some(d), None) => format!("{:.1?}", d),
+        (None, Some(n)) => format!("{n} requests"),
+        (None, None) => String::new(),
+    };
+    eprintln!(
+        "stampede: {} {} for {span}, {} connections, {threads} threads, {mode}",
+        cfg.method, cfg.target.url, cfg.load.connections
+    );
+    let started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let load = cfg.load.clone();
+    let scenario = Arc::new(HttpScenario::new(cfg));
+    let out = engine::run(Arc::clone(&scenario), &load, stop, tx);
+    if let Some(p) = printer {
+        let _ = p.join();
+    }
+    let out = out?;
+    let meta = RunMeta {
+        scenario: scenario.name().to_string(),
+        target: scenario.target(),
+        driver: out.driver.name().to_string(),
+        threads: out.threads,
+        connections: load.connections,
+        pipeline: load.pipeline,
+        duration_s: out.elapsed_ns as f64 / 1e9,
+        target_rate: match load.mode {
+            Loop::Closed => None,
+            Loop::Open { rate_per_s } => Some(rate_per_s),
+        },
+        cpu_user_s: out.cpu_user_s,
+        cpu_sys_s: out.cpu_sys_s,
+        interrupted: out.interrupted,
+        started_unix_ms,
+    };
+    let result = RunResult::new(meta, out.shard);
+    let mut text = result.render_text();
+    if out.busiest_worker >= 0.9 && !result.saturation().saturated {
+        text.push_str(&format!(
+            "\nWARNING: the busiest worker thread used {:.0}% of a CPU: the generator may be the bottleneck.\n",
+            out.busiest_worker * 100.0
+        ));
+    }
+    if load.latency {
+        text.push_str(&crate::stats::report::render_distribution(&result));
+    }
+    print!("{text}");
+    let _ = std::io::stdout().flush();
+    if let Some(p) = &load.json {
+        let json = serde_json::to_vec_pretty(&result.to_json())
+            .map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
+        write_atomically(p, &json)
+            .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+        eprintln!("stampede: result written to {}", p.display());
+    }
+    let shard = &result.shard;
+    if shard.responses == 0
+        && shard.requests_total() + shard.connects_attempted > 0
+        && !out.interrupted
+    {
+        eprintln!("stampede: no request got a response: see the error classes above");
+        return Ok(exit::RUN_FAILED);
+    }
+    Ok(exit::OK)
+}
+
+/// Prints one live line per second on stderr, merging all workers' snapshots of that second.
+fn print_live(rx: mpsc::Receiver<Tick>, workers: usize) {
+    let mut pending: Vec<(u64, usize, Interval)> = Vec::new();
+    let mut printed = false;
+    while let Ok(t) = rx.recv() {
+        match pending.iter_mut().find(|(s, _, _)| *s == t.second) {
+            Some((_, n, iv)) => {
+                iv.merge(&t.interval);
+                *n += 1;
+            }
+            None => pending.push((t.second, 1, t.interval)),
+        }
+        pending.sort_by_key(|(s, _, _)| *s);
+        while pending.first().is_some_and(|(_, n, _)| *n >= workers) {
+            let (s, _, iv) = pending.remove(0);
+            eprint!("\r\x1b[2K{}", live_line((s + 1) as f64, &iv));
+            printed = true;
+        }
+    }
+    if printed {
+        eprintln!();
+    }
+}
+
+fn serve_config(s: &ServeSettings) -> ServeConfig {
+    ServeConfig {
+        listen: s.listen,
+        threads: s.threads,
+        cpus: s.cpus.clone(),
+        max_connections: s.max_connections,
+        max_rps: s.max_rps,
+        backlog: s.backlog,
+    }
+}
+
+fn serve(a: &ServeArgs) -> Result<i32> {
+    let s = config::serve_settings(a)?;
+    let stop = stop_on_signals()?;
+    let handle = server::start(&serve_config(&s))?;
+    println!(
+        "stampede serve: listening on http://{} ({} threads, {})",
+        handle.local_addr(),
+        s.threads,
+        handle.driver().name()
+    );
+    let _ = std::io::stdout().flush();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    handle.stop();
+    eprintln!("stampede serve: stopped");
+    Ok(exit::OK)
+}
+
+fn demo(a: &DemoArgs) -> Result<i32> {
+    let mut load = config::load_config(&a.load)?;
+    let cpus = config::usable_cpus();
+    // Server on the first CPU, generator on the others (shared when there is only one).
+    let (server_cpus, client_cpus) = match cpus.split_first() {
+        Some((first, rest)) if !rest.is_empty() => (vec![*first], rest.to_vec()),
+        _ => (cpus.clone(), cpus.clone()),
+    };
+    if a.load.threads.is_none() {
+        load.threads = client_cpus.len().max(1).min(load.connections as usize);
+    }
+    load.cpus = client_cpus;
+    let settings = ServeSettings {
+        listen: "127.0.0.1:0"
+            .parse()
+            .map_err(|_| Error::run("bad demo listen address"))?,
+        threads: server_cpus.len().max(1),
+        cpus: server_cpus,
+        max_connections: None,
+        max_rps: None,
+        backlog: 4096,
+    };
+    let handle = server::start(&serve_config(&settings))?;
+    let url = format!("http://{}{}", handle.local_addr(), a.path);
+    let target: Target = config::parse_target(&url)?;
+    let req = RequestArgs {
+        method: "GET".into(),
+        headers: Vec::new(),
+        body: None,
+        body_file: None,
+    };
+    let cfg = config::build_http(target, &req, load)?;
+    let banner = format!(
+        "stampede demo: embedded server on {} ({} thread), load from {} thread(s)",
+        handle.local_addr(),
+        settings.threads,
+        cfg.load.threads
+    );
+    let code = run_http(cfg, &banner);
+    handle.stop();
+    code
+}

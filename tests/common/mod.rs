@@ -1,0 +1,109 @@
+//! Shared helpers for the end-to-end tests: the embedded server in-process, an independent
+//! hyper server, and the `stampede` binary run as a user would run it (JSON result parsed).
+#![allow(dead_code)]
+
+pub mod hyper_server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+use stampede::server::{self, ServeConfig, ServerHandle};
+
+/// Starts the embedded server on 127.0.0.1:0 with one worker thread.
+pub fn embedded(max_connections: Option<u64>, max_rps: Option<u64>) -> ServerHandle {
+    server::start(&ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 1,
+        cpus: Vec::new(),
+        max_connections,
+        max_rps,
+        backlog: 1024,
+    })
+    .expect("embedded server starts")
+}
+
+/// A fresh path in the temp dir for a JSON result.
+pub fn temp_json(tag: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "stampede-test-{}-{tag}-{n}.json",
+        std::process::id()
+    ))
+}
+
+/// What one run of the binary produced.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub json: Option<Value>,
+}
+
+/// Runs `stampede ARGS... --json TMP` and parses the result.
+pub fn stampede(args: &[&str]) -> Run {
+    let json = temp_json("run");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stampede"));
+    cmd.args(args)
+        .arg("--json")
+        .arg(&json)
+        .arg("--no-preflight");
+    let out: Output = cmd.output().expect("run stampede");
+    let parsed = std::fs::read(&json)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let _ = std::fs::remove_file(&json);
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        json: parsed,
+    }
+}
+
+/// Runs `stampede ARGS...` without adding anything.
+pub fn stampede_raw(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(args)
+        .output()
+        .expect("run stampede");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        json: None,
+    }
+}
+
+/// `v["a"]["b"]` as u64 (0 when missing).
+pub fn u(v: &Value, path: &[&str]) -> u64 {
+    path.iter().fold(v, |v, k| &v[*k]).as_u64().unwrap_or(0)
+}
+
+/// `v["a"]["b"]` as f64 (NaN when missing).
+pub fn f(v: &Value, path: &[&str]) -> f64 {
+    path.iter()
+        .fold(v, |v, k| &v[*k])
+        .as_f64()
+        .unwrap_or(f64::NAN)
+}
+
+pub fn url(addr: SocketAddr, path: &str) -> String {
+    format!("http://{addr}{path}")
+}
+
+/// The accounting equation every result must satisfy.
+pub fn assert_accounted(v: &Value) {
+    let sent = u(v, &["requests", "sent"]);
+    let ok = u(v, &["requests", "ok"]);
+    let errors = u(v, &["requests", "errors"]);
+    let in_flight = u(v, &["requests", "in_flight"]);
+    assert_eq!(
+        sent,
+        ok + errors + in_flight,
+        "sent = ok + errors + in_flight: {v}"
+    );
+}

@@ -1,0 +1,277 @@
+//! End to end: the `stampede http` binary against the embedded server and against hyper.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_accounted, f, hyper_server, stampede, u, url};
+
+#[test]
+fn embedded_server_bodies_of_every_framing() {
+    let srv = common::embedded(None, None);
+    let addr = srv.local_addr();
+    // (path, requests, must reconnect after each response)
+    for (path, n, closes) in [
+        ("/", 300, false),
+        ("/bytes/70000", 100, false),
+        ("/chunked/10000", 100, false),
+        ("/eof/500", 40, true),
+        ("/close", 40, true),
+    ] {
+        let r = stampede(&[
+            "http",
+            &url(addr, path),
+            "-c",
+            "4",
+            "-t",
+            "1",
+            "-n",
+            &n.to_string(),
+            "-d",
+            "20s",
+        ]);
+        assert_eq!(r.code, 0, "{path}: {}", r.stderr);
+        let v = r.json.expect("json result");
+        assert_eq!(u(&v, &["status", "200"]), n, "{path}: {v}");
+        assert_eq!(u(&v, &["requests", "errors"]), 0, "{path}: {v}");
+        assert_accounted(&v);
+        if closes {
+            assert!(
+                u(&v, &["connections", "established"]) >= n,
+                "{path}: one connection per response: {v}"
+            );
+        } else {
+            assert!(
+                u(&v, &["connections", "established"]) <= 4,
+                "{path}: keep-alive reuses connections: {v}"
+            );
+        }
+    }
+    srv.stop();
+}
+
+#[test]
+fn pipelined_requests_all_come_back() {
+    let srv = common::embedded(None, None);
+    let r = stampede(&[
+        "http",
+        &url(srv.local_addr(), "/"),
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "--pipeline",
+        "16",
+        "-n",
+        "3200",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!(u(&v, &["status", "200"]), 3200, "{v}");
+    assert_eq!(u(&v, &["connections", "established"]), 2, "{v}");
+    assert_accounted(&v);
+    srv.stop();
+}
+
+#[test]
+fn throttling_limits_show_up_as_statuses() {
+    let srv = common::embedded(None, Some(100));
+    let r = stampede(&[
+        "http",
+        &url(srv.local_addr(), "/"),
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "-d",
+        "2s",
+    ]);
+    let v = r.json.expect("json");
+    assert!(u(&v, &["status", "429"]) > 0, "{v}");
+    let ok = u(&v, &["status", "200"]);
+    assert!(ok > 0 && ok <= 100 * 4, "200s are limited to ~100/s: {v}");
+    srv.stop();
+
+    let srv = common::embedded(Some(2), None);
+    let r = stampede(&[
+        "http",
+        &url(srv.local_addr(), "/"),
+        "-c",
+        "6",
+        "-t",
+        "1",
+        "-d",
+        "1s",
+    ]);
+    let v = r.json.expect("json");
+    assert!(
+        u(&v, &["status", "503"]) > 0,
+        "connections over the limit get 503: {v}"
+    );
+    assert!(u(&v, &["status", "200"]) > 0, "{v}");
+    srv.stop();
+}
+
+#[test]
+fn independent_server_hyper() {
+    let addr = hyper_server::start(None);
+    for (path, args) in [
+        ("/cl", vec!["-n", "500"]),
+        ("/chunked", vec!["-n", "300"]),
+        ("/cl", vec!["-n", "800", "--pipeline", "8"]),
+        ("/close", vec!["-n", "40"]),
+    ] {
+        let mut all = vec!["http", "-c", "2", "-t", "1", "-d", "20s"];
+        let target = url(addr, path);
+        all.insert(1, &target);
+        all.extend(args.iter());
+        let r = stampede(&all);
+        assert_eq!(r.code, 0, "{path} {args:?}: {}", r.stderr);
+        let v = r.json.unwrap();
+        let n: u64 = args[1].parse().unwrap();
+        assert_eq!(u(&v, &["status", "200"]), n, "{path} {args:?}: {v}");
+        assert_eq!(u(&v, &["requests", "errors"]), 0, "{path}: {v}");
+        assert_accounted(&v);
+    }
+}
+
+#[test]
+fn open_loop_hits_the_rate_and_corrects_for_a_stall() {
+    // Achieved rate within 2 % of -R over a short run.
+    let srv = common::embedded(None, None);
+    let r = stampede(&[
+        "http",
+        &url(srv.local_addr(), "/"),
+        "-c",
+        "8",
+        "-t",
+        "1",
+        "-R",
+        "200",
+        "-d",
+        "3s",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    let achieved = f(&v, &["rate", "achieved_per_s"]);
+    assert!(
+        (achieved - 200.0).abs() <= 4.0,
+        "achieved {achieved} req/s for -R 200: {v}"
+    );
+    assert_eq!(f(&v, &["rate", "target_per_s"]), 200.0);
+    srv.stop();
+
+    // One connection, one 400 ms stall: the requests queued behind it are late by up to 400 ms
+    // (corrected latency), though each was served fast once sent (service latency).
+    let addr = hyper_server::start(Some((30, Duration::from_millis(400))));
+    let r = stampede(&[
+        "http",
+        &url(addr, "/stall"),
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "-R",
+        "100",
+        "-d",
+        "2s",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    let corrected_p90 = f(&v, &["latency_ms", "p90"]);
+    let corrected_max = f(&v, &["latency_ms", "max"]);
+    let service_p90 = f(&v, &["service_latency_ms", "p90"]);
+    assert!(
+        corrected_max >= 350.0,
+        "corrected max {corrected_max} ms: {v}"
+    );
+    assert!(
+        corrected_p90 >= 50.0,
+        "corrected p90 {corrected_p90} ms includes the queue: {v}"
+    );
+    assert!(
+        service_p90 < 50.0,
+        "service p90 {service_p90} ms excludes it: {v}"
+    );
+    assert!(f(&v, &["send_lateness_ms", "max"]) >= 300.0, "{v}");
+}
+
+#[test]
+fn a_closed_port_is_retried_with_backoff_not_spun_on() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let target = format!("http://127.0.0.1:{port}/");
+    let r = stampede(&["http", &target, "-c", "8", "-t", "1", "-d", "2s"]);
+    assert_eq!(r.code, 1, "nothing answered: exit 1; {}", r.stderr);
+    let v = r.json.expect("the report is still written");
+    let attempted = u(&v, &["connections", "attempted"]);
+    let refused = u(&v, &["errors", "refused"]);
+    assert_eq!(attempted, refused, "every attempt counted as refused: {v}");
+    // 50 ms base, doubling, jittered ±50 %: at most ~8 attempts per connection in 2 s.
+    assert!(
+        (8..=8 * 9).contains(&attempted),
+        "{attempted} attempts: {v}"
+    );
+    let cpu = f(&v, &["generator", "cpu_user_s"]) + f(&v, &["generator", "cpu_sys_s"]);
+    assert!(cpu < 0.5, "a refused target must not burn CPU: {cpu} s");
+    assert!(r.stdout.contains("refused"), "{}", r.stdout);
+}
+
+#[test]
+fn cli_misuse_exits_2_with_a_hint() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["http", "127.0.0.1:8080"], "http://"),
+        (&["http", "http://127.0.0.1:1/", "-c", "0"], "at least 1"),
+        (
+            &["http", "http://127.0.0.1:1/", "-c", "lots"],
+            "not a count",
+        ),
+        (
+            &["http", "http://127.0.0.1:1/", "-d", "forever"],
+            "not a duration",
+        ),
+        (
+            &["http", "http://127.0.0.1:1/", "--pipeline", "0"],
+            "--pipeline",
+        ),
+        (&["http", "http://127.0.0.1:1/", "-R", "fast"], "not a rate"),
+        (
+            &["http", "http://127.0.0.1:1/", "-H", "NoColon"],
+            "Name: value",
+        ),
+        (
+            &[
+                "http",
+                "http://127.0.0.1:1/",
+                "--body-file",
+                "/nonexistent/stampede",
+            ],
+            "--body-file",
+        ),
+        (
+            &[
+                "http",
+                "http://127.0.0.1:1/",
+                "--json",
+                "/nonexistent/dir/out.json",
+            ],
+            "--json",
+        ),
+        (&["http", "https://127.0.0.1/"], "TLS"),
+        (&["http", "http://127.0.0.1:1/", "--bogus"], "--bogus"),
+        (&["serve", "--listen", "nowhere"], "IP:PORT"),
+        (&["frobnicate"], "frobnicate"),
+    ];
+    for (args, needle) in cases {
+        let r = common::stampede_raw(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(needle),
+            "{args:?}: stderr lacks {needle:?}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("panicked"), "{args:?}");
+    }
+}
