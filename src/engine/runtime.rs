@@ -35,6 +35,13 @@ pub fn legacy_forced() -> bool {
         .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
 }
 
+/// True when an io_uring runtime can actually be built here (probe and ring), unless forced off.
+pub fn io_uring_usable() -> bool {
+    !legacy_forced()
+        && monoio::utils::detect_uring()
+        && RuntimeBuilder::<IoUringDriver>::new().with_entries(RING_ENTRIES).build().is_ok()
+}
+
 /// Builds a runtime on this thread and drives the future made by `make` to completion.
 ///
 /// `make` is called after the runtime exists, so the future may create monoio sockets.
