@@ -255,6 +255,7 @@ async fn worker<S: Scenario>(
         });
         monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake))).await;
     }
+    ctx.shard.borrow_mut().sample_open();
     let end = clock::now_ns();
     let cpu1 = crate::sys::thread_cpu();
     let wall = (end.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);

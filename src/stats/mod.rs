@@ -1,3 +1,314 @@
-//! Per-worker stats shards: histograms and counters, merged after the workers stop.
+//! Per-worker stats shards: latency histograms and counters, merged after the workers stop.
+//!
+//! Owns: what is counted and how. A `Shard` belongs to one worker thread and is never shared
+//! (no `Arc`, no atomics, no locks); recording is a few array increments and histogram adds.
+//! Histograms count nanoseconds from 1 ns to 1 h at 3 significant figures; they are allocated
+//! once, when the shard is made. Never reads the clock: callers pass the times.
 
 pub mod report;
+
+use hdrhistogram::Histogram;
+
+/// Failure classes. Hot path: a `Copy` index into a counter array, never a formatted string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorClass {
+    Refused,
+    ConnectTimeout,
+    Reset,
+    RequestTimeout,
+    Protocol,
+    ClosedEarly,
+    AddrUnavailable,
+    FdLimit,
+    Other,
+}
+
+impl ErrorClass {
+    pub const COUNT: usize = 9;
+    pub const ALL: [ErrorClass; Self::COUNT] = [
+        ErrorClass::Refused,
+        ErrorClass::ConnectTimeout,
+        ErrorClass::Reset,
+        ErrorClass::RequestTimeout,
+        ErrorClass::Protocol,
+        ErrorClass::ClosedEarly,
+        ErrorClass::AddrUnavailable,
+        ErrorClass::FdLimit,
+        ErrorClass::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Refused => "refused",
+            ErrorClass::ConnectTimeout => "connect_timeout",
+            ErrorClass::Reset => "reset",
+            ErrorClass::RequestTimeout => "request_timeout",
+            ErrorClass::Protocol => "protocol",
+            ErrorClass::ClosedEarly => "closed_early",
+            ErrorClass::AddrUnavailable => "addr_unavailable",
+            ErrorClass::FdLimit => "fd_limit",
+            ErrorClass::Other => "other",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<ErrorClass> {
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// What an OS error means for a load test.
+    pub fn from_io(e: &std::io::Error) -> ErrorClass {
+        match e.raw_os_error() {
+            Some(libc::ECONNREFUSED) => ErrorClass::Refused,
+            Some(libc::ETIMEDOUT) => ErrorClass::ConnectTimeout,
+            Some(libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED) => ErrorClass::Reset,
+            Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE) => ErrorClass::AddrUnavailable,
+            Some(libc::EMFILE | libc::ENFILE) => ErrorClass::FdLimit,
+            _ => match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => ErrorClass::ClosedEarly,
+                std::io::ErrorKind::TimedOut => ErrorClass::RequestTimeout,
+                _ => ErrorClass::Other,
+            },
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Highest latency a histogram holds; larger values are recorded as this.
+pub const LATENCY_MAX_NS: u64 = 3_600_000_000_000;
+const SIGFIG: u8 = 3;
+/// Status codes 100..=599 have their own counter; anything else lands in slot 0.
+const STATUS_SLOTS: usize = 600;
+
+/// A latency histogram with the crate's bounds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_NS, SIGFIG).expect("static histogram bounds are valid")
+}
+
+fn record(h: &mut Histogram<u64>, ns: u64) {
+    h.saturating_record(ns.clamp(1, LATENCY_MAX_NS));
+}
+
+/// One worker's measurements.
+#[derive(Clone, Debug)]
+pub struct Shard {
+    /// done − intended (open loop); equal to `service` in closed loop.
+    pub corrected: Histogram<u64>,
+    /// done − sent.
+    pub service: Histogram<u64>,
+    /// sent − intended (open loop only).
+    pub lateness: Histogram<u64>,
+    /// Time to establish a connection.
+    pub connect: Histogram<u64>,
+    pub sent: u64,
+    pub responses: u64,
+    pub status: Box<[u64; STATUS_SLOTS]>,
+    pub errors: [u64; ErrorClass::COUNT],
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub connects_attempted: u64,
+    pub connects_ok: u64,
+    pub open_now: u64,
+    pub open_peak: u64,
+    pub open_samples_sum: u64,
+    pub open_samples: u64,
+    pub in_flight: u64,
+    /// Requests that were sent and failed (connect failures are not requests).
+    pub failed: u64,
+    interval: Interval,
+}
+
+/// What happened in one interval (a second), for the live line and time series.
+#[derive(Clone, Debug)]
+pub struct Interval {
+    pub sent: u64,
+    pub responses: u64,
+    pub errors: u64,
+    pub open: u64,
+    pub latency: Histogram<u64>,
+}
+
+impl Interval {
+    fn new() -> Interval {
+        Interval { sent: 0, responses: 0, errors: 0, open: 0, latency: new_histogram() }
+    }
+
+    pub fn merge(&mut self, other: &Interval) {
+        self.sent += other.sent;
+        self.responses += other.responses;
+        self.errors += other.errors;
+        self.open += other.open;
+        let _ = self.latency.add(&other.latency);
+    }
+
+    pub fn p99_ns(&self) -> u64 {
+        self.latency.value_at_quantile(0.99)
+    }
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard::new()
+    }
+}
+
+impl Shard {
+    pub fn new() -> Shard {
+        Shard {
+            corrected: new_histogram(),
+            service: new_histogram(),
+            lateness: new_histogram(),
+            connect: new_histogram(),
+            sent: 0,
+            responses: 0,
+            status: Box::new([0; STATUS_SLOTS]),
+            errors: [0; ErrorClass::COUNT],
+            bytes_read: 0,
+            bytes_written: 0,
+            connects_attempted: 0,
+            connects_ok: 0,
+            open_now: 0,
+            open_peak: 0,
+            open_samples_sum: 0,
+            open_samples: 0,
+            in_flight: 0,
+            failed: 0,
+            interval: Interval::new(),
+        }
+    }
+
+    /// `requests` were written (`bytes` in all): they are now in flight.
+    pub fn on_sent(&mut self, requests: u64, bytes: u64) {
+        self.sent += requests;
+        self.in_flight += requests;
+        self.bytes_written += bytes;
+        self.interval.sent += requests;
+    }
+
+    /// A complete response. Times are clock nanoseconds.
+    pub fn on_response(&mut self, status: u16, intended_ns: u64, sent_ns: u64, done_ns: u64) {
+        self.responses += 1;
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let slot = if (100..600).contains(&status) { status as usize } else { 0 };
+        self.status[slot] += 1;
+        let corrected = done_ns.saturating_sub(intended_ns);
+        record(&mut self.corrected, corrected);
+        record(&mut self.service, done_ns.saturating_sub(sent_ns));
+        if sent_ns > intended_ns {
+            record(&mut self.lateness, sent_ns - intended_ns);
+        } else {
+            record(&mut self.lateness, 1);
+        }
+        self.interval.responses += 1;
+        record(&mut self.interval.latency, corrected);
+    }
+
+    pub fn on_bytes_read(&mut self, n: u64) {
+        self.bytes_read += n;
+    }
+
+    /// `requests` in flight failed with `class`.
+    pub fn on_request_error(&mut self, class: ErrorClass, requests: u64) {
+        self.errors[class.index()] += requests;
+        self.failed += requests;
+        self.in_flight = self.in_flight.saturating_sub(requests);
+        self.interval.errors += requests;
+    }
+
+    /// A connect attempt failed (not a request).
+    pub fn on_connect_error(&mut self, class: ErrorClass) {
+        self.errors[class.index()] += 1;
+        self.connects_attempted += 1;
+        self.interval.errors += 1;
+    }
+
+    /// A connection was established after `latency_ns`.
+    pub fn on_connect(&mut self, latency_ns: u64) {
+        self.connects_attempted += 1;
+        self.connects_ok += 1;
+        self.open_now += 1;
+        self.open_peak = self.open_peak.max(self.open_now);
+        record(&mut self.connect, latency_ns);
+    }
+
+    pub fn on_close(&mut self) {
+        self.open_now = self.open_now.saturating_sub(1);
+    }
+
+    /// Called once per second by the worker: feeds the mean of open connections.
+    pub fn sample_open(&mut self) {
+        self.open_samples_sum += self.open_now;
+        self.open_samples += 1;
+    }
+
+    /// The interval since the last call; starts a new one.
+    pub fn take_interval(&mut self) -> Interval {
+        self.interval.open = self.open_now;
+        let out = self.interval.clone();
+        self.interval.sent = 0;
+        self.interval.responses = 0;
+        self.interval.errors = 0;
+        self.interval.latency.reset();
+        out
+    }
+
+    /// Adds another shard. Histograms and counters add exactly. Workers sample open connections
+    /// at the same seconds, so their sample sums add and the sample count is the largest one;
+    /// peaks are summed (an upper bound of the true simultaneous peak).
+    pub fn merge(&mut self, o: &Shard) {
+        let _ = self.corrected.add(&o.corrected);
+        let _ = self.service.add(&o.service);
+        let _ = self.lateness.add(&o.lateness);
+        let _ = self.connect.add(&o.connect);
+        self.sent += o.sent;
+        self.responses += o.responses;
+        for (a, b) in self.status.iter_mut().zip(o.status.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.errors.iter_mut().zip(o.errors.iter()) {
+            *a += b;
+        }
+        self.bytes_read += o.bytes_read;
+        self.bytes_written += o.bytes_written;
+        self.connects_attempted += o.connects_attempted;
+        self.connects_ok += o.connects_ok;
+        self.open_now += o.open_now;
+        self.open_peak += o.open_peak;
+        self.open_samples_sum += o.open_samples_sum;
+        self.open_samples = self.open_samples.max(o.open_samples);
+        self.in_flight += o.in_flight;
+        self.failed += o.failed;
+    }
+
+    pub fn errors_of(&self, class: ErrorClass) -> u64 {
+        self.errors[class.index()]
+    }
+
+    /// Responses + failed requests.
+    pub fn requests_total(&self) -> u64 {
+        self.responses + self.failed
+    }
+
+    /// Count of responses with this status.
+    pub fn status_count(&self, status: u16) -> u64 {
+        self.status.get(status as usize).copied().unwrap_or(0)
+    }
+
+    /// (status, count) for every status seen; status 0 collects codes outside 100..=599.
+    pub fn statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.status.iter().enumerate().filter(|(_, n)| **n > 0).map(|(s, n)| (s as u16, *n))
+    }
+
+    pub fn mean_open(&self) -> f64 {
+        if self.open_samples == 0 {
+            return 0.0;
+        }
+        self.open_samples_sum as f64 / self.open_samples as f64
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,1 +1,417 @@
-//! The run result: built from merged shards, rendered as text and versioned JSON.
+//! The run result: merged shard plus run facts, rendered as text (people) and versioned JSON
+//! (machines), and read back from JSON so results of several processes or machines merge
+//! without loss (histograms travel as HdrHistogram V2 + deflate, base64).
+//!
+//! Pure: no I/O, no clock. Saturation (was the generator itself the limit?) is decided here
+//! from the figures, so it can be tested on hand-built inputs.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde_json::{json, Map, Value};
+
+use super::{new_histogram, ErrorClass, Interval, Shard};
+
+/// Version tag of the JSON result. Bump on an incompatible change.
+pub const SCHEMA: &str = "stampede.result/1";
+
+/// Facts about the run that the shard does not hold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunMeta {
+    pub scenario: String,
+    pub target: String,
+    pub driver: String,
+    pub threads: usize,
+    pub connections: u64,
+    pub pipeline: u32,
+    /// Measured wall time of the load phase.
+    pub duration_s: f64,
+    /// Open loop: total requests per second asked for. `None`: closed loop.
+    pub target_rate: Option<f64>,
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
+    pub interrupted: bool,
+    pub started_unix_ms: u64,
+}
+
+pub struct RunResult {
+    pub meta: RunMeta,
+    pub shard: Shard,
+}
+
+/// Whether the generator, not the target, limited the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Saturation {
+    /// Generator CPU (user + sys) over wall time × threads.
+    pub cpu_busy: f64,
+    pub saturated: bool,
+    pub reasons: Vec<String>,
+}
+
+/// CPU share above which the generator's threads count as saturated.
+pub const BUSY_LIMIT: f64 = 0.90;
+
+const NS_PER_MS: f64 = 1e6;
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / NS_PER_MS
+}
+
+/// Human duration from nanoseconds: µs below 1 ms, ms below 1 s, else s.
+pub fn human(ns: f64) -> String {
+    if ns < 1e6 {
+        format!("{:.2}µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2}ms", ns / 1e6)
+    } else {
+        format!("{:.2}s", ns / 1e9)
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    let b = b as f64;
+    if b < 1024.0 {
+        format!("{b:.0} B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2} KiB", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2} MiB", b / 1048576.0)
+    } else {
+        format!("{:.2} GiB", b / 1073741824.0)
+    }
+}
+
+fn encode_hist(h: &Histogram<u64>) -> String {
+    let mut buf = Vec::new();
+    match V2DeflateSerializer::new().serialize(h, &mut buf) {
+        Ok(_) => base64::engine::general_purpose::STANDARD.encode(buf),
+        Err(_) => String::new(),
+    }
+}
+
+fn decode_hist(s: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| format!("histogram is not base64: {e}"))?;
+    let h: Histogram<u64> = Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| format!("histogram does not decode: {e:?}"))?;
+    let mut out = new_histogram();
+    out.add(&h).map_err(|e| format!("histogram out of range: {e:?}"))?;
+    Ok(out)
+}
+
+fn lat_json(h: &Histogram<u64>) -> Value {
+    if h.is_empty() {
+        return json!({"min": null, "mean": null, "p50": null, "p90": null, "p99": null, "p999": null, "p9999": null, "max": null});
+    }
+    json!({
+        "min": ms(h.min()),
+        "mean": h.mean() / NS_PER_MS,
+        "p50": ms(h.value_at_quantile(0.50)),
+        "p90": ms(h.value_at_quantile(0.90)),
+        "p99": ms(h.value_at_quantile(0.99)),
+        "p999": ms(h.value_at_quantile(0.999)),
+        "p9999": ms(h.value_at_quantile(0.9999)),
+        "max": ms(h.max()),
+    })
+}
+
+impl RunResult {
+    pub fn new(meta: RunMeta, shard: Shard) -> RunResult {
+        RunResult { meta, shard }
+    }
+
+    pub fn open_loop(&self) -> bool {
+        self.meta.target_rate.is_some()
+    }
+
+    pub fn achieved_rate(&self) -> f64 {
+        if self.meta.duration_s > 0.0 {
+            self.shard.responses as f64 / self.meta.duration_s
+        } else {
+            0.0
+        }
+    }
+
+    pub fn cpu_us_per_request(&self) -> Option<f64> {
+        let n = self.shard.requests_total();
+        (n > 0).then(|| (self.meta.cpu_user_s + self.meta.cpu_sys_s) * 1e6 / n as f64)
+    }
+
+    pub fn non_2xx_3xx(&self) -> u64 {
+        self.shard.statuses().filter(|(s, _)| !(200..400).contains(s)).map(|(_, n)| n).sum()
+    }
+
+    pub fn saturation(&self) -> Saturation {
+        let wall = self.meta.duration_s.max(1e-9) * self.meta.threads.max(1) as f64;
+        let cpu_busy = (self.meta.cpu_user_s + self.meta.cpu_sys_s) / wall;
+        let mut reasons = Vec::new();
+        if cpu_busy >= BUSY_LIMIT {
+            reasons.push(format!(
+                "the generator used {:.0}% of its {} thread(s)' CPU time: it may be the bottleneck; add threads (-t) or processes, or move it to a larger machine",
+                cpu_busy * 100.0,
+                self.meta.threads
+            ));
+        }
+        if let Some(rate) = self.meta.target_rate {
+            let late = &self.shard.lateness;
+            if !late.is_empty() {
+                let p99 = late.value_at_quantile(0.99);
+                let p50 = self.shard.corrected.value_at_quantile(0.5);
+                if p99 > 2_000_000 && p99 as f64 > 0.1 * p50 as f64 {
+                    reasons.push(format!(
+                        "open-loop sends ran late (p99 send lateness {}): either every connection was busy (add -c) or the generator could not keep up",
+                        human(p99 as f64)
+                    ));
+                }
+            }
+            let achieved = self.achieved_rate();
+            if self.meta.duration_s >= 1.0 && achieved < 0.95 * rate && !self.meta.interrupted {
+                reasons.push(format!("achieved {achieved:.0} req/s of the {rate:.0} asked for ({:.0}%)", 100.0 * achieved / rate));
+            }
+        }
+        Saturation { cpu_busy, saturated: !reasons.is_empty(), reasons }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let s = &self.shard;
+        let sat = self.saturation();
+        let status: Map<String, Value> = s.statuses().map(|(code, n)| (code.to_string(), json!(n))).collect();
+        let errors: Map<String, Value> = ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| (c.name().to_string(), json!(s.errors_of(*c)))).collect();
+        let lateness = if self.open_loop() && !s.lateness.is_empty() {
+            json!({"p50": ms(s.lateness.value_at_quantile(0.5)), "p99": ms(s.lateness.value_at_quantile(0.99)), "max": ms(s.lateness.max())})
+        } else {
+            Value::Null
+        };
+        let connect = if s.connect.is_empty() {
+            json!({"p50": null, "p99": null, "max": null})
+        } else {
+            json!({"p50": ms(s.connect.value_at_quantile(0.5)), "p99": ms(s.connect.value_at_quantile(0.99)), "max": ms(s.connect.max())})
+        };
+        json!({
+            "schema": SCHEMA,
+            "scenario": self.meta.scenario,
+            "target": self.meta.target,
+            "driver": self.meta.driver,
+            "threads": self.meta.threads,
+            "pipeline": self.meta.pipeline,
+            "duration_s": self.meta.duration_s,
+            "started_unix_ms": self.meta.started_unix_ms,
+            "interrupted": self.meta.interrupted,
+            "loop": if self.open_loop() { "open" } else { "closed" },
+            "requests": {"total": s.requests_total(), "ok": s.responses, "errors": s.failed, "sent": s.sent, "in_flight": s.in_flight},
+            "rate": {"achieved_per_s": self.achieved_rate(), "target_per_s": self.meta.target_rate},
+            "latency_ms": lat_json(&s.corrected),
+            "service_latency_ms": lat_json(&s.service),
+            "send_lateness_ms": lateness,
+            "connect_ms": connect,
+            "status": status,
+            "non_2xx_3xx": self.non_2xx_3xx(),
+            "errors": errors,
+            "bytes": {"read": s.bytes_read, "written": s.bytes_written},
+            "generator": {
+                "cpu_user_s": self.meta.cpu_user_s,
+                "cpu_sys_s": self.meta.cpu_sys_s,
+                "cpu_us_per_request": self.cpu_us_per_request(),
+                "cpu_busy": sat.cpu_busy,
+                "saturated": sat.saturated,
+                "saturation_reasons": sat.reasons,
+            },
+            "connections": {"planned": self.meta.connections, "attempted": s.connects_attempted, "established": s.connects_ok, "peak_open": s.open_peak, "mean_open": s.mean_open(), "samples": s.open_samples, "samples_sum": s.open_samples_sum},
+            "histograms": {
+                "corrected": encode_hist(&s.corrected),
+                "service": encode_hist(&s.service),
+                "lateness": encode_hist(&s.lateness),
+                "connect": encode_hist(&s.connect),
+            },
+        })
+    }
+
+    /// Reads a result written by [`RunResult::to_json`] back, histograms included.
+    pub fn from_json(v: &Value) -> Result<RunResult, String> {
+        if v["schema"] != SCHEMA {
+            return Err(format!("not a {SCHEMA} result (schema: {})", v["schema"]));
+        }
+        let num = |path: &[&str]| -> Result<u64, String> {
+            path.iter().fold(v, |v, k| &v[*k]).as_u64().ok_or_else(|| format!("missing or bad field {}", path.join(".")))
+        };
+        let float = |path: &[&str]| -> Result<f64, String> {
+            path.iter().fold(v, |v, k| &v[*k]).as_f64().ok_or_else(|| format!("missing or bad field {}", path.join(".")))
+        };
+        let text = |k: &str| -> Result<String, String> { v[k].as_str().map(str::to_string).ok_or_else(|| format!("missing or bad field {k}")) };
+        let hist = |k: &str| -> Result<Histogram<u64>, String> { decode_hist(v["histograms"][k].as_str().ok_or_else(|| format!("missing histogram {k}"))?) };
+        let mut s = Shard::new();
+        s.corrected = hist("corrected")?;
+        s.service = hist("service")?;
+        s.lateness = hist("lateness")?;
+        s.connect = hist("connect")?;
+        s.sent = num(&["requests", "sent"])?;
+        s.responses = num(&["requests", "ok"])?;
+        s.failed = num(&["requests", "errors"])?;
+        s.in_flight = num(&["requests", "in_flight"])?;
+        if let Some(map) = v["status"].as_object() {
+            for (code, n) in map {
+                let code: usize = code.parse().map_err(|_| format!("bad status code {code}"))?;
+                let slot = s.status.get_mut(code).ok_or_else(|| format!("bad status code {code}"))?;
+                *slot = n.as_u64().ok_or("bad status count")?;
+            }
+        }
+        if let Some(map) = v["errors"].as_object() {
+            for (name, n) in map {
+                let class = ErrorClass::from_name(name).ok_or_else(|| format!("unknown error class {name}"))?;
+                s.errors[class as usize] = n.as_u64().ok_or("bad error count")?;
+            }
+        }
+        s.bytes_read = num(&["bytes", "read"])?;
+        s.bytes_written = num(&["bytes", "written"])?;
+        s.connects_attempted = num(&["connections", "attempted"])?;
+        s.connects_ok = num(&["connections", "established"])?;
+        s.open_peak = num(&["connections", "peak_open"])?;
+        s.open_samples = num(&["connections", "samples"])?;
+        s.open_samples_sum = num(&["connections", "samples_sum"])?;
+        let meta = RunMeta {
+            scenario: text("scenario")?,
+            target: text("target")?,
+            driver: text("driver")?,
+            threads: num(&["threads"])? as usize,
+            connections: num(&["connections", "planned"])?,
+            pipeline: num(&["pipeline"])? as u32,
+            duration_s: float(&["duration_s"])?,
+            target_rate: v["rate"]["target_per_s"].as_f64(),
+            cpu_user_s: float(&["generator", "cpu_user_s"])?,
+            cpu_sys_s: float(&["generator", "cpu_sys_s"])?,
+            interrupted: v["interrupted"].as_bool().unwrap_or(false),
+            started_unix_ms: num(&["started_unix_ms"])?,
+        };
+        Ok(RunResult { meta, shard: s })
+    }
+
+    pub fn render_text(&self) -> String {
+        let s = &self.shard;
+        let m = &self.meta;
+        let mut o = String::new();
+        let mode = match m.target_rate {
+            Some(r) => format!("open loop at {r} req/s"),
+            None => "closed loop".to_string(),
+        };
+        let _ = writeln!(o);
+        if m.interrupted {
+            let _ = writeln!(o, "*** INTERRUPTED: the run was stopped early; figures cover {:.2}s ***", m.duration_s);
+        }
+        let _ = writeln!(o, "stampede {} {}", m.scenario, m.target);
+        let _ = writeln!(o, "  {mode}, {} connections, {} threads, pipeline {}, {:.2}s, driver {}", m.connections, m.threads, m.pipeline, m.duration_s, m.driver);
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "Requests   {} sent, {} ok, {} failed, {} in flight at the end",
+            s.sent, s.responses, s.failed, s.in_flight
+        );
+        let _ = writeln!(o, "Rate       {:.1} req/s achieved{}", self.achieved_rate(), m.target_rate.map_or(String::new(), |r| format!(" (target {r})")));
+        let _ = writeln!(o, "Transfer   {} read, {} written", human_bytes(s.bytes_read), human_bytes(s.bytes_written));
+        let _ = writeln!(o);
+        let pcts: [(&str, f64); 6] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("p99.99", 0.9999), ("max", 1.0)];
+        let fmt_q = |h: &Histogram<u64>, q: f64| -> String {
+            if h.is_empty() {
+                "-".into()
+            } else if q >= 1.0 {
+                human(h.max() as f64)
+            } else {
+                human(h.value_at_quantile(q) as f64)
+            }
+        };
+        if self.open_loop() {
+            let _ = writeln!(o, "Latency    {:>12} {:>12} {:>12}", "corrected", "service", "send late");
+            let _ = writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", "min", fmt_min(&s.corrected), fmt_min(&s.service), fmt_min(&s.lateness));
+            let _ = writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", "mean", fmt_mean(&s.corrected), fmt_mean(&s.service), fmt_mean(&s.lateness));
+            for (name, q) in pcts {
+                let _ = writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", name, fmt_q(&s.corrected, q), fmt_q(&s.service, q), fmt_q(&s.lateness, q));
+            }
+            let _ = writeln!(o, "  (corrected: from the intended send time; service: from the actual send)");
+        } else {
+            let _ = writeln!(o, "Latency    (closed loop: latency = service time)");
+            let _ = writeln!(o, "  {:<8} {:>12}", "min", fmt_min(&s.service));
+            let _ = writeln!(o, "  {:<8} {:>12}", "mean", fmt_mean(&s.service));
+            for (name, q) in pcts {
+                let _ = writeln!(o, "  {:<8} {:>12}", name, fmt_q(&s.service, q));
+            }
+        }
+        let _ = writeln!(o);
+        let statuses: Vec<String> = s.statuses().map(|(c, n)| if c == 0 { format!("other: {n}") } else { format!("{c}: {n}") }).collect();
+        let _ = writeln!(o, "Status     {}", if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") });
+        let nn = self.non_2xx_3xx();
+        if nn > 0 {
+            let _ = writeln!(o, "           {nn} responses were not 2xx/3xx");
+        }
+        let errors: Vec<String> = ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| format!("{}: {}", c.name(), s.errors_of(*c))).collect();
+        let _ = writeln!(o, "Errors     {}", if errors.is_empty() { "none".to_string() } else { errors.join(", ") });
+        let _ = writeln!(
+            o,
+            "Connections {} attempted, {} established, peak {} open, mean {:.1} open, connect p50 {} p99 {}",
+            s.connects_attempted,
+            s.connects_ok,
+            s.open_peak,
+            s.mean_open(),
+            fmt_q(&s.connect, 0.5),
+            fmt_q(&s.connect, 0.99)
+        );
+        let _ = writeln!(
+            o,
+            "Generator  CPU {:.2}s user + {:.2}s sys = {:.0}% of {} thread(s){}",
+            m.cpu_user_s,
+            m.cpu_sys_s,
+            self.saturation().cpu_busy * 100.0,
+            m.threads,
+            self.cpu_us_per_request().map_or(String::new(), |us| format!(", {us:.2} µs CPU per request"))
+        );
+        let sat = self.saturation();
+        if sat.saturated {
+            let _ = writeln!(o);
+            let _ = writeln!(o, "WARNING: the generator itself may have limited this run:");
+            for r in &sat.reasons {
+                let _ = writeln!(o, "  - {r}");
+            }
+        }
+        o
+    }
+}
+
+fn fmt_min(h: &Histogram<u64>) -> String {
+    if h.is_empty() {
+        "-".into()
+    } else {
+        human(h.min() as f64)
+    }
+}
+
+fn fmt_mean(h: &Histogram<u64>) -> String {
+    if h.is_empty() {
+        "-".into()
+    } else {
+        human(h.mean())
+    }
+}
+
+/// The full percentile distribution of the (corrected) latency, for `--latency`.
+pub fn render_distribution(r: &RunResult) -> String {
+    let h = &r.shard.corrected;
+    let mut o = String::new();
+    let _ = writeln!(o, "\nLatency distribution ({}):", if r.open_loop() { "corrected" } else { "service" });
+    if h.is_empty() {
+        let _ = writeln!(o, "  no responses");
+        return o;
+    }
+    for q in [0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 0.99999, 1.0] {
+        let v = if q >= 1.0 { h.max() } else { h.value_at_quantile(q) };
+        let _ = writeln!(o, "  {:>9.3}%  {:>12}", q * 100.0, human(v as f64));
+    }
+    o
+}
+
+/// One line for the live display: elapsed time and the last second's figures.
+pub fn live_line(elapsed_s: f64, iv: &Interval) -> String {
+    let p99 = if iv.latency.is_empty() { "-".to_string() } else { human(iv.p99_ns() as f64) };
+    format!("[{elapsed_s:>5.0}s] {:>9} req/s  {:>6} errors  {:>6} open  p99 {p99}", iv.responses, iv.errors, iv.open)
+}
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod tests;

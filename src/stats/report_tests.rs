@@ -1,0 +1,129 @@
+use super::*;
+
+const MS: u64 = 1_000_000;
+
+fn meta(rate: Option<f64>, cpu: f64) -> RunMeta {
+    RunMeta {
+        scenario: "http".into(),
+        target: "http://127.0.0.1:8080/".into(),
+        driver: "io_uring".into(),
+        threads: 2,
+        connections: 10,
+        pipeline: 1,
+        duration_s: 10.0,
+        target_rate: rate,
+        cpu_user_s: cpu * 0.7,
+        cpu_sys_s: cpu * 0.3,
+        interrupted: false,
+        started_unix_ms: 1_700_000_000_000,
+    }
+}
+
+fn shard(n: u64, late_ns: u64) -> Shard {
+    let mut s = Shard::new();
+    s.on_connect(MS);
+    s.on_connect_error(ErrorClass::Refused);
+    for i in 0..n {
+        let intended = i * MS;
+        s.on_sent(1, 80);
+        if i % 100 == 7 {
+            s.on_request_error(ErrorClass::Reset, 1);
+        } else {
+            s.on_response(if i % 10 == 0 { 503 } else { 200 }, intended, intended + late_ns, intended + late_ns + 2 * MS);
+            s.on_bytes_read(120);
+        }
+    }
+    s.on_sent(2, 160);
+    s
+}
+
+fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(v, |v, k| &v[k])
+}
+
+#[test]
+fn json_has_every_documented_key() {
+    let r = RunResult::new(meta(Some(1000.0), 1.0), shard(10_000, 0));
+    let v = r.to_json();
+    for key in [
+        "schema", "scenario", "target", "driver", "threads", "pipeline", "duration_s", "interrupted", "loop",
+        "requests.total", "requests.ok", "requests.errors", "requests.sent", "requests.in_flight",
+        "rate.achieved_per_s", "rate.target_per_s",
+        "latency_ms.min", "latency_ms.mean", "latency_ms.p50", "latency_ms.p90", "latency_ms.p99", "latency_ms.p999", "latency_ms.p9999", "latency_ms.max",
+        "service_latency_ms.p50", "service_latency_ms.p99", "service_latency_ms.max",
+        "send_lateness_ms.p50", "send_lateness_ms.p99", "send_lateness_ms.max",
+        "connect_ms.p50", "connect_ms.p99", "connect_ms.max",
+        "status.200", "status.503", "non_2xx_3xx", "errors.refused", "errors.reset",
+        "connections.planned", "connections.attempted", "connections.established", "connections.peak_open", "connections.mean_open",
+        "bytes.read", "bytes.written",
+        "generator.cpu_user_s", "generator.cpu_sys_s", "generator.cpu_us_per_request", "generator.cpu_busy", "generator.saturated", "generator.saturation_reasons",
+        "histograms.corrected", "histograms.service", "histograms.lateness", "histograms.connect",
+    ] {
+        assert!(!at(&v, key).is_null(), "missing {key}");
+    }
+    assert_eq!(v["schema"], SCHEMA);
+    assert_eq!(at(&v, "requests.sent").as_u64(), Some(10_002));
+    assert_eq!(at(&v, "requests.ok").as_u64().unwrap() + at(&v, "requests.errors").as_u64().unwrap() + at(&v, "requests.in_flight").as_u64().unwrap(), 10_002);
+    assert_eq!(at(&v, "status.503").as_u64(), Some(1000));
+    assert_eq!(at(&v, "non_2xx_3xx").as_u64(), Some(1000));
+    assert_eq!(at(&v, "errors.reset").as_u64(), Some(100));
+    // closed loop: no target rate, no lateness
+    let closed = RunResult::new(meta(None, 1.0), shard(100, 0)).to_json();
+    assert!(at(&closed, "rate.target_per_s").is_null());
+    assert!(at(&closed, "send_lateness_ms").is_null());
+}
+
+#[test]
+fn json_round_trip_is_exact() {
+    let r = RunResult::new(meta(Some(1000.0), 2.0), shard(5000, 3 * MS));
+    let back = RunResult::from_json(&r.to_json()).unwrap();
+    assert_eq!(back.meta, r.meta);
+    for q in [0.0, 0.5, 0.99, 0.9999, 1.0] {
+        assert_eq!(back.shard.corrected.value_at_quantile(q), r.shard.corrected.value_at_quantile(q));
+        assert_eq!(back.shard.lateness.value_at_quantile(q), r.shard.lateness.value_at_quantile(q));
+    }
+    assert_eq!(back.shard.corrected.len(), r.shard.corrected.len());
+    assert_eq!((back.shard.sent, back.shard.responses, back.shard.failed, back.shard.in_flight), (r.shard.sent, r.shard.responses, r.shard.failed, r.shard.in_flight));
+    assert_eq!(back.shard.errors, r.shard.errors);
+    assert_eq!(back.shard.status[..], r.shard.status[..]);
+    assert_eq!(back.to_json(), r.to_json());
+    assert!(RunResult::from_json(&serde_json::json!({"schema": "other"})).is_err());
+}
+
+#[test]
+fn saturation_decisions() {
+    let healthy = RunResult::new(meta(Some(1000.0), 2.0), shard(10_000, 0)).saturation();
+    assert!(!healthy.saturated, "{healthy:?}");
+    assert!((healthy.cpu_busy - 0.1).abs() < 1e-9);
+    let busy = RunResult::new(meta(None, 19.0), shard(10_000, 0)).saturation();
+    assert!(busy.saturated && busy.reasons[0].contains("95%"), "{busy:?}");
+    let late = RunResult::new(meta(Some(1000.0), 1.0), shard(10_000, 50 * MS)).saturation();
+    assert!(late.saturated && late.reasons.iter().any(|r| r.contains("late")), "{late:?}");
+    let short = RunResult::new(meta(Some(5000.0), 1.0), shard(10_000, 0)).saturation();
+    assert!(short.saturated && short.reasons.iter().any(|r| r.contains("asked for")), "{short:?}");
+}
+
+#[test]
+fn text_report_shows_the_key_figures() {
+    let t = RunResult::new(meta(Some(1000.0), 1.0), shard(10_000, 0)).render_text();
+    for needle in ["open loop at 1000", "corrected", "service", "send late", "503: 1000", "reset: 100", "refused: 1", "driver io_uring", "µs CPU per request", "in flight"] {
+        assert!(t.contains(needle), "missing {needle:?} in\n{t}");
+    }
+    let closed = RunResult::new(meta(None, 19.0), shard(100, 0)).render_text();
+    assert!(closed.contains("closed loop: latency = service time"), "{closed}");
+    assert!(closed.contains("WARNING"), "{closed}");
+    let mut m = meta(None, 1.0);
+    m.interrupted = true;
+    assert!(RunResult::new(m, shard(10, 0)).render_text().contains("INTERRUPTED"));
+}
+
+#[test]
+fn live_line_and_human_units() {
+    let mut s = shard(1000, 0);
+    let iv = s.take_interval();
+    let line = live_line(3.0, &iv);
+    assert!(line.contains("req/s") && line.contains("p99"), "{line}");
+    assert_eq!(human(1500.0), "1.50µs");
+    assert_eq!(human(2.5e6), "2.50ms");
+    assert_eq!(human(3e9), "3.00s");
+}
