@@ -3,7 +3,7 @@
 //! Everything else in the crate is safe code; each block here carries a `// SAFETY:` line.
 
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use nix::sys::socket::{getsockopt, sockopt};
 
@@ -16,6 +16,19 @@ pub fn take_socket_error(fd: RawFd) -> io::Result<Option<io::Error>> {
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     let code = getsockopt(&fd, sockopt::SocketError).map_err(io::Error::from)?;
     Ok((code != 0).then(|| io::Error::from_raw_os_error(code)))
+}
+
+/// `listen(2)` with any backlog: nix's wrapper refuses values at or above `SOMAXCONN` (4096),
+/// but a tuned kernel (`net.core.somaxconn = 65535`) honours larger ones.
+pub fn listen(fd: &impl AsFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen(2) only reads its two integer arguments; the fd is borrowed from a live
+    // owner for the duration of the call.
+    let rc = unsafe { libc::listen(fd.as_fd().as_raw_fd(), backlog.max(1)) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// CPU time (user, system) in seconds used so far by this process.
@@ -42,7 +55,6 @@ fn tv_secs(tv: nix::sys::time::TimeVal) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
 
     #[test]
     fn socket_error_is_none_on_a_healthy_socket() {

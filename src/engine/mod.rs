@@ -3,8 +3,8 @@
 //! `run` spawns one OS thread per worker, pins it, builds its runtime (io_uring, falling back to
 //! epoll), releases all workers at one common start time, and lets each drive its share of the
 //! connections, schedule and request budget. A worker's supervisor loop wakes every 10 ms to
-//! check the stop flag and the end time, and once a second samples open connections and sends a
-//! per-second snapshot for the live line; nothing per request crosses threads. When the workers
+//! check the stop flag and the end time, samples open connections every 100 ms, and once a second
+//! sends a snapshot for the live line; nothing per request crosses threads. When the workers
 //! stop, their shards are merged here.
 
 pub mod pacer;
@@ -28,6 +28,8 @@ use runtime::DriverKind;
 /// How often a worker's supervisor checks the stop flag and the end time.
 const SUPERVISOR_TICK: Duration = Duration::from_millis(10);
 const SECOND_NS: u64 = 1_000_000_000;
+/// How often open connections are sampled for their mean.
+const OPEN_SAMPLE_NS: u64 = 100_000_000;
 
 /// A per-second snapshot from one worker, for the live line.
 pub struct Tick {
@@ -42,6 +44,8 @@ pub struct RunOutput {
     pub driver: DriverKind,
     /// Wall time from the common start to the last worker's stop.
     pub elapsed_ns: u64,
+    /// CPU time of the worker threads (the generator itself, not the process: an embedded
+    /// server in the same process is not counted).
     pub cpu_user_s: f64,
     pub cpu_sys_s: f64,
     /// Highest CPU share (user+sys over wall time) of any single worker thread.
@@ -55,6 +59,8 @@ struct WorkerOut {
     driver: DriverKind,
     end_ns: u64,
     busy: f64,
+    user: f64,
+    sys: f64,
     interrupted: bool,
 }
 
@@ -70,7 +76,6 @@ pub fn run<S: Scenario>(
     let gate = Arc::new(Barrier::new(workers + 1));
     let start_at = Arc::new(AtomicU64::new(0));
     let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
-    let cpu0 = crate::sys::process_cpu();
 
     let mut handles = Vec::with_capacity(workers);
     for w in 0..workers {
@@ -162,7 +167,6 @@ pub fn run<S: Scenario>(
             Err(_) => failure = failure.or(Some("a worker thread panicked".to_string())),
         }
     }
-    let cpu1 = crate::sys::process_cpu();
     if outs.is_empty() {
         return Err(Error::run(
             failure.unwrap_or_else(|| "no worker ran".to_string()),
@@ -184,8 +188,8 @@ pub fn run<S: Scenario>(
             .max()
             .unwrap_or(start_ns)
             .saturating_sub(start_ns),
-        cpu_user_s: cpu1.0 - cpu0.0,
-        cpu_sys_s: cpu1.1 - cpu0.1,
+        cpu_user_s: outs.iter().map(|o| o.user).sum(),
+        cpu_sys_s: outs.iter().map(|o| o.sys).sum(),
         busiest_worker: outs.iter().map(|o| o.busy).fold(0.0, f64::max),
         interrupted: outs.iter().any(|o| o.interrupted),
         threads: outs.len(),
@@ -223,6 +227,7 @@ async fn worker<S: Scenario>(
         }
     }
     let mut next_second = start_ns + SECOND_NS;
+    let mut next_sample = start_ns + OPEN_SAMPLE_NS;
     let mut second = 0u64;
     let mut interrupted = false;
     loop {
@@ -235,9 +240,12 @@ async fn worker<S: Scenario>(
         if ctx.past_end(now) || ctx.live_tasks() == 0 {
             break;
         }
+        if now >= next_sample {
+            ctx.shard.borrow_mut().sample_open();
+            next_sample += OPEN_SAMPLE_NS;
+        }
         if now >= next_second {
             let mut shard = ctx.shard.borrow_mut();
-            shard.sample_open();
             let interval = shard.take_interval();
             drop(shard);
             if let Some(tx) = &live {
@@ -255,17 +263,18 @@ async fn worker<S: Scenario>(
         });
         monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake))).await;
     }
-    ctx.shard.borrow_mut().sample_open();
     let end = clock::now_ns();
     let cpu1 = crate::sys::thread_cpu();
     let wall = (end.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
-    let busy = ((cpu1.0 - cpu0.0) + (cpu1.1 - cpu0.1)) / wall;
+    let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
     let shard = ctx.shard.replace(Shard::new());
     WorkerOut {
         shard,
         driver: DriverKind::Epoll,
         end_ns: end,
-        busy,
+        busy: (user + sys) / wall,
+        user,
+        sys,
         interrupted,
     }
 }

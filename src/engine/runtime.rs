@@ -39,7 +39,10 @@ pub fn legacy_forced() -> bool {
 pub fn io_uring_usable() -> bool {
     !legacy_forced()
         && monoio::utils::detect_uring()
-        && RuntimeBuilder::<IoUringDriver>::new().with_entries(RING_ENTRIES).build().is_ok()
+        && RuntimeBuilder::<IoUringDriver>::new()
+            .with_entries(RING_ENTRIES)
+            .build()
+            .is_ok()
 }
 
 /// Builds a runtime on this thread and drives the future made by `make` to completion.

@@ -29,7 +29,12 @@ fn shard(n: u64, late_ns: u64) -> Shard {
         if i % 100 == 7 {
             s.on_request_error(ErrorClass::Reset, 1);
         } else {
-            s.on_response(if i % 10 == 0 { 503 } else { 200 }, intended, intended + late_ns, intended + late_ns + 2 * MS);
+            s.on_response(
+                if i % 10 == 0 { 503 } else { 200 },
+                intended,
+                intended + late_ns,
+                intended + late_ns + 2 * MS,
+            );
             s.on_bytes_read(120);
         }
     }
@@ -46,24 +51,72 @@ fn json_has_every_documented_key() {
     let r = RunResult::new(meta(Some(1000.0), 1.0), shard(10_000, 0));
     let v = r.to_json();
     for key in [
-        "schema", "scenario", "target", "driver", "threads", "pipeline", "duration_s", "interrupted", "loop",
-        "requests.total", "requests.ok", "requests.errors", "requests.sent", "requests.in_flight",
-        "rate.achieved_per_s", "rate.target_per_s",
-        "latency_ms.min", "latency_ms.mean", "latency_ms.p50", "latency_ms.p90", "latency_ms.p99", "latency_ms.p999", "latency_ms.p9999", "latency_ms.max",
-        "service_latency_ms.p50", "service_latency_ms.p99", "service_latency_ms.max",
-        "send_lateness_ms.p50", "send_lateness_ms.p99", "send_lateness_ms.max",
-        "connect_ms.p50", "connect_ms.p99", "connect_ms.max",
-        "status.200", "status.503", "non_2xx_3xx", "errors.refused", "errors.reset",
-        "connections.planned", "connections.attempted", "connections.established", "connections.peak_open", "connections.mean_open",
-        "bytes.read", "bytes.written",
-        "generator.cpu_user_s", "generator.cpu_sys_s", "generator.cpu_us_per_request", "generator.cpu_busy", "generator.saturated", "generator.saturation_reasons",
-        "histograms.corrected", "histograms.service", "histograms.lateness", "histograms.connect",
+        "schema",
+        "scenario",
+        "target",
+        "driver",
+        "threads",
+        "pipeline",
+        "duration_s",
+        "interrupted",
+        "loop",
+        "requests.total",
+        "requests.ok",
+        "requests.errors",
+        "requests.sent",
+        "requests.in_flight",
+        "rate.achieved_per_s",
+        "rate.target_per_s",
+        "latency_ms.min",
+        "latency_ms.mean",
+        "latency_ms.p50",
+        "latency_ms.p90",
+        "latency_ms.p99",
+        "latency_ms.p999",
+        "latency_ms.p9999",
+        "latency_ms.max",
+        "service_latency_ms.p50",
+        "service_latency_ms.p99",
+        "service_latency_ms.max",
+        "send_lateness_ms.p50",
+        "send_lateness_ms.p99",
+        "send_lateness_ms.max",
+        "connect_ms.p50",
+        "connect_ms.p99",
+        "connect_ms.max",
+        "status.200",
+        "status.503",
+        "non_2xx_3xx",
+        "errors.refused",
+        "errors.reset",
+        "connections.planned",
+        "connections.attempted",
+        "connections.established",
+        "connections.peak_open",
+        "connections.mean_open",
+        "bytes.read",
+        "bytes.written",
+        "generator.cpu_user_s",
+        "generator.cpu_sys_s",
+        "generator.cpu_us_per_request",
+        "generator.cpu_busy",
+        "generator.saturated",
+        "generator.saturation_reasons",
+        "histograms.corrected",
+        "histograms.service",
+        "histograms.lateness",
+        "histograms.connect",
     ] {
         assert!(!at(&v, key).is_null(), "missing {key}");
     }
     assert_eq!(v["schema"], SCHEMA);
     assert_eq!(at(&v, "requests.sent").as_u64(), Some(10_002));
-    assert_eq!(at(&v, "requests.ok").as_u64().unwrap() + at(&v, "requests.errors").as_u64().unwrap() + at(&v, "requests.in_flight").as_u64().unwrap(), 10_002);
+    assert_eq!(
+        at(&v, "requests.ok").as_u64().unwrap()
+            + at(&v, "requests.errors").as_u64().unwrap()
+            + at(&v, "requests.in_flight").as_u64().unwrap(),
+        10_002
+    );
     assert_eq!(at(&v, "status.503").as_u64(), Some(1000));
     assert_eq!(at(&v, "non_2xx_3xx").as_u64(), Some(1000));
     assert_eq!(at(&v, "errors.reset").as_u64(), Some(100));
@@ -79,11 +132,30 @@ fn json_round_trip_is_exact() {
     let back = RunResult::from_json(&r.to_json()).unwrap();
     assert_eq!(back.meta, r.meta);
     for q in [0.0, 0.5, 0.99, 0.9999, 1.0] {
-        assert_eq!(back.shard.corrected.value_at_quantile(q), r.shard.corrected.value_at_quantile(q));
-        assert_eq!(back.shard.lateness.value_at_quantile(q), r.shard.lateness.value_at_quantile(q));
+        assert_eq!(
+            back.shard.corrected.value_at_quantile(q),
+            r.shard.corrected.value_at_quantile(q)
+        );
+        assert_eq!(
+            back.shard.lateness.value_at_quantile(q),
+            r.shard.lateness.value_at_quantile(q)
+        );
     }
     assert_eq!(back.shard.corrected.len(), r.shard.corrected.len());
-    assert_eq!((back.shard.sent, back.shard.responses, back.shard.failed, back.shard.in_flight), (r.shard.sent, r.shard.responses, r.shard.failed, r.shard.in_flight));
+    assert_eq!(
+        (
+            back.shard.sent,
+            back.shard.responses,
+            back.shard.failed,
+            back.shard.in_flight
+        ),
+        (
+            r.shard.sent,
+            r.shard.responses,
+            r.shard.failed,
+            r.shard.in_flight
+        )
+    );
     assert_eq!(back.shard.errors, r.shard.errors);
     assert_eq!(back.shard.status[..], r.shard.status[..]);
     assert_eq!(back.to_json(), r.to_json());
@@ -96,25 +168,50 @@ fn saturation_decisions() {
     assert!(!healthy.saturated, "{healthy:?}");
     assert!((healthy.cpu_busy - 0.1).abs() < 1e-9);
     let busy = RunResult::new(meta(None, 19.0), shard(10_000, 0)).saturation();
-    assert!(busy.saturated && busy.reasons[0].contains("95%"), "{busy:?}");
+    assert!(
+        busy.saturated && busy.reasons[0].contains("95%"),
+        "{busy:?}"
+    );
     let late = RunResult::new(meta(Some(1000.0), 1.0), shard(10_000, 50 * MS)).saturation();
-    assert!(late.saturated && late.reasons.iter().any(|r| r.contains("late")), "{late:?}");
+    assert!(
+        late.saturated && late.reasons.iter().any(|r| r.contains("late")),
+        "{late:?}"
+    );
     let short = RunResult::new(meta(Some(5000.0), 1.0), shard(10_000, 0)).saturation();
-    assert!(short.saturated && short.reasons.iter().any(|r| r.contains("asked for")), "{short:?}");
+    assert!(
+        short.saturated && short.reasons.iter().any(|r| r.contains("asked for")),
+        "{short:?}"
+    );
 }
 
 #[test]
 fn text_report_shows_the_key_figures() {
     let t = RunResult::new(meta(Some(1000.0), 1.0), shard(10_000, 0)).render_text();
-    for needle in ["open loop at 1000", "corrected", "service", "send late", "503: 1000", "reset: 100", "refused: 1", "driver io_uring", "µs CPU per request", "in flight"] {
+    for needle in [
+        "open loop at 1000",
+        "corrected",
+        "service",
+        "send late",
+        "503: 1000",
+        "reset: 100",
+        "refused: 1",
+        "driver io_uring",
+        "µs CPU per request",
+        "in flight",
+    ] {
         assert!(t.contains(needle), "missing {needle:?} in\n{t}");
     }
     let closed = RunResult::new(meta(None, 19.0), shard(100, 0)).render_text();
-    assert!(closed.contains("closed loop: latency = service time"), "{closed}");
+    assert!(
+        closed.contains("closed loop: latency = service time"),
+        "{closed}"
+    );
     assert!(closed.contains("WARNING"), "{closed}");
     let mut m = meta(None, 1.0);
     m.interrupted = true;
-    assert!(RunResult::new(m, shard(10, 0)).render_text().contains("INTERRUPTED"));
+    assert!(RunResult::new(m, shard(10, 0))
+        .render_text()
+        .contains("INTERRUPTED"));
 }
 
 #[test]
