@@ -94,7 +94,7 @@ print(f"{rate:.0f} {p99:.3f} {(u+s)*1e6/max(total,1):.2f}")
 PY
 }
 run_oha() {
-  local out; out=$(cpu_of taskset -c "$GEN_CPU" oha --no-tui -j -c "$CONNS" -z "${DURATION}s" "$url" 2>&1)
+  local out; out=$(cpu_of taskset -c "$GEN_CPU" oha --no-tui --output-format json -c "$CONNS" -z "${DURATION}s" "$url" 2>&1)
   python3 - "$out" <<'PY'
 import json,re,sys
 o=sys.argv[1]; u,s=map(float,re.search(r"CPU ([\d.]+) ([\d.]+)",o).groups())
