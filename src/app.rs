@@ -117,7 +117,7 @@ pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let load = cfg.load.clone();
-    let scenario = Arc::new(HttpScenario::new(cfg));
+    let scenario = Arc::new(HttpScenario::http(cfg));
     let out = engine::run(Arc::clone(&scenario), &load, stop, tx);
     if let Some(p) = printer {
         let _ = p.join();

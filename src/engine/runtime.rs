@@ -60,7 +60,11 @@ where
         let mut tuned = io_uring::IoUring::builder();
         tuned.setup_coop_taskrun();
         for urb in [tuned, io_uring::IoUring::builder()] {
-            let built = RuntimeBuilder::<IoUringDriver>::new().with_entries(RING_ENTRIES).uring_builder(urb).enable_timer().build();
+            let built = RuntimeBuilder::<IoUringDriver>::new()
+                .with_entries(RING_ENTRIES)
+                .uring_builder(urb)
+                .enable_timer()
+                .build();
             if let Ok(mut rt) = built {
                 let out = rt.block_on(async move { make().await });
                 return Ok((DriverKind::IoUring, out));

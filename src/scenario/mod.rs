@@ -15,6 +15,7 @@ use crate::engine::pacer::Pacer;
 use crate::net::SourcePool;
 use crate::stats::Shard;
 
+pub mod exchange;
 pub mod http;
 
 /// A workload: how each connection behaves. Implementations are shared by all workers.

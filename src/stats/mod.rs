@@ -103,6 +103,8 @@ pub struct Shard {
     pub lateness: Histogram<u64>,
     /// Time to establish a connection.
     pub connect: Histogram<u64>,
+    /// Time of the protocol's opening after connect (the WebSocket handshake).
+    pub handshake: Histogram<u64>,
     pub sent: u64,
     pub responses: u64,
     pub status: Box<[u64; STATUS_SLOTS]>,
@@ -168,6 +170,7 @@ impl Shard {
             service: new_histogram(),
             lateness: new_histogram(),
             connect: new_histogram(),
+            handshake: new_histogram(),
             sent: 0,
             responses: 0,
             status: Box::new([0; STATUS_SLOTS]),
@@ -244,6 +247,11 @@ impl Shard {
         record(&mut self.connect, latency_ns);
     }
 
+    /// The protocol's opening completed after `latency_ns`.
+    pub fn on_handshake(&mut self, latency_ns: u64) {
+        record(&mut self.handshake, latency_ns);
+    }
+
     pub fn on_close(&mut self) {
         self.open_now = self.open_now.saturating_sub(1);
     }
@@ -273,6 +281,7 @@ impl Shard {
         let _ = self.service.add(&o.service);
         let _ = self.lateness.add(&o.lateness);
         let _ = self.connect.add(&o.connect);
+        let _ = self.handshake.add(&o.handshake);
         self.sent += o.sent;
         self.responses += o.responses;
         for (a, b) in self.status.iter_mut().zip(o.status.iter()) {

@@ -104,6 +104,14 @@ fn decode_hist(s: &str) -> Result<Histogram<u64>, String> {
     Ok(out)
 }
 
+/// p50 / p99 / max in ms, or nulls when nothing was recorded.
+fn short_json(h: &Histogram<u64>) -> Value {
+    if h.is_empty() {
+        return json!({"p50": null, "p99": null, "max": null});
+    }
+    json!({"p50": ms(h.value_at_quantile(0.5)), "p99": ms(h.value_at_quantile(0.99)), "max": ms(h.max())})
+}
+
 fn lat_json(h: &Histogram<u64>) -> Value {
     if h.is_empty() {
         return json!({"min": null, "mean": null, "p50": null, "p90": null, "p99": null, "p999": null, "p9999": null, "max": null});
@@ -205,11 +213,8 @@ impl RunResult {
         } else {
             Value::Null
         };
-        let connect = if s.connect.is_empty() {
-            json!({"p50": null, "p99": null, "max": null})
-        } else {
-            json!({"p50": ms(s.connect.value_at_quantile(0.5)), "p99": ms(s.connect.value_at_quantile(0.99)), "max": ms(s.connect.max())})
-        };
+        let connect = short_json(&s.connect);
+        let handshake = short_json(&s.handshake);
         json!({
             "schema": SCHEMA,
             "scenario": self.meta.scenario,
@@ -227,6 +232,7 @@ impl RunResult {
             "service_latency_ms": lat_json(&s.service),
             "send_lateness_ms": lateness,
             "connect_ms": connect,
+            "handshake_ms": handshake,
             "status": status,
             "non_2xx_3xx": self.non_2xx_3xx(),
             "errors": errors,
@@ -245,6 +251,7 @@ impl RunResult {
                 "service": encode_hist(&s.service),
                 "lateness": encode_hist(&s.lateness),
                 "connect": encode_hist(&s.connect),
+                "handshake": encode_hist(&s.handshake),
             },
         })
     }
@@ -283,6 +290,7 @@ impl RunResult {
         s.service = hist("service")?;
         s.lateness = hist("lateness")?;
         s.connect = hist("connect")?;
+        s.handshake = hist("handshake")?;
         s.sent = num(&["requests", "sent"])?;
         s.responses = num(&["requests", "ok"])?;
         s.failed = num(&["requests", "errors"])?;

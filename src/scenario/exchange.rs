@@ -1,0 +1,386 @@
+//! Request/response traffic on one connection, generic over the wire protocol.
+//!
+//! Owns the life of a connection task: connect (with backoff), the protocol's opening (the
+//! WebSocket handshake), then batches of up to the pipelining depth — claim from the schedule
+//! or the budget, write a slice of the shared pre-encoded batch, read and feed the protocol's
+//! parser until every answer of the batch is in — with the per-request timeout, the run's end
+//! and all accounting (`sent = ok + errors + in flight`). The protocol ([`Wire`]) only says how
+//! bytes frame into answers; it never touches the socket or the stats.
+//!
+//! Closed loop: a connection sends its next batch when the previous one is answered.
+//! Open loop: a free connection claims the next scheduled request, sleeps until it is due (or
+//! sends at once when it is late), and adds every other request already due up to the depth;
+//! latency counts from each request's intended time, so waiting for a free connection shows.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use crate::clock;
+use crate::config::LoadConfig;
+use crate::net::{connect, Backoff};
+use crate::scenario::{Scenario, WorkerCtx};
+use crate::stats::ErrorClass;
+
+/// What feeding buffered bytes to a protocol parser produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fed {
+    /// Nothing complete; `consumed` bytes were used.
+    Partial { consumed: usize },
+    /// One answer completed. `status` is the HTTP status (0 where the protocol has none).
+    Answer {
+        consumed: usize,
+        status: u16,
+        keep_alive: bool,
+    },
+    /// A control message that needs these bytes written back (a WebSocket pong).
+    Reply { consumed: usize, bytes: Vec<u8> },
+    /// The peer is closing the connection (a WebSocket close frame).
+    Closing { consumed: usize, reply: Vec<u8> },
+}
+
+/// A wire protocol: how requests are encoded and answers framed.
+pub trait Wire: Send + Sync + 'static {
+    /// Per-connection parser state, made once per connection task.
+    type Parser;
+    fn name(&self) -> &'static str;
+    fn target(&self) -> String;
+    fn addr(&self) -> std::net::SocketAddr;
+    fn load(&self) -> &LoadConfig;
+    fn new_parser(&self) -> Self::Parser;
+    /// `k` requests back to back, a slice of one buffer shared by every connection.
+    fn batch(&self, k: usize) -> &'static [u8];
+    /// Bytes that open the protocol after connect (the WebSocket upgrade request), if any.
+    fn opening(&self) -> Option<&'static [u8]> {
+        None
+    }
+    /// Feeds the reply to [`Wire::opening`]; `Ok(Some(n))` when it is complete after `n` bytes.
+    fn opened(&self, _p: &mut Self::Parser, _input: &[u8]) -> Result<Option<usize>, ErrorClass> {
+        Ok(Some(0))
+    }
+    fn feed(&self, p: &mut Self::Parser, input: &[u8]) -> Result<Fed, ErrorClass>;
+    /// The peer closed: an answer that ends at EOF completes here (status).
+    fn eof(&self, p: &mut Self::Parser) -> Option<u16>;
+    fn reset(&self, p: &mut Self::Parser);
+}
+
+/// Read buffer per connection: larger than any head or frame limit of the protocols, so a
+/// full buffer always means the parser has already refused the input.
+pub const READ_BUF: usize = 24 * 1024;
+
+/// A scenario that exchanges requests and answers with protocol `W`.
+pub struct Exchange<W: Wire> {
+    pub wire: W,
+}
+
+impl<W: Wire> Scenario for Exchange<W> {
+    fn name(&self) -> &'static str {
+        self.wire.name()
+    }
+
+    fn target(&self) -> String {
+        self.wire.target()
+    }
+
+    fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64) {
+        let me = Arc::clone(self);
+        ctx.task_started();
+        monoio::spawn(async move {
+            me.connection(&ctx, slot).await;
+            ctx.task_done();
+        });
+    }
+}
+
+/// Why a connection's request loop returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    /// The run is over for this worker (time, budget or stop): do not reconnect.
+    RunOver,
+    /// The connection closed or failed; `served` answers came back on it.
+    Closed { served: u64 },
+}
+
+/// Per-connection buffers, allocated once when the task starts.
+struct ConnState<P> {
+    parser: P,
+    rbuf: Vec<u8>,
+    intended: Vec<u64>,
+}
+
+/// The outcome of one read into the connection's buffer.
+enum ReadOutcome {
+    Data,
+    Eof,
+    /// The deadline passed: the read op may still own the old buffer.
+    TimedOut,
+    Failed(ErrorClass),
+}
+
+async fn read_some(
+    stream: &mut TcpStream,
+    rbuf: &mut Vec<u8>,
+    until_ns: u64,
+    ctx: &WorkerCtx,
+) -> ReadOutcome {
+    let buf = std::mem::take(rbuf);
+    let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
+    match monoio::time::timeout_at(until, stream.read(buf)).await {
+        Err(_elapsed) => {
+            *rbuf = Vec::with_capacity(READ_BUF);
+            ReadOutcome::TimedOut
+        }
+        Ok((Ok(0), buf)) => {
+            *rbuf = buf;
+            ReadOutcome::Eof
+        }
+        Ok((Ok(n), buf)) => {
+            *rbuf = buf;
+            ctx.shard.borrow_mut().on_bytes_read(n as u64);
+            ReadOutcome::Data
+        }
+        Ok((Err(e), buf)) => {
+            *rbuf = buf;
+            ReadOutcome::Failed(ErrorClass::from_io(&e))
+        }
+    }
+}
+
+impl<W: Wire> Exchange<W> {
+    pub fn new(wire: W) -> Exchange<W> {
+        Exchange { wire }
+    }
+
+    async fn connection(&self, ctx: &WorkerCtx, slot: u64) {
+        let mut backoff = Backoff::new(
+            clock::now_ns() ^ ((ctx.index as u64) << 48) ^ slot.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let load = self.wire.load();
+        let mut st = ConnState {
+            parser: self.wire.new_parser(),
+            rbuf: Vec::with_capacity(READ_BUF),
+            intended: Vec::with_capacity(load.pipeline as usize),
+        };
+        let opts = load.connect;
+        loop {
+            let t0 = clock::now_ns();
+            if ctx.finished(t0) {
+                return;
+            }
+            let source = ctx.sources.borrow_mut().next_addr();
+            let mut stream = match connect(self.wire.addr(), source, &opts).await {
+                Ok(s) => s,
+                Err(class) => {
+                    if ctx.past_end(clock::now_ns()) || ctx.stop.get() {
+                        return; // the run ended while connecting: not a failure of the target
+                    }
+                    ctx.shard.borrow_mut().on_connect_error(class);
+                    if !ctx.sleep_for(backoff.next_delay()).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            ctx.shard
+                .borrow_mut()
+                .on_connect(clock::now_ns().saturating_sub(t0));
+            let ended = match self.open(ctx, &mut stream, &mut st).await {
+                Ok(()) => self.requests(ctx, &mut stream, &mut st).await,
+                Err(None) => Ended::RunOver,
+                Err(Some(class)) => {
+                    ctx.shard.borrow_mut().on_connect_error(class);
+                    Ended::Closed { served: 0 }
+                }
+            };
+            ctx.shard.borrow_mut().on_close();
+            self.wire.reset(&mut st.parser);
+            st.rbuf.clear();
+            match ended {
+                Ended::RunOver => return,
+                Ended::Closed { served: 0 } => {
+                    // Accepted and dropped without an answer: back off as for a refusal.
+                    if !ctx.sleep_for(backoff.next_delay()).await {
+                        return;
+                    }
+                }
+                Ended::Closed { .. } => backoff.reset(),
+            }
+        }
+    }
+
+    /// Runs the protocol's opening. `Err(None)`: the run ended meanwhile; `Err(Some)`: failed.
+    async fn open(
+        &self,
+        ctx: &WorkerCtx,
+        stream: &mut TcpStream,
+        st: &mut ConnState<W::Parser>,
+    ) -> Result<(), Option<ErrorClass>> {
+        let Some(bytes) = self.wire.opening() else {
+            return Ok(());
+        };
+        let t0 = clock::now_ns();
+        let (res, _) = stream.write_all(bytes).await;
+        res.map_err(|e| Some(ErrorClass::from_io(&e)))?;
+        let deadline = t0.saturating_add(self.wire.load().connect.timeout.as_nanos() as u64);
+        let until = ctx.end_ns.map_or(deadline, |e| e.min(deadline));
+        loop {
+            if let Some(n) = self.wire.opened(&mut st.parser, &st.rbuf).map_err(Some)? {
+                st.rbuf.drain(..n);
+                ctx.shard
+                    .borrow_mut()
+                    .on_handshake(clock::now_ns().saturating_sub(t0));
+                return Ok(());
+            }
+            if st.rbuf.len() == st.rbuf.capacity() {
+                return Err(Some(ErrorClass::Protocol));
+            }
+            match read_some(stream, &mut st.rbuf, until, ctx).await {
+                ReadOutcome::Data => {}
+                ReadOutcome::Eof => return Err(Some(ErrorClass::ClosedEarly)),
+                ReadOutcome::Failed(class) => return Err(Some(class)),
+                ReadOutcome::TimedOut if ctx.past_end(clock::now_ns()) => return Err(None),
+                ReadOutcome::TimedOut => return Err(Some(ErrorClass::ConnectTimeout)),
+            }
+        }
+    }
+
+    /// Claims the next batch; fills `st.intended`. Returns false when the run is over.
+    async fn claim_batch(&self, ctx: &WorkerCtx, st: &mut ConnState<W::Parser>) -> bool {
+        st.intended.clear();
+        let depth = self.wire.load().pipeline as u64;
+        if !ctx.is_open_loop() {
+            let k = ctx.claim(depth);
+            st.intended.resize(k as usize, 0);
+            return k > 0;
+        }
+        let Some(first) = ctx.claim_scheduled() else {
+            return false;
+        };
+        if first > clock::now_ns() && !ctx.sleep_until(first).await {
+            return false;
+        }
+        st.intended.push(first);
+        let now = clock::now_ns();
+        while (st.intended.len() as u64) < depth {
+            match ctx.claim_due(now) {
+                Some(t) => st.intended.push(t),
+                None => break,
+            }
+        }
+        true
+    }
+
+    /// Drives one open connection until it closes or the run ends.
+    async fn requests(
+        &self,
+        ctx: &WorkerCtx,
+        stream: &mut TcpStream,
+        st: &mut ConnState<W::Parser>,
+    ) -> Ended {
+        let timeout_ns = self.wire.load().timeout.as_nanos() as u64;
+        let mut served = 0u64;
+        loop {
+            if ctx.finished(clock::now_ns()) || !self.claim_batch(ctx, st).await {
+                return Ended::RunOver;
+            }
+            let k = st.intended.len();
+            let bytes = self.wire.batch(k);
+            let (res, _) = stream.write_all(bytes).await;
+            let sent_ns = clock::now_ns();
+            if !ctx.is_open_loop() {
+                st.intended.fill(sent_ns);
+            }
+            ctx.shard.borrow_mut().on_sent(k as u64, bytes.len() as u64);
+            if let Err(e) = res {
+                return fail_rest(ctx, ErrorClass::from_io(&e), k, served);
+            }
+
+            let deadline = sent_ns.saturating_add(timeout_ns);
+            let read_until = ctx.end_ns.map_or(deadline, |e| e.min(deadline));
+            let mut done = 0usize;
+            let mut read_ns = sent_ns;
+            loop {
+                // Parse whatever is buffered (pipelined answers may already be here).
+                let mut pos = 0;
+                while done < k {
+                    match self.wire.feed(&mut st.parser, &st.rbuf[pos..]) {
+                        Ok(Fed::Answer {
+                            consumed,
+                            status,
+                            keep_alive,
+                        }) => {
+                            pos += consumed;
+                            ctx.shard.borrow_mut().on_response(
+                                status,
+                                st.intended[done],
+                                sent_ns,
+                                read_ns,
+                            );
+                            done += 1;
+                            served += 1;
+                            if !keep_alive {
+                                return fail_rest(ctx, ErrorClass::ClosedEarly, k - done, served);
+                            }
+                        }
+                        Ok(Fed::Partial { consumed }) => {
+                            pos += consumed;
+                            break;
+                        }
+                        Ok(Fed::Reply { consumed, bytes }) => {
+                            pos += consumed;
+                            let (res, _) = stream.write_all(bytes).await;
+                            if let Err(e) = res {
+                                return fail_rest(ctx, ErrorClass::from_io(&e), k - done, served);
+                            }
+                        }
+                        Ok(Fed::Closing { consumed: _, reply }) => {
+                            let _ = stream.write_all(reply).await;
+                            return fail_rest(ctx, ErrorClass::ClosedEarly, k - done, served);
+                        }
+                        Err(class) => return fail_rest(ctx, class, k - done, served),
+                    }
+                }
+                st.rbuf.drain(..pos);
+                if done == k {
+                    break;
+                }
+                if st.rbuf.len() == st.rbuf.capacity() {
+                    return fail_rest(ctx, ErrorClass::Protocol, k - done, served);
+                }
+                match read_some(stream, &mut st.rbuf, read_until, ctx).await {
+                    ReadOutcome::Data => read_ns = clock::now_ns(),
+                    ReadOutcome::TimedOut => {
+                        if clock::now_ns() < deadline && ctx.past_end(clock::now_ns()) {
+                            return Ended::RunOver; // still in flight when the run ended
+                        }
+                        return fail_rest(ctx, ErrorClass::RequestTimeout, k - done, served);
+                    }
+                    ReadOutcome::Eof => {
+                        if let Some(status) = self.wire.eof(&mut st.parser) {
+                            ctx.shard.borrow_mut().on_response(
+                                status,
+                                st.intended[done],
+                                sent_ns,
+                                clock::now_ns(),
+                            );
+                            done += 1;
+                            served += 1;
+                        }
+                        return fail_rest(ctx, ErrorClass::ClosedEarly, k - done, served);
+                    }
+                    ReadOutcome::Failed(class) => return fail_rest(ctx, class, k - done, served),
+                }
+            }
+        }
+    }
+}
+
+/// Counts the `n` requests still in flight on a closing connection as failed.
+fn fail_rest(ctx: &WorkerCtx, class: ErrorClass, n: usize, served: u64) -> Ended {
+    if n > 0 {
+        ctx.shard.borrow_mut().on_request_error(class, n as u64);
+    }
+    Ended::Closed { served }
+}
