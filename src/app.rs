@@ -33,8 +33,7 @@ pub fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
             .map_err(|e| Error::io("cannot install signal handler", e))?;
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| Error::io("cannot install signal handler", e))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| Error::io("cannot install signal handler", e))?;
     }
     Ok(stop)
 }
@@ -49,22 +48,12 @@ fn check_writable(path: &Path) -> Result<()> {
     let probe = path.with_extension("stampede-probe");
     std::fs::write(&probe, b"probe")
         .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| {
-            Error::usage(format!(
-                "--json {}: cannot write there ({e}); choose a writable path",
-                path.display()
-            ))
-        })?;
+        .map_err(|e| Error::usage(format!("--json {}: cannot write there ({e}); choose a writable path", path.display())))?;
     if path.exists() {
         std::fs::OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|e| {
-                Error::usage(format!(
-                    "--json {}: exists and is not writable ({e})",
-                    path.display()
-                ))
-            })?;
+            .map_err(|e| Error::usage(format!("--json {}: exists and is not writable ({e})", path.display())))?;
     }
     Ok(())
 }
@@ -89,10 +78,7 @@ pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {
     let threads = cfg.load.threads;
     let (tx, printer) = if live {
         let (tx, rx) = mpsc::channel::<Tick>();
-        (
-            Some(tx),
-            Some(std::thread::spawn(move || print_live(rx, threads))),
-        )
+        (Some(tx), Some(std::thread::spawn(move || print_live(rx, threads))))
     } else {
         (None, None)
     };
@@ -109,13 +95,8 @@ pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {
         (None, Some(n)) => format!("{n} requests"),
         (None, None) => String::new(),
     };
-    eprintln!(
-        "stampede: {} {} for {span}, {} connections, {threads} threads, {mode}",
-        cfg.method, cfg.target.url, cfg.load.connections
-    );
-    let started_unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    eprintln!("stampede: {} {} for {span}, {} connections, {threads} threads, {mode}", cfg.method, cfg.target.url, cfg.load.connections);
+    let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let load = cfg.load.clone();
     let scenario = Arc::new(HttpScenario::http(cfg));
     let out = engine::run(Arc::clone(&scenario), &load, stop, tx);
@@ -154,17 +135,12 @@ pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {
     print!("{text}");
     let _ = std::io::stdout().flush();
     if let Some(p) = &load.json {
-        let json = serde_json::to_vec_pretty(&result.to_json())
-            .map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
-        write_atomically(p, &json)
-            .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+        let json = serde_json::to_vec_pretty(&result.to_json()).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
+        write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: result written to {}", p.display());
     }
     let shard = &result.shard;
-    if shard.responses == 0
-        && shard.requests_total() + shard.connects_attempted > 0
-        && !out.interrupted
-    {
+    if shard.responses == 0 && shard.requests_total() + shard.connects_attempted > 0 && !out.interrupted {
         eprintln!("stampede: no request got a response: see the error classes above");
         return Ok(exit::RUN_FAILED);
     }
@@ -210,12 +186,7 @@ fn serve(a: &ServeArgs) -> Result<i32> {
     let s = config::serve_settings(a)?;
     let stop = stop_on_signals()?;
     let handle = server::start(&serve_config(&s))?;
-    println!(
-        "stampede serve: listening on http://{} ({} threads, {})",
-        handle.local_addr(),
-        s.threads,
-        handle.driver().name()
-    );
+    println!("stampede serve: listening on http://{} ({} threads, {})", handle.local_addr(), s.threads, handle.driver().name());
     let _ = std::io::stdout().flush();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
@@ -238,9 +209,7 @@ fn demo(a: &DemoArgs) -> Result<i32> {
     }
     load.cpus = client_cpus;
     let settings = ServeSettings {
-        listen: "127.0.0.1:0"
-            .parse()
-            .map_err(|_| Error::run("bad demo listen address"))?,
+        listen: "127.0.0.1:0".parse().map_err(|_| Error::run("bad demo listen address"))?,
         threads: server_cpus.len().max(1),
         cpus: server_cpus,
         max_connections: None,
@@ -250,12 +219,7 @@ fn demo(a: &DemoArgs) -> Result<i32> {
     let handle = server::start(&serve_config(&settings))?;
     let url = format!("http://{}{}", handle.local_addr(), a.path);
     let target: Target = config::parse_target(&url)?;
-    let req = RequestArgs {
-        method: "GET".into(),
-        headers: Vec::new(),
-        body: None,
-        body_file: None,
-    };
+    let req = RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None };
     let cfg = config::build_http(target, &req, load)?;
     let banner = format!(
         "stampede demo: embedded server on {} ({} thread), load from {} thread(s)",

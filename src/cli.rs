@@ -35,12 +35,7 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
     /// Concurrent connections (units allowed: 10k).
-    #[arg(
-        short = 'c',
-        long = "connections",
-        default_value = "50",
-        value_name = "N"
-    )]
+    #[arg(short = 'c', long = "connections", default_value = "50", value_name = "N")]
     pub connections: String,
     /// Run duration (500ms, 10s, 2m). Default 10s, or until -n requests when -n is given.
     #[arg(short = 'd', long = "duration", value_name = "TIME")]
@@ -57,6 +52,9 @@ pub struct LoadArgs {
     /// Requests in flight per connection (HTTP pipelining depth).
     #[arg(long = "pipeline", default_value_t = 1, value_name = "D")]
     pub pipeline: u32,
+    /// Open connections at this many per second in total (ramp-up) instead of all at once.
+    #[arg(long = "connect-rate", value_name = "N")]
+    pub connect_rate: Option<String>,
     /// Per-request timeout: no complete response by then counts as request_timeout and the connection is closed.
     #[arg(long = "timeout", default_value = "10s", value_name = "TIME")]
     pub timeout: String,
@@ -140,12 +138,7 @@ pub struct DemoArgs {
 #[derive(Args, Debug, Clone)]
 pub struct PreflightArgs {
     /// Planned connections.
-    #[arg(
-        short = 'c',
-        long = "connections",
-        default_value = "1000",
-        value_name = "N"
-    )]
+    #[arg(short = 'c', long = "connections", default_value = "1000", value_name = "N")]
     pub connections: String,
     /// Planned target (a loopback target also needs server-side fds and backlog).
     #[arg(long = "target", value_name = "URL")]
@@ -166,11 +159,7 @@ pub struct PreflightArgs {
     #[arg(long = "apply")]
     pub apply: bool,
     /// Where --apply saves the old values.
-    #[arg(
-        long = "save",
-        default_value = "stampede-sysctl-backup.conf",
-        value_name = "FILE"
-    )]
+    #[arg(long = "save", default_value = "stampede-sysctl-backup.conf", value_name = "FILE")]
     pub save: PathBuf,
     /// Restore sysctl values saved by --apply.
     #[arg(long = "revert", value_name = "FILE", conflicts_with = "apply")]

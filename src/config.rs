@@ -36,13 +36,9 @@ pub fn parse_target(url: &str) -> Result<Target> {
     let rest = if let Some(r) = url.strip_prefix("http://") {
         r
     } else if url.starts_with("https://") || url.starts_with("wss://") {
-        return Err(Error::usage(format!(
-            "'{url}': TLS is not supported yet; use an http:// target"
-        )));
+        return Err(Error::usage(format!("'{url}': TLS is not supported yet; use an http:// target")));
     } else if url.contains("://") {
-        return Err(Error::usage(format!(
-            "'{url}': only http:// URLs are supported by `stampede http`"
-        )));
+        return Err(Error::usage(format!("'{url}': only http:// URLs are supported by `stampede http`")));
     } else {
         return Err(Error::usage(format!("'{url}' is not a URL; write it as http://HOST[:PORT]/PATH, e.g. http://127.0.0.1:8080/")));
     };
@@ -57,27 +53,16 @@ pub fn parse_target(url: &str) -> Result<Target> {
     if authority.contains('@') {
         return Err(Error::usage(format!("'{url}': credentials in the URL are not supported; send an Authorization header with -H")));
     }
-    let (host, port) = split_host_port(authority)
-        .ok_or_else(|| Error::usage(format!("'{url}': bad host or port '{authority}'")))?;
+    let (host, port) = split_host_port(authority).ok_or_else(|| Error::usage(format!("'{url}': bad host or port '{authority}'")))?;
     let addr = (host, port)
         .to_socket_addrs()
         .map_err(|e| Error::usage(format!("cannot resolve '{host}': {e}")))?
         .next()
         .ok_or_else(|| Error::usage(format!("'{host}' resolves to no address")))?;
-    if path
-        .bytes()
-        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    {
-        return Err(Error::usage(format!(
-            "'{url}': the path must not contain spaces or control characters (percent-encode them)"
-        )));
+    if path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        return Err(Error::usage(format!("'{url}': the path must not contain spaces or control characters (percent-encode them)")));
     }
-    Ok(Target {
-        url: url.to_string(),
-        addr,
-        host_header: authority.to_string(),
-        path,
-    })
+    Ok(Target { url: url.to_string(), addr, host_header: authority.to_string(), path })
 }
 
 fn split_host_port(authority: &str) -> Option<(&str, u16)> {
@@ -117,6 +102,8 @@ pub struct LoadConfig {
     /// CPUs the workers are pinned to, round-robin (empty: no pinning).
     pub cpus: Vec<usize>,
     pub mode: Loop,
+    /// Connections opened per second in total (`None`: all at once).
+    pub connect_rate: Option<f64>,
     pub pipeline: u32,
     pub timeout: Duration,
     pub connect: ConnectOpts,
@@ -135,8 +122,7 @@ impl LoadConfig {
 
     /// Request budget of worker `w` (`None`: unlimited).
     pub fn requests_of(&self, w: usize) -> Option<u64> {
-        self.requests
-            .map(|n| share(n, self.threads as u64, w as u64))
+        self.requests.map(|n| share(n, self.threads as u64, w as u64))
     }
 }
 
@@ -154,29 +140,20 @@ pub struct HttpConfig {
 
 /// CPUs this process may run on (respects `taskset`).
 pub fn usable_cpus() -> Vec<usize> {
-    core_affinity::get_core_ids()
-        .map(|ids| ids.into_iter().map(|c| c.id).collect())
-        .unwrap_or_default()
+    core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect()).unwrap_or_default()
 }
 
 pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
-    let connections =
-        parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
+    let connections = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
     if connections == 0 {
         return Err(Error::usage("-c/--connections must be at least 1"));
     }
-    let requests = a
-        .requests
-        .as_deref()
-        .map(|s| parse_count(s).map_err(|e| Error::usage(format!("-n/--requests: {e}"))))
-        .transpose()?;
+    let requests = a.requests.as_deref().map(|s| parse_count(s).map_err(|e| Error::usage(format!("-n/--requests: {e}")))).transpose()?;
     if requests == Some(0) {
         return Err(Error::usage("-n/--requests must be at least 1"));
     }
     let duration = match (&a.duration, requests) {
-        (Some(d), _) => {
-            Some(parse_duration(d).map_err(|e| Error::usage(format!("-d/--duration: {e}")))?)
-        }
+        (Some(d), _) => Some(parse_duration(d).map_err(|e| Error::usage(format!("-d/--duration: {e}")))?),
         (None, Some(_)) => None,
         (None, None) => Some(DEFAULT_DURATION),
     };
@@ -191,18 +168,12 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         }
     };
     if a.pipeline == 0 || a.pipeline > MAX_PIPELINE {
-        return Err(Error::usage(format!(
-            "--pipeline must be between 1 and {MAX_PIPELINE}"
-        )));
+        return Err(Error::usage(format!("--pipeline must be between 1 and {MAX_PIPELINE}")));
     }
-    let timeout =
-        parse_duration(&a.timeout).map_err(|e| Error::usage(format!("--timeout: {e}")))?;
-    let connect_timeout = parse_duration(&a.connect_timeout)
-        .map_err(|e| Error::usage(format!("--connect-timeout: {e}")))?;
+    let timeout = parse_duration(&a.timeout).map_err(|e| Error::usage(format!("--timeout: {e}")))?;
+    let connect_timeout = parse_duration(&a.connect_timeout).map_err(|e| Error::usage(format!("--connect-timeout: {e}")))?;
     if timeout.is_zero() || connect_timeout.is_zero() {
-        return Err(Error::usage(
-            "--timeout and --connect-timeout must be greater than 0",
-        ));
+        return Err(Error::usage("--timeout and --connect-timeout must be greater than 0"));
     }
     let sources = match &a.source {
         Some(s) => parse_sources(s).map_err(|e| Error::usage(format!("--source: {e}")))?,
@@ -223,13 +194,14 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         threads,
         cpus,
         mode,
+        connect_rate: a
+            .connect_rate
+            .as_deref()
+            .map(|r| parse_rate(r).map_err(|e| Error::usage(e.to_string().replace("-R/--rate", "--connect-rate"))))
+            .transpose()?,
         pipeline: a.pipeline,
         timeout,
-        connect: ConnectOpts {
-            nodelay: true,
-            linger_zero: a.linger_zero,
-            timeout: connect_timeout,
-        },
+        connect: ConnectOpts { nodelay: true, linger_zero: a.linger_zero, timeout: connect_timeout },
         sources,
         json: a.json.clone(),
         latency: a.latency,
@@ -241,16 +213,10 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
 fn parse_rate(r: &str) -> Result<f64> {
     let rate = match parse_count(r) {
         Ok(v) => v as f64,
-        Err(_) => r.trim().parse::<f64>().map_err(|_| {
-            Error::usage(format!(
-                "-R/--rate: '{r}' is not a rate (examples: 500, 20k, 0.5)"
-            ))
-        })?,
+        Err(_) => r.trim().parse::<f64>().map_err(|_| Error::usage(format!("-R/--rate: '{r}' is not a rate (examples: 500, 20k, 0.5)")))?,
     };
     if !(rate.is_finite() && rate > 0.0 && rate <= 1e9) {
-        return Err(Error::usage(format!(
-            "-R/--rate: '{r}' must be between 0 and 1G requests per second"
-        )));
+        return Err(Error::usage(format!("-R/--rate: '{r}' must be between 0 and 1G requests per second")));
     }
     Ok(rate)
 }
@@ -264,54 +230,29 @@ pub fn http_config(a: &HttpArgs) -> Result<HttpConfig> {
 /// Builds an HTTP run from a resolved target and request flags (also used by `demo`).
 pub fn build_http(target: Target, r: &RequestArgs, load: LoadConfig) -> Result<HttpConfig> {
     let method = r.method.trim().to_ascii_uppercase();
-    if method.is_empty()
-        || !method
-            .bytes()
-            .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
-    {
-        return Err(Error::usage(format!(
-            "-m/--method: '{}' is not an HTTP method (GET, POST, PUT, ...)",
-            r.method
-        )));
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
+        return Err(Error::usage(format!("-m/--method: '{}' is not an HTTP method (GET, POST, PUT, ...)", r.method)));
     }
     let mut headers = Vec::with_capacity(r.headers.len());
     for h in &r.headers {
-        let (name, value) = h
-            .split_once(':')
-            .ok_or_else(|| Error::usage(format!("-H '{h}': write headers as 'Name: value'")))?;
+        let (name, value) = h.split_once(':').ok_or_else(|| Error::usage(format!("-H '{h}': write headers as 'Name: value'")))?;
         let name = name.trim();
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
-            return Err(Error::usage(format!(
-                "-H '{h}': '{name}' is not a valid header name"
-            )));
+            return Err(Error::usage(format!("-H '{h}': '{name}' is not a valid header name")));
         }
         if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-            return Err(Error::usage(format!(
-                "-H '{h}': header values cannot contain line breaks"
-            )));
+            return Err(Error::usage(format!("-H '{h}': header values cannot contain line breaks")));
         }
         headers.push((name.to_string(), value.trim().to_string()));
     }
     let body = match (&r.body, &r.body_file) {
         (Some(b), _) => b.clone().into_bytes(),
-        (None, Some(p)) => std::fs::read(p)
-            .map_err(|e| Error::usage(format!("--body-file {}: {e}", p.display())))?,
+        (None, Some(p)) => std::fs::read(p).map_err(|e| Error::usage(format!("--body-file {}: {e}", p.display())))?,
         (None, None) => Vec::new(),
     };
-    let request = encode_request(&RequestSpec {
-        method: &method,
-        host: &target.host_header,
-        path: &target.path,
-        headers: &headers,
-        body: &body,
-    });
-    Ok(HttpConfig {
-        head_request: method == "HEAD",
-        target,
-        method,
-        request,
-        load,
-    })
+    let request =
+        encode_request(&RequestSpec { method: &method, host: &target.host_header, path: &target.path, headers: &headers, body: &body });
+    Ok(HttpConfig { head_request: method == "HEAD", target, method, request, load })
 }
 
 /// A validated `stampede serve`.
@@ -326,23 +267,17 @@ pub struct ServeSettings {
 }
 
 pub fn serve_settings(a: &ServeArgs) -> Result<ServeSettings> {
-    let listen: SocketAddr = a.listen.parse().map_err(|_| {
-        Error::usage(format!(
-            "--listen '{}': write an address as IP:PORT, e.g. 127.0.0.1:8080 or [::1]:0",
-            a.listen
-        ))
-    })?;
+    let listen: SocketAddr = a
+        .listen
+        .parse()
+        .map_err(|_| Error::usage(format!("--listen '{}': write an address as IP:PORT, e.g. 127.0.0.1:8080 or [::1]:0", a.listen)))?;
     let count = |flag: &str, v: &Option<String>| -> Result<Option<u64>> {
-        v.as_deref()
-            .map(|s| parse_count(s).map_err(|e| Error::usage(format!("{flag}: {e}"))))
-            .transpose()
+        v.as_deref().map(|s| parse_count(s).map_err(|e| Error::usage(format!("{flag}: {e}")))).transpose()
     };
     let max_connections = count("--max-connections", &a.max_connections)?;
     let max_rps = count("--max-rps", &a.max_rps)?;
     if max_rps == Some(0) || max_connections == Some(0) {
-        return Err(Error::usage(
-            "--max-connections and --max-rps must be at least 1",
-        ));
+        return Err(Error::usage("--max-connections and --max-rps must be at least 1"));
     }
     if a.backlog <= 0 {
         return Err(Error::usage("--backlog must be at least 1"));
@@ -353,14 +288,7 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeSettings> {
         Some(t) => t,
         None => cpus.len().max(1),
     };
-    Ok(ServeSettings {
-        listen,
-        threads,
-        cpus,
-        max_connections,
-        max_rps,
-        backlog: a.backlog,
-    })
+    Ok(ServeSettings { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog })
 }
 
 #[cfg(test)]
@@ -376,10 +304,7 @@ mod tests {
         let t = parse_target("http://127.0.0.1").unwrap();
         assert_eq!((t.addr.port(), t.path.as_str()), (80, "/"));
         let t = parse_target("http://[::1]:9000?x").unwrap();
-        assert_eq!(
-            (t.addr, t.path.as_str()),
-            ("[::1]:9000".parse().unwrap(), "/?x")
-        );
+        assert_eq!((t.addr, t.path.as_str()), ("[::1]:9000".parse().unwrap(), "/?x"));
         let t = parse_target("http://localhost:81/").unwrap();
         assert!(t.addr.ip().is_loopback());
     }

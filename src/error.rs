@@ -19,10 +19,7 @@ pub enum Error {
     /// The command line or configuration is wrong; the message says what to change.
     Usage(String),
     /// The run could not be carried out (socket, thread, file or kernel limit).
-    Run {
-        context: String,
-        source: Option<std::io::Error>,
-    },
+    Run { context: String, source: Option<std::io::Error> },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -33,17 +30,11 @@ impl Error {
     }
 
     pub fn run(context: impl Into<String>) -> Self {
-        Error::Run {
-            context: context.into(),
-            source: None,
-        }
+        Error::Run { context: context.into(), source: None }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Run {
-            context: context.into(),
-            source: Some(source),
-        }
+        Error::Run { context: context.into(), source: Some(source) }
     }
 
     pub fn exit_code(&self) -> i32 {
@@ -58,14 +49,8 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg) => write!(f, "{msg}"),
-            Error::Run {
-                context,
-                source: Some(e),
-            } => write!(f, "{context}: {e}"),
-            Error::Run {
-                context,
-                source: None,
-            } => write!(f, "{context}"),
+            Error::Run { context, source: Some(e) } => write!(f, "{context}: {e}"),
+            Error::Run { context, source: None } => write!(f, "{context}"),
         }
     }
 }
@@ -73,9 +58,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Run {
-                source: Some(e), ..
-            } => Some(e),
+            Error::Run { source: Some(e), .. } => Some(e),
             Error::Usage(_) | Error::Run { source: None, .. } => None,
         }
     }

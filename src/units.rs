@@ -6,20 +6,8 @@ use std::time::Duration;
 /// A count with an optional SI suffix: `1000`, `10k`, `2.5M`, `1G`.
 pub fn parse_count(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let (num, mult) = split_suffix(
-        t,
-        &[
-            ("k", 1e3),
-            ("K", 1e3),
-            ("m", 1e6),
-            ("M", 1e6),
-            ("g", 1e9),
-            ("G", 1e9),
-        ],
-    );
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a count (examples: 100, 10k, 1.5M)"))?;
+    let (num, mult) = split_suffix(t, &[("k", 1e3), ("K", 1e3), ("m", 1e6), ("M", 1e6), ("g", 1e9), ("G", 1e9)]);
+    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a count (examples: 100, 10k, 1.5M)"))?;
     let r = v * mult;
     if !r.is_finite() || r < 0.0 || r.fract() != 0.0 || r > u64::MAX as f64 {
         return Err(format!("'{s}' is not a whole, non-negative count"));
@@ -46,9 +34,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         ("B", 1.0),
     ];
     let (num, mult) = split_suffix(t, table);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (examples: 512, 4KiB, 1MB)"))?;
+    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a size (examples: 512, 4KiB, 1MB)"))?;
     let r = (v * mult).round();
     if !r.is_finite() || r < 0.0 || r > u64::MAX as f64 {
         return Err(format!("'{s}' is not a valid size"));
@@ -59,19 +45,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// A duration: `250ms`, `10s`, `1.5s`, `2m`, `1h`, `100us`; a bare number means seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let table: &[(&str, f64)] = &[
-        ("ms", 1e-3),
-        ("us", 1e-6),
-        ("µs", 1e-6),
-        ("ns", 1e-9),
-        ("s", 1.0),
-        ("m", 60.0),
-        ("h", 3600.0),
-    ];
+    let table: &[(&str, f64)] = &[("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("ns", 1e-9), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
     let (num, mult) = split_suffix(t, table);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (examples: 500ms, 10s, 2m)"))?;
+    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration (examples: 500ms, 10s, 2m)"))?;
     let secs = v * mult;
     if !(0.0..=1e9).contains(&secs) {
         return Err(format!("'{s}' is not a valid duration"));
@@ -139,11 +115,7 @@ mod tests {
             ("soon", None),
             ("-1s", None),
         ] {
-            assert_eq!(
-                parse_duration(input).ok().map(|d| d.as_millis() as u64),
-                want_ms,
-                "input {input:?}"
-            );
+            assert_eq!(parse_duration(input).ok().map(|d| d.as_millis() as u64), want_ms, "input {input:?}");
         }
         assert_eq!(parse_duration("100us").unwrap(), Duration::from_micros(100));
     }

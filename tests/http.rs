@@ -11,40 +11,19 @@ fn embedded_server_bodies_of_every_framing() {
     let srv = common::embedded(None, None);
     let addr = srv.local_addr();
     // (path, requests, must reconnect after each response)
-    for (path, n, closes) in [
-        ("/", 300, false),
-        ("/bytes/70000", 100, false),
-        ("/chunked/10000", 100, false),
-        ("/eof/500", 40, true),
-        ("/close", 40, true),
-    ] {
-        let r = stampede(&[
-            "http",
-            &url(addr, path),
-            "-c",
-            "4",
-            "-t",
-            "1",
-            "-n",
-            &n.to_string(),
-            "-d",
-            "20s",
-        ]);
+    for (path, n, closes) in
+        [("/", 300, false), ("/bytes/70000", 100, false), ("/chunked/10000", 100, false), ("/eof/500", 40, true), ("/close", 40, true)]
+    {
+        let r = stampede(&["http", &url(addr, path), "-c", "4", "-t", "1", "-n", &n.to_string(), "-d", "20s"]);
         assert_eq!(r.code, 0, "{path}: {}", r.stderr);
         let v = r.json.expect("json result");
         assert_eq!(u(&v, &["status", "200"]), n, "{path}: {v}");
         assert_eq!(u(&v, &["requests", "errors"]), 0, "{path}: {v}");
         assert_accounted(&v);
         if closes {
-            assert!(
-                u(&v, &["connections", "established"]) >= n,
-                "{path}: one connection per response: {v}"
-            );
+            assert!(u(&v, &["connections", "established"]) >= n, "{path}: one connection per response: {v}");
         } else {
-            assert!(
-                u(&v, &["connections", "established"]) <= 4,
-                "{path}: keep-alive reuses connections: {v}"
-            );
+            assert!(u(&v, &["connections", "established"]) <= 4, "{path}: keep-alive reuses connections: {v}");
         }
     }
     srv.stop();
@@ -53,18 +32,7 @@ fn embedded_server_bodies_of_every_framing() {
 #[test]
 fn pipelined_requests_all_come_back() {
     let srv = common::embedded(None, None);
-    let r = stampede(&[
-        "http",
-        &url(srv.local_addr(), "/"),
-        "-c",
-        "2",
-        "-t",
-        "1",
-        "--pipeline",
-        "16",
-        "-n",
-        "3200",
-    ]);
+    let r = stampede(&["http", &url(srv.local_addr(), "/"), "-c", "2", "-t", "1", "--pipeline", "16", "-n", "3200"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json.unwrap();
     assert_eq!(u(&v, &["status", "200"]), 3200, "{v}");
@@ -76,16 +44,7 @@ fn pipelined_requests_all_come_back() {
 #[test]
 fn throttling_limits_show_up_as_statuses() {
     let srv = common::embedded(None, Some(100));
-    let r = stampede(&[
-        "http",
-        &url(srv.local_addr(), "/"),
-        "-c",
-        "4",
-        "-t",
-        "1",
-        "-d",
-        "2s",
-    ]);
+    let r = stampede(&["http", &url(srv.local_addr(), "/"), "-c", "4", "-t", "1", "-d", "2s"]);
     let v = r.json.expect("json");
     assert!(u(&v, &["status", "429"]) > 0, "{v}");
     let ok = u(&v, &["status", "200"]);
@@ -93,21 +52,9 @@ fn throttling_limits_show_up_as_statuses() {
     srv.stop();
 
     let srv = common::embedded(Some(2), None);
-    let r = stampede(&[
-        "http",
-        &url(srv.local_addr(), "/"),
-        "-c",
-        "6",
-        "-t",
-        "1",
-        "-d",
-        "1s",
-    ]);
+    let r = stampede(&["http", &url(srv.local_addr(), "/"), "-c", "6", "-t", "1", "-d", "1s"]);
     let v = r.json.expect("json");
-    assert!(
-        u(&v, &["status", "503"]) > 0,
-        "connections over the limit get 503: {v}"
-    );
+    assert!(u(&v, &["status", "503"]) > 0, "connections over the limit get 503: {v}");
     assert!(u(&v, &["status", "200"]) > 0, "{v}");
     srv.stop();
 }
@@ -139,60 +86,26 @@ fn independent_server_hyper() {
 fn open_loop_hits_the_rate_and_corrects_for_a_stall() {
     // Achieved rate within 2 % of -R over a short run.
     let srv = common::embedded(None, None);
-    let r = stampede(&[
-        "http",
-        &url(srv.local_addr(), "/"),
-        "-c",
-        "8",
-        "-t",
-        "1",
-        "-R",
-        "200",
-        "-d",
-        "3s",
-    ]);
+    let r = stampede(&["http", &url(srv.local_addr(), "/"), "-c", "8", "-t", "1", "-R", "200", "-d", "3s"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json.unwrap();
     let achieved = f(&v, &["rate", "achieved_per_s"]);
-    assert!(
-        (achieved - 200.0).abs() <= 4.0,
-        "achieved {achieved} req/s for -R 200: {v}"
-    );
+    assert!((achieved - 200.0).abs() <= 4.0, "achieved {achieved} req/s for -R 200: {v}");
     assert_eq!(f(&v, &["rate", "target_per_s"]), 200.0);
     srv.stop();
 
     // One connection, one 400 ms stall: the requests queued behind it are late by up to 400 ms
     // (corrected latency), though each was served fast once sent (service latency).
     let addr = hyper_server::start(Some((30, Duration::from_millis(400))));
-    let r = stampede(&[
-        "http",
-        &url(addr, "/stall"),
-        "-c",
-        "1",
-        "-t",
-        "1",
-        "-R",
-        "100",
-        "-d",
-        "2s",
-    ]);
+    let r = stampede(&["http", &url(addr, "/stall"), "-c", "1", "-t", "1", "-R", "100", "-d", "2s"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json.unwrap();
     let corrected_p90 = f(&v, &["latency_ms", "p90"]);
     let corrected_max = f(&v, &["latency_ms", "max"]);
     let service_p90 = f(&v, &["service_latency_ms", "p90"]);
-    assert!(
-        corrected_max >= 350.0,
-        "corrected max {corrected_max} ms: {v}"
-    );
-    assert!(
-        corrected_p90 >= 50.0,
-        "corrected p90 {corrected_p90} ms includes the queue: {v}"
-    );
-    assert!(
-        service_p90 < 50.0,
-        "service p90 {service_p90} ms excludes it: {v}"
-    );
+    assert!(corrected_max >= 350.0, "corrected max {corrected_max} ms: {v}");
+    assert!(corrected_p90 >= 50.0, "corrected p90 {corrected_p90} ms includes the queue: {v}");
+    assert!(service_p90 < 50.0, "service p90 {service_p90} ms excludes it: {v}");
     assert!(f(&v, &["send_lateness_ms", "max"]) >= 300.0, "{v}");
 }
 
@@ -210,10 +123,7 @@ fn a_closed_port_is_retried_with_backoff_not_spun_on() {
     let refused = u(&v, &["errors", "refused"]);
     assert_eq!(attempted, refused, "every attempt counted as refused: {v}");
     // 50 ms base, doubling, jittered ±50 %: at most ~8 attempts per connection in 2 s.
-    assert!(
-        (8..=8 * 9).contains(&attempted),
-        "{attempted} attempts: {v}"
-    );
+    assert!((8..=8 * 9).contains(&attempted), "{attempted} attempts: {v}");
     let cpu = f(&v, &["generator", "cpu_user_s"]) + f(&v, &["generator", "cpu_sys_s"]);
     assert!(cpu < 0.5, "a refused target must not burn CPU: {cpu} s");
     assert!(r.stdout.contains("refused"), "{}", r.stdout);
@@ -224,41 +134,13 @@ fn cli_misuse_exits_2_with_a_hint() {
     let cases: &[(&[&str], &str)] = &[
         (&["http", "127.0.0.1:8080"], "http://"),
         (&["http", "http://127.0.0.1:1/", "-c", "0"], "at least 1"),
-        (
-            &["http", "http://127.0.0.1:1/", "-c", "lots"],
-            "not a count",
-        ),
-        (
-            &["http", "http://127.0.0.1:1/", "-d", "forever"],
-            "not a duration",
-        ),
-        (
-            &["http", "http://127.0.0.1:1/", "--pipeline", "0"],
-            "--pipeline",
-        ),
+        (&["http", "http://127.0.0.1:1/", "-c", "lots"], "not a count"),
+        (&["http", "http://127.0.0.1:1/", "-d", "forever"], "not a duration"),
+        (&["http", "http://127.0.0.1:1/", "--pipeline", "0"], "--pipeline"),
         (&["http", "http://127.0.0.1:1/", "-R", "fast"], "not a rate"),
-        (
-            &["http", "http://127.0.0.1:1/", "-H", "NoColon"],
-            "Name: value",
-        ),
-        (
-            &[
-                "http",
-                "http://127.0.0.1:1/",
-                "--body-file",
-                "/nonexistent/stampede",
-            ],
-            "--body-file",
-        ),
-        (
-            &[
-                "http",
-                "http://127.0.0.1:1/",
-                "--json",
-                "/nonexistent/dir/out.json",
-            ],
-            "--json",
-        ),
+        (&["http", "http://127.0.0.1:1/", "-H", "NoColon"], "Name: value"),
+        (&["http", "http://127.0.0.1:1/", "--body-file", "/nonexistent/stampede"], "--body-file"),
+        (&["http", "http://127.0.0.1:1/", "--json", "/nonexistent/dir/out.json"], "--json"),
         (&["http", "https://127.0.0.1/"], "TLS"),
         (&["http", "http://127.0.0.1:1/", "--bogus"], "--bogus"),
         (&["serve", "--listen", "nowhere"], "IP:PORT"),
@@ -267,11 +149,19 @@ fn cli_misuse_exits_2_with_a_hint() {
     for (args, needle) in cases {
         let r = common::stampede_raw(args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
-        assert!(
-            r.stderr.contains(needle),
-            "{args:?}: stderr lacks {needle:?}: {}",
-            r.stderr
-        );
+        assert!(r.stderr.contains(needle), "{args:?}: stderr lacks {needle:?}: {}", r.stderr);
         assert!(!r.stderr.contains("panicked"), "{args:?}");
     }
+}
+
+#[test]
+fn connect_rate_ramps_connections_up() {
+    let srv = common::embedded(None, None);
+    // 40 connections at 20/s: after 1 s only about 20 of them are open.
+    let r = stampede(&["http", &url(srv.local_addr(), "/"), "-c", "40", "-t", "2", "--connect-rate", "20", "-d", "1s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    let established = u(&v, &["connections", "established"]);
+    assert!((15..=22).contains(&established), "{established} established in 1 s at 20/s: {v}");
+    srv.stop();
 }

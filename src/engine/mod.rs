@@ -66,12 +66,7 @@ struct WorkerOut {
 
 /// Runs `scenario` with `load` until the duration passes, the budget is spent, or `stop` is set.
 /// `live`, when given, receives one [`Tick`] per worker per second.
-pub fn run<S: Scenario>(
-    scenario: Arc<S>,
-    load: &LoadConfig,
-    stop: Arc<AtomicBool>,
-    live: Option<mpsc::Sender<Tick>>,
-) -> Result<RunOutput> {
+pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBool>, live: Option<mpsc::Sender<Tick>>) -> Result<RunOutput> {
     let workers = load.threads.max(1);
     let gate = Arc::new(Barrier::new(workers + 1));
     let start_at = Arc::new(AtomicU64::new(0));
@@ -81,46 +76,30 @@ pub fn run<S: Scenario>(
     for w in 0..workers {
         let scenario = Arc::clone(&scenario);
         let load = load.clone();
-        let (w_stop, w_gate, w_start, w_ready, w_live) = (
-            Arc::clone(&stop),
-            Arc::clone(&gate),
-            Arc::clone(&start_at),
-            ready_tx.clone(),
-            live.clone(),
-        );
-        let spawned = std::thread::Builder::new()
-            .name(format!("stampede-w{w}"))
-            .spawn(move || {
-                if let Some(&cpu) = load.cpus.get(w % load.cpus.len().max(1)) {
-                    core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
-                }
-                let (ready, gate) = (w_ready.clone(), Arc::clone(&w_gate));
-                let result = runtime::block_on(move || async move {
-                    let _ = ready.send(Ok(()));
-                    gate.wait();
-                    worker(
-                        w,
-                        scenario,
-                        &load,
-                        w_start.load(Ordering::Acquire),
-                        w_stop,
-                        w_live,
-                    )
-                    .await
-                });
-                match result {
-                    Ok((driver, mut out)) => {
-                        out.driver = driver;
-                        Some(out)
-                    }
-                    Err(e) => {
-                        let _ = w_ready
-                            .send(Err(format!("worker {w} could not build its runtime: {e}")));
-                        w_gate.wait();
-                        None
-                    }
-                }
+        let (w_stop, w_gate, w_start, w_ready, w_live) =
+            (Arc::clone(&stop), Arc::clone(&gate), Arc::clone(&start_at), ready_tx.clone(), live.clone());
+        let spawned = std::thread::Builder::new().name(format!("stampede-w{w}")).spawn(move || {
+            if let Some(&cpu) = load.cpus.get(w % load.cpus.len().max(1)) {
+                core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+            }
+            let (ready, gate) = (w_ready.clone(), Arc::clone(&w_gate));
+            let result = runtime::block_on(move || async move {
+                let _ = ready.send(Ok(()));
+                gate.wait();
+                worker(w, scenario, &load, w_start.load(Ordering::Acquire), w_stop, w_live).await
             });
+            match result {
+                Ok((driver, mut out)) => {
+                    out.driver = driver;
+                    Some(out)
+                }
+                Err(e) => {
+                    let _ = w_ready.send(Err(format!("worker {w} could not build its runtime: {e}")));
+                    w_gate.wait();
+                    None
+                }
+            }
+        });
         match spawned {
             Ok(h) => handles.push(h),
             Err(e) => {
@@ -147,9 +126,7 @@ pub fn run<S: Scenario>(
         match ready_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => failure = failure.or(Some(e)),
-            Err(_) => {
-                failure = failure.or(Some("a worker thread died before starting".to_string()))
-            }
+            Err(_) => failure = failure.or(Some("a worker thread died before starting".to_string())),
         }
     }
     if failure.is_some() {
@@ -168,9 +145,7 @@ pub fn run<S: Scenario>(
         }
     }
     if outs.is_empty() {
-        return Err(Error::run(
-            failure.unwrap_or_else(|| "no worker ran".to_string()),
-        ));
+        return Err(Error::run(failure.unwrap_or_else(|| "no worker ran".to_string())));
     }
     if let Some(f) = &failure {
         eprintln!("stampede: warning: {f}; the report covers the workers that ran");
@@ -182,12 +157,7 @@ pub fn run<S: Scenario>(
     Ok(RunOutput {
         shard,
         driver: outs[0].driver,
-        elapsed_ns: outs
-            .iter()
-            .map(|o| o.end_ns)
-            .max()
-            .unwrap_or(start_ns)
-            .saturating_sub(start_ns),
+        elapsed_ns: outs.iter().map(|o| o.end_ns).max().unwrap_or(start_ns).saturating_sub(start_ns),
         cpu_user_s: outs.iter().map(|o| o.user).sum(),
         cpu_sys_s: outs.iter().map(|o| o.sys).sum(),
         busiest_worker: outs.iter().map(|o| o.busy).fold(0.0, f64::max),
@@ -210,11 +180,11 @@ async fn worker<S: Scenario>(
         Loop::Closed => None,
         Loop::Open { rate_per_s } => Some(Pacer::new(start_ns, rate_per_s, workers, w as u64)),
     };
-    let end_ns = load
-        .duration
-        .map(|d| start_ns.saturating_add(d.as_nanos() as u64));
+    let end_ns = load.duration.map(|d| start_ns.saturating_add(d.as_nanos() as u64));
     let ctx = Rc::new(WorkerCtx::new(
         w,
+        workers as usize,
+        start_ns,
         end_ns,
         pacer,
         load.requests_of(w),
@@ -249,18 +219,12 @@ async fn worker<S: Scenario>(
             let interval = shard.take_interval();
             drop(shard);
             if let Some(tx) = &live {
-                let _ = tx.send(Tick {
-                    worker: w,
-                    second,
-                    interval,
-                });
+                let _ = tx.send(Tick { worker: w, second, interval });
             }
             second += 1;
             next_second += SECOND_NS;
         }
-        let wake = end_ns.map_or(now + SUPERVISOR_TICK.as_nanos() as u64, |e| {
-            e.min(now + SUPERVISOR_TICK.as_nanos() as u64)
-        });
+        let wake = end_ns.map_or(now + SUPERVISOR_TICK.as_nanos() as u64, |e| e.min(now + SUPERVISOR_TICK.as_nanos() as u64));
         monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake))).await;
     }
     let end = clock::now_ns();
@@ -268,13 +232,5 @@ async fn worker<S: Scenario>(
     let wall = (end.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
     let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
     let shard = ctx.shard.replace(Shard::new());
-    WorkerOut {
-        shard,
-        driver: DriverKind::Epoll,
-        end_ns: end,
-        busy: (user + sys) / wall,
-        user,
-        sys,
-        interrupted,
-    }
+    WorkerOut { shard, driver: DriverKind::Epoll, end_ns: end, busy: (user + sys) / wall, user, sys, interrupted }
 }

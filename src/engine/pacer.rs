@@ -21,19 +21,13 @@ impl Pacer {
     /// `rate_per_s` is the total rate of all `workers`; this pacer is worker `worker`'s share.
     pub fn new(start_ns: u64, rate_per_s: f64, workers: u64, worker: u64) -> Pacer {
         let workers = workers.max(1);
-        Pacer {
-            start_ns,
-            rate_micro: ((rate_per_s * 1e6).round() as u128).max(1),
-            stride: workers,
-            next_index: worker % workers,
-        }
+        Pacer { start_ns, rate_micro: ((rate_per_s * 1e6).round() as u128).max(1), stride: workers, next_index: worker % workers }
     }
 
     /// Intended send time of global request `index`, in clock nanoseconds.
     pub fn intended(&self, index: u64) -> u64 {
         let offset = (index as u128 * 1_000_000_000_000_000u128) / self.rate_micro;
-        self.start_ns
-            .saturating_add(offset.min(u64::MAX as u128) as u64)
+        self.start_ns.saturating_add(offset.min(u64::MAX as u128) as u64)
     }
 
     /// Intended time of the next request this worker will claim.
@@ -68,10 +62,7 @@ mod tests {
     fn one_worker_is_evenly_spaced_and_exact() {
         let mut p = Pacer::new(1_000, 1000.0, 1, 0);
         let times: Vec<u64> = (0..5).map(|_| p.claim()).collect();
-        assert_eq!(
-            times,
-            vec![1_000, 1_001_000, 2_001_000, 3_001_000, 4_001_000]
-        );
+        assert_eq!(times, vec![1_000, 1_001_000, 2_001_000, 3_001_000, 4_001_000]);
         // a rate with no exact nanosecond period: the millionth request lands exactly on time
         let p = Pacer::new(0, 3.0, 1, 0);
         assert_eq!(p.intended(3_000_000), 1_000_000_000_000_000);

@@ -31,18 +31,12 @@ pub const RING_ENTRIES: u32 = 4096;
 
 /// True when the environment asks for the epoll driver.
 pub fn legacy_forced() -> bool {
-    std::env::var("MONOIO_FORCE_LEGACY_DRIVER")
-        .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+    std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
 }
 
 /// True when an io_uring runtime can actually be built here (probe and ring), unless forced off.
 pub fn io_uring_usable() -> bool {
-    !legacy_forced()
-        && monoio::utils::detect_uring()
-        && RuntimeBuilder::<IoUringDriver>::new()
-            .with_entries(RING_ENTRIES)
-            .build()
-            .is_ok()
+    !legacy_forced() && monoio::utils::detect_uring() && RuntimeBuilder::<IoUringDriver>::new().with_entries(RING_ENTRIES).build().is_ok()
 }
 
 /// Builds a runtime on this thread and drives the future made by `make` to completion.
@@ -60,21 +54,15 @@ where
         let mut tuned = io_uring::IoUring::builder();
         tuned.setup_coop_taskrun();
         for urb in [tuned, io_uring::IoUring::builder()] {
-            let built = RuntimeBuilder::<IoUringDriver>::new()
-                .with_entries(RING_ENTRIES)
-                .uring_builder(urb)
-                .enable_timer()
-                .build();
+            let built = RuntimeBuilder::<IoUringDriver>::new().with_entries(RING_ENTRIES).uring_builder(urb).enable_timer().build();
             if let Ok(mut rt) = built {
                 let out = rt.block_on(async move { make().await });
                 return Ok((DriverKind::IoUring, out));
             }
         }
     }
-    let mut rt: monoio::Runtime<TimeDriver<LegacyDriver>> = RuntimeBuilder::<LegacyDriver>::new()
-        .with_entries(RING_ENTRIES)
-        .enable_timer()
-        .build()?;
+    let mut rt: monoio::Runtime<TimeDriver<LegacyDriver>> =
+        RuntimeBuilder::<LegacyDriver>::new().with_entries(RING_ENTRIES).enable_timer().build()?;
     let out = rt.block_on(async move { make().await });
     Ok((DriverKind::Epoll, out))
 }

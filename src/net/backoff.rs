@@ -17,10 +17,7 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(seed: u64) -> Backoff {
-        Backoff {
-            failures: 0,
-            rng: seed | 1,
-        }
+        Backoff { failures: 0, rng: seed | 1 }
     }
 
     /// Records a failure and returns how long to wait before the next attempt:
@@ -62,10 +59,7 @@ mod tests {
         let delays: Vec<Duration> = (0..10).map(|_| b.next_delay()).collect();
         for (i, d) in delays.iter().enumerate() {
             let nominal = BASE.saturating_mul(1 << i).min(CAP);
-            assert!(
-                *d >= nominal.mul_f64(0.5) && *d < nominal.mul_f64(1.5),
-                "attempt {i}: {d:?}"
-            );
+            assert!(*d >= nominal.mul_f64(0.5) && *d < nominal.mul_f64(1.5), "attempt {i}: {d:?}");
         }
         b.reset();
         assert!(b.next_delay() < BASE.mul_f64(1.5));

@@ -28,20 +28,12 @@ pub struct ConnectOpts {
 
 impl Default for ConnectOpts {
     fn default() -> Self {
-        ConnectOpts {
-            nodelay: true,
-            linger_zero: false,
-            timeout: Duration::from_secs(5),
-        }
+        ConnectOpts { nodelay: true, linger_zero: false, timeout: Duration::from_secs(5) }
     }
 }
 
 /// Opens one TCP connection to `addr`, from `source` when given.
-pub async fn connect(
-    addr: SocketAddr,
-    source: Option<IpAddr>,
-    opts: &ConnectOpts,
-) -> Result<TcpStream, ErrorClass> {
+pub async fn connect(addr: SocketAddr, source: Option<IpAddr>, opts: &ConnectOpts) -> Result<TcpStream, ErrorClass> {
     let fd = start_connect(addr, source, opts).map_err(|e| ErrorClass::from_io(&e))?;
     let std_stream = std::net::TcpStream::from(fd);
     let stream = TcpStream::from_std(std_stream).map_err(|e| ErrorClass::from_io(&e))?;
@@ -57,49 +49,27 @@ pub async fn connect(
 }
 
 /// Creates the socket, sets options, binds the source and starts the connect.
-fn start_connect(
-    addr: SocketAddr,
-    source: Option<IpAddr>,
-    opts: &ConnectOpts,
-) -> io::Result<OwnedFd> {
+fn start_connect(addr: SocketAddr, source: Option<IpAddr>, opts: &ConnectOpts) -> io::Result<OwnedFd> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::Inet,
         SocketAddr::V6(_) => AddressFamily::Inet6,
     };
-    let fd = socket::socket(
-        family,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)?;
     if opts.nodelay {
         socket::setsockopt(&fd, sockopt::TcpNoDelay, &true)?;
     }
     if opts.linger_zero {
-        socket::setsockopt(
-            &fd,
-            sockopt::Linger,
-            &libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            },
-        )?;
+        socket::setsockopt(&fd, sockopt::Linger, &libc::linger { l_onoff: 1, l_linger: 0 })?;
     }
     if let Some(ip) = source {
         if ip.is_ipv4() != addr.is_ipv4() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "source and target address families differ",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "source and target address families differ"));
         }
         if ip.is_ipv4() {
             // Best effort: without it the source bind still works, with a smaller port space.
             let _ = socket::setsockopt(&fd, sockopt::IpBindAddressNoPort, &true);
         }
-        socket::bind(
-            fd.as_raw_fd(),
-            &SockaddrStorage::from(SocketAddr::new(ip, 0)),
-        )?;
+        socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(SocketAddr::new(ip, 0)))?;
     }
     match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
         Ok(()) | Err(Errno::EINPROGRESS) => Ok(fd),
@@ -122,9 +92,7 @@ mod tests {
         };
         let (_, (ok, refused)) = block_on(|| async move {
             let opts = ConnectOpts::default();
-            let ok = connect(addr, Some("127.0.0.3".parse().unwrap()), &opts)
-                .await
-                .map(|s| s.local_addr().unwrap());
+            let ok = connect(addr, Some("127.0.0.3".parse().unwrap()), &opts).await.map(|s| s.local_addr().unwrap());
             let refused = connect(closed, None, &opts).await.map(|_| ());
             (ok, refused)
         })

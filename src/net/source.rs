@@ -23,19 +23,13 @@ pub fn parse_sources(spec: &str) -> Result<Vec<IpAddr>, String> {
             push_range(&mut out, a, b, part)?;
         } else if let Some((a, bits)) = part.split_once('/') {
             let a = u32::from(parse_v4(a, part)?);
-            let bits: u32 = bits
-                .parse()
-                .ok()
-                .filter(|b| *b <= 32)
-                .ok_or_else(|| format!("'{part}': prefix length must be 0..=32"))?;
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
+            let bits: u32 = bits.parse().ok().filter(|b| *b <= 32).ok_or_else(|| format!("'{part}': prefix length must be 0..=32"))?;
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
             push_range(&mut out, a & mask, (a & mask) | !mask, part)?;
         } else {
-            let ip: IpAddr = part.parse().map_err(|_| format!("'{part}' is not an IP address (examples: 127.0.0.2, 127.0.0.2-127.0.0.9, 127.0.0.0/29)"))?;
+            let ip: IpAddr = part
+                .parse()
+                .map_err(|_| format!("'{part}' is not an IP address (examples: 127.0.0.2, 127.0.0.2-127.0.0.9, 127.0.0.0/29)"))?;
             out.push(ip);
         }
     }
@@ -46,16 +40,12 @@ pub fn parse_sources(spec: &str) -> Result<Vec<IpAddr>, String> {
 }
 
 fn parse_v4(s: &str, part: &str) -> Result<Ipv4Addr, String> {
-    s.trim()
-        .parse()
-        .map_err(|_| format!("'{part}': '{}' is not an IPv4 address", s.trim()))
+    s.trim().parse().map_err(|_| format!("'{part}': '{}' is not an IPv4 address", s.trim()))
 }
 
 fn push_range(out: &mut Vec<IpAddr>, a: u32, b: u32, part: &str) -> Result<(), String> {
     if (b - a) as usize + out.len() >= MAX_SOURCES {
-        return Err(format!(
-            "'{part}' holds more than {MAX_SOURCES} source addresses"
-        ));
+        return Err(format!("'{part}' holds more than {MAX_SOURCES} source addresses"));
     }
     out.extend((a..=b).map(|v| IpAddr::V4(Ipv4Addr::from(v))));
     Ok(())
@@ -70,11 +60,7 @@ pub struct SourcePool {
 
 impl SourcePool {
     pub fn new(addrs: Vec<IpAddr>, offset: usize) -> SourcePool {
-        let next = if addrs.is_empty() {
-            0
-        } else {
-            offset % addrs.len()
-        };
+        let next = if addrs.is_empty() { 0 } else { offset % addrs.len() };
         SourcePool { addrs, next }
     }
 
@@ -105,31 +91,15 @@ mod tests {
     #[test]
     fn parses_every_form() {
         assert_eq!(parse_sources("127.0.0.2").unwrap(), ips(&["127.0.0.2"]));
-        assert_eq!(
-            parse_sources("127.0.0.2-127.0.0.4").unwrap(),
-            ips(&["127.0.0.2", "127.0.0.3", "127.0.0.4"])
-        );
-        assert_eq!(
-            parse_sources("127.0.0.8/30").unwrap(),
-            ips(&["127.0.0.8", "127.0.0.9", "127.0.0.10", "127.0.0.11"])
-        );
-        assert_eq!(
-            parse_sources("127.0.0.1, ::1").unwrap(),
-            ips(&["127.0.0.1", "::1"])
-        );
+        assert_eq!(parse_sources("127.0.0.2-127.0.0.4").unwrap(), ips(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]));
+        assert_eq!(parse_sources("127.0.0.8/30").unwrap(), ips(&["127.0.0.8", "127.0.0.9", "127.0.0.10", "127.0.0.11"]));
+        assert_eq!(parse_sources("127.0.0.1, ::1").unwrap(), ips(&["127.0.0.1", "::1"]));
         assert_eq!(parse_sources("127.0.0.5/32").unwrap(), ips(&["127.0.0.5"]));
     }
 
     #[test]
     fn rejects_bad_specs_with_a_message() {
-        for bad in [
-            "",
-            "localhost",
-            "127.0.0.9-127.0.0.2",
-            "127.0.0.0/33",
-            "10.0.0.0/8",
-            "1.2.3.4-x",
-        ] {
+        for bad in ["", "localhost", "127.0.0.9-127.0.0.2", "127.0.0.0/33", "10.0.0.0/8", "1.2.3.4-x"] {
             let e = parse_sources(bad).unwrap_err();
             assert!(!e.is_empty(), "{bad}");
         }

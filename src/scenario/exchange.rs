@@ -30,11 +30,7 @@ pub enum Fed {
     /// Nothing complete; `consumed` bytes were used.
     Partial { consumed: usize },
     /// One answer completed. `status` is the HTTP status (0 where the protocol has none).
-    Answer {
-        consumed: usize,
-        status: u16,
-        keep_alive: bool,
-    },
+    Answer { consumed: usize, status: u16, keep_alive: bool },
     /// A control message that needs these bytes written back (a WebSocket pong).
     Reply { consumed: usize, bytes: Vec<u8> },
     /// The peer is closing the connection (a WebSocket close frame).
@@ -119,12 +115,7 @@ enum ReadOutcome {
     Failed(ErrorClass),
 }
 
-async fn read_some(
-    stream: &mut TcpStream,
-    rbuf: &mut Vec<u8>,
-    until_ns: u64,
-    ctx: &WorkerCtx,
-) -> ReadOutcome {
+async fn read_some(stream: &mut TcpStream, rbuf: &mut Vec<u8>, until_ns: u64, ctx: &WorkerCtx) -> ReadOutcome {
     let buf = std::mem::take(rbuf);
     let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
     match monoio::time::timeout_at(until, stream.read(buf)).await {
@@ -154,9 +145,7 @@ impl<W: Wire> Exchange<W> {
     }
 
     async fn connection(&self, ctx: &WorkerCtx, slot: u64) {
-        let mut backoff = Backoff::new(
-            clock::now_ns() ^ ((ctx.index as u64) << 48) ^ slot.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut backoff = Backoff::new(clock::now_ns() ^ ((ctx.index as u64) << 48) ^ slot.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let load = self.wire.load();
         let mut st = ConnState {
             parser: self.wire.new_parser(),
@@ -164,6 +153,14 @@ impl<W: Wire> Exchange<W> {
             intended: Vec::with_capacity(load.pipeline as usize),
         };
         let opts = load.connect;
+        if let Some(rate) = load.connect_rate {
+            // Ramp-up: global slot k opens at start + k / rate.
+            let k = slot * ctx.workers as u64 + ctx.index as u64;
+            let due = ctx.start_ns.saturating_add((k as f64 * 1e9 / rate) as u64);
+            if !ctx.sleep_until(due).await {
+                return;
+            }
+        }
         loop {
             let t0 = clock::now_ns();
             if ctx.finished(t0) {
@@ -183,9 +180,7 @@ impl<W: Wire> Exchange<W> {
                     continue;
                 }
             };
-            ctx.shard
-                .borrow_mut()
-                .on_connect(clock::now_ns().saturating_sub(t0));
+            ctx.shard.borrow_mut().on_connect(clock::now_ns().saturating_sub(t0));
             let ended = match self.open(ctx, &mut stream, &mut st).await {
                 Ok(()) => self.requests(ctx, &mut stream, &mut st).await,
                 Err(None) => Ended::RunOver,
@@ -211,12 +206,7 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// Runs the protocol's opening. `Err(None)`: the run ended meanwhile; `Err(Some)`: failed.
-    async fn open(
-        &self,
-        ctx: &WorkerCtx,
-        stream: &mut TcpStream,
-        st: &mut ConnState<W::Parser>,
-    ) -> Result<(), Option<ErrorClass>> {
+    async fn open(&self, ctx: &WorkerCtx, stream: &mut TcpStream, st: &mut ConnState<W::Parser>) -> Result<(), Option<ErrorClass>> {
         let Some(bytes) = self.wire.opening() else {
             return Ok(());
         };
@@ -228,9 +218,7 @@ impl<W: Wire> Exchange<W> {
         loop {
             if let Some(n) = self.wire.opened(&mut st.parser, &st.rbuf).map_err(Some)? {
                 st.rbuf.drain(..n);
-                ctx.shard
-                    .borrow_mut()
-                    .on_handshake(clock::now_ns().saturating_sub(t0));
+                ctx.shard.borrow_mut().on_handshake(clock::now_ns().saturating_sub(t0));
                 return Ok(());
             }
             if st.rbuf.len() == st.rbuf.capacity() {
@@ -273,12 +261,7 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// Drives one open connection until it closes or the run ends.
-    async fn requests(
-        &self,
-        ctx: &WorkerCtx,
-        stream: &mut TcpStream,
-        st: &mut ConnState<W::Parser>,
-    ) -> Ended {
+    async fn requests(&self, ctx: &WorkerCtx, stream: &mut TcpStream, st: &mut ConnState<W::Parser>) -> Ended {
         let timeout_ns = self.wire.load().timeout.as_nanos() as u64;
         let mut served = 0u64;
         loop {
@@ -306,18 +289,9 @@ impl<W: Wire> Exchange<W> {
                 let mut pos = 0;
                 while done < k {
                     match self.wire.feed(&mut st.parser, &st.rbuf[pos..]) {
-                        Ok(Fed::Answer {
-                            consumed,
-                            status,
-                            keep_alive,
-                        }) => {
+                        Ok(Fed::Answer { consumed, status, keep_alive }) => {
                             pos += consumed;
-                            ctx.shard.borrow_mut().on_response(
-                                status,
-                                st.intended[done],
-                                sent_ns,
-                                read_ns,
-                            );
+                            ctx.shard.borrow_mut().on_response(status, st.intended[done], sent_ns, read_ns);
                             done += 1;
                             served += 1;
                             if !keep_alive {
@@ -359,12 +333,7 @@ impl<W: Wire> Exchange<W> {
                     }
                     ReadOutcome::Eof => {
                         if let Some(status) = self.wire.eof(&mut st.parser) {
-                            ctx.shard.borrow_mut().on_response(
-                                status,
-                                st.intended[done],
-                                sent_ns,
-                                clock::now_ns(),
-                            );
+                            ctx.shard.borrow_mut().on_response(status, st.intended[done], sent_ns, clock::now_ns());
                             done += 1;
                             served += 1;
                         }

@@ -26,11 +26,7 @@ impl HttpScenario {
     pub fn http(cfg: HttpConfig) -> HttpScenario {
         let depth = cfg.load.pipeline.max(1) as usize;
         let batch: Vec<u8> = cfg.request.repeat(depth);
-        Exchange::new(HttpWire {
-            batch: Box::leak(batch.into_boxed_slice()),
-            cfg,
-            limits: Limits::default(),
-        })
+        Exchange::new(HttpWire { batch: Box::leak(batch.into_boxed_slice()), cfg, limits: Limits::default() })
     }
 }
 
@@ -64,11 +60,9 @@ impl Wire for HttpWire {
     fn feed(&self, p: &mut ResponseParser, input: &[u8]) -> Result<Fed, ErrorClass> {
         match p.feed(input, self.cfg.head_request) {
             Ok(Progress::Partial { consumed }) => Ok(Fed::Partial { consumed }),
-            Ok(Progress::Complete { consumed, response }) => Ok(Fed::Answer {
-                consumed,
-                status: response.status,
-                keep_alive: response.keep_alive,
-            }),
+            Ok(Progress::Complete { consumed, response }) => {
+                Ok(Fed::Answer { consumed, status: response.status, keep_alive: response.keep_alive })
+            }
             Err(_) => Err(ErrorClass::Protocol),
         }
     }

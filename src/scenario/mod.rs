@@ -32,6 +32,10 @@ pub trait Scenario: Send + Sync + 'static {
 /// Per-worker state shared by that worker's connection tasks (single thread).
 pub struct WorkerCtx {
     pub index: usize,
+    /// Number of workers in the run (for global slot numbering).
+    pub workers: usize,
+    /// The common start time of the run.
+    pub start_ns: u64,
     /// Clock time at which the run ends (`None`: when the budget is spent).
     pub end_ns: Option<u64>,
     /// Set by the worker's supervisor on SIGINT/SIGTERM.
@@ -47,6 +51,8 @@ pub struct WorkerCtx {
 impl WorkerCtx {
     pub fn new(
         index: usize,
+        workers: usize,
+        start_ns: u64,
         end_ns: Option<u64>,
         pacer: Option<Pacer>,
         budget: Option<u64>,
@@ -54,6 +60,8 @@ impl WorkerCtx {
     ) -> WorkerCtx {
         WorkerCtx {
             index,
+            workers,
+            start_ns,
             end_ns,
             stop: Cell::new(false),
             shard: RefCell::new(Shard::new()),
@@ -103,11 +111,7 @@ impl WorkerCtx {
         if self.budget.get() == Some(0) {
             return None;
         }
-        let t = self
-            .pacer
-            .borrow_mut()
-            .as_mut()
-            .and_then(|p| p.claim_due(now))?;
+        let t = self.pacer.borrow_mut().as_mut().and_then(|p| p.claim_due(now))?;
         self.claim(1);
         Some(t)
     }
@@ -129,15 +133,13 @@ impl WorkerCtx {
     pub async fn sleep_until(&self, t_ns: u64) -> bool {
         let wake = self.end_ns.map_or(t_ns, |e| e.min(t_ns));
         if wake > clock::now_ns() {
-            monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake)))
-                .await;
+            monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake))).await;
         }
         !self.stop.get() && wake == t_ns
     }
 
     /// Sleeps for `d` (bounded by the end of the run); false when the run ended first.
     pub async fn sleep_for(&self, d: Duration) -> bool {
-        self.sleep_until(clock::now_ns().saturating_add(d.as_nanos() as u64))
-            .await
+        self.sleep_until(clock::now_ns().saturating_add(d.as_nanos() as u64)).await
     }
 }

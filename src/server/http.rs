@@ -31,10 +31,7 @@ const ROOT_BODY: &[u8] = b"Hello from stampede\n";
 
 /// Accepts until the runtime is dropped. Accept errors (EMFILE...) pause briefly, never spin.
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let window = Rc::new(RateWindow {
-        second: Cell::new(0),
-        used: Cell::new(0),
-    });
+    let window = Rc::new(RateWindow { second: Cell::new(0), used: Cell::new(0) });
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -108,11 +105,7 @@ enum Next {
     /// Close after the write.
     Close,
     /// Send the buffered responses, sleep, then answer this `/delay` request.
-    Delay {
-        ms: u64,
-        keep_alive: bool,
-        head_only: bool,
-    },
+    Delay { ms: u64, keep_alive: bool, head_only: bool },
     /// Send the buffered responses, then `n` pattern bytes (a large body).
     Stream { n: u64, then_close: bool },
 }
@@ -128,14 +121,8 @@ async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
             match parse_request(&rbuf[pos..], MAX_HEAD, MAX_BODY) {
                 Ok(Some(req)) => {
                     let input = &rbuf[pos..];
-                    let admitted = shared
-                        .rps_share
-                        .is_none_or(|share| window.admit(now, share));
-                    next = if admitted {
-                        respond(&req, input, &mut wbuf)
-                    } else {
-                        throttled(&req, &mut wbuf)
-                    };
+                    let admitted = shared.rps_share.is_none_or(|share| window.admit(now, share));
+                    next = if admitted { respond(&req, input, &mut wbuf) } else { throttled(&req, &mut wbuf) };
                     pos += req.consumed;
                 }
                 Ok(None) => break,
@@ -157,11 +144,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
         match next {
             Next::Read => {}
             Next::Close => return,
-            Next::Delay {
-                ms,
-                keep_alive,
-                head_only,
-            } => {
+            Next::Delay { ms, keep_alive, head_only } => {
                 monoio::time::sleep(Duration::from_millis(ms)).await;
                 let body = b"delayed\n";
                 head(&mut wbuf, 200, Some(body.len() as u64), !keep_alive, "");
@@ -311,34 +294,19 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
         };
         head(w, 200, Some(n), !req.keep_alive, "");
         if head_only {
-            return if req.keep_alive {
-                Next::Read
-            } else {
-                Next::Close
-            };
+            return if req.keep_alive { Next::Read } else { Next::Close };
         }
         if n as usize <= PATTERN_LEN {
             w.extend_from_slice(&PATTERN[..n as usize]);
-            return if req.keep_alive {
-                Next::Read
-            } else {
-                Next::Close
-            };
+            return if req.keep_alive { Next::Read } else { Next::Close };
         }
-        return Next::Stream {
-            n,
-            then_close: !req.keep_alive,
-        };
+        return Next::Stream { n, then_close: !req.keep_alive };
     }
     if let Some(rest) = path.strip_prefix("/delay/") {
         let Some(ms) = number(rest, MAX_DELAY_MS) else {
             return simple(w, 400, b"delay: give 0..=60000 ms\n", req);
         };
-        return Next::Delay {
-            ms,
-            keep_alive: req.keep_alive,
-            head_only,
-        };
+        return Next::Delay { ms, keep_alive: req.keep_alive, head_only };
     }
     if let Some(rest) = path.strip_prefix("/status/") {
         return match number(rest, 599).filter(|c| *c >= 200) {
@@ -350,13 +318,7 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
         let Some(n) = number(rest, MAX_GENERATED) else {
             return simple(w, 400, b"chunked: give 0..=67108864\n", req);
         };
-        head(
-            w,
-            200,
-            None,
-            !req.keep_alive,
-            "Transfer-Encoding: chunked\r\n",
-        );
+        head(w, 200, None, !req.keep_alive, "Transfer-Encoding: chunked\r\n");
         if !head_only {
             let mut left = n as usize;
             while left > 0 {
@@ -368,11 +330,7 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
             }
             w.extend_from_slice(b"0\r\n\r\n");
         }
-        return if req.keep_alive {
-            Next::Read
-        } else {
-            Next::Close
-        };
+        return if req.keep_alive { Next::Read } else { Next::Close };
     }
     if let Some(rest) = path.strip_prefix("/eof/") {
         let Some(n) = number(rest, MAX_GENERATED) else {
@@ -382,22 +340,13 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
         if head_only {
             return Next::Close;
         }
-        return Next::Stream {
-            n,
-            then_close: true,
-        };
+        return Next::Stream { n, then_close: true };
     }
     simple(w, 404, b"not found; routes: /, /bytes/N, /delay/MS, /status/CODE, POST /echo, /chunked/N, /eof/N, /close\n", req)
 }
 
 fn method_not_allowed(w: &mut Vec<u8>, req: &RequestHead, allow: &str) -> Next {
-    head(
-        w,
-        405,
-        Some(0),
-        !req.keep_alive,
-        &format!("Allow: {allow}\r\n"),
-    );
+    head(w, 405, Some(0), !req.keep_alive, &format!("Allow: {allow}\r\n"));
     if req.keep_alive {
         Next::Read
     } else {
@@ -413,19 +362,13 @@ mod tests {
         let req = parse_request(raw, MAX_HEAD, MAX_BODY).unwrap().unwrap();
         let mut w = Vec::new();
         let next = respond(&req, raw, &mut w);
-        (
-            String::from_utf8_lossy(&w).into_owned(),
-            matches!(next, Next::Read),
-        )
+        (String::from_utf8_lossy(&w).into_owned(), matches!(next, Next::Read))
     }
 
     #[test]
     fn routes_answer_with_the_right_status_and_framing() {
         let (r, keep) = answer(b"GET / HTTP/1.1\r\n\r\n");
-        assert!(
-            r.starts_with("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nHello from stampede"),
-            "{r}"
-        );
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nHello from stampede"), "{r}");
         assert!(keep);
         let (r, _) = answer(b"HEAD /bytes/10 HTTP/1.1\r\n\r\n");
         assert!(r.ends_with("Content-Length: 10\r\n\r\n"), "{r}");
@@ -438,15 +381,10 @@ mod tests {
         let (r, _) = answer(b"POST /echo HTTP/1.1\r\nContent-Length: 4\r\n\r\nping");
         assert!(r.ends_with("Content-Length: 4\r\n\r\nping"), "{r}");
         let (r, _) = answer(b"GET /echo HTTP/1.1\r\n\r\n");
-        assert!(
-            r.starts_with("HTTP/1.1 405 ") && r.contains("Allow: POST"),
-            "{r}"
-        );
+        assert!(r.starts_with("HTTP/1.1 405 ") && r.contains("Allow: POST"), "{r}");
         let (r, _) = answer(b"GET /chunked/5000 HTTP/1.1\r\n\r\n");
         assert!(
-            r.contains("Transfer-Encoding: chunked\r\n\r\n1000\r\n")
-                && r.contains("\r\n388\r\n")
-                && r.ends_with("\r\n0\r\n\r\n"),
+            r.contains("Transfer-Encoding: chunked\r\n\r\n1000\r\n") && r.contains("\r\n388\r\n") && r.ends_with("\r\n0\r\n\r\n"),
             "{r}"
         );
         let (r, keep) = answer(b"GET /close HTTP/1.1\r\n\r\n");
@@ -461,15 +399,9 @@ mod tests {
 
     #[test]
     fn rate_window_admits_its_share_per_second() {
-        let w = RateWindow {
-            second: Cell::new(0),
-            used: Cell::new(0),
-        };
+        let w = RateWindow { second: Cell::new(0), used: Cell::new(0) };
         let admitted = (0..10).filter(|_| w.admit(5_000_000_000, 3)).count();
         assert_eq!(admitted, 3);
-        assert!(
-            w.admit(6_000_000_000, 3),
-            "a new second starts a new window"
-        );
+        assert!(w.admit(6_000_000_000, 3), "a new second starts a new window");
     }
 }

@@ -91,9 +91,7 @@ impl ServerHandle {
 pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
     let threads = cfg.threads.max(1);
     let first = bind_reuseport(cfg.listen, cfg.backlog).map_err(|e| listen_error(cfg.listen, e))?;
-    let addr = first
-        .local_addr()
-        .map_err(|e| Error::io("cannot read the listening address", e))?;
+    let addr = first.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
     let mut listeners = vec![first];
     for _ in 1..threads {
         listeners.push(bind_reuseport(addr, cfg.backlog).map_err(|e| listen_error(addr, e))?);
@@ -105,43 +103,36 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         rps_share: cfg.max_rps.map(|r| (r / threads as u64).max(1)),
     });
     // block_on picks io_uring exactly when this probe succeeds, so the probe names the driver.
-    let driver = if runtime::io_uring_usable() {
-        DriverKind::IoUring
-    } else {
-        DriverKind::Epoll
-    };
+    let driver = if runtime::io_uring_usable() { DriverKind::IoUring } else { DriverKind::Epoll };
     let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
     let mut handles = Vec::with_capacity(threads);
     for (i, listener) in listeners.into_iter().enumerate() {
         let shared_w = Arc::clone(&shared);
         let ready = ready_tx.clone();
         let cpu = (!cfg.cpus.is_empty()).then(|| cfg.cpus[i % cfg.cpus.len()]);
-        let spawned = std::thread::Builder::new()
-            .name(format!("stampede-serve{i}"))
-            .spawn(move || {
-                if let Some(id) = cpu {
-                    core_affinity::set_for_current(core_affinity::CoreId { id });
-                }
-                let ready_inner = ready.clone();
-                let result = runtime::block_on(move || async move {
-                    let listener = match monoio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ =
-                                ready_inner.send(Err(format!("cannot register the listener: {e}")));
-                            return;
-                        }
-                    };
-                    monoio::spawn(http::accept_loop(listener, Arc::clone(&shared_w)));
-                    let _ = ready_inner.send(Ok(()));
-                    while !shared_w.stop.load(Ordering::Relaxed) {
-                        monoio::time::sleep(STOP_POLL).await;
+        let spawned = std::thread::Builder::new().name(format!("stampede-serve{i}")).spawn(move || {
+            if let Some(id) = cpu {
+                core_affinity::set_for_current(core_affinity::CoreId { id });
+            }
+            let ready_inner = ready.clone();
+            let result = runtime::block_on(move || async move {
+                let listener = match monoio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = ready_inner.send(Err(format!("cannot register the listener: {e}")));
+                        return;
                     }
-                });
-                if let Err(e) = result {
-                    let _ = ready.send(Err(format!("cannot build a runtime: {e}")));
+                };
+                monoio::spawn(http::accept_loop(listener, Arc::clone(&shared_w)));
+                let _ = ready_inner.send(Ok(()));
+                while !shared_w.stop.load(Ordering::Relaxed) {
+                    monoio::time::sleep(STOP_POLL).await;
                 }
             });
+            if let Err(e) = result {
+                let _ = ready.send(Err(format!("cannot build a runtime: {e}")));
+            }
+        });
         match spawned {
             Ok(h) => handles.push(h),
             Err(e) => {
@@ -163,19 +154,12 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         }
         return Err(Error::run(failure));
     }
-    Ok(ServerHandle {
-        addr,
-        driver,
-        shared,
-        threads: handles,
-    })
+    Ok(ServerHandle { addr, driver, shared, threads: handles })
 }
 
 fn listen_error(addr: SocketAddr, e: std::io::Error) -> Error {
     let hint = match e.raw_os_error() {
-        Some(libc::EADDRINUSE) => {
-            " (something already listens there: pick another port, or port 0 for a free one)"
-        }
+        Some(libc::EADDRINUSE) => " (something already listens there: pick another port, or port 0 for a free one)",
         Some(libc::EACCES) => " (ports below 1024 need root)",
         Some(libc::EADDRNOTAVAIL) => " (that address is not on this machine)",
         _ => "",
@@ -185,17 +169,8 @@ fn listen_error(addr: SocketAddr, e: std::io::Error) -> Error {
 
 /// A listening socket with `SO_REUSEPORT`, ready for monoio.
 fn bind_reuseport(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
-    let family = if addr.is_ipv4() {
-        AddressFamily::Inet
-    } else {
-        AddressFamily::Inet6
-    };
-    let fd = socket::socket(
-        family,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)?;
     socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
     socket::setsockopt(&fd, sockopt::ReusePort, &true)?;
     socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;

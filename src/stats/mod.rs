@@ -84,8 +84,7 @@ const STATUS_SLOTS: usize = 600;
 
 /// A latency histogram with the crate's bounds.
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, LATENCY_MAX_NS, SIGFIG)
-        .expect("static histogram bounds are valid")
+    Histogram::new_with_bounds(1, LATENCY_MAX_NS, SIGFIG).expect("static histogram bounds are valid")
 }
 
 fn record(h: &mut Histogram<u64>, ns: u64) {
@@ -135,13 +134,7 @@ pub struct Interval {
 
 impl Interval {
     fn new() -> Interval {
-        Interval {
-            sent: 0,
-            responses: 0,
-            errors: 0,
-            open: 0,
-            latency: new_histogram(),
-        }
+        Interval { sent: 0, responses: 0, errors: 0, open: 0, latency: new_histogram() }
     }
 
     pub fn merge(&mut self, other: &Interval) {
@@ -201,11 +194,7 @@ impl Shard {
     pub fn on_response(&mut self, status: u16, intended_ns: u64, sent_ns: u64, done_ns: u64) {
         self.responses += 1;
         self.in_flight = self.in_flight.saturating_sub(1);
-        let slot = if (100..600).contains(&status) {
-            status as usize
-        } else {
-            0
-        };
+        let slot = if (100..600).contains(&status) { status as usize } else { 0 };
         self.status[slot] += 1;
         let corrected = done_ns.saturating_sub(intended_ns);
         record(&mut self.corrected, corrected);
@@ -318,11 +307,7 @@ impl Shard {
 
     /// (status, count) for every status seen; status 0 collects codes outside 100..=599.
     pub fn statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
-        self.status
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(s, n)| (s as u16, *n))
+        self.status.iter().enumerate().filter(|(_, n)| **n > 0).map(|(s, n)| (s as u16, *n))
     }
 
     pub fn mean_open(&self) -> f64 {

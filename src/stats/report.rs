@@ -92,15 +92,11 @@ fn encode_hist(h: &Histogram<u64>) -> String {
 }
 
 fn decode_hist(s: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .map_err(|e| format!("histogram is not base64: {e}"))?;
-    let h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("histogram does not decode: {e:?}"))?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| format!("histogram is not base64: {e}"))?;
+    let h: Histogram<u64> =
+        Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| format!("histogram does not decode: {e:?}"))?;
     let mut out = new_histogram();
-    out.add(&h)
-        .map_err(|e| format!("histogram out of range: {e:?}"))?;
+    out.add(&h).map_err(|e| format!("histogram out of range: {e:?}"))?;
     Ok(out)
 }
 
@@ -151,11 +147,7 @@ impl RunResult {
     }
 
     pub fn non_2xx_3xx(&self) -> u64 {
-        self.shard
-            .statuses()
-            .filter(|(s, _)| !(200..400).contains(s))
-            .map(|(_, n)| n)
-            .sum()
+        self.shard.statuses().filter(|(s, _)| !(200..400).contains(s)).map(|(_, n)| n).sum()
     }
 
     pub fn saturation(&self) -> Saturation {
@@ -183,31 +175,18 @@ impl RunResult {
             }
             let achieved = self.achieved_rate();
             if self.meta.duration_s >= 1.0 && achieved < 0.95 * rate && !self.meta.interrupted {
-                reasons.push(format!(
-                    "achieved {achieved:.0} req/s of the {rate:.0} asked for ({:.0}%)",
-                    100.0 * achieved / rate
-                ));
+                reasons.push(format!("achieved {achieved:.0} req/s of the {rate:.0} asked for ({:.0}%)", 100.0 * achieved / rate));
             }
         }
-        Saturation {
-            cpu_busy,
-            saturated: !reasons.is_empty(),
-            reasons,
-        }
+        Saturation { cpu_busy, saturated: !reasons.is_empty(), reasons }
     }
 
     pub fn to_json(&self) -> Value {
         let s = &self.shard;
         let sat = self.saturation();
-        let status: Map<String, Value> = s
-            .statuses()
-            .map(|(code, n)| (code.to_string(), json!(n)))
-            .collect();
-        let errors: Map<String, Value> = ErrorClass::ALL
-            .iter()
-            .filter(|c| s.errors_of(**c) > 0)
-            .map(|c| (c.name().to_string(), json!(s.errors_of(*c))))
-            .collect();
+        let status: Map<String, Value> = s.statuses().map(|(code, n)| (code.to_string(), json!(n))).collect();
+        let errors: Map<String, Value> =
+            ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| (c.name().to_string(), json!(s.errors_of(*c)))).collect();
         let lateness = if self.open_loop() && !s.lateness.is_empty() {
             json!({"p50": ms(s.lateness.value_at_quantile(0.5)), "p99": ms(s.lateness.value_at_quantile(0.99)), "max": ms(s.lateness.max())})
         } else {
@@ -262,28 +241,15 @@ impl RunResult {
             return Err(format!("not a {SCHEMA} result (schema: {})", v["schema"]));
         }
         let num = |path: &[&str]| -> Result<u64, String> {
-            path.iter()
-                .fold(v, |v, k| &v[*k])
-                .as_u64()
-                .ok_or_else(|| format!("missing or bad field {}", path.join(".")))
+            path.iter().fold(v, |v, k| &v[*k]).as_u64().ok_or_else(|| format!("missing or bad field {}", path.join(".")))
         };
         let float = |path: &[&str]| -> Result<f64, String> {
-            path.iter()
-                .fold(v, |v, k| &v[*k])
-                .as_f64()
-                .ok_or_else(|| format!("missing or bad field {}", path.join(".")))
+            path.iter().fold(v, |v, k| &v[*k]).as_f64().ok_or_else(|| format!("missing or bad field {}", path.join(".")))
         };
-        let text = |k: &str| -> Result<String, String> {
-            v[k].as_str()
-                .map(str::to_string)
-                .ok_or_else(|| format!("missing or bad field {k}"))
-        };
+        let text =
+            |k: &str| -> Result<String, String> { v[k].as_str().map(str::to_string).ok_or_else(|| format!("missing or bad field {k}")) };
         let hist = |k: &str| -> Result<Histogram<u64>, String> {
-            decode_hist(
-                v["histograms"][k]
-                    .as_str()
-                    .ok_or_else(|| format!("missing histogram {k}"))?,
-            )
+            decode_hist(v["histograms"][k].as_str().ok_or_else(|| format!("missing histogram {k}"))?)
         };
         let mut s = Shard::new();
         s.corrected = hist("corrected")?;
@@ -297,20 +263,14 @@ impl RunResult {
         s.in_flight = num(&["requests", "in_flight"])?;
         if let Some(map) = v["status"].as_object() {
             for (code, n) in map {
-                let code: usize = code
-                    .parse()
-                    .map_err(|_| format!("bad status code {code}"))?;
-                let slot = s
-                    .status
-                    .get_mut(code)
-                    .ok_or_else(|| format!("bad status code {code}"))?;
+                let code: usize = code.parse().map_err(|_| format!("bad status code {code}"))?;
+                let slot = s.status.get_mut(code).ok_or_else(|| format!("bad status code {code}"))?;
                 *slot = n.as_u64().ok_or("bad status count")?;
             }
         }
         if let Some(map) = v["errors"].as_object() {
             for (name, n) in map {
-                let class = ErrorClass::from_name(name)
-                    .ok_or_else(|| format!("unknown error class {name}"))?;
+                let class = ErrorClass::from_name(name).ok_or_else(|| format!("unknown error class {name}"))?;
                 s.errors[class as usize] = n.as_u64().ok_or("bad error count")?;
             }
         }
@@ -348,11 +308,7 @@ impl RunResult {
         };
         let _ = writeln!(o);
         if m.interrupted {
-            let _ = writeln!(
-                o,
-                "*** INTERRUPTED: the run was stopped early; figures cover {:.2}s ***",
-                m.duration_s
-            );
+            let _ = writeln!(o, "*** INTERRUPTED: the run was stopped early; figures cover {:.2}s ***", m.duration_s);
         }
         let _ = writeln!(o, "stampede {} {}", m.scenario, m.target);
         let _ = writeln!(
@@ -361,33 +317,16 @@ impl RunResult {
             m.connections, m.threads, m.pipeline, m.duration_s, m.driver
         );
         let _ = writeln!(o);
-        let _ = writeln!(
-            o,
-            "Requests   {} sent, {} ok, {} failed, {} in flight at the end",
-            s.sent, s.responses, s.failed, s.in_flight
-        );
+        let _ = writeln!(o, "Requests   {} sent, {} ok, {} failed, {} in flight at the end", s.sent, s.responses, s.failed, s.in_flight);
         let _ = writeln!(
             o,
             "Rate       {:.1} req/s achieved{}",
             self.achieved_rate(),
-            m.target_rate
-                .map_or(String::new(), |r| format!(" (target {r})"))
+            m.target_rate.map_or(String::new(), |r| format!(" (target {r})"))
         );
-        let _ = writeln!(
-            o,
-            "Transfer   {} read, {} written",
-            human_bytes(s.bytes_read),
-            human_bytes(s.bytes_written)
-        );
+        let _ = writeln!(o, "Transfer   {} read, {} written", human_bytes(s.bytes_read), human_bytes(s.bytes_written));
         let _ = writeln!(o);
-        let pcts: [(&str, f64); 6] = [
-            ("p50", 0.5),
-            ("p90", 0.9),
-            ("p99", 0.99),
-            ("p99.9", 0.999),
-            ("p99.99", 0.9999),
-            ("max", 1.0),
-        ];
+        let pcts: [(&str, f64); 6] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("p99.99", 0.9999), ("max", 1.0)];
         let fmt_q = |h: &Histogram<u64>, q: f64| -> String {
             if h.is_empty() {
                 "-".into()
@@ -398,41 +337,15 @@ impl RunResult {
             }
         };
         if self.open_loop() {
-            let _ = writeln!(
-                o,
-                "Latency    {:>12} {:>12} {:>12}",
-                "corrected", "service", "send late"
-            );
-            let _ = writeln!(
-                o,
-                "  {:<8} {:>12} {:>12} {:>12}",
-                "min",
-                fmt_min(&s.corrected),
-                fmt_min(&s.service),
-                fmt_min(&s.lateness)
-            );
-            let _ = writeln!(
-                o,
-                "  {:<8} {:>12} {:>12} {:>12}",
-                "mean",
-                fmt_mean(&s.corrected),
-                fmt_mean(&s.service),
-                fmt_mean(&s.lateness)
-            );
+            let _ = writeln!(o, "Latency    {:>12} {:>12} {:>12}", "corrected", "service", "send late");
+            let _ = writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", "min", fmt_min(&s.corrected), fmt_min(&s.service), fmt_min(&s.lateness));
+            let _ =
+                writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", "mean", fmt_mean(&s.corrected), fmt_mean(&s.service), fmt_mean(&s.lateness));
             for (name, q) in pcts {
-                let _ = writeln!(
-                    o,
-                    "  {:<8} {:>12} {:>12} {:>12}",
-                    name,
-                    fmt_q(&s.corrected, q),
-                    fmt_q(&s.service, q),
-                    fmt_q(&s.lateness, q)
-                );
+                let _ =
+                    writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", name, fmt_q(&s.corrected, q), fmt_q(&s.service, q), fmt_q(&s.lateness, q));
             }
-            let _ = writeln!(
-                o,
-                "  (corrected: from the intended send time; service: from the actual send)"
-            );
+            let _ = writeln!(o, "  (corrected: from the intended send time; service: from the actual send)");
         } else {
             let _ = writeln!(o, "Latency    (closed loop: latency = service time)");
             let _ = writeln!(o, "  {:<8} {:>12}", "min", fmt_min(&s.service));
@@ -442,43 +355,15 @@ impl RunResult {
             }
         }
         let _ = writeln!(o);
-        let statuses: Vec<String> = s
-            .statuses()
-            .map(|(c, n)| {
-                if c == 0 {
-                    format!("other: {n}")
-                } else {
-                    format!("{c}: {n}")
-                }
-            })
-            .collect();
-        let _ = writeln!(
-            o,
-            "Status     {}",
-            if statuses.is_empty() {
-                "none".to_string()
-            } else {
-                statuses.join(", ")
-            }
-        );
+        let statuses: Vec<String> = s.statuses().map(|(c, n)| if c == 0 { format!("other: {n}") } else { format!("{c}: {n}") }).collect();
+        let _ = writeln!(o, "Status     {}", if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") });
         let nn = self.non_2xx_3xx();
         if nn > 0 {
             let _ = writeln!(o, "           {nn} responses were not 2xx/3xx");
         }
-        let errors: Vec<String> = ErrorClass::ALL
-            .iter()
-            .filter(|c| s.errors_of(**c) > 0)
-            .map(|c| format!("{}: {}", c.name(), s.errors_of(*c)))
-            .collect();
-        let _ = writeln!(
-            o,
-            "Errors     {}",
-            if errors.is_empty() {
-                "none".to_string()
-            } else {
-                errors.join(", ")
-            }
-        );
+        let errors: Vec<String> =
+            ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| format!("{}: {}", c.name(), s.errors_of(*c))).collect();
+        let _ = writeln!(o, "Errors     {}", if errors.is_empty() { "none".to_string() } else { errors.join(", ") });
         let _ = writeln!(
             o,
             "Connections {} attempted, {} established, peak {} open, mean {:.1} open, connect p50 {} p99 {}",
@@ -496,16 +381,12 @@ impl RunResult {
             m.cpu_sys_s,
             self.saturation().cpu_busy * 100.0,
             m.threads,
-            self.cpu_us_per_request()
-                .map_or(String::new(), |us| format!(", {us:.2} µs CPU per request"))
+            self.cpu_us_per_request().map_or(String::new(), |us| format!(", {us:.2} µs CPU per request"))
         );
         let sat = self.saturation();
         if sat.saturated {
             let _ = writeln!(o);
-            let _ = writeln!(
-                o,
-                "WARNING: the generator itself may have limited this run:"
-            );
+            let _ = writeln!(o, "WARNING: the generator itself may have limited this run:");
             for r in &sat.reasons {
                 let _ = writeln!(o, "  - {r}");
             }
@@ -534,27 +415,13 @@ fn fmt_mean(h: &Histogram<u64>) -> String {
 pub fn render_distribution(r: &RunResult) -> String {
     let h = &r.shard.corrected;
     let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "\nLatency distribution ({}):",
-        if r.open_loop() {
-            "corrected"
-        } else {
-            "service"
-        }
-    );
+    let _ = writeln!(o, "\nLatency distribution ({}):", if r.open_loop() { "corrected" } else { "service" });
     if h.is_empty() {
         let _ = writeln!(o, "  no responses");
         return o;
     }
-    for q in [
-        0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 0.99999, 1.0,
-    ] {
-        let v = if q >= 1.0 {
-            h.max()
-        } else {
-            h.value_at_quantile(q)
-        };
+    for q in [0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 0.99999, 1.0] {
+        let v = if q >= 1.0 { h.max() } else { h.value_at_quantile(q) };
         let _ = writeln!(o, "  {:>9.3}%  {:>12}", q * 100.0, human(v as f64));
     }
     o
@@ -562,15 +429,8 @@ pub fn render_distribution(r: &RunResult) -> String {
 
 /// One line for the live display: elapsed time and the last second's figures.
 pub fn live_line(elapsed_s: f64, iv: &Interval) -> String {
-    let p99 = if iv.latency.is_empty() {
-        "-".to_string()
-    } else {
-        human(iv.p99_ns() as f64)
-    };
-    format!(
-        "[{elapsed_s:>5.0}s] {:>9} req/s  {:>6} errors  {:>6} open  p99 {p99}",
-        iv.responses, iv.errors, iv.open
-    )
+    let p99 = if iv.latency.is_empty() { "-".to_string() } else { human(iv.p99_ns() as f64) };
+    format!("[{elapsed_s:>5.0}s] {:>9} req/s  {:>6} errors  {:>6} open  p99 {p99}", iv.responses, iv.errors, iv.open)
 }
 
 #[cfg(test)]

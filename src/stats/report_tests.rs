@@ -29,12 +29,7 @@ fn shard(n: u64, late_ns: u64) -> Shard {
         if i % 100 == 7 {
             s.on_request_error(ErrorClass::Reset, 1);
         } else {
-            s.on_response(
-                if i % 10 == 0 { 503 } else { 200 },
-                intended,
-                intended + late_ns,
-                intended + late_ns + 2 * MS,
-            );
+            s.on_response(if i % 10 == 0 { 503 } else { 200 }, intended, intended + late_ns, intended + late_ns + 2 * MS);
             s.on_bytes_read(120);
         }
     }
@@ -132,29 +127,13 @@ fn json_round_trip_is_exact() {
     let back = RunResult::from_json(&r.to_json()).unwrap();
     assert_eq!(back.meta, r.meta);
     for q in [0.0, 0.5, 0.99, 0.9999, 1.0] {
-        assert_eq!(
-            back.shard.corrected.value_at_quantile(q),
-            r.shard.corrected.value_at_quantile(q)
-        );
-        assert_eq!(
-            back.shard.lateness.value_at_quantile(q),
-            r.shard.lateness.value_at_quantile(q)
-        );
+        assert_eq!(back.shard.corrected.value_at_quantile(q), r.shard.corrected.value_at_quantile(q));
+        assert_eq!(back.shard.lateness.value_at_quantile(q), r.shard.lateness.value_at_quantile(q));
     }
     assert_eq!(back.shard.corrected.len(), r.shard.corrected.len());
     assert_eq!(
-        (
-            back.shard.sent,
-            back.shard.responses,
-            back.shard.failed,
-            back.shard.in_flight
-        ),
-        (
-            r.shard.sent,
-            r.shard.responses,
-            r.shard.failed,
-            r.shard.in_flight
-        )
+        (back.shard.sent, back.shard.responses, back.shard.failed, back.shard.in_flight),
+        (r.shard.sent, r.shard.responses, r.shard.failed, r.shard.in_flight)
     );
     assert_eq!(back.shard.errors, r.shard.errors);
     assert_eq!(back.shard.status[..], r.shard.status[..]);
@@ -168,20 +147,11 @@ fn saturation_decisions() {
     assert!(!healthy.saturated, "{healthy:?}");
     assert!((healthy.cpu_busy - 0.1).abs() < 1e-9);
     let busy = RunResult::new(meta(None, 19.0), shard(10_000, 0)).saturation();
-    assert!(
-        busy.saturated && busy.reasons[0].contains("95%"),
-        "{busy:?}"
-    );
+    assert!(busy.saturated && busy.reasons[0].contains("95%"), "{busy:?}");
     let late = RunResult::new(meta(Some(1000.0), 1.0), shard(10_000, 50 * MS)).saturation();
-    assert!(
-        late.saturated && late.reasons.iter().any(|r| r.contains("late")),
-        "{late:?}"
-    );
+    assert!(late.saturated && late.reasons.iter().any(|r| r.contains("late")), "{late:?}");
     let short = RunResult::new(meta(Some(5000.0), 1.0), shard(10_000, 0)).saturation();
-    assert!(
-        short.saturated && short.reasons.iter().any(|r| r.contains("asked for")),
-        "{short:?}"
-    );
+    assert!(short.saturated && short.reasons.iter().any(|r| r.contains("asked for")), "{short:?}");
 }
 
 #[test]
@@ -202,16 +172,11 @@ fn text_report_shows_the_key_figures() {
         assert!(t.contains(needle), "missing {needle:?} in\n{t}");
     }
     let closed = RunResult::new(meta(None, 19.0), shard(100, 0)).render_text();
-    assert!(
-        closed.contains("closed loop: latency = service time"),
-        "{closed}"
-    );
+    assert!(closed.contains("closed loop: latency = service time"), "{closed}");
     assert!(closed.contains("WARNING"), "{closed}");
     let mut m = meta(None, 1.0);
     m.interrupted = true;
-    assert!(RunResult::new(m, shard(10, 0))
-        .render_text()
-        .contains("INTERRUPTED"));
+    assert!(RunResult::new(m, shard(10, 0)).render_text().contains("INTERRUPTED"));
 }
 
 #[test]

@@ -34,10 +34,7 @@ fn counts_and_the_accounting_equation() {
     assert_eq!(s.status_count(429), 20);
     assert_eq!(s.errors_of(ErrorClass::RequestTimeout), 20);
     assert_eq!(s.errors_of(ErrorClass::Refused), 1);
-    assert_eq!(
-        (s.connects_attempted, s.connects_ok, s.open_now, s.open_peak),
-        (3, 2, 2, 2)
-    );
+    assert_eq!((s.connects_attempted, s.connects_ok, s.open_now, s.open_peak), (3, 2, 2, 2));
     s.on_close();
     assert_eq!((s.open_now, s.open_peak), (1, 2));
     // corrected = service + lateness, so it is never below service
@@ -54,19 +51,10 @@ fn merge_equals_one_shard_fed_everything() {
     }
     a.merge(&b);
     for q in [0.0, 0.5, 0.9, 0.99, 0.999, 1.0] {
-        assert_eq!(
-            a.corrected.value_at_quantile(q),
-            all.corrected.value_at_quantile(q)
-        );
-        assert_eq!(
-            a.service.value_at_quantile(q),
-            all.service.value_at_quantile(q)
-        );
+        assert_eq!(a.corrected.value_at_quantile(q), all.corrected.value_at_quantile(q));
+        assert_eq!(a.service.value_at_quantile(q), all.service.value_at_quantile(q));
     }
-    assert_eq!(
-        (a.sent, a.responses, a.failed, a.in_flight),
-        (all.sent, all.responses, all.failed, all.in_flight)
-    );
+    assert_eq!((a.sent, a.responses, a.failed, a.in_flight), (all.sent, all.responses, all.failed, all.in_flight));
     assert_eq!(a.status[..], all.status[..]);
     assert_eq!(a.errors, all.errors);
 }
@@ -79,10 +67,7 @@ fn intervals_reset_each_take_and_merge() {
         feed(&mut s, i);
     }
     let first = s.take_interval();
-    assert_eq!(
-        (first.sent, first.responses, first.errors, first.open),
-        (100, 98, 2, 1)
-    );
+    assert_eq!((first.sent, first.responses, first.errors, first.open), (100, 98, 2, 1));
     assert!(first.p99_ns() >= 10 * MS);
     let empty = s.take_interval();
     assert_eq!((empty.sent, empty.responses), (0, 0));
@@ -96,28 +81,13 @@ fn intervals_reset_each_take_and_merge() {
 fn error_classes_from_os_errors() {
     use std::io::{Error, ErrorKind};
     let table = [
-        (
-            Error::from_raw_os_error(libc::ECONNREFUSED),
-            ErrorClass::Refused,
-        ),
-        (
-            Error::from_raw_os_error(libc::ETIMEDOUT),
-            ErrorClass::ConnectTimeout,
-        ),
-        (
-            Error::from_raw_os_error(libc::ECONNRESET),
-            ErrorClass::Reset,
-        ),
+        (Error::from_raw_os_error(libc::ECONNREFUSED), ErrorClass::Refused),
+        (Error::from_raw_os_error(libc::ETIMEDOUT), ErrorClass::ConnectTimeout),
+        (Error::from_raw_os_error(libc::ECONNRESET), ErrorClass::Reset),
         (Error::from_raw_os_error(libc::EPIPE), ErrorClass::Reset),
-        (
-            Error::from_raw_os_error(libc::EADDRNOTAVAIL),
-            ErrorClass::AddrUnavailable,
-        ),
+        (Error::from_raw_os_error(libc::EADDRNOTAVAIL), ErrorClass::AddrUnavailable),
         (Error::from_raw_os_error(libc::EMFILE), ErrorClass::FdLimit),
-        (
-            Error::from(ErrorKind::UnexpectedEof),
-            ErrorClass::ClosedEarly,
-        ),
+        (Error::from(ErrorKind::UnexpectedEof), ErrorClass::ClosedEarly),
         (Error::from(ErrorKind::TimedOut), ErrorClass::RequestTimeout),
         (Error::from_raw_os_error(libc::EACCES), ErrorClass::Other),
     ];

@@ -27,17 +27,12 @@ struct Chunks(u32);
 impl Body for Chunks {
     type Data = Bytes;
     type Error = Infallible;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.0 == 0 {
             return Poll::Ready(None);
         }
         self.0 -= 1;
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
-            b"0123456789abcdef",
-        )))))
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"0123456789abcdef")))))
     }
 }
 
@@ -48,10 +43,7 @@ pub fn start(stall: Option<(u64, Duration)>) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let stalls = Arc::new(AtomicU64::new(0));
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             let _ = tokio::time::timeout(LIFETIME, async {
@@ -65,10 +57,7 @@ pub fn start(stall: Option<(u64, Duration)>) -> SocketAddr {
                             let stalls = Arc::clone(&stalls);
                             async move { Ok::<_, Infallible>(route(req, stalls, stall).await) }
                         });
-                        let _ = http1::Builder::new()
-                            .pipeline_flush(true)
-                            .serve_connection(TokioIo::new(sock), svc)
-                            .await;
+                        let _ = http1::Builder::new().pipeline_flush(true).serve_connection(TokioIo::new(sock), svc).await;
                     });
                 }
             })
@@ -78,18 +67,11 @@ pub fn start(stall: Option<(u64, Duration)>) -> SocketAddr {
     addr
 }
 
-async fn route(
-    req: Request<Incoming>,
-    stalls: Arc<AtomicU64>,
-    stall: Option<(u64, Duration)>,
-) -> Response<BoxBody<Bytes, Infallible>> {
+async fn route(req: Request<Incoming>, stalls: Arc<AtomicU64>, stall: Option<(u64, Duration)>) -> Response<BoxBody<Bytes, Infallible>> {
     match req.uri().path() {
         "/cl" => Response::new(Full::new(Bytes::from_static(b"hello from hyper")).boxed()),
         "/chunked" => Response::new(Chunks(8).boxed()),
-        "/close" => Response::builder()
-            .header("connection", "close")
-            .body(Full::new(Bytes::from_static(b"bye")).boxed())
-            .unwrap(),
+        "/close" => Response::builder().header("connection", "close").body(Full::new(Bytes::from_static(b"bye")).boxed()).unwrap(),
         "/stall" => {
             let n = stalls.fetch_add(1, Ordering::Relaxed) + 1;
             if let Some((nth, d)) = stall {
@@ -99,9 +81,6 @@ async fn route(
             }
             Response::new(Full::new(Bytes::from_static(b"ok")).boxed())
         }
-        _ => Response::builder()
-            .status(404)
-            .body(Full::new(Bytes::new()).boxed())
-            .unwrap(),
+        _ => Response::builder().status(404).body(Full::new(Bytes::new()).boxed()).unwrap(),
     }
 }

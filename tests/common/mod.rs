@@ -29,10 +29,7 @@ pub fn embedded(max_connections: Option<u64>, max_rps: Option<u64>) -> ServerHan
 pub fn temp_json(tag: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!(
-        "stampede-test-{}-{tag}-{n}.json",
-        std::process::id()
-    ))
+    std::env::temp_dir().join(format!("stampede-test-{}-{tag}-{n}.json", std::process::id()))
 }
 
 /// What one run of the binary produced.
@@ -47,14 +44,9 @@ pub struct Run {
 pub fn stampede(args: &[&str]) -> Run {
     let json = temp_json("run");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stampede"));
-    cmd.args(args)
-        .arg("--json")
-        .arg(&json)
-        .arg("--no-preflight");
+    cmd.args(args).arg("--json").arg(&json).arg("--no-preflight");
     let out: Output = cmd.output().expect("run stampede");
-    let parsed = std::fs::read(&json)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let parsed = std::fs::read(&json).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let _ = std::fs::remove_file(&json);
     Run {
         code: out.status.code().unwrap_or(-1),
@@ -66,10 +58,7 @@ pub fn stampede(args: &[&str]) -> Run {
 
 /// Runs `stampede ARGS...` without adding anything.
 pub fn stampede_raw(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .args(args)
-        .output()
-        .expect("run stampede");
+    let out = Command::new(env!("CARGO_BIN_EXE_stampede")).args(args).output().expect("run stampede");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -85,10 +74,7 @@ pub fn u(v: &Value, path: &[&str]) -> u64 {
 
 /// `v["a"]["b"]` as f64 (NaN when missing).
 pub fn f(v: &Value, path: &[&str]) -> f64 {
-    path.iter()
-        .fold(v, |v, k| &v[*k])
-        .as_f64()
-        .unwrap_or(f64::NAN)
+    path.iter().fold(v, |v, k| &v[*k]).as_f64().unwrap_or(f64::NAN)
 }
 
 pub fn url(addr: SocketAddr, path: &str) -> String {
@@ -101,9 +87,5 @@ pub fn assert_accounted(v: &Value) {
     let ok = u(v, &["requests", "ok"]);
     let errors = u(v, &["requests", "errors"]);
     let in_flight = u(v, &["requests", "in_flight"]);
-    assert_eq!(
-        sent,
-        ok + errors + in_flight,
-        "sent = ok + errors + in_flight: {v}"
-    );
+    assert_eq!(sent, ok + errors + in_flight, "sent = ok + errors + in_flight: {v}");
 }

@@ -21,11 +21,7 @@ pub struct RequestSpec<'a> {
 
 /// Encodes one request. A user `Host`, `User-Agent` or `Content-Length` header replaces ours.
 pub fn encode_request(spec: &RequestSpec) -> Vec<u8> {
-    let has = |name: &str| {
-        spec.headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
-    };
+    let has = |name: &str| spec.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     let mut out = Vec::with_capacity(128 + spec.body.len());
     out.extend_from_slice(spec.method.as_bytes());
     out.push(b' ');
@@ -35,11 +31,7 @@ pub fn encode_request(spec: &RequestSpec) -> Vec<u8> {
         push_header(&mut out, "Host", spec.host);
     }
     if !has("user-agent") {
-        push_header(
-            &mut out,
-            "User-Agent",
-            concat!("stampede/", env!("CARGO_PKG_VERSION")),
-        );
+        push_header(&mut out, "User-Agent", concat!("stampede/", env!("CARGO_PKG_VERSION")));
     }
     for (n, v) in spec.headers {
         push_header(&mut out, n, v);
@@ -94,18 +86,12 @@ pub enum RequestError {
 const MAX_REQUEST_HEADERS: usize = 64;
 
 /// Parses one request at the start of `input`. `Ok(None)`: incomplete, nothing consumed.
-pub fn parse_request(
-    input: &[u8],
-    max_head: usize,
-    max_body: usize,
-) -> Result<Option<RequestHead>, RequestError> {
+pub fn parse_request(input: &[u8], max_head: usize, max_body: usize) -> Result<Option<RequestHead>, RequestError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(input) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if input.len() > max_head => {
-            return Err(RequestError::HeadTooLarge)
-        }
+        Ok(httparse::Status::Partial) if input.len() > max_head => return Err(RequestError::HeadTooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
         Err(_) => return Err(RequestError::BadHead),
@@ -130,13 +116,8 @@ pub fn parse_request(
     let (mut close, mut keep) = (false, false);
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value)
-                .ok()
-                .map(str::trim)
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
-            let n: usize = v
-                .and_then(|v| v.parse().ok())
-                .ok_or(RequestError::BadContentLength)?;
+            let v = std::str::from_utf8(h.value).ok().map(str::trim).filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+            let n: usize = v.and_then(|v| v.parse().ok()).ok_or(RequestError::BadContentLength)?;
             if content_length.is_some_and(|old| old != n) {
                 return Err(RequestError::BadContentLength);
             }
@@ -177,56 +158,24 @@ mod tests {
     #[test]
     fn encodes_once_with_defaults_and_overrides() {
         let h = vec![("X-A".to_string(), "1".to_string())];
-        let r = encode_request(&RequestSpec {
-            method: "GET",
-            host: "127.0.0.1:8080",
-            path: "/a?b",
-            headers: &h,
-            body: b"",
-        });
+        let r = encode_request(&RequestSpec { method: "GET", host: "127.0.0.1:8080", path: "/a?b", headers: &h, body: b"" });
         let s = String::from_utf8(r).unwrap();
-        assert!(
-            s.starts_with("GET /a?b HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: stampede/"),
-            "{s}"
-        );
+        assert!(s.starts_with("GET /a?b HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: stampede/"), "{s}");
         assert!(s.ends_with("X-A: 1\r\n\r\n"), "{s}");
         assert!(!s.contains("Content-Length"));
         let h = vec![("host".to_string(), "example".to_string())];
-        let r = encode_request(&RequestSpec {
-            method: "POST",
-            host: "x",
-            path: "/echo",
-            headers: &h,
-            body: b"hi",
-        });
+        let r = encode_request(&RequestSpec { method: "POST", host: "x", path: "/echo", headers: &h, body: b"hi" });
         let s = String::from_utf8(r).unwrap();
-        assert!(
-            s.contains("host: example\r\n") && !s.contains("Host: x"),
-            "{s}"
-        );
+        assert!(s.contains("host: example\r\n") && !s.contains("Host: x"), "{s}");
         assert!(s.ends_with("Content-Length: 2\r\n\r\nhi"), "{s}");
-        let r = encode_request(&RequestSpec {
-            method: "POST",
-            host: "x",
-            path: "/",
-            headers: &[],
-            body: b"",
-        });
-        assert!(String::from_utf8(r)
-            .unwrap()
-            .contains("Content-Length: 0\r\n"));
+        let r = encode_request(&RequestSpec { method: "POST", host: "x", path: "/", headers: &[], body: b"" });
+        assert!(String::from_utf8(r).unwrap().contains("Content-Length: 0\r\n"));
     }
 
     #[test]
     fn encoded_requests_parse_back() {
         let h = vec![("Connection".to_string(), "close".to_string())];
-        let r = encode_request(&RequestSpec {
-            method: "POST",
-            host: "h",
-            path: "/echo",
-            headers: &h,
-            body: b"payload",
-        });
+        let r = encode_request(&RequestSpec { method: "POST", host: "h", path: "/echo", headers: &h, body: b"payload" });
         let got = parse_request(&r, HEAD, BODY).unwrap().unwrap();
         assert_eq!(got.method, Method::Post);
         assert_eq!(&r[got.path.clone()], b"/echo");
@@ -241,27 +190,14 @@ mod tests {
         let two = b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc".as_slice();
         let both = [one, two].concat();
         for cut in 0..one.len() {
-            assert_eq!(
-                parse_request(&one[..cut], HEAD, BODY),
-                Ok(None),
-                "cut {cut}"
-            );
+            assert_eq!(parse_request(&one[..cut], HEAD, BODY), Ok(None), "cut {cut}");
         }
         for cut in 0..two.len() {
-            assert_eq!(
-                parse_request(&two[..cut], HEAD, BODY),
-                Ok(None),
-                "cut {cut}"
-            );
+            assert_eq!(parse_request(&two[..cut], HEAD, BODY), Ok(None), "cut {cut}");
         }
         let a = parse_request(&both, HEAD, BODY).unwrap().unwrap();
-        assert_eq!(
-            (a.method, a.consumed, a.keep_alive),
-            (Method::Get, one.len(), true)
-        );
-        let b = parse_request(&both[a.consumed..], HEAD, BODY)
-            .unwrap()
-            .unwrap();
+        assert_eq!((a.method, a.consumed, a.keep_alive), (Method::Get, one.len(), true));
+        let b = parse_request(&both[a.consumed..], HEAD, BODY).unwrap().unwrap();
         assert_eq!((b.method, b.consumed), (Method::Post, two.len()));
     }
 
@@ -270,19 +206,10 @@ mod tests {
         for (input, keep) in [
             (b"GET / HTTP/1.0\r\n\r\n".as_slice(), false),
             (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true),
-            (
-                b"GET / HTTP/1.1\r\nConnection: Upgrade, close\r\n\r\n",
-                false,
-            ),
+            (b"GET / HTTP/1.1\r\nConnection: Upgrade, close\r\n\r\n", false),
             (b"GET / HTTP/1.1\r\n\r\n", true),
         ] {
-            assert_eq!(
-                parse_request(input, HEAD, BODY)
-                    .unwrap()
-                    .unwrap()
-                    .keep_alive,
-                keep
-            );
+            assert_eq!(parse_request(input, HEAD, BODY).unwrap().unwrap().keep_alive, keep);
         }
     }
 
@@ -290,48 +217,20 @@ mod tests {
     fn malformed_requests_get_the_right_error() {
         let big = [b"GET /".as_slice(), &[b'a'; 200]].concat();
         let table: &[(&[u8], RequestError)] = &[
-            (
-                b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
-                RequestError::BadContentLength,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-                RequestError::BadContentLength,
-            ),
-            (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-                RequestError::ChunkedUnsupported,
-            ),
-            (
-                b"POST / HTTP/1.1\r\nContent-Length: 999\r\n\r\n",
-                RequestError::BodyTooLarge,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
-                RequestError::BadHead,
-            ),
+            (b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", RequestError::BadContentLength),
+            (b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", RequestError::BadContentLength),
+            (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", RequestError::ChunkedUnsupported),
+            (b"POST / HTTP/1.1\r\nContent-Length: 999\r\n\r\n", RequestError::BodyTooLarge),
+            (b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", RequestError::BadHead),
             (b"\x00\x01\x02 / HTTP/1.1\r\n\r\n", RequestError::BadHead),
             (&big, RequestError::HeadTooLarge),
         ];
         for (input, want) in table {
-            assert_eq!(
-                parse_request(input, 128, 100),
-                Err(*want),
-                "{:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(parse_request(input, 128, 100), Err(*want), "{:?}", String::from_utf8_lossy(input));
         }
-        let many: Vec<u8> = [
-            b"GET / HTTP/1.1\r\n".to_vec(),
-            (0..70)
-                .flat_map(|i| format!("H{i}: v\r\n").into_bytes())
-                .collect(),
-            b"\r\n".to_vec(),
-        ]
-        .concat();
-        assert_eq!(
-            parse_request(&many, HEAD, BODY),
-            Err(RequestError::TooManyHeaders)
-        );
+        let many: Vec<u8> =
+            [b"GET / HTTP/1.1\r\n".to_vec(), (0..70).flat_map(|i| format!("H{i}: v\r\n").into_bytes()).collect(), b"\r\n".to_vec()]
+                .concat();
+        assert_eq!(parse_request(&many, HEAD, BODY), Err(RequestError::TooManyHeaders));
     }
 }

@@ -26,10 +26,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_head_bytes: 16 * 1024,
-            max_headers: 64,
-        }
+        Limits { max_head_bytes: 16 * 1024, max_headers: 64 }
     }
 }
 
@@ -116,14 +113,8 @@ struct Framing {
 
 impl ResponseParser {
     pub fn new(limits: Limits) -> Self {
-        let limits = Limits {
-            max_headers: limits.max_headers.clamp(1, MAX_HEADERS_CAP),
-            ..limits
-        };
-        ResponseParser {
-            limits,
-            state: State::Head { pending: false },
-        }
+        let limits = Limits { max_headers: limits.max_headers.clamp(1, MAX_HEADERS_CAP), ..limits };
+        ResponseParser { limits, state: State::Head { pending: false } }
     }
 
     /// True between responses (nothing of the next response seen yet).
@@ -141,9 +132,7 @@ impl ResponseParser {
         let out = match self.state {
             State::Head { pending: false } => Eof::Idle,
             State::UntilEof { response } => Eof::Complete(response),
-            State::Head { pending: true } | State::Length { .. } | State::Chunked { .. } => {
-                Eof::Truncated
-            }
+            State::Head { pending: true } | State::Length { .. } | State::Chunked { .. } => Eof::Truncated,
         };
         self.reset();
         out
@@ -157,81 +146,50 @@ impl ResponseParser {
             match self.state {
                 State::Head { .. } => match self.parse_head(rest, head_request)? {
                     HeadStep::Partial => {
-                        self.state = State::Head {
-                            pending: !rest.is_empty(),
-                        };
+                        self.state = State::Head { pending: !rest.is_empty() };
                         return Ok(Progress::Partial { consumed: pos });
                     }
                     HeadStep::Interim(len) => pos += len,
                     HeadStep::NoBody(response) => {
                         self.state = State::Head { pending: false };
-                        return Ok(Progress::Complete {
-                            consumed: pos + response.head_len,
-                            response,
-                        });
+                        return Ok(Progress::Complete { consumed: pos + response.head_len, response });
                     }
                     HeadStep::Body(len, state) => {
                         pos += len;
                         self.state = state;
                     }
                 },
-                State::Length {
-                    remaining,
-                    mut response,
-                } => {
+                State::Length { remaining, mut response } => {
                     let n = remaining.min(rest.len() as u64);
                     pos += n as usize;
                     response.body_len += n;
                     if n == remaining {
                         self.state = State::Head { pending: false };
-                        return Ok(Progress::Complete {
-                            consumed: pos,
-                            response,
-                        });
+                        return Ok(Progress::Complete { consumed: pos, response });
                     }
-                    self.state = State::Length {
-                        remaining: remaining - n,
-                        response,
-                    };
+                    self.state = State::Length { remaining: remaining - n, response };
                     return Ok(Progress::Partial { consumed: pos });
                 }
                 State::UntilEof { mut response } => {
                     response.body_len += rest.len() as u64;
                     self.state = State::UntilEof { response };
-                    return Ok(Progress::Partial {
-                        consumed: input.len(),
-                    });
+                    return Ok(Progress::Partial { consumed: input.len() });
                 }
-                State::Chunked {
-                    chunk,
-                    mut response,
-                } => match chunk {
+                State::Chunked { chunk, mut response } => match chunk {
                     Chunk::Size => {
-                        let Some(line) =
-                            take_line(rest, MAX_CHUNK_LINE).map_err(|()| ParseError::BadChunk)?
-                        else {
+                        let Some(line) = take_line(rest, MAX_CHUNK_LINE).map_err(|()| ParseError::BadChunk)? else {
                             return Ok(Progress::Partial { consumed: pos });
                         };
                         let size = parse_chunk_size(&rest[..line.content])?;
                         pos += line.total;
-                        let chunk = if size == 0 {
-                            Chunk::Trailers { seen: 0 }
-                        } else {
-                            Chunk::Data { remaining: size }
-                        };
+                        let chunk = if size == 0 { Chunk::Trailers { seen: 0 } } else { Chunk::Data { remaining: size } };
                         self.state = State::Chunked { chunk, response };
                     }
                     Chunk::Data { remaining } => {
                         let n = remaining.min(rest.len() as u64);
                         pos += n as usize;
                         response.body_len += n;
-                        let chunk = if n == remaining {
-                            Chunk::DataEnd
-                        } else {
-                            Chunk::Data {
-                                remaining: remaining - n,
-                            }
-                        };
+                        let chunk = if n == remaining { Chunk::DataEnd } else { Chunk::Data { remaining: remaining - n } };
                         self.state = State::Chunked { chunk, response };
                         if n < remaining {
                             return Ok(Progress::Partial { consumed: pos });
@@ -240,35 +198,22 @@ impl ResponseParser {
                     Chunk::DataEnd => match rest {
                         [b'\r', b'\n', ..] | [b'\n', ..] => {
                             pos += if rest[0] == b'\r' { 2 } else { 1 };
-                            self.state = State::Chunked {
-                                chunk: Chunk::Size,
-                                response,
-                            };
+                            self.state = State::Chunked { chunk: Chunk::Size, response };
                         }
                         [] | [b'\r'] => return Ok(Progress::Partial { consumed: pos }),
                         _ => return Err(ParseError::BadChunk),
                     },
                     Chunk::Trailers { seen } => {
                         let budget = self.limits.max_head_bytes.saturating_sub(seen);
-                        let Some(line) =
-                            take_line(rest, budget).map_err(|()| ParseError::HeadTooLarge)?
-                        else {
+                        let Some(line) = take_line(rest, budget).map_err(|()| ParseError::HeadTooLarge)? else {
                             return Ok(Progress::Partial { consumed: pos });
                         };
                         pos += line.total;
                         if line.content == 0 {
                             self.state = State::Head { pending: false };
-                            return Ok(Progress::Complete {
-                                consumed: pos,
-                                response,
-                            });
+                            return Ok(Progress::Complete { consumed: pos, response });
                         }
-                        self.state = State::Chunked {
-                            chunk: Chunk::Trailers {
-                                seen: seen + line.total,
-                            },
-                            response,
-                        };
+                        self.state = State::Chunked { chunk: Chunk::Trailers { seen: seen + line.total }, response };
                     }
                 },
             }
@@ -298,62 +243,24 @@ impl ResponseParser {
         }
         let f = framing(r.headers)?;
         let http11 = r.version == Some(1);
-        let keep_alive = if http11 {
-            !f.close
-        } else {
-            f.keep_alive && !f.close
-        };
-        let response = Response {
-            status,
-            head_len: len,
-            body_len: 0,
-            keep_alive,
-        };
+        let keep_alive = if http11 { !f.close } else { f.keep_alive && !f.close };
+        let response = Response { status, head_len: len, body_len: 0, keep_alive };
         if status == 101 {
-            return Ok(HeadStep::NoBody(Response {
-                keep_alive: false,
-                ..response
-            }));
+            return Ok(HeadStep::NoBody(Response { keep_alive: false, ..response }));
         }
         if head_request || status == 204 || status == 304 {
             return Ok(HeadStep::NoBody(response));
         }
         if f.chunked {
-            return Ok(HeadStep::Body(
-                len,
-                State::Chunked {
-                    chunk: Chunk::Size,
-                    response,
-                },
-            ));
+            return Ok(HeadStep::Body(len, State::Chunked { chunk: Chunk::Size, response }));
         }
         match f.content_length {
-            Some(_) if f.has_transfer_encoding => Ok(HeadStep::Body(
-                len,
-                State::UntilEof {
-                    response: Response {
-                        keep_alive: false,
-                        ..response
-                    },
-                },
-            )),
+            Some(_) if f.has_transfer_encoding => {
+                Ok(HeadStep::Body(len, State::UntilEof { response: Response { keep_alive: false, ..response } }))
+            }
             Some(0) => Ok(HeadStep::NoBody(response)),
-            Some(n) => Ok(HeadStep::Body(
-                len,
-                State::Length {
-                    remaining: n,
-                    response,
-                },
-            )),
-            None => Ok(HeadStep::Body(
-                len,
-                State::UntilEof {
-                    response: Response {
-                        keep_alive: false,
-                        ..response
-                    },
-                },
-            )),
+            Some(n) => Ok(HeadStep::Body(len, State::Length { remaining: n, response })),
+            None => Ok(HeadStep::Body(len, State::UntilEof { response: Response { keep_alive: false, ..response } })),
         }
     }
 }
@@ -367,13 +274,7 @@ enum HeadStep {
 }
 
 fn framing(headers: &[httparse::Header<'_>]) -> Result<Framing, ParseError> {
-    let mut f = Framing {
-        content_length: None,
-        chunked: false,
-        has_transfer_encoding: false,
-        close: false,
-        keep_alive: false,
-    };
+    let mut f = Framing { content_length: None, chunked: false, has_transfer_encoding: false, close: false, keep_alive: false };
     for h in headers {
         if h.name.eq_ignore_ascii_case("content-length") {
             let v = parse_content_length(h.value)?;
@@ -405,10 +306,7 @@ fn parse_content_length(v: &[u8]) -> Result<u64, ParseError> {
 }
 
 fn parse_chunk_size(line: &[u8]) -> Result<u64, ParseError> {
-    let end = line
-        .iter()
-        .position(|b| *b == b';' || *b == b' ' || *b == b'\t')
-        .unwrap_or(line.len());
+    let end = line.iter().position(|b| *b == b';' || *b == b' ' || *b == b'\t').unwrap_or(line.len());
     let hex = &line[..end];
     if hex.is_empty() || hex.len() > 15 {
         return Err(ParseError::BadChunk);
@@ -420,14 +318,8 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, ParseError> {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |i| i + 1);
     &v[start..end]
 }
 
@@ -442,14 +334,7 @@ struct Line {
 fn take_line(input: &[u8], limit: usize) -> Result<Option<Line>, ()> {
     let window = &input[..input.len().min(limit)];
     match window.iter().position(|b| *b == b'\n') {
-        Some(i) => Ok(Some(Line {
-            content: if i > 0 && window[i - 1] == b'\r' {
-                i - 1
-            } else {
-                i
-            },
-            total: i + 1,
-        })),
+        Some(i) => Ok(Some(Line { content: if i > 0 && window[i - 1] == b'\r' { i - 1 } else { i }, total: i + 1 })),
         None if !input.is_empty() && input.len() >= limit => Err(()),
         None => Ok(None),
     }

@@ -131,27 +131,12 @@ fn drive(p: &mut ResponseParser, pieces: &[&[u8]], head: bool) -> (Vec<(u16, u64
 fn every_case_whole_bytewise_and_split_everywhere() {
     for c in cases() {
         let mut p = ResponseParser::new(Limits::default());
-        assert_eq!(
-            drive(&mut p, &[c.input], c.head),
-            (c.want.to_vec(), c.end),
-            "{}: whole",
-            c.name
-        );
+        assert_eq!(drive(&mut p, &[c.input], c.head), (c.want.to_vec(), c.end), "{}: whole", c.name);
         let bytes: Vec<&[u8]> = c.input.chunks(1).collect();
-        assert_eq!(
-            drive(&mut p, &bytes, c.head),
-            (c.want.to_vec(), c.end),
-            "{}: byte by byte",
-            c.name
-        );
+        assert_eq!(drive(&mut p, &bytes, c.head), (c.want.to_vec(), c.end), "{}: byte by byte", c.name);
         for at in 0..=c.input.len() {
             let (a, b) = c.input.split_at(at);
-            assert_eq!(
-                drive(&mut p, &[a, b], c.head),
-                (c.want.to_vec(), c.end),
-                "{}: split at {at}",
-                c.name
-            );
+            assert_eq!(drive(&mut p, &[a, b], c.head), (c.want.to_vec(), c.end), "{}: split at {at}", c.name);
         }
         assert!(p.is_idle(), "{}: eof resets", c.name);
     }
@@ -159,16 +144,10 @@ fn every_case_whole_bytewise_and_split_everywhere() {
 
 #[test]
 fn limits_are_enforced_at_the_first_byte_they_are_known() {
-    let limits = Limits {
-        max_head_bytes: 64,
-        max_headers: 2,
-    };
+    let limits = Limits { max_head_bytes: 64, max_headers: 2 };
     let mut p = ResponseParser::new(limits);
     let long = [b"HTTP/1.1 200 OK\r\nX-Long: ".as_slice(), &[b'a'; 100]].concat();
-    assert_eq!(
-        p.feed(&long[..64], false),
-        Ok(Progress::Partial { consumed: 0 })
-    );
+    assert_eq!(p.feed(&long[..64], false), Ok(Progress::Partial { consumed: 0 }));
     assert_eq!(p.feed(&long[..65], false), Err(ParseError::HeadTooLarge));
     p.reset();
     let many = b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
@@ -179,34 +158,19 @@ fn limits_are_enforced_at_the_first_byte_they_are_known() {
     let r = drive(&mut p, &[&trailers], false);
     assert_eq!(r.1, End::Error(ParseError::HeadTooLarge));
     p.reset();
-    let long_size = [
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;".as_slice(),
-        &[b'x'; MAX_CHUNK_LINE],
-    ]
-    .concat();
-    assert_eq!(
-        drive(&mut p, &[&long_size], false).1,
-        End::Error(ParseError::BadChunk)
-    );
+    let long_size = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;".as_slice(), &[b'x'; MAX_CHUNK_LINE]].concat();
+    assert_eq!(drive(&mut p, &[&long_size], false).1, End::Error(ParseError::BadChunk));
 }
 
 #[test]
 fn body_bytes_are_consumed_as_they_arrive() {
     let mut p = ResponseParser::new(Limits::default());
     let head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n";
-    assert_eq!(
-        p.feed(head, false),
-        Ok(Progress::Partial {
-            consumed: head.len()
-        })
-    );
+    assert_eq!(p.feed(head, false), Ok(Progress::Partial { consumed: head.len() }));
     let chunk = [7u8; 4096];
     let mut total = 0;
     while total + chunk.len() < 1_000_000 {
-        assert_eq!(
-            p.feed(&chunk, false),
-            Ok(Progress::Partial { consumed: 4096 })
-        );
+        assert_eq!(p.feed(&chunk, false), Ok(Progress::Partial { consumed: 4096 }));
         total += chunk.len();
     }
     let last = 1_000_000 - total;
@@ -235,16 +199,9 @@ impl Rng {
 
 #[test]
 fn random_mutated_and_truncated_inputs_never_panic() {
-    let valid: Vec<&[u8]> = cases()
-        .iter()
-        .filter(|c| matches!(c.end, End::Eof(Eof::Idle)))
-        .map(|c| c.input)
-        .collect();
+    let valid: Vec<&[u8]> = cases().iter().filter(|c| matches!(c.end, End::Eof(Eof::Idle))).map(|c| c.input).collect();
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
-    let limits = Limits {
-        max_head_bytes: 256,
-        max_headers: 8,
-    };
+    let limits = Limits { max_head_bytes: 256, max_headers: 8 };
     for i in 0..20_000 {
         let mut input: Vec<u8> = match i % 3 {
             0 => (0..rng.below(300)).map(|_| rng.next() as u8).collect(),
@@ -276,18 +233,11 @@ fn random_mutated_and_truncated_inputs_never_panic() {
         let _ = p.eof();
     }
     // Every strict prefix of a length-framed message is partial: EOF there is never a completion.
-    for c in cases()
-        .iter()
-        .filter(|c| c.end == IDLE && c.want.iter().all(|w| w.2))
-    {
+    for c in cases().iter().filter(|c| c.end == IDLE && c.want.iter().all(|w| w.2)) {
         for cut in 0..c.input.len() {
             let mut p = ResponseParser::new(Limits::default());
             let (got, _end) = drive(&mut p, &[&c.input[..cut]], c.head);
-            assert!(
-                got.len() < c.want.len(),
-                "{}: prefix {cut} completed everything",
-                c.name
-            );
+            assert!(got.len() < c.want.len(), "{}: prefix {cut} completed everything", c.name);
         }
     }
 }
