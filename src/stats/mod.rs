@@ -17,6 +17,8 @@ pub enum ErrorClass {
     Reset,
     RequestTimeout,
     Protocol,
+    /// The protocol's opening was refused (a WebSocket upgrade answered without 101).
+    Handshake,
     ClosedEarly,
     AddrUnavailable,
     FdLimit,
@@ -24,13 +26,14 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     pub const ALL: [ErrorClass; Self::COUNT] = [
         ErrorClass::Refused,
         ErrorClass::ConnectTimeout,
         ErrorClass::Reset,
         ErrorClass::RequestTimeout,
         ErrorClass::Protocol,
+        ErrorClass::Handshake,
         ErrorClass::ClosedEarly,
         ErrorClass::AddrUnavailable,
         ErrorClass::FdLimit,
@@ -44,6 +47,7 @@ impl ErrorClass {
             ErrorClass::Reset => "reset",
             ErrorClass::RequestTimeout => "request_timeout",
             ErrorClass::Protocol => "protocol",
+            ErrorClass::Handshake => "handshake",
             ErrorClass::ClosedEarly => "closed_early",
             ErrorClass::AddrUnavailable => "addr_unavailable",
             ErrorClass::FdLimit => "fd_limit",
@@ -79,8 +83,9 @@ impl ErrorClass {
 /// Highest latency a histogram holds; larger values are recorded as this.
 pub const LATENCY_MAX_NS: u64 = 3_600_000_000_000;
 const SIGFIG: u8 = 3;
-/// Status codes 100..=599 have their own counter; anything else lands in slot 0.
-const STATUS_SLOTS: usize = 600;
+/// Every three-digit status code has its own counter; slot 0 counts answers that carry no
+/// status (WebSocket messages) and is never reported as a status.
+const STATUS_SLOTS: usize = 1000;
 
 /// A latency histogram with the crate's bounds.
 pub fn new_histogram() -> Histogram<u64> {
@@ -194,7 +199,7 @@ impl Shard {
     pub fn on_response(&mut self, status: u16, intended_ns: u64, sent_ns: u64, done_ns: u64) {
         self.responses += 1;
         self.in_flight = self.in_flight.saturating_sub(1);
-        let slot = if (100..600).contains(&status) { status as usize } else { 0 };
+        let slot = if (100..1000).contains(&status) { status as usize } else { 0 };
         self.status[slot] += 1;
         let corrected = done_ns.saturating_sub(intended_ns);
         record(&mut self.corrected, corrected);
@@ -305,9 +310,9 @@ impl Shard {
         self.status.get(status as usize).copied().unwrap_or(0)
     }
 
-    /// (status, count) for every status seen; status 0 collects codes outside 100..=599.
+    /// (status, count) for every HTTP status seen (answers without a status are left out).
     pub fn statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
-        self.status.iter().enumerate().filter(|(_, n)| **n > 0).map(|(s, n)| (s as u16, *n))
+        self.status.iter().enumerate().skip(1).filter(|(_, n)| **n > 0).map(|(s, n)| (s as u16, *n))
     }
 
     pub fn mean_open(&self) -> f64 {

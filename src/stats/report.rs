@@ -355,7 +355,7 @@ impl RunResult {
             }
         }
         let _ = writeln!(o);
-        let statuses: Vec<String> = s.statuses().map(|(c, n)| if c == 0 { format!("other: {n}") } else { format!("{c}: {n}") }).collect();
+        let statuses: Vec<String> = s.statuses().map(|(c, n)| format!("{c}: {n}")).collect();
         let _ = writeln!(o, "Status     {}", if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") });
         let nn = self.non_2xx_3xx();
         if nn > 0 {
