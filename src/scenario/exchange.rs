@@ -27,8 +27,11 @@ use crate::stats::ErrorClass;
 /// What feeding buffered bytes to a protocol parser produced.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Fed {
-    /// Nothing complete; `consumed` bytes were used.
+    /// Nothing complete; `consumed` bytes were used; more input is needed.
     Partial { consumed: usize },
+    /// Bytes were used without completing an answer (a fragment, an ignored control frame):
+    /// feed the rest again.
+    Skipped { consumed: usize },
     /// One answer completed. `status` is the HTTP status (0 where the protocol has none).
     Answer { consumed: usize, status: u16, keep_alive: bool },
     /// A control message that needs these bytes written back (a WebSocket pong).
@@ -301,6 +304,12 @@ impl<W: Wire> Exchange<W> {
                         Ok(Fed::Partial { consumed }) => {
                             pos += consumed;
                             break;
+                        }
+                        Ok(Fed::Skipped { consumed }) => {
+                            pos += consumed;
+                            if consumed == 0 {
+                                break; // a parser that made no progress needs more input
+                            }
                         }
                         Ok(Fed::Reply { consumed, bytes }) => {
                             pos += consumed;
