@@ -69,6 +69,8 @@ pub struct RequestHead {
     pub path: Range<usize>,
     pub body: Range<usize>,
     pub keep_alive: bool,
+    /// `Sec-WebSocket-Key` of a WebSocket upgrade request (`Upgrade: websocket`), if any.
+    pub ws_key: Option<Range<usize>>,
     /// Bytes of head and body together.
     pub consumed: usize,
 }
@@ -114,6 +116,11 @@ pub fn parse_request(input: &[u8], max_head: usize, max_body: usize) -> Result<O
     let http11 = req.version == Some(1);
     let mut content_length: Option<usize> = None;
     let (mut close, mut keep) = (false, false);
+    let (mut upgrade_ws, mut ws_key) = (false, None);
+    let offset = |v: &[u8]| {
+        let start = (v.as_ptr() as usize).saturating_sub(input.as_ptr() as usize);
+        start..start + v.len()
+    };
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             let v = std::str::from_utf8(h.value).ok().map(str::trim).filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
@@ -124,6 +131,10 @@ pub fn parse_request(input: &[u8], max_head: usize, max_body: usize) -> Result<O
             content_length = Some(n);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(RequestError::ChunkedUnsupported);
+        } else if h.name.eq_ignore_ascii_case("upgrade") {
+            upgrade_ws |= h.value.split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"));
+        } else if h.name.eq_ignore_ascii_case("sec-websocket-key") {
+            ws_key = Some(offset(h.value.trim_ascii()));
         } else if h.name.eq_ignore_ascii_case("connection") {
             for t in h.value.split(|b| *b == b',') {
                 let t = t.trim_ascii();
@@ -144,6 +155,7 @@ pub fn parse_request(input: &[u8], max_head: usize, max_body: usize) -> Result<O
         path,
         body: head_len..head_len + body_len,
         keep_alive: if http11 { !close } else { keep && !close },
+        ws_key: ws_key.filter(|_| upgrade_ws && method == Method::Get),
         consumed: head_len + body_len,
     }))
 }
@@ -199,6 +211,15 @@ mod tests {
         assert_eq!((a.method, a.consumed, a.keep_alive), (Method::Get, one.len(), true));
         let b = parse_request(&both[a.consumed..], HEAD, BODY).unwrap().unwrap();
         assert_eq!((b.method, b.consumed), (Method::Post, two.len()));
+    }
+
+    #[test]
+    fn websocket_upgrades_expose_their_key() {
+        let raw = b"GET /ws/echo HTTP/1.1\r\nHost: a\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key:  dGhlIHNhbXBsZSBub25jZQ== \r\n\r\n";
+        let got = parse_request(raw, HEAD, BODY).unwrap().unwrap();
+        assert_eq!(&raw[got.ws_key.unwrap()], b"dGhlIHNhbXBsZSBub25jZQ==");
+        let plain = b"GET / HTTP/1.1\r\nSec-WebSocket-Key: x\r\n\r\n";
+        assert_eq!(parse_request(plain, HEAD, BODY).unwrap().unwrap().ws_key, None);
     }
 
     #[test]
