@@ -135,7 +135,9 @@ pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {
     print!("{text}");
     let _ = std::io::stdout().flush();
     if let Some(p) = &load.json {
-        let json = serde_json::to_vec_pretty(&result.to_json()).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
+        let mut value = result.to_json();
+        value["host"] = crate::preflight::Host::read(Path::new("/")).to_json();
+        let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
         write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: result written to {}", p.display());
     }

@@ -1,13 +1,102 @@
-//! `stampede preflight` (wired when the preflight checks land).
+//! `stampede preflight`, and the same checks run before every load (edge layer: it prints).
+//!
+//! The checks themselves live in `preflight/` and only read a /proc root; this module builds
+//! the plan from the command line or the run's config, prints the table, and decides.
+
+use std::path::Path;
 
 use crate::cli::PreflightArgs;
-use crate::config::HttpConfig;
-use crate::error::{Error, Result};
+use crate::config::{self, HttpConfig};
+use crate::error::{exit, Error, Result};
+use crate::preflight::{self, Plan, Status};
+use crate::units::parse_count;
 
-pub fn preflight(_a: &PreflightArgs) -> Result<i32> {
-    Err(Error::run("preflight is not available in this build"))
+/// The preflight plan of an HTTP run.
+pub fn plan_for(cfg: &HttpConfig) -> Plan {
+    Plan {
+        connections: cfg.load.connections,
+        processes: 1,
+        threads: cfg.load.threads,
+        source_addrs: cfg.load.sources.len().max(1) as u64,
+        destinations: 1,
+        target_is_local: cfg.target.addr.ip().is_loopback(),
+        serve_backlog: None,
+        uses_io_uring: None,
+    }
 }
 
-pub fn check_before_run(_cfg: &HttpConfig) -> Result<bool> {
+/// Runs the checks for a planned run. Prints warnings and failures on stderr; returns false
+/// (after printing the fixes) when a failure makes the run impossible.
+pub fn check_before_run(cfg: &HttpConfig) -> Result<bool> {
+    let _ = preflight::raise_nofile_soft_limit();
+    let plan = plan_for(cfg);
+    let report = preflight::run(Path::new("/"), &plan);
+    let fatal = report.fatal();
+    let worth_saying: Vec<_> = report.checks.iter().filter(|c| c.status != Status::Pass).collect();
+    if worth_saying.is_empty() {
+        return Ok(true);
+    }
+    for c in &worth_saying {
+        let tag = match c.status {
+            Status::Pass => "PASS",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        };
+        eprintln!("preflight {tag} {}: {} (needed: {})", c.name, c.observed, c.needed);
+        if let Some(fix) = &c.fix {
+            eprintln!("    fix: {fix}");
+        }
+    }
+    if !fatal.is_empty() {
+        eprintln!("stampede: this run cannot work on this machine as configured (see FAIL above); fix it, split it with fewer connections per process, or pass --no-preflight to try anyway");
+        return Ok(false);
+    }
     Ok(true)
+}
+
+/// `stampede preflight`.
+pub fn preflight(a: &PreflightArgs) -> Result<i32> {
+    if let Some(saved) = &a.revert {
+        let rows = preflight::revert(&a.root, saved)?;
+        for (key, before, after) in rows {
+            println!("{key}: {before} -> {after}");
+        }
+        return Ok(exit::OK);
+    }
+    let connections = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
+    let source_addrs = match &a.source {
+        Some(s) => crate::net::parse_sources(s).map_err(|e| Error::usage(format!("--source: {e}")))?.len() as u64,
+        None => 1,
+    };
+    let target_is_local = match &a.target {
+        Some(t) => config::parse_target(t)?.addr.ip().is_loopback(),
+        None => true,
+    };
+    if a.processes == 0 {
+        return Err(Error::usage("--processes must be at least 1"));
+    }
+    let plan = Plan {
+        connections,
+        processes: a.processes,
+        threads: a.threads.unwrap_or_else(|| (config::usable_cpus().len() / a.processes.max(1) as usize).max(1)),
+        source_addrs,
+        destinations: 1,
+        target_is_local,
+        serve_backlog: None,
+        uses_io_uring: Some(crate::engine::runtime::io_uring_usable()),
+    };
+    let report = preflight::run(&a.root, &plan);
+    print!("{}", report.render_text());
+    if let Some(p) = &a.json {
+        let json = serde_json::to_vec_pretty(&report.to_json()).map_err(|e| Error::run(format!("cannot encode JSON: {e}")))?;
+        std::fs::write(p, json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+    }
+    if a.apply {
+        let rows = preflight::apply(&a.root, &report, &a.save)?;
+        for (key, before, after) in &rows {
+            println!("applied {key}: {before} -> {after}");
+        }
+        println!("old values saved to {}; undo with: stampede preflight --revert {}", a.save.display(), a.save.display());
+    }
+    Ok(if report.fatal().is_empty() { exit::OK } else { exit::RUN_FAILED })
 }

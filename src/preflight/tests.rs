@@ -1,0 +1,233 @@
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+/// A fake root with a typical machine's files; `set` overrides one.
+struct FakeRoot(PathBuf);
+
+impl FakeRoot {
+    fn new(tag: &str) -> FakeRoot {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let root = std::env::temp_dir().join(format!("stampede-preflight-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let f = FakeRoot(root);
+        f.set("proc/self/limits", "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 1048576              files     \nMax locked memory         8388608              8388608              bytes     \n");
+        f.set("proc/meminfo", "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n");
+        f.set("proc/net/sockstat", "sockets: used 17\nTCP: inuse 4 orphan 0 tw 10 alloc 4 mem 150\n");
+        f.set("sys/devices/system/cpu/online", "0-3\n");
+        for (k, v) in [
+            ("kernel.osrelease", "6.1.0-test"),
+            ("fs.file-max", "2466193"),
+            ("fs.nr_open", "1048576"),
+            ("fs.file-nr", "516\t0\t2466193"),
+            ("net.ipv4.ip_local_port_range", "32768\t60999"),
+            ("net.ipv4.ip_local_reserved_ports", ""),
+            ("net.ipv4.tcp_tw_reuse", "2"),
+            ("net.ipv4.tcp_fin_timeout", "60"),
+            ("net.ipv4.tcp_max_tw_buckets", "131072"),
+            ("net.core.somaxconn", "4096"),
+            ("net.ipv4.tcp_max_syn_backlog", "2048"),
+            ("net.ipv4.tcp_syncookies", "1"),
+            ("net.core.netdev_max_backlog", "1000"),
+            ("net.ipv4.tcp_mem", "287901\t383869\t575802"),
+            ("net.ipv4.tcp_rmem", "4096\t131072\t33554432"),
+            ("net.ipv4.tcp_wmem", "4096\t16384\t4194304"),
+            ("kernel.io_uring_disabled", "0"),
+        ] {
+            f.sysctl(k, v);
+        }
+        f
+    }
+
+    fn set(&self, rel: &str, content: &str) {
+        let p = self.0.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    fn sysctl(&self, key: &str, value: &str) {
+        self.set(&format!("proc/sys/{}", key.replace('.', "/")), &format!("{value}\n"));
+    }
+
+    fn remove(&self, rel: &str) {
+        let _ = std::fs::remove_file(self.0.join(rel));
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for FakeRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn plan(connections: u64) -> Plan {
+    Plan {
+        connections,
+        processes: 1,
+        threads: 2,
+        source_addrs: 1,
+        destinations: 1,
+        target_is_local: false,
+        serve_backlog: None,
+        uses_io_uring: Some(true),
+    }
+}
+
+fn status(r: &Report, name: &str) -> Option<Status> {
+    r.checks.iter().find(|c| c.name == name).map(|c| c.status)
+}
+
+#[test]
+fn a_modest_run_passes() {
+    let root = FakeRoot::new("modest");
+    let r = run(root.path(), &plan(1000));
+    assert_eq!(r.worst(), Status::Pass, "{}", r.render_text());
+    assert!(r.fatal().is_empty());
+    assert_eq!(r.host.nofile, Some(read::Limit { soft: Some(1024), hard: Some(1_048_576) }));
+    assert_eq!(r.host.cpus_online, Some(4));
+    assert_eq!(r.host.time_wait, Some(10));
+}
+
+#[test]
+fn too_few_descriptors_fails_with_the_process_count() {
+    let root = FakeRoot::new("nofile");
+    root.set("proc/self/limits", "Max open files            20000                20000                files     \n");
+    let p = plan(100_000);
+    let r = run(root.path(), &p);
+    assert_eq!(status(&r, "nofile"), Some(Status::Fail));
+    assert!(r.fatal().iter().any(|c| c.name == "nofile"));
+    assert_eq!(r.processes_needed(&p), 6); // 100000 / (20000 - 64) rounded up
+    let fix = r.checks.iter().find(|c| c.name == "nofile").unwrap().fix.clone().unwrap();
+    assert!(fix.contains("6 processes of at most 16667 connections") && fix.contains("limits.conf"), "{fix}");
+    // split over 6 processes, each fits
+    let r = run(root.path(), &Plan { processes: 6, ..p });
+    assert_eq!(status(&r, "nofile"), Some(Status::Pass));
+}
+
+#[test]
+fn ports_for_100k_need_more_sources() {
+    let root = FakeRoot::new("ports");
+    let p = plan(100_000);
+    let r = run(root.path(), &p);
+    assert_eq!(status(&r, "ephemeral ports"), Some(Status::Fail), "{}", r.render_text());
+    let fix = r.checks.iter().find(|c| c.name == "ephemeral ports").unwrap().fix.clone().unwrap();
+    assert!(fix.contains("--source 127.0.0.2-127.0.0.5"), "{fix}");
+    let r = run(root.path(), &Plan { source_addrs: 8, ..p });
+    assert_eq!(status(&r, "ephemeral ports"), Some(Status::Pass));
+    // reserved ports shrink the range
+    root.sysctl("net.ipv4.ip_local_reserved_ports", "40000-59999");
+    let r = run(root.path(), &plan(10_000));
+    assert_eq!(status(&r, "ephemeral ports"), Some(Status::Fail), "8232 usable < 10000");
+}
+
+#[test]
+fn local_targets_check_the_backlog() {
+    let root = FakeRoot::new("backlog");
+    root.sysctl("net.core.somaxconn", "128");
+    let remote = run(root.path(), &plan(5000));
+    assert_eq!(status(&remote, "net.core.somaxconn"), None, "only checked for a local target");
+    let local = run(root.path(), &Plan { target_is_local: true, ..plan(5000) });
+    assert_eq!(status(&local, "net.core.somaxconn"), Some(Status::Warn));
+    assert_eq!(status(&local, "net.ipv4.tcp_max_syn_backlog"), Some(Status::Warn));
+    let c = local.checks.iter().find(|c| c.name == "net.core.somaxconn").unwrap();
+    assert_eq!(c.sysctl, Some(("net.core.somaxconn", "65535".to_string())));
+    assert!(local.fatal().is_empty(), "a small backlog slows a burst, it does not make the run impossible");
+}
+
+#[test]
+fn conntrack_row_only_when_loaded() {
+    let root = FakeRoot::new("conntrack");
+    assert_eq!(status(&run(root.path(), &plan(10)), "nf_conntrack"), None);
+    root.sysctl("net.netfilter.nf_conntrack_max", "1000");
+    root.sysctl("net.netfilter.nf_conntrack_count", "900");
+    assert_eq!(status(&run(root.path(), &plan(500)), "nf_conntrack"), Some(Status::Warn));
+    assert_eq!(status(&run(root.path(), &plan(50)), "nf_conntrack"), Some(Status::Pass));
+}
+
+#[test]
+fn memory_and_io_uring_and_cpus() {
+    let root = FakeRoot::new("mem");
+    root.set("proc/meminfo", "MemAvailable:   1000000 kB\n");
+    let r = run(root.path(), &Plan { target_is_local: true, ..plan(100_000) });
+    assert_eq!(status(&r, "memory"), Some(Status::Fail), "{}", r.render_text());
+    root.sysctl("kernel.io_uring_disabled", "2");
+    let r = run(root.path(), &Plan { threads: 8, ..plan(10) });
+    assert_eq!(status(&r, "io_uring"), Some(Status::Warn));
+    assert_eq!(status(&r, "CPUs"), Some(Status::Warn));
+    let r = run(root.path(), &Plan { uses_io_uring: Some(false), ..plan(10) });
+    assert!(r.checks.iter().find(|c| c.name == "io_uring").unwrap().fix.as_ref().unwrap().contains("epoll"));
+    root.set("sys/devices/system/cpu/cpu0/cpufreq/scaling_governor", "powersave\n");
+    assert_eq!(status(&run(root.path(), &plan(10)), "cpufreq governor"), Some(Status::Warn));
+}
+
+#[test]
+fn missing_files_warn_instead_of_panicking() {
+    let root = FakeRoot::new("missing");
+    root.remove("proc/self/limits");
+    root.remove("proc/sys/net/ipv4/ip_local_port_range");
+    root.remove("proc/meminfo");
+    let r = run(root.path(), &plan(100));
+    for name in ["nofile", "ephemeral ports", "memory"] {
+        assert_eq!(status(&r, name), Some(Status::Warn), "{name}");
+    }
+    let empty = std::env::temp_dir().join(format!("stampede-preflight-empty-{}", std::process::id()));
+    let r = run(&empty, &plan(100));
+    assert!(r.checks.iter().all(|c| c.status == Status::Warn || c.status == Status::Pass));
+    assert!(r.render_text().contains("cannot read"));
+}
+
+#[test]
+fn apply_then_revert_restores_every_value() {
+    let root = FakeRoot::new("apply");
+    root.sysctl("net.core.somaxconn", "128");
+    root.sysctl("net.ipv4.tcp_max_syn_backlog", "256");
+    let r = run(root.path(), &Plan { target_is_local: true, ..plan(100_000) });
+    let saved = root.path().join("saved.conf");
+    let rows = apply(root.path(), &r, &saved).unwrap();
+    assert!(rows.contains(&("net.core.somaxconn".into(), "128".into(), "65535".into())), "{rows:?}");
+    assert_eq!(read::sysctl(root.path(), "net.core.somaxconn").as_deref(), Some("65535"));
+    assert_eq!(read::sysctl(root.path(), "net.ipv4.ip_local_port_range").as_deref(), Some("1024 65535"));
+    let back = revert(root.path(), &saved).unwrap();
+    assert_eq!(back.len(), rows.len());
+    assert_eq!(read::sysctl(root.path(), "net.core.somaxconn").as_deref(), Some("128"));
+    assert_eq!(read::sysctl(root.path(), "net.ipv4.tcp_max_syn_backlog").as_deref(), Some("256"));
+    assert_eq!(read::sysctl(root.path(), "net.ipv4.ip_local_port_range").as_deref(), Some("32768 60999"));
+}
+
+#[test]
+fn recommendations_match_tuning_sysctl_conf() {
+    let conf = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tuning/sysctl.conf")).unwrap();
+    for (key, value) in RECOMMENDED {
+        let line = conf.lines().find(|l| l.trim_start().starts_with(&format!("{key} ="))).unwrap_or_else(|| panic!("{key} missing"));
+        assert_eq!(line.split_once('=').unwrap().1.trim(), *value, "{key}");
+    }
+}
+
+#[test]
+fn json_names_every_check_and_the_host() {
+    let root = FakeRoot::new("json");
+    let v = run(root.path(), &plan(100)).to_json();
+    assert_eq!(v["schema"], "stampede.preflight/1");
+    assert!(v["checks"].as_array().unwrap().len() >= 10);
+    assert_eq!(v["host"]["sysctl"]["net.core.somaxconn"], 4096);
+    assert_eq!(v["host"]["nofile"]["hard"], 1_048_576);
+}
+
+#[test]
+fn the_real_machine_reads_without_panicking() {
+    let r = run(Path::new("/"), &plan(100));
+    assert!(!r.checks.is_empty());
+    assert_ne!(r.host.kernel, "");
+}
+
+#[test]
+fn cpu_lists() {
+    assert_eq!(read::cpu_list_len("0-3,5,7-8\n"), Some(7));
+    assert_eq!(read::cpu_list_len("0"), Some(1));
+    assert_eq!(read::cpu_list_len("x"), None);
+}
