@@ -187,6 +187,29 @@ fn serve_config(s: &ServeSettings) -> ServeConfig {
 fn serve(a: &ServeArgs) -> Result<i32> {
     let s = config::serve_settings(a)?;
     let stop = stop_on_signals()?;
+    let plan = crate::preflight::Plan {
+        connections: s.max_connections.unwrap_or(0),
+        processes: 1,
+        threads: s.threads,
+        source_addrs: 1,
+        destinations: 1,
+        target_is_local: false,
+        serve_backlog: Some(s.backlog.max(0) as u32),
+        uses_io_uring: None,
+    };
+    for c in crate::preflight::run(Path::new("/"), &plan).checks.iter().filter(|c| c.status != crate::preflight::Status::Pass) {
+        if matches!(c.name, "net.core.somaxconn" | "net.ipv4.tcp_max_syn_backlog" | "net.ipv4.tcp_syncookies") {
+            eprintln!(
+                "preflight {} {}: {} (needed: {}){}",
+                c.status.name(),
+                c.name,
+                c.observed,
+                c.needed,
+                c.fix.as_ref().map_or(String::new(), |f| format!("\n    fix: {f}"))
+            );
+        }
+    }
+    let _ = crate::preflight::raise_nofile_soft_limit();
     let handle = server::start(&serve_config(&s))?;
     println!("stampede serve: listening on http://{} ({} threads, {})", handle.local_addr(), s.threads, handle.driver().name());
     let _ = std::io::stdout().flush();

@@ -55,7 +55,11 @@ pub fn processes_needed(host: &Host, plan: &Plan) -> u32 {
 }
 
 pub fn all(host: &Host, plan: &Plan) -> Vec<Check> {
-    let mut out = vec![nofile(host, plan), file_max(host, plan), nr_open(host, plan), ports(host, plan), time_wait(host, plan)];
+    let mut out = vec![nofile(host, plan)];
+    if plan.target_is_local {
+        out.push(nofile_target(host, plan));
+    }
+    out.extend([file_max(host, plan), nr_open(host, plan), ports(host, plan), time_wait(host, plan)]);
     if plan.target_is_local || plan.serve_backlog.is_some() {
         out.push(backlog(host, plan));
         out.push(syn_backlog(host, plan));
@@ -94,6 +98,22 @@ fn nofile(host: &Host, plan: &Plan) -> Check {
                 .fatal()
         }
         _ => row(name, Status::Pass, observed, needed),
+    }
+}
+
+/// The local target holds one descriptor per connection too; if it runs under the same limits
+/// as this process, a single target process cannot accept them all.
+fn nofile_target(host: &Host, plan: &Plan) -> Check {
+    let name = "nofile (local target)";
+    let Some(hard) = host.nofile.map(|l| l.hard) else { return unreadable(name, "/proc/self/limits") };
+    let need = plan.connections + FD_SLACK;
+    let observed =
+        format!("hard limit {} here; the target needs one descriptor per connection", hard.map_or("unlimited".into(), |h| h.to_string()));
+    match hard {
+        Some(h) if h < need => row(name, Status::Warn, observed, format!("{need} in the target process")).fix(
+            "run the target with a higher LimitNOFILE (tuning/stampede-limits.conf) or as several processes (`stampede serve` per port)",
+        ),
+        _ => row(name, Status::Pass, observed, format!("{need} in the target process")),
     }
 }
 
