@@ -4,3 +4,4 @@
 //! message completed; partial input is not an error. Encoders write into caller-owned buffers.
 
 pub mod http;
+pub mod ws;

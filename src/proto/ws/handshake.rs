@@ -1,0 +1,169 @@
+//! The WebSocket opening handshake (RFC 6455 §4): the client's upgrade request, the check of
+//! the server's 101 answer (Sec-WebSocket-Accept), and the server's 101 for an upgrade request.
+//! Pure; SHA-1 (FIPS 180-4) is implemented here because only this handshake needs it.
+
+use base64::Engine as _;
+
+/// The GUID every accept key is derived with (§1.3).
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Key` from 16 random bytes.
+pub fn client_key(nonce: [u8; 16]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(nonce)
+}
+
+/// `Sec-WebSocket-Accept` for a key: base64(SHA-1(key + GUID)).
+pub fn accept_key(key: &str) -> String {
+    let mut input = key.trim().as_bytes().to_vec();
+    input.extend_from_slice(GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha1(&input))
+}
+
+/// SHA-1 of `data` (FIPS 180-4 §6.1).
+pub fn sha1(data: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&((data.len() as u64) * 8).to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
+                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+                _ => (b ^ c ^ d, 0xCA62_C1D6),
+            };
+            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (hv, v) in h.iter_mut().zip([a, b, c, d, e]) {
+            *hv = hv.wrapping_add(v);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (i, v) in h.iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+/// The client's upgrade request.
+pub fn encode_request(host: &str, path: &str, key: &str, extra_headers: &[(String, String)]) -> Vec<u8> {
+    let mut out = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: stampede/{}\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for (n, v) in extra_headers {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeError {
+    BadHead,
+    /// The server answered with this status instead of 101.
+    NotSwitching(u16),
+    MissingUpgrade,
+    BadAccept,
+    HeadTooLarge,
+}
+
+/// Checks the server's answer to the upgrade. `Ok(Some(n))`: accepted, the head was `n` bytes
+/// (frames may follow); `Ok(None)`: incomplete.
+pub fn parse_response(input: &[u8], key: &str, max_head: usize) -> Result<Option<usize>, HandshakeError> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut r = httparse::Response::new(&mut headers);
+    let n = match r.parse(input) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if input.len() > max_head => return Err(HandshakeError::HeadTooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(HandshakeError::BadHead),
+    };
+    let code = r.code.unwrap_or(0);
+    if code != 101 {
+        return Err(HandshakeError::NotSwitching(code));
+    }
+    let header = |name: &str| r.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
+    if !header("upgrade").is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"websocket")) {
+        return Err(HandshakeError::MissingUpgrade);
+    }
+    match header("sec-websocket-accept") {
+        Some(v) if v.trim_ascii() == accept_key(key).as_bytes() => Ok(Some(n)),
+        _ => Err(HandshakeError::BadAccept),
+    }
+}
+
+/// The server's 101 answer for a request that carried `key`.
+pub fn server_response(key: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        accept_key(key)
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn sha1_vectors() {
+        assert_eq!(hex(&sha1(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(hex(&sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(hex(&sha1(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+        assert_eq!(hex(&sha1(&[b'a'; 1000])), "291e9a6c66994949b57ba5e650361e98fc36b1ba");
+    }
+
+    #[test]
+    fn accept_key_matches_rfc_6455() {
+        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(client_key(*b"the sample nonce"), "dGhlIHNhbXBsZSBub25jZQ==");
+    }
+
+    #[test]
+    fn responses_are_checked() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let ok = server_response(key);
+        assert_eq!(parse_response(&ok, key, 4096), Ok(Some(ok.len())));
+        for cut in 0..ok.len() {
+            assert_eq!(parse_response(&ok[..cut], key, 4096), Ok(None), "prefix {cut}");
+        }
+        let mut with_frame = ok.clone();
+        with_frame.extend_from_slice(b"\x81\x02hi");
+        assert_eq!(parse_response(&with_frame, key, 4096), Ok(Some(ok.len())));
+        assert_eq!(parse_response(b"HTTP/1.1 403 Forbidden\r\n\r\n", key, 4096), Err(HandshakeError::NotSwitching(403)));
+        assert_eq!(parse_response(&server_response("other"), key, 4096), Err(HandshakeError::BadAccept));
+        assert_eq!(parse_response(b"HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: x\r\n\r\n", key, 4096), Err(HandshakeError::MissingUpgrade));
+        assert_eq!(parse_response(b"garbage\r\n\r\n", key, 4096), Err(HandshakeError::BadHead));
+        assert_eq!(parse_response(&[b'H'; 100], key, 50), Err(HandshakeError::BadHead));
+        assert_eq!(parse_response(b"HTTP/1.1 101 Switching", key, 10), Err(HandshakeError::HeadTooLarge));
+    }
+
+    #[test]
+    fn the_request_is_an_upgrade() {
+        let r = String::from_utf8(encode_request("h:1", "/ws/echo", "k==", &[("X-A".into(), "1".into())])).unwrap();
+        assert!(r.starts_with("GET /ws/echo HTTP/1.1\r\nHost: h:1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: k==\r\nSec-WebSocket-Version: 13\r\n"), "{r}");
+        assert!(r.ends_with("X-A: 1\r\n\r\n"));
+    }
+}

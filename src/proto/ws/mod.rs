@@ -1,0 +1,4 @@
+//! WebSocket (RFC 6455): the opening handshake and the framing, pure and push-driven.
+
+pub mod frame;
+pub mod handshake;
