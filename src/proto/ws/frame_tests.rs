@@ -180,7 +180,7 @@ fn fast_mask_matches_the_simple_loop() {
 
 #[test]
 fn random_and_mutated_frames_never_panic() {
-    let mut x: u64 = 0x5EED_0F_F00D;
+    let mut x: u64 = 0x005E_ED0F_F00D;
     let mut next = move || {
         x ^= x << 13;
         x ^= x >> 7;
