@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::cli::{Command, DemoArgs, HttpArgs, RequestArgs, ServeArgs};
-use crate::config::{self, HttpConfig, Loop, ServeSettings, Target};
+use crate::cli::{Command, DemoArgs, HttpArgs, RequestArgs, ServeArgs, WsArgs};
+use crate::config::{self, HttpConfig, LoadConfig, Loop, ServeSettings, Target, WsMode};
 use crate::engine::{self, Tick};
 use crate::error::{exit, Error, Result};
 use crate::scenario::http::HttpScenario;
+use crate::scenario::ws::WsScenario;
 use crate::scenario::Scenario;
 use crate::server::{self, ServeConfig};
 use crate::stats::report::{live_line, RunMeta, RunResult};
@@ -21,6 +22,7 @@ use crate::stats::Interval;
 pub fn dispatch(cmd: Command) -> Result<i32> {
     match cmd {
         Command::Http(a) => http(&a),
+        Command::Ws(a) => ws(&a),
         Command::Serve(a) => serve(&a),
         Command::Demo(a) => demo(&a),
         Command::Preflight(a) => crate::preflight_cmd::preflight(&a),
@@ -67,15 +69,46 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Runs an HTTP load and reports it. `banner` is printed before the run (demo).
 pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {
-    if let Some(p) = &cfg.load.json {
+    let what = format!("{} {}", cfg.method, cfg.target.url);
+    let plan = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
+    let load = cfg.load.clone();
+    run_scenario(Arc::new(HttpScenario::http(cfg)), &load, plan, &what, banner)
+}
+
+fn ws(a: &WsArgs) -> Result<i32> {
+    let cfg = config::ws_config(a)?;
+    let what = match cfg.mode {
+        WsMode::Echo { text } => format!("{} B {} echo {}", cfg.payload.len(), if text { "text" } else { "binary" }, cfg.target.url),
+        WsMode::Ping => format!("ping {}", cfg.target.url),
+    };
+    let plan = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
+    let load = cfg.load.clone();
+    run_scenario(Arc::new(WsScenario::ws(cfg, nonce())), &load, plan, &what, "")
+}
+
+/// 16 random bytes for the WebSocket key and mask (from the kernel; the clock if that fails).
+fn nonce() -> [u8; 16] {
+    let mut n = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut n));
+    if read.is_err() {
+        let t = crate::clock::now_ns() ^ u64::from(std::process::id()) << 32;
+        n[..8].copy_from_slice(&t.to_le_bytes());
+        n[8..].copy_from_slice(&t.rotate_left(29).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
+    }
+    n
+}
+
+/// Runs a scenario and reports it: the JSON path is checked and preflight runs first.
+fn run_scenario<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, plan: crate::preflight::Plan, what: &str, banner: &str) -> Result<i32> {
+    if let Some(p) = &load.json {
         check_writable(p)?;
     }
-    if cfg.load.preflight && !crate::preflight_cmd::check_before_run(&cfg)? {
+    if load.preflight && !crate::preflight_cmd::check_before_run(&plan)? {
         return Ok(exit::RUN_FAILED);
     }
     let stop = stop_on_signals()?;
-    let live = !cfg.load.quiet && std::io::stderr().is_terminal();
-    let threads = cfg.load.threads;
+    let live = !load.quiet && std::io::stderr().is_terminal();
+    let threads = load.threads;
     let (tx, printer) = if live {
         let (tx, rx) = mpsc::channel::<Tick>();
         (Some(tx), Some(std::thread::spawn(move || print_live(rx, threads))))
@@ -85,21 +118,19 @@ pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {
     if !banner.is_empty() {
         println!("{banner}");
     }
-    let mode = match cfg.load.mode {
+    let mode = match load.mode {
         Loop::Closed => "closed loop".to_string(),
         Loop::Open { rate_per_s } => format!("open loop at {rate_per_s} req/s"),
     };
-    let span = match (cfg.load.duration, cfg.load.requests) {
+    let span = match (load.duration, load.requests) {
         (Some(d), Some(n)) => format!("{:.1?} or {n} requests", d),
         (Some(d), None) => format!("{:.1?}", d),
         (None, Some(n)) => format!("{n} requests"),
         (None, None) => String::new(),
     };
-    eprintln!("stampede: {} {} for {span}, {} connections, {threads} threads, {mode}", cfg.method, cfg.target.url, cfg.load.connections);
+    eprintln!("stampede: {what} for {span}, {} connections, {threads} threads, {mode}", load.connections);
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let load = cfg.load.clone();
-    let scenario = Arc::new(HttpScenario::http(cfg));
-    let out = engine::run(Arc::clone(&scenario), &load, stop, tx);
+    let out = engine::run(Arc::clone(&scenario), load, stop, tx);
     if let Some(p) = printer {
         let _ = p.join();
     }

@@ -26,6 +26,8 @@ pub enum Command {
     Http(HttpArgs),
     /// Run the embedded target server (routes: /, /bytes/N, /delay/MS, /status/CODE, POST /echo, /chunked/N, /eof/N, /close).
     Serve(ServeArgs),
+    /// WebSocket load against ws://URL: echo round trips (closed loop, or open loop with -R), or pings.
+    Ws(WsArgs),
     /// Start the embedded server on loopback and run a 10 s HTTP load against it.
     Demo(DemoArgs),
     /// Check kernel limits and tuning for a planned run; print the exact fixes.
@@ -103,6 +105,32 @@ pub struct HttpArgs {
     pub url: String,
     #[command(flatten)]
     pub request: RequestArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WsArgs {
+    /// Target, e.g. ws://127.0.0.1:8080/ws/echo
+    pub url: String,
+    /// Message payload size in bytes (units allowed: 4KiB), filled with a fixed pattern.
+    #[arg(long = "size", default_value = "64", value_name = "BYTES", conflicts_with = "message")]
+    pub size: String,
+    /// Message payload: TEXT, or @FILE to read it from a file.
+    #[arg(long = "message", value_name = "TEXT|@FILE")]
+    pub message: Option<String>,
+    /// Send text frames (payload must be UTF-8).
+    #[arg(long = "text", conflicts_with = "binary")]
+    pub text: bool,
+    /// Send binary frames (the default, unless --message is text).
+    #[arg(long = "binary")]
+    pub binary: bool,
+    /// Idle/heartbeat mode: hold the connections and send a ping on each every TIME; report pong latency.
+    #[arg(long = "ping-interval", value_name = "TIME", conflicts_with = "rate")]
+    pub ping_interval: Option<String>,
+    /// Extra header on the upgrade request "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
     #[command(flatten)]
     pub load: LoadArgs,
 }

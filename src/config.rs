@@ -33,14 +33,23 @@ pub struct Target {
 
 /// Parses and resolves `http://host[:port][/path]`.
 pub fn parse_target(url: &str) -> Result<Target> {
-    let rest = if let Some(r) = url.strip_prefix("http://") {
+    parse_url(url, "http")
+}
+
+/// Parses and resolves `SCHEME://host[:port][/path]` for a plain-text scheme (`http`, `ws`).
+pub fn parse_url(url: &str, scheme: &str) -> Result<Target> {
+    let prefix = format!("{scheme}://");
+    let rest = if let Some(r) = url.strip_prefix(prefix.as_str()) {
         r
     } else if url.starts_with("https://") || url.starts_with("wss://") {
-        return Err(Error::usage(format!("'{url}': TLS is not supported yet; use an http:// target")));
+        return Err(Error::usage(format!("'{url}': TLS is not supported yet; use a {scheme}:// target")));
     } else if url.contains("://") {
-        return Err(Error::usage(format!("'{url}': only http:// URLs are supported by `stampede http`")));
+        let cmd = if scheme == "ws" { "ws" } else { "http" };
+        return Err(Error::usage(format!("'{url}': only {scheme}:// URLs are supported by `stampede {cmd}`")));
     } else {
-        return Err(Error::usage(format!("'{url}' is not a URL; write it as http://HOST[:PORT]/PATH, e.g. http://127.0.0.1:8080/")));
+        return Err(Error::usage(format!(
+            "'{url}' is not a URL; write it as {scheme}://HOST[:PORT]/PATH, e.g. {scheme}://127.0.0.1:8080/"
+        )));
     };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
@@ -233,8 +242,101 @@ pub fn build_http(target: Target, r: &RequestArgs, load: LoadConfig) -> Result<H
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
         return Err(Error::usage(format!("-m/--method: '{}' is not an HTTP method (GET, POST, PUT, ...)", r.method)));
     }
-    let mut headers = Vec::with_capacity(r.headers.len());
-    for h in &r.headers {
+    let headers = parse_headers(&r.headers)?;
+    let body = match (&r.body, &r.body_file) {
+        (Some(b), _) => b.clone().into_bytes(),
+        (None, Some(p)) => std::fs::read(p).map_err(|e| Error::usage(format!("--body-file {}: {e}", p.display())))?,
+        (None, None) => Vec::new(),
+    };
+    let request =
+        encode_request(&RequestSpec { method: &method, host: &target.host_header, path: &target.path, headers: &headers, body: &body });
+    Ok(HttpConfig { head_request: method == "HEAD", target, method, request, load })
+}
+
+/// What each WebSocket connection sends and what answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsMode {
+    /// Send a message, wait for its echo.
+    Echo { text: bool },
+    /// Send a ping, wait for the pong.
+    Ping,
+}
+
+/// A validated `stampede ws` run.
+#[derive(Clone, Debug)]
+pub struct WsConfig {
+    pub target: Target,
+    pub mode: WsMode,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    pub load: LoadConfig,
+}
+
+/// Largest message `stampede ws` sends (the frame is built once, in memory).
+pub const MAX_WS_MESSAGE: u64 = 16 << 20;
+/// Most message bytes in flight per connection when pipelining.
+pub const MAX_WS_BATCH: u64 = 256 << 10;
+
+pub fn ws_config(a: &crate::cli::WsArgs) -> Result<WsConfig> {
+    let target = parse_url(&a.url, "ws")?;
+    let mut load = load_config(&a.load)?;
+    let headers = parse_headers(&a.headers)?;
+    let (payload, looks_text) = match &a.message {
+        Some(m) => match m.strip_prefix('@') {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|e| Error::usage(format!("--message @{path}: {e}")))?;
+                let text = std::str::from_utf8(&bytes).is_ok();
+                (bytes, text)
+            }
+            None => (m.clone().into_bytes(), true),
+        },
+        None => {
+            let n = crate::units::parse_size(&a.size).map_err(|e| Error::usage(format!("--size: {e}")))?;
+            if n > MAX_WS_MESSAGE {
+                return Err(Error::usage(format!("--size: at most {MAX_WS_MESSAGE} bytes")));
+            }
+            ((0..n).map(|i| b'a' + (i % 26) as u8).collect(), false)
+        }
+    };
+    if payload.len() as u64 > MAX_WS_MESSAGE {
+        return Err(Error::usage(format!("--message: at most {MAX_WS_MESSAGE} bytes")));
+    }
+    if a.text && std::str::from_utf8(&payload).is_err() {
+        return Err(Error::usage("--text: the message is not valid UTF-8; send it with --binary"));
+    }
+    let text = a.text || (looks_text && !a.binary);
+    // Pipelined batches are written whole before answers are read: past what socket buffers
+    // hold, client and server would both block writing.
+    if load.pipeline > 1 && payload.len() as u64 * u64::from(load.pipeline) > MAX_WS_BATCH {
+        return Err(Error::usage(format!(
+            "--pipeline {} × {} B messages is more than {} KiB in flight per connection; lower --pipeline or the message size",
+            load.pipeline,
+            payload.len(),
+            MAX_WS_BATCH / 1024
+        )));
+    }
+    let mode = match &a.ping_interval {
+        Some(p) => {
+            let every = parse_duration(p).map_err(|e| Error::usage(format!("--ping-interval: {e}")))?;
+            if every.is_zero() {
+                return Err(Error::usage("--ping-interval must be greater than 0"));
+            }
+            // One ping per connection per interval, spread evenly: an open loop at c / interval.
+            load.mode = Loop::Open { rate_per_s: load.connections as f64 / every.as_secs_f64() };
+            if payload.len() > 125 {
+                return Err(Error::usage("--ping-interval: a ping carries at most 125 bytes; lower --size or --message"));
+            }
+            WsMode::Ping
+        }
+        None => WsMode::Echo { text },
+    };
+    Ok(WsConfig { target, mode, payload, headers, load })
+}
+
+/// Parses repeated `-H "Name: value"` flags.
+fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>> {
+    let mut headers = Vec::with_capacity(raw.len());
+    for h in raw {
         let (name, value) = h.split_once(':').ok_or_else(|| Error::usage(format!("-H '{h}': write headers as 'Name: value'")))?;
         let name = name.trim();
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
@@ -245,14 +347,7 @@ pub fn build_http(target: Target, r: &RequestArgs, load: LoadConfig) -> Result<H
         }
         headers.push((name.to_string(), value.trim().to_string()));
     }
-    let body = match (&r.body, &r.body_file) {
-        (Some(b), _) => b.clone().into_bytes(),
-        (None, Some(p)) => std::fs::read(p).map_err(|e| Error::usage(format!("--body-file {}: {e}", p.display())))?,
-        (None, None) => Vec::new(),
-    };
-    let request =
-        encode_request(&RequestSpec { method: &method, host: &target.host_header, path: &target.path, headers: &headers, body: &body });
-    Ok(HttpConfig { head_request: method == "HEAD", target, method, request, load })
+    Ok(headers)
 }
 
 /// A validated `stampede serve`.

@@ -6,20 +6,20 @@
 use std::path::Path;
 
 use crate::cli::PreflightArgs;
-use crate::config::{self, HttpConfig};
+use crate::config::{self, LoadConfig, Target};
 use crate::error::{exit, Error, Result};
 use crate::preflight::{self, Plan, Status};
 use crate::units::parse_count;
 
-/// The preflight plan of an HTTP run.
-pub fn plan_for(cfg: &HttpConfig) -> Plan {
+/// The preflight plan of a run.
+pub fn plan_for(target: &Target, load: &LoadConfig) -> Plan {
     Plan {
-        connections: cfg.load.connections,
+        connections: load.connections,
         processes: 1,
-        threads: cfg.load.threads,
-        source_addrs: cfg.load.sources.len().max(1) as u64,
+        threads: load.threads,
+        source_addrs: load.sources.len().max(1) as u64,
         destinations: 1,
-        target_is_local: cfg.target.addr.ip().is_loopback(),
+        target_is_local: target.addr.ip().is_loopback(),
         serve_backlog: None,
         uses_io_uring: None,
     }
@@ -27,10 +27,9 @@ pub fn plan_for(cfg: &HttpConfig) -> Plan {
 
 /// Runs the checks for a planned run. Prints warnings and failures on stderr; returns false
 /// (after printing the fixes) when a failure makes the run impossible.
-pub fn check_before_run(cfg: &HttpConfig) -> Result<bool> {
+pub fn check_before_run(plan: &Plan) -> Result<bool> {
     let _ = preflight::raise_nofile_soft_limit();
-    let plan = plan_for(cfg);
-    let report = preflight::run(Path::new("/"), &plan);
+    let report = preflight::run(Path::new("/"), plan);
     let fatal = report.fatal();
     let worth_saying: Vec<_> = report.checks.iter().filter(|c| c.status != Status::Pass).collect();
     if worth_saying.is_empty() {

@@ -165,3 +165,44 @@ fn connect_rate_ramps_connections_up() {
     assert!((15..=22).contains(&established), "{established} established in 1 s at 20/s: {v}");
     srv.stop();
 }
+
+/// A server that dribbles each response in pieces with pauses, so the client must keep the
+/// unconsumed part of a head (or of a chunk-size line) across reads.
+fn dribbling_server(pieces: &'static [&'static [u8]], responses: usize) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        let _ = s.set_nodelay(true);
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut buf = [0u8; 4096];
+        for _ in 0..responses {
+            // one request in (they are small and sent one at a time)
+            if s.read(&mut buf).unwrap_or(0) == 0 {
+                return;
+            }
+            for p in pieces {
+                if s.write_all(p).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn responses_split_across_reads_keep_their_unconsumed_bytes() {
+    let cl: &[&[u8]] = &[b"HTTP/1.1 200 OK\r\nContent-Le", b"ngth: 5\r\n\r\nhel", b"lo"];
+    let chunked: &[&[u8]] = &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1", b"0\r\n0123456789abcdef\r\n0\r", b"\n\r\n"];
+    for (name, pieces) in [("content-length", cl), ("chunked", chunked)] {
+        let addr = dribbling_server(pieces, 5);
+        let r = stampede(&["http", &url(addr, "/"), "-c", "1", "-t", "1", "-n", "5", "-d", "10s"]);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let v = r.json.unwrap();
+        assert_eq!(u(&v, &["status", "200"]), 5, "{name}: {v}");
+        assert_eq!(u(&v, &["requests", "errors"]), 0, "{name}: {v}");
+    }
+}

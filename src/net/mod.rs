@@ -11,3 +11,18 @@ pub mod source;
 pub use backoff::Backoff;
 pub use connect::{connect, ConnectOpts};
 pub use source::{parse_sources, SourcePool};
+
+/// Reads more bytes into the spare capacity of `buf`, after the bytes it already holds.
+///
+/// monoio's `read` on a plain `Vec` writes from index 0 and would overwrite unconsumed bytes;
+/// reading through a `SliceMut` over `len..capacity` appends. A full buffer is an error here,
+/// never a zero-length read that would look like end of stream.
+pub async fn read_more(stream: &mut monoio::net::TcpStream, buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
+    use monoio::io::AsyncReadRent;
+    let (len, cap) = (buf.len(), buf.capacity());
+    if len == cap {
+        return (Err(std::io::Error::other("read buffer full")), buf);
+    }
+    let (res, slice) = stream.read(monoio::buf::SliceMut::new(buf, len, cap)).await;
+    (res, slice.into_inner())
+}

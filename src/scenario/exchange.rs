@@ -15,7 +15,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use crate::clock;
@@ -58,6 +58,10 @@ pub trait Wire: Send + Sync + 'static {
     /// Feeds the reply to [`Wire::opening`]; `Ok(Some(n))` when it is complete after `n` bytes.
     fn opened(&self, _p: &mut Self::Parser, _input: &[u8]) -> Result<Option<usize>, ErrorClass> {
         Ok(Some(0))
+    }
+    /// Read buffer per connection; it must hold the largest answer frame the parser keeps whole.
+    fn read_buf(&self) -> usize {
+        READ_BUF
     }
     fn feed(&self, p: &mut Self::Parser, input: &[u8]) -> Result<Fed, ErrorClass>;
     /// The peer closed: an answer that ends at EOF completes here (status).
@@ -119,11 +123,12 @@ enum ReadOutcome {
 }
 
 async fn read_some(stream: &mut TcpStream, rbuf: &mut Vec<u8>, until_ns: u64, ctx: &WorkerCtx) -> ReadOutcome {
+    let cap = rbuf.capacity();
     let buf = std::mem::take(rbuf);
     let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
-    match monoio::time::timeout_at(until, stream.read(buf)).await {
+    match monoio::time::timeout_at(until, crate::net::read_more(stream, buf)).await {
         Err(_elapsed) => {
-            *rbuf = Vec::with_capacity(READ_BUF);
+            *rbuf = Vec::with_capacity(cap);
             ReadOutcome::TimedOut
         }
         Ok((Ok(0), buf)) => {
@@ -152,7 +157,7 @@ impl<W: Wire> Exchange<W> {
         let load = self.wire.load();
         let mut st = ConnState {
             parser: self.wire.new_parser(),
-            rbuf: Vec::with_capacity(READ_BUF),
+            rbuf: Vec::with_capacity(self.wire.read_buf()),
             intended: Vec::with_capacity(load.pipeline as usize),
         };
         let opts = load.connect;

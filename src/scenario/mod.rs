@@ -17,6 +17,7 @@ use crate::stats::Shard;
 
 pub mod exchange;
 pub mod http;
+pub mod ws;
 
 /// A workload: how each connection behaves. Implementations are shared by all workers.
 pub trait Scenario: Send + Sync + 'static {

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::{TcpListener, TcpStream};
 
 use super::Shared;
@@ -108,6 +108,8 @@ enum Next {
     Delay { ms: u64, keep_alive: bool, head_only: bool },
     /// Send the buffered responses, then `n` pattern bytes (a large body).
     Stream { n: u64, then_close: bool },
+    /// The 101 is buffered: after it, the connection speaks WebSocket (echo).
+    WsEcho,
 }
 
 async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
@@ -144,6 +146,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
         match next {
             Next::Read => {}
             Next::Close => return,
+            Next::WsEcho => return super::ws::echo(stream, rbuf).await,
             Next::Delay { ms, keep_alive, head_only } => {
                 monoio::time::sleep(Duration::from_millis(ms)).await;
                 let body = b"delayed\n";
@@ -175,7 +178,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
         if rbuf.len() == rbuf.capacity() {
             rbuf.reserve(rbuf.capacity().min(MAX_HEAD + MAX_BODY));
         }
-        let (res, b) = stream.read(rbuf).await;
+        let (res, b) = crate::net::read_more(&mut stream, rbuf).await;
         rbuf = b;
         match res {
             Ok(0) | Err(_) => return,
@@ -202,6 +205,7 @@ fn reason(status: u16) -> &'static str {
         408 => "Request Timeout",
         411 => "Length Required",
         413 => "Content Too Large",
+        426 => "Upgrade Required",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         501 => "Not Implemented",
@@ -268,6 +272,12 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
     let raw = std::str::from_utf8(&input[req.path.clone()]).unwrap_or("");
     let path = raw.split('?').next().unwrap_or("");
     let getlike = matches!(req.method, Method::Get | Method::Head);
+    if path == "/ws/echo" {
+        let Some(key) = req.ws_key.clone() else { return simple(w, 426, b"WebSocket only: send an Upgrade: websocket request\n", req) };
+        let key = std::str::from_utf8(&input[key]).unwrap_or("");
+        w.extend_from_slice(&crate::proto::ws::handshake::server_response(key));
+        return Next::WsEcho;
+    }
     let head_only = req.method == Method::Head;
     if path == "/echo" {
         return match req.method {

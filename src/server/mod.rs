@@ -6,6 +6,7 @@
 //! `server::http`. Never used by the load engine itself.
 
 pub mod http;
+pub mod ws;
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;

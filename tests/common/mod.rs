@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod hyper_server;
+pub mod ws_server;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,0 +1,150 @@
+//! WebSocket load: the [`Wire`] for `stampede ws` (echo and ping modes).
+//!
+//! The upgrade request and the message frames are encoded and masked once per run: every
+//! connection writes slices of the same two buffers (RFC 6455 lets a client reuse a masking key;
+//! the key only has to be unpredictable to intermediaries, which a fixed per-run random key
+//! is). Answers are framed by `proto::ws::frame::Decoder`: in echo mode the answer is the
+//! echoed message, in ping mode it is the pong. Server pings are answered with pongs; a server
+//! close is answered and ends the connection.
+
+use std::net::SocketAddr;
+
+use crate::config::{LoadConfig, WsConfig, WsMode};
+use crate::proto::ws::frame::{close_payload, encode_frame, Decoder, Event, Opcode, Role};
+use crate::proto::ws::handshake::{encode_request, parse_response, HandshakeError};
+use crate::scenario::exchange::{Exchange, Fed, Wire};
+use crate::stats::ErrorClass;
+
+/// Largest frame and message accepted from the server.
+pub const MAX_FRAME: u64 = 16 * 1024;
+pub const MAX_MESSAGE: usize = 1 << 20;
+const MAX_HANDSHAKE_HEAD: usize = 16 * 1024;
+
+pub struct WsWire {
+    cfg: WsConfig,
+    key: String,
+    mask: [u8; 4],
+    opening: &'static [u8],
+    /// `pipeline` copies of the masked frame, back to back.
+    batch: &'static [u8],
+    frame_len: usize,
+}
+
+pub type WsScenario = Exchange<WsWire>;
+
+pub struct WsParser {
+    decoder: Decoder,
+}
+
+impl WsScenario {
+    pub fn ws(cfg: WsConfig, nonce: [u8; 16]) -> WsScenario {
+        let key = crate::proto::ws::handshake::client_key(nonce);
+        let mask = [nonce[3], nonce[7], nonce[11], nonce[15]];
+        let opening = encode_request(&cfg.target.host_header, &cfg.target.path, &key, &cfg.headers);
+        let mut frame = Vec::with_capacity(cfg.payload.len() + 14);
+        let opcode = match cfg.mode {
+            WsMode::Echo { text: true } => Opcode::Text,
+            WsMode::Echo { text: false } => Opcode::Binary,
+            WsMode::Ping => Opcode::Ping,
+        };
+        encode_frame(&mut frame, true, opcode, Some(mask), &cfg.payload);
+        let frame_len = frame.len();
+        let batch = frame.repeat(cfg.load.pipeline.max(1) as usize);
+        Exchange::new(WsWire {
+            key,
+            mask,
+            opening: Box::leak(opening.into_boxed_slice()),
+            batch: Box::leak(batch.into_boxed_slice()),
+            frame_len,
+            cfg,
+        })
+    }
+}
+
+impl WsWire {
+    /// Frames up to the echoed message's size are accepted, whatever the default limit.
+    fn max_frame(&self) -> u64 {
+        MAX_FRAME.max(self.cfg.payload.len() as u64)
+    }
+
+    fn masked(&self, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(payload.len() + 14);
+        encode_frame(&mut out, true, opcode, Some(self.mask), payload);
+        out
+    }
+}
+
+impl Wire for WsWire {
+    type Parser = WsParser;
+
+    fn name(&self) -> &'static str {
+        "ws"
+    }
+
+    fn target(&self) -> String {
+        self.cfg.target.url.clone()
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.cfg.target.addr
+    }
+
+    fn load(&self) -> &LoadConfig {
+        &self.cfg.load
+    }
+
+    fn new_parser(&self) -> WsParser {
+        WsParser { decoder: Decoder::new(Role::Client, self.max_frame(), MAX_MESSAGE.max(self.cfg.payload.len())) }
+    }
+
+    fn read_buf(&self) -> usize {
+        crate::scenario::exchange::READ_BUF.max(self.max_frame() as usize + 14)
+    }
+
+    fn batch(&self, k: usize) -> &'static [u8] {
+        &self.batch[..k * self.frame_len]
+    }
+
+    fn opening(&self) -> Option<&'static [u8]> {
+        Some(self.opening)
+    }
+
+    fn opened(&self, _p: &mut WsParser, input: &[u8]) -> Result<Option<usize>, ErrorClass> {
+        parse_response(input, &self.key, MAX_HANDSHAKE_HEAD).map_err(|e| match e {
+            HandshakeError::HeadTooLarge | HandshakeError::BadHead => ErrorClass::Protocol,
+            HandshakeError::NotSwitching(_) | HandshakeError::MissingUpgrade | HandshakeError::BadAccept => ErrorClass::Handshake,
+        })
+    }
+
+    fn feed(&self, p: &mut WsParser, input: &[u8]) -> Result<Fed, ErrorClass> {
+        let ping_mode = matches!(self.cfg.mode, WsMode::Ping);
+        let (consumed, event) = p.decoder.decode(input).map_err(|_| ErrorClass::Protocol)?;
+        Ok(match event {
+            None if consumed == 0 => Fed::Partial { consumed },
+            None => Fed::Skipped { consumed },
+            // An echo that differs from what was sent is a protocol failure of the target.
+            Some(Event::Message { payload, .. }) if !ping_mode && payload != self.cfg.payload.as_slice() => {
+                return Err(ErrorClass::Protocol)
+            }
+            Some(Event::Message { .. }) if !ping_mode => Fed::Answer { consumed, status: 0, keep_alive: true },
+            Some(Event::Pong(_)) if ping_mode => Fed::Answer { consumed, status: 0, keep_alive: true },
+            Some(Event::Message { .. } | Event::Pong(_)) => Fed::Skipped { consumed },
+            Some(Event::Ping(payload)) => {
+                let bytes = self.masked(Opcode::Pong, payload);
+                Fed::Reply { consumed, bytes }
+            }
+            Some(Event::Close { code, .. }) => {
+                let reply = self.masked(Opcode::Close, &close_payload(code.unwrap_or(1000), ""));
+                Fed::Closing { consumed, reply }
+            }
+        })
+    }
+
+    fn eof(&self, _p: &mut WsParser) -> Option<u16> {
+        None
+    }
+
+    fn reset(&self, p: &mut WsParser) {
+        *p = self.new_parser();
+    }
+}

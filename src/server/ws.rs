@@ -1,0 +1,70 @@
+//! The embedded server's WebSocket side: `/ws/echo` echoes every message, answers pings and
+//! the close handshake. Frames from clients must be masked (RFC 6455 §5.1); a protocol error
+//! closes with 1002, an oversized message with 1009.
+
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::TcpStream;
+
+use crate::proto::ws::frame::{close_payload, encode_frame, DecodeError, Decoder, Event, FrameError, Opcode, Role};
+
+/// Largest frame and message the server accepts.
+pub const MAX_FRAME: u64 = 1 << 20;
+pub const MAX_MESSAGE: usize = 4 << 20;
+
+/// Echoes until the client closes. `rbuf` holds bytes that came after the upgrade request.
+pub(crate) async fn echo(mut stream: TcpStream, mut rbuf: Vec<u8>) {
+    let mut dec = Decoder::new(Role::Server, MAX_FRAME, MAX_MESSAGE);
+    let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
+    rbuf.reserve(4096);
+    loop {
+        let mut pos = 0;
+        let mut closing = false;
+        loop {
+            match dec.decode(&rbuf[pos..]) {
+                Ok((0, _)) => break,
+                Ok((n, ev)) => {
+                    pos += n;
+                    match ev {
+                        None | Some(Event::Pong(_)) => {}
+                        Some(Event::Message { opcode, payload }) => encode_frame(&mut wbuf, true, opcode, None, payload),
+                        Some(Event::Ping(p)) => encode_frame(&mut wbuf, true, Opcode::Pong, None, p),
+                        Some(Event::Close { code, .. }) => {
+                            encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(code.unwrap_or(1000), ""));
+                            closing = true;
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let code = match e {
+                        DecodeError::MessageTooLarge | DecodeError::Frame(FrameError::TooLarge) => 1009,
+                        DecodeError::BadUtf8 => 1007,
+                        _ => 1002,
+                    };
+                    encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(code, ""));
+                    closing = true;
+                    break;
+                }
+            }
+        }
+        rbuf.drain(..pos);
+        if !wbuf.is_empty() {
+            let (res, b) = stream.write_all(wbuf).await;
+            wbuf = b;
+            wbuf.clear();
+            if res.is_err() || closing {
+                return;
+            }
+        }
+        if rbuf.len() == rbuf.capacity() {
+            let grow = rbuf.capacity().min(MAX_FRAME as usize + 14);
+            rbuf.reserve(grow);
+        }
+        let (res, b) = crate::net::read_more(&mut stream, rbuf).await;
+        rbuf = b;
+        match res {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! End to end: `stampede ws` against the embedded server and against tungstenite.
+
+mod common;
+
+use common::ws_server::{self, Behaviour};
+use common::{assert_accounted, f, stampede, u};
+
+fn ws_url(addr: std::net::SocketAddr, path: &str) -> String {
+    format!("ws://{addr}{path}")
+}
+
+#[test]
+fn echo_against_the_embedded_server() {
+    let srv = common::embedded(None, None);
+    for extra in [
+        vec!["--size", "5KiB"],
+        vec!["--message", "héllo wörld", "--text"],
+        vec!["--size", "200000"],
+        vec!["--size", "60000", "--pipeline", "4"],
+    ] {
+        let mut args = vec!["ws", "-c", "4", "-t", "1", "-n", "2000"];
+        let target = ws_url(srv.local_addr(), "/ws/echo");
+        args.insert(1, &target);
+        args.extend(extra.iter());
+        let r = stampede(&args);
+        assert_eq!(r.code, 0, "{extra:?}: {}", r.stderr);
+        let v = r.json.unwrap();
+        assert_eq!(v["scenario"], "ws");
+        assert_eq!(u(&v, &["requests", "ok"]), 2000, "{extra:?}: {v}");
+        assert_eq!(u(&v, &["requests", "errors"]), 0, "{v}");
+        assert!(f(&v, &["handshake_ms", "p50"]) > 0.0, "handshake latency measured: {v}");
+        assert_eq!(u(&v, &["connections", "established"]), 4);
+        assert!(v["status"].as_object().unwrap().is_empty(), "messages carry no HTTP status: {v}");
+        assert_accounted(&v);
+    }
+    srv.stop();
+}
+
+#[test]
+fn heartbeat_pings_get_pongs() {
+    let srv = common::embedded(None, None);
+    // 20 connections, one ping each every 200 ms, for 1 s: about 100 pongs.
+    let r = stampede(&["ws", &ws_url(srv.local_addr(), "/ws/echo"), "-c", "20", "-t", "1", "--ping-interval", "200ms", "-d", "1s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    let pongs = u(&v, &["requests", "ok"]);
+    assert!((90..=102).contains(&pongs), "{pongs} pongs: {v}");
+    assert_eq!(f(&v, &["rate", "target_per_s"]), 100.0);
+    srv.stop();
+}
+
+#[test]
+fn independent_server_echo_pings_and_close() {
+    let echo = ws_server::start(Behaviour::Echo);
+    let r = stampede(&["ws", &ws_url(echo, "/"), "-c", "2", "-t", "1", "-n", "500", "--message", "exact echo"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(u(r.json.as_ref().unwrap(), &["requests", "ok"]), 500);
+
+    // The server pings before every echo: stampede answers and keeps counting echoes only.
+    let ping = ws_server::start(Behaviour::PingThenEcho);
+    let r = stampede(&["ws", &ws_url(ping, "/"), "-c", "2", "-t", "1", "-n", "300"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!((u(&v, &["requests", "ok"]), u(&v, &["requests", "errors"])), (300, 0), "{v}");
+
+    // Server-initiated close after 5 messages: the in-flight message fails as closed_early and
+    // stampede reconnects (no backoff: the connection had served).
+    let close = ws_server::start(Behaviour::CloseAfter(5));
+    let r = stampede(&["ws", &ws_url(close, "/"), "-c", "1", "-t", "1", "-n", "30", "-d", "20s"]);
+    let v = r.json.expect("json");
+    assert_eq!(u(&v, &["requests", "ok"]), 25, "{v}");
+    assert_eq!(u(&v, &["errors", "closed_early"]), 5, "{v}");
+    // 30 messages, 6 per connection (5 echoed, the 6th cut by the close): 5 connections.
+    assert_eq!(u(&v, &["connections", "established"]), 5, "{v}");
+    assert_accounted(&v);
+
+    // An echo that differs from what was sent is a protocol error.
+    let corrupt = ws_server::start(Behaviour::Corrupt);
+    let r = stampede(&["ws", &ws_url(corrupt, "/"), "-c", "1", "-t", "1", "-n", "3", "-d", "5s"]);
+    let v = r.json.expect("json");
+    assert_eq!(u(&v, &["errors", "protocol"]), 3, "{v}");
+}
+
+#[test]
+fn a_refused_upgrade_is_a_handshake_error() {
+    let srv = common::embedded(None, None);
+    // `/` is plain HTTP: the upgrade gets a 200, not a 101.
+    let r = stampede(&["ws", &ws_url(srv.local_addr(), "/"), "-c", "2", "-t", "1", "-d", "1s"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert!(u(&v, &["errors", "handshake"]) >= 2, "{v}");
+    srv.stop();
+}
+
+#[test]
+fn ws_misuse_exits_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["ws", "http://127.0.0.1:1/"], "ws://"),
+        (&["ws", "ws://127.0.0.1:1/", "--size", "huge"], "--size"),
+        (&["ws", "ws://127.0.0.1:1/", "--message", "@/nonexistent/x"], "--message"),
+        (&["ws", "ws://127.0.0.1:1/", "--ping-interval", "0s"], "--ping-interval"),
+        (&["ws", "ws://127.0.0.1:1/", "--ping-interval", "1s", "--size", "200"], "125"),
+        (&["ws", "wss://127.0.0.1:1/"], "TLS"),
+        (&["ws", "ws://127.0.0.1:1/", "--size", "100KiB", "--pipeline", "8"], "--pipeline"),
+    ];
+    for (args, needle) in cases {
+        let r = common::stampede_raw(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+}
