@@ -22,6 +22,7 @@
 //! one stats shard per worker (never shared across threads), errors counted by a `Copy` enum.
 
 pub mod app;
+pub mod audio;
 pub mod cli;
 pub mod clock;
 pub mod config;
