@@ -146,9 +146,7 @@ fn le_u32(b: &[u8], at: usize) -> Option<u32> {
 
 /// The tail (bytes 2..16) of every standard `KSDATAFORMAT_SUBTYPE_*` GUID; bytes 0..2 are the
 /// plain format tag.
-const SUBTYPE_GUID_TAIL: [u8; 14] = [
-    0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
-];
+const SUBTYPE_GUID_TAIL: [u8; 14] = [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71];
 
 const WAVE_FORMAT_PCM: u16 = 0x0001;
 const WAVE_FORMAT_EXTENSIBLE: u16 = 0xFFFE;
@@ -180,18 +178,14 @@ fn parse_fmt(body: &[u8]) -> Result<Fmt, WavError> {
         }
         let guid = body.get(24..40).ok_or(WavError::BadChunk)?;
         if guid[2..] != SUBTYPE_GUID_TAIL {
-            return Err(WavError::UnsupportedFormat {
-                format_tag: WAVE_FORMAT_EXTENSIBLE,
-            });
+            return Err(WavError::UnsupportedFormat { format_tag: WAVE_FORMAT_EXTENSIBLE });
         }
         u16::from_le_bytes([guid[0], guid[1]])
     } else {
         tag
     };
     if effective_tag != WAVE_FORMAT_PCM {
-        return Err(WavError::UnsupportedFormat {
-            format_tag: effective_tag,
-        });
+        return Err(WavError::UnsupportedFormat { format_tag: effective_tag });
     }
     if bits != 16 {
         return Err(WavError::UnsupportedBits(bits));
@@ -202,10 +196,7 @@ fn parse_fmt(body: &[u8]) -> Result<Fmt, WavError> {
     if sample_rate == 0 || block_align != channels * 2 {
         return Err(WavError::BadChunk);
     }
-    Ok(Fmt {
-        sample_rate,
-        channels,
-    })
+    Ok(Fmt { sample_rate, channels })
 }
 
 /// Where the audio of the `data` chunk is.
@@ -240,8 +231,7 @@ pub fn parse_wav(bytes: &[u8]) -> Result<Audio, WavError> {
         return Err(WavError::Truncated);
     }
     let riff_size = le_u32(bytes, 4).unwrap_or(0);
-    let riff_claims_more =
-        riff_size != 0 && riff_size != u32::MAX && u64::from(riff_size) + 8 > bytes.len() as u64;
+    let riff_claims_more = riff_size != 0 && riff_size != u32::MAX && u64::from(riff_size) + 8 > bytes.len() as u64;
 
     let mut fmt: Option<Fmt> = None;
     let mut data: Option<Data> = None;
@@ -284,18 +274,10 @@ pub fn parse_wav(bytes: &[u8]) -> Result<Audio, WavError> {
     }
 
     let Some(fmt) = fmt else {
-        return Err(if riff_claims_more {
-            WavError::Truncated
-        } else {
-            WavError::NoFmt
-        });
+        return Err(if riff_claims_more { WavError::Truncated } else { WavError::NoFmt });
     };
     let Some(data) = data else {
-        return Err(if riff_claims_more {
-            WavError::Truncated
-        } else {
-            WavError::NoData
-        });
+        return Err(if riff_claims_more { WavError::Truncated } else { WavError::NoData });
     };
     let frame = fmt.block_align();
     let range = match data {
@@ -313,17 +295,12 @@ pub fn parse_wav(bytes: &[u8]) -> Result<Audio, WavError> {
     if range.is_empty() {
         return Err(WavError::Empty);
     }
-    Ok(Audio {
-        sample_rate: fmt.sample_rate,
-        channels: fmt.channels,
-        pcm: bytes[range].to_vec(),
-    })
+    Ok(Audio { sample_rate: fmt.sample_rate, channels: fmt.channels, pcm: bytes[range].to_vec() })
 }
 
 /// Reads and parses a WAV file; every error is a message naming the path.
 pub fn read_wav(path: &Path) -> Result<Audio, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read audio file {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read audio file {}: {e}", path.display()))?;
     parse_wav(&bytes).map_err(|e| format!("audio file {}: {e}", path.display()))
 }
 
@@ -355,9 +332,7 @@ impl Audio {
     /// of 1000 (22050 Hz, 10 ms) a chunk is slightly short: pace by byte offset, not by count.
     pub fn chunk_bytes(&self, chunk_ms: u32) -> usize {
         let frames = (u64::from(self.sample_rate) * u64::from(chunk_ms) / 1000).max(1);
-        usize::try_from(frames)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(self.frame_bytes())
+        usize::try_from(frames).unwrap_or(usize::MAX).saturating_mul(self.frame_bytes())
     }
 
     /// The audio cut into chunks of `chunk_ms`: (offset, len) ranges into `pcm`; the last may be
@@ -381,10 +356,7 @@ impl Audio {
         let data_len = u32::try_from(self.pcm.len()).unwrap_or(u32::MAX);
         let pad = data_len & 1;
         let block_align = self.channels.saturating_mul(2);
-        let byte_rate = self
-            .sample_rate
-            .saturating_mul(u32::from(self.channels))
-            .saturating_mul(2);
+        let byte_rate = self.sample_rate.saturating_mul(u32::from(self.channels)).saturating_mul(2);
         let mut w = Vec::with_capacity(44 + self.pcm.len() + 1);
         w.extend_from_slice(b"RIFF");
         w.extend_from_slice(&(36u32.saturating_add(data_len).saturating_add(pad)).to_le_bytes());
@@ -435,13 +407,7 @@ impl XorShift {
 /// Syllable period: ~4 syllables per second.
 const SYLLABLE_S: f64 = 0.25;
 /// Vowel formants (F1, F2) in Hz: /a/, /i/, /u/, /e/, /ae/.
-const VOWELS: [(f64, f64); 5] = [
-    (730.0, 1090.0),
-    (270.0, 2290.0),
-    (300.0, 870.0),
-    (530.0, 1840.0),
-    (660.0, 1720.0),
-];
+const VOWELS: [(f64, f64); 5] = [(730.0, 1090.0), (270.0, 2290.0), (300.0, 870.0), (530.0, 1840.0), (660.0, 1720.0)];
 
 /// One syllable's parameters, drawn when it starts.
 #[derive(Clone, Copy, Debug)]
@@ -528,11 +494,7 @@ pub fn speech_like(sample_rate: u32, seconds: f64) -> Audio {
             let (mut sum, mut norm) = (0.0, 0.0);
             for h in 1..=harmonics {
                 let f = f0 * h as f64;
-                let a = (0.04
-                    + gauss(f, f1, 90.0)
-                    + 0.7 * gauss(f, f2, 140.0)
-                    + 0.3 * gauss(f, 2500.0, 250.0))
-                    / h as f64;
+                let a = (0.04 + gauss(f, f1, 90.0) + 0.7 * gauss(f, f2, 140.0) + 0.3 * gauss(f, 2500.0, 250.0)) / h as f64;
                 sum += a * s;
                 norm += a;
                 let next = two_cos * s - s_prev;
@@ -551,11 +513,7 @@ pub fn speech_like(sample_rate: u32, seconds: f64) -> Audio {
         let sample = (v * 32767.0).round().clamp(-32768.0, 32767.0) as i16;
         pcm.extend_from_slice(&sample.to_le_bytes());
     }
-    Audio {
-        sample_rate,
-        channels: 1,
-        pcm,
-    }
+    Audio { sample_rate, channels: 1, pcm }
 }
 
 #[cfg(test)]
