@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cli::{Command, DemoArgs, HttpArgs, RequestArgs, ServeArgs, WsArgs};
-use crate::config::{self, HttpConfig, LoadConfig, Loop, ServeSettings, Target, WsMode};
+use crate::config::{self, HttpConfig, LoadConfig, Loop, Target, WsMode};
 use crate::engine::{self, Tick};
 use crate::error::{exit, Error, Result};
 use crate::scenario::http::HttpScenario;
@@ -204,17 +204,6 @@ fn print_live(rx: mpsc::Receiver<Tick>, workers: usize) {
     }
 }
 
-fn serve_config(s: &ServeSettings) -> ServeConfig {
-    ServeConfig {
-        listen: s.listen,
-        threads: s.threads,
-        cpus: s.cpus.clone(),
-        max_connections: s.max_connections,
-        max_rps: s.max_rps,
-        backlog: s.backlog,
-    }
-}
-
 fn serve(a: &ServeArgs) -> Result<i32> {
     let s = config::serve_settings(a)?;
     let stop = stop_on_signals()?;
@@ -241,7 +230,7 @@ fn serve(a: &ServeArgs) -> Result<i32> {
         }
     }
     let _ = crate::preflight::raise_nofile_soft_limit();
-    let handle = server::start(&serve_config(&s))?;
+    let handle = server::start(&s)?;
     println!("stampede serve: listening on http://{} ({} threads, {})", handle.local_addr(), s.threads, handle.driver().name());
     let _ = std::io::stdout().flush();
     while !stop.load(Ordering::Relaxed) {
@@ -264,7 +253,7 @@ fn demo(a: &DemoArgs) -> Result<i32> {
         load.threads = client_cpus.len().max(1).min(load.connections as usize);
     }
     load.cpus = client_cpus;
-    let settings = ServeSettings {
+    let settings = ServeConfig {
         listen: "127.0.0.1:0".parse().map_err(|_| Error::run("bad demo listen address"))?,
         threads: server_cpus.len().max(1),
         cpus: server_cpus,
@@ -272,7 +261,7 @@ fn demo(a: &DemoArgs) -> Result<i32> {
         max_rps: None,
         backlog: 4096,
     };
-    let handle = server::start(&serve_config(&settings))?;
+    let handle = server::start(&settings)?;
     let url = format!("http://{}{}", handle.local_addr(), a.path);
     let target: Target = config::parse_target(&url)?;
     let req = RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None };

@@ -13,6 +13,7 @@ use crate::engine::pacer::share;
 use crate::error::{Error, Result};
 use crate::net::{parse_sources, ConnectOpts};
 use crate::proto::http::request::{encode_request, RequestSpec};
+use crate::server::ServeConfig;
 use crate::units::{parse_count, parse_duration};
 
 /// Default run length when neither `-d` nor `-n` is given.
@@ -351,17 +352,7 @@ fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 /// A validated `stampede serve`.
-#[derive(Clone, Debug)]
-pub struct ServeSettings {
-    pub listen: SocketAddr,
-    pub threads: usize,
-    pub cpus: Vec<usize>,
-    pub max_connections: Option<u64>,
-    pub max_rps: Option<u64>,
-    pub backlog: i32,
-}
-
-pub fn serve_settings(a: &ServeArgs) -> Result<ServeSettings> {
+pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
     let listen: SocketAddr = a
         .listen
         .parse()
@@ -383,7 +374,7 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeSettings> {
         Some(t) => t,
         None => cpus.len().max(1),
     };
-    Ok(ServeSettings { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog })
+    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog })
 }
 
 #[cfg(test)]

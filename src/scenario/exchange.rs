@@ -19,7 +19,7 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use crate::clock;
-use crate::config::LoadConfig;
+use crate::config::{LoadConfig, Target};
 use crate::net::{connect, Backoff};
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::ErrorClass;
@@ -45,8 +45,7 @@ pub trait Wire: Send + Sync + 'static {
     /// Per-connection parser state, made once per connection task.
     type Parser;
     fn name(&self) -> &'static str;
-    fn target(&self) -> String;
-    fn addr(&self) -> std::net::SocketAddr;
+    fn target(&self) -> &Target;
     fn load(&self) -> &LoadConfig;
     fn new_parser(&self) -> Self::Parser;
     /// `k` requests back to back, a slice of one buffer shared by every connection.
@@ -84,7 +83,7 @@ impl<W: Wire> Scenario for Exchange<W> {
     }
 
     fn target(&self) -> String {
-        self.wire.target()
+        self.wire.target().url.clone()
     }
 
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64) {
@@ -175,7 +174,7 @@ impl<W: Wire> Exchange<W> {
                 return;
             }
             let source = ctx.sources.borrow_mut().next_addr();
-            let mut stream = match connect(self.wire.addr(), source, &opts).await {
+            let mut stream = match connect(self.wire.target().addr, source, &opts).await {
                 Ok(s) => s,
                 Err(class) => {
                     if ctx.past_end(clock::now_ns()) || ctx.stop.get() {

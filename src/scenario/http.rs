@@ -5,9 +5,7 @@
 //! that one buffer: no copy, no reference count, no allocation per request. Responses are
 //! framed by `proto::http::response`.
 
-use std::net::SocketAddr;
-
-use crate::config::{HttpConfig, LoadConfig};
+use crate::config::{HttpConfig, LoadConfig, Target};
 use crate::proto::http::response::{Eof, Limits, Progress, ResponseParser};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
 use crate::stats::ErrorClass;
@@ -37,12 +35,8 @@ impl Wire for HttpWire {
         "http"
     }
 
-    fn target(&self) -> String {
-        self.cfg.target.url.clone()
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.cfg.target.addr
+    fn target(&self) -> &Target {
+        &self.cfg.target
     }
 
     fn load(&self) -> &LoadConfig {

@@ -7,9 +7,7 @@
 //! echoed message, in ping mode it is the pong. Server pings are answered with pongs; a server
 //! close is answered and ends the connection.
 
-use std::net::SocketAddr;
-
-use crate::config::{LoadConfig, WsConfig, WsMode};
+use crate::config::{LoadConfig, Target, WsConfig, WsMode};
 use crate::proto::ws::frame::{close_payload, encode_frame, Decoder, Event, Opcode, Role};
 use crate::proto::ws::handshake::{encode_request, parse_response, HandshakeError};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
@@ -81,12 +79,8 @@ impl Wire for WsWire {
         "ws"
     }
 
-    fn target(&self) -> String {
-        self.cfg.target.url.clone()
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.cfg.target.addr
+    fn target(&self) -> &Target {
+        &self.cfg.target
     }
 
     fn load(&self) -> &LoadConfig {
