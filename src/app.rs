@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::cli::{Command, DemoArgs, HttpArgs, RequestArgs, ServeArgs, WsArgs};
+use crate::cli::{AsrArgs, Command, DemoArgs, HttpArgs, RequestArgs, ServeArgs, WsArgs};
 use crate::config::{self, HttpConfig, LoadConfig, Loop, Target, WsMode};
 use crate::engine::{self, Tick};
 use crate::error::{exit, Error, Result};
+use crate::scenario::asr::AsrScenario;
 use crate::scenario::http::HttpScenario;
 use crate::scenario::ws::WsScenario;
 use crate::scenario::Scenario;
@@ -23,6 +24,7 @@ pub fn dispatch(cmd: Command) -> Result<i32> {
     match cmd {
         Command::Http(a) => http(&a),
         Command::Ws(a) => ws(&a),
+        Command::Asr(a) => asr(&a),
         Command::Serve(a) => serve(&a),
         Command::Demo(a) => demo(&a),
         Command::Preflight(a) => crate::preflight_cmd::preflight(&a),
@@ -84,6 +86,23 @@ fn ws(a: &WsArgs) -> Result<i32> {
     let plan = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
     let load = cfg.load.clone();
     run_scenario(Arc::new(WsScenario::ws(cfg, nonce())), &load, plan, &what, "")
+}
+
+fn asr(a: &AsrArgs) -> Result<i32> {
+    let cfg = config::asr_config(a)?;
+    let what = format!(
+        "{} streams of {:.1} s audio ({} Hz, {} ch) in {} ms frames at {}x to {}",
+        cfg.load.connections,
+        cfg.audio.duration_ms() as f64 / 1000.0,
+        cfg.audio.sample_rate,
+        cfg.audio.channels,
+        cfg.chunk_ms,
+        cfg.speed,
+        cfg.target.url
+    );
+    let plan = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
+    let load = cfg.load.clone();
+    run_scenario(Arc::new(AsrScenario::new(cfg, nonce())), &load, plan, &what, "")
 }
 
 /// 16 random bytes for the WebSocket key and mask (from the kernel; the clock if that fails).
@@ -260,6 +279,7 @@ fn demo(a: &DemoArgs) -> Result<i32> {
         max_connections: None,
         max_rps: None,
         backlog: 4096,
+        asr: Default::default(),
     };
     let handle = server::start(&settings)?;
     let url = format!("http://{}{}", handle.local_addr(), a.path);

@@ -28,6 +28,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// WebSocket load against ws://URL: echo round trips (closed loop, or open loop with -R), or pings.
     Ws(WsArgs),
+    /// Stream audio in real time to a speech-recognition WebSocket server (vosk, funasr or custom protocol).
+    Asr(AsrArgs),
     /// Start the embedded server on loopback and run a 10 s HTTP load against it.
     Demo(DemoArgs),
     /// Check kernel limits and tuning for a planned run; print the exact fixes.
@@ -136,6 +138,66 @@ pub struct WsArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct AsrArgs {
+    /// Target, e.g. ws://127.0.0.1:8080/asr
+    pub url: String,
+    /// 16-bit PCM WAV to stream (mono or stereo, any rate) [default: a generated speech-like signal].
+    #[arg(long = "audio", value_name = "FILE.wav")]
+    pub audio: Option<std::path::PathBuf>,
+    /// Length of the generated signal when no --audio is given.
+    #[arg(long = "signal-length", default_value = "5s", value_name = "TIME")]
+    pub signal_length: String,
+    /// Concurrent streams (sessions).
+    #[arg(long = "streams", default_value = "10", value_name = "N")]
+    pub streams: String,
+    /// Start the streams evenly over this time instead of all at once.
+    #[arg(long = "ramp", value_name = "TIME")]
+    pub ramp: Option<String>,
+    /// Audio per frame, in milliseconds.
+    #[arg(long = "chunk-ms", default_value_t = 20)]
+    pub chunk_ms: u32,
+    /// 1.0 = real time, 2.0 = twice as fast, 0 = as fast as possible.
+    #[arg(long = "speed", default_value_t = 1.0)]
+    pub speed: f64,
+    /// Repeat the audio: each stream starts a new session when one ends (soak runs).
+    #[arg(long = "loop")]
+    pub loop_audio: bool,
+    /// Protocol: vosk, funasr or custom.
+    #[arg(long = "preset", default_value = "vosk")]
+    pub preset: String,
+    /// custom: first text message of a session.
+    #[arg(long = "start-message", value_name = "TEXT")]
+    pub start_message: Option<String>,
+    /// custom: text message after the last audio frame.
+    #[arg(long = "end-message", value_name = "TEXT")]
+    pub end_message: Option<String>,
+    /// custom: a server text message containing this is the final transcript.
+    #[arg(long = "final-match", value_name = "TEXT")]
+    pub final_match: Option<String>,
+    /// Run length (default: until every stream finished its session, or 10 min with --loop).
+    #[arg(short = 'd', long = "duration", value_name = "TIME")]
+    pub duration: Option<String>,
+    /// Time allowed for the final transcript after the last frame.
+    #[arg(long = "timeout", default_value = "30s", value_name = "TIME")]
+    pub timeout: String,
+    /// Connect and handshake timeout.
+    #[arg(long = "connect-timeout", default_value = "5s", value_name = "TIME")]
+    pub connect_timeout: String,
+    /// Worker threads [default: every CPU this process may use].
+    #[arg(short = 't', long = "threads", value_name = "N")]
+    pub threads: Option<usize>,
+    /// Write the versioned JSON result to FILE.
+    #[arg(long = "json", value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// No live progress line on stderr.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Skip the kernel preflight checks before the run.
+    #[arg(long = "no-preflight")]
+    pub no_preflight: bool,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long = "listen", default_value = "127.0.0.1:8080", value_name = "ADDR")]
@@ -152,6 +214,15 @@ pub struct ServeArgs {
     /// Listen backlog.
     #[arg(long = "backlog", default_value_t = 4096)]
     pub backlog: i32,
+    /// Mock ASR (/asr): a partial result every this much audio received.
+    #[arg(long = "asr-partial-ms", default_value_t = 200)]
+    pub asr_partial_ms: u32,
+    /// Mock ASR: processing cost after the end of audio, in seconds per second of audio.
+    #[arg(long = "asr-rtf", default_value_t = 0.1)]
+    pub asr_rtf: f64,
+    /// Mock ASR: sessions at once; over it the upgrade is closed with 1013 (try again later).
+    #[arg(long = "asr-max-sessions", value_name = "N")]
+    pub asr_max_sessions: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone)]

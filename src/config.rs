@@ -13,6 +13,7 @@ use crate::engine::pacer::share;
 use crate::error::{Error, Result};
 use crate::net::{parse_sources, ConnectOpts};
 use crate::proto::http::request::{encode_request, RequestSpec};
+pub use crate::server::AsrMock;
 use crate::server::ServeConfig;
 use crate::units::{parse_count, parse_duration};
 
@@ -197,6 +198,11 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
     };
     // A worker with no connection would only idle: never run more workers than connections.
     let threads = threads.min(connections.min(4096) as usize);
+    if let Some(n) = requests {
+        if duration.is_none() && n == 0 {
+            return Err(Error::usage("-n/--requests must be at least 1"));
+        }
+    }
     Ok(LoadConfig {
         connections,
         duration,
@@ -334,6 +340,118 @@ pub fn ws_config(a: &crate::cli::WsArgs) -> Result<WsConfig> {
     Ok(WsConfig { target, mode, payload, headers, load })
 }
 
+/// An ASR server's streaming protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AsrPreset {
+    /// `{"config": {"sample_rate": R}}`, PCM frames, `{"eof" : 1}`; partials `{"partial": ...}`,
+    /// the final `{"result": ..., "text": ...}`.
+    Vosk,
+    /// A JSON start message (mode, chunk_size, wav_name, is_speaking), PCM frames,
+    /// `{"is_speaking": false}`; results carry `is_final`.
+    FunAsr,
+    /// User messages; a text message containing `final_match` is the final.
+    Custom { start: String, end: String, final_match: String },
+}
+
+impl AsrPreset {
+    /// The start and end messages of a session.
+    pub fn messages(&self, sample_rate: u32, path: &str) -> (String, String) {
+        match self {
+            AsrPreset::Vosk => (format!("{{\"config\": {{\"sample_rate\": {sample_rate}}}}}"), "{\"eof\" : 1}".to_string()),
+            AsrPreset::FunAsr => {
+                let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("stampede");
+                (
+                    format!("{{\"mode\": \"2pass\", \"chunk_size\": [5, 10, 5], \"chunk_interval\": 10, \"wav_name\": \"{name}\", \"is_speaking\": true, \"audio_fs\": {sample_rate}}}"),
+                    "{\"is_speaking\": false}".to_string(),
+                )
+            }
+            AsrPreset::Custom { start, end, .. } => (start.clone(), end.clone()),
+        }
+    }
+}
+
+/// A validated `stampede asr` run. `load.connections` is the stream count.
+#[derive(Clone, Debug)]
+pub struct AsrConfig {
+    pub target: Target,
+    pub audio: crate::audio::Audio,
+    pub chunk_ms: u32,
+    /// 1.0 real time; 0 as fast as possible.
+    pub speed: f64,
+    pub loop_audio: bool,
+    pub preset: AsrPreset,
+    pub load: LoadConfig,
+}
+
+/// Longest run of `asr --loop` without `-d`.
+pub const ASR_LOOP_DEFAULT: Duration = Duration::from_secs(600);
+
+pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
+    let target = parse_url(&a.url, "ws")?;
+    let audio = match &a.audio {
+        Some(p) => crate::audio::read_wav(p).map_err(Error::usage)?,
+        None => {
+            let len = parse_duration(&a.signal_length).map_err(|e| Error::usage(format!("--signal-length: {e}")))?;
+            if len.is_zero() || len > Duration::from_secs(3600) {
+                return Err(Error::usage("--signal-length must be between 1 ms and 1 h"));
+            }
+            crate::audio::speech_like(16_000, len.as_secs_f64())
+        }
+    };
+    if audio.pcm.is_empty() {
+        return Err(Error::usage("the audio is empty"));
+    }
+    if a.chunk_ms == 0 || a.chunk_ms > 10_000 {
+        return Err(Error::usage("--chunk-ms must be between 1 and 10000"));
+    }
+    if !(a.speed.is_finite() && (0.0..=1000.0).contains(&a.speed)) {
+        return Err(Error::usage("--speed must be between 0 (as fast as possible) and 1000"));
+    }
+    let preset = match a.preset.as_str() {
+        "vosk" => AsrPreset::Vosk,
+        "funasr" => AsrPreset::FunAsr,
+        "custom" => match (&a.start_message, &a.end_message, &a.final_match) {
+            (Some(s), Some(e), Some(f)) if !f.is_empty() => AsrPreset::Custom { start: s.clone(), end: e.clone(), final_match: f.clone() },
+            _ => return Err(Error::usage("--preset custom needs --start-message, --end-message and --final-match")),
+        },
+        other => return Err(Error::usage(format!("--preset '{other}': choose vosk, funasr or custom"))),
+    };
+    let streams = parse_count(&a.streams).map_err(|e| Error::usage(format!("--streams: {e}")))?;
+    if streams == 0 {
+        return Err(Error::usage("--streams must be at least 1"));
+    }
+    let load_args = LoadArgs {
+        connections: streams.to_string(),
+        duration: a.duration.clone(),
+        requests: None,
+        threads: a.threads,
+        rate: None,
+        pipeline: 1,
+        connect_rate: None,
+        timeout: a.timeout.clone(),
+        connect_timeout: a.connect_timeout.clone(),
+        source: None,
+        linger_zero: false,
+        json: a.json.clone(),
+        latency: false,
+        quiet: a.quiet,
+        no_preflight: a.no_preflight,
+    };
+    let mut load = load_config(&load_args)?;
+    if a.duration.is_none() {
+        // Without -d: one session per stream (its budget), or a bounded soak with --loop.
+        load.duration = a.loop_audio.then_some(ASR_LOOP_DEFAULT);
+        load.requests = (!a.loop_audio).then_some(streams);
+    }
+    if let Some(r) = &a.ramp {
+        let ramp = parse_duration(r).map_err(|e| Error::usage(format!("--ramp: {e}")))?;
+        if !ramp.is_zero() {
+            load.connect_rate = Some(streams as f64 / ramp.as_secs_f64());
+        }
+    }
+    Ok(AsrConfig { target, audio, chunk_ms: a.chunk_ms, speed: a.speed, loop_audio: a.loop_audio, preset, load })
+}
+
 /// Parses repeated `-H "Name: value"` flags.
 fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>> {
     let mut headers = Vec::with_capacity(raw.len());
@@ -374,7 +492,14 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
         Some(t) => t,
         None => cpus.len().max(1),
     };
-    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog })
+    if !(a.asr_rtf.is_finite() && (0.0..=100.0).contains(&a.asr_rtf)) {
+        return Err(Error::usage("--asr-rtf must be between 0 and 100"));
+    }
+    if a.asr_partial_ms == 0 {
+        return Err(Error::usage("--asr-partial-ms must be at least 1"));
+    }
+    let asr = AsrMock { partial_ms: a.asr_partial_ms, rtf: a.asr_rtf, max_sessions: a.asr_max_sessions };
+    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog, asr })
 }
 
 #[cfg(test)]

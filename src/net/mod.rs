@@ -17,8 +17,7 @@ pub use source::{parse_sources, SourcePool};
 /// monoio's `read` on a plain `Vec` writes from index 0 and would overwrite unconsumed bytes;
 /// reading through a `SliceMut` over `len..capacity` appends. A full buffer is an error here,
 /// never a zero-length read that would look like end of stream.
-pub async fn read_more(stream: &mut monoio::net::TcpStream, buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
-    use monoio::io::AsyncReadRent;
+pub async fn read_more<R: monoio::io::AsyncReadRent>(stream: &mut R, buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
     let (len, cap) = (buf.len(), buf.capacity());
     if len == cap {
         return (Err(std::io::Error::other("read buffer full")), buf);

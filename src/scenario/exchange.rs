@@ -113,7 +113,7 @@ struct ConnState<P> {
 }
 
 /// The outcome of one read into the connection's buffer.
-enum ReadOutcome {
+pub(crate) enum ReadOutcome {
     Data,
     Eof,
     /// The deadline passed: the read op may still own the old buffer.
@@ -121,7 +121,12 @@ enum ReadOutcome {
     Failed(ErrorClass),
 }
 
-async fn read_some(stream: &mut TcpStream, rbuf: &mut Vec<u8>, until_ns: u64, ctx: &WorkerCtx) -> ReadOutcome {
+pub(crate) async fn read_some<R: monoio::io::AsyncReadRent>(
+    stream: &mut R,
+    rbuf: &mut Vec<u8>,
+    until_ns: u64,
+    ctx: &WorkerCtx,
+) -> ReadOutcome {
     let cap = rbuf.capacity();
     let buf = std::mem::take(rbuf);
     let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
@@ -160,34 +165,14 @@ impl<W: Wire> Exchange<W> {
             intended: Vec::with_capacity(load.pipeline as usize),
         };
         let opts = load.connect;
-        if let Some(rate) = load.connect_rate {
-            // Ramp-up: global slot k opens at start + k / rate.
-            let k = slot * ctx.workers as u64 + ctx.index as u64;
-            let due = ctx.start_ns.saturating_add((k as f64 * 1e9 / rate) as u64);
-            if !ctx.sleep_until(due).await {
-                return;
-            }
+        if !ctx.ramp(slot, load.connect_rate).await {
+            return;
         }
         loop {
-            let t0 = clock::now_ns();
-            if ctx.finished(t0) {
+            if ctx.finished(clock::now_ns()) {
                 return;
             }
-            let source = ctx.sources.borrow_mut().next_addr();
-            let mut stream = match connect(self.wire.target().addr, source, &opts).await {
-                Ok(s) => s,
-                Err(class) => {
-                    if ctx.past_end(clock::now_ns()) || ctx.stop.get() {
-                        return; // the run ended while connecting: not a failure of the target
-                    }
-                    ctx.shard.borrow_mut().on_connect_error(class);
-                    if !ctx.sleep_for(backoff.next_delay()).await {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            ctx.shard.borrow_mut().on_connect(clock::now_ns().saturating_sub(t0));
+            let Some(mut stream) = connect_for_run(ctx, self.wire.target().addr, &opts, &mut backoff).await else { return };
             let ended = match self.open(ctx, &mut stream, &mut st).await {
                 Ok(()) => self.requests(ctx, &mut stream, &mut st).await,
                 Err(None) => Ended::RunOver,
@@ -217,28 +202,9 @@ impl<W: Wire> Exchange<W> {
         let Some(bytes) = self.wire.opening() else {
             return Ok(());
         };
-        let t0 = clock::now_ns();
-        let (res, _) = stream.write_all(bytes).await;
-        res.map_err(|e| Some(ErrorClass::from_io(&e)))?;
-        let deadline = t0.saturating_add(self.wire.load().connect.timeout.as_nanos() as u64);
-        let until = ctx.end_ns.map_or(deadline, |e| e.min(deadline));
-        loop {
-            if let Some(n) = self.wire.opened(&mut st.parser, &st.rbuf).map_err(Some)? {
-                st.rbuf.drain(..n);
-                ctx.shard.borrow_mut().on_handshake(clock::now_ns().saturating_sub(t0));
-                return Ok(());
-            }
-            if st.rbuf.len() == st.rbuf.capacity() {
-                return Err(Some(ErrorClass::Protocol));
-            }
-            match read_some(stream, &mut st.rbuf, until, ctx).await {
-                ReadOutcome::Data => {}
-                ReadOutcome::Eof => return Err(Some(ErrorClass::ClosedEarly)),
-                ReadOutcome::Failed(class) => return Err(Some(class)),
-                ReadOutcome::TimedOut if ctx.past_end(clock::now_ns()) => return Err(None),
-                ReadOutcome::TimedOut => return Err(Some(ErrorClass::ConnectTimeout)),
-            }
-        }
+        let timeout = self.wire.load().connect.timeout;
+        let parser = &mut st.parser;
+        open_with(ctx, stream, &mut st.rbuf, bytes, timeout, |input| self.wire.opened(parser, input)).await
     }
 
     /// Claims the next batch; fills `st.intended`. Returns false when the run is over.
@@ -365,4 +331,72 @@ fn fail_rest(ctx: &WorkerCtx, class: ErrorClass, n: usize, served: u64) -> Ended
         ctx.shard.borrow_mut().on_request_error(class, n as u64);
     }
     Ended::Closed { served }
+}
+
+/// Connects to `addr` (from the next source address), backing off after each failure; every
+/// attempt is counted. `None` when the run ended first.
+pub(crate) async fn connect_for_run(
+    ctx: &WorkerCtx,
+    addr: std::net::SocketAddr,
+    opts: &crate::net::ConnectOpts,
+    backoff: &mut Backoff,
+) -> Option<TcpStream> {
+    loop {
+        let t0 = clock::now_ns();
+        // Only the end of the run stops a connect: the caller decides about its budget.
+        if ctx.stop.get() || ctx.past_end(t0) {
+            return None;
+        }
+        let source = ctx.sources.borrow_mut().next_addr();
+        match connect(addr, source, opts).await {
+            Ok(s) => {
+                ctx.shard.borrow_mut().on_connect(clock::now_ns().saturating_sub(t0));
+                return Some(s);
+            }
+            Err(class) => {
+                if ctx.past_end(clock::now_ns()) || ctx.stop.get() {
+                    return None; // the run ended while connecting: not a failure of the target
+                }
+                ctx.shard.borrow_mut().on_connect_error(class);
+                if !ctx.sleep_for(backoff.next_delay()).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Writes a protocol's opening bytes and reads until `parse` accepts the answer (it returns the
+/// answer's length; the bytes after it stay in `rbuf`). Records the handshake time.
+/// `Err(None)`: the run ended meanwhile; `Err(Some(class))`: the opening failed.
+pub(crate) async fn open_with(
+    ctx: &WorkerCtx,
+    stream: &mut TcpStream,
+    rbuf: &mut Vec<u8>,
+    bytes: &'static [u8],
+    timeout: std::time::Duration,
+    mut parse: impl FnMut(&[u8]) -> Result<Option<usize>, ErrorClass>,
+) -> Result<(), Option<ErrorClass>> {
+    let t0 = clock::now_ns();
+    let (res, _) = stream.write_all(bytes).await;
+    res.map_err(|e| Some(ErrorClass::from_io(&e)))?;
+    let deadline = t0.saturating_add(timeout.as_nanos() as u64);
+    let until = ctx.end_ns.map_or(deadline, |e| e.min(deadline));
+    loop {
+        if let Some(n) = parse(rbuf).map_err(Some)? {
+            rbuf.drain(..n);
+            ctx.shard.borrow_mut().on_handshake(clock::now_ns().saturating_sub(t0));
+            return Ok(());
+        }
+        if rbuf.len() == rbuf.capacity() {
+            return Err(Some(ErrorClass::Protocol));
+        }
+        match read_some(stream, rbuf, until, ctx).await {
+            ReadOutcome::Data => {}
+            ReadOutcome::Eof => return Err(Some(ErrorClass::ClosedEarly)),
+            ReadOutcome::Failed(class) => return Err(Some(class)),
+            ReadOutcome::TimedOut if ctx.past_end(clock::now_ns()) => return Err(None),
+            ReadOutcome::TimedOut => return Err(Some(ErrorClass::ConnectTimeout)),
+        }
+    }
 }

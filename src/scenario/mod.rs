@@ -15,6 +15,7 @@ use crate::engine::pacer::Pacer;
 use crate::net::SourcePool;
 use crate::stats::Shard;
 
+pub mod asr;
 pub mod exchange;
 pub mod http;
 pub mod ws;
@@ -137,6 +138,14 @@ impl WorkerCtx {
             monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake))).await;
         }
         !self.stop.get() && wake == t_ns
+    }
+
+    /// Ramp-up: with a connect rate, global slot `k` (slot × workers + worker) opens at
+    /// start + k / rate. Returns false when the run ended first.
+    pub async fn ramp(&self, slot: u64, rate: Option<f64>) -> bool {
+        let Some(rate) = rate else { return true };
+        let k = slot * self.workers as u64 + self.index as u64;
+        self.sleep_until(self.start_ns.saturating_add((k as f64 * 1e9 / rate) as u64)).await
     }
 
     /// Sleeps for `d` (bounded by the end of the run); false when the run ended first.

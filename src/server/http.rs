@@ -110,6 +110,8 @@ enum Next {
     Stream { n: u64, then_close: bool },
     /// The 101 is buffered: after it, the connection speaks WebSocket (echo).
     WsEcho,
+    /// The 101 is buffered: after it, the mock recogniser.
+    WsAsr,
 }
 
 async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
@@ -147,6 +149,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
             Next::Read => {}
             Next::Close => return,
             Next::WsEcho => return super::ws::echo(stream, rbuf).await,
+            Next::WsAsr => return super::asr::session(stream, rbuf, shared).await,
             Next::Delay { ms, keep_alive, head_only } => {
                 monoio::time::sleep(Duration::from_millis(ms)).await;
                 let body = b"delayed\n";
@@ -272,11 +275,11 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
     let raw = std::str::from_utf8(&input[req.path.clone()]).unwrap_or("");
     let path = raw.split('?').next().unwrap_or("");
     let getlike = matches!(req.method, Method::Get | Method::Head);
-    if path == "/ws/echo" {
+    if path == "/ws/echo" || path == "/asr" {
         let Some(key) = req.ws_key.clone() else { return simple(w, 426, b"WebSocket only: send an Upgrade: websocket request\n", req) };
         let key = std::str::from_utf8(&input[key]).unwrap_or("");
         w.extend_from_slice(&crate::proto::ws::handshake::server_response(key));
-        return Next::WsEcho;
+        return if path == "/asr" { Next::WsAsr } else { Next::WsEcho };
     }
     let head_only = req.method == Method::Head;
     if path == "/echo" {

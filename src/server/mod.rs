@@ -5,6 +5,7 @@
 //! (`max_connections` → 503 and close, `max_rps` → 429). What each connection says lives in
 //! `server::http`. Never used by the load engine itself.
 
+pub mod asr;
 pub mod http;
 pub mod ws;
 
@@ -32,6 +33,24 @@ pub struct ServeConfig {
     pub max_connections: Option<u64>,
     pub max_rps: Option<u64>,
     pub backlog: i32,
+    pub asr: AsrMock,
+}
+
+/// The mock recogniser behind `/asr` (vosk protocol).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AsrMock {
+    /// A partial result every this many milliseconds of audio received.
+    pub partial_ms: u32,
+    /// Processing cost after the end of audio: seconds per second of audio.
+    pub rtf: f64,
+    /// Sessions at once; over it the upgrade is answered and closed with 1013.
+    pub max_sessions: Option<u64>,
+}
+
+impl Default for AsrMock {
+    fn default() -> Self {
+        AsrMock { partial_ms: 200, rtf: 0.1, max_sessions: None }
+    }
 }
 
 /// State shared by the server's workers (touched per connection, never per request).
@@ -41,6 +60,8 @@ pub(crate) struct Shared {
     pub max_connections: Option<u64>,
     /// This worker's share of `max_rps`.
     pub rps_share: Option<u64>,
+    pub asr: AsrMock,
+    pub asr_sessions: AtomicU64,
 }
 
 /// A running server. Dropping it without `stop` leaves the threads running.
@@ -102,6 +123,8 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         open: AtomicU64::new(0),
         max_connections: cfg.max_connections,
         rps_share: cfg.max_rps.map(|r| (r / threads as u64).max(1)),
+        asr: cfg.asr,
+        asr_sessions: AtomicU64::new(0),
     });
     // block_on picks io_uring exactly when this probe succeeds, so the probe names the driver.
     let driver = if runtime::io_uring_usable() { DriverKind::IoUring } else { DriverKind::Epoll };

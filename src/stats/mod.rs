@@ -109,6 +109,14 @@ pub struct Shard {
     pub connect: Histogram<u64>,
     /// Time of the protocol's opening after connect (the WebSocket handshake).
     pub handshake: Histogram<u64>,
+    /// Streaming sessions (asr): send lag of every frame against its deadline.
+    pub frame_lag: Histogram<u64>,
+    /// Streaming sessions: first audio byte sent → first partial result.
+    pub first_partial: Histogram<u64>,
+    /// Streaming sessions: real-time factor × 1000 (first audio → final, over audio length).
+    pub rtf_permille: Histogram<u64>,
+    /// Streaming sessions: partial results received in completed sessions.
+    pub partials: u64,
     pub sent: u64,
     pub responses: u64,
     pub status: Box<[u64; STATUS_SLOTS]>,
@@ -169,6 +177,10 @@ impl Shard {
             lateness: new_histogram(),
             connect: new_histogram(),
             handshake: new_histogram(),
+            frame_lag: new_histogram(),
+            first_partial: new_histogram(),
+            rtf_permille: new_histogram(),
+            partials: 0,
             sent: 0,
             responses: 0,
             status: Box::new([0; STATUS_SLOTS]),
@@ -246,6 +258,25 @@ impl Shard {
         record(&mut self.handshake, latency_ns);
     }
 
+    /// A streaming frame went out `lag_ns` after its deadline.
+    pub fn on_frame(&mut self, lag_ns: u64) {
+        record(&mut self.frame_lag, lag_ns);
+    }
+
+    /// A streaming session's first partial came `ns` after its first audio byte.
+    pub fn on_first_partial(&mut self, ns: u64) {
+        record(&mut self.first_partial, ns);
+    }
+
+    /// A streaming session completed: `partials` received, `elapsed_ns` from the first audio
+    /// byte to the final, for `audio_ns` of audio.
+    pub fn on_session(&mut self, partials: u64, elapsed_ns: u64, audio_ns: u64) {
+        self.partials += partials;
+        if audio_ns > 0 {
+            record(&mut self.rtf_permille, (elapsed_ns as u128 * 1000 / audio_ns as u128) as u64);
+        }
+    }
+
     pub fn on_close(&mut self) {
         self.open_now = self.open_now.saturating_sub(1);
     }
@@ -276,6 +307,10 @@ impl Shard {
         let _ = self.lateness.add(&o.lateness);
         let _ = self.connect.add(&o.connect);
         let _ = self.handshake.add(&o.handshake);
+        let _ = self.frame_lag.add(&o.frame_lag);
+        let _ = self.first_partial.add(&o.first_partial);
+        let _ = self.rtf_permille.add(&o.rtf_permille);
+        self.partials += o.partials;
         self.sent += o.sent;
         self.responses += o.responses;
         for (a, b) in self.status.iter_mut().zip(o.status.iter()) {

@@ -184,6 +184,25 @@ impl RunResult {
         Saturation { cpu_busy, saturated: !reasons.is_empty(), reasons }
     }
 
+    /// Streaming-session figures (`null` unless frames were streamed).
+    fn asr_json(&self) -> Value {
+        let s = &self.shard;
+        if s.frame_lag.is_empty() {
+            return Value::Null;
+        }
+        let rtf = |q: f64| (!s.rtf_permille.is_empty()).then(|| s.rtf_permille.value_at_quantile(q) as f64 / 1000.0);
+        json!({
+            "sessions": {"started": s.sent, "completed": s.responses, "failed": s.failed, "in_flight": s.in_flight},
+            "time_to_first_partial_ms": short_json(&s.first_partial),
+            "final_latency_ms": {"corrected": short_json(&s.corrected), "service": short_json(&s.service)},
+            "frame_send_lag_ms": short_json(&s.frame_lag),
+            "frames_sent": s.frame_lag.len(),
+            "rtf": {"p50": rtf(0.5), "p99": rtf(0.99), "max": rtf(1.0)},
+            "partials": s.partials,
+            "partials_per_session": if s.responses > 0 { s.partials as f64 / s.responses as f64 } else { 0.0 },
+        })
+    }
+
     pub fn to_json(&self) -> Value {
         let s = &self.shard;
         let sat = self.saturation();
@@ -234,7 +253,11 @@ impl RunResult {
                 "lateness": encode_hist(&s.lateness),
                 "connect": encode_hist(&s.connect),
                 "handshake": encode_hist(&s.handshake),
+                "frame_lag": encode_hist(&s.frame_lag),
+                "first_partial": encode_hist(&s.first_partial),
+                "rtf_permille": encode_hist(&s.rtf_permille),
             },
+            "asr": self.asr_json(),
         })
     }
 
@@ -260,6 +283,12 @@ impl RunResult {
         s.lateness = hist("lateness")?;
         s.connect = hist("connect")?;
         s.handshake = hist("handshake")?;
+        // Streaming figures are absent from results written before they existed.
+        let optional = |k: &str| v["histograms"][k].as_str().map(decode_hist).transpose();
+        s.frame_lag = optional("frame_lag")?.unwrap_or_else(new_histogram);
+        s.first_partial = optional("first_partial")?.unwrap_or_else(new_histogram);
+        s.rtf_permille = optional("rtf_permille")?.unwrap_or_else(new_histogram);
+        s.partials = v["asr"]["partials"].as_u64().unwrap_or(0);
         s.sent = num(&["requests", "sent"])?;
         s.responses = num(&["requests", "ok"])?;
         s.failed = num(&["requests", "errors"])?;
@@ -321,7 +350,11 @@ impl RunResult {
         );
         let _ = writeln!(o);
         // WebSocket runs count messages; the figures mean the same.
-        let (what, per) = if m.scenario == "ws" { ("Messages", "msg/s") } else { ("Requests", "req/s") };
+        let (what, per) = match m.scenario.as_str() {
+            "ws" => ("Messages", "msg/s"),
+            "asr" => ("Sessions", "sessions/s"),
+            _ => ("Requests", "req/s"),
+        };
         let _ = writeln!(o, "{what:<10} {} sent, {} ok, {} failed, {} in flight at the end", s.sent, s.responses, s.failed, s.in_flight);
         let _ = writeln!(
             o,
@@ -386,6 +419,38 @@ impl RunResult {
                 fmt_q(&s.handshake, 0.5),
                 fmt_q(&s.handshake, 0.99),
                 fmt_q(&s.handshake, 1.0)
+            );
+        }
+        if !s.frame_lag.is_empty() {
+            let rtf = |q: f64| {
+                if s.rtf_permille.is_empty() {
+                    "-".to_string()
+                } else {
+                    format!("{:.3}", s.rtf_permille.value_at_quantile(q) as f64 / 1000.0)
+                }
+            };
+            let _ = writeln!(o, "Streaming  sessions: {} started, {} completed, {} failed", s.sent, s.responses, s.failed);
+            let _ =
+                writeln!(o, "           time to first partial p50 {} p99 {}", fmt_q(&s.first_partial, 0.5), fmt_q(&s.first_partial, 0.99));
+            let _ = writeln!(
+                o,
+                "           final latency (from the last frame's due time) p50 {} p99 {}",
+                fmt_q(&s.corrected, 0.5),
+                fmt_q(&s.corrected, 0.99)
+            );
+            let _ = writeln!(
+                o,
+                "           frame send lag p99 {} max {} over {} frames (pacing held if small)",
+                fmt_q(&s.frame_lag, 0.99),
+                fmt_q(&s.frame_lag, 1.0),
+                s.frame_lag.len()
+            );
+            let _ = writeln!(
+                o,
+                "           real-time factor p50 {} p99 {}, {:.1} partials per session",
+                rtf(0.5),
+                rtf(0.99),
+                if s.responses > 0 { s.partials as f64 / s.responses as f64 } else { 0.0 }
             );
         }
         let _ = writeln!(

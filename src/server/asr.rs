@@ -1,0 +1,139 @@
+//! The embedded mock speech recogniser at `/asr`, speaking the vosk WebSocket protocol:
+//! `{"config": {"sample_rate": R}}`, binary 16-bit PCM, `{"eof" : 1}`. It answers a partial
+//! result every `partial_ms` of audio received and, after the end of audio, the final result once
+//! a processing cost of `rtf` × audio length has passed — so gateway capacity and recogniser
+//! latency can be reproduced. Over `max_sessions` it closes with 1013 (try again later).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::Shared;
+use crate::proto::ws::frame::{close_payload, encode_frame, Decoder, Event, Opcode, Role};
+
+const MAX_FRAME: u64 = 1 << 20;
+
+/// Counts a session against `max_sessions`; uncounts it on drop.
+struct SessionGuard<'a>(&'a Shared);
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        self.0.asr_sessions.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Audio bytes in `ms` milliseconds at `rate` (16-bit mono).
+fn bytes_for(ms: u64, rate: u64) -> u64 {
+    (rate * 2 * ms / 1000).max(2)
+}
+
+pub(crate) async fn session(mut stream: TcpStream, mut rbuf: Vec<u8>, shared: &Shared) {
+    let now_open = shared.asr_sessions.fetch_add(1, Ordering::Relaxed) + 1;
+    let _guard = SessionGuard(shared);
+    let mock = shared.asr;
+    let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
+    if mock.max_sessions.is_some_and(|m| now_open > m) {
+        encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(1013, "try again later"));
+        let _ = stream.write_all(wbuf).await;
+        linger(stream, rbuf).await;
+        return;
+    }
+    let mut dec = Decoder::new(Role::Server, MAX_FRAME, MAX_FRAME as usize);
+    let mut rate: u64 = 16_000;
+    let mut audio: u64 = 0;
+    let mut next_partial = bytes_for(u64::from(mock.partial_ms), rate);
+    let mut partials = 0u64;
+    rbuf.reserve(64 * 1024);
+    loop {
+        let mut pos = 0;
+        let mut eof = false;
+        loop {
+            match dec.decode(&rbuf[pos..]) {
+                Ok((0, _)) => break,
+                Ok((n, ev)) => {
+                    pos += n;
+                    match ev {
+                        Some(Event::Message { opcode: Opcode::Text, payload }) => {
+                            let v: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
+                            if let Some(r) = v.pointer("/config/sample_rate").and_then(|r| r.as_f64()) {
+                                rate = (r as u64).clamp(1000, 384_000);
+                                next_partial = bytes_for(u64::from(mock.partial_ms), rate);
+                            }
+                            eof |= v.get("eof").is_some();
+                        }
+                        Some(Event::Message { payload, .. }) => {
+                            audio += payload.len() as u64;
+                            while audio >= next_partial {
+                                partials += 1;
+                                let msg = format!("{{\"partial\" : \"word{partials}\"}}");
+                                encode_frame(&mut wbuf, true, Opcode::Text, None, msg.as_bytes());
+                                next_partial += bytes_for(u64::from(mock.partial_ms), rate);
+                            }
+                        }
+                        Some(Event::Ping(p)) => encode_frame(&mut wbuf, true, Opcode::Pong, None, p),
+                        Some(Event::Pong(_)) | None => {}
+                        Some(Event::Close { code, .. }) => {
+                            encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(code.unwrap_or(1000), ""));
+                            let _ = stream.write_all(wbuf).await;
+                            return;
+                        }
+                    }
+                }
+                Err(_) => {
+                    encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(1002, ""));
+                    let _ = stream.write_all(wbuf).await;
+                    return;
+                }
+            }
+        }
+        rbuf.drain(..pos);
+        if !wbuf.is_empty() {
+            let (res, b) = stream.write_all(wbuf).await;
+            wbuf = b;
+            wbuf.clear();
+            if res.is_err() {
+                return;
+            }
+        }
+        if eof {
+            let audio_ms = audio * 1000 / (rate * 2);
+            monoio::time::sleep(Duration::from_secs_f64(audio_ms as f64 / 1000.0 * mock.rtf)).await;
+            let msg = format!("{{\"result\" : [], \"text\" : \"{partials} words in {audio_ms} ms of audio\"}}");
+            encode_frame(&mut wbuf, true, Opcode::Text, None, msg.as_bytes());
+            let (res, b) = stream.write_all(wbuf).await;
+            wbuf = b;
+            wbuf.clear();
+            if res.is_err() {
+                return;
+            }
+            (audio, partials, next_partial) = (0, 0, bytes_for(u64::from(mock.partial_ms), rate));
+        }
+        if rbuf.len() == rbuf.capacity() {
+            let grow = rbuf.capacity().min(MAX_FRAME as usize + 14);
+            rbuf.reserve(grow);
+        }
+        let (res, b) = crate::net::read_more(&mut stream, rbuf).await;
+        rbuf = b;
+        match res {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// After sending a close frame: stop writing, then read (and drop) what the client still sends
+/// until it closes, for at most a second, so the client reads our close frame instead of a reset.
+async fn linger(mut stream: TcpStream, mut rbuf: Vec<u8>) {
+    let _ = stream.shutdown().await;
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        rbuf.clear();
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        match monoio::time::timeout(left, crate::net::read_more(&mut stream, rbuf)).await {
+            Ok((Ok(n), b)) if n > 0 => rbuf = b,
+            _ => return,
+        }
+    }
+}

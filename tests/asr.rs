@@ -1,0 +1,99 @@
+//! End to end: `stampede asr` streaming audio to the embedded mock recogniser.
+
+mod common;
+
+use common::{f, stampede, stampede_raw, u};
+use stampede::server::AsrMock;
+
+fn asr_url(addr: std::net::SocketAddr) -> String {
+    format!("ws://{addr}/asr")
+}
+
+#[test]
+fn latencies_follow_the_mock_recognisers_known_cost() {
+    // 1 s of audio; partial every 200 ms of audio; final after 0.5 × 1 s = 500 ms.
+    let srv = common::embedded_asr(AsrMock { partial_ms: 200, rtf: 0.5, max_sessions: None });
+    let r = stampede(&["asr", &asr_url(srv.local_addr()), "--streams", "4", "-t", "1", "--signal-length", "1s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!(v["scenario"], "asr");
+    assert_eq!(u(&v, &["asr", "sessions", "completed"]), 4, "{v}");
+    let final_ms = f(&v, &["asr", "final_latency_ms", "corrected", "p50"]);
+    assert!((480.0..800.0).contains(&final_ms), "final latency {final_ms} ms for a 500 ms processing cost: {v}");
+    // the first partial needs 200 ms of audio, which takes 180-200 ms to send in real time
+    let ttfp = f(&v, &["asr", "time_to_first_partial_ms", "p50"]);
+    assert!((170.0..400.0).contains(&ttfp), "first partial after {ttfp} ms: {v}");
+    assert_eq!(u(&v, &["asr", "frames_sent"]), 4 * 50, "1 s in 20 ms frames, 4 streams: {v}");
+    assert!(f(&v, &["asr", "partials_per_session"]) >= 4.0, "{v}");
+    let rtf = f(&v, &["asr", "rtf", "p50"]);
+    assert!(rtf > 1.3, "a session takes the audio's length plus the processing: rtf {rtf}: {v}");
+    srv.stop();
+}
+
+#[test]
+fn sessions_over_the_limit_are_closed_and_classified() {
+    let srv = common::embedded_asr(AsrMock { partial_ms: 200, rtf: 0.1, max_sessions: Some(2) });
+    let r = stampede(&["asr", &asr_url(srv.local_addr()), "--streams", "4", "-t", "1", "--signal-length", "1s"]);
+    let v = r.json.expect("json");
+    assert_eq!(u(&v, &["asr", "sessions", "completed"]), 2, "{v}");
+    assert_eq!(u(&v, &["errors", "closed_early"]), 2, "the 1013 close fails the others: {v}");
+    srv.stop();
+}
+
+#[test]
+fn a_wav_file_and_the_custom_preset() {
+    let srv = common::embedded_asr(AsrMock::default());
+    let wav = std::env::temp_dir().join(format!("stampede-asr-{}.wav", std::process::id()));
+    std::fs::write(&wav, stampede::audio::speech_like(8000, 0.6).to_wav()).unwrap();
+    let r = stampede(&[
+        "asr",
+        &asr_url(srv.local_addr()),
+        "--streams",
+        "2",
+        "-t",
+        "1",
+        "--audio",
+        wav.to_str().unwrap(),
+        "--preset",
+        "custom",
+        "--start-message",
+        r#"{"config": {"sample_rate": 8000}}"#,
+        "--end-message",
+        r#"{"eof" : 1}"#,
+        "--final-match",
+        r#""text""#,
+        "--speed",
+        "2",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!(u(&v, &["asr", "sessions", "completed"]), 2, "{v}");
+    assert_eq!(u(&v, &["asr", "frames_sent"]), 2 * 30, "0.6 s in 20 ms frames: {v}");
+    let _ = std::fs::remove_file(&wav);
+    srv.stop();
+}
+
+#[test]
+fn a_wav_in_the_wrong_format_is_refused_clearly() {
+    let wav = std::env::temp_dir().join(format!("stampede-asr-8bit-{}.wav", std::process::id()));
+    // RIFF/WAVE, fmt: PCM, 1 channel, 8000 Hz, 8 bits; 4 data bytes
+    let mut b =
+        b"RIFF\x28\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x40\x1f\x00\x00\x01\x00\x08\x00data\x04\x00\x00\x00"
+            .to_vec();
+    b.extend_from_slice(&[128; 4]);
+    std::fs::write(&wav, b).unwrap();
+    let r = stampede_raw(&["asr", "ws://127.0.0.1:9/asr", "--audio", wav.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("16-bit") && r.stderr.contains("sox"), "{}", r.stderr);
+    let _ = std::fs::remove_file(&wav);
+    for (args, needle) in [
+        (vec!["asr", "ws://127.0.0.1:9/asr", "--preset", "kaldi"], "vosk, funasr or custom"),
+        (vec!["asr", "ws://127.0.0.1:9/asr", "--preset", "custom"], "--final-match"),
+        (vec!["asr", "ws://127.0.0.1:9/asr", "--chunk-ms", "0"], "--chunk-ms"),
+        (vec!["asr", "ws://127.0.0.1:9/asr", "--speed=-1"], "--speed"),
+    ] {
+        let r = stampede_raw(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+}
