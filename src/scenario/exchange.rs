@@ -161,7 +161,8 @@ impl<W: Wire> Exchange<W> {
         let load = self.wire.load();
         let mut st = ConnState {
             parser: self.wire.new_parser(),
-            rbuf: Vec::with_capacity(self.wire.read_buf()),
+            // Allocated at the first successful connect: a slot that never connects costs no buffer.
+            rbuf: Vec::new(),
             intended: Vec::with_capacity(load.pipeline as usize),
         };
         let opts = load.connect;
@@ -173,6 +174,9 @@ impl<W: Wire> Exchange<W> {
                 return;
             }
             let Some(mut stream) = connect_for_run(ctx, self.wire.target().addr, &opts, &mut backoff).await else { return };
+            if st.rbuf.capacity() == 0 {
+                st.rbuf.reserve_exact(self.wire.read_buf());
+            }
             let ended = match self.open(ctx, &mut stream, &mut st).await {
                 Ok(()) => self.requests(ctx, &mut stream, &mut st).await,
                 Err(None) => Ended::RunOver,
