@@ -263,6 +263,10 @@ pub struct PreflightArgs {
     /// Restore sysctl values saved by --apply.
     #[arg(long = "revert", value_name = "FILE", conflicts_with = "apply")]
     pub revert: Option<PathBuf>,
+    /// Show the effect of tuning: a short connect burst of -c connections against URL, with the
+    /// kernel's accept-queue overflow, drop and SYN-retransmit counters before and after.
+    #[arg(long = "verify", value_name = "URL", conflicts_with_all = ["apply", "revert"])]
+    pub verify: Option<String>,
     /// Read /proc and /sys under this root (for testing).
     #[arg(long = "root", default_value = "/", hide = true)]
     pub root: PathBuf,

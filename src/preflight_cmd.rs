@@ -53,8 +53,69 @@ pub fn check_before_run(plan: &Plan) -> Result<bool> {
     Ok(true)
 }
 
+/// `stampede preflight --verify URL`: a 2 s connect burst of `connections`, all at once, with the
+/// kernel's counters around it — run it before and after tuning to see the difference.
+fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
+    let target = config::parse_target(url)?;
+    let load_args = crate::cli::LoadArgs {
+        connections: connections.to_string(),
+        duration: Some("2s".into()),
+        requests: None,
+        threads: a.threads,
+        rate: None,
+        pipeline: 1,
+        connect_rate: None,
+        timeout: "5s".into(),
+        connect_timeout: "5s".into(),
+        source: None,
+        linger_zero: false,
+        json: None,
+        latency: false,
+        quiet: true,
+        no_preflight: true,
+    };
+    let load = config::load_config(&load_args)?;
+    let req = crate::cli::RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None };
+    let cfg = config::build_http(target, &req, load)?;
+    let _ = preflight::raise_nofile_soft_limit();
+    let before = preflight::BurstCounters::read(&a.root);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = cfg.load.clone();
+    let out = crate::engine::run(std::sync::Arc::new(crate::scenario::http::HttpScenario::http(cfg)), &load, stop, None)?;
+    let after = preflight::BurstCounters::read(&a.root);
+    let s = &out.shard;
+    let q =
+        |p: f64| if s.connect.is_empty() { "-".to_string() } else { crate::stats::report::human(s.connect.value_at_quantile(p) as f64) };
+    println!("connect burst: {connections} connections at once to {url}");
+    println!("  established {} of {} attempts; connect p50 {} p99 {} max {}", s.connects_ok, s.connects_attempted, q(0.5), q(0.99), q(1.0));
+    let failed: Vec<String> = crate::stats::ErrorClass::ALL
+        .iter()
+        .filter(|c| s.errors_of(**c) > 0)
+        .map(|c| format!("{}: {}", c.name(), s.errors_of(*c)))
+        .collect();
+    println!("  failures: {}", if failed.is_empty() { "none".into() } else { failed.join(", ") });
+    match (before, after) {
+        (Some(b), Some(a)) => {
+            let d = a.since(&b);
+            println!(
+                "  kernel during the burst: ListenOverflows +{}, ListenDrops +{}, TCPSynRetrans +{}",
+                d.listen_overflows, d.listen_drops, d.syn_retrans
+            );
+            if d.listen_overflows + d.listen_drops + d.syn_retrans > 0 {
+                println!("  the accept queue overflowed: raise net.core.somaxconn and the server's backlog, then run this again");
+            }
+        }
+        _ => println!("  kernel counters: /proc/net/netstat is not readable here"),
+    }
+    Ok(exit::OK)
+}
+
 /// `stampede preflight`.
 pub fn preflight(a: &PreflightArgs) -> Result<i32> {
+    if let Some(url) = &a.verify {
+        let n = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
+        return verify(a, url, n);
+    }
     if let Some(saved) = &a.revert {
         let rows = preflight::revert(&a.root, saved)?;
         for (key, before, after) in rows {

@@ -62,3 +62,44 @@ fn an_impossible_run_stops_before_sending_anything() {
     assert!(r.stderr.contains("FAIL") && r.stderr.contains("--source"), "{}", r.stderr);
     assert!(!r.stdout.contains("Requests"), "no load was run: {}", r.stdout);
 }
+
+/// The hard RLIMIT_NOFILE of processes started from here (None: unlimited or unreadable).
+fn hard_nofile() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(4)?.parse().ok()
+}
+
+#[test]
+fn a_run_beyond_the_fd_limit_is_refused_and_no_preflight_lets_it_try() {
+    let Some(hard) = hard_nofile().filter(|h| *h <= 200_000) else {
+        eprintln!("skipped: the file limit here is too high to exceed cheaply in a test");
+        return;
+    };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let target = format!("http://127.0.0.1:{port}/");
+    let n = (hard + 100).to_string();
+    let r = stampede_raw(&["http", &target, "-c", &n, "-t", "1", "-d", "1s"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("FAIL nofile") && r.stderr.contains("processes of at most"), "{}", r.stderr);
+    assert!(r.stderr.contains("--no-preflight"), "the refusal says how to override it: {}", r.stderr);
+    // With --no-preflight the run goes ahead (against a closed port: every connect refused).
+    // (3 s: opening 20k sockets takes a debug build a while on a busy machine)
+    let r = common::stampede(&["http", &target, "-c", &n, "-t", "1", "-d", "3s"]);
+    let v = r.json.expect("the run went ahead and wrote its report");
+    assert!(common::u(&v, &["connections", "attempted"]) > 0, "{v}");
+}
+
+#[test]
+fn verify_runs_a_connect_burst_and_reads_the_kernel_counters() {
+    let srv = common::embedded(None, None);
+    let url = format!("http://{}/", srv.local_addr());
+    let r = stampede_raw(&["preflight", "--verify", &url, "-c", "50", "-t", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("established 50 of 50"), "{}", r.stdout);
+    assert!(r.stdout.contains("ListenOverflows +"), "{}", r.stdout);
+    srv.stop();
+}

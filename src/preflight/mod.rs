@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
-pub use read::Host;
+pub use read::{BurstCounters, Host};
 
 /// The run being planned.
 #[derive(Clone, Debug, PartialEq, Eq)]

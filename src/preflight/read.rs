@@ -183,3 +183,37 @@ impl Host {
         })
     }
 }
+
+/// TCP counters that show a connect burst hurting: accept-queue overflows and drops, SYN
+/// retransmits (from /proc/net/netstat, TcpExt).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BurstCounters {
+    pub listen_overflows: u64,
+    pub listen_drops: u64,
+    pub syn_retrans: u64,
+}
+
+impl BurstCounters {
+    pub fn read(root: &Path) -> Option<BurstCounters> {
+        let t = text(root, "proc/net/netstat")?;
+        let mut lines = t.lines().filter(|l| l.starts_with("TcpExt:"));
+        let (names, values) = (lines.next()?, lines.next()?);
+        let get = |key: &str| -> Option<u64> {
+            let i = names.split_whitespace().position(|n| n == key)?;
+            values.split_whitespace().nth(i)?.parse().ok()
+        };
+        Some(BurstCounters {
+            listen_overflows: get("ListenOverflows")?,
+            listen_drops: get("ListenDrops")?,
+            syn_retrans: get("TCPSynRetrans").unwrap_or(0),
+        })
+    }
+
+    pub fn since(&self, before: &BurstCounters) -> BurstCounters {
+        BurstCounters {
+            listen_overflows: self.listen_overflows.saturating_sub(before.listen_overflows),
+            listen_drops: self.listen_drops.saturating_sub(before.listen_drops),
+            syn_retrans: self.syn_retrans.saturating_sub(before.syn_retrans),
+        }
+    }
+}
