@@ -5,16 +5,18 @@
 //! A module imports only from layers above it in this list (lower in the ladder):
 //!
 //! ```text
-//! proto/      HTTP codecs, pure: std + httparse only. No monoio, no clock, no stats.
+//! proto/      HTTP and WebSocket codecs, pure: std + httparse only. No monoio, no clock, no stats.
+//! audio       WAV reading and the generated speech-like signal, pure
 //! clock       monotonic nanoseconds; the only place that reads the time
 //! stats/      shards, histograms, merge, report rendering (text, JSON)
 //! engine/pacer pure schedule: given an index, its intended send time
 //! net/        sockets: connect with a source-address pool, options, backoff
-//! scenario/   what one connection does (http ...)
+//! scenario/   what one connection does: the request/answer exchange (http, ws), asr sessions
 //! engine/     threads, pinning, runtimes, start/stop, merging shards
 //! server/     the embedded target (uses proto/ in the server role)
 //! preflight/  kernel and limit checks, pure reporting over a readable /proc root
 //! config, cli, error, sys   edges: clap args -> validated Config; cold-path errors; the only `unsafe`
+//! app, preflight_cmd         the subcommands end to end: the only code that prints reports
 //! main        parses, dispatches, maps every error to an exit code in one place
 //! ```
 //!
