@@ -37,6 +37,7 @@ fn sessions_over_the_limit_are_closed_and_classified() {
     let v = r.json.expect("json");
     assert_eq!(u(&v, &["asr", "sessions", "completed"]), 2, "{v}");
     assert_eq!(u(&v, &["errors", "closed_early"]), 2, "the 1013 close fails the others: {v}");
+    assert_eq!(u(&v, &["close_codes", "1013"]), 2, "{v}");
     srv.stop();
 }
 

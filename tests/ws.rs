@@ -70,6 +70,7 @@ fn independent_server_echo_pings_and_close() {
     let v = r.json.expect("json");
     assert_eq!(u(&v, &["requests", "ok"]), 25, "{v}");
     assert_eq!(u(&v, &["errors", "closed_early"]), 5, "{v}");
+    assert_eq!(u(&v, &["close_codes", "1001"]), 5, "each close's code is counted: {v}");
     // 30 messages, 6 per connection (5 echoed, the 6th cut by the close): 5 connections.
     assert_eq!(u(&v, &["connections", "established"]), 5, "{v}");
     assert_accounted(&v);

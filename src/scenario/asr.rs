@@ -293,7 +293,8 @@ async fn read_messages<R: monoio::io::AsyncReadRent>(
                         Some(Event::Message { opcode: Opcode::Text, payload }) => {
                             preset.classify(std::str::from_utf8(payload).unwrap_or(""))
                         }
-                        Some(Event::Close { .. }) => {
+                        Some(Event::Close { code, .. }) => {
+                            ctx.shard.borrow_mut().on_close_code(code);
                             // The server's close is the real cause, whatever a write saw first.
                             seen.failed.set(Some(ErrorClass::ClosedEarly));
                             return rd;

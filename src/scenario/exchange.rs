@@ -36,8 +36,8 @@ pub enum Fed {
     Answer { consumed: usize, status: u16, keep_alive: bool },
     /// A control message that needs these bytes written back (a WebSocket pong).
     Reply { consumed: usize, bytes: Vec<u8> },
-    /// The peer is closing the connection (a WebSocket close frame).
-    Closing { consumed: usize, reply: Vec<u8> },
+    /// The peer is closing the connection (a WebSocket close frame with this code).
+    Closing { consumed: usize, code: Option<u16>, reply: Vec<u8> },
 }
 
 /// A wire protocol: how requests are encoded and answers framed.
@@ -292,7 +292,8 @@ impl<W: Wire> Exchange<W> {
                                 return fail_rest(ctx, ErrorClass::from_io(&e), k - done, served);
                             }
                         }
-                        Ok(Fed::Closing { consumed: _, reply }) => {
+                        Ok(Fed::Closing { consumed: _, code, reply }) => {
+                            ctx.shard.borrow_mut().on_close_code(code);
                             let _ = stream.write_all(reply).await;
                             return fail_rest(ctx, ErrorClass::ClosedEarly, k - done, served);
                         }

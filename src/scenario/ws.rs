@@ -129,7 +129,7 @@ impl Wire for WsWire {
             }
             Some(Event::Close { code, .. }) => {
                 let reply = self.masked(Opcode::Close, &close_payload(code.unwrap_or(1000), ""));
-                Fed::Closing { consumed, reply }
+                Fed::Closing { consumed, code, reply }
             }
         })
     }

@@ -87,6 +87,27 @@ const SIGFIG: u8 = 3;
 /// status (WebSocket messages) and is never reported as a status.
 const STATUS_SLOTS: usize = 1000;
 
+/// Slots of [`Shard::close_codes`].
+pub const CLOSE_SLOTS: usize = 18;
+
+/// The slot of a close code in [`Shard::close_codes`], and back.
+pub fn close_slot(code: Option<u16>) -> usize {
+    match code {
+        Some(c @ 1000..=1015) => (c - 1000) as usize,
+        None => 16,
+        Some(_) => 17,
+    }
+}
+
+/// The name of a close-code slot in reports: the code, "none" or "other".
+pub fn close_slot_name(slot: usize) -> String {
+    match slot {
+        0..=15 => (1000 + slot).to_string(),
+        16 => "none".to_string(),
+        _ => "other".to_string(),
+    }
+}
+
 /// A latency histogram with the crate's bounds.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MAX_NS, SIGFIG).expect("static histogram bounds are valid")
@@ -117,6 +138,9 @@ pub struct Shard {
     pub rtf_permille: Histogram<u64>,
     /// Streaming sessions: partial results received in completed sessions.
     pub partials: u64,
+    /// WebSocket close frames received from the server, by code (index: code − 1000 for
+    /// 1000..=1015; slot 16: no code; slot 17: any other code).
+    pub close_codes: [u64; CLOSE_SLOTS],
     pub sent: u64,
     pub responses: u64,
     pub status: Box<[u64; STATUS_SLOTS]>,
@@ -181,6 +205,7 @@ impl Shard {
             first_partial: new_histogram(),
             rtf_permille: new_histogram(),
             partials: 0,
+            close_codes: [0; CLOSE_SLOTS],
             sent: 0,
             responses: 0,
             status: Box::new([0; STATUS_SLOTS]),
@@ -277,6 +302,11 @@ impl Shard {
         }
     }
 
+    /// The server sent a WebSocket close frame.
+    pub fn on_close_code(&mut self, code: Option<u16>) {
+        self.close_codes[close_slot(code)] += 1;
+    }
+
     pub fn on_close(&mut self) {
         self.open_now = self.open_now.saturating_sub(1);
     }
@@ -311,6 +341,9 @@ impl Shard {
         let _ = self.first_partial.add(&o.first_partial);
         let _ = self.rtf_permille.add(&o.rtf_permille);
         self.partials += o.partials;
+        for (a, b) in self.close_codes.iter_mut().zip(o.close_codes.iter()) {
+            *a += b;
+        }
         self.sent += o.sent;
         self.responses += o.responses;
         for (a, b) in self.status.iter_mut().zip(o.status.iter()) {

@@ -236,6 +236,7 @@ impl RunResult {
             "handshake_ms": handshake,
             "status": status,
             "non_2xx_3xx": self.non_2xx_3xx(),
+            "close_codes": s.close_codes.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| (super::close_slot_name(i), json!(n))).collect::<Map<String, Value>>(),
             "errors": errors,
             "bytes": {"read": s.bytes_read, "written": s.bytes_written},
             "generator": {
@@ -289,6 +290,16 @@ impl RunResult {
         s.first_partial = optional("first_partial")?.unwrap_or_else(new_histogram);
         s.rtf_permille = optional("rtf_permille")?.unwrap_or_else(new_histogram);
         s.partials = v["asr"]["partials"].as_u64().unwrap_or(0);
+        if let Some(map) = v["close_codes"].as_object() {
+            for (name, n) in map {
+                let slot = match name.as_str() {
+                    "none" => 16,
+                    "other" => 17,
+                    code => super::close_slot(code.parse().ok()),
+                };
+                s.close_codes[slot] = n.as_u64().unwrap_or(0);
+            }
+        }
         s.sent = num(&["requests", "sent"])?;
         s.responses = num(&["requests", "ok"])?;
         s.failed = num(&["requests", "errors"])?;
@@ -398,6 +409,11 @@ impl RunResult {
         let nn = self.non_2xx_3xx();
         if nn > 0 {
             let _ = writeln!(o, "           {nn} responses were not 2xx/3xx");
+        }
+        let closes: Vec<String> =
+            s.close_codes.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| format!("{}: {n}", super::close_slot_name(i))).collect();
+        if !closes.is_empty() {
+            let _ = writeln!(o, "Closes     by the server: {}", closes.join(", "));
         }
         let errors: Vec<String> =
             ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| format!("{}: {}", c.name(), s.errors_of(*c))).collect();

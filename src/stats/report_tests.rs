@@ -23,6 +23,8 @@ fn shard(n: u64, late_ns: u64) -> Shard {
     let mut s = Shard::new();
     s.on_connect(MS);
     s.on_connect_error(ErrorClass::Refused);
+    s.on_close_code(Some(1001));
+    s.on_close_code(None);
     for i in 0..n {
         let intended = i * MS;
         s.on_sent(1, 80);
@@ -82,6 +84,8 @@ fn json_has_every_documented_key() {
         "status.200",
         "status.503",
         "non_2xx_3xx",
+        "close_codes.1001",
+        "close_codes.none",
         "errors.refused",
         "errors.reset",
         "connections.planned",
