@@ -48,16 +48,16 @@ fn http(a: &HttpArgs) -> Result<i32> {
 }
 
 /// Checks that the JSON result can be written, before any load is sent.
-fn check_writable(path: &Path) -> Result<()> {
+fn check_writable(flag: &str, path: &Path) -> Result<()> {
     let probe = path.with_extension("stampede-probe");
     std::fs::write(&probe, b"probe")
         .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| Error::usage(format!("--json {}: cannot write there ({e}); choose a writable path", path.display())))?;
+        .map_err(|e| Error::usage(format!("{flag} {}: cannot write there ({e}); choose a writable path", path.display())))?;
     if path.exists() {
         std::fs::OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|e| Error::usage(format!("--json {}: exists and is not writable ({e})", path.display())))?;
+            .map_err(|e| Error::usage(format!("{flag} {}: exists and is not writable ({e})", path.display())))?;
     }
     Ok(())
 }
@@ -74,7 +74,7 @@ pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {
     let what = format!("{} {}", cfg.method, cfg.target.url);
     let plan = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
     let load = cfg.load.clone();
-    run_scenario(Arc::new(HttpScenario::http(cfg)), &load, plan, &what, banner)
+    run_scenario(Arc::new(HttpScenario::http(cfg)), &load, plan, &what, banner, None)
 }
 
 fn ws(a: &WsArgs) -> Result<i32> {
@@ -85,7 +85,7 @@ fn ws(a: &WsArgs) -> Result<i32> {
     };
     let plan = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
     let load = cfg.load.clone();
-    run_scenario(Arc::new(WsScenario::ws(cfg, nonce())), &load, plan, &what, "")
+    run_scenario(Arc::new(WsScenario::ws(cfg, nonce())), &load, plan, &what, "", None)
 }
 
 fn asr(a: &AsrArgs) -> Result<i32> {
@@ -102,7 +102,8 @@ fn asr(a: &AsrArgs) -> Result<i32> {
     );
     let plan = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
     let load = cfg.load.clone();
-    run_scenario(Arc::new(AsrScenario::new(cfg, nonce())), &load, plan, &what, "")
+    let transcripts = cfg.transcripts.clone();
+    run_scenario(Arc::new(AsrScenario::new(cfg, nonce())), &load, plan, &what, "", transcripts.as_deref())
 }
 
 /// 16 random bytes for the WebSocket key and mask (from the kernel; the clock if that fails).
@@ -117,10 +118,21 @@ fn nonce() -> [u8; 16] {
     n
 }
 
-/// Runs a scenario and reports it: the JSON path is checked and preflight runs first.
-fn run_scenario<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, plan: crate::preflight::Plan, what: &str, banner: &str) -> Result<i32> {
+/// Runs a scenario and reports it: the JSON path (and `notes_to`, where the scenario's side
+/// lines such as ASR transcripts go) is checked and preflight runs first.
+fn run_scenario<S: Scenario>(
+    scenario: Arc<S>,
+    load: &LoadConfig,
+    plan: crate::preflight::Plan,
+    what: &str,
+    banner: &str,
+    notes_to: Option<&Path>,
+) -> Result<i32> {
     if let Some(p) = &load.json {
-        check_writable(p)?;
+        check_writable("--json", p)?;
+    }
+    if let Some(p) = notes_to {
+        check_writable("--transcripts", p)?;
     }
     if load.preflight && !crate::preflight_cmd::check_before_run(&plan)? {
         return Ok(exit::RUN_FAILED);
@@ -190,6 +202,12 @@ fn run_scenario<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, plan: crate::p
         let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
         write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: result written to {}", p.display());
+    }
+    if let Some(p) = notes_to {
+        let mut text = out.notes.join("\n");
+        text.push('\n');
+        write_atomically(p, text.as_bytes()).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+        eprintln!("stampede: {} lines written to {}", out.notes.len(), p.display());
     }
     let shard = &result.shard;
     if shard.responses == 0 && shard.requests_total() + shard.connects_attempted > 0 && !out.interrupted {

@@ -174,6 +174,9 @@ pub struct AsrArgs {
     /// custom: a server text message containing this is the final transcript.
     #[arg(long = "final-match", value_name = "TEXT")]
     pub final_match: Option<String>,
+    /// Save each session's final transcript (one JSON line per session) to FILE.
+    #[arg(long = "transcripts", value_name = "FILE")]
+    pub transcripts: Option<PathBuf>,
     /// Run length (default: until every stream finished its session, or 10 min with --loop).
     #[arg(short = 'd', long = "duration", value_name = "TIME")]
     pub duration: Option<String>,

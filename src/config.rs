@@ -380,6 +380,8 @@ pub struct AsrConfig {
     pub speed: f64,
     pub loop_audio: bool,
     pub preset: AsrPreset,
+    /// Where to save final transcripts.
+    pub transcripts: Option<PathBuf>,
     pub load: LoadConfig,
 }
 
@@ -449,7 +451,16 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
             load.connect_rate = Some(streams as f64 / ramp.as_secs_f64());
         }
     }
-    Ok(AsrConfig { target, audio, chunk_ms: a.chunk_ms, speed: a.speed, loop_audio: a.loop_audio, preset, load })
+    Ok(AsrConfig {
+        target,
+        audio,
+        chunk_ms: a.chunk_ms,
+        speed: a.speed,
+        loop_audio: a.loop_audio,
+        preset,
+        transcripts: a.transcripts.clone(),
+        load,
+    })
 }
 
 /// Parses repeated `-H "Name: value"` flags.

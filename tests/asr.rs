@@ -13,8 +13,24 @@ fn asr_url(addr: std::net::SocketAddr) -> String {
 fn latencies_follow_the_mock_recognisers_known_cost() {
     // 1 s of audio; partial every 200 ms of audio; final after 0.5 × 1 s = 500 ms.
     let srv = common::embedded_asr(AsrMock { partial_ms: 200, rtf: 0.5, max_sessions: None });
-    let r = stampede(&["asr", &asr_url(srv.local_addr()), "--streams", "4", "-t", "1", "--signal-length", "1s"]);
+    let transcripts = std::env::temp_dir().join(format!("stampede-transcripts-{}.jsonl", std::process::id()));
+    let r = stampede(&[
+        "asr",
+        &asr_url(srv.local_addr()),
+        "--streams",
+        "4",
+        "-t",
+        "1",
+        "--signal-length",
+        "1s",
+        "--transcripts",
+        transcripts.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = std::fs::read_to_string(&transcripts).unwrap();
+    assert_eq!(lines.lines().count(), 4, "{lines}");
+    assert!(lines.lines().all(|l| l.contains("ms of audio")), "each line holds the mock's final text: {lines}");
+    let _ = std::fs::remove_file(&transcripts);
     let v = r.json.unwrap();
     assert_eq!(v["scenario"], "asr");
     assert_eq!(u(&v, &["asr", "sessions", "completed"]), 4, "{v}");

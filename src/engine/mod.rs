@@ -52,6 +52,8 @@ pub struct RunOutput {
     pub busiest_worker: f64,
     pub interrupted: bool,
     pub threads: usize,
+    /// Side lines the scenario kept (ASR transcripts), all workers.
+    pub notes: Vec<String>,
 }
 
 struct WorkerOut {
@@ -62,6 +64,7 @@ struct WorkerOut {
     user: f64,
     sys: f64,
     interrupted: bool,
+    notes: Vec<String>,
 }
 
 /// Runs `scenario` with `load` until the duration passes, the budget is spent, or `stop` is set.
@@ -162,6 +165,7 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
         cpu_sys_s: outs.iter().map(|o| o.sys).sum(),
         busiest_worker: outs.iter().map(|o| o.busy).fold(0.0, f64::max),
         interrupted: outs.iter().any(|o| o.interrupted),
+        notes: outs.iter_mut().flat_map(|o| std::mem::take(&mut o.notes)).collect(),
         threads: outs.len(),
     })
 }
@@ -232,5 +236,5 @@ async fn worker<S: Scenario>(
     let wall = (end.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
     let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
     let shard = ctx.shard.replace(Shard::new());
-    WorkerOut { shard, driver: DriverKind::Epoll, end_ns: end, busy: (user + sys) / wall, user, sys, interrupted }
+    WorkerOut { shard, driver: DriverKind::Epoll, end_ns: end, busy: (user + sys) / wall, user, sys, interrupted, notes: ctx.notes.take() }
 }

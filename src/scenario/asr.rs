@@ -52,6 +52,8 @@ struct Seen {
     first_partial: Cell<Option<u64>>,
     partials: Cell<u64>,
     final_at: Cell<Option<u64>>,
+    /// The final message, kept only with `--transcripts`.
+    transcript: std::cell::RefCell<String>,
     failed: Cell<Option<ErrorClass>>,
 }
 
@@ -152,7 +154,8 @@ impl AsrScenario {
         let give_up = ctx.end_ns.map_or(give_up, |e| e.min(give_up));
         let seen = Rc::new(Seen::default());
         let (rd, mut wr) = stream.into_split();
-        let reader = monoio::spawn(read_messages(rd, rbuf, Rc::clone(&seen), self.cfg.preset.clone(), give_up, Rc::clone(ctx)));
+        let keep = self.cfg.transcripts.is_some();
+        let reader = monoio::spawn(read_messages(rd, rbuf, Rc::clone(&seen), self.cfg.preset.clone(), give_up, Rc::clone(ctx), keep));
         let (res, _) = wr.write_all(self.start).await;
         if let Err(e) = res {
             seen.fail(ErrorClass::from_io(&e));
@@ -196,6 +199,10 @@ impl AsrScenario {
                     shard.on_first_partial(p.saturating_sub(first));
                 }
                 shard.on_session(seen.partials.get(), done.saturating_sub(first), self.audio_ns);
+                if keep {
+                    let line = serde_json::json!({"worker": ctx.index, "final_ms": done.saturating_sub(due) as f64 / 1e6, "message": seen.transcript.take()});
+                    ctx.notes.borrow_mut().push(line.to_string());
+                }
                 Some(true)
             }
             (None, _) if ctx.past_end(clock::now_ns()) || ctx.stop.get() => None,
@@ -281,6 +288,7 @@ async fn read_messages<R: monoio::io::AsyncReadRent>(
     preset: AsrPreset,
     give_up: u64,
     ctx: Rc<WorkerCtx>,
+    keep_transcript: bool,
 ) -> R {
     let mut dec = Decoder::new(Role::Client, MAX_SERVER_MESSAGE as u64, MAX_SERVER_MESSAGE);
     loop {
@@ -311,6 +319,11 @@ async fn read_messages<R: monoio::io::AsyncReadRent>(
                         }
                         Said::Final => {
                             seen.final_at.set(Some(now));
+                            if keep_transcript {
+                                if let Some(Event::Message { payload, .. }) = &ev {
+                                    *seen.transcript.borrow_mut() = String::from_utf8_lossy(payload).into_owned();
+                                }
+                            }
                             return rd;
                         }
                         Said::Nothing => {}

@@ -47,6 +47,8 @@ pub struct WorkerCtx {
     /// Requests this worker may still send (`None`: unlimited).
     budget: Cell<Option<u64>>,
     pub sources: RefCell<SourcePool>,
+    /// Text lines a scenario keeps for the report's side files (ASR transcripts).
+    pub notes: RefCell<Vec<String>>,
     live_tasks: Cell<usize>,
 }
 
@@ -70,6 +72,7 @@ impl WorkerCtx {
             pacer: RefCell::new(pacer),
             budget: Cell::new(budget),
             sources: RefCell::new(sources),
+            notes: RefCell::new(Vec::new()),
             live_tasks: Cell::new(0),
         }
     }
