@@ -12,6 +12,7 @@ use crate::config::{self, HttpConfig, LoadConfig, Loop, Target, WsMode};
 use crate::engine::{self, Tick};
 use crate::error::{exit, Error, Result};
 use crate::scenario::asr::AsrScenario;
+use crate::scenario::chat::ChatScenario;
 use crate::scenario::http::HttpScenario;
 use crate::scenario::ws::WsScenario;
 use crate::scenario::Scenario;
@@ -82,10 +83,14 @@ fn ws(a: &WsArgs) -> Result<i32> {
     let what = match cfg.mode {
         WsMode::Echo { text } => format!("{} B {} echo {}", cfg.payload.len(), if text { "text" } else { "binary" }, cfg.target.url),
         WsMode::Ping => format!("ping {}", cfg.target.url),
+        WsMode::Chat { rooms, .. } => format!("{} B chat messages in {rooms} rooms at {}", cfg.payload.len(), cfg.target.url),
     };
     let plan = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
     let load = cfg.load.clone();
-    run_scenario(Arc::new(WsScenario::ws(cfg, nonce())), &load, plan, &what, "", None)
+    match cfg.mode {
+        WsMode::Chat { rooms, .. } => run_scenario(Arc::new(ChatScenario::new(cfg, rooms, nonce())), &load, plan, &what, "", None),
+        WsMode::Echo { .. } | WsMode::Ping => run_scenario(Arc::new(WsScenario::ws(cfg, nonce())), &load, plan, &what, "", None),
+    }
 }
 
 fn asr(a: &AsrArgs) -> Result<i32> {
@@ -210,7 +215,7 @@ fn run_scenario<S: Scenario>(
         eprintln!("stampede: {} lines written to {}", out.notes.len(), p.display());
     }
     let shard = &result.shard;
-    if shard.responses == 0 && shard.requests_total() + shard.connects_attempted > 0 && !out.interrupted {
+    if shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !out.interrupted {
         eprintln!("stampede: no request got a response: see the error classes above");
         return Ok(exit::RUN_FAILED);
     }

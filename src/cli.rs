@@ -130,6 +130,10 @@ pub struct WsArgs {
     /// Idle/heartbeat mode: hold the connections and send a ping on each every TIME; report pong latency.
     #[arg(long = "ping-interval", value_name = "TIME", conflicts_with = "rate")]
     pub ping_interval: Option<String>,
+    /// Chat mode: each connection joins room (slot mod N) via ?room=K, sends messages with a
+    /// timestamp at -R in total (default 1 msg/s per connection), and fan-out latency is measured.
+    #[arg(long = "rooms", value_name = "N", conflicts_with = "ping_interval")]
+    pub rooms: Option<u64>,
     /// Extra header on the upgrade request "Name: value" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,

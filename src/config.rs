@@ -267,6 +267,8 @@ pub enum WsMode {
     Echo { text: bool },
     /// Send a ping, wait for the pong.
     Ping,
+    /// Join one of `rooms` rooms, send timestamped messages, measure fan-out delivery.
+    Chat { rooms: u64, text: bool },
 }
 
 /// A validated `stampede ws` run.
@@ -335,7 +337,22 @@ pub fn ws_config(a: &crate::cli::WsArgs) -> Result<WsConfig> {
             }
             WsMode::Ping
         }
-        None => WsMode::Echo { text },
+        None => match a.rooms {
+            Some(0) => return Err(Error::usage("--rooms must be at least 1")),
+            Some(rooms) => {
+                if a.load.duration.is_none() && a.load.requests.is_some() {
+                    return Err(Error::usage("--rooms: give the run a -d duration (deliveries keep arriving after the last send)"));
+                }
+                if payload.len() < 16 {
+                    return Err(Error::usage("--rooms: messages carry a 16-byte timestamp and sender; use --size 16 or more"));
+                }
+                if matches!(load.mode, Loop::Closed) {
+                    load.mode = Loop::Open { rate_per_s: load.connections as f64 };
+                }
+                WsMode::Chat { rooms, text: false }
+            }
+            None => WsMode::Echo { text },
+        },
     };
     Ok(WsConfig { target, mode, payload, headers, load })
 }

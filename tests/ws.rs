@@ -103,10 +103,30 @@ fn ws_misuse_exits_2() {
         (&["ws", "ws://127.0.0.1:1/", "--ping-interval", "1s", "--size", "200"], "125"),
         (&["ws", "wss://127.0.0.1:1/"], "TLS"),
         (&["ws", "ws://127.0.0.1:1/", "--size", "100KiB", "--pipeline", "8"], "--pipeline"),
+        (&["ws", "ws://127.0.0.1:1/", "--rooms", "0"], "--rooms"),
+        (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--size", "8"], "16-byte"),
+        (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "-n", "100"], "-d"),
     ];
     for (args, needle) in cases {
         let r = common::stampede_raw(args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
     }
+}
+
+#[test]
+fn chat_rooms_fan_out_to_every_member() {
+    let srv = common::embedded(None, None); // one server thread: rooms span every connection
+                                            // 20 connections in 2 rooms of 10; 100 messages/s in total for 2 s.
+    let r = stampede(&["ws", &ws_url(srv.local_addr(), "/ws/chat"), "-c", "20", "-t", "1", "--rooms", "2", "-R", "100", "-d", "2s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    let sent = u(&v, &["chat", "messages_sent"]);
+    let delivered = u(&v, &["chat", "deliveries"]);
+    assert!((190..=201).contains(&sent), "{sent} sent: {v}");
+    // every message reaches the 10 members of its room (a few sent at the very end may not)
+    assert!(delivered <= sent * 10 && delivered >= sent * 10 - 50, "{delivered} deliveries for {sent} messages: {v}");
+    assert!(f(&v, &["chat", "delivery_latency_ms", "p50"]) > 0.0, "{v}");
+    assert!(r.stdout.contains("Chat") && r.stdout.contains("delivered"), "{}", r.stdout);
+    srv.stop();
 }

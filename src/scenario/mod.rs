@@ -16,6 +16,7 @@ use crate::net::SourcePool;
 use crate::stats::Shard;
 
 pub mod asr;
+pub mod chat;
 pub mod exchange;
 pub mod http;
 pub mod ws;

@@ -44,6 +44,7 @@ impl WsScenario {
             WsMode::Echo { text: true } => Opcode::Text,
             WsMode::Echo { text: false } => Opcode::Binary,
             WsMode::Ping => Opcode::Ping,
+            WsMode::Chat { .. } => Opcode::Binary,
         };
         encode_frame(&mut frame, true, opcode, Some(mask), &cfg.payload);
         let frame_len = frame.len();

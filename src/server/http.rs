@@ -112,6 +112,8 @@ enum Next {
     WsEcho,
     /// The 101 is buffered: after it, the mock recogniser.
     WsAsr,
+    /// The 101 is buffered: after it, a chat room member.
+    WsChat { room: String },
 }
 
 async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
@@ -150,6 +152,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
             Next::Close => return,
             Next::WsEcho => return super::ws::echo(stream, rbuf).await,
             Next::WsAsr => return super::asr::session(stream, rbuf, shared).await,
+            Next::WsChat { room } => return super::chat::session(stream, rbuf, room).await,
             Next::Delay { ms, keep_alive, head_only } => {
                 monoio::time::sleep(Duration::from_millis(ms)).await;
                 let body = b"delayed\n";
@@ -275,11 +278,15 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
     let raw = std::str::from_utf8(&input[req.path.clone()]).unwrap_or("");
     let path = raw.split('?').next().unwrap_or("");
     let getlike = matches!(req.method, Method::Get | Method::Head);
-    if path == "/ws/echo" || path == "/asr" {
+    if path == "/ws/echo" || path == "/asr" || path == "/ws/chat" {
         let Some(key) = req.ws_key.clone() else { return simple(w, 426, b"WebSocket only: send an Upgrade: websocket request\n", req) };
         let key = std::str::from_utf8(&input[key]).unwrap_or("");
         w.extend_from_slice(&crate::proto::ws::handshake::server_response(key));
-        return if path == "/asr" { Next::WsAsr } else { Next::WsEcho };
+        return match path {
+            "/asr" => Next::WsAsr,
+            "/ws/chat" => Next::WsChat { room: super::chat::room_of(raw) },
+            _ => Next::WsEcho,
+        };
     }
     let head_only = req.method == Method::Head;
     if path == "/echo" {

@@ -6,6 +6,7 @@
 //! `server::http`. Never used by the load engine itself.
 
 pub mod asr;
+pub mod chat;
 pub mod http;
 pub mod ws;
 

@@ -138,6 +138,12 @@ pub struct Shard {
     pub rtf_permille: Histogram<u64>,
     /// Streaming sessions: partial results received in completed sessions.
     pub partials: u64,
+    /// Chat: messages broadcast (sent without an answer expected).
+    pub broadcasts: u64,
+    /// Chat: messages delivered to this generator's connections, and their fan-out latency
+    /// (delivery − the sender's intended send time).
+    pub deliveries: u64,
+    pub delivery: Histogram<u64>,
     /// WebSocket close frames received from the server, by code (index: code − 1000 for
     /// 1000..=1015; slot 16: no code; slot 17: any other code).
     pub close_codes: [u64; CLOSE_SLOTS],
@@ -205,6 +211,9 @@ impl Shard {
             first_partial: new_histogram(),
             rtf_permille: new_histogram(),
             partials: 0,
+            broadcasts: 0,
+            deliveries: 0,
+            delivery: new_histogram(),
             close_codes: [0; CLOSE_SLOTS],
             sent: 0,
             responses: 0,
@@ -302,6 +311,27 @@ impl Shard {
         }
     }
 
+    /// Chat: a message went out to a room (`bytes` on the wire); no answer is expected.
+    pub fn on_broadcast(&mut self, bytes: u64) {
+        self.broadcasts += 1;
+        self.bytes_written += bytes;
+        self.interval.sent += 1;
+    }
+
+    /// Chat: a room message arrived, `latency_ns` after its sender meant to send it.
+    pub fn on_delivery(&mut self, latency_ns: u64) {
+        self.deliveries += 1;
+        record(&mut self.delivery, latency_ns);
+        self.interval.responses += 1;
+        record(&mut self.interval.latency, latency_ns);
+    }
+
+    /// A failure outside any request or connect (a chat connection's malformed frame).
+    pub fn on_error(&mut self, class: ErrorClass) {
+        self.errors[class.index()] += 1;
+        self.interval.errors += 1;
+    }
+
     /// The server sent a WebSocket close frame.
     pub fn on_close_code(&mut self, code: Option<u16>) {
         self.close_codes[close_slot(code)] += 1;
@@ -341,6 +371,9 @@ impl Shard {
         let _ = self.first_partial.add(&o.first_partial);
         let _ = self.rtf_permille.add(&o.rtf_permille);
         self.partials += o.partials;
+        self.broadcasts += o.broadcasts;
+        self.deliveries += o.deliveries;
+        let _ = self.delivery.add(&o.delivery);
         for (a, b) in self.close_codes.iter_mut().zip(o.close_codes.iter()) {
             *a += b;
         }

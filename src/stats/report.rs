@@ -136,9 +136,11 @@ impl RunResult {
         self.meta.target_rate.is_some()
     }
 
+    /// Answers per second (chat: messages sent per second, as nothing answers them).
     pub fn achieved_rate(&self) -> f64 {
+        let done = if self.shard.broadcasts > 0 { self.shard.broadcasts } else { self.shard.responses };
         if self.meta.duration_s > 0.0 {
-            self.shard.responses as f64 / self.meta.duration_s
+            done as f64 / self.meta.duration_s
         } else {
             0.0
         }
@@ -257,8 +259,15 @@ impl RunResult {
                 "frame_lag": encode_hist(&s.frame_lag),
                 "first_partial": encode_hist(&s.first_partial),
                 "rtf_permille": encode_hist(&s.rtf_permille),
+                "delivery": encode_hist(&s.delivery),
             },
             "asr": self.asr_json(),
+            "chat": if s.broadcasts == 0 { Value::Null } else { json!({
+                "messages_sent": s.broadcasts,
+                "deliveries": s.deliveries,
+                "deliveries_per_message": s.deliveries as f64 / s.broadcasts as f64,
+                "delivery_latency_ms": short_json(&s.delivery),
+            }) },
         })
     }
 
@@ -290,6 +299,9 @@ impl RunResult {
         s.first_partial = optional("first_partial")?.unwrap_or_else(new_histogram);
         s.rtf_permille = optional("rtf_permille")?.unwrap_or_else(new_histogram);
         s.partials = v["asr"]["partials"].as_u64().unwrap_or(0);
+        s.delivery = optional("delivery")?.unwrap_or_else(new_histogram);
+        s.broadcasts = v["chat"]["messages_sent"].as_u64().unwrap_or(0);
+        s.deliveries = v["chat"]["deliveries"].as_u64().unwrap_or(0);
         if let Some(map) = v["close_codes"].as_object() {
             for (name, n) in map {
                 let slot = match name.as_str() {
@@ -366,13 +378,29 @@ impl RunResult {
             "asr" => ("Sessions", "sessions/s"),
             _ => ("Requests", "req/s"),
         };
-        let _ = writeln!(o, "{what:<10} {} sent, {} ok, {} failed, {} in flight at the end", s.sent, s.responses, s.failed, s.in_flight);
-        let _ = writeln!(
-            o,
-            "Rate       {:.1} {per} achieved{}",
-            self.achieved_rate(),
-            m.target_rate.map_or(String::new(), |r| format!(" (target {r})"))
-        );
+        let chat = s.broadcasts > 0;
+        if chat {
+            // Chat messages are not answered: they are sent, and delivered to room members.
+            let per_s = |n: u64| n as f64 / m.duration_s.max(1e-9);
+            let target = m.target_rate.map_or(String::new(), |r| format!(" (target {r})"));
+            let _ = writeln!(
+                o,
+                "Messages   {} sent ({:.1}/s{target}), {} delivered ({:.1}/s)",
+                s.broadcasts,
+                per_s(s.broadcasts),
+                s.deliveries,
+                per_s(s.deliveries)
+            );
+        } else {
+            let _ =
+                writeln!(o, "{what:<10} {} sent, {} ok, {} failed, {} in flight at the end", s.sent, s.responses, s.failed, s.in_flight);
+            let _ = writeln!(
+                o,
+                "Rate       {:.1} {per} achieved{}",
+                self.achieved_rate(),
+                m.target_rate.map_or(String::new(), |r| format!(" (target {r})"))
+            );
+        }
         let _ = writeln!(o, "Transfer   {} read, {} written", human_bytes(s.bytes_read), human_bytes(s.bytes_written));
         let _ = writeln!(o);
         let pcts: [(&str, f64); 6] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("p99.99", 0.9999), ("max", 1.0)];
@@ -385,7 +413,9 @@ impl RunResult {
                 human(h.value_at_quantile(q) as f64)
             }
         };
-        if self.open_loop() {
+        if chat {
+            // the fan-out latency is on the Chat line below
+        } else if self.open_loop() {
             let _ = writeln!(o, "Latency    {:>12} {:>12} {:>12}", "corrected", "service", "send late");
             let _ = writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", "min", fmt_min(&s.corrected), fmt_min(&s.service), fmt_min(&s.lateness));
             let _ =
@@ -435,6 +465,18 @@ impl RunResult {
                 fmt_q(&s.handshake, 0.5),
                 fmt_q(&s.handshake, 0.99),
                 fmt_q(&s.handshake, 1.0)
+            );
+        }
+        if s.broadcasts > 0 {
+            let _ = writeln!(
+                o,
+                "Chat       {} messages sent, {} delivered ({:.1} per message), fan-out latency p50 {} p99 {} max {}",
+                s.broadcasts,
+                s.deliveries,
+                s.deliveries as f64 / s.broadcasts as f64,
+                fmt_q(&s.delivery, 0.5),
+                fmt_q(&s.delivery, 0.99),
+                fmt_q(&s.delivery, 1.0)
             );
         }
         if !s.frame_lag.is_empty() {

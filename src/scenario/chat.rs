@@ -1,0 +1,171 @@
+//! Chat rooms: `stampede ws URL --rooms N`. Each connection joins room (global slot mod N) by
+//! the `room` query parameter, sends timestamped messages on the open-loop schedule, and reads
+//! what the room fans out to it; the fan-out latency of every delivery is measured from its
+//! sender's intended send time (the first 8 payload bytes), so it is corrected for queueing in
+//! the generator too. Frames are masked once per run; each send copies the template into the
+//! connection's buffer and patches the 16 timestamp and sender bytes (no allocation per message).
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use monoio::io::{AsyncWriteRentExt, Splitable};
+
+use crate::clock;
+use crate::config::WsConfig;
+use crate::net::Backoff;
+use crate::proto::ws::frame::{encode_frame, Decoder, Event, FrameHeader, Opcode, Role};
+use crate::proto::ws::handshake::{encode_request, parse_response};
+use crate::scenario::exchange::{connect_for_run, open_with, read_some, ReadOutcome};
+use crate::scenario::{Scenario, WorkerCtx};
+use crate::stats::ErrorClass;
+
+const MAX_FRAME: u64 = 1 << 20;
+
+pub struct ChatScenario {
+    cfg: WsConfig,
+    rooms: u64,
+    key: String,
+    mask: [u8; 4],
+    /// One upgrade request per room.
+    openings: Vec<&'static [u8]>,
+    /// The masked message frame; the payload starts at `payload_at`.
+    template: Vec<u8>,
+    payload_at: usize,
+}
+
+impl ChatScenario {
+    pub fn new(cfg: WsConfig, rooms: u64, nonce: [u8; 16]) -> ChatScenario {
+        let key = crate::proto::ws::handshake::client_key(nonce);
+        let mask = [nonce[2], nonce[6], nonce[10], nonce[14]];
+        let sep = if cfg.target.path.contains('?') { '&' } else { '?' };
+        let openings = (0..rooms)
+            .map(|r| {
+                let path = format!("{}{sep}room={r}", cfg.target.path);
+                &*Box::leak(encode_request(&cfg.target.host_header, &path, &key, &cfg.headers).into_boxed_slice())
+            })
+            .collect();
+        let mut template = Vec::with_capacity(cfg.payload.len() + 14);
+        encode_frame(&mut template, true, Opcode::Binary, Some(mask), &cfg.payload);
+        let payload_at =
+            FrameHeader { fin: true, opcode: Opcode::Binary, mask: Some(mask), payload_len: cfg.payload.len() as u64 }.encoded_len();
+        ChatScenario { cfg, rooms, key, mask, openings, template, payload_at }
+    }
+
+    async fn member(&self, ctx: &Rc<WorkerCtx>, slot: u64) {
+        if !ctx.ramp(slot, self.cfg.load.connect_rate).await {
+            return;
+        }
+        let global = slot * ctx.workers as u64 + ctx.index as u64;
+        let room = (global % self.rooms) as usize;
+        let mut backoff = Backoff::new(clock::now_ns() ^ global.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut buf = Vec::with_capacity(self.template.len());
+        while !ctx.finished(clock::now_ns()) {
+            let Some(mut stream) = connect_for_run(ctx, self.cfg.target.addr, &self.cfg.load.connect, &mut backoff).await else { return };
+            let mut rbuf = Vec::with_capacity(64 * 1024);
+            let timeout = self.cfg.load.connect.timeout;
+            let opened = open_with(ctx, &mut stream, &mut rbuf, self.openings[room], timeout, |i| {
+                parse_response(i, &self.key, 16 * 1024).map_err(|_| ErrorClass::Handshake)
+            })
+            .await;
+            match opened {
+                Ok(()) => {}
+                Err(None) => return,
+                Err(Some(class)) => {
+                    ctx.shard.borrow_mut().on_connect_error(class);
+                    ctx.shard.borrow_mut().on_close();
+                    if !ctx.sleep_for(backoff.next_delay()).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            backoff.reset();
+            let (rd, mut wr) = stream.into_split();
+            let give_up = ctx.end_ns.unwrap_or(u64::MAX);
+            let reader = monoio::spawn(deliveries(rd, rbuf, Rc::clone(ctx), give_up));
+            while let Some(t) = ctx.claim_scheduled() {
+                if t > clock::now_ns() && !ctx.sleep_until(t).await {
+                    break;
+                }
+                buf.clear();
+                buf.extend_from_slice(&self.template);
+                let mut stamp = [0u8; 16];
+                stamp[..8].copy_from_slice(&t.to_le_bytes());
+                stamp[8..].copy_from_slice(&global.to_le_bytes());
+                for (i, b) in stamp.iter().enumerate() {
+                    buf[self.payload_at + i] = b ^ self.mask[i % 4];
+                }
+                let len = buf.len() as u64;
+                let (res, b) = wr.write_all(buf).await;
+                buf = b;
+                if res.is_err() {
+                    break;
+                }
+                ctx.shard.borrow_mut().on_broadcast(len);
+            }
+            let closed_early = !ctx.finished(clock::now_ns());
+            drop(wr);
+            let _ = reader.await;
+            ctx.shard.borrow_mut().on_close();
+            if closed_early && !ctx.sleep_for(backoff.next_delay()).await {
+                return;
+            }
+        }
+    }
+}
+
+impl Scenario for ChatScenario {
+    fn name(&self) -> &'static str {
+        "ws-chat"
+    }
+
+    fn target(&self) -> String {
+        self.cfg.target.url.clone()
+    }
+
+    fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64) {
+        let me = Arc::clone(self);
+        ctx.task_started();
+        monoio::spawn(async move {
+            me.member(&ctx, slot).await;
+            ctx.task_done();
+        });
+    }
+}
+
+/// Reads room messages until the connection closes or `give_up`; records each delivery.
+async fn deliveries<R: monoio::io::AsyncReadRent>(mut rd: R, mut rbuf: Vec<u8>, ctx: Rc<WorkerCtx>, give_up: u64) -> R {
+    let mut dec = Decoder::new(Role::Client, MAX_FRAME, MAX_FRAME as usize);
+    loop {
+        loop {
+            match dec.decode(&rbuf) {
+                Ok((0, _)) => break,
+                Ok((n, ev)) => {
+                    match ev {
+                        Some(Event::Message { payload, .. }) if payload.len() >= 16 => {
+                            let mut ts = [0u8; 8];
+                            ts.copy_from_slice(&payload[..8]);
+                            ctx.shard.borrow_mut().on_delivery(clock::now_ns().saturating_sub(u64::from_le_bytes(ts)));
+                        }
+                        Some(Event::Close { code, .. }) => {
+                            ctx.shard.borrow_mut().on_close_code(code);
+                            return rd;
+                        }
+                        Some(Event::Message { .. } | Event::Ping(_) | Event::Pong(_)) | None => {}
+                    }
+                    rbuf.drain(..n);
+                }
+                Err(_) => {
+                    ctx.shard.borrow_mut().on_error(ErrorClass::Protocol);
+                    return rd;
+                }
+            }
+        }
+        if rbuf.len() == rbuf.capacity() {
+            return rd;
+        }
+        if !matches!(read_some(&mut rd, &mut rbuf, give_up, &ctx).await, ReadOutcome::Data) {
+            return rd;
+        }
+    }
+}
