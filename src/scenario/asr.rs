@@ -353,3 +353,34 @@ async fn read_messages<R: monoio::io::AsyncReadRent>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_classify_server_messages() {
+        let vosk = AsrPreset::Vosk;
+        assert_eq!(vosk.classify(r#"{"partial" : "hello wor"}"#), Said::Partial);
+        assert_eq!(vosk.classify(r#"{"partial" : ""}"#), Said::Nothing);
+        assert_eq!(vosk.classify(r#"{"result" : [{"word": "hello"}], "text" : "hello world"}"#), Said::Final);
+        assert_eq!(vosk.classify(r#"{"text" : ""}"#), Said::Final);
+        assert_eq!(vosk.classify("not json"), Said::Nothing);
+        let fun = AsrPreset::FunAsr;
+        assert_eq!(fun.classify(r#"{"mode": "2pass-online", "text": "ni hao", "is_final": false}"#), Said::Partial);
+        assert_eq!(fun.classify(r#"{"mode": "2pass-offline", "text": "ni hao shi jie", "is_final": true}"#), Said::Final);
+        assert_eq!(fun.classify(r#"{"text": "", "is_final": false}"#), Said::Nothing);
+        let custom = AsrPreset::Custom { start: "s".into(), end: "e".into(), final_match: "\"final\":true".into() };
+        assert_eq!(custom.classify(r#"{"final":true,"t":"x"}"#), Said::Final);
+        assert_eq!(custom.classify(r#"{"final":false}"#), Said::Partial);
+    }
+
+    #[test]
+    fn preset_messages() {
+        assert_eq!(AsrPreset::Vosk.messages(8000, "/"), (r#"{"config": {"sample_rate": 8000}}"#.to_string(), r#"{"eof" : 1}"#.to_string()));
+        let (start, end) = AsrPreset::FunAsr.messages(16000, "/asr/a.wav");
+        let v: serde_json::Value = serde_json::from_str(&start).unwrap();
+        assert_eq!((v["wav_name"].as_str(), v["is_speaking"].as_bool(), v["audio_fs"].as_u64()), (Some("a.wav"), Some(true), Some(16000)));
+        assert_eq!(end, r#"{"is_speaking": false}"#);
+    }
+}
