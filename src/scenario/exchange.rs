@@ -88,11 +88,7 @@ impl<W: Wire> Scenario for Exchange<W> {
 
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64) {
         let me = Arc::clone(self);
-        ctx.task_started();
-        monoio::spawn(async move {
-            me.connection(&ctx, slot).await;
-            ctx.task_done();
-        });
+        ctx.spawn_counted(move |ctx| async move { me.connection(&ctx, slot).await });
     }
 }
 

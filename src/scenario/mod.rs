@@ -122,6 +122,19 @@ impl WorkerCtx {
         Some(t)
     }
 
+    /// Spawns a connection task on this worker's runtime, counted as live until it ends.
+    pub fn spawn_counted<F>(self: Rc<Self>, make: impl FnOnce(Rc<WorkerCtx>) -> F)
+    where
+        F: std::future::Future<Output = ()> + 'static,
+    {
+        self.task_started();
+        let task = make(Rc::clone(&self));
+        monoio::spawn(async move {
+            task.await;
+            self.task_done();
+        });
+    }
+
     pub fn task_started(&self) {
         self.live_tasks.set(self.live_tasks.get() + 1);
     }

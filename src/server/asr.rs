@@ -89,13 +89,8 @@ pub(crate) async fn session(mut stream: TcpStream, mut rbuf: Vec<u8>, shared: &S
             }
         }
         rbuf.drain(..pos);
-        if !wbuf.is_empty() {
-            let (res, b) = stream.write_all(wbuf).await;
-            wbuf = b;
-            wbuf.clear();
-            if res.is_err() {
-                return;
-            }
+        if !crate::net::flush(&mut stream, &mut wbuf).await {
+            return;
         }
         if eof {
             let audio_ms = audio * 1000 / (rate * 2);

@@ -139,13 +139,8 @@ async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
             }
         }
         rbuf.drain(..pos);
-        if !wbuf.is_empty() {
-            let (res, b) = stream.write_all(wbuf).await;
-            wbuf = b;
-            wbuf.clear();
-            if res.is_err() {
-                return;
-            }
+        if !crate::net::flush(&mut stream, &mut wbuf).await {
+            return;
         }
         match next {
             Next::Read => {}

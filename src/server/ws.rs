@@ -2,7 +2,6 @@
 //! the close handshake. Frames from clients must be masked (RFC 6455 §5.1); a protocol error
 //! closes with 1002, an oversized message with 1009.
 
-use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use crate::proto::ws::frame::{close_payload, encode_frame, DecodeError, Decoder, Event, FrameError, Opcode, Role};
@@ -48,13 +47,8 @@ pub(crate) async fn echo(mut stream: TcpStream, mut rbuf: Vec<u8>) {
             }
         }
         rbuf.drain(..pos);
-        if !wbuf.is_empty() {
-            let (res, b) = stream.write_all(wbuf).await;
-            wbuf = b;
-            wbuf.clear();
-            if res.is_err() || closing {
-                return;
-            }
+        if !crate::net::flush(&mut stream, &mut wbuf).await || closing {
+            return;
         }
         if rbuf.len() == rbuf.capacity() {
             let grow = rbuf.capacity().min(MAX_FRAME as usize + 14);
