@@ -199,11 +199,16 @@ fn run_scenario<S: Scenario>(
     if load.latency {
         text.push_str(&crate::stats::report::render_distribution(&result));
     }
+    let verdicts = crate::thresholds::judge(&load.thresholds, &result);
+    if !verdicts.is_empty() {
+        text.push_str(&crate::thresholds::render(&load.thresholds, &verdicts));
+    }
     print!("{text}");
     let _ = std::io::stdout().flush();
     if let Some(p) = &load.json {
         let mut value = result.to_json();
         value["host"] = crate::preflight::Host::read(Path::new("/")).to_json();
+        value["thresholds"] = crate::thresholds::to_json(&verdicts);
         let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
         write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: result written to {}", p.display());
@@ -218,6 +223,11 @@ fn run_scenario<S: Scenario>(
     if shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !out.interrupted {
         eprintln!("stampede: no request got a response: see the error classes above");
         return Ok(exit::RUN_FAILED);
+    }
+    let breached = verdicts.iter().filter(|v| !v.passed).count();
+    if breached > 0 {
+        eprintln!("stampede: {breached} threshold(s) breached");
+        return Ok(exit::THRESHOLDS);
     }
     Ok(exit::OK)
 }

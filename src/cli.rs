@@ -83,6 +83,9 @@ pub struct LoadArgs {
     /// Skip the kernel preflight checks before the run.
     #[arg(long = "no-preflight")]
     pub no_preflight: bool,
+    /// Pass/fail rule, repeatable: "p99<50ms", "errors<1%", "rps>9500", "status_429>10%", "connect_ok>=99%". Breached: exit 3.
+    #[arg(long = "threshold", value_name = "RULE")]
+    pub thresholds: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -202,6 +205,9 @@ pub struct AsrArgs {
     /// Skip the kernel preflight checks before the run.
     #[arg(long = "no-preflight")]
     pub no_preflight: bool,
+    /// Pass/fail rule on the final latency and sessions, repeatable: "p99<800ms", "errors<1%". Breached: exit 3.
+    #[arg(long = "threshold", value_name = "RULE")]
+    pub thresholds: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -123,6 +123,7 @@ pub struct LoadConfig {
     pub latency: bool,
     pub quiet: bool,
     pub preflight: bool,
+    pub thresholds: Vec<crate::thresholds::Threshold>,
 }
 
 impl LoadConfig {
@@ -223,6 +224,11 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         latency: a.latency,
         quiet: a.quiet,
         preflight: !a.no_preflight,
+        thresholds: a
+            .thresholds
+            .iter()
+            .map(|t| crate::thresholds::parse(t).map_err(|e| Error::usage(format!("--threshold {e}"))))
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -455,6 +461,7 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         latency: false,
         quiet: a.quiet,
         no_preflight: a.no_preflight,
+        thresholds: a.thresholds.clone(),
     };
     let mut load = load_config(&load_args)?;
     if a.duration.is_none() {

@@ -38,4 +38,5 @@ pub mod scenario;
 pub mod server;
 pub mod stats;
 pub mod sys;
+pub mod thresholds;
 pub mod units;

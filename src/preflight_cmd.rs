@@ -73,6 +73,7 @@ fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
         latency: false,
         quiet: true,
         no_preflight: true,
+        thresholds: Vec::new(),
     };
     let load = config::load_config(&load_args)?;
     let req = crate::cli::RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None };

@@ -206,3 +206,36 @@ fn responses_split_across_reads_keep_their_unconsumed_bytes() {
         assert_eq!(u(&v, &["requests", "errors"]), 0, "{name}: {v}");
     }
 }
+
+#[test]
+fn thresholds_pass_or_exit_3_with_the_breach() {
+    let srv = common::embedded(None, None);
+    let target = url(srv.local_addr(), "/delay/20");
+    let ok = stampede(&[
+        "http",
+        &target,
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "-n",
+        "40",
+        "--threshold",
+        "p50<2s",
+        "--threshold",
+        "errors<1%",
+        "--threshold",
+        "status_200>=100%",
+    ]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert!(ok.stdout.contains("PASS  p50<2s"), "{}", ok.stdout);
+    let bad = stampede(&["http", &target, "-c", "4", "-t", "1", "-n", "40", "--threshold", "p99<5ms", "--threshold", "rps>1M"]);
+    assert_eq!(bad.code, 3, "{}{}", bad.stdout, bad.stderr);
+    assert!(bad.stdout.contains("FAIL  p99<5ms") && bad.stdout.contains("off by"), "{}", bad.stdout);
+    let v = bad.json.unwrap();
+    assert_eq!(v["thresholds"][0]["passed"], false, "{v}");
+    let misuse = common::stampede_raw(&["http", &target, "--threshold", "p99=5ms"]);
+    assert_eq!(misuse.code, 2);
+    assert!(misuse.stderr.contains("METRIC OP VALUE"), "{}", misuse.stderr);
+    srv.stop();
+}

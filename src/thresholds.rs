@@ -1,0 +1,239 @@
+//! Pass/fail thresholds on a run's result: `p99<50ms`, `errors<1%`, `rps>9500`,
+//! `status_429>10%`. Pure: parsed once from the command line, judged against a `RunResult`.
+//! A breached threshold makes the run exit 3, and the report says which, and by how much.
+
+use serde_json::{json, Value};
+
+use crate::stats::report::RunResult;
+use crate::units::parse_duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn holds(self, actual: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => actual < limit,
+            Op::Le => actual <= limit,
+            Op::Gt => actual > limit,
+            Op::Ge => actual >= limit,
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+}
+
+/// What a threshold measures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Metric {
+    /// Corrected latency at this quantile (0..=1), in ms.
+    Latency(f64),
+    /// Mean corrected latency, in ms.
+    MeanLatency,
+    /// Failed requests and connects over all attempts, in %.
+    ErrorRate,
+    /// Achieved answers per second.
+    Rate,
+    /// Share of responses with this status, in %.
+    StatusShare(u16),
+    /// Established over attempted connections, in %.
+    ConnectSuccess,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Threshold {
+    pub expr: String,
+    pub metric: Metric,
+    pub op: Op,
+    pub limit: f64,
+}
+
+/// The judgement of one threshold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub expr: String,
+    pub actual: Option<f64>,
+    pub passed: bool,
+}
+
+const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%), rps, status_NNN (%), connect_ok (%); OP is <, <=, > or >=";
+
+pub fn parse(expr: &str) -> Result<Threshold, String> {
+    let s: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
+    let at = s.find(['<', '>']).ok_or_else(|| format!("'{expr}': no comparison; {HELP}"))?;
+    let (name, rest) = s.split_at(at);
+    let (op, value) = match rest.as_bytes() {
+        [b'<', b'=', ..] => (Op::Le, &rest[2..]),
+        [b'>', b'=', ..] => (Op::Ge, &rest[2..]),
+        [b'<', ..] => (Op::Lt, &rest[1..]),
+        _ => (Op::Gt, &rest[1..]),
+    };
+    let metric = match name {
+        "p50" => Metric::Latency(0.5),
+        "p90" => Metric::Latency(0.9),
+        "p95" => Metric::Latency(0.95),
+        "p99" => Metric::Latency(0.99),
+        "p999" | "p99.9" => Metric::Latency(0.999),
+        "max" => Metric::Latency(1.0),
+        "mean" => Metric::MeanLatency,
+        "errors" | "error_rate" => Metric::ErrorRate,
+        "rps" | "rate" => Metric::Rate,
+        "connect_ok" => Metric::ConnectSuccess,
+        n => match n.strip_prefix("status_").and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..1000).contains(c)) {
+            Some(code) => Metric::StatusShare(code),
+            None => return Err(format!("'{expr}': unknown metric '{name}'; {HELP}")),
+        },
+    };
+    let limit = match metric {
+        Metric::Latency(_) | Metric::MeanLatency => parse_duration(value).map_err(|e| format!("'{expr}': {e}"))?.as_secs_f64() * 1000.0,
+        Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess => {
+            let v = value.strip_suffix('%').ok_or_else(|| format!("'{expr}': give a percentage, e.g. 1%"))?;
+            v.parse::<f64>().map_err(|_| format!("'{expr}': '{value}' is not a percentage"))?
+        }
+        Metric::Rate => crate::units::parse_count(value)
+            .map(|v| v as f64)
+            .or_else(|_| value.parse::<f64>())
+            .map_err(|_| format!("'{expr}': '{value}' is not a rate"))?,
+    };
+    if !limit.is_finite() || limit < 0.0 {
+        return Err(format!("'{expr}': the value must be a non-negative number"));
+    }
+    Ok(Threshold { expr: expr.trim().to_string(), metric, op, limit })
+}
+
+fn actual(metric: Metric, r: &RunResult) -> Option<f64> {
+    let s = &r.shard;
+    let pct = |num: u64, den: u64| (den > 0).then(|| 100.0 * num as f64 / den as f64);
+    match metric {
+        Metric::Latency(q) if !s.corrected.is_empty() => {
+            Some(if q >= 1.0 { s.corrected.max() } else { s.corrected.value_at_quantile(q) } as f64 / 1e6)
+        }
+        Metric::MeanLatency if !s.corrected.is_empty() => Some(s.corrected.mean() / 1e6),
+        Metric::Latency(_) | Metric::MeanLatency => None,
+        Metric::ErrorRate => {
+            let errors: u64 = s.errors.iter().sum();
+            pct(errors, s.requests_total() + s.connects_attempted - s.connects_ok)
+        }
+        Metric::Rate => Some(r.achieved_rate()),
+        Metric::StatusShare(code) => pct(s.status_count(code), s.responses),
+        Metric::ConnectSuccess => pct(s.connects_ok, s.connects_attempted),
+    }
+}
+
+/// Judges every threshold; a metric with no data (no responses) fails.
+pub fn judge(thresholds: &[Threshold], r: &RunResult) -> Vec<Verdict> {
+    thresholds
+        .iter()
+        .map(|t| {
+            let a = actual(t.metric, r);
+            Verdict { expr: t.expr.clone(), actual: a, passed: a.is_some_and(|a| t.op.holds(a, t.limit)) }
+        })
+        .collect()
+}
+
+/// The report section.
+pub fn render(thresholds: &[Threshold], verdicts: &[Verdict]) -> String {
+    let mut o = String::from("\nThresholds\n");
+    for (t, v) in thresholds.iter().zip(verdicts) {
+        let unit = match t.metric {
+            Metric::Latency(_) | Metric::MeanLatency => " ms",
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess => " %",
+            Metric::Rate => "/s",
+        };
+        let actual = v.actual.map_or("no data".to_string(), |a| format!("{a:.3}{unit}"));
+        let by = match v.actual {
+            Some(a) if !v.passed => format!(" (limit {} {:.3}{unit}, off by {:.3}{unit})", t.op.symbol(), t.limit, (a - t.limit).abs()),
+            _ => String::new(),
+        };
+        o.push_str(&format!("  {}  {:<18} actual {actual}{by}\n", if v.passed { "PASS" } else { "FAIL" }, t.expr));
+    }
+    o
+}
+
+pub fn to_json(verdicts: &[Verdict]) -> Value {
+    Value::Array(verdicts.iter().map(|v| json!({"threshold": v.expr, "actual": v.actual, "passed": v.passed})).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::report::RunMeta;
+    use crate::stats::{ErrorClass, Shard};
+
+    fn result() -> RunResult {
+        let mut s = Shard::new();
+        for _ in 0..10 {
+            s.on_connect(1_000_000);
+        }
+        for i in 0..1000u64 {
+            s.on_sent(1, 10);
+            if i % 100 == 0 {
+                s.on_request_error(ErrorClass::Reset, 1);
+            } else {
+                let status = if i % 10 == 1 { 429 } else { 200 };
+                s.on_response(status, 0, 0, (i % 100 + 1) * 1_000_000); // 1..100 ms
+            }
+        }
+        let meta = RunMeta {
+            scenario: "http".into(),
+            target: "t".into(),
+            driver: "io_uring".into(),
+            threads: 1,
+            connections: 10,
+            pipeline: 1,
+            duration_s: 10.0,
+            target_rate: None,
+            cpu_user_s: 0.0,
+            cpu_sys_s: 0.0,
+            interrupted: false,
+            started_unix_ms: 0,
+        };
+        RunResult::new(meta, s)
+    }
+
+    #[test]
+    fn parses_every_form_and_refuses_bad_ones() {
+        assert_eq!(
+            parse("p99<50ms").unwrap(),
+            Threshold { expr: "p99<50ms".into(), metric: Metric::Latency(0.99), op: Op::Lt, limit: 50.0 }
+        );
+        assert_eq!(parse(" errors <= 1% ").unwrap().op, Op::Le);
+        assert_eq!(parse("rps>9.5k").unwrap().limit, 9500.0);
+        assert_eq!(parse("status_429>10%").unwrap().metric, Metric::StatusShare(429));
+        assert_eq!(parse("max<2s").unwrap().limit, 2000.0);
+        for bad in ["p99", "p98<1ms", "errors<1", "p99<fast", "status_42>1%", "rps>-3", "latency<5ms"] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains(bad.split(['<', '>']).next().unwrap()) || e.contains("comparison"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn judges_against_the_result() {
+        let r = result();
+        let ts: Vec<Threshold> = ["p50<60ms", "p99<50ms", "errors<2%", "errors<0.5%", "rps>=99", "status_429>5%", "connect_ok>=100%"]
+            .iter()
+            .map(|e| parse(e).unwrap())
+            .collect();
+        let v = judge(&ts, &r);
+        let passed: Vec<bool> = v.iter().map(|v| v.passed).collect();
+        assert_eq!(passed, vec![true, false, true, false, true, true, true], "{v:?}");
+        assert!((v[2].actual.unwrap() - 1.0).abs() < 1e-9, "10 errors of 1000 requests = 1 %");
+        let text = render(&ts, &v);
+        assert!(text.contains("FAIL  p99<50ms") && text.contains("off by"), "{text}");
+        // no responses: latency thresholds fail for want of data
+        let empty = RunResult::new(r.meta.clone(), Shard::new());
+        assert!(!judge(&[parse("p99<1s").unwrap()], &empty)[0].passed);
+    }
+}
