@@ -29,6 +29,7 @@ pub fn dispatch(cmd: Command) -> Result<i32> {
         Command::Serve(a) => serve(&a),
         Command::Demo(a) => demo(&a),
         Command::Preflight(a) => crate::preflight_cmd::preflight(&a),
+        Command::Merge(a) => merge(&a),
     }
 }
 
@@ -109,6 +110,28 @@ fn asr(a: &AsrArgs) -> Result<i32> {
     let load = cfg.load.clone();
     let transcripts = cfg.transcripts.clone();
     run_scenario(Arc::new(AsrScenario::new(cfg, nonce())), &load, plan, &what, "", transcripts.as_deref())
+}
+
+/// `stampede merge`: adds results of the same plan from several processes or machines.
+fn merge(a: &crate::cli::MergeArgs) -> Result<i32> {
+    let mut merged: Option<RunResult> = None;
+    for p in &a.inputs {
+        let bytes = std::fs::read(p).map_err(|e| Error::usage(format!("{}: {e}", p.display())))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::usage(format!("{}: not JSON ({e})", p.display())))?;
+        let r = RunResult::from_json(&v).map_err(|e| Error::usage(format!("{}: {e}", p.display())))?;
+        match &mut merged {
+            None => merged = Some(r),
+            Some(m) => m.merge(&r).map_err(|e| Error::usage(format!("{}: {e}", p.display())))?,
+        }
+    }
+    let merged = merged.ok_or_else(|| Error::usage("give at least one result to merge"))?;
+    print!("{}", merged.render_text());
+    if let Some(out) = &a.output {
+        let json = serde_json::to_vec_pretty(&merged.to_json()).map_err(|e| Error::run(format!("cannot encode JSON: {e}")))?;
+        write_atomically(out, &json).map_err(|e| Error::io(format!("cannot write {}", out.display()), e))?;
+        eprintln!("stampede: merged {} results into {}", a.inputs.len(), out.display());
+    }
+    Ok(exit::OK)
 }
 
 /// 16 random bytes for the WebSocket key and mask (from the kernel; the clock if that fails).

@@ -32,6 +32,8 @@ pub enum Command {
     Asr(AsrArgs),
     /// Start the embedded server on loopback and run a 10 s HTTP load against it.
     Demo(DemoArgs),
+    /// Merge JSON results of several processes or machines into one exact result.
+    Merge(MergeArgs),
     /// Check kernel limits and tuning for a planned run; print the exact fixes.
     Preflight(PreflightArgs),
 }
@@ -236,6 +238,16 @@ pub struct ServeArgs {
     /// Mock ASR: sessions at once; over it the upgrade is closed with 1013 (try again later).
     #[arg(long = "asr-max-sessions", value_name = "N")]
     pub asr_max_sessions: Option<u64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// Results written with --json by runs of the same plan.
+    #[arg(required = true, value_name = "RESULT.json")]
+    pub inputs: Vec<PathBuf>,
+    /// Where to write the merged result.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -239,3 +239,63 @@ fn thresholds_pass_or_exit_3_with_the_breach() {
     assert!(misuse.stderr.contains("METRIC OP VALUE"), "{}", misuse.stderr);
     srv.stop();
 }
+
+#[test]
+fn results_of_two_processes_merge_into_one() {
+    let srv = common::embedded(None, None);
+    let dir = std::env::temp_dir();
+    let pid = std::process::id();
+    let (a, b, all) = (
+        dir.join(format!("stampede-m-{pid}-a.json")),
+        dir.join(format!("stampede-m-{pid}-b.json")),
+        dir.join(format!("stampede-m-{pid}-all.json")),
+    );
+    let target = url(srv.local_addr(), "/");
+    for (file, n) in [(&a, "300"), (&b, "500")] {
+        let r = common::stampede_raw(&[
+            "http",
+            &target,
+            "-c",
+            "2",
+            "-t",
+            "1",
+            "-n",
+            n,
+            "-q",
+            "--no-preflight",
+            "--json",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let r = common::stampede_raw(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "-o", all.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&all).unwrap()).unwrap();
+    assert_eq!(u(&v, &["requests", "ok"]), 800, "{v}");
+    assert_eq!(u(&v, &["connections", "planned"]), 4, "{v}");
+    assert_accounted(&v);
+    // a result of another target is refused
+    let other = hyper_server::start(None);
+    let c = dir.join(format!("stampede-m-{pid}-c.json"));
+    let _ = common::stampede_raw(&[
+        "http",
+        &url(other, "/cl"),
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "-n",
+        "10",
+        "-q",
+        "--no-preflight",
+        "--json",
+        c.to_str().unwrap(),
+    ]);
+    let r = common::stampede_raw(&["merge", a.to_str().unwrap(), c.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("different plans"), "{}", r.stderr);
+    for f in [a, b, c, all] {
+        let _ = std::fs::remove_file(f);
+    }
+    srv.stop();
+}

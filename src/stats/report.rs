@@ -271,6 +271,41 @@ impl RunResult {
         })
     }
 
+    /// Adds another result of the same plan (another process or machine): histograms and
+    /// counters add exactly; connections, threads, rates and CPU add; the duration is the
+    /// longest. Refuses results of a different scenario or target.
+    pub fn merge(&mut self, other: &RunResult) -> Result<(), String> {
+        let (a, b) = (&self.meta, &other.meta);
+        if a.scenario != b.scenario
+            || a.target != b.target
+            || a.pipeline != b.pipeline
+            || a.target_rate.is_some() != b.target_rate.is_some()
+        {
+            return Err(format!(
+                "results of different plans: {} {} (pipeline {}, {}) vs {} {} (pipeline {}, {})",
+                a.scenario,
+                a.target,
+                a.pipeline,
+                if a.target_rate.is_some() { "open loop" } else { "closed loop" },
+                b.scenario,
+                b.target,
+                b.pipeline,
+                if b.target_rate.is_some() { "open loop" } else { "closed loop" }
+            ));
+        }
+        let m = &mut self.meta;
+        m.threads += b.threads;
+        m.connections += b.connections;
+        m.duration_s = m.duration_s.max(b.duration_s);
+        m.target_rate = m.target_rate.zip(b.target_rate).map(|(x, y)| x + y);
+        m.cpu_user_s += b.cpu_user_s;
+        m.cpu_sys_s += b.cpu_sys_s;
+        m.interrupted |= b.interrupted;
+        m.started_unix_ms = m.started_unix_ms.min(b.started_unix_ms);
+        self.shard.merge(&other.shard);
+        Ok(())
+    }
+
     /// Reads a result written by [`RunResult::to_json`] back, histograms included.
     pub fn from_json(v: &Value) -> Result<RunResult, String> {
         if v["schema"] != SCHEMA {

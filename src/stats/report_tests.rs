@@ -146,6 +146,34 @@ fn json_round_trip_is_exact() {
 }
 
 #[test]
+fn shards_of_one_run_merge_to_the_whole() {
+    // The same events, split over three "processes", written as JSON and merged back.
+    let events = |keep: &dyn Fn(u64) -> bool| {
+        let mut s = Shard::new();
+        for i in (0..30_000u64).filter(|i| keep(*i)) {
+            s.on_sent(1, 80);
+            s.on_response(200, i * MS, i * MS + 10, i * MS + (i % 997 + 1) * 10_000);
+        }
+        s
+    };
+    let whole = RunResult::new(meta(None, 3.0), events(&|_| true));
+    let mut parts = (0..3).map(|k| RunResult::from_json(&RunResult::new(meta(None, 1.0), events(&|i| i % 3 == k)).to_json()).unwrap());
+    let mut merged = parts.next().unwrap();
+    for p in parts {
+        merged.merge(&p).unwrap();
+    }
+    for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
+        assert_eq!(merged.shard.corrected.value_at_quantile(q), whole.shard.corrected.value_at_quantile(q), "q {q}");
+    }
+    assert_eq!(merged.shard.responses, 30_000);
+    assert_eq!((merged.meta.threads, merged.meta.connections), (6, 30));
+    assert!((merged.meta.cpu_user_s + merged.meta.cpu_sys_s - 3.0).abs() < 1e-9);
+    let mut other = meta(None, 1.0);
+    other.target = "http://elsewhere/".into();
+    assert!(merged.merge(&RunResult::new(other, Shard::new())).unwrap_err().contains("different plans"));
+}
+
+#[test]
 fn saturation_decisions() {
     let healthy = RunResult::new(meta(Some(1000.0), 2.0), shard(10_000, 0)).saturation();
     assert!(!healthy.saturated, "{healthy:?}");
