@@ -299,3 +299,27 @@ fn results_of_two_processes_merge_into_one() {
     }
     srv.stop();
 }
+
+#[test]
+fn sigint_stops_the_run_and_still_writes_an_interrupted_report() {
+    let srv = common::embedded(None, None);
+    let json = common::temp_json("sigint");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["http", &url(srv.local_addr(), "/"), "-c", "4", "-t", "1", "-d", "30s", "-q", "--no-preflight", "--json", json.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("INTERRUPTED"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["interrupted"], true, "{v}");
+    assert!(f(&v, &["duration_s"]) < 10.0, "stopped long before -d: {v}");
+    assert!(u(&v, &["requests", "ok"]) > 0, "{v}");
+    assert_accounted(&v);
+    let _ = std::fs::remove_file(&json);
+    srv.stop();
+}
