@@ -165,6 +165,9 @@ fn run_scenario<S: Scenario>(
     if load.preflight && !crate::preflight_cmd::check_before_run(&plan)? {
         return Ok(exit::RUN_FAILED);
     }
+    if load.processes > 1 {
+        return run_processes(load);
+    }
     let stop = stop_on_signals()?;
     let live = !load.quiet && std::io::stderr().is_terminal();
     let threads = load.threads;
@@ -212,11 +215,17 @@ fn run_scenario<S: Scenario>(
         started_unix_ms,
     };
     let result = RunResult::new(meta, out.shard);
+    let busiest = (out.busiest_worker >= 0.9).then_some(out.busiest_worker);
+    report(result, load, busiest, notes_to.map(|p| (p, out.notes)))
+}
+
+/// Prints the report, writes the JSON result (and side lines), judges thresholds; the exit code.
+fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Option<(&Path, Vec<String>)>) -> Result<i32> {
     let mut text = result.render_text();
-    if out.busiest_worker >= 0.9 && !result.saturation().saturated {
+    if let Some(b) = busiest.filter(|_| !result.saturation().saturated) {
         text.push_str(&format!(
             "\nWARNING: the busiest worker thread used {:.0}% of a CPU: the generator may be the bottleneck.\n",
-            out.busiest_worker * 100.0
+            b * 100.0
         ));
     }
     if load.latency {
@@ -236,14 +245,14 @@ fn run_scenario<S: Scenario>(
         write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: result written to {}", p.display());
     }
-    if let Some(p) = notes_to {
-        let mut text = out.notes.join("\n");
+    if let Some((p, lines)) = notes {
+        let mut text = lines.join("\n");
         text.push('\n');
         write_atomically(p, text.as_bytes()).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
-        eprintln!("stampede: {} lines written to {}", out.notes.len(), p.display());
+        eprintln!("stampede: {} lines written to {}", lines.len(), p.display());
     }
     let shard = &result.shard;
-    if shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !out.interrupted {
+    if shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !result.meta.interrupted {
         eprintln!("stampede: no request got a response: see the error classes above");
         return Ok(exit::RUN_FAILED);
     }
@@ -253,6 +262,80 @@ fn run_scenario<S: Scenario>(
         return Ok(exit::THRESHOLDS);
     }
     Ok(exit::OK)
+}
+
+/// `--processes N`: runs this same command line as N child processes, each with its part of
+/// the plan (`--process-part K/N`: connections, rate and requests divided, CPUs divided), then
+/// merges their results exactly and reports once. SIGINT/SIGTERM are passed on to the children.
+fn run_processes(load: &LoadConfig) -> Result<i32> {
+    use std::ffi::OsString;
+    let n = load.processes;
+    let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the stampede executable", e))?;
+    // The user's arguments, less the ones each child gets its own value of.
+    let mut args: Vec<OsString> = Vec::new();
+    let mut it = std::env::args_os().skip(1);
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if matches!(s.as_ref(), "--processes" | "--json") {
+            it.next();
+        } else if !(s.starts_with("--processes=") || s.starts_with("--json=") || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
+        {
+            args.push(a);
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("stampede-processes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    let stop = stop_on_signals()?;
+    eprintln!("stampede: running as {n} processes");
+    let mut children = Vec::with_capacity(n as usize);
+    for k in 0..n {
+        let json = dir.join(format!("part-{k}.json"));
+        let err = std::fs::File::create(dir.join(format!("part-{k}.err"))).map_err(|e| Error::io("cannot create a temp file", e))?;
+        let child = std::process::Command::new(&exe)
+            .args(&args)
+            .args(["--process-part", &format!("{k}/{n}"), "--quiet", "--no-preflight", "--json"])
+            .arg(&json)
+            .stdout(std::process::Stdio::null())
+            .stderr(err)
+            .spawn()
+            .map_err(|e| Error::io("cannot start a child process", e))?;
+        children.push((child, json));
+    }
+    let mut forwarded = false;
+    loop {
+        let mut running = 0;
+        for (c, _) in children.iter_mut() {
+            running += usize::from(matches!(c.try_wait(), Ok(None)));
+        }
+        if running == 0 {
+            break;
+        }
+        if stop.load(Ordering::Relaxed) && !forwarded {
+            forwarded = true;
+            for (c, _) in &children {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGINT);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut merged: Option<RunResult> = None;
+    let mut failures = Vec::new();
+    for (k, (_, json)) in children.iter().enumerate() {
+        let part =
+            std::fs::read(json).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).map(|v| RunResult::from_json(&v));
+        match (part, &mut merged) {
+            (Some(Ok(r)), None) => merged = Some(r),
+            (Some(Ok(r)), Some(m)) => m.merge(&r).map_err(Error::run)?,
+            _ => failures
+                .push(format!("part {k}: {}", std::fs::read_to_string(dir.join(format!("part-{k}.err"))).unwrap_or_default().trim())),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    for f in &failures {
+        eprintln!("stampede: a child process wrote no result: {f}");
+    }
+    let Some(result) = merged else { return Err(Error::run("no child process produced a result")) };
+    report(result, load, None, None)
 }
 
 /// Prints one live line per second on stderr, merging all workers' snapshots of that second.
@@ -318,6 +401,9 @@ fn serve(a: &ServeArgs) -> Result<i32> {
 
 fn demo(a: &DemoArgs) -> Result<i32> {
     let mut load = config::load_config(&a.load)?;
+    if load.processes > 1 || a.load.shard.is_some() {
+        return Err(Error::usage("demo runs in one process: --processes and --shard are for http and ws"));
+    }
     let cpus = config::usable_cpus();
     // Server on the first CPU, generator on the others (shared when there is only one).
     let (server_cpus, client_cpus) = match cpus.split_first() {

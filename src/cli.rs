@@ -88,6 +88,15 @@ pub struct LoadArgs {
     /// Pass/fail rule, repeatable: "p99<50ms", "errors<1%", "rps>9500", "status_429>10%", "connect_ok>=99%". Breached: exit 3.
     #[arg(long = "threshold", value_name = "RULE")]
     pub thresholds: Vec<String>,
+    /// Split the run over N processes (connections, rate, requests and CPUs divided); one merged report.
+    #[arg(long = "processes", default_value_t = 1, value_name = "N")]
+    pub processes: u32,
+    /// Run part I (0-based) of N equal parts of the plan, for several machines; merge with `stampede merge`.
+    #[arg(long = "shard", value_name = "I/N", conflicts_with = "processes")]
+    pub shard: Option<String>,
+    /// Internal: this process runs part K/N of a --processes run (its CPUs are divided too).
+    #[arg(long = "process-part", value_name = "K/N", hide = true)]
+    pub process_part: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -124,6 +124,8 @@ pub struct LoadConfig {
     pub quiet: bool,
     pub preflight: bool,
     pub thresholds: Vec<crate::thresholds::Threshold>,
+    /// Processes to split the run over (the parent spawns them; 1: run here).
+    pub processes: u32,
 }
 
 impl LoadConfig {
@@ -229,7 +231,64 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
             .iter()
             .map(|t| crate::thresholds::parse(t).map_err(|e| Error::usage(format!("--threshold {e}"))))
             .collect::<Result<_>>()?,
+        processes: a.processes,
     })
+    .and_then(|load| {
+        if a.processes == 0 || a.processes > 1024 {
+            return Err(Error::usage("--processes must be between 1 and 1024"));
+        }
+        let part = match (&a.shard, &a.process_part) {
+            (Some(s), _) => Some((parse_part("--shard", s)?, false)),
+            (None, Some(p)) => Some((parse_part("--process-part", p)?, true)),
+            (None, None) => None,
+        };
+        match part {
+            Some(((i, n), split_cpus)) => take_part(load, i, n, split_cpus),
+            None => Ok(load),
+        }
+    })
+}
+
+/// `I/N` with 0 ≤ I < N.
+fn parse_part(flag: &str, s: &str) -> Result<(u64, u64)> {
+    let bad = || Error::usage(format!("{flag} '{s}': write it as I/N with 0 <= I < N, e.g. 0/4"));
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// Part `i` of `n` of a run: connections, requests and rate divided (shares differ by at most
+/// one), the source pool rotated, and, for a process of a `--processes` run, the CPUs divided.
+pub fn take_part(mut load: LoadConfig, i: u64, n: u64, split_cpus: bool) -> Result<LoadConfig> {
+    load.connections = share(load.connections, n, i);
+    if load.connections == 0 {
+        return Err(Error::usage(format!("part {i}/{n} would have no connection: use fewer parts than connections")));
+    }
+    load.requests = load.requests.map(|r| share(r, n, i));
+    if load.requests == Some(0) {
+        return Err(Error::usage(format!("part {i}/{n} would have no request: use fewer parts than requests")));
+    }
+    if let Loop::Open { rate_per_s } = load.mode {
+        load.mode = Loop::Open { rate_per_s: rate_per_s / n as f64 };
+    }
+    if let Some(rate) = load.connect_rate {
+        load.connect_rate = Some(rate / n as f64);
+    }
+    if !load.sources.is_empty() {
+        let k = (i as usize) % load.sources.len();
+        load.sources.rotate_left(k);
+    }
+    if split_cpus && load.cpus.len() >= n as usize {
+        let per = load.cpus.len() / n as usize;
+        load.cpus = load.cpus[i as usize * per..(i as usize + 1) * per].to_vec();
+        load.threads = load.threads.min(load.cpus.len()).max(1);
+    }
+    load.threads = load.threads.min(load.connections as usize).max(1);
+    load.processes = 1;
+    Ok(load)
 }
 
 fn parse_rate(r: &str) -> Result<f64> {
@@ -462,6 +521,9 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         quiet: a.quiet,
         no_preflight: a.no_preflight,
         thresholds: a.thresholds.clone(),
+        processes: 1,
+        shard: None,
+        process_part: None,
     };
     let mut load = load_config(&load_args)?;
     if a.duration.is_none() {
@@ -540,6 +602,48 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load(c: u64, n: Option<u64>, rate: Option<f64>) -> LoadConfig {
+        LoadConfig {
+            connections: c,
+            duration: None,
+            requests: n,
+            threads: 2,
+            cpus: vec![0, 1, 2, 3],
+            mode: rate.map_or(Loop::Closed, |r| Loop::Open { rate_per_s: r }),
+            connect_rate: Some(100.0),
+            pipeline: 1,
+            timeout: Duration::from_secs(1),
+            connect: ConnectOpts::default(),
+            sources: vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap(), "127.0.0.4".parse().unwrap()],
+            json: None,
+            latency: false,
+            quiet: true,
+            preflight: false,
+            thresholds: Vec::new(),
+            processes: 3,
+        }
+    }
+
+    #[test]
+    fn parts_divide_the_plan_exactly() {
+        // 10 connections, 1001 requests, 300 req/s over 3 parts
+        let parts: Vec<LoadConfig> = (0..3).map(|i| take_part(load(10, Some(1001), Some(300.0)), i, 3, true).unwrap()).collect();
+        assert_eq!(parts.iter().map(|p| p.connections).collect::<Vec<_>>(), vec![4, 3, 3]);
+        assert_eq!(parts.iter().map(|p| p.requests.unwrap()).sum::<u64>(), 1001);
+        assert!(parts.iter().all(|p| p.mode == Loop::Open { rate_per_s: 100.0 } && p.processes == 1));
+        assert_eq!(parts.iter().map(|p| p.sources[0].to_string()).collect::<Vec<_>>(), vec!["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+        // CPUs split only for processes of one machine: 4 CPUs over 3 parts -> one each
+        assert_eq!(parts[2].cpus, vec![2]);
+        assert_eq!(parts[2].threads, 1);
+        let shard = take_part(load(10, None, None), 1, 3, false).unwrap();
+        assert_eq!(shard.cpus, vec![0, 1, 2, 3]);
+        assert!(take_part(load(2, None, None), 2, 3, false).unwrap_err().to_string().contains("fewer parts"));
+        for bad in ["3/3", "1", "a/b", "0/0"] {
+            assert!(parse_part("--shard", bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_part("--shard", "2/5").unwrap(), (2, 5));
+    }
 
     #[test]
     fn targets_parse_and_resolve() {

@@ -74,6 +74,9 @@ fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
         quiet: true,
         no_preflight: true,
         thresholds: Vec::new(),
+        processes: 1,
+        shard: None,
+        process_part: None,
     };
     let load = config::load_config(&load_args)?;
     let req = crate::cli::RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None };

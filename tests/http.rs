@@ -304,8 +304,21 @@ fn results_of_two_processes_merge_into_one() {
 fn sigint_stops_the_run_and_still_writes_an_interrupted_report() {
     let srv = common::embedded(None, None);
     let json = common::temp_json("sigint");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .args(["http", &url(srv.local_addr(), "/"), "-c", "4", "-t", "1", "-d", "30s", "-q", "--no-preflight", "--json", json.to_str().unwrap()])
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args([
+            "http",
+            &url(srv.local_addr(), "/"),
+            "-c",
+            "4",
+            "-t",
+            "1",
+            "-d",
+            "30s",
+            "-q",
+            "--no-preflight",
+            "--json",
+            json.to_str().unwrap(),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -321,5 +334,19 @@ fn sigint_stops_the_run_and_still_writes_an_interrupted_report() {
     assert!(u(&v, &["requests", "ok"]) > 0, "{v}");
     assert_accounted(&v);
     let _ = std::fs::remove_file(&json);
+    srv.stop();
+}
+
+#[test]
+fn processes_split_the_run_and_merge_one_report() {
+    let srv = common::embedded(None, None);
+    let r = stampede(&["http", &url(srv.local_addr(), "/"), "-c", "4", "-n", "1000", "--processes", "2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.expect("the parent writes the merged result");
+    assert_eq!(u(&v, &["requests", "ok"]), 1000, "{v}");
+    assert_eq!(u(&v, &["connections", "planned"]), 4, "{v}");
+    assert_eq!(u(&v, &["connections", "established"]), 4, "{v}");
+    assert!(r.stderr.contains("running as 2 processes"), "{}", r.stderr);
+    assert_accounted(&v);
     srv.stop();
 }
