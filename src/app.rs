@@ -213,6 +213,8 @@ fn run_scenario<S: Scenario>(
         cpu_sys_s: out.cpu_sys_s,
         interrupted: out.interrupted,
         started_unix_ms,
+        rss_start: out.rss_start,
+        rss_peak: out.rss_peak,
     };
     let result = RunResult::new(meta, out.shard);
     let busiest = (out.busiest_worker >= 0.9).then_some(out.busiest_worker);

@@ -31,6 +31,15 @@ pub fn listen(fd: &impl AsFd, backlog: i32) -> io::Result<()> {
     }
 }
 
+/// Resident memory of this process in bytes (from /proc/self/statm).
+pub fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf(3) only reads a configuration value; it has no memory-safety preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * if page > 0 { page as u64 } else { 4096 })
+}
+
 /// CPU time (user, system) in seconds used so far by this process.
 pub fn process_cpu() -> (f64, f64) {
     rusage(nix::sys::resource::UsageWho::RUSAGE_SELF)

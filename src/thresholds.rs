@@ -199,6 +199,8 @@ mod tests {
             cpu_sys_s: 0.0,
             interrupted: false,
             started_unix_ms: 0,
+            rss_start: 0,
+            rss_peak: 0,
         };
         RunResult::new(meta, s)
     }

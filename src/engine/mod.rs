@@ -54,6 +54,9 @@ pub struct RunOutput {
     pub threads: usize,
     /// Side lines the scenario kept (ASR transcripts), all workers.
     pub notes: Vec<String>,
+    /// Resident memory of the process when the workers started, and its peak during the run.
+    pub rss_start: u64,
+    pub rss_peak: u64,
 }
 
 struct WorkerOut {
@@ -139,6 +142,14 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
     start_at.store(start_ns, Ordering::Release);
     gate.wait();
 
+    // Sample resident memory while the workers run: its growth over the open connections is
+    // the generator's memory per connection.
+    let rss_start = crate::sys::rss_bytes().unwrap_or(0);
+    let mut rss_peak = rss_start;
+    while !handles.iter().all(|h| h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(100));
+        rss_peak = rss_peak.max(crate::sys::rss_bytes().unwrap_or(0));
+    }
     let mut outs = Vec::with_capacity(workers);
     for h in handles {
         match h.join() {
@@ -166,6 +177,8 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
         busiest_worker: outs.iter().map(|o| o.busy).fold(0.0, f64::max),
         interrupted: outs.iter().any(|o| o.interrupted),
         notes: outs.iter_mut().flat_map(|o| std::mem::take(&mut o.notes)).collect(),
+        rss_start,
+        rss_peak,
         threads: outs.len(),
     })
 }

@@ -170,9 +170,6 @@ impl<W: Wire> Exchange<W> {
                 return;
             }
             let Some(mut stream) = connect_for_run(ctx, self.wire.target().addr, &opts, &mut backoff).await else { return };
-            if st.rbuf.capacity() == 0 {
-                st.rbuf.reserve_exact(self.wire.read_buf());
-            }
             let ended = match self.open(ctx, &mut stream, &mut st).await {
                 Ok(()) => self.requests(ctx, &mut stream, &mut st).await,
                 Err(None) => Ended::RunOver,
@@ -203,6 +200,9 @@ impl<W: Wire> Exchange<W> {
             return Ok(());
         };
         let timeout = self.wire.load().connect.timeout;
+        if st.rbuf.capacity() == 0 {
+            st.rbuf = ctx.take_buffer(self.wire.read_buf());
+        }
         let parser = &mut st.parser;
         open_with(ctx, stream, &mut st.rbuf, bytes, timeout, |input| self.wire.opened(parser, input)).await
     }
@@ -219,8 +219,21 @@ impl<W: Wire> Exchange<W> {
         let Some(first) = ctx.claim_scheduled() else {
             return false;
         };
-        if first > clock::now_ns() && !ctx.sleep_until(first).await {
-            return false;
+        let wait = first.saturating_sub(clock::now_ns());
+        if wait > 0 {
+            // A long wait with nothing buffered: park without a read buffer (idle connections
+            // then cost no user-space buffer; the pool hands one back when it is time to read).
+            let park = wait > crate::scenario::PARK_AFTER_NS && st.rbuf.is_empty() && st.rbuf.capacity() > 0;
+            if park {
+                ctx.give_buffer(std::mem::take(&mut st.rbuf));
+            }
+            let on_time = ctx.sleep_until(first).await;
+            if park {
+                st.rbuf = ctx.take_buffer(self.wire.read_buf());
+            }
+            if !on_time {
+                return false;
+            }
         }
         st.intended.push(first);
         let now = clock::now_ns();
@@ -299,6 +312,10 @@ impl<W: Wire> Exchange<W> {
                 st.rbuf.drain(..pos);
                 if done == k {
                     break;
+                }
+                if st.rbuf.capacity() == 0 {
+                    // First read on this connection: it takes a buffer only now.
+                    st.rbuf = ctx.take_buffer(self.wire.read_buf());
                 }
                 if st.rbuf.len() == st.rbuf.capacity() {
                     return fail_rest(ctx, ErrorClass::Protocol, k - done, served);

@@ -21,6 +21,11 @@ pub mod exchange;
 pub mod http;
 pub mod ws;
 
+/// Most read buffers a worker keeps pooled (the rest are freed).
+const MAX_POOLED_BUFFERS: usize = 64;
+/// A connection that will wait longer than this before its next send gives its buffer back.
+pub const PARK_AFTER_NS: u64 = 2_000_000;
+
 /// A workload: how each connection behaves. Implementations are shared by all workers.
 pub trait Scenario: Send + Sync + 'static {
     /// Short name for the report ("http").
@@ -50,6 +55,9 @@ pub struct WorkerCtx {
     pub sources: RefCell<SourcePool>,
     /// Text lines a scenario keeps for the report's side files (ASR transcripts).
     pub notes: RefCell<Vec<String>>,
+    /// Read buffers of connections that are waiting, for the next one that reads: an idle
+    /// connection holds no buffer.
+    buffers: RefCell<Vec<Vec<u8>>>,
     live_tasks: Cell<usize>,
 }
 
@@ -74,6 +82,7 @@ impl WorkerCtx {
             budget: Cell::new(budget),
             sources: RefCell::new(sources),
             notes: RefCell::new(Vec::new()),
+            buffers: RefCell::new(Vec::new()),
             live_tasks: Cell::new(0),
         }
     }
@@ -133,6 +142,26 @@ impl WorkerCtx {
             task.await;
             self.task_done();
         });
+    }
+
+    /// A read buffer of at least `cap` bytes, from the pool when one is there.
+    pub fn take_buffer(&self, cap: usize) -> Vec<u8> {
+        match self.buffers.borrow_mut().pop() {
+            Some(mut b) => {
+                b.clear();
+                b.reserve_exact(cap);
+                b
+            }
+            None => Vec::with_capacity(cap),
+        }
+    }
+
+    /// Returns an empty read buffer to the pool.
+    pub fn give_buffer(&self, b: Vec<u8>) {
+        let mut pool = self.buffers.borrow_mut();
+        if b.capacity() > 0 && pool.len() < MAX_POOLED_BUFFERS {
+            pool.push(b);
+        }
     }
 
     pub fn task_started(&self) {

@@ -34,6 +34,9 @@ pub struct RunMeta {
     pub cpu_sys_s: f64,
     pub interrupted: bool,
     pub started_unix_ms: u64,
+    /// Resident memory of the generator when the run started, and at its peak (0: unknown).
+    pub rss_start: u64,
+    pub rss_peak: u64,
 }
 
 pub struct RunResult {
@@ -151,6 +154,12 @@ impl RunResult {
         (n > 0).then(|| (self.meta.cpu_user_s + self.meta.cpu_sys_s) * 1e6 / n as f64)
     }
 
+    /// Generator memory growth per connection open at the peak, in bytes.
+    pub fn bytes_per_connection(&self) -> Option<f64> {
+        (self.meta.rss_peak > 0 && self.shard.open_peak > 0)
+            .then(|| self.meta.rss_peak.saturating_sub(self.meta.rss_start) as f64 / self.shard.open_peak as f64)
+    }
+
     pub fn non_2xx_3xx(&self) -> u64 {
         self.shard.statuses().filter(|(s, _)| !(200..400).contains(s)).map(|(_, n)| n).sum()
     }
@@ -248,6 +257,9 @@ impl RunResult {
                 "cpu_busy": sat.cpu_busy,
                 "saturated": sat.saturated,
                 "saturation_reasons": sat.reasons,
+                "rss_start_bytes": self.meta.rss_start,
+                "rss_peak_bytes": self.meta.rss_peak,
+                "bytes_per_connection": self.bytes_per_connection(),
             },
             "connections": {"planned": self.meta.connections, "attempted": s.connects_attempted, "established": s.connects_ok, "peak_open": s.open_peak, "mean_open": s.mean_open(), "samples": s.open_samples, "samples_sum": s.open_samples_sum},
             "histograms": {
@@ -302,6 +314,9 @@ impl RunResult {
         m.cpu_sys_s += b.cpu_sys_s;
         m.interrupted |= b.interrupted;
         m.started_unix_ms = m.started_unix_ms.min(b.started_unix_ms);
+        // Separate processes: their memory adds up.
+        m.rss_start += b.rss_start;
+        m.rss_peak += b.rss_peak;
         self.shard.merge(&other.shard);
         Ok(())
     }
@@ -384,6 +399,8 @@ impl RunResult {
             cpu_sys_s: float(&["generator", "cpu_sys_s"])?,
             interrupted: v["interrupted"].as_bool().unwrap_or(false),
             started_unix_ms: num(&["started_unix_ms"])?,
+            rss_start: v["generator"]["rss_start_bytes"].as_u64().unwrap_or(0),
+            rss_peak: v["generator"]["rss_peak_bytes"].as_u64().unwrap_or(0),
         };
         Ok(RunResult { meta, shard: s })
     }
@@ -555,6 +572,15 @@ impl RunResult {
             m.threads,
             self.cpu_us_per_request().map_or(String::new(), |us| format!(", {us:.2} µs CPU per request"))
         );
+        if self.meta.rss_peak > 0 {
+            let _ = writeln!(
+                o,
+                "Memory     RSS peak {} ({} at start){}",
+                human_bytes(self.meta.rss_peak),
+                human_bytes(self.meta.rss_start),
+                self.bytes_per_connection().map_or(String::new(), |b| format!(", {:.1} KiB per open connection", b / 1024.0))
+            );
+        }
         let sat = self.saturation();
         if sat.saturated {
             let _ = writeln!(o);

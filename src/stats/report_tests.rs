@@ -16,6 +16,8 @@ fn meta(rate: Option<f64>, cpu: f64) -> RunMeta {
         cpu_sys_s: cpu * 0.3,
         interrupted: false,
         started_unix_ms: 1_700_000_000_000,
+        rss_start: 0,
+        rss_peak: 0,
     }
 }
 
