@@ -28,6 +28,7 @@ pub fn dispatch(cmd: Command) -> Result<i32> {
         Command::Asr(a) => asr(&a),
         Command::Serve(a) => serve(&a),
         Command::Demo(a) => demo(&a),
+        Command::Hold(a) => hold(&a),
         Command::Preflight(a) => crate::preflight_cmd::preflight(&a),
         Command::Merge(a) => merge(&a),
     }
@@ -390,15 +391,86 @@ fn serve(a: &ServeArgs) -> Result<i32> {
         }
     }
     let _ = crate::preflight::raise_nofile_soft_limit();
+    if a.processes == 0 || a.processes > 256 {
+        return Err(Error::usage("--processes must be between 1 and 256"));
+    }
     let handle = server::start(&s)?;
-    println!("stampede serve: listening on http://{} ({} threads, {})", handle.local_addr(), s.threads, handle.driver().name());
+    // More processes on the same port (the port is known now, also when it was 0).
+    let mut children = Vec::new();
+    if a.processes > 1 {
+        let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the stampede executable", e))?;
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
+        let mut it = std::env::args_os().skip(1);
+        while let Some(arg) = it.next() {
+            let s = arg.to_string_lossy();
+            if matches!(s.as_ref(), "--processes" | "--listen") {
+                it.next();
+            } else if !(s.starts_with("--processes=") || s.starts_with("--listen=")) {
+                args.push(arg);
+            }
+        }
+        for _ in 1..a.processes {
+            let child = std::process::Command::new(&exe)
+                .args(&args)
+                .args(["--listen", &handle.local_addr().to_string()])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| Error::io("cannot start a server process", e))?;
+            children.push(child);
+        }
+    }
+    println!(
+        "stampede serve: listening on http://{} ({} threads × {} process(es), {})",
+        handle.local_addr(),
+        s.threads,
+        a.processes,
+        handle.driver().name()
+    );
     let _ = std::io::stdout().flush();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
     }
+    for c in &children {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGINT);
+    }
+    for mut c in children {
+        let _ = c.wait();
+    }
     handle.stop();
     eprintln!("stampede serve: stopped");
     Ok(exit::OK)
+}
+
+/// `stampede hold`: connections opened at --connect-rate and held, each sending one request
+/// (http) or ping (ws) every --every; the report shows established, failures, connect latency
+/// and memory per connection.
+fn hold(a: &crate::cli::HoldArgs) -> Result<i32> {
+    let every = crate::units::parse_duration(&a.every).map_err(|e| Error::usage(format!("--every: {e}")))?;
+    if every.is_zero() {
+        return Err(Error::usage("--every must be greater than 0"));
+    }
+    if a.load.rate.is_some() {
+        return Err(Error::usage("hold paces itself with --every; -R is for http and ws"));
+    }
+    if a.url.starts_with("ws://") {
+        let ws = crate::cli::WsArgs {
+            url: a.url.clone(),
+            size: "16".into(),
+            message: None,
+            text: false,
+            binary: false,
+            ping_interval: Some(a.every.clone()),
+            rooms: None,
+            headers: Vec::new(),
+            load: a.load.clone(),
+        };
+        return self::ws(&ws);
+    }
+    let mut load = config::load_config(&a.load)?;
+    load.mode = Loop::Open { rate_per_s: load.connections as f64 / every.as_secs_f64() };
+    let target = config::parse_target(&a.url)?;
+    let req = RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None };
+    run_http(config::build_http(target, &req, load)?, "")
 }
 
 fn demo(a: &DemoArgs) -> Result<i32> {

@@ -32,6 +32,8 @@ pub enum Command {
     Asr(AsrArgs),
     /// Start the embedded server on loopback and run a 10 s HTTP load against it.
     Demo(DemoArgs),
+    /// Open -c connections at --connect-rate and hold them: http:// sends one keep-alive request per connection every --every; ws:// pings.
+    Hold(HoldArgs),
     /// Merge JSON results of several processes or machines into one exact result.
     Merge(MergeArgs),
     /// Check kernel limits and tuning for a planned run; print the exact fixes.
@@ -238,6 +240,9 @@ pub struct ServeArgs {
     /// Listen backlog.
     #[arg(long = "backlog", default_value_t = 4096)]
     pub backlog: i32,
+    /// Serve from N processes sharing the port (SO_REUSEPORT): past a per-process file limit.
+    #[arg(long = "processes", default_value_t = 1, value_name = "N")]
+    pub processes: u32,
     /// Mock ASR (/asr): a partial result every this much audio received.
     #[arg(long = "asr-partial-ms", default_value_t = 200)]
     pub asr_partial_ms: u32,
@@ -247,6 +252,17 @@ pub struct ServeArgs {
     /// Mock ASR: sessions at once; over it the upgrade is closed with 1013 (try again later).
     #[arg(long = "asr-max-sessions", value_name = "N")]
     pub asr_max_sessions: Option<u64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HoldArgs {
+    /// Target: http://... (keep-alive requests) or ws://... (pings).
+    pub url: String,
+    /// Each connection sends one request (or ping) this often while held.
+    #[arg(long = "every", default_value = "30s", value_name = "TIME")]
+    pub every: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 #[derive(Args, Debug, Clone)]

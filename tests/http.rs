@@ -350,3 +350,49 @@ fn processes_split_the_run_and_merge_one_report() {
     assert_accounted(&v);
     srv.stop();
 }
+
+#[test]
+fn hold_keeps_a_few_thousand_connections_and_counts_them_exactly() {
+    let srv = common::embedded(None, None);
+    let r =
+        stampede(&["hold", &url(srv.local_addr(), "/"), "-c", "3000", "-t", "1", "--connect-rate", "6000", "--every", "10s", "-d", "2s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!(u(&v, &["connections", "established"]), 3000, "{v}");
+    assert_eq!(u(&v, &["connections", "peak_open"]), 3000, "{v}");
+    assert_eq!(u(&v, &["connections", "attempted"]), 3000, "{v}");
+    assert!(v["errors"].as_object().unwrap().is_empty(), "{v}");
+    // about 3000 / 10 s = 300 requests/s, for the 2 s
+    assert!(u(&v, &["requests", "ok"]) > 0, "{v}");
+    assert!(f(&v, &["generator", "bytes_per_connection"]) > 0.0, "{v}");
+    assert_accounted(&v);
+    srv.stop();
+}
+
+#[test]
+fn serve_processes_share_one_port_and_stop_together() {
+    use std::io::{BufRead, BufReader};
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["serve", "--listen", "127.0.0.1:0", "-t", "1", "--processes", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(serve.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("× 3 process(es)"), "{line}");
+    let addr: std::net::SocketAddr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let r = stampede(&["http", &url(addr, "/"), "-c", "30", "-t", "1", "-n", "3000"]);
+    assert_eq!(u(r.json.as_ref().unwrap(), &["requests", "ok"]), 3000, "{}", r.stderr);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(serve.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    assert_eq!(serve.wait().unwrap().code(), Some(0));
+    // every process is gone: nothing listens on the port any more
+    // Nothing listens on the port any more. The kernel tears io_uring rings down asynchronously,
+    // and a ring with a pending accept keeps its listener alive a moment after the process is
+    // gone, so allow up to 2 s.
+    let gone = (0..40).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        std::net::TcpStream::connect(addr).is_err()
+    });
+    assert!(gone, "a server process outlived the parent");
+}
