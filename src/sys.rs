@@ -40,11 +40,6 @@ pub fn rss_bytes() -> Option<u64> {
     Some(pages * if page > 0 { page as u64 } else { 4096 })
 }
 
-/// CPU time (user, system) in seconds used so far by this process.
-pub fn process_cpu() -> (f64, f64) {
-    rusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
-}
-
 /// CPU time (user, system) in seconds used so far by the calling thread.
 pub fn thread_cpu() -> (f64, f64) {
     rusage(nix::sys::resource::UsageWho::RUSAGE_THREAD)

@@ -35,10 +35,6 @@ impl Backoff {
         self.failures = 0;
     }
 
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
-
     fn next_rand(&mut self) -> u64 {
         let mut x = self.rng;
         x ^= x << 13;

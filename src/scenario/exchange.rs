@@ -250,8 +250,11 @@ impl<W: Wire> Exchange<W> {
     async fn requests(&self, ctx: &WorkerCtx, stream: &mut TcpStream, st: &mut ConnState<W::Parser>) -> Ended {
         let timeout_ns = self.wire.load().timeout.as_nanos() as u64;
         let mut served = 0u64;
+        // The clock is read once after each write and once after each read; the end-of-run
+        // check reuses the last of those readings instead of reading it again.
+        let mut last_ns = clock::now_ns();
         loop {
-            if ctx.finished(clock::now_ns()) || !self.claim_batch(ctx, st).await {
+            if ctx.finished(last_ns) || !self.claim_batch(ctx, st).await {
                 return Ended::RunOver;
             }
             let k = st.intended.len();
@@ -311,6 +314,7 @@ impl<W: Wire> Exchange<W> {
                 }
                 st.rbuf.drain(..pos);
                 if done == k {
+                    last_ns = read_ns;
                     break;
                 }
                 if st.rbuf.capacity() == 0 {

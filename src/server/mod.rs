@@ -73,16 +73,6 @@ pub struct ServerHandle {
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Asks a server to stop from another thread (a signal watcher).
-#[derive(Clone)]
-pub struct Stopper(Arc<Shared>);
-
-impl Stopper {
-    pub fn stop(&self) {
-        self.0.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 impl ServerHandle {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -92,18 +82,14 @@ impl ServerHandle {
         self.driver
     }
 
-    pub fn stopper(&self) -> Stopper {
-        Stopper(Arc::clone(&self.shared))
-    }
-
     /// Stops every worker and waits for them (each notices within `STOP_POLL`).
     pub fn stop(self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.wait();
     }
 
-    /// Waits until the workers stop (after a `Stopper::stop`).
-    pub fn wait(self) {
+    /// Waits until the workers stop.
+    fn wait(self) {
         for t in self.threads {
             let _ = t.join();
         }
