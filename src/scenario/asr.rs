@@ -229,7 +229,7 @@ impl Scenario for AsrScenario {
 
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64) {
         let me = Arc::clone(self);
-        ctx.spawn_counted(move |ctx| async move { me.stream(&ctx, slot).await });
+        ctx.spawn_counted(move |ctx| async move { me.stream(ctx.rc(), slot).await });
     }
 }
 

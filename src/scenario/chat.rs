@@ -125,7 +125,7 @@ impl Scenario for ChatScenario {
 
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64) {
         let me = Arc::clone(self);
-        ctx.spawn_counted(move |ctx| async move { me.member(&ctx, slot).await });
+        ctx.spawn_counted(move |ctx| async move { me.member(ctx.rc(), slot).await });
     }
 }
 
