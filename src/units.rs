@@ -51,7 +51,7 @@ pub fn parse_start_at(s: &str, now: SystemTime) -> Result<SystemTime, String> {
         return parse_duration(rel).map(|d| now + d).map_err(|_| bad());
     }
     let secs: f64 = if t.contains('T') { rfc3339_utc(t).ok_or_else(bad)? } else { t.parse().map_err(|_| bad())? };
-    if !secs.is_finite() || secs < 0.0 || secs > 1e11 {
+    if !secs.is_finite() || !(0.0..=1e11).contains(&secs) {
         return Err(bad());
     }
     Ok(UNIX_EPOCH + Duration::from_secs_f64(secs))
