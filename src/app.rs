@@ -18,7 +18,7 @@ use crate::scenario::ws::WsScenario;
 use crate::scenario::Scenario;
 use crate::server::{self, ServeConfig};
 use crate::stats::report::{live_line, RunMeta, RunResult};
-use crate::stats::Interval;
+use crate::stats::timeline::IntervalRec;
 
 /// Runs one subcommand; returns the process exit code.
 pub fn dispatch(cmd: Command) -> Result<i32> {
@@ -31,6 +31,8 @@ pub fn dispatch(cmd: Command) -> Result<i32> {
         Command::Hold(a) => hold(&a),
         Command::Preflight(a) => crate::preflight_cmd::preflight(&a),
         Command::Merge(a) => merge(&a),
+        Command::Run(a) => run_plan(&a),
+        Command::Plan(a) => print_plan(&a),
     }
 }
 
@@ -113,6 +115,105 @@ fn asr(a: &AsrArgs) -> Result<i32> {
     run_scenario(Arc::new(AsrScenario::new(cfg, nonce())), &load, plan, &what, "", transcripts.as_deref())
 }
 
+/// The TOML of a preset for `url` (`--limit` fills the throttle preset's shares).
+fn preset_text(name: &str, url: &str, limit: Option<&str>) -> Result<String> {
+    let scenario = if url.starts_with("ws://") { "ws" } else { "http" };
+    let text = crate::plan::preset(name, scenario, url).map_err(|e| Error::usage(format!("--preset: {e}")))?;
+    let limit = match limit {
+        Some(l) => crate::units::parse_count(l).map_err(|e| Error::usage(format!("--limit: {e}")))? as f64,
+        None => 100.0,
+    };
+    if limit <= 0.0 {
+        return Err(Error::usage("--limit must be greater than 0"));
+    }
+    Ok(crate::plan::with_limit(&text, limit))
+}
+
+fn print_plan(a: &crate::cli::PlanArgs) -> Result<i32> {
+    print!("{}", preset_text(&a.preset, &a.url, a.limit.as_deref())?);
+    Ok(exit::OK)
+}
+
+/// `stampede run`: a plan's scenario command line is built and parsed like any other (so every
+/// flag and check applies), then the stages are attached to its load.
+fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
+    let (text, origin) = match &a.preset {
+        Some(name) => (preset_text(name, &a.plan, a.limit.as_deref())?, format!("preset {name}")),
+        None => {
+            if a.limit.is_some() {
+                return Err(Error::usage("--limit goes with --preset throttle"));
+            }
+            let text = std::fs::read_to_string(&a.plan).map_err(|e| {
+                Error::usage(format!("{}: cannot read the plan ({e}); for a preset: stampede run --preset load URL", a.plan))
+            })?;
+            (text, a.plan.clone())
+        }
+    };
+    let plan = crate::plan::parse(&text).map_err(|e| Error::usage(format!("{origin}: {e}")))?;
+    let staged = plan.staged();
+    let mut argv = vec!["stampede".to_string()];
+    argv.extend(plan.argv());
+    argv.extend(["--duration".to_string(), format!("{}ms", staged.total().as_millis())]);
+    let peak = staged.profile.peak();
+    match plan.drive {
+        crate::plan::Drive::Rate => argv.extend(["--rate".to_string(), format!("{}", peak.max(0.001))]),
+        crate::plan::Drive::Connections => argv.extend(["--connections".to_string(), format!("{}", peak.ceil().max(1.0) as u64)]),
+        crate::plan::Drive::Streams => argv.extend(["--streams".to_string(), format!("{}", peak.ceil().max(1.0) as u64)]),
+    }
+    for t in &plan.threshold_texts {
+        argv.extend(["--threshold".to_string(), t.clone()]);
+    }
+    argv.extend(a.extra.iter().cloned());
+    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv).map_err(|e| {
+        let msg = e.render().to_string();
+        Error::usage(format!(
+            "{origin}: the plan's options do not make a valid command:\n{}",
+            msg.lines().take(3).collect::<Vec<_>>().join("\n")
+        ))
+    })?;
+    // A part of a split run carries its share of every level.
+    let attach = |load: &mut LoadConfig, parts: Option<(&Option<String>, &Option<String>)>| -> Result<()> {
+        let mut st = staged.clone();
+        if let Some((shard, part)) = parts {
+            for (flag, spec) in [("--shard", shard), ("--process-part", part)] {
+                if let Some(spec) = spec {
+                    st = st.share(config::parse_part(flag, spec)?.1);
+                }
+            }
+        }
+        load.staged = Some(Arc::new(st));
+        Ok(())
+    };
+    match cli.command {
+        Command::Http(h) => {
+            let mut cfg = config::http_config(&h)?;
+            attach(&mut cfg.load, Some((&h.load.shard, &h.load.process_part)))?;
+            run_http(cfg, "")
+        }
+        Command::Ws(w) => {
+            let mut cfg = config::ws_config(&w)?;
+            if matches!(cfg.mode, WsMode::Chat { .. }) {
+                return Err(Error::usage(format!("{origin}: chat rooms (--rooms) do not take stages yet")));
+            }
+            attach(&mut cfg.load, Some((&w.load.shard, &w.load.process_part)))?;
+            let plan_pf = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
+            let load = cfg.load.clone();
+            let what = format!("ws {}", cfg.target.url);
+            run_scenario(Arc::new(WsScenario::ws(cfg, nonce())), &load, plan_pf, &what, "", None)
+        }
+        Command::Asr(x) => {
+            let mut cfg = config::asr_config(&x)?;
+            attach(&mut cfg.load, None)?;
+            let plan_pf = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
+            let load = cfg.load.clone();
+            let transcripts = cfg.transcripts.clone();
+            let what = format!("asr streams to {}", cfg.target.url);
+            run_scenario(Arc::new(AsrScenario::new(cfg, nonce())), &load, plan_pf, &what, "", transcripts.as_deref())
+        }
+        _ => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
+    }
+}
+
 /// `stampede merge`: adds results of the same plan from several processes or machines.
 fn merge(a: &crate::cli::MergeArgs) -> Result<i32> {
     let mut merged: Option<RunResult> = None;
@@ -176,6 +277,9 @@ fn run_scenario<S: Scenario>(
     if let Some(p) = &load.json {
         check_writable("--json", p)?;
     }
+    if let Some(p) = &load.hlog {
+        check_writable("--hlog", p)?;
+    }
     if let Some(p) = notes_to {
         check_writable("--transcripts", p)?;
     }
@@ -194,12 +298,10 @@ fn run_scenario<S: Scenario>(
     }
     let live = !load.quiet && std::io::stderr().is_terminal();
     let threads = load.threads;
-    let (tx, printer) = if live {
-        let (tx, rx) = mpsc::channel::<Tick>();
-        (Some(tx), Some(std::thread::spawn(move || print_live(rx, threads))))
-    } else {
-        (None, None)
-    };
+    // Every second each worker sends its interval: the collector adds them up into the time
+    // series (and prints the live line on a terminal).
+    let (tx, rx) = mpsc::channel::<Tick>();
+    let collector = std::thread::spawn(move || collect_seconds(rx, threads, live));
     if !banner.is_empty() {
         println!("{banner}");
     }
@@ -215,10 +317,8 @@ fn run_scenario<S: Scenario>(
     };
     eprintln!("stampede: {what} for {span}, {} connections, {threads} threads, {mode}", load.connections);
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let out = engine::run(Arc::clone(&scenario), load, stop, tx);
-    if let Some(p) = printer {
-        let _ = p.join();
-    }
+    let out = engine::run(Arc::clone(&scenario), load, stop, Some(tx));
+    let intervals = collector.join().unwrap_or_default();
     let out = out?;
     let meta = RunMeta {
         scenario: scenario.name().to_string(),
@@ -228,9 +328,13 @@ fn run_scenario<S: Scenario>(
         connections: load.connections,
         pipeline: load.pipeline,
         duration_s: out.elapsed_ns as f64 / 1e9,
-        target_rate: match load.mode {
-            Loop::Closed => None,
-            Loop::Open { rate_per_s } => Some(rate_per_s),
+        target_rate: match (load.mode, load.staged.as_deref()) {
+            (Loop::Closed, _) => None,
+            // A plan's rate changes: the target is its mean (what its schedule sends in all).
+            (Loop::Open { .. }, Some(st)) if st.drive == crate::plan::Drive::Rate => {
+                Some(st.profile.integral_to(u64::MAX) / st.total().as_secs_f64().max(1e-9))
+            }
+            (Loop::Open { rate_per_s }, _) => Some(rate_per_s),
         },
         cpu_user_s: out.cpu_user_s,
         cpu_sys_s: out.cpu_sys_s,
@@ -239,7 +343,23 @@ fn run_scenario<S: Scenario>(
         rss_start: out.rss_start,
         rss_peak: out.rss_peak,
     };
-    let result = RunResult::new(meta, out.shard);
+    let mut result = RunResult::new(meta, out.shard);
+    result.intervals = intervals;
+    if let Some(st) = &load.staged {
+        result.stages = out
+            .stages
+            .into_iter()
+            .zip(&st.bounds)
+            .zip(&st.shapes)
+            .map(|((shard, (name, start, end)), shape)| crate::stats::timeline::StageResult {
+                name: name.clone(),
+                start_s: *start as f64 / 1e9,
+                end_s: *end as f64 / 1e9,
+                shape: shape.clone(),
+                shard,
+            })
+            .collect();
+    }
     let busiest = (out.busiest_worker >= 0.9).then_some(out.busiest_worker);
     report(result, load, busiest, notes_to.map(|p| (p, out.notes)))
 }
@@ -256,9 +376,24 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
     if load.latency {
         text.push_str(&crate::stats::report::render_distribution(&result));
     }
+    text.push_str(&result.render_stages());
     let verdicts = crate::thresholds::judge(&load.thresholds, &result);
     if !verdicts.is_empty() {
         text.push_str(&crate::thresholds::render(&load.thresholds, &verdicts));
+    }
+    // A plan's stage thresholds, judged on each stage alone.
+    let mut stage_verdicts = Vec::new();
+    if let Some(st) = &load.staged {
+        for (i, rules) in st.thresholds.iter().enumerate() {
+            let Some(r) = result.stage_result(i).filter(|_| !rules.is_empty()) else { continue };
+            let v = crate::thresholds::judge(rules, &r);
+            text.push_str(&crate::thresholds::render(rules, &v).replacen(
+                "Thresholds",
+                &format!("Thresholds of stage {}", st.bounds[i].0),
+                1,
+            ));
+            stage_verdicts.push((i, v));
+        }
     }
     print!("{text}");
     let _ = std::io::stdout().flush();
@@ -266,6 +401,9 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
         let mut value = result.to_json();
         value["host"] = crate::preflight::Host::read(Path::new("/")).to_json();
         value["thresholds"] = crate::thresholds::to_json(&verdicts);
+        for (i, v) in &stage_verdicts {
+            value["stages"][*i]["thresholds"] = crate::thresholds::to_json(v);
+        }
         let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
         write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: result written to {}", p.display());
@@ -276,12 +414,17 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
         write_atomically(p, text.as_bytes()).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: {} lines written to {}", lines.len(), p.display());
     }
+    if let Some(p) = &load.hlog {
+        write_atomically(p, crate::stats::hlog::render(&result).as_bytes())
+            .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+        eprintln!("stampede: HdrHistogram interval log written to {}", p.display());
+    }
     let shard = &result.shard;
     if shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !result.meta.interrupted {
         eprintln!("stampede: no request got a response: see the error classes above");
         return Ok(exit::RUN_FAILED);
     }
-    let breached = verdicts.iter().filter(|v| !v.passed).count();
+    let breached = verdicts.iter().chain(stage_verdicts.iter().flat_map(|(_, v)| v)).filter(|v| !v.passed).count();
     if breached > 0 {
         eprintln!("stampede: {breached} threshold(s) breached");
         return Ok(exit::THRESHOLDS);
@@ -324,9 +467,9 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
     let mut it = std::env::args_os().skip(1);
     while let Some(a) = it.next() {
         let s = a.to_string_lossy();
-        if matches!(s.as_ref(), "--processes" | "--json" | "--start-at") {
+        if matches!(s.as_ref(), "--processes" | "--json" | "--start-at" | "--hlog") {
             it.next();
-        } else if !(["--processes=", "--json=", "--start-at="].iter().any(|p| s.starts_with(p))
+        } else if !(["--processes=", "--json=", "--start-at=", "--hlog="].iter().any(|p| s.starts_with(p))
             || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
         {
             args.push(a);
@@ -393,27 +536,40 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
 }
 
 /// Prints one live line per second on stderr, merging all workers' snapshots of that second.
-fn print_live(rx: mpsc::Receiver<Tick>, workers: usize) {
-    let mut pending: Vec<(u64, usize, Interval)> = Vec::new();
+/// Adds the workers' intervals up, second by second, into the time series; prints the live
+/// line for each complete second when `live`. Returns when the workers are done.
+fn collect_seconds(rx: mpsc::Receiver<Tick>, workers: usize, live: bool) -> Vec<IntervalRec> {
+    let mut pending: Vec<(u64, usize, IntervalRec)> = Vec::new();
+    let mut done: Vec<IntervalRec> = Vec::new();
     let mut printed = false;
     while let Ok(t) = rx.recv() {
         match pending.iter_mut().find(|(s, _, _)| *s == t.second) {
-            Some((_, n, iv)) => {
-                iv.merge(&t.interval);
+            Some((_, n, rec)) => {
+                rec.add_interval(&t.interval);
                 *n += 1;
             }
-            None => pending.push((t.second, 1, t.interval)),
+            None => {
+                let mut rec = IntervalRec::new(t.second + 1);
+                rec.add_interval(&t.interval);
+                pending.push((t.second, 1, rec));
+            }
         }
         pending.sort_by_key(|(s, _, _)| *s);
         while pending.first().is_some_and(|(_, n, _)| *n >= workers) {
-            let (s, _, iv) = pending.remove(0);
-            eprint!("\r\x1b[2K{}", live_line((s + 1) as f64, &iv));
-            printed = true;
+            let (_, _, rec) = pending.remove(0);
+            if live {
+                eprint!("\r\x1b[2K{}", live_line(&rec));
+                printed = true;
+            }
+            done.push(rec);
         }
     }
+    // Seconds some worker did not finish (the run ended): kept as they are.
+    done.extend(pending.into_iter().map(|(_, _, rec)| rec));
     if printed {
         eprintln!();
     }
+    done
 }
 
 fn serve(a: &ServeArgs) -> Result<i32> {

@@ -38,6 +38,41 @@ pub enum Command {
     Merge(MergeArgs),
     /// Check kernel limits and tuning for a planned run; print the exact fixes.
     Preflight(PreflightArgs),
+    /// Run a load plan: stages that hold or ramp the rate, connections or streams (a TOML file, or --preset NAME URL).
+    Run(RunArgs),
+    /// Print a preset plan as TOML, to start a plan file from: stampede plan --preset load URL > plan.toml
+    Plan(PlanArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "Presets: smoke, load, stress, spike, soak, qps, throttle.\n\
+Any other flag of the scenario's command follows the plan, e.g.\n  stampede run plan.toml --json out.json --hlog out.hlog")]
+pub struct RunArgs {
+    /// The plan file (TOML); or give --preset and a URL instead.
+    #[arg(value_name = "PLAN.toml|URL")]
+    pub plan: String,
+    /// Run a built-in plan against the URL given in place of PLAN.
+    #[arg(long = "preset", value_name = "NAME")]
+    pub preset: Option<String>,
+    /// throttle preset: the target's rate limit in requests/s (its stages are shares of it).
+    #[arg(long = "limit", value_name = "N")]
+    pub limit: Option<String>,
+    /// Flags for the scenario command (--json, --hlog, --threshold, --processes, -H, ...).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FLAGS")]
+    pub extra: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// One of smoke, load, stress, spike, soak, qps, throttle.
+    #[arg(long = "preset", value_name = "NAME")]
+    pub preset: String,
+    /// Target the plan names (http:// or ws://).
+    #[arg(default_value = "http://127.0.0.1:8080/", value_name = "URL")]
+    pub url: String,
+    /// throttle preset: the target's rate limit in requests/s.
+    #[arg(long = "limit", value_name = "N")]
+    pub limit: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -78,6 +113,9 @@ pub struct LoadArgs {
     /// Write the versioned JSON result to FILE (checked for writability before the run).
     #[arg(long = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write the per-second latency histograms to FILE as an HdrHistogram interval log.
+    #[arg(long = "hlog", value_name = "FILE")]
+    pub hlog: Option<PathBuf>,
     /// Print the full latency percentile distribution.
     #[arg(long = "latency")]
     pub latency: bool,
