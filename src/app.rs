@@ -298,10 +298,6 @@ fn run_scenario<S: Scenario>(
     }
     let live = !load.quiet && std::io::stderr().is_terminal();
     let threads = load.threads;
-    // Every second each worker sends its interval: the collector adds them up into the time
-    // series (and prints the live line on a terminal).
-    let (tx, rx) = mpsc::channel::<Tick>();
-    let collector = std::thread::spawn(move || collect_seconds(rx, threads, live));
     if !banner.is_empty() {
         println!("{banner}");
     }
@@ -316,6 +312,31 @@ fn run_scenario<S: Scenario>(
         (None, None) => String::new(),
     };
     eprintln!("stampede: {what} for {span}, {} connections, {threads} threads, {mode}", load.connections);
+    let monitor = crate::monitor::Monitor::start(&load.monitor_pids);
+    let ran = execute(scenario, load, stop, live);
+    let series = monitor.finish();
+    let mut ran = ran?;
+    ran.result.monitor = series;
+    let busiest = (ran.busiest >= 0.9).then_some(ran.busiest);
+    report(ran.result, load, busiest, notes_to.map(|p| (p, ran.notes)))
+}
+
+/// One run of the load, without preflight or report.
+pub(crate) struct Executed {
+    pub result: RunResult,
+    /// CPU share of the busiest worker thread.
+    pub busiest: f64,
+    /// Scenario side lines (ASR transcripts).
+    pub notes: Vec<String>,
+}
+
+/// Runs `scenario` once with `load` and returns its result (time series and stages included).
+pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBool>, live: bool) -> Result<Executed> {
+    let threads = load.threads;
+    // Every second each worker sends its interval: the collector adds them up into the time
+    // series (and prints the live line on a terminal).
+    let (tx, rx) = mpsc::channel::<Tick>();
+    let collector = std::thread::spawn(move || collect_seconds(rx, threads, live));
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let out = engine::run(Arc::clone(&scenario), load, stop, Some(tx));
     let intervals = collector.join().unwrap_or_default();
@@ -360,8 +381,7 @@ fn run_scenario<S: Scenario>(
             })
             .collect();
     }
-    let busiest = (out.busiest_worker >= 0.9).then_some(out.busiest_worker);
-    report(result, load, busiest, notes_to.map(|p| (p, out.notes)))
+    Ok(Executed { result, busiest: out.busiest_worker, notes: out.notes })
 }
 
 /// Prints the report, writes the JSON result (and side lines), judges thresholds; the exit code.
@@ -376,6 +396,7 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
     if load.latency {
         text.push_str(&crate::stats::report::render_distribution(&result));
     }
+    text.push_str(&result.render_monitor());
     text.push_str(&result.render_stages());
     let verdicts = crate::thresholds::judge(&load.thresholds, &result);
     if !verdicts.is_empty() {
@@ -467,9 +488,9 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
     let mut it = std::env::args_os().skip(1);
     while let Some(a) = it.next() {
         let s = a.to_string_lossy();
-        if matches!(s.as_ref(), "--processes" | "--json" | "--start-at" | "--hlog") {
+        if matches!(s.as_ref(), "--processes" | "--json" | "--start-at" | "--hlog" | "--monitor-pid") {
             it.next();
-        } else if !(["--processes=", "--json=", "--start-at=", "--hlog="].iter().any(|p| s.starts_with(p))
+        } else if !(["--processes=", "--json=", "--start-at=", "--hlog=", "--monitor-pid="].iter().any(|p| s.starts_with(p))
             || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
         {
             args.push(a);
@@ -484,6 +505,8 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
     let stop = stop_on_signals()?;
     eprintln!("stampede: running as {n} processes");
+    // The parent watches the target; its children do not (they get no --monitor-pid).
+    let monitor = crate::monitor::Monitor::start(&load.monitor_pids);
     let mut children = Vec::with_capacity(n as usize);
     for k in 0..n {
         let json = dir.join(format!("part-{k}.json"));
@@ -531,7 +554,8 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
     for f in &failures {
         eprintln!("stampede: a child process wrote no result: {f}");
     }
-    let Some(result) = merged else { return Err(Error::run("no child process produced a result")) };
+    let Some(mut result) = merged else { return Err(Error::run("no child process produced a result")) };
+    result.monitor = monitor.finish();
     report(result, load, None, None)
 }
 

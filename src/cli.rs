@@ -113,6 +113,9 @@ pub struct LoadArgs {
     /// Write the versioned JSON result to FILE (checked for writability before the run).
     #[arg(long = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Sample this local process's CPU and RSS every second into the report (repeatable); thresholds: target_cpu, target_rss.
+    #[arg(long = "monitor-pid", value_name = "PID")]
+    pub monitor_pids: Vec<u32>,
     /// Write the per-second latency histograms to FILE as an HdrHistogram interval log.
     #[arg(long = "hlog", value_name = "FILE")]
     pub hlog: Option<PathBuf>,

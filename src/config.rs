@@ -130,6 +130,8 @@ pub struct LoadConfig {
     pub start_at: Option<std::time::SystemTime>,
     /// `--hlog FILE`: the HdrHistogram interval log.
     pub hlog: Option<PathBuf>,
+    /// `--monitor-pid`: local target processes sampled each second.
+    pub monitor_pids: Vec<u32>,
     /// A plan's stages (`stampede run`): the rate, connections or streams over time.
     pub staged: Option<std::sync::Arc<crate::plan::Staged>>,
 }
@@ -230,6 +232,17 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         sources,
         json: a.json.clone(),
         hlog: a.hlog.clone(),
+        monitor_pids: a
+            .monitor_pids
+            .iter()
+            .map(|&pid| {
+                if crate::monitor::read(pid).is_some() {
+                    Ok(pid)
+                } else {
+                    Err(Error::usage(format!("--monitor-pid {pid}: no such process here (it must run on this machine)")))
+                }
+            })
+            .collect::<Result<_>>()?,
         latency: a.latency,
         quiet: a.quiet,
         preflight: !a.no_preflight,
@@ -534,6 +547,7 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         linger_zero: false,
         json: a.json.clone(),
         hlog: None,
+        monitor_pids: Vec::new(),
         latency: false,
         quiet: a.quiet,
         no_preflight: a.no_preflight,
@@ -643,6 +657,7 @@ mod tests {
             start_at: None,
             staged: None,
             hlog: None,
+            monitor_pids: Vec::new(),
         }
     }
 

@@ -30,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod monitor;
 pub mod net;
 pub mod plan;
 pub mod preflight;

@@ -414,3 +414,38 @@ fn processes_wait_for_a_common_start_time() {
     assert_eq!(u(&v, &["requests", "ok"]), 100, "{v}");
     srv.stop();
 }
+
+#[test]
+fn monitor_pid_samples_the_target_and_feeds_thresholds() {
+    // The embedded server runs in this test process: monitor ourselves.
+    let srv = common::embedded(None, None);
+    let me = std::process::id().to_string();
+    let r = stampede(&[
+        "http",
+        &url(srv.local_addr(), "/"),
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "-d",
+        "2500ms",
+        "--monitor-pid",
+        &me,
+        "--threshold",
+        "target_cpu>0%",
+        "--threshold",
+        "target_rss<64GiB",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    let m = &v["monitor"][0];
+    assert_eq!(m["pid"].as_u64().unwrap().to_string(), me, "{v}");
+    assert!(m["samples"].as_array().unwrap().len() >= 2, "{m}");
+    assert!(m["cpu_mean_pct"].as_f64().unwrap() > 0.0, "the server answered: {m}");
+    assert!(m["rss_peak_bytes"].as_u64().unwrap() > 1 << 20, "{m}");
+    assert!(r.stdout.contains(&format!("Target     pid {me}")), "{}", r.stdout);
+    let r = common::stampede_raw(&["http", &url(srv.local_addr(), "/"), "--monitor-pid", "4294967294"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no such process"), "{}", r.stderr);
+    srv.stop();
+}

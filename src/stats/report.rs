@@ -12,7 +12,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer}
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
-use super::timeline::{merge_aligned, IntervalRec, StageResult};
+use super::timeline::{merge_aligned, IntervalRec, MonitorSeries, StageResult};
 use super::{new_histogram, ErrorClass, Shard};
 
 /// Version tag of the JSON result. Bump on an incompatible change.
@@ -47,6 +47,8 @@ pub struct RunResult {
     pub stages: Vec<StageResult>,
     /// One record per second.
     pub intervals: Vec<IntervalRec>,
+    /// Target processes sampled during the run (`--monitor-pid`).
+    pub monitor: Vec<MonitorSeries>,
 }
 
 /// Whether the generator, not the target, limited the run.
@@ -137,14 +139,24 @@ fn lat_json(h: &Histogram<u64>) -> Value {
 
 impl RunResult {
     pub fn new(meta: RunMeta, shard: Shard) -> RunResult {
-        RunResult { meta, shard, stages: Vec::new(), intervals: Vec::new() }
+        RunResult { meta, shard, stages: Vec::new(), intervals: Vec::new(), monitor: Vec::new() }
     }
 
     /// Stage `i` as a result of its own (for its thresholds and its report lines).
     pub fn stage_result(&self, i: usize) -> Option<RunResult> {
         let st = self.stages.get(i)?;
         let meta = RunMeta { duration_s: (st.end_s - st.start_s).max(1e-9), ..self.meta.clone() };
-        Some(RunResult::new(meta, st.shard.clone()))
+        let mut r = RunResult::new(meta, st.shard.clone());
+        // The target's samples taken during this stage.
+        r.monitor = self
+            .monitor
+            .iter()
+            .map(|m| MonitorSeries {
+                samples: m.samples.iter().filter(|x| x.t_s > st.start_s && x.t_s <= st.end_s + 0.5).copied().collect(),
+                ..m.clone()
+            })
+            .collect();
+        Some(r)
     }
 
     /// The name of the stage running `t_s` seconds into the run.
@@ -325,6 +337,7 @@ impl RunResult {
                 "delivery_latency_ms": short_json(&s.delivery),
             }) },
             "stages": self.stages_json(),
+            "monitor": self.monitor.iter().map(MonitorSeries::to_json).collect::<Vec<_>>(),
             "intervals": self.intervals.iter().map(|r| r.to_json(self.stage_name_at(r.t_s as f64 - 0.5))).collect::<Vec<_>>(),
         })
     }
@@ -382,6 +395,11 @@ impl RunResult {
             merge_aligned(&mut theirs, &mine, ((a0 - b0) as f64 / 1000.0).round() as u64);
             std::mem::swap(&mut mine, &mut theirs);
             self.intervals = mine;
+        }
+        for m in &other.monitor {
+            if !self.monitor.iter().any(|x| x.pid == m.pid) {
+                self.monitor.push(m.clone());
+            }
         }
         self.shard.merge(&other.shard);
         Ok(())
@@ -472,6 +490,9 @@ impl RunResult {
         if let Some(ivs) = v["intervals"].as_array() {
             r.intervals = ivs.iter().map(IntervalRec::from_json).collect::<Result<_, _>>()?;
         }
+        if let Some(m) = v["monitor"].as_array() {
+            r.monitor = m.iter().map(MonitorSeries::from_json).collect();
+        }
         if let Some(stages) = v["stages"].as_array() {
             for st in stages {
                 let inner = RunResult::from_json(&st["result"]).map_err(|e| format!("stage {}: {e}", st["name"]))?;
@@ -515,6 +536,21 @@ impl RunResult {
                 q(0.5),
                 q(0.99)
             );
+        }
+        o
+    }
+
+    /// One line per `--monitor-pid` target (empty without any).
+    pub fn render_monitor(&self) -> String {
+        let mut o = String::new();
+        for m in &self.monitor {
+            let cpu = match (m.cpu_mean(), m.cpu_max()) {
+                (Some(a), Some(b)) => format!("CPU mean {a:.0}%, max {b:.0}% of a CPU"),
+                _ => "no sample".to_string(),
+            };
+            let rss = m.rss_peak().map_or(String::new(), |b| format!("; RSS peak {}", human_bytes(b)));
+            let gone = m.exited_at_s.map_or(String::new(), |t| format!("; EXITED {t:.1}s into the run"));
+            let _ = writeln!(o, "Target     pid {} ({}): {cpu}{rss}{gone}", m.pid, m.name);
         }
         o
     }

@@ -84,6 +84,68 @@ pub fn merge_aligned(into: &mut Vec<IntervalRec>, other: &[IntervalRec], offset_
     into.sort_by_key(|r| r.t_s);
 }
 
+/// A target process sampled during the run (`--monitor-pid`).
+#[derive(Clone, Debug, Default)]
+pub struct MonitorSeries {
+    pub pid: u32,
+    pub name: String,
+    pub samples: Vec<MonitorSample>,
+    /// The process was gone at this time (seconds into the run).
+    pub exited_at_s: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MonitorSample {
+    pub t_s: f64,
+    /// CPU over the last second, % of one CPU (200 = two CPUs busy).
+    pub cpu_pct: f64,
+    pub rss_bytes: u64,
+}
+
+impl MonitorSeries {
+    pub fn cpu_mean(&self) -> Option<f64> {
+        (!self.samples.is_empty()).then(|| self.samples.iter().map(|s| s.cpu_pct).sum::<f64>() / self.samples.len() as f64)
+    }
+    pub fn cpu_max(&self) -> Option<f64> {
+        self.samples.iter().map(|s| s.cpu_pct).reduce(f64::max)
+    }
+    pub fn rss_peak(&self) -> Option<u64> {
+        self.samples.iter().map(|s| s.rss_bytes).max()
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "pid": self.pid,
+            "name": self.name,
+            "exited_at_s": self.exited_at_s,
+            "cpu_mean_pct": self.cpu_mean(),
+            "cpu_max_pct": self.cpu_max(),
+            "rss_peak_bytes": self.rss_peak(),
+            "samples": self.samples.iter().map(|s| json!({"t_s": s.t_s, "cpu_pct": s.cpu_pct, "rss_bytes": s.rss_bytes})).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn from_json(v: &Value) -> MonitorSeries {
+        MonitorSeries {
+            pid: v["pid"].as_u64().unwrap_or(0) as u32,
+            name: v["name"].as_str().unwrap_or("").to_string(),
+            exited_at_s: v["exited_at_s"].as_f64(),
+            samples: v["samples"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|s| MonitorSample {
+                            t_s: s["t_s"].as_f64().unwrap_or(0.0),
+                            cpu_pct: s["cpu_pct"].as_f64().unwrap_or(0.0),
+                            rss_bytes: s["rss_bytes"].as_u64().unwrap_or(0),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// One stage of a plan, as run.
 #[derive(Clone, Debug)]
 pub struct StageResult {
