@@ -31,6 +31,8 @@ pub fn dispatch(cmd: Command) -> Result<i32> {
         Command::Hold(a) => hold(&a),
         Command::Preflight(a) => crate::preflight_cmd::preflight(&a),
         Command::Merge(a) => merge(&a),
+        Command::Report(a) => crate::report_cmd::report(&a),
+        Command::Compare(a) => crate::report_cmd::compare(&a),
     }
 }
 
@@ -147,9 +149,28 @@ fn nonce() -> [u8; 16] {
     n
 }
 
+/// Runs a scenario and reports it. With `--junit`, a run that cannot be carried out still
+/// leaves a JUnit file with one failed case saying why.
+fn run_scenario<S: Scenario>(
+    scenario: Arc<S>,
+    load: &LoadConfig,
+    plan: crate::preflight::Plan,
+    what: &str,
+    banner: &str,
+    notes_to: Option<&Path>,
+) -> Result<i32> {
+    let Some(junit) = &load.junit else { return run_and_report(scenario, load, plan, what, banner, notes_to) };
+    check_writable("--junit", junit)?;
+    let outcome = run_and_report(scenario, load, plan, what, banner, notes_to);
+    if let Err(e @ Error::Run { .. }) = &outcome {
+        crate::report_cmd::write_junit(junit, None, Some(&e.to_string()))?;
+    }
+    outcome
+}
+
 /// Runs a scenario and reports it: the JSON path (and `notes_to`, where the scenario's side
 /// lines such as ASR transcripts go) is checked and preflight runs first.
-fn run_scenario<S: Scenario>(
+fn run_and_report<S: Scenario>(
     scenario: Arc<S>,
     load: &LoadConfig,
     plan: crate::preflight::Plan,
@@ -164,6 +185,9 @@ fn run_scenario<S: Scenario>(
         check_writable("--transcripts", p)?;
     }
     if load.preflight && !crate::preflight_cmd::check_before_run(&plan)? {
+        if let Some(p) = &load.junit {
+            crate::report_cmd::write_junit(p, None, Some("preflight: the run is impossible as planned (see the fixes it printed)"))?;
+        }
         return Ok(exit::RUN_FAILED);
     }
     if load.processes > 1 {
@@ -240,13 +264,21 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
     }
     print!("{text}");
     let _ = std::io::stdout().flush();
-    if let Some(p) = &load.json {
+    let shard = &result.shard;
+    let no_answer =
+        shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !result.meta.interrupted;
+    if load.json.is_some() || load.junit.is_some() {
         let mut value = result.to_json();
         value["host"] = crate::preflight::Host::read(Path::new("/")).to_json();
         value["thresholds"] = crate::thresholds::to_json(&verdicts);
-        let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
-        write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
-        eprintln!("stampede: result written to {}", p.display());
+        if let Some(p) = &load.json {
+            let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
+            write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+            eprintln!("stampede: result written to {}", p.display());
+        }
+        if let Some(p) = &load.junit {
+            crate::report_cmd::write_junit(p, Some(&value), no_answer.then_some("no request got a response"))?;
+        }
     }
     if let Some((p, lines)) = notes {
         let mut text = lines.join("\n");
@@ -254,8 +286,7 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
         write_atomically(p, text.as_bytes()).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: {} lines written to {}", lines.len(), p.display());
     }
-    let shard = &result.shard;
-    if shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !result.meta.interrupted {
+    if no_answer {
         eprintln!("stampede: no request got a response: see the error classes above");
         return Ok(exit::RUN_FAILED);
     }
@@ -279,9 +310,12 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
     let mut it = std::env::args_os().skip(1);
     while let Some(a) = it.next() {
         let s = a.to_string_lossy();
-        if matches!(s.as_ref(), "--processes" | "--json") {
+        if matches!(s.as_ref(), "--processes" | "--json" | "--junit") {
             it.next();
-        } else if !(s.starts_with("--processes=") || s.starts_with("--json=") || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
+        } else if !(s.starts_with("--processes=")
+            || s.starts_with("--json=")
+            || s.starts_with("--junit=")
+            || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
         {
             args.push(a);
         }

@@ -36,6 +36,10 @@ pub enum Command {
     Hold(HoldArgs),
     /// Merge JSON results of several processes or machines into one exact result.
     Merge(MergeArgs),
+    /// Render a JSON result as one self-contained HTML page with charts (no script, no external files).
+    Report(ReportArgs),
+    /// Two JSON results side by side: rate, latency, errors, CPU per request, with differences.
+    Compare(CompareArgs),
     /// Check kernel limits and tuning for a planned run; print the exact fixes.
     Preflight(PreflightArgs),
 }
@@ -78,6 +82,9 @@ pub struct LoadArgs {
     /// Write the versioned JSON result to FILE (checked for writability before the run).
     #[arg(long = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write the thresholds as JUnit XML test cases to FILE (without thresholds: one case, "run completed").
+    #[arg(long = "junit", value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Print the full latency percentile distribution.
     #[arg(long = "latency")]
     pub latency: bool,
@@ -212,6 +219,9 @@ pub struct AsrArgs {
     /// Write the versioned JSON result to FILE.
     #[arg(long = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write the thresholds as JUnit XML test cases to FILE (without thresholds: one case, "run completed").
+    #[arg(long = "junit", value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// No live progress line on stderr.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
@@ -273,6 +283,29 @@ pub struct MergeArgs {
     /// Where to write the merged result.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// A result written with --json (or by `stampede merge`).
+    #[arg(value_name = "RESULT.json")]
+    pub input: PathBuf,
+    /// Where to write the page [default: RESULT.html beside the input].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// The first (baseline) result.
+    #[arg(value_name = "A.json")]
+    pub a: PathBuf,
+    /// The second result.
+    #[arg(value_name = "B.json")]
+    pub b: PathBuf,
+    /// Print the comparison as JSON instead of a table.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -70,6 +70,7 @@ fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
         source: None,
         linger_zero: false,
         json: None,
+        junit: None,
         latency: false,
         quiet: true,
         no_preflight: true,

@@ -25,7 +25,7 @@ impl Op {
         }
     }
 
-    fn symbol(self) -> &'static str {
+    pub fn symbol(self) -> &'static str {
         match self {
             Op::Lt => "<",
             Op::Le => "<=",
@@ -50,6 +50,17 @@ pub enum Metric {
     StatusShare(u16),
     /// Established over attempted connections, in %.
     ConnectSuccess,
+}
+
+impl Metric {
+    /// The unit of the measured value, as the reports print it after the number.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Latency(_) | Metric::MeanLatency => " ms",
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess => " %",
+            Metric::Rate => "/s",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -147,11 +158,7 @@ pub fn judge(thresholds: &[Threshold], r: &RunResult) -> Vec<Verdict> {
 pub fn render(thresholds: &[Threshold], verdicts: &[Verdict]) -> String {
     let mut o = String::from("\nThresholds\n");
     for (t, v) in thresholds.iter().zip(verdicts) {
-        let unit = match t.metric {
-            Metric::Latency(_) | Metric::MeanLatency => " ms",
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess => " %",
-            Metric::Rate => "/s",
-        };
+        let unit = t.metric.unit();
         let actual = v.actual.map_or("no data".to_string(), |a| format!("{a:.3}{unit}"));
         let by = match v.actual {
             Some(a) if !v.passed => format!(" (limit {} {:.3}{unit}, off by {:.3}{unit})", t.op.symbol(), t.limit, (a - t.limit).abs()),
