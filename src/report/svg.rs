@@ -16,7 +16,7 @@ const TOP: f64 = 58.0;
 const BOTTOM: f64 = 46.0;
 const LEFT: f64 = 76.0;
 const RIGHT_WITH_AXIS: f64 = 76.0;
-const RIGHT_PLAIN: f64 = 24.0;
+const RIGHT_PLAIN: f64 = 40.0;
 /// Approximate width of one character of the 11 px labels, to fit stage names in their band.
 const CHAR_PX: f64 = 6.4;
 
@@ -181,7 +181,8 @@ impl Chart {
         }
         let sx = |x: f64| x0 + (x.clamp(xmin, xmax) - xmin) / (xmax - xmin) * (x1 - x0);
         let scale = |axis: Axis| {
-            let max = axis_max(&self.series, axis).filter(|m| *m > 0.0).unwrap_or(1.0);
+            // 8 % headroom keeps the lines off the stage names at the top of the plot.
+            let max = axis_max(&self.series, axis).filter(|m| *m > 0.0).map_or(1.0, |m| m * 1.08);
             let step = nice_step(max, 5.0);
             (step, (max / step).ceil().max(1.0) * step)
         };
@@ -350,11 +351,10 @@ impl Chart {
             let dash = if s.dashed { r#" stroke-dasharray="6 4""# } else { "" };
             let _ = writeln!(
                 o,
-                r#"<line x1="{lx:.1}" y1="38" x2="{:.1}" y2="38" stroke="{}" stroke-width="3"{dash}/><text x="{:.1}" y="42" font-size="12" fill="{}">{}</text>"#,
+                r##"<line x1="{lx:.1}" y1="38" x2="{:.1}" y2="38" stroke="{}" stroke-width="3"{dash}/><text x="{:.1}" y="42" font-size="12" fill="#111827">{}</text>"##,
                 lx + 18.0,
                 s.color,
                 lx + 23.0,
-                "#111827",
                 esc(&name)
             );
             lx += 23.0 + name.chars().count() as f64 * 7.0 + 18.0;
@@ -424,7 +424,8 @@ mod tests {
             (0..100_000).map(|i| (i as f64 / 10_000.0, Some(if i == 55_555 { 100.0 } else { 1.0 }))).collect();
         let svg = chart(vec![Series::new("max", "#000", pts)]).to_svg();
         assert!(svg.len() < 100_000, "{} bytes", svg.len());
-        // the spike's y is the top of the plot
-        assert!(svg.contains(&format!(",{TOP:.1}")), "spike kept");
+        // the spike (100 on a 0..125 axis: 108 with headroom, in steps of 25) is kept
+        let y = HEIGHT - BOTTOM - 100.0 / 125.0 * (HEIGHT - BOTTOM - TOP);
+        assert!(svg.contains(&format!(",{y:.1}")), "spike kept at {y:.1}");
     }
 }
