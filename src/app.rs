@@ -128,11 +128,27 @@ fn merge(a: &crate::cli::MergeArgs) -> Result<i32> {
         }
     }
     let merged = merged.ok_or_else(|| Error::usage("give at least one result to merge"))?;
+    let rules = a
+        .thresholds
+        .iter()
+        .map(|t| crate::thresholds::parse(t).map_err(|e| Error::usage(format!("--threshold {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    let verdicts = crate::thresholds::judge(&rules, &merged);
     print!("{}", merged.render_text());
+    if !verdicts.is_empty() {
+        print!("{}", crate::thresholds::render(&rules, &verdicts));
+    }
     if let Some(out) = &a.output {
-        let json = serde_json::to_vec_pretty(&merged.to_json()).map_err(|e| Error::run(format!("cannot encode JSON: {e}")))?;
+        let mut value = merged.to_json();
+        value["thresholds"] = crate::thresholds::to_json(&verdicts);
+        let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode JSON: {e}")))?;
         write_atomically(out, &json).map_err(|e| Error::io(format!("cannot write {}", out.display()), e))?;
         eprintln!("stampede: merged {} results into {}", a.inputs.len(), out.display());
+    }
+    let breached = verdicts.iter().filter(|v| !v.passed).count();
+    if breached > 0 {
+        eprintln!("stampede: {breached} threshold(s) breached");
+        return Ok(exit::THRESHOLDS);
     }
     Ok(exit::OK)
 }
@@ -194,6 +210,12 @@ fn run_and_report<S: Scenario>(
         return run_processes(load);
     }
     let stop = stop_on_signals()?;
+    if let Some(at) = load.start_at {
+        if !wait_for_start(at, &stop) {
+            eprintln!("stampede: interrupted before the start time; nothing was sent");
+            return Ok(exit::RUN_FAILED);
+        }
+    }
     let live = !load.quiet && std::io::stderr().is_terminal();
     let threads = load.threads;
     let (tx, printer) = if live {
@@ -301,6 +323,29 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
 /// `--processes N`: runs this same command line as N child processes, each with its part of
 /// the plan (`--process-part K/N`: connections, rate and requests divided, CPUs divided), then
 /// merges their results exactly and reports once. SIGINT/SIGTERM are passed on to the children.
+/// Sleeps until the wall-clock time `at` (`--start-at`); false when a signal came first. A start
+/// time already past is reported (a late shard skews the merged time line) and the run starts.
+fn wait_for_start(at: SystemTime, stop: &AtomicBool) -> bool {
+    match at.duration_since(SystemTime::now()) {
+        Err(late) => {
+            let late = late.duration();
+            if late > Duration::from_millis(100) {
+                eprintln!("stampede: warning: started {late:.2?} after --start-at; check the clocks (NTP) and how long start-up took");
+            }
+        }
+        Ok(wait) => {
+            eprintln!("stampede: waiting {wait:.1?} for --start-at");
+            while let Ok(left) = at.duration_since(SystemTime::now()) {
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(50)));
+            }
+        }
+    }
+    !stop.load(Ordering::Relaxed)
+}
+
 fn run_processes(load: &LoadConfig) -> Result<i32> {
     use std::ffi::OsString;
     let n = load.processes;
@@ -310,15 +355,18 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
     let mut it = std::env::args_os().skip(1);
     while let Some(a) = it.next() {
         let s = a.to_string_lossy();
-        if matches!(s.as_ref(), "--processes" | "--json" | "--junit") {
+        if matches!(s.as_ref(), "--processes" | "--json" | "--start-at" | "--junit") {
             it.next();
-        } else if !(s.starts_with("--processes=")
-            || s.starts_with("--json=")
-            || s.starts_with("--junit=")
+        } else if !(["--processes=", "--json=", "--start-at=", "--junit="].iter().any(|p| s.starts_with(p))
             || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
         {
             args.push(a);
         }
+    }
+    // Every child gets the same absolute start time (a relative +30s would drift per child).
+    if let Some(at) = load.start_at {
+        let secs = at.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        args.extend(["--start-at".into(), format!("{secs:.6}").into()]);
     }
     let dir = std::env::temp_dir().join(format!("stampede-processes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;

@@ -103,6 +103,10 @@ pub struct LoadArgs {
     /// Run part I (0-based) of N equal parts of the plan, for several machines; merge with `stampede merge`.
     #[arg(long = "shard", value_name = "I/N", conflicts_with = "processes")]
     pub shard: Option<String>,
+    /// Start the load at this wall-clock time (Unix seconds, UTC 2026-11-23T12:00:00Z, or +30s):
+    /// shards on several machines start together. Needs synchronised clocks (NTP).
+    #[arg(long = "start-at", value_name = "TIME")]
+    pub start_at: Option<String>,
     /// Internal: this process runs part K/N of a --processes run (its CPUs are divided too).
     #[arg(long = "process-part", value_name = "K/N", hide = true)]
     pub process_part: Option<String>,
@@ -283,6 +287,10 @@ pub struct MergeArgs {
     /// Where to write the merged result.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Pass/fail rule judged on the merged whole (as for http/ws): shards of a run carry a part
+    /// of the rate each, so judge rates here, not per shard. Breached: exit 3.
+    #[arg(long = "threshold", value_name = "RULE")]
+    pub thresholds: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

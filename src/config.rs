@@ -128,6 +128,8 @@ pub struct LoadConfig {
     pub thresholds: Vec<crate::thresholds::Threshold>,
     /// Processes to split the run over (the parent spawns them; 1: run here).
     pub processes: u32,
+    /// Wall-clock time at which the load starts (`--start-at`); `None`: at once.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 impl LoadConfig {
@@ -235,6 +237,11 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
             .map(|t| crate::thresholds::parse(t).map_err(|e| Error::usage(format!("--threshold {e}"))))
             .collect::<Result<_>>()?,
         processes: a.processes,
+        start_at: a
+            .start_at
+            .as_deref()
+            .map(|t| crate::units::parse_start_at(t, std::time::SystemTime::now()).map_err(|e| Error::usage(format!("--start-at {e}"))))
+            .transpose()?,
     })
     .and_then(|load| {
         if a.processes == 0 || a.processes > 1024 {
@@ -526,6 +533,7 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         no_preflight: a.no_preflight,
         thresholds: a.thresholds.clone(),
         processes: 1,
+        start_at: None,
         shard: None,
         process_part: None,
     };
@@ -627,6 +635,7 @@ mod tests {
             preflight: false,
             thresholds: Vec::new(),
             processes: 3,
+            start_at: None,
         }
     }
 

@@ -32,6 +32,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod net;
+pub mod plan;
 pub mod preflight;
 pub mod preflight_cmd;
 pub mod proto;

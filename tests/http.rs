@@ -274,6 +274,10 @@ fn results_of_two_processes_merge_into_one() {
     assert_eq!(u(&v, &["requests", "ok"]), 800, "{v}");
     assert_eq!(u(&v, &["connections", "planned"]), 4, "{v}");
     assert_accounted(&v);
+    // thresholds are judged on the merged whole: 800 answers pass "rps>0", fail "errors>50%"
+    let r = common::stampede_raw(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "--threshold", "rps>0", "--threshold", "errors>50%"]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("PASS") && r.stdout.contains("FAIL"), "{}", r.stdout);
     // a result of another target is refused
     let other = hyper_server::start(None);
     let c = dir.join(format!("stampede-m-{pid}-c.json"));
@@ -395,4 +399,18 @@ fn serve_processes_share_one_port_and_stop_together() {
         std::net::TcpStream::connect(addr).is_err()
     });
     assert!(gone, "a server process outlived the parent");
+}
+
+#[test]
+fn processes_wait_for_a_common_start_time() {
+    let srv = common::embedded(None, None);
+    let at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + 1500;
+    let at = format!("{:.3}", at_ms as f64 / 1000.0);
+    let r = stampede(&["http", &url(srv.local_addr(), "/"), "-c", "2", "-n", "100", "--processes", "2", "--start-at", &at]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    // Both parts started no earlier than the common time (the merged start is the earliest).
+    assert!(u(&v, &["started_unix_ms"]) >= at_ms, "started {} before {at_ms}", u(&v, &["started_unix_ms"]));
+    assert_eq!(u(&v, &["requests", "ok"]), 100, "{v}");
+    srv.stop();
 }

@@ -8,6 +8,7 @@
 //! stop, their shards are merged here.
 
 pub mod pacer;
+pub mod profile;
 pub mod runtime;
 
 use std::rc::Rc;

@@ -154,9 +154,10 @@ impl RunResult {
         (n > 0).then(|| (self.meta.cpu_user_s + self.meta.cpu_sys_s) * 1e6 / n as f64)
     }
 
-    /// Generator memory growth per connection open at the peak, in bytes.
+    /// Generator memory growth per connection open at the peak, in bytes; only from 1,000
+    /// connections on (below that, the run's own buffers and histograms dominate the growth).
     pub fn bytes_per_connection(&self) -> Option<f64> {
-        (self.meta.rss_peak > 0 && self.shard.open_peak > 0)
+        (self.meta.rss_peak > 0 && self.shard.open_peak >= 1000)
             .then(|| self.meta.rss_peak.saturating_sub(self.meta.rss_start) as f64 / self.shard.open_peak as f64)
     }
 
