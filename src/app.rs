@@ -33,10 +33,18 @@ pub fn dispatch(cmd: Command) -> Result<i32> {
         Command::Merge(a) => merge(&a),
         Command::Run(a) => run_plan(&a),
         Command::Plan(a) => print_plan(&a),
+        Command::Capacity(a) => crate::capacity::capacity(&a),
+        Command::Report(a) => crate::report_cmd::report(&a),
+        Command::Compare(a) => crate::report_cmd::compare(&a),
     }
 }
 
 /// Installs SIGINT/SIGTERM handlers: the first sets `stop`, a second one exits at once (130).
+/// True once SIGINT/SIGTERM was received.
+pub(crate) fn stopped(stop: &AtomicBool) -> bool {
+    stop.load(Ordering::Relaxed)
+}
+
 pub fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -53,7 +61,7 @@ fn http(a: &HttpArgs) -> Result<i32> {
 }
 
 /// Checks that the JSON result can be written, before any load is sent.
-fn check_writable(flag: &str, path: &Path) -> Result<()> {
+pub(crate) fn check_writable(flag: &str, path: &Path) -> Result<()> {
     let probe = path.with_extension("stampede-probe");
     std::fs::write(&probe, b"probe")
         .and_then(|()| std::fs::remove_file(&probe))
@@ -253,7 +261,7 @@ fn merge(a: &crate::cli::MergeArgs) -> Result<i32> {
 }
 
 /// 16 random bytes for the WebSocket key and mask (from the kernel; the clock if that fails).
-fn nonce() -> [u8; 16] {
+pub(crate) fn nonce() -> [u8; 16] {
     let mut n = [0u8; 16];
     let read = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut n));
     if read.is_err() {
@@ -264,9 +272,28 @@ fn nonce() -> [u8; 16] {
     n
 }
 
+/// Runs a scenario and reports it. With `--junit`, a run that cannot be carried out still
+/// leaves a JUnit file with one failed case saying why.
+fn run_scenario<S: Scenario>(
+    scenario: Arc<S>,
+    load: &LoadConfig,
+    plan: crate::preflight::Plan,
+    what: &str,
+    banner: &str,
+    notes_to: Option<&Path>,
+) -> Result<i32> {
+    let Some(junit) = &load.junit else { return run_and_report(scenario, load, plan, what, banner, notes_to) };
+    check_writable("--junit", junit)?;
+    let outcome = run_and_report(scenario, load, plan, what, banner, notes_to);
+    if let Err(e @ Error::Run { .. }) = &outcome {
+        crate::report_cmd::write_junit(junit, None, Some(&e.to_string()))?;
+    }
+    outcome
+}
+
 /// Runs a scenario and reports it: the JSON path (and `notes_to`, where the scenario's side
 /// lines such as ASR transcripts go) is checked and preflight runs first.
-fn run_scenario<S: Scenario>(
+fn run_and_report<S: Scenario>(
     scenario: Arc<S>,
     load: &LoadConfig,
     plan: crate::preflight::Plan,
@@ -284,6 +311,9 @@ fn run_scenario<S: Scenario>(
         check_writable("--transcripts", p)?;
     }
     if load.preflight && !crate::preflight_cmd::check_before_run(&plan)? {
+        if let Some(p) = &load.junit {
+            crate::report_cmd::write_junit(p, None, Some("preflight: the run is impossible as planned (see the fixes it printed)"))?;
+        }
         return Ok(exit::RUN_FAILED);
     }
     if load.processes > 1 {
@@ -418,16 +448,24 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
     }
     print!("{text}");
     let _ = std::io::stdout().flush();
-    if let Some(p) = &load.json {
+    let shard = &result.shard;
+    let no_answer =
+        shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !result.meta.interrupted;
+    if load.json.is_some() || load.junit.is_some() {
         let mut value = result.to_json();
         value["host"] = crate::preflight::Host::read(Path::new("/")).to_json();
         value["thresholds"] = crate::thresholds::to_json(&verdicts);
         for (i, v) in &stage_verdicts {
             value["stages"][*i]["thresholds"] = crate::thresholds::to_json(v);
         }
-        let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
-        write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
-        eprintln!("stampede: result written to {}", p.display());
+        if let Some(p) = &load.json {
+            let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
+            write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+            eprintln!("stampede: result written to {}", p.display());
+        }
+        if let Some(p) = &load.junit {
+            crate::report_cmd::write_junit(p, Some(&value), no_answer.then_some("no request got a response"))?;
+        }
     }
     if let Some((p, lines)) = notes {
         let mut text = lines.join("\n");
@@ -440,8 +478,7 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
             .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: HdrHistogram interval log written to {}", p.display());
     }
-    let shard = &result.shard;
-    if shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !result.meta.interrupted {
+    if no_answer {
         eprintln!("stampede: no request got a response: see the error classes above");
         return Ok(exit::RUN_FAILED);
     }
@@ -488,9 +525,9 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
     let mut it = std::env::args_os().skip(1);
     while let Some(a) = it.next() {
         let s = a.to_string_lossy();
-        if matches!(s.as_ref(), "--processes" | "--json" | "--start-at" | "--hlog" | "--monitor-pid") {
+        if matches!(s.as_ref(), "--processes" | "--json" | "--start-at" | "--hlog" | "--monitor-pid" | "--junit") {
             it.next();
-        } else if !(["--processes=", "--json=", "--start-at=", "--hlog=", "--monitor-pid="].iter().any(|p| s.starts_with(p))
+        } else if !(["--processes=", "--json=", "--start-at=", "--hlog=", "--monitor-pid=", "--junit="].iter().any(|p| s.starts_with(p))
             || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
         {
             args.push(a);

@@ -120,6 +120,8 @@ pub struct LoadConfig {
     pub connect: ConnectOpts,
     pub sources: Vec<IpAddr>,
     pub json: Option<PathBuf>,
+    /// Where the thresholds go as JUnit XML.
+    pub junit: Option<PathBuf>,
     pub latency: bool,
     pub quiet: bool,
     pub preflight: bool,
@@ -243,6 +245,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
                 }
             })
             .collect::<Result<_>>()?,
+        junit: a.junit.clone(),
         latency: a.latency,
         quiet: a.quiet,
         preflight: !a.no_preflight,
@@ -548,6 +551,7 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         json: a.json.clone(),
         hlog: None,
         monitor_pids: Vec::new(),
+        junit: a.junit.clone(),
         latency: false,
         quiet: a.quiet,
         no_preflight: a.no_preflight,
@@ -649,6 +653,7 @@ mod tests {
             connect: ConnectOpts::default(),
             sources: vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap(), "127.0.0.4".parse().unwrap()],
             json: None,
+            junit: None,
             latency: false,
             quiet: true,
             preflight: false,

@@ -25,7 +25,7 @@ impl Op {
         }
     }
 
-    fn symbol(self) -> &'static str {
+    pub fn symbol(self) -> &'static str {
         match self {
             Op::Lt => "<",
             Op::Le => "<=",
@@ -54,6 +54,18 @@ pub enum Metric {
     TargetCpu,
     /// Peak resident memory of the `--monitor-pid` targets (summed), in bytes.
     TargetRss,
+}
+
+impl Metric {
+    /// The unit of the measured value, as the reports print it after the number.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Latency(_) | Metric::MeanLatency => " ms",
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => " %",
+            Metric::TargetRss => " B",
+            Metric::Rate => "/s",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
