@@ -279,6 +279,11 @@ impl Shard {
         self.bytes_read += n;
     }
 
+    /// Bytes written that are not requests (WebSocket pongs and close replies).
+    pub fn on_bytes_written(&mut self, n: u64) {
+        self.bytes_written += n;
+    }
+
     /// `requests` in flight failed with `class`.
     pub fn on_request_error(&mut self, class: ErrorClass, requests: u64) {
         self.errors[class.index()] += requests;
