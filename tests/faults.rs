@@ -225,20 +225,8 @@ fn no_accept_times_out_connects_and_requests_with_backoff() {
     // Backlog 1: the kernel completes two handshakes on the listener's behalf (their requests
     // time out), then drops SYNs (connects time out).
     let srv = faulty(&["no-accept"], 1);
-    let (v, r) = run(&[
-        "http",
-        &http_url(&srv, "/"),
-        "-c",
-        "4",
-        "-t",
-        "1",
-        "-d",
-        "1500ms",
-        "--timeout",
-        "400ms",
-        "--connect-timeout",
-        "300ms",
-    ]);
+    let (v, r) =
+        run(&["http", &http_url(&srv, "/"), "-c", "4", "-t", "1", "-d", "1500ms", "--timeout", "400ms", "--connect-timeout", "300ms"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(u(&v, &["requests", "ok"]), 0, "{v}");
     assert!(classes(&v).iter().all(|c| c == "connect_timeout" || c == "request_timeout"), "{v}");

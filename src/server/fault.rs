@@ -113,7 +113,7 @@ HTTP (per plain request, not WebSocket upgrades):
   garbage             64 KiB of random bytes instead of a response
 Listener (per connection):
   accept-close        accept, then close at once
-  no-accept           never accept (takes no rate): the accept queue fills (see --backlog), then connects time out
+  no-accept           never accept (no rate): past --backlog, connects time out
 WebSocket (per echoed message on /ws/echo):
   ws-bad-opcode       a frame with a reserved opcode
   ws-masked           a masked frame from the server
@@ -121,7 +121,7 @@ WebSocket (per echoed message on /ws/echo):
   ws-close-no-status  a close frame without a status code
   ws-ping-flood       64 pings before each echo
 
-Examples: --fault reset:10% --fault drip:0.05   --fault no-accept --backlog 1";
+Examples: --fault reset:10% --fault drip:0.05;  --fault no-accept --backlog 1";
 
 /// Body bytes of a `drip` answer, and the pause before each.
 pub const DRIP_BYTES: usize = 20;
@@ -247,7 +247,9 @@ impl FaultPlan {
         let parts: Vec<String> = self
             .specs
             .iter()
-            .map(|s| if s.rate_ppm == PPM { s.fault.name().to_string() } else { format!("{}:{}%", s.fault.name(), s.rate_ppm as f64 / 1e4) })
+            .map(
+                |s| if s.rate_ppm == PPM { s.fault.name().to_string() } else { format!("{}:{}%", s.fault.name(), s.rate_ppm as f64 / 1e4) },
+            )
             .collect();
         parts.join(", ")
     }
@@ -578,7 +580,8 @@ mod tests {
         let count = |k: HttpFault| draws.iter().filter(|d| **d == Some(Fault::Http(k))).count();
         assert_eq!((count(HttpFault::Reset), count(HttpFault::Drip)), (4, 10));
         // Evenly: no two resets within 5 requests of each other.
-        let resets: Vec<usize> = draws.iter().enumerate().filter(|(_, d)| **d == Some(Fault::Http(HttpFault::Reset))).map(|(i, _)| i).collect();
+        let resets: Vec<usize> =
+            draws.iter().enumerate().filter(|(_, d)| **d == Some(Fault::Http(HttpFault::Reset))).map(|(i, _)| i).collect();
         assert!(resets.windows(2).all(|w| w[1] - w[0] >= 5), "{resets:?}");
         assert_eq!(draws[0], None, "the first request is healthy below 100%");
         // Upgrades draw no HTTP fault; messages draw the WebSocket ones; routes always fault.
