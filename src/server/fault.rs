@@ -324,9 +324,11 @@ impl Picker {
 
     /// The fault a request meets: its route's (`/fault/KIND`), else one drawn at the `--fault`
     /// rates for plain requests (WebSocket faults are drawn per message, not per upgrade).
-    pub fn for_request(&self, path: &str, upgrade: bool) -> Option<Fault> {
-        if let Some(name) = path.strip_prefix("/fault/") {
-            return Fault::from_name(name);
+    /// `target` is the request target as sent (path and query).
+    pub fn for_request(&self, target: &[u8], upgrade: bool) -> Option<Fault> {
+        if let Some(rest) = target.strip_prefix(b"/fault/") {
+            let name = rest.split(|b| *b == b'?').next().unwrap_or(b"");
+            return std::str::from_utf8(name).ok().and_then(Fault::from_name);
         }
         if upgrade {
             return None;
@@ -576,7 +578,7 @@ mod tests {
     #[test]
     fn rates_are_exact_and_evenly_spread() {
         let p = Picker::new(&plan(&["reset:10%", "drip:25%", "ws-masked:50%", "accept-close:1"]).unwrap());
-        let draws: Vec<Option<Fault>> = (0..40).map(|_| p.for_request("/", false)).collect();
+        let draws: Vec<Option<Fault>> = (0..40).map(|_| p.for_request(b"/", false)).collect();
         let count = |k: HttpFault| draws.iter().filter(|d| **d == Some(Fault::Http(k))).count();
         assert_eq!((count(HttpFault::Reset), count(HttpFault::Drip)), (4, 10));
         // Evenly: no two resets within 5 requests of each other.
@@ -585,14 +587,14 @@ mod tests {
         assert!(resets.windows(2).all(|w| w[1] - w[0] >= 5), "{resets:?}");
         assert_eq!(draws[0], None, "the first request is healthy below 100%");
         // Upgrades draw no HTTP fault; messages draw the WebSocket ones; routes always fault.
-        assert_eq!(p.for_request("/ws/echo", true), None);
+        assert_eq!(p.for_request(b"/ws/echo", true), None);
         assert_eq!((0..10).filter(|_| p.for_message(None) == Some(WsFault::Masked)).count(), 5);
         assert_eq!(p.for_message(Some(WsFault::PingFlood)), Some(WsFault::PingFlood));
-        assert_eq!(p.for_request("/fault/garbage", true), Some(Fault::Http(HttpFault::Garbage)));
-        assert_eq!(p.for_request("/fault/nope", false), None);
+        assert_eq!(p.for_request(b"/fault/garbage?x=1", true), Some(Fault::Http(HttpFault::Garbage)));
+        assert_eq!(p.for_request(b"/fault/nope", false), None);
         assert!(p.close_at_accept() && p.close_at_accept());
         let healthy = Picker::new(&FaultPlan::default());
-        assert!((0..100).all(|_| healthy.for_request("/", false).is_none() && !healthy.close_at_accept()));
+        assert!((0..100).all(|_| healthy.for_request(b"/", false).is_none() && !healthy.close_at_accept()));
     }
 
     #[test]

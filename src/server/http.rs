@@ -136,7 +136,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow, faul
                     let admitted = shared.rps_share.is_none_or(|share| window.admit(now, share));
                     next = if !admitted {
                         throttled(&req, &mut wbuf)
-                    } else if let Some(f) = faults.for_request(path_of(&req, input), req.ws_key.is_some()) {
+                    } else if let Some(f) = faults.for_request(&input[req.path.clone()], req.ws_key.is_some()) {
                         faulty(f, &req, input, &mut wbuf)
                     } else {
                         respond(&req, input, &mut wbuf)
