@@ -17,8 +17,10 @@ use serde_json::Value;
 use stampede::server::fault::{FaultPlan, DRIP_BYTES, DRIP_DELAY, PING_FLOOD};
 use stampede::server::{self, ServeConfig, ServerHandle};
 
-/// Time allowed past `-d` for start-up, the end of the run and the report.
-const GRACE: Duration = Duration::from_secs(3);
+/// Time the process may take past `-d` for start-up, the end of the run and the report. Generous
+/// (the machine is shared): the run's own measured duration is held to `-d` + 0.5 s, and the
+/// hangs this guards against (a stalled connection keeping the run alive) last the 30 s timeout.
+const GRACE: Duration = Duration::from_secs(5);
 /// Memory a run may grow by under faults that try to make it buffer (huge heads, garbage,
 /// oversized frames): the read buffers are capped at 24 KiB per connection, far below this.
 const RSS_BOUND: u64 = 32 << 20;
@@ -61,7 +63,7 @@ fn run(args: &[&str]) -> (Value, Run) {
     assert!(r.stdout.contains(&line), "{args:?}: the report lacks {line:?}:\n{}", r.stdout);
     let d = args.iter().position(|a| *a == "-d").map(|i| stampede::units::parse_duration(args[i + 1]).unwrap()).unwrap();
     assert!(f(&v, &["duration_s"]) <= (d + Duration::from_millis(500)).as_secs_f64(), "{args:?}: ran past -d: {v}");
-    assert!(wall <= d + GRACE, "{args:?}: the process took {wall:?} for -d {d:?}");
+    assert!(wall <= d + GRACE, "{args:?}: the process took {wall:?} for -d {d:?} (the run itself {} s)", f(&v, &["duration_s"]));
     (v, r)
 }
 
