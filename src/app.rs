@@ -695,6 +695,9 @@ fn serve(a: &ServeArgs) -> Result<i32> {
         handle.driver().name()
     );
     let _ = std::io::stdout().flush();
+    if !s.faults.is_empty() {
+        eprintln!("stampede serve: faults on: {}", s.faults.describe());
+    }
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -764,6 +767,7 @@ fn demo(a: &DemoArgs) -> Result<i32> {
         max_rps: None,
         backlog: 4096,
         asr: Default::default(),
+        faults: Default::default(),
     };
     let handle = server::start(&settings)?;
     let url = format!("http://{}{}", handle.local_addr(), a.path);

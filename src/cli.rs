@@ -24,7 +24,7 @@ pub struct Cli {
 pub enum Command {
     /// HTTP/1.1 keep-alive load against URL (closed loop; open loop with -R).
     Http(HttpArgs),
-    /// Run the embedded target server (routes: /, /bytes/N, /delay/MS, /status/CODE, POST /echo, /chunked/N, /eof/N, /close).
+    /// Run the embedded target server (routes: /, /bytes/N, /delay/MS, /status/CODE, POST /echo, /chunked/N, /eof/N, /close, /fault/KIND); --fault makes it misbehave.
     Serve(ServeArgs),
     /// WebSocket load against ws://URL: echo round trips (closed loop, or open loop with -R), or pings.
     Ws(WsArgs),
@@ -341,6 +341,9 @@ pub struct ServeArgs {
     /// Mock ASR: sessions at once; over it the upgrade is closed with 1013 (try again later).
     #[arg(long = "asr-max-sessions", value_name = "N")]
     pub asr_max_sessions: Option<u64>,
+    /// Misbehave on purpose, repeatable: KIND or KIND:RATE (reset, stall, drip, bad-status, huge-head, bad-chunk, short-body, garbage, accept-close, no-accept, ws-*); --help lists them.
+    #[arg(long = "fault", value_name = "KIND[:RATE]", long_help = crate::server::fault::HELP)]
+    pub faults: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -632,7 +632,8 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
         return Err(Error::usage("--asr-partial-ms must be at least 1"));
     }
     let asr = AsrMock { partial_ms: a.asr_partial_ms, rtf: a.asr_rtf, max_sessions: a.asr_max_sessions };
-    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog, asr })
+    let faults = crate::server::fault::FaultPlan::parse(&a.faults).map_err(|e| Error::usage(format!("--fault {e}")))?;
+    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog, asr, faults })
 }
 
 #[cfg(test)]

@@ -283,6 +283,7 @@ impl RunResult {
         };
         let connect = short_json(&s.connect);
         let handshake = short_json(&s.handshake);
+        let acc = s.accounting();
         json!({
             "schema": SCHEMA,
             "scenario": self.meta.scenario,
@@ -295,6 +296,7 @@ impl RunResult {
             "interrupted": self.meta.interrupted,
             "loop": if self.open_loop() { "open" } else { "closed" },
             "requests": {"total": s.requests_total(), "ok": s.responses, "errors": s.failed, "sent": s.sent, "in_flight": s.in_flight},
+            "accounting": {"sent": acc.sent, "ok": acc.ok, "errors": acc.errors, "in_flight": acc.in_flight, "balanced": acc.balanced()},
             "rate": {"achieved_per_s": self.achieved_rate(), "target_per_s": self.meta.target_rate},
             "latency_ms": lat_json(&s.corrected),
             "service_latency_ms": lat_json(&s.service),
@@ -597,6 +599,7 @@ impl RunResult {
         } else {
             let _ =
                 writeln!(o, "{what:<10} {} sent, {} ok, {} failed, {} in flight at the end", s.sent, s.responses, s.failed, s.in_flight);
+            let _ = writeln!(o, "{}", accounting_line(&s.accounting()));
             let _ = writeln!(
                 o,
                 "Rate       {:.1} {per} achieved{}",
@@ -742,6 +745,16 @@ impl RunResult {
         }
         o
     }
+}
+
+/// `Accounting  1000 sent = 900 ok + 95 errors + 5 in flight`, flagged when it does not add up.
+pub fn accounting_line(a: &super::Accounting) -> String {
+    let mut line = format!("Accounting  {} sent = {} ok + {} errors + {} in flight", a.sent, a.ok, a.errors, a.in_flight);
+    if !a.balanced() {
+        let counted = a.ok as i128 + a.errors as i128 + a.in_flight as i128;
+        line.push_str(&format!("  UNBALANCED: {} counted for {} sent (a stampede bug: please report it)", counted, a.sent));
+    }
+    line
 }
 
 fn fmt_min(h: &Histogram<u64>) -> String {
