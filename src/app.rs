@@ -196,7 +196,44 @@ fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
         Command::Http(h) => {
             let mut cfg = config::http_config(&h)?;
             attach(&mut cfg.load, Some((&h.load.shard, &h.load.process_part)))?;
-            run_http(cfg, "")
+            if plan.requests.is_empty() {
+                return run_http(cfg, "");
+            }
+            // A mix: each named request is its own scenario, over its share of the connections.
+            let groups = plan.requests.len() as u64;
+            if cfg.load.connections < groups * cfg.load.threads as u64 {
+                return Err(Error::usage(format!(
+                    "{origin}: {groups} requests on {} threads need at least {} connections (each request has its own)",
+                    cfg.load.threads,
+                    groups * cfg.load.threads as u64
+                )));
+            }
+            let mut members = Vec::new();
+            for r in &plan.requests {
+                let mut argv = argv.clone();
+                argv[2] = r.url.clone();
+                argv.extend(["--method".to_string(), r.method.clone()]);
+                for hdr in &r.headers {
+                    argv.extend(["--header".to_string(), hdr.clone()]);
+                }
+                if let Some(b) = &r.body {
+                    argv.extend(["--body".to_string(), b.clone()]);
+                }
+                if let Some(f) = &r.body_file {
+                    argv.extend(["--body-file".to_string(), f.clone()]);
+                }
+                let Ok(crate::cli::Cli { command: Command::Http(hr) }) = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv) else {
+                    return Err(Error::usage(format!("{origin}: request {}: its method, headers or body are not valid flags", r.name)));
+                };
+                let mut c = config::http_config(&hr).map_err(|e| Error::usage(format!("{origin}: request {}: {e}", r.name)))?;
+                c.load = cfg.load.clone();
+                members.push((r.name.clone(), r.weight, HttpScenario::http(c)));
+            }
+            let pf = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
+            let what =
+                format!("a mix of {groups} requests ({})", plan.requests.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "));
+            let load = cfg.load.clone();
+            run_scenario(Arc::new(crate::scenario::mix::MixScenario::new(members)), &load, pf, &what, "", None)
         }
         Command::Ws(w) => {
             let mut cfg = config::ws_config(&w)?;
@@ -396,6 +433,7 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
     };
     let mut result = RunResult::new(meta, out.shard);
     result.intervals = intervals;
+    result.by_name = scenario.group_names().into_iter().zip(out.groups).collect();
     if let Some(st) = &load.staged {
         result.stages = out
             .stages
@@ -427,6 +465,7 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
         text.push_str(&crate::stats::report::render_distribution(&result));
     }
     text.push_str(&result.render_monitor());
+    text.push_str(&result.render_by_name());
     text.push_str(&result.render_stages());
     let verdicts = crate::thresholds::judge(&load.thresholds, &result);
     if !verdicts.is_empty() {
