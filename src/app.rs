@@ -17,8 +17,7 @@ use crate::scenario::http::HttpScenario;
 use crate::scenario::ws::WsScenario;
 use crate::scenario::Scenario;
 use crate::server::{self, ServeConfig};
-use crate::stats::report::{live_line, RunMeta, RunResult};
-use crate::stats::timeline::IntervalRec;
+use crate::stats::report::{RunMeta, RunResult};
 
 /// Runs one subcommand; returns the process exit code.
 pub fn dispatch(cmd: Command) -> Result<i32> {
@@ -403,10 +402,35 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
     // Every second each worker sends its interval: the collector adds them up into the time
     // series (and prints the live line on a terminal).
     let (tx, rx) = mpsc::channel::<Tick>();
-    let collector = std::thread::spawn(move || collect_seconds(rx, threads, live));
+    let metrics_done = Arc::new(AtomicBool::new(false));
+    let totals = match load.metrics_listen {
+        Some(addr) => {
+            let (totals, local) = crate::live::serve_metrics(addr, Arc::clone(&metrics_done))
+                .map_err(|e| Error::io(format!("--metrics-listen {addr}: cannot listen"), e))?;
+            eprintln!("stampede: live metrics on http://{local}/metrics");
+            Some(totals)
+        }
+        None => None,
+    };
+    // --abort-on-fail judges the rules the per-second figures can answer.
+    let abort: Vec<crate::thresholds::Threshold> = match load.abort_after {
+        Some(_) => load.thresholds.iter().filter(|t| t.live_judged()).cloned().collect(),
+        None => Vec::new(),
+    };
+    let opts = crate::live::CollectorOpts {
+        workers: threads,
+        live_line: live,
+        totals,
+        abort,
+        abort_after: load.abort_after.map_or(0, |d| d.as_secs().max(1)),
+        stop: Arc::clone(&stop),
+        stages: load.staged.as_deref().map_or(Vec::new(), |st| st.bounds.iter().map(|(n, _, e)| (n.clone(), *e as f64 / 1e9)).collect()),
+    };
+    let collector = std::thread::spawn(move || crate::live::collect(rx, opts));
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let out = engine::run(Arc::clone(&scenario), load, stop, Some(tx));
-    let intervals = collector.join().unwrap_or_default();
+    let (intervals, aborted) = collector.join().unwrap_or_default();
+    metrics_done.store(true, Ordering::Relaxed);
     let out = out?;
     let meta = RunMeta {
         scenario: scenario.name().to_string(),
@@ -433,6 +457,7 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
     };
     let mut result = RunResult::new(meta, out.shard);
     result.intervals = intervals;
+    result.aborted = aborted;
     result.by_name = scenario.group_names().into_iter().zip(out.groups).collect();
     if let Some(st) = &load.staged {
         result.stages = out
@@ -522,6 +547,10 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
         return Ok(exit::RUN_FAILED);
     }
     let breached = verdicts.iter().chain(stage_verdicts.iter().flat_map(|(_, v)| v)).filter(|v| !v.passed).count();
+    if let Some(why) = &result.aborted {
+        eprintln!("stampede: run aborted ({why})");
+        return Ok(exit::THRESHOLDS);
+    }
     if breached > 0 {
         eprintln!("stampede: {breached} threshold(s) breached");
         return Ok(exit::THRESHOLDS);
@@ -636,42 +665,6 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
 }
 
 /// Prints one live line per second on stderr, merging all workers' snapshots of that second.
-/// Adds the workers' intervals up, second by second, into the time series; prints the live
-/// line for each complete second when `live`. Returns when the workers are done.
-fn collect_seconds(rx: mpsc::Receiver<Tick>, workers: usize, live: bool) -> Vec<IntervalRec> {
-    let mut pending: Vec<(u64, usize, IntervalRec)> = Vec::new();
-    let mut done: Vec<IntervalRec> = Vec::new();
-    let mut printed = false;
-    while let Ok(t) = rx.recv() {
-        match pending.iter_mut().find(|(s, _, _)| *s == t.second) {
-            Some((_, n, rec)) => {
-                rec.add_interval(&t.interval);
-                *n += 1;
-            }
-            None => {
-                let mut rec = IntervalRec::new(t.second + 1);
-                rec.add_interval(&t.interval);
-                pending.push((t.second, 1, rec));
-            }
-        }
-        pending.sort_by_key(|(s, _, _)| *s);
-        while pending.first().is_some_and(|(_, n, _)| *n >= workers) {
-            let (_, _, rec) = pending.remove(0);
-            if live {
-                eprint!("\r\x1b[2K{}", live_line(&rec));
-                printed = true;
-            }
-            done.push(rec);
-        }
-    }
-    // Seconds some worker did not finish (the run ended): kept as they are.
-    done.extend(pending.into_iter().map(|(_, _, rec)| rec));
-    if printed {
-        eprintln!();
-    }
-    done
-}
-
 fn serve(a: &ServeArgs) -> Result<i32> {
     let s = config::serve_settings(a)?;
     let stop = stop_on_signals()?;

@@ -151,6 +151,15 @@ pub struct LoadArgs {
     /// Write the versioned JSON result to FILE (checked for writability before the run).
     #[arg(long = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Serve live Prometheus metrics on ADDR (GET /metrics) while the run goes on, e.g. 127.0.0.1:9464.
+    #[arg(long = "metrics-listen", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Stop the run as soon as a latency, error or rate threshold is breached (checked each second after --abort-grace).
+    #[arg(long = "abort-on-fail")]
+    pub abort_on_fail: bool,
+    /// With --abort-on-fail: seconds of run before thresholds are checked.
+    #[arg(long = "abort-grace", default_value = "10s", value_name = "TIME")]
+    pub abort_grace: String,
     /// Sample this local process's CPU and RSS every second into the report (repeatable); thresholds: target_cpu, target_rss.
     #[arg(long = "monitor-pid", value_name = "PID")]
     pub monitor_pids: Vec<u32>,

@@ -134,6 +134,10 @@ pub struct LoadConfig {
     pub hlog: Option<PathBuf>,
     /// `--monitor-pid`: local target processes sampled each second.
     pub monitor_pids: Vec<u32>,
+    /// `--metrics-listen`: where live Prometheus metrics are served.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `--abort-on-fail`: stop at the first breach of a live-judged threshold after this grace.
+    pub abort_after: Option<Duration>,
     /// A plan's stages (`stampede run`): the rate, connections or streams over time.
     pub staged: Option<std::sync::Arc<crate::plan::Staged>>,
 }
@@ -234,6 +238,16 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         sources,
         json: a.json.clone(),
         hlog: a.hlog.clone(),
+        metrics_listen: a
+            .metrics_listen
+            .as_deref()
+            .map(|m| m.parse().map_err(|_| Error::usage(format!("--metrics-listen '{m}': give IP:PORT, e.g. 127.0.0.1:9464"))))
+            .transpose()?,
+        abort_after: if a.abort_on_fail {
+            Some(parse_duration(&a.abort_grace).map_err(|e| Error::usage(format!("--abort-grace: {e}")))?)
+        } else {
+            None
+        },
         monitor_pids: a
             .monitor_pids
             .iter()
@@ -551,6 +565,9 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         json: a.json.clone(),
         hlog: None,
         monitor_pids: Vec::new(),
+        metrics_listen: None,
+        abort_on_fail: false,
+        abort_grace: "10s".into(),
         junit: a.junit.clone(),
         latency: false,
         quiet: a.quiet,
@@ -664,6 +681,8 @@ mod tests {
             staged: None,
             hlog: None,
             monitor_pids: Vec::new(),
+            metrics_listen: None,
+            abort_after: None,
         }
     }
 

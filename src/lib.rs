@@ -32,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod live;
 pub mod monitor;
 pub mod net;
 pub mod plan;

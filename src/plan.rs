@@ -214,6 +214,10 @@ struct RawPlan {
     stage: Vec<Spanned<RawStage>>,
     #[serde(default)]
     request: Vec<Spanned<RawRequest>>,
+    /// Stop at the first breach of a plan threshold (latency, errors, rate) after `abort_grace`.
+    #[serde(default)]
+    abort_on_fail: bool,
+    abort_grace: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -285,6 +289,16 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         };
         options.push((flag, words));
     }
+    if raw.abort_on_fail {
+        options.push(("abort-on-fail".to_string(), Vec::new()));
+    }
+    if let Some(g) = &raw.abort_grace {
+        crate::units::parse_duration(g.get_ref()).map_err(|e| at(g.span(), "abort_grace", e))?;
+        if !raw.abort_on_fail {
+            return Err(at(g.span(), "abort_grace", "goes with abort_on_fail = true".into()));
+        }
+        options.push(("abort-grace".to_string(), vec![g.get_ref().clone()]));
+    }
     let rule = |t: &Spanned<String>, field: &str| crate::thresholds::parse(t.get_ref()).map_err(|e| at(t.span(), field, e));
     let thresholds = raw.thresholds.iter().map(|t| rule(t, "thresholds")).collect::<Result<Vec<_>, _>>()?;
     if raw.stage.is_empty() {
@@ -333,6 +347,11 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         stages.push(Stage { name: s.name.clone().unwrap_or_else(|| format!("stage-{}", i + 1)), duration, from, to, shape, thresholds });
     }
     let drive = drive.unwrap_or(Drive::Rate);
+    if drive == Drive::Connections {
+        if let Some(v) = raw.options.get("connections") {
+            return Err(at(v.span(), "options.connections", "the stages set the connections here; remove it".into()));
+        }
+    }
     let requests = parse_requests(text, &raw, &scenario)?;
     // A threshold on `name.metric` must name a request of the mix.
     for t in thresholds.iter().chain(stages.iter().flat_map(|s| s.thresholds.iter())) {

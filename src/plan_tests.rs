@@ -87,6 +87,8 @@ fn plan_errors_name_the_line_and_the_field() {
         ("scenario = \"http\"\nurl = \"x\"\nthresholds = [\"p99<<1\"]\n[[stage]]\nduration = \"1s\"\nrate = 1\n", "line 3: thresholds"),
         ("scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"1s\"\nrate = 0\n", "nothing would be sent"),
         ("scenario = \"http\"\nurl = \"x\"\n[[stage]\n", "line 3"),
+        ("scenario = \"http\"\nurl = \"x\"\n[options]\nconnections = 5\n[[stage]]\nduration = \"1s\"\nconnections = 2\n", "line 4: options.connections"),
+        ("scenario = \"http\"\nurl = \"x\"\nabort_grace = \"1s\"\n[[stage]]\nduration = \"1s\"\nrate = 2\n", "line 3: abort_grace: goes with"),
     ];
     for (text, want) in cases {
         let e = parse(text).unwrap_err();

@@ -88,6 +88,14 @@ pub struct Verdict {
 
 const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%), rps, status_NNN (%), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB); OP is <, <=, > or >=";
 
+impl Threshold {
+    /// Whether the per-second figures of a run in progress can judge it (latency, errors,
+    /// rate; not status shares, connects, targets or a named request).
+    pub fn live_judged(&self) -> bool {
+        self.scope.is_none() && matches!(self.metric, Metric::Latency(_) | Metric::MeanLatency | Metric::ErrorRate | Metric::Rate)
+    }
+}
+
 pub fn parse(expr: &str) -> Result<Threshold, String> {
     let s: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
     let at = s.find(['<', '>']).ok_or_else(|| format!("'{expr}': no comparison; {HELP}"))?;

@@ -183,3 +183,83 @@ fn a_request_mix_splits_the_load_by_weight_with_stats_and_thresholds_per_name() 
     a.stop();
     b.stop();
 }
+
+#[test]
+fn abort_on_fail_stops_the_run_at_the_first_breach_after_the_grace() {
+    let srv = common::embedded(None, None);
+    let plan = write_plan(
+        "abort",
+        &format!(
+            "scenario = \"http\"\nurl = \"{}\"\nthresholds = [\"p99<5ms\"]\nabort_on_fail = true\nabort_grace = \"1s\"\n[options]\nthreads = 1\n\
+             [[stage]]\nduration = \"20s\"\nconnections = 2\n",
+            url(srv.local_addr(), "/delay/30")
+        ),
+    );
+    let r = common::stampede(&["run", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert!(v["aborted"].as_str().unwrap().contains("p99<5ms"), "{v}");
+    assert!(f(&v, &["duration_s"]) < 10.0, "stopped long before the 20 s plan: {v}");
+    assert!(r.stdout.contains("*** ABORTED"), "{}", r.stdout);
+    common::assert_accounted(&v);
+    let _ = std::fs::remove_file(plan);
+    srv.stop();
+}
+
+#[test]
+fn metrics_listen_serves_prometheus_text_during_the_run() {
+    use std::io::{Read, Write};
+    let srv = common::embedded(None, None);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let target = url(srv.local_addr(), "/");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["http", &target, "-c", "2", "-t", "1", "-d", "3s", "-q", "--no-preflight", "--metrics-listen", &listen])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Poll until a complete second has been counted (bounded: 40 × 100 ms).
+    let mut body = String::new();
+    for _ in 0..40 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let Ok(mut s) = std::net::TcpStream::connect(&listen) else { continue };
+        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        if let Some((_, b)) = resp.split_once("\r\n\r\n") {
+            if b.contains("stampede_elapsed_seconds 1") || b.contains("stampede_elapsed_seconds 2") {
+                body = b.to_string();
+                break;
+            }
+        }
+    }
+    let _ = child.wait();
+    assert!(!body.is_empty(), "no metrics with a complete second");
+    let mut seen = std::collections::HashSet::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let kind = rest.split_whitespace().nth(1).unwrap();
+            assert!(["counter", "gauge", "summary"].contains(&kind), "{line}");
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line}"));
+        assert!(value == "NaN" || value.parse::<f64>().is_ok(), "{line}");
+        seen.insert(name.split('{').next().unwrap().to_string());
+    }
+    for m in [
+        "stampede_requests_sent_total",
+        "stampede_responses_total",
+        "stampede_errors_total",
+        "stampede_open_connections",
+        "stampede_latency_seconds",
+    ] {
+        assert!(seen.contains(m), "{m} missing:\n{body}");
+    }
+    let ok: f64 = body.lines().find_map(|l| l.strip_prefix("stampede_responses_total ")).unwrap().parse().unwrap();
+    assert!(ok > 0.0, "{body}");
+    srv.stop();
+}

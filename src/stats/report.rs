@@ -51,6 +51,8 @@ pub struct RunResult {
     pub monitor: Vec<MonitorSeries>,
     /// Per named request of a mix, in the plan's order.
     pub by_name: Vec<(String, Shard)>,
+    /// Why `--abort-on-fail` stopped the run early.
+    pub aborted: Option<String>,
 }
 
 /// Whether the generator, not the target, limited the run.
@@ -141,7 +143,7 @@ fn lat_json(h: &Histogram<u64>) -> Value {
 
 impl RunResult {
     pub fn new(meta: RunMeta, shard: Shard) -> RunResult {
-        RunResult { meta, shard, stages: Vec::new(), intervals: Vec::new(), monitor: Vec::new(), by_name: Vec::new() }
+        RunResult { meta, shard, stages: Vec::new(), intervals: Vec::new(), monitor: Vec::new(), by_name: Vec::new(), aborted: None }
     }
 
     /// Stage `i` as a result of its own (for its thresholds and its report lines).
@@ -354,6 +356,7 @@ impl RunResult {
             "duration_s": self.meta.duration_s,
             "started_unix_ms": self.meta.started_unix_ms,
             "interrupted": self.meta.interrupted,
+            "aborted": self.aborted,
             "loop": if self.open_loop() { "open" } else { "closed" },
             "requests": {"total": s.requests_total(), "ok": s.responses, "errors": s.failed, "sent": s.sent, "in_flight": s.in_flight},
             "accounting": {"sent": acc.sent, "ok": acc.ok, "errors": acc.errors, "in_flight": acc.in_flight, "balanced": acc.balanced()},
@@ -436,6 +439,9 @@ impl RunResult {
         m.cpu_user_s += b.cpu_user_s;
         m.cpu_sys_s += b.cpu_sys_s;
         m.interrupted |= b.interrupted;
+        if self.aborted.is_none() {
+            self.aborted = other.aborted.clone();
+        }
         m.started_unix_ms = m.started_unix_ms.min(b.started_unix_ms);
         // Separate processes: their memory adds up.
         m.rss_start += b.rss_start;
@@ -567,6 +573,7 @@ impl RunResult {
         if let Some(ivs) = v["intervals"].as_array() {
             r.intervals = ivs.iter().map(IntervalRec::from_json).collect::<Result<_, _>>()?;
         }
+        r.aborted = v["aborted"].as_str().map(String::from);
         if let Some(names) = v["by_name"].as_object() {
             for (name, entry) in names.iter().filter(|(_, e)| e["result"].is_object()) {
                 let inner = RunResult::from_json(&entry["result"]).map_err(|e| format!("request {name}: {e}"))?;
@@ -648,7 +655,9 @@ impl RunResult {
             None => "closed loop".to_string(),
         };
         let _ = writeln!(o);
-        if m.interrupted {
+        if let Some(why) = &self.aborted {
+            let _ = writeln!(o, "*** ABORTED: {why}; figures cover {:.2}s ***", m.duration_s);
+        } else if m.interrupted {
             let _ = writeln!(o, "*** INTERRUPTED: the run was stopped early; figures cover {:.2}s ***", m.duration_s);
         }
         let _ = writeln!(o, "stampede {} {}", m.scenario, m.target);
