@@ -526,6 +526,8 @@ pub fn preset(name: &str, scenario: &str, url: &str) -> Result<String, String> {
              [[stage]]\nname = \"at-limit\"\nduration = \"20s\"\nrate = {L100}\n\n\
              [[stage]]\nname = \"over-limit\"\nduration = \"20s\"\nrate = {L150}\nthresholds = [\"status_429>10%\"]\n\n\
              [[stage]]\nname = \"burst\"\nduration = \"10s\"\nrate = { from = {L50}, to = {L300}, rise = \"2s\" }\nthresholds = [\"status_429>10%\"]\n\n\
+             # The limiter's window still holds the burst for a moment: judged from the next stage.\n\
+             [[stage]]\nname = \"settle\"\nduration = \"5s\"\nrate = {L50}\n\n\
              [[stage]]\nname = \"recovery\"\nduration = \"20s\"\nrate = {L50}\nthresholds = [\"status_429<1%\"]\n",
         ),
         other => return Err(format!("no preset '{other}': choose one of {}", PRESETS.join(", "))),

@@ -114,3 +114,31 @@ fn a_wav_in_the_wrong_format_is_refused_clearly() {
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn a_plan_drives_the_number_of_streams_by_stage() {
+    // Sessions of 0.5 s of audio back to back: 1 stream, then 4.
+    let srv = common::embedded_asr(AsrMock { partial_ms: 100, rtf: 0.1, max_sessions: None });
+    let plan = std::env::temp_dir().join(format!("stampede-asr-plan-{}.toml", std::process::id()));
+    std::fs::write(
+        &plan,
+        format!(
+            "scenario = \"asr\"\nurl = \"{}\"\n[options]\nthreads = 1\nsignal-length = \"500ms\"\n\
+             [[stage]]\nname = \"one\"\nduration = \"2s\"\nstreams = 1\n\
+             [[stage]]\nname = \"four\"\nduration = \"2s\"\nstreams = 4\n",
+            asr_url(srv.local_addr())
+        ),
+    )
+    .unwrap();
+    let r = stampede(&["run", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    let stages = v["stages"].as_array().unwrap();
+    let ok = |i: usize| stages[i]["ok"].as_u64().unwrap();
+    // ~0.56 s per session: about 3 sessions in stage one, about 4 × 3 in stage four.
+    assert!(ok(0) >= 2 && ok(0) <= 4, "{}", stages[0]);
+    assert!(ok(1) >= 3 * ok(0), "four streams do about four times the sessions: {} vs {}", ok(1), ok(0));
+    assert_eq!(u(&v, &["connections", "planned"]), 4, "{v}");
+    let _ = std::fs::remove_file(plan);
+    srv.stop();
+}

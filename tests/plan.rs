@@ -59,32 +59,38 @@ fn a_rate_plan_sends_each_stage_its_share_and_judges_stage_thresholds() {
 }
 
 #[test]
-fn a_throttled_target_is_driven_over_its_limit_and_recovers() {
-    // The server answers 429 above 100 requests/s; the plan goes under, over, and under again.
+fn the_throttle_preset_drives_a_throttled_target_over_its_limit_and_back() {
+    // The server answers 429 above 100 requests/s. The preset, with its stages shortened to
+    // 2 s: 50 %, 80 %, 100 %, 150 % of the limit, a burst to 300 %, a settle, a recovery at 50 %.
     let srv = common::embedded(None, Some(100));
-    let plan = write_plan(
-        "throttle",
-        &format!(
-            "scenario = \"http\"\nurl = \"{}\"\n[options]\nconnections = 16\nthreads = 1\n\
-             [[stage]]\nname = \"baseline\"\nduration = \"2s\"\nrate = 50\nthresholds = [\"status_429<1%\"]\n\
-             [[stage]]\nname = \"over-limit\"\nduration = \"2s\"\nrate = 300\nthresholds = [\"status_429>10%\"]\n\
-             [[stage]]\nname = \"pause\"\nduration = \"1s\"\nrate = 1\n\
-             [[stage]]\nname = \"recovery\"\nduration = \"2s\"\nrate = 50\nthresholds = [\"status_429<1%\"]\n",
-            url(srv.local_addr(), "/")
-        ),
-    );
+    let target = url(srv.local_addr(), "/");
+    let r = common::stampede_raw(&["plan", "--preset", "throttle", &target, "--limit", "100"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = r
+        .stdout
+        .replace("\"20s\"", "\"2s\"")
+        .replace("\"10s\"", "\"2s\"")
+        .replace("\"5s\"", "\"2s\"")
+        .replace("rise = \"2s\"", "rise = \"1s\"");
+    let plan = write_plan("throttle", &text.replacen("[options]\n", "[options]\nthreads = 1\n", 1));
     let r = common::stampede(&["run", plan.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let v = r.json.unwrap();
-    assert!(stage(&v, "over-limit")["status"]["429"].as_u64().unwrap_or(0) > 100, "{v}");
-    assert_eq!(stage(&v, "recovery")["status"]["429"].as_u64().unwrap_or(0), 0, "{v}");
+    let over = stage(&v, "over-limit");
+    assert!(over["status"]["429"].as_u64().unwrap_or(0) > 30, "{over}");
+    assert!(stage(&v, "burst")["status"]["429"].as_u64().unwrap_or(0) > 30, "{v}");
+    for calm in ["baseline", "warning", "recovery"] {
+        assert_eq!(stage(&v, calm)["status"]["429"].as_u64().unwrap_or(0), 0, "{calm}: {}", stage(&v, calm));
+    }
+    for s in v["stages"].as_array().unwrap() {
+        assert!(s["thresholds"].as_array().is_none_or(|t| t.iter().all(|x| x["passed"] == true)), "{s}");
+    }
     // Breaking a stage threshold exits 3 and says where.
     let strict = write_plan(
         "strict",
         &format!(
-            "scenario = \"http\"\nurl = \"{}\"\n[options]\nconnections = 8\nthreads = 1\n\
-             [[stage]]\nname = \"over\"\nduration = \"1s\"\nrate = 400\nthresholds = [\"status_429<1%\"]\n",
-            url(srv.local_addr(), "/")
+            "scenario = \"http\"\nurl = \"{target}\"\n[options]\nconnections = 8\nthreads = 1\n\
+             [[stage]]\nname = \"over\"\nduration = \"1s\"\nrate = 400\nthresholds = [\"status_429<1%\"]\n"
         ),
     );
     let r = common::stampede(&["run", strict.to_str().unwrap()]);
