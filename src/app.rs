@@ -194,7 +194,7 @@ fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
     match cli.command {
         Command::Http(h) => {
             let mut cfg = config::http_config(&h)?;
-            attach(&mut cfg.load, Some((&h.load.shard, &h.load.process_part)))?;
+            attach(&mut cfg.load, Some((&h.load.out.shard, &h.load.out.process_part)))?;
             if plan.requests.is_empty() {
                 return run_http(cfg, "");
             }
@@ -239,7 +239,7 @@ fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
             if matches!(cfg.mode, WsMode::Chat { .. }) {
                 return Err(Error::usage(format!("{origin}: chat rooms (--rooms) do not take stages yet")));
             }
-            attach(&mut cfg.load, Some((&w.load.shard, &w.load.process_part)))?;
+            attach(&mut cfg.load, Some((&w.load.out.shard, &w.load.out.process_part)))?;
             let plan_pf = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
             let load = cfg.load.clone();
             let what = format!("ws {}", cfg.target.url);
@@ -425,6 +425,7 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
         abort_after: load.abort_after.map_or(0, |d| d.as_secs().max(1)),
         stop: Arc::clone(&stop),
         stages: load.staged.as_deref().map_or(Vec::new(), |st| st.bounds.iter().map(|(n, _, e)| (n.clone(), *e as f64 / 1e9)).collect()),
+        progress_file: std::env::var_os(PROGRESS_ENV).map(std::path::PathBuf::from),
     };
     let collector = std::thread::spawn(move || crate::live::collect(rx, opts));
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
@@ -561,6 +562,9 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
 /// `--processes N`: runs this same command line as N child processes, each with its part of
 /// the plan (`--process-part K/N`: connections, rate and requests divided, CPUs divided), then
 /// merges their results exactly and reports once. SIGINT/SIGTERM are passed on to the children.
+/// Set by a `--processes` parent for each child: where the child writes its progress.
+const PROGRESS_ENV: &str = "STAMPEDE_PROGRESS_FILE";
+
 /// Sleeps until the wall-clock time `at` (`--start-at`); false when a signal came first. A start
 /// time already past is reported (a late shard skews the merged time line) and the run starts.
 fn wait_for_start(at: SystemTime, stop: &AtomicBool) -> bool {
@@ -620,6 +624,7 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
             .args(&args)
             .args(["--process-part", &format!("{k}/{n}"), "--quiet", "--no-preflight", "--json"])
             .arg(&json)
+            .env(PROGRESS_ENV, dir.join(format!("part-{k}.progress")))
             .stdout(std::process::Stdio::null())
             .stderr(err)
             .spawn()
@@ -627,7 +632,18 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
         children.push((child, json));
     }
     let mut forwarded = false;
+    // One progress line for all the children, from the files they update each second.
+    let live = !load.quiet && std::io::stderr().is_terminal();
+    let progress: Vec<std::path::PathBuf> = (0..n).map(|k| dir.join(format!("part-{k}.progress"))).collect();
+    let (mut next_print, mut printed) = (std::time::Instant::now() + Duration::from_secs(1), false);
     loop {
+        if live && std::time::Instant::now() >= next_print {
+            next_print += Duration::from_secs(1);
+            if let Some(line) = crate::live::combined_progress(&progress) {
+                eprint!("\r\x1b[2K{line}");
+                printed = true;
+            }
+        }
         let mut running = 0;
         for (c, _) in children.iter_mut() {
             running += usize::from(matches!(c.try_wait(), Ok(None)));
@@ -642,6 +658,9 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
             }
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+    if printed {
+        eprintln!();
     }
     let mut merged: Option<RunResult> = None;
     let mut failures = Vec::new();
@@ -778,7 +797,7 @@ fn hold(a: &crate::cli::HoldArgs) -> Result<i32> {
 
 fn demo(a: &DemoArgs) -> Result<i32> {
     let mut load = config::load_config(&a.load)?;
-    if load.processes > 1 || a.load.shard.is_some() {
+    if load.processes > 1 || a.load.out.shard.is_some() {
         return Err(Error::usage("demo runs in one process: --processes and --shard are for http and ws"));
     }
     let cpus = config::usable_cpus();

@@ -148,6 +148,13 @@ pub struct LoadArgs {
     /// Close connections with RST (SO_LINGER 0), leaving no TIME_WAIT.
     #[arg(long = "linger-zero")]
     pub linger_zero: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// What every scenario command shares: outputs, thresholds, and how the run is split and started.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OutputArgs {
     /// Write the versioned JSON result to FILE (checked for writability before the run).
     #[arg(long = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -304,21 +311,8 @@ pub struct AsrArgs {
     /// Worker threads [default: every CPU this process may use].
     #[arg(short = 't', long = "threads", value_name = "N")]
     pub threads: Option<usize>,
-    /// Write the versioned JSON result to FILE.
-    #[arg(long = "json", value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write the thresholds as JUnit XML test cases to FILE (without thresholds: one case, "run completed").
-    #[arg(long = "junit", value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// No live progress line on stderr.
-    #[arg(short = 'q', long = "quiet")]
-    pub quiet: bool,
-    /// Skip the kernel preflight checks before the run.
-    #[arg(long = "no-preflight")]
-    pub no_preflight: bool,
-    /// Pass/fail rule on the final latency and sessions, repeatable: "p99<800ms", "errors<1%". Breached: exit 3.
-    #[arg(long = "threshold", value_name = "RULE")]
-    pub thresholds: Vec<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -236,19 +236,21 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         timeout,
         connect: ConnectOpts { nodelay: true, linger_zero: a.linger_zero, timeout: connect_timeout },
         sources,
-        json: a.json.clone(),
-        hlog: a.hlog.clone(),
+        json: a.out.json.clone(),
+        hlog: a.out.hlog.clone(),
         metrics_listen: a
+            .out
             .metrics_listen
             .as_deref()
             .map(|m| m.parse().map_err(|_| Error::usage(format!("--metrics-listen '{m}': give IP:PORT, e.g. 127.0.0.1:9464"))))
             .transpose()?,
-        abort_after: if a.abort_on_fail {
-            Some(parse_duration(&a.abort_grace).map_err(|e| Error::usage(format!("--abort-grace: {e}")))?)
+        abort_after: if a.out.abort_on_fail {
+            Some(parse_duration(&a.out.abort_grace).map_err(|e| Error::usage(format!("--abort-grace: {e}")))?)
         } else {
             None
         },
         monitor_pids: a
+            .out
             .monitor_pids
             .iter()
             .map(|&pid| {
@@ -259,17 +261,19 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
                 }
             })
             .collect::<Result<_>>()?,
-        junit: a.junit.clone(),
-        latency: a.latency,
-        quiet: a.quiet,
-        preflight: !a.no_preflight,
+        junit: a.out.junit.clone(),
+        latency: a.out.latency,
+        quiet: a.out.quiet,
+        preflight: !a.out.no_preflight,
         thresholds: a
+            .out
             .thresholds
             .iter()
             .map(|t| crate::thresholds::parse(t).map_err(|e| Error::usage(format!("--threshold {e}"))))
             .collect::<Result<_>>()?,
-        processes: a.processes,
+        processes: a.out.processes,
         start_at: a
+            .out
             .start_at
             .as_deref()
             .map(|t| crate::units::parse_start_at(t, std::time::SystemTime::now()).map_err(|e| Error::usage(format!("--start-at {e}"))))
@@ -277,10 +281,10 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         staged: None,
     })
     .and_then(|load| {
-        if a.processes == 0 || a.processes > 1024 {
+        if a.out.processes == 0 || a.out.processes > 1024 {
             return Err(Error::usage("--processes must be between 1 and 1024"));
         }
-        let part = match (&a.shard, &a.process_part) {
+        let part = match (&a.out.shard, &a.out.process_part) {
             (Some(s), _) => Some((parse_part("--shard", s)?, false)),
             (None, Some(p)) => Some((parse_part("--process-part", p)?, true)),
             (None, None) => None,
@@ -562,32 +566,18 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         connect_timeout: a.connect_timeout.clone(),
         source: None,
         linger_zero: false,
-        json: a.json.clone(),
-        hlog: None,
-        monitor_pids: Vec::new(),
-        metrics_listen: None,
-        abort_on_fail: false,
-        abort_grace: "10s".into(),
-        junit: a.junit.clone(),
-        latency: false,
-        quiet: a.quiet,
-        no_preflight: a.no_preflight,
-        thresholds: a.thresholds.clone(),
-        processes: 1,
-        start_at: None,
-        shard: None,
-        process_part: None,
+        out: a.out.clone(),
     };
     let mut load = load_config(&load_args)?;
     if a.duration.is_none() {
         // Without -d: one session per stream (its budget), or a bounded soak with --loop.
         load.duration = a.loop_audio.then_some(ASR_LOOP_DEFAULT);
-        load.requests = (!a.loop_audio).then_some(streams);
+        load.requests = (!a.loop_audio).then_some(load.connections); // this part's streams
     }
     if let Some(r) = &a.ramp {
         let ramp = parse_duration(r).map_err(|e| Error::usage(format!("--ramp: {e}")))?;
         if !ramp.is_zero() {
-            load.connect_rate = Some(streams as f64 / ramp.as_secs_f64());
+            load.connect_rate = Some(load.connections as f64 / ramp.as_secs_f64());
         }
     }
     Ok(AsrConfig {

@@ -9,15 +9,18 @@
 //! audio       WAV reading and the generated speech-like signal, pure
 //! clock       monotonic nanoseconds; the only place that reads the time
 //! stats/      shards, histograms, merge, report rendering (text, JSON)
-//! engine/pacer pure schedule: given an index, its intended send time
+//! engine/pacer, engine/profile   pure schedule: a plan's level over time, each request's intended send time
+//! plan        load plans (TOML stages, request mixes, presets), pure parsing and validation
 //! net/        sockets: connect with a source-address pool, options, backoff
 //! scenario/   what one connection does: the request/answer exchange (http, ws), asr sessions
 //! engine/     threads, pinning, runtimes, start/stop, merging shards
 //! server/     the embedded target (uses proto/ in the server role)
 //! preflight/  kernel and limit checks, pure reporting over a readable /proc root
+//! monitor     a target process's CPU and RSS from /proc, sampled each second
+//! live        the run as it goes: time series, live line, Prometheus endpoint, abort on failure
 //! report/     pages from a JSON result, pure: HTML with SVG charts, compare, JUnit XML
 //! config, cli, error, sys   edges: clap args -> validated Config; cold-path errors; the only `unsafe`
-//! app, preflight_cmd, report_cmd   the subcommands end to end: the only code that prints reports
+//! app, capacity, preflight_cmd, report_cmd   the subcommands end to end: the only code that prints reports
 //! main        parses, dispatches, maps every error to an exit code in one place
 //! ```
 //!

@@ -131,6 +131,34 @@ pub struct CollectorOpts {
     pub stop: Arc<AtomicBool>,
     /// Stage names and their end (s), to label the metrics.
     pub stages: Vec<(String, f64)>,
+    /// A child of a `--processes` run: the last complete second goes to this file for the
+    /// parent's progress line.
+    pub progress_file: Option<std::path::PathBuf>,
+}
+
+/// The progress file line of one second: `t_s ok errors open p99_ns`.
+fn progress_line(rec: &IntervalRec) -> String {
+    let p99 = if rec.latency.is_empty() { 0 } else { rec.latency.value_at_quantile(0.99) };
+    format!("{} {} {} {} {p99}\n", rec.t_s, rec.ok, rec.errors, rec.open)
+}
+
+/// The parent's live line from its children's progress files (`None` before any second).
+pub fn combined_progress(files: &[std::path::PathBuf]) -> Option<String> {
+    let (mut t, mut ok, mut errors, mut open, mut p99, mut seen) = (0u64, 0u64, 0u64, 0u64, 0u64, 0usize);
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(f) else { continue };
+        let v: Vec<u64> = text.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        if let [ts, o, e, op, p] = v[..] {
+            t = t.max(ts);
+            ok += o;
+            errors += e;
+            open += op;
+            p99 = p99.max(p);
+            seen += 1;
+        }
+    }
+    let p99 = if p99 == 0 { "-".to_string() } else { crate::stats::report::human(p99 as f64) };
+    (seen > 0).then(|| format!("[{t:>5}s] {ok:>9} req/s  {errors:>6} errors  {open:>6} open  p99 {p99} (worst of {seen} processes)"))
 }
 
 /// Adds the workers' intervals up, second by second; returns the time series and, when the
@@ -175,6 +203,12 @@ pub fn collect(rx: mpsc::Receiver<Tick>, opts: CollectorOpts) -> (Vec<IntervalRe
                     opts.stop.store(true, Ordering::Relaxed);
                     totals.aborted = Some(why.clone());
                     aborted = Some(why);
+                }
+            }
+            if let Some(f) = &opts.progress_file {
+                let tmp = f.with_extension("tmp");
+                if std::fs::write(&tmp, progress_line(&rec)).is_ok() {
+                    let _ = std::fs::rename(&tmp, f);
                 }
             }
             if let Some(shared) = &opts.totals {
@@ -272,6 +306,28 @@ mod tests {
         assert!(text.contains("stampede_responses_total 9\n"), "{text}");
         assert!(text.contains("stampede_latency_seconds_count 9\n"), "{text}");
         assert!(text.contains("stampede_stage_info{stage=\"ramp \\\"up\\\"\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn children_progress_adds_up_into_one_line() {
+        let dir = std::env::temp_dir().join(format!("stampede-progress-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files: Vec<_> = (0..3).map(|k| dir.join(format!("p{k}"))).collect();
+        assert_eq!(combined_progress(&files), None, "no second yet");
+        let mut rec = IntervalRec::new(4);
+        rec.ok = 100;
+        rec.errors = 1;
+        rec.open = 8;
+        rec.latency.record(2_000_000).unwrap();
+        std::fs::write(&files[0], progress_line(&rec)).unwrap();
+        rec.t_s = 5;
+        std::fs::write(&files[1], progress_line(&rec)).unwrap();
+        let line = combined_progress(&files).unwrap();
+        assert!(
+            line.contains("[    5s]") && line.contains("200 req/s") && line.contains("16 open") && line.contains("of 2 processes"),
+            "{line}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -487,12 +487,12 @@ pub fn preset(name: &str, scenario: &str, url: &str) -> Result<String, String> {
     let (th, opts, stages): (&str, &str, &str) = match name {
         "smoke" => (
             r#"["errors<1%", "p99<1s"]"#,
-            "connections = 2\n",
+            "",
             "[[stage]]\nname = \"smoke\"\nduration = \"10s\"\nconnections = 2\n",
         ),
         "load" => (
             r#"["p95<500ms", "errors<1%"]"#,
-            "connections = 200\n",
+            "",
             "[[stage]]\nname = \"ramp-to-100\"\nduration = \"30s\"\nconnections = { from = 1, to = 100 }\n\n\
              [[stage]]\nname = \"hold-100\"\nduration = \"1m\"\nconnections = 100\n\n\
              [[stage]]\nname = \"ramp-to-200\"\nduration = \"30s\"\nconnections = { from = 100, to = 200 }\n\n\
@@ -500,17 +500,17 @@ pub fn preset(name: &str, scenario: &str, url: &str) -> Result<String, String> {
         ),
         "stress" => (
             r#"["errors<5%"]"#,
-            "connections = 400\n",
+            "",
             "[[stage]]\nname = \"step-up\"\nduration = \"5m\"\nconnections = { from = 50, to = 400, steps = 8 }\n",
         ),
         "spike" => (
             r#"["errors<5%"]"#,
-            "connections = 1000\n",
+            "",
             "[[stage]]\nname = \"base\"\nduration = \"30s\"\nconnections = 100\n\n\
              [[stage]]\nname = \"spike\"\nduration = \"1m\"\nconnections = { from = 100, to = 1000, rise = \"10s\" }\n\n\
              [[stage]]\nname = \"recovery\"\nduration = \"30s\"\nconnections = 100\n",
         ),
-        "soak" => (r#"["p99<1s", "errors<0.1%"]"#, "connections = 50\n", "[[stage]]\nname = \"soak\"\nduration = \"30m\"\nconnections = 50\n"),
+        "soak" => (r#"["p99<1s", "errors<0.1%"]"#, "", "[[stage]]\nname = \"soak\"\nduration = \"30m\"\nconnections = 50\n"),
         "qps" => (
             r#"["p95<500ms", "errors<1%", "rps>9500"]"#,
             "connections = 200\n",
@@ -535,6 +535,7 @@ pub fn preset(name: &str, scenario: &str, url: &str) -> Result<String, String> {
     if scenario == "asr" {
         return Err("presets are for http and ws; write an asr plan with streams = ... stages".into());
     }
+    let opts = if opts.is_empty() { "# any long flag of the scenario command, e.g.\n# timeout = \"2s\"\n" } else { opts };
     Ok(format!("{head}thresholds = {th}\n\n[options]\n{opts}\n{stages}"))
 }
 

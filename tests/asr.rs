@@ -142,3 +142,15 @@ fn a_plan_drives_the_number_of_streams_by_stage() {
     let _ = std::fs::remove_file(plan);
     srv.stop();
 }
+
+#[test]
+fn asr_streams_split_over_processes_and_merge() {
+    let srv = common::embedded_asr(AsrMock { partial_ms: 200, rtf: 0.1, max_sessions: None });
+    let r = stampede(&["asr", &asr_url(srv.local_addr()), "--streams", "5", "-t", "1", "--signal-length", "600ms", "--processes", "2"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("running as 2 processes"), "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!(u(&v, &["asr", "sessions", "completed"]), 5, "3 + 2 streams, one session each: {v}");
+    assert_eq!(u(&v, &["connections", "planned"]), 5, "{v}");
+    srv.stop();
+}

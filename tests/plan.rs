@@ -146,7 +146,7 @@ fn plan_errors_and_presets_from_the_command_line() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("name = \"over-limit\"") && r.stdout.contains("rate = 300"), "{}", r.stdout);
     let p = stampede::plan::parse(&r.stdout).unwrap();
-    assert_eq!(p.stages.len(), 6);
+    assert_eq!(p.stages.len(), 7, "baseline, warning, at-limit, over-limit, burst, settle, recovery");
     // the plan's options go through the scenario's own checks
     let opt = write_plan(
         "opt",
