@@ -55,3 +55,51 @@ fn capacity_misuse_exits_2() {
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn capacity_searches_ws_rates_and_asr_streams_too() {
+    let srv = common::embedded_asr(stampede::server::AsrMock { partial_ms: 100, rtf: 0.1, max_sessions: None });
+    let ws = format!("ws://{}/ws/echo", srv.local_addr());
+    let r = common::stampede_raw(&[
+        "capacity",
+        &ws,
+        "--slo",
+        "errors<1%",
+        "--start",
+        "100",
+        "--max",
+        "400",
+        "--step",
+        "1s",
+        "--",
+        "-c",
+        "8",
+        "-t",
+        "1",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Every step met") && r.stdout.contains("400.0 req/s"), "{}", r.stdout);
+    let asr = format!("ws://{}/asr", srv.local_addr());
+    let r = common::stampede_raw(&[
+        "capacity",
+        &asr,
+        "--scenario",
+        "asr",
+        "--slo",
+        "errors<1%",
+        "--start",
+        "1",
+        "--max",
+        "4",
+        "--step",
+        "1s",
+        "--",
+        "-t",
+        "1",
+        "--signal-length",
+        "300ms",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("4.0 streams"), "{}", r.stdout);
+    srv.stop();
+}
