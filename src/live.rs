@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 
 use crate::engine::Tick;
 use crate::stats::report::{live_line, RunMeta, RunResult};
-use crate::stats::timeline::IntervalRec;
+use crate::stats::timeline::{IntervalRec, SecondAcc};
 use crate::stats::{new_histogram, ErrorClass, Shard};
 use crate::thresholds::{self, Threshold};
 
@@ -47,7 +47,7 @@ impl Totals {
         }
     }
 
-    fn add(&mut self, rec: &IntervalRec) {
+    fn add(&mut self, rec: &SecondAcc) {
         self.seconds = rec.t_s;
         self.sent += rec.sent;
         self.ok += rec.ok;
@@ -138,7 +138,7 @@ pub struct CollectorOpts {
 
 /// The progress file line of one second: `t_s ok errors open p99_ns`.
 fn progress_line(rec: &IntervalRec) -> String {
-    let p99 = if rec.latency.is_empty() { 0 } else { rec.latency.value_at_quantile(0.99) };
+    let p99 = rec.quantiles[2];
     format!("{} {} {} {} {p99}\n", rec.t_s, rec.ok, rec.errors, rec.open)
 }
 
@@ -164,7 +164,7 @@ pub fn combined_progress(files: &[std::path::PathBuf]) -> Option<String> {
 /// Adds the workers' intervals up, second by second; returns the time series and, when the
 /// run was aborted by a threshold, why. Returns when the workers are done.
 pub fn collect(rx: mpsc::Receiver<Tick>, opts: CollectorOpts) -> (Vec<IntervalRec>, Option<String>) {
-    let mut pending: Vec<(u64, usize, IntervalRec)> = Vec::new();
+    let mut pending: Vec<(u64, usize, SecondAcc)> = Vec::new();
     let mut done: Vec<IntervalRec> = Vec::new();
     let mut printed = false;
     let mut totals = Totals::new();
@@ -176,19 +176,20 @@ pub fn collect(rx: mpsc::Receiver<Tick>, opts: CollectorOpts) -> (Vec<IntervalRe
                 *n += 1;
             }
             None => {
-                let mut rec = IntervalRec::new(t.second + 1);
-                rec.add_interval(&t.interval);
-                pending.push((t.second, 1, rec));
+                let mut acc = SecondAcc::new(t.second + 1);
+                acc.add_interval(&t.interval);
+                pending.push((t.second, 1, acc));
             }
         }
         pending.sort_by_key(|(s, _, _)| *s);
         while pending.first().is_some_and(|(_, n, _)| *n >= opts.workers) {
-            let (_, _, rec) = pending.remove(0);
+            let (_, _, acc) = pending.remove(0);
+            let rec = acc.finish();
             if opts.live_line {
                 eprint!("\r\x1b[2K{}", live_line(&rec));
                 printed = true;
             }
-            totals.add(&rec);
+            totals.add(&acc);
             totals.stage = opts.stages.iter().find(|(_, end)| (rec.t_s as f64) - 0.5 < *end).map(|(n, _)| n.clone());
             if aborted.is_none() && !opts.abort.is_empty() && rec.t_s >= opts.abort_after {
                 let result = totals.as_result();
@@ -220,7 +221,7 @@ pub fn collect(rx: mpsc::Receiver<Tick>, opts: CollectorOpts) -> (Vec<IntervalRe
         }
     }
     // Seconds some worker did not finish (the run ended): kept as they are.
-    done.extend(pending.into_iter().map(|(_, _, rec)| rec));
+    done.extend(pending.into_iter().map(|(_, _, acc)| acc.finish()));
     if printed {
         eprintln!();
     }
@@ -287,7 +288,7 @@ mod tests {
     #[test]
     fn exposition_is_prometheus_text() {
         let mut t = Totals::new();
-        let mut rec = IntervalRec::new(1);
+        let mut rec = SecondAcc::new(1);
         rec.sent = 10;
         rec.ok = 9;
         rec.errors = 1;
@@ -314,14 +315,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let files: Vec<_> = (0..3).map(|k| dir.join(format!("p{k}"))).collect();
         assert_eq!(combined_progress(&files), None, "no second yet");
-        let mut rec = IntervalRec::new(4);
-        rec.ok = 100;
-        rec.errors = 1;
-        rec.open = 8;
-        rec.latency.record(2_000_000).unwrap();
-        std::fs::write(&files[0], progress_line(&rec)).unwrap();
-        rec.t_s = 5;
-        std::fs::write(&files[1], progress_line(&rec)).unwrap();
+        let mut acc = SecondAcc::new(4);
+        acc.ok = 100;
+        acc.errors = 1;
+        acc.open = 8;
+        acc.latency.record(2_000_000).unwrap();
+        std::fs::write(&files[0], progress_line(&acc.finish())).unwrap();
+        acc.t_s = 5;
+        std::fs::write(&files[1], progress_line(&acc.finish())).unwrap();
         let line = combined_progress(&files).unwrap();
         assert!(
             line.contains("[    5s]") && line.contains("200 req/s") && line.contains("16 open") && line.contains("of 2 processes"),
@@ -333,7 +334,7 @@ mod tests {
     #[test]
     fn the_run_so_far_is_judged_for_abort() {
         let mut t = Totals::new();
-        let mut rec = IntervalRec::new(3);
+        let mut rec = SecondAcc::new(3);
         rec.sent = 100;
         rec.ok = 50;
         rec.errors = 50;

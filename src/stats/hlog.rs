@@ -24,7 +24,7 @@ pub fn render(r: &RunResult) -> String {
         let Ok(mut w) = b.begin_log_with(&mut out, &mut ser) else { return String::new() };
         for rec in &r.intervals {
             let t0 = Duration::from_secs(rec.t_s.saturating_sub(1));
-            let _ = w.write_histogram(&rec.latency, t0, Duration::from_secs(1), None);
+            let _ = w.write_histogram(&rec.latency(), t0, Duration::from_secs(1), None);
         }
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -36,7 +36,7 @@ mod tests {
     use hdrhistogram::serialization::Deserializer;
 
     use super::*;
-    use crate::stats::timeline::IntervalRec;
+    use crate::stats::timeline::SecondAcc;
     use crate::stats::Shard;
 
     #[test]
@@ -59,11 +59,11 @@ mod tests {
         };
         let mut r = RunResult::new(meta, Shard::new());
         for t in 1..=3u64 {
-            let mut rec = IntervalRec::new(t);
+            let mut acc = SecondAcc::new(t);
             for v in 1..=100 * t {
-                rec.latency.record(v * 1_000_000).unwrap();
+                acc.latency.record(v * 1_000_000).unwrap();
             }
-            r.intervals.push(rec);
+            r.intervals.push(acc.finish());
         }
         let text = render(&r);
         assert!(text.contains("#[Histogram log format version 1.3]"), "{text}");

@@ -108,6 +108,22 @@ pub(crate) fn encode_hist(h: &Histogram<u64>) -> String {
     }
 }
 
+/// V2 + deflate bytes of a histogram (empty on failure).
+pub(crate) fn pack_hist(h: &Histogram<u64>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    match V2DeflateSerializer::new().serialize(h, &mut buf) {
+        Ok(_) => buf,
+        Err(_) => Vec::new(),
+    }
+}
+
+pub(crate) fn unpack_hist(bytes: &[u8]) -> Result<Histogram<u64>, String> {
+    let h: Histogram<u64> = Deserializer::new().deserialize(&mut &bytes[..]).map_err(|e| format!("histogram does not decode: {e:?}"))?;
+    let mut out = new_histogram();
+    out.add(&h).map_err(|e| format!("histogram out of range: {e:?}"))?;
+    Ok(out)
+}
+
 pub(crate) fn decode_hist(s: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| format!("histogram is not base64: {e}"))?;
     let h: Histogram<u64> =
@@ -881,7 +897,7 @@ pub fn render_distribution(r: &RunResult) -> String {
 
 /// One line for the live display: elapsed time and the last second's figures.
 pub fn live_line(rec: &IntervalRec) -> String {
-    let p99 = if rec.latency.is_empty() { "-".to_string() } else { human(rec.latency.value_at_quantile(0.99) as f64) };
+    let p99 = if rec.answered == 0 { "-".to_string() } else { human(rec.quantiles[2] as f64) };
     format!("[{:>5}s] {:>9} req/s  {:>6} errors  {:>6} open  p99 {p99}", rec.t_s, rec.ok, rec.errors, rec.open)
 }
 

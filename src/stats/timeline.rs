@@ -1,26 +1,26 @@
 //! The run over time: one record per second (counts and a latency histogram, so records of
 //! several workers, processes or machines add exactly), and the results of a plan's stages.
 
+use base64::Engine as _;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use super::{new_histogram, Interval, Shard};
 
-/// One second of the run: what happened between `t_s - 1` and `t_s` seconds after the start.
+/// One second of the run while its workers' intervals come in (a full histogram).
 #[derive(Clone, Debug)]
-pub struct IntervalRec {
+pub struct SecondAcc {
     pub t_s: u64,
     pub sent: u64,
     pub ok: u64,
     pub errors: u64,
     pub open: u64,
-    /// Corrected latency of the answers of this second.
     pub latency: Histogram<u64>,
 }
 
-impl IntervalRec {
-    pub fn new(t_s: u64) -> IntervalRec {
-        IntervalRec { t_s, sent: 0, ok: 0, errors: 0, open: 0, latency: new_histogram() }
+impl SecondAcc {
+    pub fn new(t_s: u64) -> SecondAcc {
+        SecondAcc { t_s, sent: 0, ok: 0, errors: 0, open: 0, latency: new_histogram() }
     }
 
     pub fn add_interval(&mut self, iv: &Interval) {
@@ -31,16 +31,55 @@ impl IntervalRec {
         let _ = self.latency.add(&iv.latency);
     }
 
+    /// The second as it is kept: counts, a few percentiles and the compressed histogram (a few
+    /// hundred bytes instead of the ~256 KiB of a live histogram: an hour is 3,600 of them).
+    pub fn finish(&self) -> IntervalRec {
+        IntervalRec::from_histogram(self.t_s, [self.sent, self.ok, self.errors, self.open], &self.latency)
+    }
+}
+
+/// One second of the run: what happened between `t_s - 1` and `t_s` seconds after the start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntervalRec {
+    pub t_s: u64,
+    pub sent: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub open: u64,
+    /// Answers with a latency (the histogram's count).
+    pub answered: u64,
+    /// Corrected latency of the answers of this second: p50, p90, p99, max (ns; 0 when none).
+    pub quantiles: [u64; 4],
+    /// The same histogram, V2 + deflate: exact merging and the HdrHistogram log.
+    packed: Vec<u8>,
+}
+
+impl IntervalRec {
+    /// `counts` are sent, ok, errors, open.
+    pub fn from_histogram(t_s: u64, counts: [u64; 4], h: &Histogram<u64>) -> IntervalRec {
+        let quantiles =
+            if h.is_empty() { [0; 4] } else { [h.value_at_quantile(0.5), h.value_at_quantile(0.9), h.value_at_quantile(0.99), h.max()] };
+        let packed = if h.is_empty() { Vec::new() } else { super::report::pack_hist(h) };
+        let [sent, ok, errors, open] = counts;
+        IntervalRec { t_s, sent, ok, errors, open, answered: h.len(), quantiles, packed }
+    }
+
+    /// The latency histogram of this second.
+    pub fn latency(&self) -> Histogram<u64> {
+        if self.packed.is_empty() {
+            return new_histogram();
+        }
+        super::report::unpack_hist(&self.packed).unwrap_or_else(|_| new_histogram())
+    }
+
     pub fn add(&mut self, o: &IntervalRec) {
-        self.sent += o.sent;
-        self.ok += o.ok;
-        self.errors += o.errors;
-        self.open += o.open;
-        let _ = self.latency.add(&o.latency);
+        let mut h = self.latency();
+        let _ = h.add(&o.latency());
+        *self = IntervalRec::from_histogram(self.t_s, [self.sent + o.sent, self.ok + o.ok, self.errors + o.errors, self.open + o.open], &h);
     }
 
     pub fn to_json(&self, stage: Option<&str>) -> Value {
-        let q = |p: f64| (!self.latency.is_empty()).then(|| super::report::ms(self.latency.value_at_quantile(p)));
+        let q = |i: usize| (self.answered > 0).then(|| self.quantiles[i] as f64 / 1e6);
         json!({
             "t_s": self.t_s as f64,
             "stage": stage,
@@ -48,12 +87,12 @@ impl IntervalRec {
             "ok": self.ok,
             "errors": self.errors,
             "rps": self.ok as f64,
-            "p50_ms": q(0.5),
-            "p90_ms": q(0.9),
-            "p99_ms": q(0.99),
-            "max_ms": (!self.latency.is_empty()).then(|| super::report::ms(self.latency.max())),
+            "p50_ms": q(0),
+            "p90_ms": q(1),
+            "p99_ms": q(2),
+            "max_ms": q(3),
             "open": self.open,
-            "histogram": super::report::encode_hist(&self.latency),
+            "histogram": base64::engine::general_purpose::STANDARD.encode(&self.packed),
         })
     }
 
@@ -64,7 +103,7 @@ impl IntervalRec {
             Some(s) if !s.is_empty() => super::report::decode_hist(s)?,
             _ => new_histogram(),
         };
-        Ok(IntervalRec { t_s: t.round() as u64, sent: n("sent")?, ok: n("ok")?, errors: n("errors")?, open: n("open")?, latency })
+        Ok(IntervalRec::from_histogram(t.round() as u64, [n("sent")?, n("ok")?, n("errors")?, n("open")?], &latency))
     }
 }
 
@@ -161,13 +200,13 @@ mod tests {
     use super::*;
 
     fn rec(t: u64, ok: u64, lat_ms: u64) -> IntervalRec {
-        let mut r = IntervalRec::new(t);
+        let mut r = SecondAcc::new(t);
         r.ok = ok;
         r.sent = ok;
         for _ in 0..ok {
             r.latency.record(lat_ms * 1_000_000).unwrap();
         }
-        r
+        r.finish()
     }
 
     #[test]
@@ -175,11 +214,14 @@ mod tests {
         let a = vec![rec(1, 10, 1), rec(2, 20, 2)];
         let back: Vec<IntervalRec> = a.iter().map(|r| IntervalRec::from_json(&r.to_json(Some("s"))).unwrap()).collect();
         assert_eq!(back[1].ok, 20);
-        assert_eq!(back[1].latency.len(), 20);
+        assert_eq!(back[1].latency().len(), 20);
+        assert_eq!(back, a, "a round trip through JSON is exact");
+        assert!(a[1].packed.len() < 1024, "a second is kept small: {} bytes", a[1].packed.len());
         // a second process started one second later: its first second is our second
         let mut all = a.clone();
         merge_aligned(&mut all, &[rec(1, 5, 9), rec(2, 7, 9)], 1);
         assert_eq!(all.iter().map(|r| (r.t_s, r.ok)).collect::<Vec<_>>(), vec![(1, 10), (2, 25), (3, 7)]);
-        assert_eq!(all[1].latency.max() / 1_000_000, 9);
+        assert_eq!(all[1].latency().max() / 1_000_000, 9);
+        assert_eq!(all[1].quantiles[3] / 1_000_000, 9);
     }
 }
