@@ -10,6 +10,7 @@
 //! Never compiled into the binary: only under `cfg(test)` or the `fuzzing` feature.
 
 use crate::audio::{parse_wav, Audio, WavError};
+use crate::proto::http::request::parse_request;
 use crate::proto::http::response::{Eof, Limits, ParseError, Progress, Response, ResponseParser};
 use crate::proto::ws::frame::{
     apply_mask, apply_mask_simple, decode_header, encode_frame, DecodeError, Decoder, Event, FrameError, FrameHeader, Opcode, Role,
@@ -135,6 +136,40 @@ pub fn http_response(input: &[u8], limits: Limits, cuts: &[usize]) {
             }
             assert!(matches!(p.eof(), Eof::Idle | Eof::Truncated), "EOF after a prefix completed a response");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP requests (the embedded server's parser)
+
+/// Every request-parser invariant on `input`: a parsed request fits the input and the limits,
+/// its ranges lie inside it, it re-parses alone to the same, and every strict prefix of it is
+/// incomplete; any decision the server takes on a prefix (it parses after every read) is the
+/// decision on the whole input.
+pub fn http_request(input: &[u8], max_head: usize, max_body: usize, cuts: &[usize]) {
+    let whole = parse_request(input, max_head, max_body);
+    match &whole {
+        Ok(Some(r)) => {
+            let n = r.consumed;
+            assert!(n <= input.len() && n <= max_head + max_body, "consumed {n} of {} (limits {max_head} + {max_body})", input.len());
+            assert!(r.body.end == n && r.body.start <= n && r.body.start <= max_head, "body {:?} of {n}", r.body);
+            assert!(r.body.len() <= max_body, "body of {} over {max_body}", r.body.len());
+            assert!(r.path.end <= r.body.start && !r.path.is_empty(), "path {:?}, head {}", r.path, r.body.start);
+            if let Some(k) = &r.ws_key {
+                assert!(k.end <= r.body.start, "key {k:?} outside the head");
+            }
+            assert_eq!(parse_request(&input[..n], max_head, max_body).as_ref(), Ok(&Some(r.clone())), "the request re-parsed alone");
+            for cut in prefix_cuts(n, cuts) {
+                assert_eq!(parse_request(&input[..cut], max_head, max_body), Ok(None), "prefix {cut} of a {n}-byte request");
+            }
+        }
+        Ok(None) => assert!(input.len() <= max_head + max_body, "{} bytes incomplete", input.len()),
+        Err(_) => {}
+    }
+    let cuts = if input.len() <= 256 { (0..input.len()).collect() } else { prefix_cuts(input.len(), cuts) };
+    for cut in cuts {
+        let early = parse_request(&input[..cut], max_head, max_body);
+        assert!(early == Ok(None) || early == whole, "decided {early:?} after {cut} bytes but {whole:?} on all {}", input.len());
     }
 }
 
