@@ -18,7 +18,7 @@ use crate::scenario::ws::WsScenario;
 use crate::scenario::Scenario;
 use crate::server::{self, ServeConfig};
 use crate::stats::report::{live_line, RunMeta, RunResult};
-use crate::stats::Interval;
+use crate::stats::timeline::IntervalRec;
 
 /// Runs one subcommand; returns the process exit code.
 pub fn dispatch(cmd: Command) -> Result<i32> {
@@ -31,6 +31,8 @@ pub fn dispatch(cmd: Command) -> Result<i32> {
         Command::Hold(a) => hold(&a),
         Command::Preflight(a) => crate::preflight_cmd::preflight(&a),
         Command::Merge(a) => merge(&a),
+        Command::Run(a) => run_plan(&a),
+        Command::Plan(a) => print_plan(&a),
     }
 }
 
@@ -113,6 +115,105 @@ fn asr(a: &AsrArgs) -> Result<i32> {
     run_scenario(Arc::new(AsrScenario::new(cfg, nonce())), &load, plan, &what, "", transcripts.as_deref())
 }
 
+/// The TOML of a preset for `url` (`--limit` fills the throttle preset's shares).
+fn preset_text(name: &str, url: &str, limit: Option<&str>) -> Result<String> {
+    let scenario = if url.starts_with("ws://") { "ws" } else { "http" };
+    let text = crate::plan::preset(name, scenario, url).map_err(|e| Error::usage(format!("--preset: {e}")))?;
+    let limit = match limit {
+        Some(l) => crate::units::parse_count(l).map_err(|e| Error::usage(format!("--limit: {e}")))? as f64,
+        None => 100.0,
+    };
+    if limit <= 0.0 {
+        return Err(Error::usage("--limit must be greater than 0"));
+    }
+    Ok(crate::plan::with_limit(&text, limit))
+}
+
+fn print_plan(a: &crate::cli::PlanArgs) -> Result<i32> {
+    print!("{}", preset_text(&a.preset, &a.url, a.limit.as_deref())?);
+    Ok(exit::OK)
+}
+
+/// `stampede run`: a plan's scenario command line is built and parsed like any other (so every
+/// flag and check applies), then the stages are attached to its load.
+fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
+    let (text, origin) = match &a.preset {
+        Some(name) => (preset_text(name, &a.plan, a.limit.as_deref())?, format!("preset {name}")),
+        None => {
+            if a.limit.is_some() {
+                return Err(Error::usage("--limit goes with --preset throttle"));
+            }
+            let text = std::fs::read_to_string(&a.plan).map_err(|e| {
+                Error::usage(format!("{}: cannot read the plan ({e}); for a preset: stampede run --preset load URL", a.plan))
+            })?;
+            (text, a.plan.clone())
+        }
+    };
+    let plan = crate::plan::parse(&text).map_err(|e| Error::usage(format!("{origin}: {e}")))?;
+    let staged = plan.staged();
+    let mut argv = vec!["stampede".to_string()];
+    argv.extend(plan.argv());
+    argv.extend(["--duration".to_string(), format!("{}ms", staged.total().as_millis())]);
+    let peak = staged.profile.peak();
+    match plan.drive {
+        crate::plan::Drive::Rate => argv.extend(["--rate".to_string(), format!("{}", peak.max(0.001))]),
+        crate::plan::Drive::Connections => argv.extend(["--connections".to_string(), format!("{}", peak.ceil().max(1.0) as u64)]),
+        crate::plan::Drive::Streams => argv.extend(["--streams".to_string(), format!("{}", peak.ceil().max(1.0) as u64)]),
+    }
+    for t in &plan.threshold_texts {
+        argv.extend(["--threshold".to_string(), t.clone()]);
+    }
+    argv.extend(a.extra.iter().cloned());
+    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv).map_err(|e| {
+        let msg = e.render().to_string();
+        Error::usage(format!(
+            "{origin}: the plan's options do not make a valid command:\n{}",
+            msg.lines().take(3).collect::<Vec<_>>().join("\n")
+        ))
+    })?;
+    // A part of a split run carries its share of every level.
+    let attach = |load: &mut LoadConfig, parts: Option<(&Option<String>, &Option<String>)>| -> Result<()> {
+        let mut st = staged.clone();
+        if let Some((shard, part)) = parts {
+            for (flag, spec) in [("--shard", shard), ("--process-part", part)] {
+                if let Some(spec) = spec {
+                    st = st.share(config::parse_part(flag, spec)?.1);
+                }
+            }
+        }
+        load.staged = Some(Arc::new(st));
+        Ok(())
+    };
+    match cli.command {
+        Command::Http(h) => {
+            let mut cfg = config::http_config(&h)?;
+            attach(&mut cfg.load, Some((&h.load.shard, &h.load.process_part)))?;
+            run_http(cfg, "")
+        }
+        Command::Ws(w) => {
+            let mut cfg = config::ws_config(&w)?;
+            if matches!(cfg.mode, WsMode::Chat { .. }) {
+                return Err(Error::usage(format!("{origin}: chat rooms (--rooms) do not take stages yet")));
+            }
+            attach(&mut cfg.load, Some((&w.load.shard, &w.load.process_part)))?;
+            let plan_pf = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
+            let load = cfg.load.clone();
+            let what = format!("ws {}", cfg.target.url);
+            run_scenario(Arc::new(WsScenario::ws(cfg, nonce())), &load, plan_pf, &what, "", None)
+        }
+        Command::Asr(x) => {
+            let mut cfg = config::asr_config(&x)?;
+            attach(&mut cfg.load, None)?;
+            let plan_pf = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
+            let load = cfg.load.clone();
+            let transcripts = cfg.transcripts.clone();
+            let what = format!("asr streams to {}", cfg.target.url);
+            run_scenario(Arc::new(AsrScenario::new(cfg, nonce())), &load, plan_pf, &what, "", transcripts.as_deref())
+        }
+        _ => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
+    }
+}
+
 /// `stampede merge`: adds results of the same plan from several processes or machines.
 fn merge(a: &crate::cli::MergeArgs) -> Result<i32> {
     if let Some(out) = &a.output {
@@ -129,11 +230,27 @@ fn merge(a: &crate::cli::MergeArgs) -> Result<i32> {
         }
     }
     let merged = merged.ok_or_else(|| Error::usage("give at least one result to merge"))?;
+    let rules = a
+        .thresholds
+        .iter()
+        .map(|t| crate::thresholds::parse(t).map_err(|e| Error::usage(format!("--threshold {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    let verdicts = crate::thresholds::judge(&rules, &merged);
     print!("{}", merged.render_text());
+    if !verdicts.is_empty() {
+        print!("{}", crate::thresholds::render(&rules, &verdicts));
+    }
     if let Some(out) = &a.output {
-        let json = serde_json::to_vec_pretty(&merged.to_json()).map_err(|e| Error::run(format!("cannot encode JSON: {e}")))?;
+        let mut value = merged.to_json();
+        value["thresholds"] = crate::thresholds::to_json(&verdicts);
+        let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode JSON: {e}")))?;
         write_atomically(out, &json).map_err(|e| Error::io(format!("cannot write {}", out.display()), e))?;
         eprintln!("stampede: merged {} results into {}", a.inputs.len(), out.display());
+    }
+    let breached = verdicts.iter().filter(|v| !v.passed).count();
+    if breached > 0 {
+        eprintln!("stampede: {breached} threshold(s) breached");
+        return Ok(exit::THRESHOLDS);
     }
     Ok(exit::OK)
 }
@@ -163,6 +280,9 @@ fn run_scenario<S: Scenario>(
     if let Some(p) = &load.json {
         check_writable("--json", p)?;
     }
+    if let Some(p) = &load.hlog {
+        check_writable("--hlog", p)?;
+    }
     if let Some(p) = notes_to {
         check_writable("--transcripts", p)?;
     }
@@ -173,14 +293,14 @@ fn run_scenario<S: Scenario>(
         return run_processes(load);
     }
     let stop = stop_on_signals()?;
+    if let Some(at) = load.start_at {
+        if !wait_for_start(at, &stop) {
+            eprintln!("stampede: interrupted before the start time; nothing was sent");
+            return Ok(exit::RUN_FAILED);
+        }
+    }
     let live = !load.quiet && std::io::stderr().is_terminal();
     let threads = load.threads;
-    let (tx, printer) = if live {
-        let (tx, rx) = mpsc::channel::<Tick>();
-        (Some(tx), Some(std::thread::spawn(move || print_live(rx, threads))))
-    } else {
-        (None, None)
-    };
     if !banner.is_empty() {
         println!("{banner}");
     }
@@ -195,11 +315,34 @@ fn run_scenario<S: Scenario>(
         (None, None) => String::new(),
     };
     eprintln!("stampede: {what} for {span}, {} connections, {threads} threads, {mode}", load.connections);
+    let monitor = crate::monitor::Monitor::start(&load.monitor_pids);
+    let ran = execute(scenario, load, stop, live);
+    let series = monitor.finish();
+    let mut ran = ran?;
+    ran.result.monitor = series;
+    let busiest = (ran.busiest >= 0.9).then_some(ran.busiest);
+    report(ran.result, load, busiest, notes_to.map(|p| (p, ran.notes)))
+}
+
+/// One run of the load, without preflight or report.
+pub(crate) struct Executed {
+    pub result: RunResult,
+    /// CPU share of the busiest worker thread.
+    pub busiest: f64,
+    /// Scenario side lines (ASR transcripts).
+    pub notes: Vec<String>,
+}
+
+/// Runs `scenario` once with `load` and returns its result (time series and stages included).
+pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBool>, live: bool) -> Result<Executed> {
+    let threads = load.threads;
+    // Every second each worker sends its interval: the collector adds them up into the time
+    // series (and prints the live line on a terminal).
+    let (tx, rx) = mpsc::channel::<Tick>();
+    let collector = std::thread::spawn(move || collect_seconds(rx, threads, live));
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let out = engine::run(Arc::clone(&scenario), load, stop, tx);
-    if let Some(p) = printer {
-        let _ = p.join();
-    }
+    let out = engine::run(Arc::clone(&scenario), load, stop, Some(tx));
+    let intervals = collector.join().unwrap_or_default();
     let out = out?;
     let meta = RunMeta {
         scenario: scenario.name().to_string(),
@@ -209,9 +352,13 @@ fn run_scenario<S: Scenario>(
         connections: load.connections,
         pipeline: load.pipeline,
         duration_s: out.elapsed_ns as f64 / 1e9,
-        target_rate: match load.mode {
-            Loop::Closed => None,
-            Loop::Open { rate_per_s } => Some(rate_per_s),
+        target_rate: match (load.mode, load.staged.as_deref()) {
+            (Loop::Closed, _) => None,
+            // A plan's rate changes: the target is its mean (what its schedule sends in all).
+            (Loop::Open { .. }, Some(st)) if st.drive == crate::plan::Drive::Rate => {
+                Some(st.profile.integral_to(u64::MAX) / st.total().as_secs_f64().max(1e-9))
+            }
+            (Loop::Open { rate_per_s }, _) => Some(rate_per_s),
         },
         cpu_user_s: out.cpu_user_s,
         cpu_sys_s: out.cpu_sys_s,
@@ -220,9 +367,24 @@ fn run_scenario<S: Scenario>(
         rss_start: out.rss_start,
         rss_peak: out.rss_peak,
     };
-    let result = RunResult::new(meta, out.shard);
-    let busiest = (out.busiest_worker >= 0.9).then_some(out.busiest_worker);
-    report(result, load, busiest, notes_to.map(|p| (p, out.notes)))
+    let mut result = RunResult::new(meta, out.shard);
+    result.intervals = intervals;
+    if let Some(st) = &load.staged {
+        result.stages = out
+            .stages
+            .into_iter()
+            .zip(&st.bounds)
+            .zip(&st.shapes)
+            .map(|((shard, (name, start, end)), shape)| crate::stats::timeline::StageResult {
+                name: name.clone(),
+                start_s: *start as f64 / 1e9,
+                end_s: *end as f64 / 1e9,
+                shape: shape.clone(),
+                shard,
+            })
+            .collect();
+    }
+    Ok(Executed { result, busiest: out.busiest_worker, notes: out.notes })
 }
 
 /// Prints the report, writes the JSON result (and side lines), judges thresholds; the exit code.
@@ -237,9 +399,25 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
     if load.latency {
         text.push_str(&crate::stats::report::render_distribution(&result));
     }
+    text.push_str(&result.render_monitor());
+    text.push_str(&result.render_stages());
     let verdicts = crate::thresholds::judge(&load.thresholds, &result);
     if !verdicts.is_empty() {
         text.push_str(&crate::thresholds::render(&load.thresholds, &verdicts));
+    }
+    // A plan's stage thresholds, judged on each stage alone.
+    let mut stage_verdicts = Vec::new();
+    if let Some(st) = &load.staged {
+        for (i, rules) in st.thresholds.iter().enumerate() {
+            let Some(r) = result.stage_result(i).filter(|_| !rules.is_empty()) else { continue };
+            let v = crate::thresholds::judge(rules, &r);
+            text.push_str(&crate::thresholds::render(rules, &v).replacen(
+                "Thresholds",
+                &format!("Thresholds of stage {}", st.bounds[i].0),
+                1,
+            ));
+            stage_verdicts.push((i, v));
+        }
     }
     print!("{text}");
     let _ = std::io::stdout().flush();
@@ -247,6 +425,9 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
         let mut value = result.to_json();
         value["host"] = crate::preflight::Host::read(Path::new("/")).to_json();
         value["thresholds"] = crate::thresholds::to_json(&verdicts);
+        for (i, v) in &stage_verdicts {
+            value["stages"][*i]["thresholds"] = crate::thresholds::to_json(v);
+        }
         let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
         write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: result written to {}", p.display());
@@ -257,12 +438,17 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
         write_atomically(p, text.as_bytes()).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: {} lines written to {}", lines.len(), p.display());
     }
+    if let Some(p) = &load.hlog {
+        write_atomically(p, crate::stats::hlog::render(&result).as_bytes())
+            .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+        eprintln!("stampede: HdrHistogram interval log written to {}", p.display());
+    }
     let shard = &result.shard;
     if shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !result.meta.interrupted {
         eprintln!("stampede: no request got a response: see the error classes above");
         return Ok(exit::RUN_FAILED);
     }
-    let breached = verdicts.iter().filter(|v| !v.passed).count();
+    let breached = verdicts.iter().chain(stage_verdicts.iter().flat_map(|(_, v)| v)).filter(|v| !v.passed).count();
     if breached > 0 {
         eprintln!("stampede: {breached} threshold(s) breached");
         return Ok(exit::THRESHOLDS);
@@ -273,6 +459,29 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
 /// `--processes N`: runs this same command line as N child processes, each with its part of
 /// the plan (`--process-part K/N`: connections, rate and requests divided, CPUs divided), then
 /// merges their results exactly and reports once. SIGINT/SIGTERM are passed on to the children.
+/// Sleeps until the wall-clock time `at` (`--start-at`); false when a signal came first. A start
+/// time already past is reported (a late shard skews the merged time line) and the run starts.
+fn wait_for_start(at: SystemTime, stop: &AtomicBool) -> bool {
+    match at.duration_since(SystemTime::now()) {
+        Err(late) => {
+            let late = late.duration();
+            if late > Duration::from_millis(100) {
+                eprintln!("stampede: warning: started {late:.2?} after --start-at; check the clocks (NTP) and how long start-up took");
+            }
+        }
+        Ok(wait) => {
+            eprintln!("stampede: waiting {wait:.1?} for --start-at");
+            while let Ok(left) = at.duration_since(SystemTime::now()) {
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(50)));
+            }
+        }
+    }
+    !stop.load(Ordering::Relaxed)
+}
+
 fn run_processes(load: &LoadConfig) -> Result<i32> {
     use std::ffi::OsString;
     let n = load.processes;
@@ -282,17 +491,25 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
     let mut it = std::env::args_os().skip(1);
     while let Some(a) = it.next() {
         let s = a.to_string_lossy();
-        if matches!(s.as_ref(), "--processes" | "--json") {
+        if matches!(s.as_ref(), "--processes" | "--json" | "--start-at" | "--hlog" | "--monitor-pid") {
             it.next();
-        } else if !(s.starts_with("--processes=") || s.starts_with("--json=") || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
+        } else if !(["--processes=", "--json=", "--start-at=", "--hlog=", "--monitor-pid="].iter().any(|p| s.starts_with(p))
+            || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
         {
             args.push(a);
         }
+    }
+    // Every child gets the same absolute start time (a relative +30s would drift per child).
+    if let Some(at) = load.start_at {
+        let secs = at.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        args.extend(["--start-at".into(), format!("{secs:.6}").into()]);
     }
     let dir = std::env::temp_dir().join(format!("stampede-processes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
     let stop = stop_on_signals()?;
     eprintln!("stampede: running as {n} processes");
+    // The parent watches the target; its children do not (they get no --monitor-pid).
+    let monitor = crate::monitor::Monitor::start(&load.monitor_pids);
     let mut children = Vec::with_capacity(n as usize);
     for k in 0..n {
         let json = dir.join(format!("part-{k}.json"));
@@ -340,32 +557,46 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
     for f in &failures {
         eprintln!("stampede: a child process wrote no result: {f}");
     }
-    let Some(result) = merged else { return Err(Error::run("no child process produced a result")) };
+    let Some(mut result) = merged else { return Err(Error::run("no child process produced a result")) };
+    result.monitor = monitor.finish();
     report(result, load, None, None)
 }
 
 /// Prints one live line per second on stderr, merging all workers' snapshots of that second.
-fn print_live(rx: mpsc::Receiver<Tick>, workers: usize) {
-    let mut pending: Vec<(u64, usize, Interval)> = Vec::new();
+/// Adds the workers' intervals up, second by second, into the time series; prints the live
+/// line for each complete second when `live`. Returns when the workers are done.
+fn collect_seconds(rx: mpsc::Receiver<Tick>, workers: usize, live: bool) -> Vec<IntervalRec> {
+    let mut pending: Vec<(u64, usize, IntervalRec)> = Vec::new();
+    let mut done: Vec<IntervalRec> = Vec::new();
     let mut printed = false;
     while let Ok(t) = rx.recv() {
         match pending.iter_mut().find(|(s, _, _)| *s == t.second) {
-            Some((_, n, iv)) => {
-                iv.merge(&t.interval);
+            Some((_, n, rec)) => {
+                rec.add_interval(&t.interval);
                 *n += 1;
             }
-            None => pending.push((t.second, 1, t.interval)),
+            None => {
+                let mut rec = IntervalRec::new(t.second + 1);
+                rec.add_interval(&t.interval);
+                pending.push((t.second, 1, rec));
+            }
         }
         pending.sort_by_key(|(s, _, _)| *s);
         while pending.first().is_some_and(|(_, n, _)| *n >= workers) {
-            let (s, _, iv) = pending.remove(0);
-            eprint!("\r\x1b[2K{}", live_line((s + 1) as f64, &iv));
-            printed = true;
+            let (_, _, rec) = pending.remove(0);
+            if live {
+                eprint!("\r\x1b[2K{}", live_line(&rec));
+                printed = true;
+            }
+            done.push(rec);
         }
     }
+    // Seconds some worker did not finish (the run ended): kept as they are.
+    done.extend(pending.into_iter().map(|(_, _, rec)| rec));
     if printed {
         eprintln!();
     }
+    done
 }
 
 fn serve(a: &ServeArgs) -> Result<i32> {

@@ -38,6 +38,41 @@ pub enum Command {
     Merge(MergeArgs),
     /// Check kernel limits and tuning for a planned run; print the exact fixes.
     Preflight(PreflightArgs),
+    /// Run a load plan: stages that hold or ramp the rate, connections or streams (a TOML file, or --preset NAME URL).
+    Run(RunArgs),
+    /// Print a preset plan as TOML, to start a plan file from: stampede plan --preset load URL > plan.toml
+    Plan(PlanArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "Presets: smoke, load, stress, spike, soak, qps, throttle.\n\
+Any other flag of the scenario's command follows the plan, e.g.\n  stampede run plan.toml --json out.json --hlog out.hlog")]
+pub struct RunArgs {
+    /// The plan file (TOML); or give --preset and a URL instead.
+    #[arg(value_name = "PLAN.toml|URL")]
+    pub plan: String,
+    /// Run a built-in plan against the URL given in place of PLAN.
+    #[arg(long = "preset", value_name = "NAME")]
+    pub preset: Option<String>,
+    /// throttle preset: the target's rate limit in requests/s (its stages are shares of it).
+    #[arg(long = "limit", value_name = "N")]
+    pub limit: Option<String>,
+    /// Flags for the scenario command (--json, --hlog, --threshold, --processes, -H, ...).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FLAGS")]
+    pub extra: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// One of smoke, load, stress, spike, soak, qps, throttle.
+    #[arg(long = "preset", value_name = "NAME")]
+    pub preset: String,
+    /// Target the plan names (http:// or ws://).
+    #[arg(default_value = "http://127.0.0.1:8080/", value_name = "URL")]
+    pub url: String,
+    /// throttle preset: the target's rate limit in requests/s.
+    #[arg(long = "limit", value_name = "N")]
+    pub limit: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -78,6 +113,12 @@ pub struct LoadArgs {
     /// Write the versioned JSON result to FILE (checked for writability before the run).
     #[arg(long = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Sample this local process's CPU and RSS every second into the report (repeatable); thresholds: target_cpu, target_rss.
+    #[arg(long = "monitor-pid", value_name = "PID")]
+    pub monitor_pids: Vec<u32>,
+    /// Write the per-second latency histograms to FILE as an HdrHistogram interval log.
+    #[arg(long = "hlog", value_name = "FILE")]
+    pub hlog: Option<PathBuf>,
     /// Print the full latency percentile distribution.
     #[arg(long = "latency")]
     pub latency: bool,
@@ -96,6 +137,10 @@ pub struct LoadArgs {
     /// Run part I (0-based) of N equal parts of the plan, for several machines; merge with `stampede merge`.
     #[arg(long = "shard", value_name = "I/N", conflicts_with = "processes")]
     pub shard: Option<String>,
+    /// Start the load at this wall-clock time (Unix seconds, UTC 2026-11-23T12:00:00Z, or +30s):
+    /// shards on several machines start together. Needs synchronised clocks (NTP).
+    #[arg(long = "start-at", value_name = "TIME")]
+    pub start_at: Option<String>,
     /// Internal: this process runs part K/N of a --processes run (its CPUs are divided too).
     #[arg(long = "process-part", value_name = "K/N", hide = true)]
     pub process_part: Option<String>,
@@ -273,6 +318,10 @@ pub struct MergeArgs {
     /// Where to write the merged result.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Pass/fail rule judged on the merged whole (as for http/ws): shards of a run carry a part
+    /// of the rate each, so judge rates here, not per shard. Breached: exit 3.
+    #[arg(long = "threshold", value_name = "RULE")]
+    pub thresholds: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

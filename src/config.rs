@@ -125,6 +125,14 @@ pub struct LoadConfig {
     pub thresholds: Vec<crate::thresholds::Threshold>,
     /// Processes to split the run over (the parent spawns them; 1: run here).
     pub processes: u32,
+    /// Wall-clock time at which the load starts (`--start-at`); `None`: at once.
+    pub start_at: Option<std::time::SystemTime>,
+    /// `--hlog FILE`: the HdrHistogram interval log.
+    pub hlog: Option<PathBuf>,
+    /// `--monitor-pid`: local target processes sampled each second.
+    pub monitor_pids: Vec<u32>,
+    /// A plan's stages (`stampede run`): the rate, connections or streams over time.
+    pub staged: Option<std::sync::Arc<crate::plan::Staged>>,
 }
 
 impl LoadConfig {
@@ -222,6 +230,18 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         connect: ConnectOpts { nodelay: true, linger_zero: a.linger_zero, timeout: connect_timeout },
         sources,
         json: a.json.clone(),
+        hlog: a.hlog.clone(),
+        monitor_pids: a
+            .monitor_pids
+            .iter()
+            .map(|&pid| {
+                if crate::monitor::read(pid).is_some() {
+                    Ok(pid)
+                } else {
+                    Err(Error::usage(format!("--monitor-pid {pid}: no such process here (it must run on this machine)")))
+                }
+            })
+            .collect::<Result<_>>()?,
         latency: a.latency,
         quiet: a.quiet,
         preflight: !a.no_preflight,
@@ -231,6 +251,12 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
             .map(|t| crate::thresholds::parse(t).map_err(|e| Error::usage(format!("--threshold {e}"))))
             .collect::<Result<_>>()?,
         processes: a.processes,
+        start_at: a
+            .start_at
+            .as_deref()
+            .map(|t| crate::units::parse_start_at(t, std::time::SystemTime::now()).map_err(|e| Error::usage(format!("--start-at {e}"))))
+            .transpose()?,
+        staged: None,
     })
     .and_then(|load| {
         if a.processes == 0 || a.processes > 1024 {
@@ -249,7 +275,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
 }
 
 /// `I/N` with 0 ≤ I < N.
-fn parse_part(flag: &str, s: &str) -> Result<(u64, u64)> {
+pub(crate) fn parse_part(flag: &str, s: &str) -> Result<(u64, u64)> {
     let bad = || Error::usage(format!("{flag} '{s}': write it as I/N with 0 <= I < N, e.g. 0/4"));
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
     let (i, n): (u64, u64) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
@@ -275,6 +301,9 @@ pub fn take_part(mut load: LoadConfig, i: u64, n: u64, split_cpus: bool) -> Resu
     }
     if let Some(rate) = load.connect_rate {
         load.connect_rate = Some(rate / n as f64);
+    }
+    if let Some(st) = &load.staged {
+        load.staged = Some(std::sync::Arc::new(st.share(n)));
     }
     if !load.sources.is_empty() {
         let k = (i as usize) % load.sources.len();
@@ -516,11 +545,14 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         source: None,
         linger_zero: false,
         json: a.json.clone(),
+        hlog: None,
+        monitor_pids: Vec::new(),
         latency: false,
         quiet: a.quiet,
         no_preflight: a.no_preflight,
         thresholds: a.thresholds.clone(),
         processes: 1,
+        start_at: None,
         shard: None,
         process_part: None,
     };
@@ -624,6 +656,10 @@ mod tests {
             preflight: false,
             thresholds: Vec::new(),
             processes: 3,
+            start_at: None,
+            staged: None,
+            hlog: None,
+            monitor_pids: Vec::new(),
         }
     }
 

@@ -469,6 +469,8 @@ fn canonical(t: &Threshold) -> String {
         Metric::Rate => "rps".into(),
         Metric::StatusShare(c) => format!("status_{c}"),
         Metric::ConnectSuccess => "connect_ok".into(),
+        Metric::TargetCpu => "target_cpu".into(),
+        Metric::TargetRss => "target_rss".into(),
     };
     let op = match t.op {
         Op::Lt => "<",
@@ -478,8 +480,9 @@ fn canonical(t: &Threshold) -> String {
     };
     let value = match t.metric {
         Metric::Latency(_) | Metric::MeanLatency => format!("{}ms", t.limit),
-        Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess => format!("{}%", t.limit),
+        Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => format!("{}%", t.limit),
         Metric::Rate => format!("{}", t.limit),
+        Metric::TargetRss => format!("{}B", t.limit),
     };
     format!("{name} {op} {value}")
 }

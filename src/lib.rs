@@ -33,7 +33,9 @@ pub mod engine;
 pub mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod invariants;
+pub mod monitor;
 pub mod net;
+pub mod plan;
 pub mod preflight;
 pub mod preflight_cmd;
 pub mod proto;

@@ -57,29 +57,19 @@ pub fn check_before_run(plan: &Plan) -> Result<bool> {
 /// kernel's counters around it — run it before and after tuning to see the difference.
 fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
     let target = config::parse_target(url)?;
-    let load_args = crate::cli::LoadArgs {
-        connections: connections.to_string(),
-        duration: Some("2s".into()),
-        requests: None,
-        threads: a.threads,
-        rate: None,
-        pipeline: 1,
-        connect_rate: None,
-        timeout: "5s".into(),
-        connect_timeout: "5s".into(),
-        source: None,
-        linger_zero: false,
-        json: None,
-        latency: false,
-        quiet: true,
-        no_preflight: true,
-        thresholds: Vec::new(),
-        processes: 1,
-        shard: None,
-        process_part: None,
+    // Built through the parser, so the burst gets every default of a normal run.
+    let mut argv = vec!["stampede".to_string(), "http".into(), url.into(), "-c".into(), connections.to_string()];
+    argv.extend(["-d", "2s", "--timeout", "5s", "--connect-timeout", "5s", "--quiet", "--no-preflight"].map(String::from));
+    if let Some(t) = a.threads {
+        argv.extend(["-t".to_string(), t.to_string()]);
+    }
+    let crate::cli::Command::Http(h) =
+        <crate::cli::Cli as clap::Parser>::try_parse_from(&argv).map_err(|e| Error::usage(format!("--verify: {}", e.kind())))?.command
+    else {
+        return Err(Error::usage("--verify: internal command line"));
     };
-    let load = config::load_config(&load_args)?;
-    let req = crate::cli::RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None };
+    let load = config::load_config(&h.load)?;
+    let req = h.request;
     let cfg = config::build_http(target, &req, load)?;
     let _ = preflight::raise_nofile_soft_limit();
     let before = preflight::BurstCounters::read(&a.root);

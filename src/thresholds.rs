@@ -50,6 +50,10 @@ pub enum Metric {
     StatusShare(u16),
     /// Established over attempted connections, in %.
     ConnectSuccess,
+    /// Mean CPU of the `--monitor-pid` targets (summed), in % of one CPU.
+    TargetCpu,
+    /// Peak resident memory of the `--monitor-pid` targets (summed), in bytes.
+    TargetRss,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -68,7 +72,7 @@ pub struct Verdict {
     pub passed: bool,
 }
 
-const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%), rps, status_NNN (%), connect_ok (%); OP is <, <=, > or >=";
+const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%), rps, status_NNN (%), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB); OP is <, <=, > or >=";
 
 pub fn parse(expr: &str) -> Result<Threshold, String> {
     let s: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
@@ -91,6 +95,8 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
         "errors" | "error_rate" => Metric::ErrorRate,
         "rps" | "rate" => Metric::Rate,
         "connect_ok" => Metric::ConnectSuccess,
+        "target_cpu" => Metric::TargetCpu,
+        "target_rss" => Metric::TargetRss,
         n => match n.strip_prefix("status_").and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..1000).contains(c)) {
             Some(code) => Metric::StatusShare(code),
             None => return Err(format!("'{expr}': unknown metric '{name}'; {HELP}")),
@@ -98,7 +104,8 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
     };
     let limit = match metric {
         Metric::Latency(_) | Metric::MeanLatency => parse_duration(value).map_err(|e| format!("'{expr}': {e}"))?.as_secs_f64() * 1000.0,
-        Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess => {
+        Metric::TargetRss => crate::units::parse_size(value).map_err(|e| format!("'{expr}': {e}"))? as f64,
+        Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => {
             let v = value.strip_suffix('%').ok_or_else(|| format!("'{expr}': give a percentage, e.g. 1%"))?;
             v.parse::<f64>().map_err(|_| format!("'{expr}': '{value}' is not a percentage"))?
         }
@@ -129,6 +136,10 @@ fn actual(metric: Metric, r: &RunResult) -> Option<f64> {
         Metric::Rate => Some(r.achieved_rate()),
         Metric::StatusShare(code) => pct(s.status_count(code), s.responses),
         Metric::ConnectSuccess => pct(s.connects_ok, s.connects_attempted),
+        // No monitored process, or one with no sample: no data, which fails the threshold.
+        Metric::TargetCpu if !r.monitor.is_empty() => r.monitor.iter().map(|m| m.cpu_mean()).sum::<Option<f64>>(),
+        Metric::TargetRss if !r.monitor.is_empty() => r.monitor.iter().map(|m| m.rss_peak().map(|b| b as f64)).sum::<Option<f64>>(),
+        Metric::TargetCpu | Metric::TargetRss => None,
     }
 }
 
@@ -147,14 +158,18 @@ pub fn judge(thresholds: &[Threshold], r: &RunResult) -> Vec<Verdict> {
 pub fn render(thresholds: &[Threshold], verdicts: &[Verdict]) -> String {
     let mut o = String::from("\nThresholds\n");
     for (t, v) in thresholds.iter().zip(verdicts) {
-        let unit = match t.metric {
-            Metric::Latency(_) | Metric::MeanLatency => " ms",
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess => " %",
-            Metric::Rate => "/s",
+        // Memory reads in MiB; the rest in its own unit.
+        let (unit, scale) = match t.metric {
+            Metric::Latency(_) | Metric::MeanLatency => (" ms", 1.0),
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => (" %", 1.0),
+            Metric::TargetRss => (" MiB", 1.0 / 1048576.0),
+            Metric::Rate => ("/s", 1.0),
         };
-        let actual = v.actual.map_or("no data".to_string(), |a| format!("{a:.3}{unit}"));
+        let actual = v.actual.map_or("no data".to_string(), |a| format!("{:.3}{unit}", a * scale));
         let by = match v.actual {
-            Some(a) if !v.passed => format!(" (limit {} {:.3}{unit}, off by {:.3}{unit})", t.op.symbol(), t.limit, (a - t.limit).abs()),
+            Some(a) if !v.passed => {
+                format!(" (limit {} {:.3}{unit}, off by {:.3}{unit})", t.op.symbol(), t.limit * scale, (a - t.limit).abs() * scale)
+            }
             _ => String::new(),
         };
         o.push_str(&format!("  {}  {:<18} actual {actual}{by}\n", if v.passed { "PASS" } else { "FAIL" }, t.expr));
@@ -169,6 +184,44 @@ pub fn to_json(verdicts: &[Verdict]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn target_thresholds_read_the_monitored_process() {
+        use crate::stats::timeline::{MonitorSample, MonitorSeries};
+        let meta = crate::stats::report::RunMeta {
+            scenario: "http".into(),
+            target: "t".into(),
+            driver: "epoll".into(),
+            threads: 1,
+            connections: 1,
+            pipeline: 1,
+            duration_s: 2.0,
+            target_rate: None,
+            cpu_user_s: 0.0,
+            cpu_sys_s: 0.0,
+            interrupted: false,
+            started_unix_ms: 0,
+            rss_start: 0,
+            rss_peak: 0,
+        };
+        let mut r = RunResult::new(meta, crate::stats::Shard::new());
+        let rules: Vec<Threshold> = ["target_cpu<200%", "target_rss<1GiB"].iter().map(|t| parse(t).unwrap()).collect();
+        assert!(judge(&rules, &r).iter().all(|v| !v.passed && v.actual.is_none()), "no monitored process: no data");
+        let s = |t_s: f64, cpu_pct: f64, rss_bytes: u64| MonitorSample { t_s, cpu_pct, rss_bytes };
+        r.monitor.push(MonitorSeries {
+            pid: 1,
+            name: "x".into(),
+            samples: vec![s(1.0, 150.0, 1 << 29), s(2.0, 350.0, 3 << 29)],
+            exited_at_s: None,
+        });
+        let v = judge(&rules, &r);
+        assert_eq!(v[0].actual, Some(250.0), "mean CPU");
+        assert!(!v[0].passed);
+        assert_eq!(v[1].actual, Some((3u64 << 29) as f64), "peak RSS");
+        assert!(!v[1].passed);
+        assert!(render(&rules, &v).contains("1536.000 MiB"), "{}", render(&rules, &v));
+        assert!(parse("target_rss<lots").is_err());
+    }
     use crate::stats::report::RunMeta;
     use crate::stats::{ErrorClass, Shard};
 
@@ -245,12 +298,14 @@ mod tests {
             "status_99",
             "status_1000",
             "p98",
+            "target_cpu",
+            "target_rss",
             "",
         ];
         let ops = ["<", "<=", ">", ">=", "=", "<<", "=>", ""];
         let values = [
             "50ms", "1s", "2.5m", "1h", "100us", "0", "1%", "0.5%", "100%", "-1%", "9.5k", "1e3", "1e400", "NaN", "inf", "-0", "1G", "µs",
-            "%", "", "3 ms", "1e-300",
+            "%", "", "3 ms", "1e-300", "1GiB", "512MiB", "80%",
         ];
         let mut x = 0x7448_5245_5348_4F4Cu64;
         let mut next = move || {

@@ -1,7 +1,7 @@
 //! Parsing of human units on the command line: counts (`10k`, `1.5m`), sizes (`4KiB`, `1MB`)
 //! and durations (`500ms`, `10s`, `2m`, `1h`). Pure; errors are messages for a usage error.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A count with an optional SI suffix: `1000`, `10k`, `2.5M`, `1G`.
 pub fn parse_count(s: &str) -> Result<u64, String> {
@@ -40,6 +40,47 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         return Err(format!("'{s}' is not a valid size"));
     }
     Ok(r as u64)
+}
+
+/// A wall-clock start time: Unix seconds (`1795000000`, `1795000000.25`), UTC RFC 3339
+/// (`2026-11-23T12:00:00Z`, fraction allowed) or `+DURATION` from `now` (`+30s`).
+pub fn parse_start_at(s: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let t = s.trim();
+    let bad = || format!("'{s}' is not a start time: give Unix seconds (1795000000), UTC like 2026-11-23T12:00:00Z, or +30s");
+    if let Some(rel) = t.strip_prefix('+') {
+        return parse_duration(rel).map(|d| now + d).map_err(|_| bad());
+    }
+    let secs: f64 = if t.contains('T') { rfc3339_utc(t).ok_or_else(bad)? } else { t.parse().map_err(|_| bad())? };
+    if !secs.is_finite() || !(0.0..=1e11).contains(&secs) {
+        return Err(bad());
+    }
+    Ok(UNIX_EPOCH + Duration::from_secs_f64(secs))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac]Z` as Unix seconds (UTC only: offsets are refused).
+fn rfc3339_utc(t: &str) -> Option<f64> {
+    let t = t.strip_suffix('Z').or_else(|| t.strip_suffix('z'))?;
+    let (date, time) = t.split_once(['T', 't'])?;
+    let d: Vec<&str> = date.split('-').collect();
+    let h: Vec<&str> = time.split(':').collect();
+    if d.len() != 3 || h.len() != 3 || d[0].len() != 4 || d[1].len() != 2 || d[2].len() != 2 {
+        return None;
+    }
+    let (y, m, day): (i64, i64, i64) = (d[0].parse().ok()?, d[1].parse().ok()?, d[2].parse().ok()?);
+    let (hh, mm): (i64, i64) = (h[0].parse().ok()?, h[1].parse().ok()?);
+    let ss: f64 = h[2].parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || !(0..24).contains(&hh) || !(0..60).contains(&mm) || !(0.0..61.0).contains(&ss)
+    {
+        return None;
+    }
+    // Days from civil (H. Hinnant): proleptic Gregorian calendar.
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60) as f64 + ss)
 }
 
 /// A duration: `250ms`, `10s`, `1.5s`, `2m`, `1h`, `100us`; a bare number means seconds.
@@ -118,5 +159,20 @@ mod tests {
             assert_eq!(parse_duration(input).ok().map(|d| d.as_millis() as u64), want_ms, "input {input:?}");
         }
         assert_eq!(parse_duration("100us").unwrap(), Duration::from_micros(100));
+    }
+
+    #[test]
+    fn start_times() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let at = |s: &str| parse_start_at(s, now).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64());
+        assert_eq!(at("1795000000"), Ok(1_795_000_000.0));
+        assert_eq!(at("1795000000.25"), Ok(1_795_000_000.25));
+        assert_eq!(at("+30s"), Ok(1_030.0));
+        assert_eq!(at("1970-01-01T00:00:00Z"), Ok(0.0));
+        assert_eq!(at("2000-03-01T00:00:00Z"), Ok(951_868_800.0));
+        assert_eq!(at("2026-11-23T12:00:00.5Z"), Ok(1_795_435_200.5));
+        for bad in ["soon", "2026-11-23T12:00:00+01:00", "2026-13-01T00:00:00Z", "-5", "+later", "2026-11-23 12:00:00Z"] {
+            assert!(at(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -274,6 +274,10 @@ fn results_of_two_processes_merge_into_one() {
     assert_eq!(u(&v, &["requests", "ok"]), 800, "{v}");
     assert_eq!(u(&v, &["connections", "planned"]), 4, "{v}");
     assert_accounted(&v);
+    // thresholds are judged on the merged whole: 800 answers pass "rps>0", fail "errors>50%"
+    let r = common::stampede_raw(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "--threshold", "rps>0", "--threshold", "errors>50%"]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("PASS") && r.stdout.contains("FAIL"), "{}", r.stdout);
     // a result of another target is refused
     let other = hyper_server::start(None);
     let c = dir.join(format!("stampede-m-{pid}-c.json"));
@@ -395,4 +399,53 @@ fn serve_processes_share_one_port_and_stop_together() {
         std::net::TcpStream::connect(addr).is_err()
     });
     assert!(gone, "a server process outlived the parent");
+}
+
+#[test]
+fn processes_wait_for_a_common_start_time() {
+    let srv = common::embedded(None, None);
+    let at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + 1500;
+    let at = format!("{:.3}", at_ms as f64 / 1000.0);
+    let r = stampede(&["http", &url(srv.local_addr(), "/"), "-c", "2", "-n", "100", "--processes", "2", "--start-at", &at]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    // Both parts started no earlier than the common time (the merged start is the earliest).
+    assert!(u(&v, &["started_unix_ms"]) >= at_ms, "started {} before {at_ms}", u(&v, &["started_unix_ms"]));
+    assert_eq!(u(&v, &["requests", "ok"]), 100, "{v}");
+    srv.stop();
+}
+
+#[test]
+fn monitor_pid_samples_the_target_and_feeds_thresholds() {
+    // The embedded server runs in this test process: monitor ourselves.
+    let srv = common::embedded(None, None);
+    let me = std::process::id().to_string();
+    let r = stampede(&[
+        "http",
+        &url(srv.local_addr(), "/"),
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "-d",
+        "2500ms",
+        "--monitor-pid",
+        &me,
+        "--threshold",
+        "target_cpu>0%",
+        "--threshold",
+        "target_rss<64GiB",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    let m = &v["monitor"][0];
+    assert_eq!(m["pid"].as_u64().unwrap().to_string(), me, "{v}");
+    assert!(m["samples"].as_array().unwrap().len() >= 2, "{m}");
+    assert!(m["cpu_mean_pct"].as_f64().unwrap() > 0.0, "the server answered: {m}");
+    assert!(m["rss_peak_bytes"].as_u64().unwrap() > 1 << 20, "{m}");
+    assert!(r.stdout.contains(&format!("Target     pid {me}")), "{}", r.stdout);
+    let r = common::stampede_raw(&["http", &url(srv.local_addr(), "/"), "--monitor-pid", "4294967294"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no such process"), "{}", r.stderr);
+    srv.stop();
 }

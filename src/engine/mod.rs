@@ -8,6 +8,7 @@
 //! stop, their shards are merged here.
 
 pub mod pacer;
+pub mod profile;
 pub mod runtime;
 
 use std::rc::Rc;
@@ -20,6 +21,7 @@ use crate::clock;
 use crate::config::{LoadConfig, Loop};
 use crate::error::{Error, Result};
 use crate::net::SourcePool;
+use crate::plan::Drive;
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::{Interval, Shard};
 use pacer::Pacer;
@@ -41,6 +43,8 @@ pub struct Tick {
 /// What a run produced, with the facts the report needs about the generator itself.
 pub struct RunOutput {
     pub shard: Shard,
+    /// Per stage of a plan (merged over workers), in order.
+    pub stages: Vec<Shard>,
     pub driver: DriverKind,
     /// Wall time from the common start to the last worker's stop.
     pub elapsed_ns: u64,
@@ -61,6 +65,8 @@ pub struct RunOutput {
 
 struct WorkerOut {
     shard: Shard,
+    /// A plan's stages, in order (empty without a plan; fewer when the run was cut short).
+    stages: Vec<Shard>,
     driver: DriverKind,
     end_ns: u64,
     busy: f64,
@@ -168,8 +174,18 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
     for o in &outs {
         shard.merge(&o.shard);
     }
+    let mut stages: Vec<Shard> = Vec::new();
+    for o in &outs {
+        for (i, s) in o.stages.iter().enumerate() {
+            match stages.get_mut(i) {
+                Some(m) => m.merge(s),
+                None => stages.push(s.clone()),
+            }
+        }
+    }
     Ok(RunOutput {
         shard,
+        stages,
         driver: outs[0].driver,
         elapsed_ns: outs.iter().map(|o| o.end_ns).max().unwrap_or(start_ns).saturating_sub(start_ns),
         cpu_user_s: outs.iter().map(|o| o.user).sum(),
@@ -193,20 +209,22 @@ async fn worker<S: Scenario>(
     live: Option<mpsc::Sender<Tick>>,
 ) -> WorkerOut {
     let workers = load.threads.max(1) as u64;
-    let pacer = match load.mode {
-        Loop::Closed => None,
-        Loop::Open { rate_per_s } => Some(Pacer::new(start_ns, rate_per_s, workers, w as u64)),
+    let staged = load.staged.as_deref();
+    let pacer = match (load.mode, staged) {
+        (Loop::Open { .. }, Some(st)) if st.drive == Drive::Rate => {
+            Some(Pacer::with_profile(start_ns, Arc::clone(&st.profile), workers, w as u64))
+        }
+        (Loop::Closed, _) => None,
+        (Loop::Open { rate_per_s }, _) => Some(Pacer::new(start_ns, rate_per_s, workers, w as u64)),
     };
     let end_ns = load.duration.map(|d| start_ns.saturating_add(d.as_nanos() as u64));
-    let ctx = Rc::new(WorkerCtx::new(
-        w,
-        workers as usize,
-        start_ns,
-        end_ns,
-        pacer,
-        load.requests_of(w),
-        SourcePool::new(load.sources.clone(), w),
-    ));
+    let mut ctx =
+        WorkerCtx::new(w, workers as usize, start_ns, end_ns, pacer, load.requests_of(w), SourcePool::new(load.sources.clone(), w));
+    ctx.slots = staged.filter(|st| st.drive != Drive::Rate).map(|st| Arc::clone(&st.profile));
+    let ctx = Rc::new(ctx);
+    // Each stage of a plan records into its own shard; the supervisor switches at its end.
+    let stage_ends: Vec<u64> = staged.map_or(Vec::new(), |st| st.bounds.iter().map(|(_, _, e)| start_ns + e).collect());
+    let mut stage_shards: Vec<Shard> = Vec::new();
     let cpu0 = crate::sys::thread_cpu();
     if !stop.load(Ordering::Relaxed) {
         for slot in 0..load.connections_of(w) {
@@ -227,6 +245,11 @@ async fn worker<S: Scenario>(
         if ctx.past_end(now) || ctx.live_tasks() == 0 {
             break;
         }
+        if stage_shards.len() + 1 < stage_ends.len() && now >= stage_ends[stage_shards.len()] {
+            let mut shard = ctx.shard.borrow_mut();
+            let next = shard.split_stage();
+            stage_shards.push(std::mem::replace(&mut *shard, next));
+        }
         if now >= next_sample {
             ctx.shard.borrow_mut().sample_open();
             next_sample += OPEN_SAMPLE_NS;
@@ -244,10 +267,35 @@ async fn worker<S: Scenario>(
         let wake = end_ns.map_or(now + SUPERVISOR_TICK.as_nanos() as u64, |e| e.min(now + SUPERVISOR_TICK.as_nanos() as u64));
         monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake))).await;
     }
+    // The last, partial second still belongs to the time series.
+    if let Some(tx) = &live {
+        let interval = ctx.shard.borrow_mut().take_interval();
+        let _ = tx.send(Tick { worker: w, second, interval });
+    }
     let end = clock::now_ns();
     let cpu1 = crate::sys::thread_cpu();
     let wall = (end.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
     let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
-    let shard = ctx.shard.replace(Shard::new());
-    WorkerOut { shard, driver: DriverKind::Epoll, end_ns: end, busy: (user + sys) / wall, user, sys, interrupted, notes: ctx.notes.take() }
+    let last = ctx.shard.replace(Shard::new());
+    let shard = if stage_ends.is_empty() {
+        last
+    } else {
+        stage_shards.push(last);
+        let mut whole = Shard::new();
+        for s in &stage_shards {
+            whole.append(s);
+        }
+        whole
+    };
+    WorkerOut {
+        shard,
+        stages: stage_shards,
+        driver: DriverKind::Epoll,
+        end_ns: end,
+        busy: (user + sys) / wall,
+        user,
+        sys,
+        interrupted,
+        notes: ctx.notes.take(),
+    }
 }

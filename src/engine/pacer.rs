@@ -5,7 +5,12 @@
 //! so there is no floating-point drift however long the run). Worker `w` of `W` owns the indices
 //! `k ≡ w (mod W)`, so the workers together send exactly the target rate with no coordination.
 //! Within a worker, any free connection claims the next index. Never reads the clock: callers
-//! pass `now`.
+//! pass `now`. With a [`Profile`] (a plan's stages), request `k` is due when the integral of
+//! the profile's rate reaches `k` instead.
+
+use std::sync::Arc;
+
+use crate::engine::profile::Profile;
 
 /// The schedule of one worker.
 #[derive(Clone, Debug)]
@@ -15,17 +20,35 @@ pub struct Pacer {
     rate_micro: u128,
     stride: u64,
     next_index: u64,
+    /// A rate that changes over time (stages); `None`: the constant `rate_micro`.
+    profile: Option<Arc<Profile>>,
 }
 
 impl Pacer {
     /// `rate_per_s` is the total rate of all `workers`; this pacer is worker `worker`'s share.
     pub fn new(start_ns: u64, rate_per_s: f64, workers: u64, worker: u64) -> Pacer {
         let workers = workers.max(1);
-        Pacer { start_ns, rate_micro: ((rate_per_s * 1e6).round() as u128).max(1), stride: workers, next_index: worker % workers }
+        Pacer {
+            start_ns,
+            rate_micro: ((rate_per_s * 1e6).round() as u128).max(1),
+            stride: workers,
+            next_index: worker % workers,
+            profile: None,
+        }
+    }
+
+    /// A schedule that follows `profile` (requests per second over time); past its end no
+    /// request is ever due.
+    pub fn with_profile(start_ns: u64, profile: Arc<Profile>, workers: u64, worker: u64) -> Pacer {
+        Pacer { profile: Some(profile), ..Pacer::new(start_ns, 1.0, workers, worker) }
     }
 
     /// Intended send time of global request `index`, in clock nanoseconds.
     pub fn intended(&self, index: u64) -> u64 {
+        if let Some(p) = &self.profile {
+            let t = p.time_of(index as f64).unwrap_or(u64::MAX - self.start_ns);
+            return self.start_ns.saturating_add(t);
+        }
         let offset = (index as u128 * 1_000_000_000_000_000u128) / self.rate_micro;
         self.start_ns.saturating_add(offset.min(u64::MAX as u128) as u64)
     }
@@ -91,6 +114,22 @@ mod tests {
         assert_eq!(p.claim_due(450_000_000), Some(300_000_000));
         assert_eq!(p.claim_due(450_000_000), Some(400_000_000));
         assert_eq!(p.claim_due(450_000_000), None);
+    }
+
+    #[test]
+    fn a_profile_paces_a_ramp_across_workers() {
+        use crate::engine::profile::Segment;
+        // 100 -> 300/s over 2 s: 400 requests, shared by 2 workers
+        let p = Arc::new(Profile::new(vec![Segment { dur_ns: 2_000_000_000, v0: 100.0, v1: 300.0 }]));
+        let mut a = Pacer::with_profile(5, Arc::clone(&p), 2, 0);
+        let mut b = Pacer::with_profile(5, p, 2, 1);
+        let mut all: Vec<u64> = (0..200).flat_map(|_| [a.claim(), b.claim()]).collect();
+        assert!(all.iter().all(|&t| t < 5 + 2_000_000_000), "all 400 within the ramp");
+        all.sort_unstable();
+        assert_eq!(all[0], 5);
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        // the next claim is past the end of the profile: never due within the run
+        assert!(a.claim() > 4_000_000_000);
     }
 
     #[test]

@@ -106,7 +106,7 @@ impl AsrScenario {
         }
         let mut backoff = Backoff::new(clock::now_ns() ^ slot.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ctx.index as u64);
         loop {
-            if ctx.finished(clock::now_ns()) || ctx.claim(1) == 0 {
+            if ctx.finished(clock::now_ns()) || !ctx.wait_active(slot).await || ctx.claim(1) == 0 {
                 return;
             }
             match self.session(ctx, &mut backoff).await {
@@ -118,7 +118,8 @@ impl AsrScenario {
                 }
                 None => return,
             }
-            if !self.cfg.loop_audio {
+            // Under a plan that drives streams, an active slot starts session after session.
+            if !self.cfg.loop_audio && ctx.slots.is_none() {
                 return;
             }
         }

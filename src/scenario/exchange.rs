@@ -104,6 +104,8 @@ impl<W: Wire> Scenario for Exchange<W> {
 enum Ended {
     /// The run is over for this worker (time, budget or stop): do not reconnect.
     RunOver,
+    /// A plan took this connection slot out of the run for now: closed, not failed.
+    Parked,
     /// The connection closed or failed; `served` answers came back on it.
     Closed { served: u64 },
 }
@@ -173,14 +175,14 @@ impl<W: Wire> Exchange<W> {
             return;
         }
         loop {
-            if ctx.finished(clock::now_ns()) {
+            if ctx.finished(clock::now_ns()) || !ctx.wait_active(slot).await {
                 return;
             }
             // Connect and opening are boxed for the same reason as the read below: their futures
             // (with timers) would otherwise be part of every idle connection's task.
             let Some(mut stream) = Box::pin(connect_for_run(ctx, self.wire.target().addr, &opts, &mut backoff)).await else { return };
             let ended = match Box::pin(self.open(ctx, &mut stream, &mut st)).await {
-                Ok(()) => self.requests(ctx, &mut stream, &mut st).await,
+                Ok(()) => self.requests(ctx, slot, &mut stream, &mut st).await,
                 Err(None) => Ended::RunOver,
                 Err(Some(class)) => {
                     ctx.shard.borrow_mut().on_connect_error(class);
@@ -199,6 +201,7 @@ impl<W: Wire> Exchange<W> {
                     }
                 }
                 Ended::Closed { .. } => backoff.reset(),
+                Ended::Parked => {}
             }
         }
     }
@@ -261,13 +264,16 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// Drives one open connection until it closes or the run ends.
-    async fn requests(&self, ctx: &WorkerCtx, stream: &mut TcpStream, st: &mut ConnState<W::Parser>) -> Ended {
+    async fn requests(&self, ctx: &WorkerCtx, slot: u64, stream: &mut TcpStream, st: &mut ConnState<W::Parser>) -> Ended {
         let timeout_ns = self.wire.load().timeout.as_nanos() as u64;
         let mut served = 0u64;
         // The clock is read once after each write and once after each read; the end-of-run
         // check reuses the last of those readings instead of reading it again.
         let mut last_ns = clock::now_ns();
         loop {
+            if ctx.slots.is_some() && ctx.slot_state(slot, last_ns) != crate::scenario::SlotState::Active {
+                return Ended::Parked; // the plan has fewer connections now: close this one
+            }
             if ctx.finished(last_ns) || !self.claim_batch(ctx, st).await {
                 return Ended::RunOver;
             }

@@ -82,6 +82,19 @@ pub struct WorkerCtx {
     /// connection holds no buffer.
     buffers: RefCell<Vec<Vec<u8>>>,
     live_tasks: Cell<usize>,
+    /// A plan that drives connections or streams: slot `k` (global) is active while the
+    /// profile's level is above `k`.
+    pub slots: Option<Arc<crate::engine::profile::Profile>>,
+}
+
+/// Whether a connection slot runs now, under a plan that drives connections or streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotState {
+    Active,
+    /// Inactive until this clock time.
+    WaitUntil(u64),
+    /// Never active again in this run.
+    Done,
 }
 
 impl WorkerCtx {
@@ -107,6 +120,7 @@ impl WorkerCtx {
             notes: RefCell::new(Vec::new()),
             buffers: RefCell::new(Vec::new()),
             live_tasks: Cell::new(0),
+            slots: None,
         }
     }
 
@@ -217,6 +231,33 @@ impl WorkerCtx {
         let Some(rate) = rate else { return true };
         let k = slot * self.workers as u64 + self.index as u64;
         self.sleep_until(self.start_ns.saturating_add((k as f64 * 1e9 / rate) as u64)).await
+    }
+
+    /// Whether connection slot `slot` of this worker runs at `now` (always, without a plan that
+    /// drives connections or streams).
+    pub fn slot_state(&self, slot: u64, now: u64) -> SlotState {
+        let Some(p) = &self.slots else { return SlotState::Active };
+        let k = slot * self.workers as u64 + self.index as u64;
+        match p.next_active(k, now.saturating_sub(self.start_ns)) {
+            Some(t) if self.start_ns + t <= now => SlotState::Active,
+            Some(t) => SlotState::WaitUntil(self.start_ns + t),
+            None => SlotState::Done,
+        }
+    }
+
+    /// Waits while the slot is inactive; false when it never runs again (or the run ended).
+    pub async fn wait_active(&self, slot: u64) -> bool {
+        loop {
+            match self.slot_state(slot, clock::now_ns()) {
+                SlotState::Active => return true,
+                SlotState::Done => return false,
+                SlotState::WaitUntil(t) => {
+                    if !self.sleep_until(t).await {
+                        return false;
+                    }
+                }
+            }
+        }
     }
 
     /// Sleeps for `d` (bounded by the end of the run); false when the run ended first.

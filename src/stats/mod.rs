@@ -5,7 +5,9 @@
 //! Histograms count nanoseconds from 1 ns to 1 h at 3 significant figures; they are allocated
 //! once, when the shard is made. Never reads the clock: callers pass the times.
 
+pub mod hlog;
 pub mod report;
+pub mod timeline;
 
 use hdrhistogram::Histogram;
 
@@ -356,6 +358,32 @@ impl Shard {
         self.interval.errors = 0;
         self.interval.latency.reset();
         out
+    }
+
+    /// Ends a stage: returns the shard for the next stage, which carries on what is still
+    /// open (connections, requests in flight, the current second). This shard keeps its
+    /// `in_flight` as "in flight at the end of the stage", so its accounting still balances.
+    pub fn split_stage(&mut self) -> Shard {
+        let mut next = Shard::new();
+        next.open_now = self.open_now;
+        next.open_peak = self.open_now;
+        next.in_flight = self.in_flight;
+        std::mem::swap(&mut next.interval, &mut self.interval);
+        next
+    }
+
+    /// Appends the shard of a later stage of the same worker (see [`Shard::split_stage`]):
+    /// events add; what is open is the later shard's; the peak is the larger.
+    pub fn append(&mut self, later: &Shard) {
+        let (open_now, in_flight) = (later.open_now, later.in_flight);
+        let peak = self.open_peak.max(later.open_peak);
+        let (samples, sum) = (self.open_samples + later.open_samples, self.open_samples_sum + later.open_samples_sum);
+        self.merge(later);
+        self.open_now = open_now;
+        self.in_flight = in_flight;
+        self.open_peak = peak;
+        self.open_samples = samples;
+        self.open_samples_sum = sum;
     }
 
     /// Adds another shard. Histograms and counters add exactly. Workers sample open connections

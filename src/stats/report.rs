@@ -12,7 +12,8 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer}
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
-use super::{new_histogram, ErrorClass, Interval, Shard};
+use super::timeline::{merge_aligned, IntervalRec, MonitorSeries, StageResult};
+use super::{new_histogram, ErrorClass, Shard};
 
 /// Version tag of the JSON result. Bump on an incompatible change.
 pub const SCHEMA: &str = "stampede.result/1";
@@ -42,6 +43,12 @@ pub struct RunMeta {
 pub struct RunResult {
     pub meta: RunMeta,
     pub shard: Shard,
+    /// The plan's stages, in order (empty without a plan).
+    pub stages: Vec<StageResult>,
+    /// One record per second.
+    pub intervals: Vec<IntervalRec>,
+    /// Target processes sampled during the run (`--monitor-pid`).
+    pub monitor: Vec<MonitorSeries>,
 }
 
 /// Whether the generator, not the target, limited the run.
@@ -61,7 +68,7 @@ const NS_PER_MS: f64 = 1e6;
 /// ticks in 1 ms steps, so a millisecond or two of lateness is the floor, not saturation.
 pub const LATE_NS: u64 = 5_000_000;
 
-fn ms(ns: u64) -> f64 {
+pub(crate) fn ms(ns: u64) -> f64 {
     ns as f64 / NS_PER_MS
 }
 
@@ -89,7 +96,7 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-fn encode_hist(h: &Histogram<u64>) -> String {
+pub(crate) fn encode_hist(h: &Histogram<u64>) -> String {
     let mut buf = Vec::new();
     match V2DeflateSerializer::new().serialize(h, &mut buf) {
         Ok(_) => base64::engine::general_purpose::STANDARD.encode(buf),
@@ -97,7 +104,7 @@ fn encode_hist(h: &Histogram<u64>) -> String {
     }
 }
 
-fn decode_hist(s: &str) -> Result<Histogram<u64>, String> {
+pub(crate) fn decode_hist(s: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| format!("histogram is not base64: {e}"))?;
     let h: Histogram<u64> =
         Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| format!("histogram does not decode: {e:?}"))?;
@@ -132,7 +139,55 @@ fn lat_json(h: &Histogram<u64>) -> Value {
 
 impl RunResult {
     pub fn new(meta: RunMeta, shard: Shard) -> RunResult {
-        RunResult { meta, shard }
+        RunResult { meta, shard, stages: Vec::new(), intervals: Vec::new(), monitor: Vec::new() }
+    }
+
+    /// Stage `i` as a result of its own (for its thresholds and its report lines).
+    pub fn stage_result(&self, i: usize) -> Option<RunResult> {
+        let st = self.stages.get(i)?;
+        let meta = RunMeta { duration_s: (st.end_s - st.start_s).max(1e-9), ..self.meta.clone() };
+        let mut r = RunResult::new(meta, st.shard.clone());
+        // The target's samples taken during this stage.
+        r.monitor = self
+            .monitor
+            .iter()
+            .map(|m| MonitorSeries {
+                samples: m.samples.iter().filter(|x| x.t_s > st.start_s && x.t_s <= st.end_s + 0.5).copied().collect(),
+                ..m.clone()
+            })
+            .collect();
+        Some(r)
+    }
+
+    /// The name of the stage running `t_s` seconds into the run.
+    fn stage_name_at(&self, t_s: f64) -> Option<&str> {
+        self.stages.iter().find(|s| t_s > s.start_s && t_s <= s.end_s + 1e-9).map(|s| s.name.as_str())
+    }
+
+    fn stages_json(&self) -> Value {
+        let stages: Vec<Value> = (0..self.stages.len())
+            .filter_map(|i| {
+                let st = &self.stages[i];
+                let r = self.stage_result(i)?;
+                let h = &st.shard.corrected;
+                let q = |p: f64| (!h.is_empty()).then(|| ms(h.value_at_quantile(p)));
+                Some(json!({
+                    "name": st.name,
+                    "start_s": st.start_s,
+                    "end_s": st.end_s,
+                    "shape": st.shape,
+                    "sent": st.shard.sent,
+                    "ok": st.shard.responses,
+                    "errors": st.shard.failed,
+                    "in_flight_at_end": st.shard.in_flight,
+                    "rps": r.achieved_rate(),
+                    "latency_ms": {"p50": q(0.5), "p90": q(0.9), "p95": q(0.95), "p99": q(0.99), "max": (!h.is_empty()).then(|| ms(h.max()))},
+                    "status": st.shard.statuses().map(|(c, n)| (c.to_string(), json!(n))).collect::<Map<String, Value>>(),
+                    "result": r.to_json(),
+                }))
+            })
+            .collect();
+        Value::Array(stages)
     }
 
     pub fn open_loop(&self) -> bool {
@@ -154,9 +209,10 @@ impl RunResult {
         (n > 0).then(|| (self.meta.cpu_user_s + self.meta.cpu_sys_s) * 1e6 / n as f64)
     }
 
-    /// Generator memory growth per connection open at the peak, in bytes.
+    /// Generator memory growth per connection open at the peak, in bytes; only from 1,000
+    /// connections on (below that, the run's own buffers and histograms dominate the growth).
     pub fn bytes_per_connection(&self) -> Option<f64> {
-        (self.meta.rss_peak > 0 && self.shard.open_peak > 0)
+        (self.meta.rss_peak > 0 && self.shard.open_peak >= 1000)
             .then(|| self.meta.rss_peak.saturating_sub(self.meta.rss_start) as f64 / self.shard.open_peak as f64)
     }
 
@@ -280,6 +336,9 @@ impl RunResult {
                 "deliveries_per_message": s.deliveries as f64 / s.broadcasts as f64,
                 "delivery_latency_ms": short_json(&s.delivery),
             }) },
+            "stages": self.stages_json(),
+            "monitor": self.monitor.iter().map(MonitorSeries::to_json).collect::<Vec<_>>(),
+            "intervals": self.intervals.iter().map(|r| r.to_json(self.stage_name_at(r.t_s as f64 - 0.5))).collect::<Vec<_>>(),
         })
     }
 
@@ -305,6 +364,7 @@ impl RunResult {
                 if b.target_rate.is_some() { "open loop" } else { "closed loop" }
             ));
         }
+        let (a0, b0) = (self.meta.started_unix_ms, other.meta.started_unix_ms);
         let m = &mut self.meta;
         m.threads += b.threads;
         m.connections += b.connections;
@@ -317,6 +377,30 @@ impl RunResult {
         // Separate processes: their memory adds up.
         m.rss_start += b.rss_start;
         m.rss_peak += b.rss_peak;
+        if !self.stages.is_empty() || !other.stages.is_empty() {
+            let names = |r: &RunResult| r.stages.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+            if names(self) != names(other) {
+                return Err(format!("results of different plans: stages {:?} vs {:?}", names(self), names(other)));
+            }
+            for (a, b) in self.stages.iter_mut().zip(&other.stages) {
+                a.shard.merge(&b.shard);
+            }
+        }
+        // Time series: align on the wall clock (parts started with --start-at line up exactly).
+        if b0 >= a0 {
+            merge_aligned(&mut self.intervals, &other.intervals, ((b0 - a0) as f64 / 1000.0).round() as u64);
+        } else {
+            let mut mine = std::mem::take(&mut self.intervals);
+            let mut theirs = other.intervals.clone();
+            merge_aligned(&mut theirs, &mine, ((a0 - b0) as f64 / 1000.0).round() as u64);
+            std::mem::swap(&mut mine, &mut theirs);
+            self.intervals = mine;
+        }
+        for m in &other.monitor {
+            if !self.monitor.iter().any(|x| x.pid == m.pid) {
+                self.monitor.push(m.clone());
+            }
+        }
         self.shard.merge(&other.shard);
         Ok(())
     }
@@ -402,7 +486,73 @@ impl RunResult {
             rss_start: v["generator"]["rss_start_bytes"].as_u64().unwrap_or(0),
             rss_peak: v["generator"]["rss_peak_bytes"].as_u64().unwrap_or(0),
         };
-        Ok(RunResult { meta, shard: s })
+        let mut r = RunResult::new(meta, s);
+        if let Some(ivs) = v["intervals"].as_array() {
+            r.intervals = ivs.iter().map(IntervalRec::from_json).collect::<Result<_, _>>()?;
+        }
+        if let Some(m) = v["monitor"].as_array() {
+            r.monitor = m.iter().map(MonitorSeries::from_json).collect();
+        }
+        if let Some(stages) = v["stages"].as_array() {
+            for st in stages {
+                let inner = RunResult::from_json(&st["result"]).map_err(|e| format!("stage {}: {e}", st["name"]))?;
+                r.stages.push(StageResult {
+                    name: st["name"].as_str().unwrap_or("").to_string(),
+                    start_s: st["start_s"].as_f64().unwrap_or(0.0),
+                    end_s: st["end_s"].as_f64().unwrap_or(0.0),
+                    shape: st["shape"].as_str().unwrap_or("").to_string(),
+                    shard: inner.shard,
+                });
+            }
+        }
+        Ok(r)
+    }
+
+    /// The stage table: one line per stage of a plan (empty without stages).
+    pub fn render_stages(&self) -> String {
+        if self.stages.is_empty() {
+            return String::new();
+        }
+        let mut o = String::from("\nStages\n");
+        let _ = writeln!(
+            o,
+            "  {:<16} {:>13}  {:<34} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}",
+            "stage", "time", "shape", "sent", "ok", "errors", "rps", "p50", "p99"
+        );
+        for i in 0..self.stages.len() {
+            let (st, Some(r)) = (&self.stages[i], self.stage_result(i)) else { continue };
+            let h = &st.shard.corrected;
+            let q = |p: f64| if h.is_empty() { "-".to_string() } else { human(h.value_at_quantile(p) as f64) };
+            let _ = writeln!(
+                o,
+                "  {:<16} {:>13}  {:<34} {:>9} {:>9} {:>7} {:>9.1} {:>9} {:>9}",
+                st.name,
+                format!("{:.0}-{:.0}s", st.start_s, st.end_s),
+                st.shape,
+                st.shard.sent,
+                st.shard.responses,
+                st.shard.failed,
+                r.achieved_rate(),
+                q(0.5),
+                q(0.99)
+            );
+        }
+        o
+    }
+
+    /// One line per `--monitor-pid` target (empty without any).
+    pub fn render_monitor(&self) -> String {
+        let mut o = String::new();
+        for m in &self.monitor {
+            let cpu = match (m.cpu_mean(), m.cpu_max()) {
+                (Some(a), Some(b)) => format!("CPU mean {a:.0}%, max {b:.0}% of a CPU"),
+                _ => "no sample".to_string(),
+            };
+            let rss = m.rss_peak().map_or(String::new(), |b| format!("; RSS peak {}", human_bytes(b)));
+            let gone = m.exited_at_s.map_or(String::new(), |t| format!("; EXITED {t:.1}s into the run"));
+            let _ = writeln!(o, "Target     pid {} ({}): {cpu}{rss}{gone}", m.pid, m.name);
+        }
+        o
     }
 
     pub fn render_text(&self) -> String {
@@ -626,9 +776,9 @@ pub fn render_distribution(r: &RunResult) -> String {
 }
 
 /// One line for the live display: elapsed time and the last second's figures.
-pub fn live_line(elapsed_s: f64, iv: &Interval) -> String {
-    let p99 = if iv.latency.is_empty() { "-".to_string() } else { human(iv.p99_ns() as f64) };
-    format!("[{elapsed_s:>5.0}s] {:>9} req/s  {:>6} errors  {:>6} open  p99 {p99}", iv.responses, iv.errors, iv.open)
+pub fn live_line(rec: &IntervalRec) -> String {
+    let p99 = if rec.latency.is_empty() { "-".to_string() } else { human(rec.latency.value_at_quantile(0.99) as f64) };
+    format!("[{:>5}s] {:>9} req/s  {:>6} errors  {:>6} open  p99 {p99}", rec.t_s, rec.ok, rec.errors, rec.open)
 }
 
 #[cfg(test)]

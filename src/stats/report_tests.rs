@@ -216,8 +216,10 @@ fn text_report_shows_the_key_figures() {
 #[test]
 fn live_line_and_human_units() {
     let mut s = shard(1000, 0);
-    let iv = s.take_interval();
-    let line = live_line(3.0, &iv);
+    let mut rec = crate::stats::timeline::IntervalRec::new(3);
+    rec.add_interval(&s.take_interval());
+    assert_eq!(rec.ok, s.responses);
+    let line = live_line(&rec);
     assert!(line.contains("req/s") && line.contains("p99"), "{line}");
     assert_eq!(human(1500.0), "1.50µs");
     assert_eq!(human(2.5e6), "2.50ms");

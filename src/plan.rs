@@ -1,0 +1,440 @@
+//! Load plans: a TOML file (or a preset) naming the scenario, the target and a list of stages
+//! that hold or change the request rate, the connection count or the stream count over time.
+//! Pure: parsing and validation only; errors name the line and the field. The engine runs a
+//! plan through [`Staged`]: a [`Profile`] and the stage boundaries.
+//!
+//! ```toml
+//! scenario = "http"                     # http | ws | asr
+//! url = "http://127.0.0.1:8080/"
+//! thresholds = ["p95<500ms", "errors<1%"]
+//!
+//! [options]                             # any long flag of `stampede http`
+//! connections = 200
+//!
+//! [[stage]]
+//! name = "ramp"
+//! duration = "1m"
+//! rate = { from = 100, to = 200 }       # or connections = ..., or streams = ... (asr)
+//! ```
+//!
+//! A level is a number (constant), `{ from, to }` (linear ramp), `{ from, to, steps = N }`
+//! (N equal steps from `from` to `to`) or `{ from, to, rise = "10s" }` (a spike: up to `to`
+//! within `rise`, then held).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::engine::profile::{Profile, Segment};
+use crate::thresholds::Threshold;
+
+/// What the stages drive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drive {
+    /// Requests (or messages) per second: open loop.
+    Rate,
+    /// Connections at once: closed loop, each connection sending as fast as it is answered.
+    Connections,
+    /// ASR streams at once.
+    Streams,
+}
+
+impl Drive {
+    pub fn name(self) -> &'static str {
+        match self {
+            Drive::Rate => "rate",
+            Drive::Connections => "connections",
+            Drive::Streams => "streams",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shape {
+    Constant,
+    Ramp,
+    Step(u32),
+    Spike { rise: Duration },
+}
+
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub name: String,
+    pub duration: Duration,
+    pub from: f64,
+    pub to: f64,
+    pub shape: Shape,
+    pub thresholds: Vec<Threshold>,
+}
+
+impl Stage {
+    /// The stage as linear pieces of the profile.
+    fn segments(&self) -> Vec<Segment> {
+        let d = self.duration.as_nanos() as u64;
+        match self.shape {
+            Shape::Constant => vec![Segment { dur_ns: d, v0: self.to, v1: self.to }],
+            Shape::Ramp => vec![Segment { dur_ns: d, v0: self.from, v1: self.to }],
+            Shape::Step(n) => {
+                let n = n.max(1) as u64;
+                (0..n)
+                    .map(|i| {
+                        let v = if n == 1 { self.to } else { self.from + (self.to - self.from) * i as f64 / (n - 1) as f64 };
+                        let dur = d / n + u64::from(i < d % n);
+                        Segment { dur_ns: dur, v0: v, v1: v }
+                    })
+                    .collect()
+            }
+            Shape::Spike { rise } => {
+                let r = (rise.as_nanos() as u64).min(d);
+                vec![Segment { dur_ns: r, v0: self.from, v1: self.to }, Segment { dur_ns: d - r, v0: self.to, v1: self.to }]
+            }
+        }
+    }
+
+    /// "ramp rate 100 -> 200/s" and the like, for the report.
+    pub fn describe(&self, drive: Drive) -> String {
+        let unit = if drive == Drive::Rate { "/s" } else { "" };
+        let what = drive.name();
+        match &self.shape {
+            Shape::Constant => format!("constant {what} {}{unit}", num(self.to)),
+            Shape::Ramp => format!("ramp {what} {} -> {}{unit}", num(self.from), num(self.to)),
+            Shape::Step(n) => format!("{n} steps {what} {} -> {}{unit}", num(self.from), num(self.to)),
+            Shape::Spike { rise } => format!("spike {what} {} -> {}{unit} within {rise:?}", num(self.from), num(self.to)),
+        }
+    }
+}
+
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A parsed plan.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub scenario: String,
+    pub url: String,
+    /// Flags of the scenario command, by long name, as command-line words.
+    pub options: Vec<(String, Vec<String>)>,
+    pub thresholds: Vec<Threshold>,
+    pub threshold_texts: Vec<String>,
+    pub drive: Drive,
+    pub stages: Vec<Stage>,
+}
+
+/// A plan as the engine runs it.
+#[derive(Clone, Debug)]
+pub struct Staged {
+    pub drive: Drive,
+    pub profile: Arc<Profile>,
+    /// (name, start, end) of each stage, ns from the start of the run.
+    pub bounds: Vec<(String, u64, u64)>,
+    pub shapes: Vec<String>,
+    pub thresholds: Vec<Vec<Threshold>>,
+}
+
+impl Staged {
+    pub fn total(&self) -> Duration {
+        Duration::from_nanos(self.profile.total_ns())
+    }
+
+    /// The same plan carrying a `1/parts` share (a process or a machine of a split run).
+    pub fn share(&self, parts: u64) -> Staged {
+        Staged { profile: Arc::new(self.profile.scaled(1.0 / parts.max(1) as f64)), ..self.clone() }
+    }
+
+    /// Index of the stage running at `t_ns` from the start (the last one past the end).
+    pub fn stage_at(&self, t_ns: u64) -> usize {
+        self.bounds.iter().position(|(_, _, end)| t_ns < *end).unwrap_or(self.bounds.len().saturating_sub(1))
+    }
+}
+
+impl Plan {
+    pub fn staged(&self) -> Staged {
+        let mut segs = Vec::new();
+        let mut bounds = Vec::new();
+        let mut t = 0u64;
+        for s in &self.stages {
+            segs.extend(s.segments());
+            let end = t + s.duration.as_nanos() as u64;
+            bounds.push((s.name.clone(), t, end));
+            t = end;
+        }
+        Staged {
+            drive: self.drive,
+            profile: Arc::new(Profile::new(segs)),
+            bounds,
+            shapes: self.stages.iter().map(|s| s.describe(self.drive)).collect(),
+            thresholds: self.stages.iter().map(|s| s.thresholds.clone()).collect(),
+        }
+    }
+
+    /// The command line (after `stampede`) that runs the plan's scenario, less the stages.
+    pub fn argv(&self) -> Vec<String> {
+        let mut v = vec![self.scenario.clone(), self.url.clone()];
+        for (flag, words) in &self.options {
+            v.push(format!("--{flag}"));
+            v.extend(words.iter().cloned());
+        }
+        v
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    scenario: Spanned<String>,
+    url: Spanned<String>,
+    #[serde(default)]
+    thresholds: Vec<Spanned<String>>,
+    #[serde(default)]
+    options: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    stage: Vec<Spanned<RawStage>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    name: Option<String>,
+    duration: Spanned<String>,
+    rate: Option<Spanned<toml::Value>>,
+    connections: Option<Spanned<toml::Value>>,
+    streams: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    thresholds: Vec<Spanned<String>>,
+}
+
+/// Options a plan may not set: the plan owns them, or they make no sense in a file.
+const RESERVED: &[&str] = &["rate", "duration", "requests", "threshold", "processes", "shard", "process-part", "streams"];
+
+/// Parses a plan. Errors read "line N: field: problem".
+pub fn parse(text: &str) -> Result<Plan, String> {
+    let raw: RawPlan = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(0, |s| line_of(text, s.start));
+        format!("line {line}: {}", e.message())
+    })?;
+    let at = |span: std::ops::Range<usize>, field: &str, msg: String| format!("line {}: {field}: {msg}", line_of(text, span.start));
+    let scenario = raw.scenario.get_ref().clone();
+    if !matches!(scenario.as_str(), "http" | "ws" | "asr") {
+        return Err(at(raw.scenario.span(), "scenario", format!("'{scenario}' is not one of http, ws, asr")));
+    }
+    let mut options = Vec::new();
+    for (k, v) in &raw.options {
+        let flag = k.replace('_', "-");
+        if RESERVED.contains(&flag.as_str()) {
+            return Err(at(v.span(), &format!("options.{k}"), "set by the plan itself (stages, thresholds); remove it".into()));
+        }
+        let words = match v.get_ref() {
+            toml::Value::String(s) => vec![s.clone()],
+            toml::Value::Integer(i) => vec![i.to_string()],
+            toml::Value::Float(f) => vec![f.to_string()],
+            toml::Value::Boolean(true) => vec![],
+            toml::Value::Boolean(false) => continue,
+            toml::Value::Array(a) => {
+                // a repeatable flag: --header A --header B
+                for item in a {
+                    let w = match item {
+                        toml::Value::String(s) => s.clone(),
+                        toml::Value::Integer(i) => i.to_string(),
+                        toml::Value::Float(f) => f.to_string(),
+                        _ => return Err(at(v.span(), &format!("options.{k}"), "list items must be strings or numbers".into())),
+                    };
+                    options.push((flag.clone(), vec![w]));
+                }
+                continue;
+            }
+            _ => return Err(at(v.span(), &format!("options.{k}"), "must be a string, a number, true or a list".into())),
+        };
+        options.push((flag, words));
+    }
+    let rule = |t: &Spanned<String>, field: &str| crate::thresholds::parse(t.get_ref()).map_err(|e| at(t.span(), field, e));
+    let thresholds = raw.thresholds.iter().map(|t| rule(t, "thresholds")).collect::<Result<Vec<_>, _>>()?;
+    if raw.stage.is_empty() {
+        return Err("the plan has no [[stage]]: add at least one, e.g.\n[[stage]]\nduration = \"30s\"\nrate = 100".into());
+    }
+    let mut drive = None;
+    let mut stages = Vec::new();
+    for (i, st) in raw.stage.iter().enumerate() {
+        let s = st.get_ref();
+        let field = |f: &str| format!("stage {} ({}).{f}", i + 1, s.name.as_deref().unwrap_or("unnamed"));
+        let levels = [(Drive::Rate, &s.rate), (Drive::Connections, &s.connections), (Drive::Streams, &s.streams)];
+        let given: Vec<_> = levels.iter().filter_map(|(d, v)| v.as_ref().map(|v| (*d, v))).collect();
+        let (d, level) = match given.as_slice() {
+            [one] => *one,
+            [] => return Err(at(st.span(), &field("rate"), "give one of rate, connections or streams".into())),
+            _ => return Err(at(st.span(), &field("rate"), "give only one of rate, connections or streams".into())),
+        };
+        match drive {
+            None => drive = Some(d),
+            Some(prev) if prev != d => {
+                return Err(at(
+                    level.span(),
+                    &field(d.name()),
+                    format!("every stage must drive the same thing; an earlier stage sets {}", prev.name()),
+                ))
+            }
+            Some(_) => {}
+        }
+        if d == Drive::Streams && scenario != "asr" {
+            return Err(at(level.span(), &field("streams"), "streams are for scenario = \"asr\"; use rate or connections".into()));
+        }
+        if d != Drive::Streams && scenario == "asr" {
+            return Err(at(level.span(), &field(d.name()), "an asr plan drives streams".into()));
+        }
+        let duration = crate::units::parse_duration(s.duration.get_ref()).map_err(|e| at(s.duration.span(), &field("duration"), e))?;
+        if duration.is_zero() {
+            return Err(at(s.duration.span(), &field("duration"), "must be greater than 0".into()));
+        }
+        let (from, to, shape) = parse_level(level.get_ref(), d).map_err(|e| at(level.span(), &field(d.name()), e))?;
+        if let Shape::Spike { rise } = shape {
+            if rise > duration {
+                return Err(at(level.span(), &field(d.name()), format!("rise {rise:?} is longer than the stage ({duration:?})")));
+            }
+        }
+        let thresholds = s.thresholds.iter().map(|t| rule(t, &field("thresholds"))).collect::<Result<Vec<_>, _>>()?;
+        stages.push(Stage { name: s.name.clone().unwrap_or_else(|| format!("stage-{}", i + 1)), duration, from, to, shape, thresholds });
+    }
+    let drive = drive.unwrap_or(Drive::Rate);
+    if drive == Drive::Rate && stages.iter().all(|s| s.from == 0.0 && s.to == 0.0) {
+        return Err("every stage has a rate of 0: nothing would be sent".into());
+    }
+    Ok(Plan {
+        scenario,
+        url: raw.url.get_ref().clone(),
+        options,
+        threshold_texts: raw.thresholds.iter().map(|t| t.get_ref().clone()).collect(),
+        thresholds,
+        drive,
+        stages,
+    })
+}
+
+/// A stage level: `N`, `{from, to}`, `{from, to, steps}`, `{from, to, rise}`.
+fn parse_level(v: &toml::Value, d: Drive) -> Result<(f64, f64, Shape), String> {
+    let number = |v: &toml::Value, what: &str| -> Result<f64, String> {
+        let x = match v {
+            toml::Value::Integer(i) => *i as f64,
+            toml::Value::Float(f) => *f,
+            toml::Value::String(s) => crate::units::parse_count(s).map(|c| c as f64)?,
+            _ => return Err(format!("{what} must be a number")),
+        };
+        if !x.is_finite() || x < 0.0 {
+            return Err(format!("{what} must be a number >= 0"));
+        }
+        if d != Drive::Rate && x.fract() != 0.0 {
+            return Err(format!("{what} must be a whole number of {}", d.name()));
+        }
+        Ok(x)
+    };
+    match v {
+        toml::Value::Table(t) => {
+            for k in t.keys() {
+                if !matches!(k.as_str(), "from" | "to" | "steps" | "rise") {
+                    return Err(format!("unknown key '{k}' (expected from, to, steps or rise)"));
+                }
+            }
+            let to = number(t.get("to").ok_or("missing 'to'")?, "to")?;
+            let from = t.get("from").map(|f| number(f, "from")).transpose()?.unwrap_or(to);
+            let shape = match (t.get("steps"), t.get("rise")) {
+                (Some(_), Some(_)) => return Err("give steps or rise, not both".into()),
+                (Some(n), None) => {
+                    let n = n.as_integer().filter(|n| (1..=1000).contains(n)).ok_or("steps must be a whole number from 1 to 1000")?;
+                    Shape::Step(n as u32)
+                }
+                (None, Some(r)) => {
+                    let r = r.as_str().ok_or("rise must be a duration like \"10s\"")?;
+                    Shape::Spike { rise: crate::units::parse_duration(r)? }
+                }
+                (None, None) if from == to => Shape::Constant,
+                (None, None) => Shape::Ramp,
+            };
+            Ok((from, to, shape))
+        }
+        other => {
+            let x = number(other, "the level")?;
+            Ok((x, x, Shape::Constant))
+        }
+    }
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text[..byte.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// Names of the presets, for `--help` and errors.
+pub const PRESETS: &[&str] = &["smoke", "load", "stress", "spike", "soak", "qps", "throttle"];
+
+/// The TOML of a preset for `url`: the shapes our users describe (../shared/use-cases).
+pub fn preset(name: &str, scenario: &str, url: &str) -> Result<String, String> {
+    let head = format!("scenario = \"{scenario}\"\nurl = \"{url}\"\n");
+    let (th, opts, stages): (&str, &str, &str) = match name {
+        "smoke" => (
+            r#"["errors<1%", "p99<1s"]"#,
+            "connections = 2\n",
+            "[[stage]]\nname = \"smoke\"\nduration = \"10s\"\nconnections = 2\n",
+        ),
+        "load" => (
+            r#"["p95<500ms", "errors<1%"]"#,
+            "connections = 200\n",
+            "[[stage]]\nname = \"ramp-to-100\"\nduration = \"30s\"\nconnections = { from = 1, to = 100 }\n\n\
+             [[stage]]\nname = \"hold-100\"\nduration = \"1m\"\nconnections = 100\n\n\
+             [[stage]]\nname = \"ramp-to-200\"\nduration = \"30s\"\nconnections = { from = 100, to = 200 }\n\n\
+             [[stage]]\nname = \"hold-200\"\nduration = \"1m\"\nconnections = 200\n",
+        ),
+        "stress" => (
+            r#"["errors<5%"]"#,
+            "connections = 400\n",
+            "[[stage]]\nname = \"step-up\"\nduration = \"5m\"\nconnections = { from = 50, to = 400, steps = 8 }\n",
+        ),
+        "spike" => (
+            r#"["errors<5%"]"#,
+            "connections = 1000\n",
+            "[[stage]]\nname = \"base\"\nduration = \"30s\"\nconnections = 100\n\n\
+             [[stage]]\nname = \"spike\"\nduration = \"1m\"\nconnections = { from = 100, to = 1000, rise = \"10s\" }\n\n\
+             [[stage]]\nname = \"recovery\"\nduration = \"30s\"\nconnections = 100\n",
+        ),
+        "soak" => (r#"["p99<1s", "errors<0.1%"]"#, "connections = 50\n", "[[stage]]\nname = \"soak\"\nduration = \"30m\"\nconnections = 50\n"),
+        "qps" => (
+            r#"["p95<500ms", "errors<1%", "rps>9500"]"#,
+            "connections = 200\n",
+            "[[stage]]\nname = \"warm-up\"\nduration = \"30s\"\nrate = { from = 1000, to = 10000 }\n\n\
+             [[stage]]\nname = \"10k-qps\"\nduration = \"5m\"\nrate = 10000\n",
+        ),
+        "throttle" => (
+            r#"["errors<1%"]"#,
+            "connections = 64\n",
+            // The limit of a throttled daemon is the unit: give it with --limit (default 100/s).
+            "[[stage]]\nname = \"baseline\"\nduration = \"20s\"\nrate = {L50}\nthresholds = [\"status_429<1%\"]\n\n\
+             [[stage]]\nname = \"warning\"\nduration = \"20s\"\nrate = {L80}\nthresholds = [\"status_429<1%\"]\n\n\
+             [[stage]]\nname = \"at-limit\"\nduration = \"20s\"\nrate = {L100}\n\n\
+             [[stage]]\nname = \"over-limit\"\nduration = \"20s\"\nrate = {L150}\nthresholds = [\"status_429>10%\"]\n\n\
+             [[stage]]\nname = \"burst\"\nduration = \"10s\"\nrate = { from = {L50}, to = {L300}, rise = \"2s\" }\nthresholds = [\"status_429>10%\"]\n\n\
+             [[stage]]\nname = \"recovery\"\nduration = \"20s\"\nrate = {L50}\nthresholds = [\"status_429<1%\"]\n",
+        ),
+        other => return Err(format!("no preset '{other}': choose one of {}", PRESETS.join(", "))),
+    };
+    if scenario == "asr" {
+        return Err("presets are for http and ws; write an asr plan with streams = ... stages".into());
+    }
+    Ok(format!("{head}thresholds = {th}\n\n[options]\n{opts}\n{stages}"))
+}
+
+/// Fills a throttle preset's `{L50}`-style placeholders for a limit of `limit` requests/s.
+pub fn with_limit(text: &str, limit: f64) -> String {
+    let mut out = text.to_string();
+    for pct in [50u32, 80, 100, 150, 300] {
+        out = out.replace(&format!("{{L{pct}}}"), &num((limit * pct as f64 / 100.0).round()));
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,185 @@
+//! The run over time: one record per second (counts and a latency histogram, so records of
+//! several workers, processes or machines add exactly), and the results of a plan's stages.
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+use super::{new_histogram, Interval, Shard};
+
+/// One second of the run: what happened between `t_s - 1` and `t_s` seconds after the start.
+#[derive(Clone, Debug)]
+pub struct IntervalRec {
+    pub t_s: u64,
+    pub sent: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub open: u64,
+    /// Corrected latency of the answers of this second.
+    pub latency: Histogram<u64>,
+}
+
+impl IntervalRec {
+    pub fn new(t_s: u64) -> IntervalRec {
+        IntervalRec { t_s, sent: 0, ok: 0, errors: 0, open: 0, latency: new_histogram() }
+    }
+
+    pub fn add_interval(&mut self, iv: &Interval) {
+        self.sent += iv.sent;
+        self.ok += iv.responses;
+        self.errors += iv.errors;
+        self.open += iv.open;
+        let _ = self.latency.add(&iv.latency);
+    }
+
+    pub fn add(&mut self, o: &IntervalRec) {
+        self.sent += o.sent;
+        self.ok += o.ok;
+        self.errors += o.errors;
+        self.open += o.open;
+        let _ = self.latency.add(&o.latency);
+    }
+
+    pub fn to_json(&self, stage: Option<&str>) -> Value {
+        let q = |p: f64| (!self.latency.is_empty()).then(|| super::report::ms(self.latency.value_at_quantile(p)));
+        json!({
+            "t_s": self.t_s as f64,
+            "stage": stage,
+            "sent": self.sent,
+            "ok": self.ok,
+            "errors": self.errors,
+            "rps": self.ok as f64,
+            "p50_ms": q(0.5),
+            "p90_ms": q(0.9),
+            "p99_ms": q(0.99),
+            "max_ms": (!self.latency.is_empty()).then(|| super::report::ms(self.latency.max())),
+            "open": self.open,
+            "histogram": super::report::encode_hist(&self.latency),
+        })
+    }
+
+    pub fn from_json(v: &Value) -> Result<IntervalRec, String> {
+        let n = |k: &str| v[k].as_u64().ok_or_else(|| format!("interval: '{k}' is missing"));
+        let t = v["t_s"].as_f64().ok_or("interval: 't_s' is missing")?;
+        let latency = match v["histogram"].as_str() {
+            Some(s) if !s.is_empty() => super::report::decode_hist(s)?,
+            _ => new_histogram(),
+        };
+        Ok(IntervalRec { t_s: t.round() as u64, sent: n("sent")?, ok: n("ok")?, errors: n("errors")?, open: n("open")?, latency })
+    }
+}
+
+/// Adds `other` (a result that started `offset_s` seconds after `into`'s start) second by second.
+pub fn merge_aligned(into: &mut Vec<IntervalRec>, other: &[IntervalRec], offset_s: u64) {
+    for rec in other {
+        let t = rec.t_s + offset_s;
+        match into.iter_mut().find(|r| r.t_s == t) {
+            Some(r) => r.add(rec),
+            None => {
+                let mut r = rec.clone();
+                r.t_s = t;
+                into.push(r);
+            }
+        }
+    }
+    into.sort_by_key(|r| r.t_s);
+}
+
+/// A target process sampled during the run (`--monitor-pid`).
+#[derive(Clone, Debug, Default)]
+pub struct MonitorSeries {
+    pub pid: u32,
+    pub name: String,
+    pub samples: Vec<MonitorSample>,
+    /// The process was gone at this time (seconds into the run).
+    pub exited_at_s: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MonitorSample {
+    pub t_s: f64,
+    /// CPU over the last second, % of one CPU (200 = two CPUs busy).
+    pub cpu_pct: f64,
+    pub rss_bytes: u64,
+}
+
+impl MonitorSeries {
+    pub fn cpu_mean(&self) -> Option<f64> {
+        (!self.samples.is_empty()).then(|| self.samples.iter().map(|s| s.cpu_pct).sum::<f64>() / self.samples.len() as f64)
+    }
+    pub fn cpu_max(&self) -> Option<f64> {
+        self.samples.iter().map(|s| s.cpu_pct).reduce(f64::max)
+    }
+    pub fn rss_peak(&self) -> Option<u64> {
+        self.samples.iter().map(|s| s.rss_bytes).max()
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "pid": self.pid,
+            "name": self.name,
+            "exited_at_s": self.exited_at_s,
+            "cpu_mean_pct": self.cpu_mean(),
+            "cpu_max_pct": self.cpu_max(),
+            "rss_peak_bytes": self.rss_peak(),
+            "samples": self.samples.iter().map(|s| json!({"t_s": s.t_s, "cpu_pct": s.cpu_pct, "rss_bytes": s.rss_bytes})).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn from_json(v: &Value) -> MonitorSeries {
+        MonitorSeries {
+            pid: v["pid"].as_u64().unwrap_or(0) as u32,
+            name: v["name"].as_str().unwrap_or("").to_string(),
+            exited_at_s: v["exited_at_s"].as_f64(),
+            samples: v["samples"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|s| MonitorSample {
+                            t_s: s["t_s"].as_f64().unwrap_or(0.0),
+                            cpu_pct: s["cpu_pct"].as_f64().unwrap_or(0.0),
+                            rss_bytes: s["rss_bytes"].as_u64().unwrap_or(0),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// One stage of a plan, as run.
+#[derive(Clone, Debug)]
+pub struct StageResult {
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub shape: String,
+    pub shard: Shard,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(t: u64, ok: u64, lat_ms: u64) -> IntervalRec {
+        let mut r = IntervalRec::new(t);
+        r.ok = ok;
+        r.sent = ok;
+        for _ in 0..ok {
+            r.latency.record(lat_ms * 1_000_000).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn intervals_round_trip_and_align() {
+        let a = vec![rec(1, 10, 1), rec(2, 20, 2)];
+        let back: Vec<IntervalRec> = a.iter().map(|r| IntervalRec::from_json(&r.to_json(Some("s"))).unwrap()).collect();
+        assert_eq!(back[1].ok, 20);
+        assert_eq!(back[1].latency.len(), 20);
+        // a second process started one second later: its first second is our second
+        let mut all = a.clone();
+        merge_aligned(&mut all, &[rec(1, 5, 9), rec(2, 7, 9)], 1);
+        assert_eq!(all.iter().map(|r| (r.t_s, r.ok)).collect::<Vec<_>>(), vec![(1, 10), (2, 25), (3, 7)]);
+        assert_eq!(all[1].latency.max() / 1_000_000, 9);
+    }
+}
