@@ -2,7 +2,7 @@
 # Fuzzes every decoder for a bounded time: scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # Targets live in tests/fuzz/ (a cargo-fuzz project outside the main build): http_response, http_request,
-# ws_frame, ws_handshake, wav, thresholds. Each runs SECONDS (default 60) with libFuzzer's
+# ws_frame, ws_handshake, wav, thresholds, plan. Each runs SECONDS (default 60) with libFuzzer's
 # -max_total_time, starting from the committed seeds (tests/fuzz/seeds/TARGET) plus the corpus
 # kept between runs under the target dir. Needs the nightly toolchain (installed with rustup
 # when missing) and cargo-fuzz (installed into a cache dir under the target dir when missing).
@@ -19,7 +19,7 @@ if ! [[ $seconds =~ ^[0-9]+$ ]] || ((seconds < 1)); then
   echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (SECONDS: a whole number >= 1)" >&2
   exit 2
 fi
-all_targets=(http_response http_request ws_frame ws_handshake wav thresholds)
+all_targets=(http_response http_request ws_frame ws_handshake wav thresholds plan)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do

@@ -507,6 +507,77 @@ fn empty_meta() -> crate::stats::report::RunMeta {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Load plans
+
+/// Every plan-parser invariant on `text`: a refusal that names a line names one of the text's;
+/// an accepted plan is runnable (stages with positive durations, finite non-negative levels,
+/// whole counts unless a rate, one drive, streams exactly for asr), and its staged form is
+/// consistent: contiguous stage bounds that add up to the total, the stage found at each
+/// boundary, levels within each stage's range, a non-decreasing integral, a share that keeps
+/// the time line.
+pub fn plan(text: &str) {
+    use crate::plan::{Drive, Shape};
+    let p = match crate::plan::parse(text) {
+        Err(e) => {
+            assert!(!e.is_empty());
+            if let Some(rest) = e.strip_prefix("line ") {
+                let n: usize = rest.split(':').next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("not 'line N:': {e}"));
+                assert!(n >= 1 && n <= text.lines().count() + 1, "line {n} of a {}-line plan: {e}", text.lines().count());
+            }
+            return;
+        }
+        Ok(p) => p,
+    };
+    assert!(matches!(p.scenario.as_str(), "http" | "ws" | "asr"), "scenario {}", p.scenario);
+    assert!(!p.stages.is_empty());
+    assert_eq!(p.scenario == "asr", p.drive == Drive::Streams, "asr plans and only they drive streams");
+    if p.drive == Drive::Rate {
+        assert!(p.stages.iter().any(|s| s.from > 0.0 || s.to > 0.0), "a rate plan that sends nothing");
+    }
+    for s in &p.stages {
+        assert!(!s.duration.is_zero(), "stage {} of 0 s", s.name);
+        for v in [s.from, s.to] {
+            assert!(v.is_finite() && v >= 0.0, "stage {} level {v}", s.name);
+            assert!(p.drive == Drive::Rate || v.fract() == 0.0, "stage {} count {v}", s.name);
+        }
+        match s.shape {
+            Shape::Step(n) => assert!((1..=1000).contains(&n), "{n} steps"),
+            Shape::Spike { rise } => assert!(rise <= s.duration, "rise {rise:?} past the stage"),
+            Shape::Constant => assert_eq!(s.from, s.to),
+            Shape::Ramp => {}
+        }
+        let _ = s.describe(p.drive);
+    }
+    let argv = p.argv();
+    assert_eq!((argv[0].as_str(), argv[1].as_str()), (p.scenario.as_str(), p.url.as_str()));
+    let staged = p.staged();
+    let total: u128 = p.stages.iter().map(|s| s.duration.as_nanos()).sum();
+    assert_eq!(u128::from(staged.profile.total_ns()), total, "profile length vs the stages");
+    assert_eq!(staged.total().as_nanos(), total);
+    let mut at = 0u64;
+    for (i, ((name, start, end), s)) in staged.bounds.iter().zip(&p.stages).enumerate() {
+        assert_eq!((name, *start), (&s.name, at), "stage {i} starts where the previous one ends");
+        assert_eq!(u128::from(end - start), s.duration.as_nanos(), "stage {i} bounds vs its duration");
+        assert_eq!(staged.stage_at(*start), i, "the stage at its own start");
+        let (lo, hi) = (s.from.min(s.to), s.from.max(s.to));
+        let mut last = staged.profile.integral_to(*start);
+        for t in [*start, start + (end - start) / 3, start + (end - start) / 2, end - 1] {
+            let level = staged.profile.level_at(t);
+            let eps = 1e-9 * hi.max(1.0);
+            assert!(level >= lo - eps && level <= hi + eps, "stage {i} level {level} at {t} outside {lo}..={hi}");
+            let integral = staged.profile.integral_to(t);
+            assert!(integral >= last - 1e-6 * last.abs().max(1.0), "the integral decreased at {t}: {last} -> {integral}");
+            last = integral;
+        }
+        at = *end;
+    }
+    assert_eq!(staged.stage_at(at), p.stages.len() - 1, "past the end: the last stage");
+    let half = staged.share(2);
+    assert_eq!(half.profile.total_ns(), staged.profile.total_ns(), "a share keeps the time line");
+    assert!(half.profile.peak() <= staged.profile.peak() / 2.0 * (1.0 + 1e-12) + 1e-300, "a share halves the peak");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Fuzzer input layout
 
 /// Control bytes at the front of a fuzz input: read as needed, 0 once exhausted.

@@ -59,6 +59,9 @@ fn scratch() -> PathBuf {
         std::fs::write(dir.join("no-equals.conf"), "net.core.somaxconn 4096\n").unwrap();
         std::fs::write(dir.join("bad-name.conf"), "net.core.somaxconn = 1\nkernel/../x = 1\n").unwrap();
         std::fs::write(dir.join("unknown.conf"), "net.core.somaxconn = 1\nnet.core.no_such_thing = 1\n").unwrap();
+        let stage = "[[stage]]\nduration = \"1000000000s\"\nrate = 1\n";
+        std::fs::write(dir.join("long.toml"), format!("scenario = \"http\"\nurl = \"http://127.0.0.1:9/\"\n{}", stage.repeat(20))).unwrap();
+        std::fs::write(dir.join("no-stage.toml"), "scenario = \"http\"\nurl = \"http://127.0.0.1:9/\"\n").unwrap();
     }
     dir
 }
@@ -158,6 +161,15 @@ fn every_subcommand_refuses_malformed_input_with_exit_2_and_names_the_problem() 
         (with(&["demo"], &["-t", "0"]), "-t/--threads"),
         (with(&["demo"], &["--threshold", "bogus"]), "--threshold"),
         (with(&["demo"], &["-d", "0s"]), "-d/--duration"),
+        // run and plan (load plans; tests/plan.rs has the first cases)
+        (with(&["run", &p(&dir, "long.toml")], &[]), "10^9 s"),
+        (with(&["run", &p(&dir, "no-stage.toml")], &[]), "[[stage]]"),
+        (with(&["run", &not_json], &[]), "line 1"),
+        (with(&["run", "--preset", "qps", "ftp://127.0.0.1/"], &[]), "only http://"),
+        (with(&["run", "--preset", "smoke", http], &["--limit", "lots"]), "--limit"),
+        (with(&["plan", "--preset", "throttle"], &["--limit", "0"]), "--limit"),
+        (with(&["plan", "--preset", "nope"], &[]), "nope"),
+        (with(&["plan"], &[]), "--preset"),
         // http and ws: what tests/http.rs and tests/ws.rs do not cover yet
         (with(&["http", http], &["-n", "0"]), "-n/--requests"),
         (with(&["http", http], &["-t", "0"]), "-t/--threads"),
