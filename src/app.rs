@@ -33,10 +33,18 @@ pub fn dispatch(cmd: Command) -> Result<i32> {
         Command::Merge(a) => merge(&a),
         Command::Run(a) => run_plan(&a),
         Command::Plan(a) => print_plan(&a),
+        Command::Capacity(a) => crate::capacity::capacity(&a),
+        Command::Report(a) => crate::report_cmd::report(&a),
+        Command::Compare(a) => crate::report_cmd::compare(&a),
     }
 }
 
 /// Installs SIGINT/SIGTERM handlers: the first sets `stop`, a second one exits at once (130).
+/// True once SIGINT/SIGTERM was received.
+pub(crate) fn stopped(stop: &AtomicBool) -> bool {
+    stop.load(Ordering::Relaxed)
+}
+
 pub fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -188,7 +196,44 @@ fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
         Command::Http(h) => {
             let mut cfg = config::http_config(&h)?;
             attach(&mut cfg.load, Some((&h.load.shard, &h.load.process_part)))?;
-            run_http(cfg, "")
+            if plan.requests.is_empty() {
+                return run_http(cfg, "");
+            }
+            // A mix: each named request is its own scenario, over its share of the connections.
+            let groups = plan.requests.len() as u64;
+            if cfg.load.connections < groups * cfg.load.threads as u64 {
+                return Err(Error::usage(format!(
+                    "{origin}: {groups} requests on {} threads need at least {} connections (each request has its own)",
+                    cfg.load.threads,
+                    groups * cfg.load.threads as u64
+                )));
+            }
+            let mut members = Vec::new();
+            for r in &plan.requests {
+                let mut argv = argv.clone();
+                argv[2] = r.url.clone();
+                argv.extend(["--method".to_string(), r.method.clone()]);
+                for hdr in &r.headers {
+                    argv.extend(["--header".to_string(), hdr.clone()]);
+                }
+                if let Some(b) = &r.body {
+                    argv.extend(["--body".to_string(), b.clone()]);
+                }
+                if let Some(f) = &r.body_file {
+                    argv.extend(["--body-file".to_string(), f.clone()]);
+                }
+                let Ok(crate::cli::Cli { command: Command::Http(hr) }) = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv) else {
+                    return Err(Error::usage(format!("{origin}: request {}: its method, headers or body are not valid flags", r.name)));
+                };
+                let mut c = config::http_config(&hr).map_err(|e| Error::usage(format!("{origin}: request {}: {e}", r.name)))?;
+                c.load = cfg.load.clone();
+                members.push((r.name.clone(), r.weight, HttpScenario::http(c)));
+            }
+            let pf = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
+            let what =
+                format!("a mix of {groups} requests ({})", plan.requests.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "));
+            let load = cfg.load.clone();
+            run_scenario(Arc::new(crate::scenario::mix::MixScenario::new(members)), &load, pf, &what, "", None)
         }
         Command::Ws(w) => {
             let mut cfg = config::ws_config(&w)?;
@@ -256,7 +301,7 @@ fn merge(a: &crate::cli::MergeArgs) -> Result<i32> {
 }
 
 /// 16 random bytes for the WebSocket key and mask (from the kernel; the clock if that fails).
-fn nonce() -> [u8; 16] {
+pub(crate) fn nonce() -> [u8; 16] {
     let mut n = [0u8; 16];
     let read = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut n));
     if read.is_err() {
@@ -267,9 +312,28 @@ fn nonce() -> [u8; 16] {
     n
 }
 
+/// Runs a scenario and reports it. With `--junit`, a run that cannot be carried out still
+/// leaves a JUnit file with one failed case saying why.
+fn run_scenario<S: Scenario>(
+    scenario: Arc<S>,
+    load: &LoadConfig,
+    plan: crate::preflight::Plan,
+    what: &str,
+    banner: &str,
+    notes_to: Option<&Path>,
+) -> Result<i32> {
+    let Some(junit) = &load.junit else { return run_and_report(scenario, load, plan, what, banner, notes_to) };
+    check_writable("--junit", junit)?;
+    let outcome = run_and_report(scenario, load, plan, what, banner, notes_to);
+    if let Err(e @ Error::Run { .. }) = &outcome {
+        crate::report_cmd::write_junit(junit, None, Some(&e.to_string()))?;
+    }
+    outcome
+}
+
 /// Runs a scenario and reports it: the JSON path (and `notes_to`, where the scenario's side
 /// lines such as ASR transcripts go) is checked and preflight runs first.
-fn run_scenario<S: Scenario>(
+fn run_and_report<S: Scenario>(
     scenario: Arc<S>,
     load: &LoadConfig,
     plan: crate::preflight::Plan,
@@ -287,6 +351,9 @@ fn run_scenario<S: Scenario>(
         check_writable("--transcripts", p)?;
     }
     if load.preflight && !crate::preflight_cmd::check_before_run(&plan)? {
+        if let Some(p) = &load.junit {
+            crate::report_cmd::write_junit(p, None, Some("preflight: the run is impossible as planned (see the fixes it printed)"))?;
+        }
         return Ok(exit::RUN_FAILED);
     }
     if load.processes > 1 {
@@ -369,6 +436,7 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
     };
     let mut result = RunResult::new(meta, out.shard);
     result.intervals = intervals;
+    result.by_name = scenario.group_names().into_iter().zip(out.groups).collect();
     if let Some(st) = &load.staged {
         result.stages = out
             .stages
@@ -400,6 +468,7 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
         text.push_str(&crate::stats::report::render_distribution(&result));
     }
     text.push_str(&result.render_monitor());
+    text.push_str(&result.render_by_name());
     text.push_str(&result.render_stages());
     let verdicts = crate::thresholds::judge(&load.thresholds, &result);
     if !verdicts.is_empty() {
@@ -421,16 +490,24 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
     }
     print!("{text}");
     let _ = std::io::stdout().flush();
-    if let Some(p) = &load.json {
+    let shard = &result.shard;
+    let no_answer =
+        shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !result.meta.interrupted;
+    if load.json.is_some() || load.junit.is_some() {
         let mut value = result.to_json();
         value["host"] = crate::preflight::Host::read(Path::new("/")).to_json();
         value["thresholds"] = crate::thresholds::to_json(&verdicts);
         for (i, v) in &stage_verdicts {
             value["stages"][*i]["thresholds"] = crate::thresholds::to_json(v);
         }
-        let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
-        write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
-        eprintln!("stampede: result written to {}", p.display());
+        if let Some(p) = &load.json {
+            let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
+            write_atomically(p, &json).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+            eprintln!("stampede: result written to {}", p.display());
+        }
+        if let Some(p) = &load.junit {
+            crate::report_cmd::write_junit(p, Some(&value), no_answer.then_some("no request got a response"))?;
+        }
     }
     if let Some((p, lines)) = notes {
         let mut text = lines.join("\n");
@@ -443,8 +520,7 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
             .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         eprintln!("stampede: HdrHistogram interval log written to {}", p.display());
     }
-    let shard = &result.shard;
-    if shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !result.meta.interrupted {
+    if no_answer {
         eprintln!("stampede: no request got a response: see the error classes above");
         return Ok(exit::RUN_FAILED);
     }
@@ -491,9 +567,9 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
     let mut it = std::env::args_os().skip(1);
     while let Some(a) = it.next() {
         let s = a.to_string_lossy();
-        if matches!(s.as_ref(), "--processes" | "--json" | "--start-at" | "--hlog" | "--monitor-pid") {
+        if matches!(s.as_ref(), "--processes" | "--json" | "--start-at" | "--hlog" | "--monitor-pid" | "--junit") {
             it.next();
-        } else if !(["--processes=", "--json=", "--start-at=", "--hlog=", "--monitor-pid="].iter().any(|p| s.starts_with(p))
+        } else if !(["--processes=", "--json=", "--start-at=", "--hlog=", "--monitor-pid=", "--junit="].iter().any(|p| s.starts_with(p))
             || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
         {
             args.push(a);
@@ -658,6 +734,9 @@ fn serve(a: &ServeArgs) -> Result<i32> {
         handle.driver().name()
     );
     let _ = std::io::stdout().flush();
+    if !s.faults.is_empty() {
+        eprintln!("stampede serve: faults on: {}", s.faults.describe());
+    }
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -734,6 +813,7 @@ fn demo(a: &DemoArgs) -> Result<i32> {
         max_rps: None,
         backlog: 4096,
         asr: Default::default(),
+        faults: Default::default(),
     };
     let handle = server::start(&settings)?;
     let url = format!("http://{}{}", handle.local_addr(), a.path);

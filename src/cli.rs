@@ -24,7 +24,7 @@ pub struct Cli {
 pub enum Command {
     /// HTTP/1.1 keep-alive load against URL (closed loop; open loop with -R).
     Http(HttpArgs),
-    /// Run the embedded target server (routes: /, /bytes/N, /delay/MS, /status/CODE, POST /echo, /chunked/N, /eof/N, /close).
+    /// Run the embedded target server (routes: /, /bytes/N, /delay/MS, /status/CODE, POST /echo, /chunked/N, /eof/N, /close, /fault/KIND); --fault makes it misbehave.
     Serve(ServeArgs),
     /// WebSocket load against ws://URL: echo round trips (closed loop, or open loop with -R), or pings.
     Ws(WsArgs),
@@ -36,12 +36,18 @@ pub enum Command {
     Hold(HoldArgs),
     /// Merge JSON results of several processes or machines into one exact result.
     Merge(MergeArgs),
+    /// Render a JSON result as one self-contained HTML page with charts (no script, no external files).
+    Report(ReportArgs),
+    /// Two JSON results side by side: rate, latency, errors, CPU per request, with differences.
+    Compare(CompareArgs),
     /// Check kernel limits and tuning for a planned run; print the exact fixes.
     Preflight(PreflightArgs),
     /// Run a load plan: stages that hold or ramp the rate, connections or streams (a TOML file, or --preset NAME URL).
     Run(RunArgs),
     /// Print a preset plan as TOML, to start a plan file from: stampede plan --preset load URL > plan.toml
     Plan(PlanArgs),
+    /// Find the highest sustained rate (or ASR stream count) that meets an SLO: steps up, then bisects.
+    Capacity(CapacityArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -58,6 +64,38 @@ pub struct RunArgs {
     #[arg(long = "limit", value_name = "N")]
     pub limit: Option<String>,
     /// Flags for the scenario command (--json, --hlog, --threshold, --processes, -H, ...).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FLAGS")]
+    pub extra: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "Example:\n  stampede capacity http://127.0.0.1:8080/ --slo \"p99<50ms,errors<0.1%\" -- -c 200\n\
+Flags after the options go to the scenario command (-c, -H, --size, --audio, ...).")]
+pub struct CapacityArgs {
+    /// Target (http:// or ws://).
+    pub url: String,
+    /// Rules every step must meet, comma-separated, as --threshold: "p99<50ms,errors<0.1%".
+    #[arg(long = "slo", value_name = "RULES")]
+    pub slo: String,
+    /// Scenario: http, ws or asr (asr searches a stream count) [default: from the URL].
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenario: Option<String>,
+    /// First step (req/s, or streams for asr).
+    #[arg(long = "start", default_value = "100", value_name = "N")]
+    pub start: String,
+    /// Highest level to try.
+    #[arg(long = "max", value_name = "N")]
+    pub max: Option<String>,
+    /// Length of each step.
+    #[arg(long = "step", default_value = "5s", value_name = "TIME")]
+    pub step: String,
+    /// Stop bisecting when the good and the bad level are this close.
+    #[arg(long = "precision", default_value = "5%", value_name = "PCT")]
+    pub precision: String,
+    /// Write every step's result and the knee to FILE (JSON).
+    #[arg(long = "json", value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Flags for the scenario command.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FLAGS")]
     pub extra: Vec<String>,
 }
@@ -119,6 +157,9 @@ pub struct LoadArgs {
     /// Write the per-second latency histograms to FILE as an HdrHistogram interval log.
     #[arg(long = "hlog", value_name = "FILE")]
     pub hlog: Option<PathBuf>,
+    /// Write the thresholds as JUnit XML test cases to FILE (without thresholds: one case, "run completed").
+    #[arg(long = "junit", value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Print the full latency percentile distribution.
     #[arg(long = "latency")]
     pub latency: bool,
@@ -257,6 +298,9 @@ pub struct AsrArgs {
     /// Write the versioned JSON result to FILE.
     #[arg(long = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write the thresholds as JUnit XML test cases to FILE (without thresholds: one case, "run completed").
+    #[arg(long = "junit", value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// No live progress line on stderr.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
@@ -297,6 +341,9 @@ pub struct ServeArgs {
     /// Mock ASR: sessions at once; over it the upgrade is closed with 1013 (try again later).
     #[arg(long = "asr-max-sessions", value_name = "N")]
     pub asr_max_sessions: Option<u64>,
+    /// Misbehave on purpose, repeatable: KIND or KIND:RATE (reset, stall, drip, bad-status, huge-head, bad-chunk, short-body, garbage, accept-close, no-accept, ws-*); --help lists them.
+    #[arg(long = "fault", value_name = "KIND[:RATE]", long_help = crate::server::fault::HELP)]
+    pub faults: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -322,6 +369,29 @@ pub struct MergeArgs {
     /// of the rate each, so judge rates here, not per shard. Breached: exit 3.
     #[arg(long = "threshold", value_name = "RULE")]
     pub thresholds: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// A result written with --json (or by `stampede merge`).
+    #[arg(value_name = "RESULT.json")]
+    pub input: PathBuf,
+    /// Where to write the page [default: RESULT.html beside the input].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// The first (baseline) result.
+    #[arg(value_name = "A.json")]
+    pub a: PathBuf,
+    /// The second result.
+    #[arg(value_name = "B.json")]
+    pub b: PathBuf,
+    /// Print the comparison as JSON instead of a table.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

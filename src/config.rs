@@ -119,6 +119,8 @@ pub struct LoadConfig {
     pub connect: ConnectOpts,
     pub sources: Vec<IpAddr>,
     pub json: Option<PathBuf>,
+    /// Where the thresholds go as JUnit XML.
+    pub junit: Option<PathBuf>,
     pub latency: bool,
     pub quiet: bool,
     pub preflight: bool,
@@ -242,6 +244,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
                 }
             })
             .collect::<Result<_>>()?,
+        junit: a.junit.clone(),
         latency: a.latency,
         quiet: a.quiet,
         preflight: !a.no_preflight,
@@ -547,6 +550,7 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         json: a.json.clone(),
         hlog: None,
         monitor_pids: Vec::new(),
+        junit: a.junit.clone(),
         latency: false,
         quiet: a.quiet,
         no_preflight: a.no_preflight,
@@ -630,7 +634,8 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
         return Err(Error::usage("--processes must be between 1 and 256"));
     }
     let asr = AsrMock { partial_ms: a.asr_partial_ms, rtf: a.asr_rtf, max_sessions: a.asr_max_sessions };
-    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog, asr })
+    let faults = crate::server::fault::FaultPlan::parse(&a.faults).map_err(|e| Error::usage(format!("--fault {e}")))?;
+    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog, asr, faults })
 }
 
 #[cfg(test)]
@@ -651,6 +656,7 @@ mod tests {
             connect: ConnectOpts::default(),
             sources: vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap(), "127.0.0.4".parse().unwrap()],
             json: None,
+            junit: None,
             latency: false,
             quiet: true,
             preflight: false,

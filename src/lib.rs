@@ -15,8 +15,9 @@
 //! engine/     threads, pinning, runtimes, start/stop, merging shards
 //! server/     the embedded target (uses proto/ in the server role)
 //! preflight/  kernel and limit checks, pure reporting over a readable /proc root
+//! report/     pages from a JSON result, pure: HTML with SVG charts, compare, JUnit XML
 //! config, cli, error, sys   edges: clap args -> validated Config; cold-path errors; the only `unsafe`
-//! app, preflight_cmd         the subcommands end to end: the only code that prints reports
+//! app, preflight_cmd, report_cmd   the subcommands end to end: the only code that prints reports
 //! main        parses, dispatches, maps every error to an exit code in one place
 //! invariants  the decoders' invariant checkers, for the property tests and tests/fuzz/ only (not in the binary)
 //! ```
@@ -26,6 +27,7 @@
 
 pub mod app;
 pub mod audio;
+pub mod capacity;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -39,6 +41,8 @@ pub mod plan;
 pub mod preflight;
 pub mod preflight_cmd;
 pub mod proto;
+pub mod report;
+pub mod report_cmd;
 pub mod scenario;
 pub mod server;
 pub mod stats;

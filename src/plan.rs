@@ -126,6 +126,21 @@ pub struct Plan {
     pub threshold_texts: Vec<String>,
     pub drive: Drive,
     pub stages: Vec<Stage>,
+    /// A request mix (`[[request]]`): empty for the scenario's single request.
+    pub requests: Vec<PlanRequest>,
+}
+
+/// One named request of a mix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanRequest {
+    pub name: String,
+    pub weight: f64,
+    pub method: String,
+    /// Absolute URL (the plan's origin joined with `path`, or the request's own `url`).
+    pub url: String,
+    pub headers: Vec<String>,
+    pub body: Option<String>,
+    pub body_file: Option<String>,
 }
 
 /// A plan as the engine runs it.
@@ -197,6 +212,22 @@ struct RawPlan {
     options: BTreeMap<String, Spanned<toml::Value>>,
     #[serde(default)]
     stage: Vec<Spanned<RawStage>>,
+    #[serde(default)]
+    request: Vec<Spanned<RawRequest>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    name: Spanned<String>,
+    weight: Option<Spanned<f64>>,
+    method: Option<String>,
+    path: Option<String>,
+    url: Option<String>,
+    #[serde(default)]
+    headers: Vec<String>,
+    body: Option<String>,
+    body_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -308,6 +339,15 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         stages.push(Stage { name: s.name.clone().unwrap_or_else(|| format!("stage-{}", i + 1)), duration, from, to, shape, thresholds });
     }
     let drive = drive.unwrap_or(Drive::Rate);
+    let requests = parse_requests(text, &raw, &scenario)?;
+    // A threshold on `name.metric` must name a request of the mix.
+    for t in thresholds.iter().chain(stages.iter().flat_map(|s| s.thresholds.iter())) {
+        if let Some(scope) = &t.scope {
+            if !requests.iter().any(|r| &r.name == scope) {
+                return Err(format!("threshold '{}': no [[request]] is named '{scope}'", t.expr));
+            }
+        }
+    }
     if drive == Drive::Rate && stages.iter().all(|s| s.from == 0.0 && s.to == 0.0) {
         return Err("every stage has a rate of 0: nothing would be sent".into());
     }
@@ -319,7 +359,58 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         thresholds,
         drive,
         stages,
+        requests,
     })
+}
+
+/// The `[[request]]` tables of a mix.
+fn parse_requests(text: &str, raw: &RawPlan, scenario: &str) -> Result<Vec<PlanRequest>, String> {
+    let at = |span: std::ops::Range<usize>, field: &str, msg: String| format!("line {}: {field}: {msg}", line_of(text, span.start));
+    if !raw.request.is_empty() && scenario != "http" {
+        return Err(at(raw.request[0].span(), "request", "a request mix is for scenario = \"http\"".into()));
+    }
+    let origin = raw.url.get_ref().find("://").map(|i| {
+        let rest = &raw.url.get_ref()[i + 3..];
+        let end = rest.find(['/', '?']).map_or(raw.url.get_ref().len(), |j| i + 3 + j);
+        raw.url.get_ref()[..end].to_string()
+    });
+    let mut out: Vec<PlanRequest> = Vec::new();
+    for (i, rq) in raw.request.iter().enumerate() {
+        let r = rq.get_ref();
+        let name = r.name.get_ref().clone();
+        let field = |f: &str| format!("request {} ({name}).{f}", i + 1);
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(at(r.name.span(), &field("name"), "use letters, digits, - and _ (thresholds name it: NAME.p95<300ms)".into()));
+        }
+        if out.iter().any(|o| o.name == name) {
+            return Err(at(r.name.span(), &field("name"), "another request has this name".into()));
+        }
+        let weight = r.weight.as_ref().map_or(1.0, |w| *w.get_ref());
+        if !(weight.is_finite() && weight > 0.0) {
+            let span = r.weight.as_ref().map_or(rq.span(), |w| w.span());
+            return Err(at(span, &field("weight"), "must be a number greater than 0".into()));
+        }
+        let url = match (&r.path, &r.url) {
+            (Some(_), Some(_)) => return Err(at(rq.span(), &field("url"), "give path or url, not both".into())),
+            (None, Some(u)) => u.clone(),
+            (Some(p), None) if p.starts_with('/') => format!("{}{p}", origin.clone().unwrap_or_default()),
+            (Some(_), None) => return Err(at(rq.span(), &field("path"), "must start with /".into())),
+            (None, None) => raw.url.get_ref().clone(),
+        };
+        if r.body.is_some() && r.body_file.is_some() {
+            return Err(at(rq.span(), &field("body"), "give body or body_file, not both".into()));
+        }
+        out.push(PlanRequest {
+            name,
+            weight,
+            method: r.method.clone().unwrap_or_else(|| "GET".into()),
+            url,
+            headers: r.headers.clone(),
+            body: r.body.clone(),
+            body_file: r.body_file.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// A stage level: `N`, `{from, to}`, `{from, to, steps}`, `{from, to, rise}`.

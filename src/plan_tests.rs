@@ -192,3 +192,52 @@ fn random_mutated_and_preset_plans_keep_the_invariants() {
         }
     }
 }
+
+#[test]
+fn a_request_mix_parses_with_names_weights_and_scoped_thresholds() {
+    let text = r#"
+scenario = "http"
+url = "http://127.0.0.1:8080/base?x=1"
+thresholds = ["reads.p95<300ms"]
+[[stage]]
+duration = "1s"
+rate = 10
+thresholds = ["writes.errors<1%"]
+[[request]]
+name = "reads"
+weight = 8
+path = "/items"
+[[request]]
+name = "writes"
+weight = 2
+method = "POST"
+path = "/items"
+headers = ["Content-Type: application/json"]
+body = '{"a": 1}'
+[[request]]
+name = "other"
+url = "http://127.0.0.2:9000/health"
+"#;
+    let p = parse(text).unwrap();
+    assert_eq!(p.requests.len(), 3);
+    assert_eq!(p.requests[0].url, "http://127.0.0.1:8080/items");
+    assert_eq!((p.requests[1].method.as_str(), p.requests[1].weight), ("POST", 2.0));
+    assert_eq!(p.requests[2].url, "http://127.0.0.2:9000/health");
+    assert_eq!(p.requests[2].weight, 1.0);
+    assert_eq!(p.thresholds[0].scope.as_deref(), Some("reads"));
+    for (bad, want) in [
+        (text.replace("thresholds = [\"reads.p95<300ms\"]", "thresholds = [\"nope.p95<300ms\"]"), "no [[request]] is named 'nope'"),
+        (text.replace("name = \"other\"", "name = \"reads\""), "another request has this name"),
+        (text.replace("weight = 2", "weight = 0"), "request 2 (writes).weight"),
+        (
+            text.replace("path = \"/items\"\n[[request]]\nname = \"writes\"", "path = \"items\"\n[[request]]\nname = \"writes\""),
+            "must start with /",
+        ),
+        (text.replace("scenario = \"http\"", "scenario = \"ws\""), "a request mix is for scenario"),
+    ] {
+        let e = parse(&bad).unwrap_err();
+        assert!(e.contains(want), "{e}\nwant {want}");
+    }
+    // p99.9 is still a percentile, not a request named p99
+    assert_eq!(crate::thresholds::parse("p99.9<1s").unwrap().scope, None);
+}

@@ -18,6 +18,15 @@ pub fn take_socket_error(fd: RawFd) -> io::Result<Option<io::Error>> {
     Ok((code != 0).then(|| io::Error::from_raw_os_error(code)))
 }
 
+/// Sets `SO_LINGER` to 0 on a socket whose fd is owned elsewhere: its close then sends an RST
+/// (the embedded server's `reset` fault).
+pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
+    // SAFETY: the caller passes the fd of a live stream it holds a reference to for the whole
+    // call; the borrow does not outlive this function and the fd is not closed here.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    nix::sys::socket::setsockopt(&fd, sockopt::Linger, &libc::linger { l_onoff: 1, l_linger: 0 }).map_err(io::Error::from)
+}
+
 /// `listen(2)` with any backlog: nix's wrapper refuses values at or above `SOMAXCONN` (4096),
 /// but a tuned kernel (`net.core.somaxconn = 65535`) honours larger ones.
 pub fn listen(fd: &impl AsFd, backlog: i32) -> io::Result<()> {

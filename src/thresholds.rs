@@ -25,7 +25,7 @@ impl Op {
         }
     }
 
-    fn symbol(self) -> &'static str {
+    pub fn symbol(self) -> &'static str {
         match self {
             Op::Lt => "<",
             Op::Le => "<=",
@@ -56,9 +56,23 @@ pub enum Metric {
     TargetRss,
 }
 
+impl Metric {
+    /// The unit of the measured value, as the reports print it after the number.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Latency(_) | Metric::MeanLatency => " ms",
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => " %",
+            Metric::TargetRss => " B",
+            Metric::Rate => "/s",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Threshold {
     pub expr: String,
+    /// `name.p95<300ms`: judged on the named request of a mix only.
+    pub scope: Option<String>,
     pub metric: Metric,
     pub op: Op,
     pub limit: f64,
@@ -78,6 +92,16 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
     let s: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
     let at = s.find(['<', '>']).ok_or_else(|| format!("'{expr}': no comparison; {HELP}"))?;
     let (name, rest) = s.split_at(at);
+    // `knowledge.p95`: a named request of a mix (but `p99.9` is a percentile).
+    let (scope, name) = match name.split_once('.') {
+        Some((scope, metric)) if name != "p99.9" && !scope.is_empty() => {
+            if !scope.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(format!("'{expr}': '{scope}' is not a request name (letters, digits, - and _)"));
+            }
+            (Some(scope.to_string()), metric)
+        }
+        _ => (None, name),
+    };
     let (op, value) = match rest.as_bytes() {
         [b'<', b'=', ..] => (Op::Le, &rest[2..]),
         [b'>', b'=', ..] => (Op::Ge, &rest[2..]),
@@ -117,7 +141,7 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
     if !limit.is_finite() || limit < 0.0 {
         return Err(format!("'{expr}': the value must be a non-negative number"));
     }
-    Ok(Threshold { expr: expr.trim().to_string(), metric, op, limit })
+    Ok(Threshold { expr: expr.trim().to_string(), scope, metric, op, limit })
 }
 
 fn actual(metric: Metric, r: &RunResult) -> Option<f64> {
@@ -148,7 +172,10 @@ pub fn judge(thresholds: &[Threshold], r: &RunResult) -> Vec<Verdict> {
     thresholds
         .iter()
         .map(|t| {
-            let a = actual(t.metric, r);
+            let a = match &t.scope {
+                None => actual(t.metric, r),
+                Some(name) => r.named_result(name).and_then(|n| actual(t.metric, &n)),
+            };
             Verdict { expr: t.expr.clone(), actual: a, passed: a.is_some_and(|a| t.op.holds(a, t.limit)) }
         })
         .collect()
@@ -262,7 +289,7 @@ mod tests {
     fn parses_every_form_and_refuses_bad_ones() {
         assert_eq!(
             parse("p99<50ms").unwrap(),
-            Threshold { expr: "p99<50ms".into(), metric: Metric::Latency(0.99), op: Op::Lt, limit: 50.0 }
+            Threshold { expr: "p99<50ms".into(), scope: None, metric: Metric::Latency(0.99), op: Op::Lt, limit: 50.0 }
         );
         assert_eq!(parse(" errors <= 1% ").unwrap().op, Op::Le);
         assert_eq!(parse("rps>9.5k").unwrap().limit, 9500.0);

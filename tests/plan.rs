@@ -151,3 +151,35 @@ fn plan_errors_and_presets_from_the_command_line() {
     assert!(r.stderr.contains("pipeline"), "{}", r.stderr);
     let _ = std::fs::remove_file(opt);
 }
+
+#[test]
+fn a_request_mix_splits_the_load_by_weight_with_stats_and_thresholds_per_name() {
+    let (a, b) = (common::embedded(None, None), common::embedded(None, None));
+    let plan = write_plan(
+        "mix",
+        &format!(
+            "scenario = \"http\"\nurl = \"{}\"\nthresholds = [\"reads.p99<10s\", \"writes.p99<1us\"]\n[options]\nconnections = 8\nthreads = 1\n\
+             [[stage]]\nduration = \"2s\"\nrate = 400\n\
+             [[request]]\nname = \"reads\"\nweight = 3\npath = \"/bytes/64\"\n\
+             [[request]]\nname = \"writes\"\nmethod = \"POST\"\nurl = \"{}\"\nbody = \"x\"\nheaders = [\"Content-Type: text/plain\"]\n",
+            url(a.local_addr(), "/"),
+            url(b.local_addr(), "/echo"),
+        ),
+    );
+    let r = common::stampede(&["run", plan.to_str().unwrap()]);
+    // writes.p99<1us cannot hold: exit 3, and the report says which request broke it.
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("FAIL  writes.p99<1us") && r.stdout.contains("PASS  reads.p99<10s"), "{}", r.stdout);
+    let v = r.json.unwrap();
+    let (reads, writes) = (&v["by_name"]["reads"], &v["by_name"]["writes"]);
+    // 400/s for 2 s: 600 reads and 200 writes, each on its own target.
+    assert!((590..=600).contains(&reads["sent"].as_u64().unwrap()), "{reads}");
+    assert!((195..=200).contains(&writes["sent"].as_u64().unwrap()), "{writes}");
+    assert_eq!(reads["ok"].as_u64().unwrap() + writes["ok"].as_u64().unwrap(), u(&v, &["requests", "ok"]));
+    assert_eq!(writes["status"]["200"].as_u64(), writes["ok"].as_u64(), "{writes}");
+    assert!(r.stdout.contains("Requests by name"), "{}", r.stdout);
+    common::assert_accounted(&v);
+    let _ = std::fs::remove_file(plan);
+    a.stop();
+    b.stop();
+}

@@ -45,6 +45,8 @@ pub struct RunOutput {
     pub shard: Shard,
     /// Per stage of a plan (merged over workers), in order.
     pub stages: Vec<Shard>,
+    /// Per named request of a mix (merged over workers), in the scenario's order.
+    pub groups: Vec<Shard>,
     pub driver: DriverKind,
     /// Wall time from the common start to the last worker's stop.
     pub elapsed_ns: u64,
@@ -67,6 +69,8 @@ struct WorkerOut {
     shard: Shard,
     /// A plan's stages, in order (empty without a plan; fewer when the run was cut short).
     stages: Vec<Shard>,
+    /// Per group of a request mix (empty for a single request).
+    groups: Vec<Shard>,
     driver: DriverKind,
     end_ns: u64,
     busy: f64,
@@ -175,6 +179,7 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
         shard.merge(&o.shard);
     }
     let mut stages: Vec<Shard> = Vec::new();
+    let mut groups: Vec<Shard> = Vec::new();
     for o in &outs {
         for (i, s) in o.stages.iter().enumerate() {
             match stages.get_mut(i) {
@@ -182,10 +187,17 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
                 None => stages.push(s.clone()),
             }
         }
+        for (i, s) in o.groups.iter().enumerate() {
+            match groups.get_mut(i) {
+                Some(m) => m.merge(s),
+                None => groups.push(s.clone()),
+            }
+        }
     }
     Ok(RunOutput {
         shard,
         stages,
+        groups,
         driver: outs[0].driver,
         elapsed_ns: outs.iter().map(|o| o.end_ns).max().unwrap_or(start_ns).saturating_sub(start_ns),
         cpu_user_s: outs.iter().map(|o| o.user).sum(),
@@ -199,6 +211,32 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
     })
 }
 
+/// Splits `n` over `weights` by largest remainder (the parts add up to `n`).
+pub fn apportion(n: u64, weights: &[f64]) -> Vec<u64> {
+    let total: f64 = weights.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    let exact: Vec<f64> = weights.iter().map(|w| n as f64 * w / total).collect();
+    let mut parts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+    let mut left = n.saturating_sub(parts.iter().sum());
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    for &i in order.iter().cycle().take(weights.len() * 2) {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
+/// One group of connections on a worker: a request of a mix, with its own share of the
+/// connections, the rate and the budget, and its own stats.
+struct Group {
+    ctx: Rc<WorkerCtx>,
+    stage_shards: Vec<Shard>,
+    connections: u64,
+}
+
 /// One worker: spawns its connection tasks, then supervises until the run is over.
 async fn worker<S: Scenario>(
     w: usize,
@@ -210,54 +248,77 @@ async fn worker<S: Scenario>(
 ) -> WorkerOut {
     let workers = load.threads.max(1) as u64;
     let staged = load.staged.as_deref();
-    let pacer = match (load.mode, staged) {
-        (Loop::Open { .. }, Some(st)) if st.drive == Drive::Rate => {
-            Some(Pacer::with_profile(start_ns, Arc::clone(&st.profile), workers, w as u64))
-        }
-        (Loop::Closed, _) => None,
-        (Loop::Open { rate_per_s }, _) => Some(Pacer::new(start_ns, rate_per_s, workers, w as u64)),
-    };
     let end_ns = load.duration.map(|d| start_ns.saturating_add(d.as_nanos() as u64));
-    let mut ctx =
-        WorkerCtx::new(w, workers as usize, start_ns, end_ns, pacer, load.requests_of(w), SourcePool::new(load.sources.clone(), w));
-    ctx.slots = staged.filter(|st| st.drive != Drive::Rate).map(|st| Arc::clone(&st.profile));
-    let ctx = Rc::new(ctx);
+    let weights = scenario.weights();
+    let total_weight: f64 = weights.iter().sum();
+    let conns = apportion(load.connections_of(w), &weights);
+    let budgets: Vec<Option<u64>> = match load.requests_of(w) {
+        Some(n) => apportion(n, &weights).into_iter().map(Some).collect(),
+        None => vec![None; weights.len()],
+    };
+    let mut groups: Vec<Group> = Vec::with_capacity(weights.len());
+    for (g, weight) in weights.iter().enumerate() {
+        let share = weight / total_weight;
+        let pacer = match (load.mode, staged) {
+            (Loop::Open { .. }, Some(st)) if st.drive == Drive::Rate => {
+                Some(Pacer::with_profile(start_ns, Arc::new(st.profile.scaled(share)), workers, w as u64))
+            }
+            (Loop::Closed, _) => None,
+            (Loop::Open { rate_per_s }, _) => Some(Pacer::new(start_ns, rate_per_s * share, workers, w as u64)),
+        };
+        let mut ctx = WorkerCtx::new(w, workers as usize, start_ns, end_ns, pacer, budgets[g], SourcePool::new(load.sources.clone(), w));
+        ctx.group = g;
+        ctx.slots = staged.filter(|st| st.drive != Drive::Rate).map(|st| Arc::new(st.profile.scaled(share)));
+        groups.push(Group { ctx: Rc::new(ctx), stage_shards: Vec::new(), connections: conns[g] });
+    }
     // Each stage of a plan records into its own shard; the supervisor switches at its end.
     let stage_ends: Vec<u64> = staged.map_or(Vec::new(), |st| st.bounds.iter().map(|(_, _, e)| start_ns + e).collect());
-    let mut stage_shards: Vec<Shard> = Vec::new();
     let cpu0 = crate::sys::thread_cpu();
     if !stop.load(Ordering::Relaxed) {
-        for slot in 0..load.connections_of(w) {
-            scenario.spawn_connection(Rc::clone(&ctx), slot);
+        for g in &groups {
+            for slot in 0..g.connections {
+                scenario.spawn_connection(Rc::clone(&g.ctx), slot);
+            }
         }
     }
     let mut next_second = start_ns + SECOND_NS;
     let mut next_sample = start_ns + OPEN_SAMPLE_NS;
     let mut second = 0u64;
     let mut interrupted = false;
+    let take_interval = |groups: &[Group]| {
+        let mut iv = groups[0].ctx.shard.borrow_mut().take_interval();
+        for g in &groups[1..] {
+            iv.merge(&g.ctx.shard.borrow_mut().take_interval());
+        }
+        iv
+    };
     loop {
         let now = clock::now_ns();
         if stop.load(Ordering::Relaxed) {
-            ctx.stop.set(true);
+            for g in &groups {
+                g.ctx.stop.set(true);
+            }
             interrupted = true;
             break;
         }
-        if ctx.past_end(now) || ctx.live_tasks() == 0 {
+        if groups[0].ctx.past_end(now) || groups.iter().all(|g| g.ctx.live_tasks() == 0) {
             break;
         }
-        if stage_shards.len() + 1 < stage_ends.len() && now >= stage_ends[stage_shards.len()] {
-            let mut shard = ctx.shard.borrow_mut();
-            let next = shard.split_stage();
-            stage_shards.push(std::mem::replace(&mut *shard, next));
+        for g in groups.iter_mut() {
+            if g.stage_shards.len() + 1 < stage_ends.len() && now >= stage_ends[g.stage_shards.len()] {
+                let mut shard = g.ctx.shard.borrow_mut();
+                let next = shard.split_stage();
+                g.stage_shards.push(std::mem::replace(&mut *shard, next));
+            }
         }
         if now >= next_sample {
-            ctx.shard.borrow_mut().sample_open();
+            for g in &groups {
+                g.ctx.shard.borrow_mut().sample_open();
+            }
             next_sample += OPEN_SAMPLE_NS;
         }
         if now >= next_second {
-            let mut shard = ctx.shard.borrow_mut();
-            let interval = shard.take_interval();
-            drop(shard);
+            let interval = take_interval(&groups);
             if let Some(tx) = &live {
                 let _ = tx.send(Tick { worker: w, second, interval });
             }
@@ -269,33 +330,71 @@ async fn worker<S: Scenario>(
     }
     // The last, partial second still belongs to the time series.
     if let Some(tx) = &live {
-        let interval = ctx.shard.borrow_mut().take_interval();
+        let interval = take_interval(&groups);
         let _ = tx.send(Tick { worker: w, second, interval });
     }
     let end = clock::now_ns();
     let cpu1 = crate::sys::thread_cpu();
     let wall = (end.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
     let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
-    let last = ctx.shard.replace(Shard::new());
-    let shard = if stage_ends.is_empty() {
-        last
-    } else {
-        stage_shards.push(last);
-        let mut whole = Shard::new();
-        for s in &stage_shards {
-            whole.append(s);
-        }
-        whole
-    };
+    // Per group: its stages in order, and its whole; the worker's figures add the groups up.
+    let mut group_shards = Vec::with_capacity(groups.len());
+    let mut stages: Vec<Shard> = Vec::new();
+    let mut notes = Vec::new();
+    for g in groups.iter_mut() {
+        let last = g.ctx.shard.replace(Shard::new());
+        notes.extend(g.ctx.notes.take());
+        let whole = if stage_ends.is_empty() {
+            last
+        } else {
+            g.stage_shards.push(last);
+            let mut whole = Shard::new();
+            for s in &g.stage_shards {
+                whole.append(s);
+            }
+            for (i, s) in g.stage_shards.iter().enumerate() {
+                match stages.get_mut(i) {
+                    Some(m) => m.merge(s),
+                    None => stages.push(s.clone()),
+                }
+            }
+            whole
+        };
+        group_shards.push(whole);
+    }
+    let mut shard = Shard::new();
+    for g in &group_shards {
+        shard.merge(g);
+    }
+    if group_shards.len() == 1 {
+        group_shards.clear(); // a single group is the whole: nothing to name
+    }
     WorkerOut {
         shard,
-        stages: stage_shards,
+        stages,
+        groups: group_shards,
         driver: DriverKind::Epoll,
         end_ns: end,
         busy: (user + sys) / wall,
         user,
         sys,
         interrupted,
-        notes: ctx.notes.take(),
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apportion;
+
+    #[test]
+    fn apportion_adds_up_and_follows_the_weights() {
+        assert_eq!(apportion(10, &[8.0, 2.0]), vec![8, 2]);
+        assert_eq!(apportion(10, &[1.0, 1.0, 1.0]), vec![4, 3, 3]);
+        assert_eq!(apportion(3, &[0.8, 0.2]), vec![2, 1]);
+        assert_eq!(apportion(0, &[1.0, 2.0]), vec![0, 0]);
+        for n in [1u64, 7, 100, 1001] {
+            assert_eq!(apportion(n, &[3.0, 5.0, 0.5]).iter().sum::<u64>(), n);
+        }
     }
 }

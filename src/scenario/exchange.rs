@@ -76,6 +76,9 @@ pub const READ_BUF: usize = 24 * 1024;
 const FIRST_READ: usize = 4 * 1024;
 /// First buffer for the answer to an opening (a WebSocket handshake); it doubles as needed.
 const OPEN_BUF: usize = 1024;
+/// Batches larger than this are written under the request timeout: a peer that stops reading
+/// can fill the socket buffers (smaller ones follow a complete answer, so the peer has read).
+const TIMED_WRITE_ABOVE: usize = 64 * 1024;
 /// Longest answer to an opening that is accepted.
 const MAX_OPENING: usize = 64 * 1024;
 
@@ -279,7 +282,20 @@ impl<W: Wire> Exchange<W> {
             }
             let k = st.intended.len();
             let bytes = self.wire.batch(k);
-            let (res, _) = stream.write_all(bytes).await;
+            let res = if bytes.len() > TIMED_WRITE_ABOVE {
+                // A large batch can fill the socket buffers of a peer that stopped reading: the
+                // request timeout bounds the write too (small ones pay for no timer).
+                let deadline = clock::now_ns().saturating_add(timeout_ns);
+                match Box::pin(write_until(stream, bytes, ctx.end_ns.map_or(deadline, |e| e.min(deadline)))).await {
+                    Some(res) => res,
+                    None => {
+                        ctx.shard.borrow_mut().on_sent(k as u64, bytes.len() as u64);
+                        return timed_out(ctx, deadline, k, served);
+                    }
+                }
+            } else {
+                stream.write_all(bytes).await.0.map(|_| ())
+            };
             let sent_ns = clock::now_ns();
             if !ctx.is_open_loop() {
                 st.intended.fill(sent_ns);
@@ -319,14 +335,19 @@ impl<W: Wire> Exchange<W> {
                         }
                         Ok(Fed::Reply { consumed, bytes }) => {
                             pos += consumed;
-                            let (res, _) = stream.write_all(bytes).await;
-                            if let Err(e) = res {
-                                return fail_rest(ctx, ErrorClass::from_io(&e), k - done, served);
+                            let n = bytes.len() as u64;
+                            match Box::pin(write_until(stream, bytes, read_until)).await {
+                                Some(Ok(())) => ctx.shard.borrow_mut().on_bytes_written(n),
+                                Some(Err(e)) => return fail_rest(ctx, ErrorClass::from_io(&e), k - done, served),
+                                None => return timed_out(ctx, deadline, k - done, served),
                             }
                         }
                         Ok(Fed::Closing { consumed: _, code, reply }) => {
                             ctx.shard.borrow_mut().on_close_code(code);
-                            let _ = stream.write_all(reply).await;
+                            let n = reply.len() as u64;
+                            if let Some(Ok(())) = Box::pin(write_until(stream, reply, read_until)).await {
+                                ctx.shard.borrow_mut().on_bytes_written(n);
+                            }
                             return fail_rest(ctx, ErrorClass::ClosedEarly, k - done, served);
                         }
                         Err(class) => return fail_rest(ctx, class, k - done, served),
@@ -354,12 +375,7 @@ impl<W: Wire> Exchange<W> {
                 // shrinks from 1.9 to 0.8 KiB.
                 match Box::pin(read_some(stream, &mut st.rbuf, read_until, ctx)).await {
                     ReadOutcome::Data => read_ns = clock::now_ns(),
-                    ReadOutcome::TimedOut => {
-                        if clock::now_ns() < deadline && ctx.past_end(clock::now_ns()) {
-                            return Ended::RunOver; // still in flight when the run ended
-                        }
-                        return fail_rest(ctx, ErrorClass::RequestTimeout, k - done, served);
-                    }
+                    ReadOutcome::TimedOut => return timed_out(ctx, deadline, k - done, served),
                     ReadOutcome::Eof => {
                         if let Some(status) = self.wire.eof(&mut st.parser) {
                             ctx.shard.borrow_mut().on_response(status, st.intended[done], sent_ns, clock::now_ns());
@@ -373,6 +389,23 @@ impl<W: Wire> Exchange<W> {
             }
         }
     }
+}
+
+/// A read or write gave up with `n` requests in flight: when the run ended before their
+/// `deadline` they stay in flight (the report says so), else they timed out.
+fn timed_out(ctx: &WorkerCtx, deadline: u64, n: usize, served: u64) -> Ended {
+    let now = clock::now_ns();
+    if now < deadline && ctx.past_end(now) {
+        return Ended::RunOver;
+    }
+    fail_rest(ctx, ErrorClass::RequestTimeout, n, served)
+}
+
+/// Writes all of `bytes` unless clock time `until_ns` comes first (`None`; the connection
+/// must then be closed: part of the bytes may be out).
+async fn write_until<T: monoio::buf::IoBuf + 'static>(stream: &mut TcpStream, bytes: T, until_ns: u64) -> Option<std::io::Result<()>> {
+    let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
+    monoio::time::timeout_at(until, stream.write_all(bytes)).await.ok().map(|(res, _)| res.map(|_| ()))
 }
 
 /// Counts the `n` requests still in flight on a closing connection as failed.

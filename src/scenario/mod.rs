@@ -19,6 +19,7 @@ pub mod asr;
 pub mod chat;
 pub mod exchange;
 pub mod http;
+pub mod mix;
 pub mod ws;
 
 /// Most read buffers a worker keeps pooled (the rest are freed).
@@ -32,7 +33,16 @@ pub trait Scenario: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// What the report calls the target (a URL).
     fn target(&self) -> String;
-    /// Spawns the task of connection slot `slot` on the current worker's runtime. The task must
+    /// Relative weights of the scenario's groups of connections (a request mix: one per named
+    /// request, each with its share of connections, rate and budget, and its own stats).
+    fn weights(&self) -> Vec<f64> {
+        vec![1.0]
+    }
+    /// Names of the groups, for the report (empty: one unnamed group).
+    fn group_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Spawns the task of connection slot `slot` (of group `ctx.group`) on the current worker's runtime. The task must
     /// be spawned with [`WorkerCtx::spawn_counted`], which counts it live until it ends.
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64);
 }
@@ -63,6 +73,8 @@ impl Drop for Live {
 /// Per-worker state shared by that worker's connection tasks (single thread).
 pub struct WorkerCtx {
     pub index: usize,
+    /// The group of connections this context drives (see [`Scenario::weights`]).
+    pub group: usize,
     /// Number of workers in the run (for global slot numbering).
     pub workers: usize,
     /// The common start time of the run.
@@ -109,6 +121,7 @@ impl WorkerCtx {
     ) -> WorkerCtx {
         WorkerCtx {
             index,
+            group: 0,
             workers,
             start_ns,
             end_ns,

@@ -4,7 +4,7 @@
 //! complete request in the read buffer is answered into the write buffer, then one write goes
 //! out (pipelining). Large bodies are written as slices of one static pattern, never built per
 //! request. Routes: `/`, `/bytes/N`, `/delay/MS`, `/status/CODE`, `POST /echo`, `/chunked/N`,
-//! `/eof/N` (close-delimited body), `/close`.
+//! `/eof/N` (close-delimited body), `/close`, and `/fault/KIND` (see `server::fault`).
 
 use std::cell::Cell;
 use std::io::Write as _;
@@ -16,6 +16,7 @@ use std::time::Duration;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::{TcpListener, TcpStream};
 
+use super::fault::{self, Fault, Picker};
 use super::Shared;
 use crate::clock;
 use crate::proto::http::request::{parse_request, Method, RequestError, RequestHead};
@@ -25,25 +26,27 @@ pub const MAX_BODY: usize = 1 << 20;
 /// Largest body `/bytes/N`, `/chunked/N` and `/eof/N` will send.
 pub const MAX_GENERATED: u64 = 64 << 20;
 pub const MAX_DELAY_MS: u64 = 60_000;
-const PATTERN_LEN: usize = 64 * 1024;
-static PATTERN: [u8; PATTERN_LEN] = [b'x'; PATTERN_LEN];
+pub(crate) const PATTERN_LEN: usize = 64 * 1024;
+pub(crate) static PATTERN: [u8; PATTERN_LEN] = [b'x'; PATTERN_LEN];
 const ROOT_BODY: &[u8] = b"Hello from stampede\n";
 
 /// Accepts until the runtime is dropped. Accept errors (EMFILE...) pause briefly, never spin.
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let window = Rc::new(RateWindow { second: Cell::new(0), used: Cell::new(0) });
+    let faults = Rc::new(Picker::new(&shared.faults));
     loop {
         match listener.accept().await {
+            Ok((stream, _)) if faults.close_at_accept() => drop(stream),
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 let guard = ConnGuard::new(Arc::clone(&shared));
                 let over = shared.max_connections.is_some_and(|m| guard.count > m);
-                let window = Rc::clone(&window);
+                let (window, faults) = (Rc::clone(&window), Rc::clone(&faults));
                 monoio::spawn(async move {
                     if over {
                         reject(stream).await;
                     } else {
-                        serve(stream, &guard.shared, &window).await;
+                        serve(stream, &guard.shared, &window, &faults).await;
                     }
                     drop(guard);
                 });
@@ -108,15 +111,18 @@ enum Next {
     Delay { ms: u64, keep_alive: bool, head_only: bool },
     /// Send the buffered responses, then `n` pattern bytes (a large body).
     Stream { n: u64, then_close: bool },
-    /// The 101 is buffered: after it, the connection speaks WebSocket (echo).
-    WsEcho,
+    /// Send the buffered responses, then answer with this fault.
+    Fault(fault::HttpFault),
+    /// The 101 is buffered: after it, the connection speaks WebSocket (echo), every message
+    /// meeting this fault when one is given (the `/fault/ws-*` routes).
+    WsEcho(Option<fault::WsFault>),
     /// The 101 is buffered: after it, the mock recogniser.
     WsAsr,
     /// The 101 is buffered: after it, a chat room member.
     WsChat { room: String },
 }
 
-async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
+async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow, faults: &Picker) {
     let mut rbuf: Vec<u8> = Vec::with_capacity(4096);
     let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
     loop {
@@ -128,7 +134,13 @@ async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
                 Ok(Some(req)) => {
                     let input = &rbuf[pos..];
                     let admitted = shared.rps_share.is_none_or(|share| window.admit(now, share));
-                    next = if admitted { respond(&req, input, &mut wbuf) } else { throttled(&req, &mut wbuf) };
+                    next = if !admitted {
+                        throttled(&req, &mut wbuf)
+                    } else if let Some(f) = faults.for_request(&input[req.path.clone()], req.ws_key.is_some()) {
+                        faulty(f, &req, input, &mut wbuf)
+                    } else {
+                        respond(&req, input, &mut wbuf)
+                    };
                     pos += req.consumed;
                 }
                 Ok(None) => break,
@@ -145,7 +157,11 @@ async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow) {
         match next {
             Next::Read => {}
             Next::Close => return,
-            Next::WsEcho => return super::ws::echo(stream, rbuf).await,
+            Next::Fault(f) => match fault::http(&mut stream, f).await {
+                fault::After::Read => continue, // answer what is buffered, then read
+                fault::After::Close => return,
+            },
+            Next::WsEcho(f) => return super::ws::echo(stream, rbuf, faults, f).await,
             Next::WsAsr => return super::asr::session(stream, rbuf, shared).await,
             Next::WsChat { room } => return super::chat::session(stream, rbuf, room).await,
             Next::Delay { ms, keep_alive, head_only } => {
@@ -268,19 +284,54 @@ fn number(rest: &str, max: u64) -> Option<u64> {
     rest.parse::<u64>().ok().filter(|n| *n <= max)
 }
 
+/// The request's path without its query.
+fn path_of<'a>(req: &RequestHead, input: &'a [u8]) -> &'a str {
+    std::str::from_utf8(&input[req.path.clone()]).unwrap_or("").split('?').next().unwrap_or("")
+}
+
+/// Writes the 101 of a WebSocket upgrade; false (and a 426 written) when it is not one.
+fn upgrade(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> bool {
+    let Some(key) = req.ws_key.clone() else {
+        simple(w, 426, b"WebSocket only: send an Upgrade: websocket request\n", req);
+        return false;
+    };
+    let key = std::str::from_utf8(&input[key]).unwrap_or("");
+    w.extend_from_slice(&crate::proto::ws::handshake::server_response(key));
+    true
+}
+
+/// A request that meets a fault (a `/fault/KIND` route or a `--fault` draw).
+fn faulty(f: Fault, req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
+    match f {
+        Fault::Http(k) => Next::Fault(k),
+        Fault::Conn(fault::ConnFault::AcceptClose) => Next::Close, // as a route: closed unanswered
+        Fault::Conn(fault::ConnFault::NoAccept) => simple(w, 400, b"no-accept is a listener fault: serve --fault no-accept\n", req),
+        Fault::Ws(k) if upgrade(req, input, w) => Next::WsEcho(Some(k)),
+        Fault::Ws(_) => close_after(req),
+    }
+}
+
+fn close_after(req: &RequestHead) -> Next {
+    if req.keep_alive {
+        Next::Read
+    } else {
+        Next::Close
+    }
+}
+
 /// Answers one request into `w`; says what the connection does next.
 fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
     let raw = std::str::from_utf8(&input[req.path.clone()]).unwrap_or("");
-    let path = raw.split('?').next().unwrap_or("");
+    let path = path_of(req, input);
     let getlike = matches!(req.method, Method::Get | Method::Head);
     if path == "/ws/echo" || path == "/asr" || path == "/ws/chat" {
-        let Some(key) = req.ws_key.clone() else { return simple(w, 426, b"WebSocket only: send an Upgrade: websocket request\n", req) };
-        let key = std::str::from_utf8(&input[key]).unwrap_or("");
-        w.extend_from_slice(&crate::proto::ws::handshake::server_response(key));
+        if !upgrade(req, input, w) {
+            return close_after(req);
+        }
         return match path {
             "/asr" => Next::WsAsr,
             "/ws/chat" => Next::WsChat { room: super::chat::room_of(raw) },
-            _ => Next::WsEcho,
+            _ => Next::WsEcho(None),
         };
     }
     let head_only = req.method == Method::Head;
@@ -357,7 +408,7 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
         }
         return Next::Stream { n, then_close: true };
     }
-    simple(w, 404, b"not found; routes: /, /bytes/N, /delay/MS, /status/CODE, POST /echo, /chunked/N, /eof/N, /close\n", req)
+    simple(w, 404, b"not found; routes: /, /bytes/N, /delay/MS, /status/CODE, POST /echo, /chunked/N, /eof/N, /close, /fault/KIND\n", req)
 }
 
 fn method_not_allowed(w: &mut Vec<u8>, req: &RequestHead, allow: &str) -> Next {

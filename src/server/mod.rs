@@ -3,10 +3,12 @@
 //! Owns: listeners (one `SO_REUSEPORT` socket per worker, so the kernel spreads connections),
 //! worker threads and their stop flag, and the two throttles that reproduce a busy daemon
 //! (`max_connections` → 503 and close, `max_rps` → 429). What each connection says lives in
-//! `server::http`. Never used by the load engine itself.
+//! `server::http`; the fault modes (`--fault`) in `server::fault`. Never used by the load engine
+//! itself.
 
 pub mod asr;
 pub mod chat;
+pub mod fault;
 pub mod http;
 pub mod ws;
 
@@ -35,6 +37,8 @@ pub struct ServeConfig {
     pub max_rps: Option<u64>,
     pub backlog: i32,
     pub asr: AsrMock,
+    /// Fault modes (`--fault`); empty: a healthy server.
+    pub faults: fault::FaultPlan,
 }
 
 /// The mock recogniser behind `/asr` (vosk protocol).
@@ -63,6 +67,7 @@ pub(crate) struct Shared {
     pub rps_share: Option<u64>,
     pub asr: AsrMock,
     pub asr_sessions: AtomicU64,
+    pub faults: fault::FaultPlan,
 }
 
 /// A running server. Dropping it without `stop` leaves the threads running.
@@ -112,6 +117,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         rps_share: cfg.max_rps.map(|r| (r / threads as u64).max(1)),
         asr: cfg.asr,
         asr_sessions: AtomicU64::new(0),
+        faults: cfg.faults.clone(),
     });
     // block_on picks io_uring exactly when this probe succeeds, so the probe names the driver.
     let driver = if runtime::io_uring_usable() { DriverKind::IoUring } else { DriverKind::Epoll };
@@ -134,7 +140,13 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
                         return;
                     }
                 };
-                monoio::spawn(http::accept_loop(listener, Arc::clone(&shared_w)));
+                // `no-accept`: the listener stays open and is never accepted from.
+                let _parked = if shared_w.faults.no_accept() {
+                    Some(listener)
+                } else {
+                    monoio::spawn(http::accept_loop(listener, Arc::clone(&shared_w)));
+                    None
+                };
                 let _ = ready_inner.send(Ok(()));
                 while !shared_w.stop.load(Ordering::Relaxed) {
                     monoio::time::sleep(STOP_POLL).await;

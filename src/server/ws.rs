@@ -1,9 +1,10 @@
 //! The embedded server's WebSocket side: `/ws/echo` echoes every message, answers pings and
 //! the close handshake. Frames from clients must be masked (RFC 6455 §5.1); a protocol error
-//! closes with 1002, an oversized message with 1009.
+//! closes with 1002, an oversized message with 1009. Echoes may meet a fault (`server::fault`).
 
 use monoio::net::TcpStream;
 
+use super::fault::{self, Picker, WsAnswer, WsFault};
 use crate::proto::ws::frame::{close_payload, encode_frame, DecodeError, Decoder, Event, FrameError, Opcode, Role};
 
 /// Largest frame and message the server accepts.
@@ -11,13 +12,15 @@ pub const MAX_FRAME: u64 = 1 << 20;
 pub const MAX_MESSAGE: usize = 4 << 20;
 
 /// Echoes until the client closes. `rbuf` holds bytes that came after the upgrade request.
-pub(crate) async fn echo(mut stream: TcpStream, mut rbuf: Vec<u8>) {
+/// Each echo meets the fault `fixed` (a `/fault/ws-*` route) or one drawn by `faults`.
+pub(crate) async fn echo(mut stream: TcpStream, mut rbuf: Vec<u8>, faults: &Picker, fixed: Option<WsFault>) {
     let mut dec = Decoder::new(Role::Server, MAX_FRAME, MAX_MESSAGE);
     let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
     rbuf.reserve(4096);
     loop {
         let mut pos = 0;
         let mut closing = false;
+        let mut tail = 0u64;
         loop {
             match dec.decode(&rbuf[pos..]) {
                 Ok((0, _)) => break,
@@ -25,7 +28,20 @@ pub(crate) async fn echo(mut stream: TcpStream, mut rbuf: Vec<u8>) {
                     pos += n;
                     match ev {
                         None | Some(Event::Pong(_)) => {}
-                        Some(Event::Message { opcode, payload }) => encode_frame(&mut wbuf, true, opcode, None, payload),
+                        Some(Event::Message { opcode, payload }) => match faults.for_message(fixed) {
+                            None => encode_frame(&mut wbuf, true, opcode, None, payload),
+                            Some(f) => match fault::ws_answer(f, &mut wbuf, opcode, payload) {
+                                WsAnswer::Written => {}
+                                WsAnswer::Close => {
+                                    closing = true;
+                                    break;
+                                }
+                                WsAnswer::Stream(n) => {
+                                    tail = n;
+                                    break;
+                                }
+                            },
+                        },
                         Some(Event::Ping(p)) => encode_frame(&mut wbuf, true, Opcode::Pong, None, p),
                         Some(Event::Close { code, .. }) => {
                             encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(code.unwrap_or(1000), ""));
@@ -48,6 +64,9 @@ pub(crate) async fn echo(mut stream: TcpStream, mut rbuf: Vec<u8>) {
         }
         rbuf.drain(..pos);
         if !crate::net::flush(&mut stream, &mut wbuf).await || closing {
+            return;
+        }
+        if tail > 0 && !fault::ws_stream(&mut stream, tail).await {
             return;
         }
         if rbuf.len() == rbuf.capacity() {

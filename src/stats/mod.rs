@@ -82,6 +82,22 @@ impl ErrorClass {
     }
 }
 
+/// `sent = ok + errors + in flight`: what became of every request (message, session) sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accounting {
+    pub sent: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub in_flight: u64,
+}
+
+impl Accounting {
+    /// True when every request sent is answered, failed or still in flight, once.
+    pub fn balanced(&self) -> bool {
+        self.ok.checked_add(self.errors).and_then(|n| n.checked_add(self.in_flight)) == Some(self.sent)
+    }
+}
+
 /// Highest latency a histogram holds; larger values are recorded as this.
 pub const LATENCY_MAX_NS: u64 = 3_600_000_000_000;
 const SIGFIG: u8 = 3;
@@ -265,6 +281,11 @@ impl Shard {
         self.bytes_read += n;
     }
 
+    /// Bytes written that are not requests (WebSocket pongs and close replies).
+    pub fn on_bytes_written(&mut self, n: u64) {
+        self.bytes_written += n;
+    }
+
     /// `requests` in flight failed with `class`.
     pub fn on_request_error(&mut self, class: ErrorClass, requests: u64) {
         self.errors[class.index()] += requests;
@@ -427,6 +448,11 @@ impl Shard {
 
     pub fn errors_of(&self, class: ErrorClass) -> u64 {
         self.errors[class.index()]
+    }
+
+    /// Every request accounted for: sent, answered, failed, still in flight.
+    pub fn accounting(&self) -> Accounting {
+        Accounting { sent: self.sent, ok: self.responses, errors: self.failed, in_flight: self.in_flight }
     }
 
     /// Responses + failed requests.

@@ -49,6 +49,8 @@ pub struct RunResult {
     pub intervals: Vec<IntervalRec>,
     /// Target processes sampled during the run (`--monitor-pid`).
     pub monitor: Vec<MonitorSeries>,
+    /// Per named request of a mix, in the plan's order.
+    pub by_name: Vec<(String, Shard)>,
 }
 
 /// Whether the generator, not the target, limited the run.
@@ -139,7 +141,7 @@ fn lat_json(h: &Histogram<u64>) -> Value {
 
 impl RunResult {
     pub fn new(meta: RunMeta, shard: Shard) -> RunResult {
-        RunResult { meta, shard, stages: Vec::new(), intervals: Vec::new(), monitor: Vec::new() }
+        RunResult { meta, shard, stages: Vec::new(), intervals: Vec::new(), monitor: Vec::new(), by_name: Vec::new() }
     }
 
     /// Stage `i` as a result of its own (for its thresholds and its report lines).
@@ -157,6 +159,64 @@ impl RunResult {
             })
             .collect();
         Some(r)
+    }
+
+    /// The named request `name` of a mix as a result of its own.
+    pub fn named_result(&self, name: &str) -> Option<RunResult> {
+        let (_, shard) = self.by_name.iter().find(|(n, _)| n == name)?;
+        let share = shard.sent as f64 / self.shard.sent.max(1) as f64;
+        let meta = RunMeta { target_rate: self.meta.target_rate.map(|r| r * share), ..self.meta.clone() };
+        Some(RunResult::new(meta, shard.clone()))
+    }
+
+    fn by_name_json(&self) -> Value {
+        let mut m = Map::new();
+        for (name, shard) in &self.by_name {
+            let Some(r) = self.named_result(name) else { continue };
+            let h = &shard.corrected;
+            let q = |p: f64| (!h.is_empty()).then(|| ms(h.value_at_quantile(p)));
+            m.insert(
+                name.clone(),
+                json!({
+                    "sent": shard.sent,
+                    "ok": shard.responses,
+                    "errors": shard.failed,
+                    "rps": r.achieved_rate(),
+                    "latency_ms": {"p50": q(0.5), "p90": q(0.9), "p95": q(0.95), "p99": q(0.99), "max": (!h.is_empty()).then(|| ms(h.max()))},
+                    "status": shard.statuses().map(|(c, n)| (c.to_string(), json!(n))).collect::<Map<String, Value>>(),
+                    "result": r.to_json(),
+                }),
+            );
+        }
+        Value::Object(m)
+    }
+
+    /// One line per named request of a mix (empty without a mix).
+    pub fn render_by_name(&self) -> String {
+        if self.by_name.is_empty() {
+            return String::new();
+        }
+        let mut o = String::from("\nRequests by name\n");
+        let _ =
+            writeln!(o, "  {:<16} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}", "name", "sent", "ok", "errors", "rps", "p50", "p95", "p99");
+        for (name, shard) in &self.by_name {
+            let Some(r) = self.named_result(name) else { continue };
+            let h = &shard.corrected;
+            let q = |p: f64| if h.is_empty() { "-".to_string() } else { human(h.value_at_quantile(p) as f64) };
+            let _ = writeln!(
+                o,
+                "  {:<16} {:>9} {:>9} {:>7} {:>9.1} {:>9} {:>9} {:>9}",
+                name,
+                shard.sent,
+                shard.responses,
+                shard.failed,
+                r.achieved_rate(),
+                q(0.5),
+                q(0.95),
+                q(0.99)
+            );
+        }
+        o
     }
 
     /// The name of the stage running `t_s` seconds into the run.
@@ -283,6 +343,7 @@ impl RunResult {
         };
         let connect = short_json(&s.connect);
         let handshake = short_json(&s.handshake);
+        let acc = s.accounting();
         json!({
             "schema": SCHEMA,
             "scenario": self.meta.scenario,
@@ -295,6 +356,7 @@ impl RunResult {
             "interrupted": self.meta.interrupted,
             "loop": if self.open_loop() { "open" } else { "closed" },
             "requests": {"total": s.requests_total(), "ok": s.responses, "errors": s.failed, "sent": s.sent, "in_flight": s.in_flight},
+            "accounting": {"sent": acc.sent, "ok": acc.ok, "errors": acc.errors, "in_flight": acc.in_flight, "balanced": acc.balanced()},
             "rate": {"achieved_per_s": self.achieved_rate(), "target_per_s": self.meta.target_rate},
             "latency_ms": lat_json(&s.corrected),
             "service_latency_ms": lat_json(&s.service),
@@ -337,6 +399,7 @@ impl RunResult {
                 "delivery_latency_ms": short_json(&s.delivery),
             }) },
             "stages": self.stages_json(),
+            "by_name": self.by_name_json(),
             "monitor": self.monitor.iter().map(MonitorSeries::to_json).collect::<Vec<_>>(),
             "intervals": self.intervals.iter().map(|r| r.to_json(self.stage_name_at(r.t_s as f64 - 0.5))).collect::<Vec<_>>(),
         })
@@ -395,6 +458,20 @@ impl RunResult {
             merge_aligned(&mut theirs, &mine, ((a0 - b0) as f64 / 1000.0).round() as u64);
             std::mem::swap(&mut mine, &mut theirs);
             self.intervals = mine;
+        }
+        if !self.by_name.is_empty() || !other.by_name.is_empty() {
+            let names = |r: &RunResult| r.by_name.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+            let (mut a, mut b) = (names(self), names(other));
+            a.sort();
+            b.sort();
+            if a != b {
+                return Err(format!("results of different plans: requests {a:?} vs {b:?}"));
+            }
+            for (name, shard) in &other.by_name {
+                if let Some((_, mine)) = self.by_name.iter_mut().find(|(n, _)| n == name) {
+                    mine.merge(shard);
+                }
+            }
         }
         for m in &other.monitor {
             if !self.monitor.iter().any(|x| x.pid == m.pid) {
@@ -490,11 +567,18 @@ impl RunResult {
         if let Some(ivs) = v["intervals"].as_array() {
             r.intervals = ivs.iter().map(IntervalRec::from_json).collect::<Result<_, _>>()?;
         }
+        if let Some(names) = v["by_name"].as_object() {
+            for (name, entry) in names.iter().filter(|(_, e)| e["result"].is_object()) {
+                let inner = RunResult::from_json(&entry["result"]).map_err(|e| format!("request {name}: {e}"))?;
+                r.by_name.push((name.clone(), inner.shard));
+            }
+        }
         if let Some(m) = v["monitor"].as_array() {
             r.monitor = m.iter().map(MonitorSeries::from_json).collect();
         }
         if let Some(stages) = v["stages"].as_array() {
-            for st in stages {
+            // A stage without its full result (hand-written JSON) is left out.
+            for st in stages.iter().filter(|st| st["result"].is_object()) {
                 let inner = RunResult::from_json(&st["result"]).map_err(|e| format!("stage {}: {e}", st["name"]))?;
                 r.stages.push(StageResult {
                     name: st["name"].as_str().unwrap_or("").to_string(),
@@ -596,6 +680,7 @@ impl RunResult {
         } else {
             let _ =
                 writeln!(o, "{what:<10} {} sent, {} ok, {} failed, {} in flight at the end", s.sent, s.responses, s.failed, s.in_flight);
+            let _ = writeln!(o, "{}", accounting_line(&s.accounting()));
             let _ = writeln!(
                 o,
                 "Rate       {:.1} {per} achieved{}",
@@ -741,6 +826,16 @@ impl RunResult {
         }
         o
     }
+}
+
+/// `Accounting  1000 sent = 900 ok + 95 errors + 5 in flight`, flagged when it does not add up.
+pub fn accounting_line(a: &super::Accounting) -> String {
+    let mut line = format!("Accounting  {} sent = {} ok + {} errors + {} in flight", a.sent, a.ok, a.errors, a.in_flight);
+    if !a.balanced() {
+        let counted = a.ok as i128 + a.errors as i128 + a.in_flight as i128;
+        line.push_str(&format!("  UNBALANCED: {} counted for {} sent (a stampede bug: please report it)", counted, a.sent));
+    }
+    line
 }
 
 fn fmt_min(h: &Histogram<u64>) -> String {

@@ -225,3 +225,22 @@ fn live_line_and_human_units() {
     assert_eq!(human(2.5e6), "2.50ms");
     assert_eq!(human(3e9), "3.00s");
 }
+
+#[test]
+fn accounting_shows_the_equation_and_flags_a_gap() {
+    // shard(10_000): 9_900 answered, 100 reset, and 2 more sent at the end.
+    let r = RunResult::new(meta(None, 1.0), shard(10_000, 0));
+    let t = r.render_text();
+    assert!(t.contains("Accounting  10002 sent = 9900 ok + 100 errors + 2 in flight\n"), "{t}");
+    let v = r.to_json();
+    for (key, n) in [("sent", 10_002), ("ok", 9_900), ("errors", 100), ("in_flight", 2)] {
+        assert_eq!(at(&v, &format!("accounting.{key}")).as_u64(), Some(n), "{key}");
+    }
+    assert_eq!(at(&v, "accounting.balanced"), &Value::Bool(true));
+    // A shard whose counters do not add up (a bug) is shown as such, never hidden.
+    let mut s = shard(10, 0);
+    s.in_flight += 3;
+    let r = RunResult::new(meta(None, 1.0), s);
+    assert!(r.render_text().contains("UNBALANCED: 15 counted for 12 sent"), "{}", r.render_text());
+    assert_eq!(at(&r.to_json(), "accounting.balanced"), &Value::Bool(false));
+}

@@ -23,6 +23,7 @@ pub fn embedded_asr(asr: stampede::server::AsrMock) -> ServerHandle {
         max_rps: None,
         backlog: 1024,
         asr,
+        faults: Default::default(),
     })
     .expect("embedded server starts")
 }
@@ -37,6 +38,7 @@ pub fn embedded(max_connections: Option<u64>, max_rps: Option<u64>) -> ServerHan
         max_rps,
         backlog: 1024,
         asr: Default::default(),
+        faults: Default::default(),
     })
     .expect("embedded server starts")
 }

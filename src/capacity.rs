@@ -1,0 +1,230 @@
+//! `stampede capacity`: the highest sustained load that meets an SLO. The load goes up in
+//! steps (doubling from `--start`) until a step breaks the SLO, then bisects between the last
+//! good and the first bad step until they are within `--precision`. Every step is a full run of
+//! the scenario (open loop at a rate for http and ws, a number of streams for asr) judged with
+//! the same thresholds as `--threshold`. Steps where stampede itself was the limit are marked:
+//! past them the knee is only a lower bound.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::cli::{CapacityArgs, Cli, Command};
+use crate::config;
+use crate::error::{exit, Error, Result};
+use crate::scenario::asr::AsrScenario;
+use crate::scenario::http::HttpScenario;
+use crate::scenario::ws::WsScenario;
+use crate::stats::report::{human, RunResult};
+use crate::thresholds::{self, Threshold};
+
+/// Most steps one search runs (doubling from 1 to 2^20 and 10 bisections fit).
+const MAX_STEPS: usize = 32;
+
+/// One probe of the search.
+struct Step {
+    level: f64,
+    passed: bool,
+    saturated: bool,
+    result: RunResult,
+    failed: Vec<String>,
+}
+
+pub fn capacity(a: &CapacityArgs) -> Result<i32> {
+    let rules: Vec<Threshold> = a
+        .slo
+        .split(',')
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| thresholds::parse(r).map_err(|e| Error::usage(format!("--slo {e}"))))
+        .collect::<Result<_>>()?;
+    if rules.is_empty() {
+        return Err(Error::usage("--slo needs at least one rule, e.g. --slo \"p99<50ms,errors<0.1%\""));
+    }
+    let scenario = match a.scenario.as_deref() {
+        Some(s @ ("http" | "ws" | "asr")) => s.to_string(),
+        Some(other) => return Err(Error::usage(format!("--scenario '{other}': choose http, ws or asr"))),
+        None if a.url.starts_with("ws://") => "ws".to_string(),
+        None => "http".to_string(),
+    };
+    let count = |flag: &str, v: &str| crate::units::parse_count(v).map_err(|e| Error::usage(format!("{flag}: {e}")));
+    let start = count("--start", &a.start)?.max(1) as f64;
+    let max = a.max.as_deref().map(|m| count("--max", m)).transpose()?.map_or(f64::INFINITY, |m| m as f64);
+    if max < start {
+        return Err(Error::usage("--max must be at least --start"));
+    }
+    let precision = a.precision.strip_suffix('%').unwrap_or(&a.precision).parse::<f64>().ok().filter(|p| *p > 0.0 && *p < 100.0);
+    let precision = precision.ok_or_else(|| Error::usage(format!("--precision '{}': give a percentage, e.g. 5%", a.precision)))? / 100.0;
+    crate::units::parse_duration(&a.step).map_err(|e| Error::usage(format!("--step: {e}")))?;
+    if let Some(p) = &a.json {
+        crate::app::check_writable("--json", p)?;
+    }
+    let unit = if scenario == "asr" { "streams" } else { "req/s" };
+    // Check the whole command line once, before any load is sent.
+    probe_command(&scenario, a, start)?;
+    let stop = crate::app::stop_on_signals()?;
+    eprintln!("stampede capacity: {scenario} {} against {}, {} steps, SLO {}", unit, a.url, a.step, a.slo);
+    let mut steps: Vec<Step> = Vec::new();
+    let run = |level: f64, steps: &mut Vec<Step>| -> Result<bool> {
+        let result = probe(&scenario, a, level, Arc::clone(&stop))?;
+        let verdicts = thresholds::judge(&rules, &result);
+        let failed: Vec<String> = verdicts
+            .iter()
+            .filter(|v| !v.passed)
+            .map(|v| format!("{} ({})", v.expr, v.actual.map_or("no data".into(), |x| format!("{x:.3}"))))
+            .collect();
+        let passed = failed.is_empty();
+        let saturated = result.saturation().saturated;
+        eprintln!(
+            "  {:>10.0} {unit}: {}{}",
+            level,
+            if passed { "meets the SLO" } else { "breaks the SLO" },
+            if saturated { " (stampede itself was saturated)" } else { "" }
+        );
+        steps.push(Step { level, passed, saturated, result, failed });
+        Ok(passed)
+    };
+    // Up: double until a step fails, the maximum is reached, or the run is stopped.
+    let (mut lo, mut hi) = (None::<f64>, None::<f64>);
+    let mut level = start;
+    while steps.len() < MAX_STEPS && !crate::app::stopped(&stop) {
+        if run(level, &mut steps)? {
+            lo = Some(level);
+            if level >= max {
+                break;
+            }
+            level = (level * 2.0).min(max);
+        } else {
+            hi = Some(level);
+            break;
+        }
+    }
+    // Then bisect between the last good and the first bad level.
+    if let (Some(mut l), Some(mut h)) = (lo, hi) {
+        while (h - l) / h > precision && steps.len() < MAX_STEPS && !crate::app::stopped(&stop) {
+            let mid = if scenario == "asr" { ((l + h) / 2.0).round() } else { (l + h) / 2.0 };
+            if mid <= l || mid >= h {
+                break;
+            }
+            if run(mid, &mut steps)? {
+                l = mid;
+            } else {
+                h = mid;
+            }
+        }
+        lo = Some(l);
+        hi = Some(h);
+    }
+    print!("{}", render(&steps, lo, hi, unit, &a.slo));
+    if let Some(p) = &a.json {
+        let v = to_json(&steps, lo, hi, unit, &a.slo);
+        let bytes = serde_json::to_vec_pretty(&v).map_err(|e| Error::run(format!("cannot encode JSON: {e}")))?;
+        std::fs::write(p, bytes).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+        eprintln!("stampede: capacity result written to {}", p.display());
+    }
+    Ok(if lo.is_some() { exit::OK } else { exit::THRESHOLDS })
+}
+
+/// The scenario command of one step.
+fn argv(scenario: &str, a: &CapacityArgs, level: f64) -> Vec<String> {
+    let mut v = vec!["stampede".to_string(), scenario.to_string(), a.url.clone()];
+    v.extend(a.extra.iter().cloned());
+    v.extend(["--duration".to_string(), a.step.clone(), "--quiet".into(), "--no-preflight".into()]);
+    if scenario == "asr" {
+        v.extend(["--streams".to_string(), format!("{}", level.round().max(1.0) as u64), "--loop".into()]);
+    } else {
+        v.extend(["--rate".to_string(), format!("{level:.3}")]);
+    }
+    v
+}
+
+fn probe_command(scenario: &str, a: &CapacityArgs, level: f64) -> Result<Command> {
+    let cli = <Cli as clap::Parser>::try_parse_from(argv(scenario, a, level)).map_err(|e| {
+        let msg = e.render().to_string();
+        Error::usage(format!(
+            "capacity: these flags do not make a valid {scenario} command:\n{}",
+            msg.lines().take(3).collect::<Vec<_>>().join("\n")
+        ))
+    })?;
+    Ok(cli.command)
+}
+
+fn probe(scenario: &str, a: &CapacityArgs, level: f64, stop: Arc<AtomicBool>) -> Result<RunResult> {
+    let ran = match probe_command(scenario, a, level)? {
+        Command::Http(h) => {
+            let cfg = config::http_config(&h)?;
+            let load = cfg.load.clone();
+            crate::app::execute(Arc::new(HttpScenario::http(cfg)), &load, stop, false)?
+        }
+        Command::Ws(w) => {
+            let cfg = config::ws_config(&w)?;
+            let load = cfg.load.clone();
+            crate::app::execute(Arc::new(WsScenario::ws(cfg, crate::app::nonce())), &load, stop, false)?
+        }
+        Command::Asr(x) => {
+            let cfg = config::asr_config(&x)?;
+            let load = cfg.load.clone();
+            crate::app::execute(Arc::new(AsrScenario::new(cfg, crate::app::nonce())), &load, stop, false)?
+        }
+        _ => return Err(Error::usage("capacity: scenario must be http, ws or asr")),
+    };
+    Ok(ran.result)
+}
+
+fn render(steps: &[Step], lo: Option<f64>, hi: Option<f64>, unit: &str, slo: &str) -> String {
+    let mut o = String::from("\nCapacity search\n");
+    o.push_str(&format!(
+        "  {:>3} {:>12} {:>12} {:>9} {:>9} {:>8}  verdict\n",
+        "#",
+        format!("asked {unit}"),
+        "achieved/s",
+        "p50",
+        "p99",
+        "errors"
+    ));
+    for (i, s) in steps.iter().enumerate() {
+        let r = &s.result;
+        let h = &r.shard.corrected;
+        let q = |p: f64| if h.is_empty() { "-".to_string() } else { human(h.value_at_quantile(p) as f64) };
+        let errors = r.shard.errors.iter().sum::<u64>();
+        let verdict = if s.passed { "pass".to_string() } else { format!("FAIL {}", s.failed.join(", ")) };
+        o.push_str(&format!(
+            "  {:>3} {:>12.1} {:>12.1} {:>9} {:>9} {:>8}  {verdict}{}\n",
+            i + 1,
+            s.level,
+            r.achieved_rate(),
+            q(0.5),
+            q(0.99),
+            errors,
+            if s.saturated { "  [stampede saturated]" } else { "" }
+        ));
+    }
+    match (lo, hi) {
+        (Some(l), Some(h)) => {
+            o.push_str(&format!("\nKnee: {l:.1} {unit} meets \"{slo}\"; {h:.1} {unit} does not.\n"));
+            if steps.iter().any(|s| !s.passed && s.saturated) {
+                o.push_str("WARNING: stampede itself was saturated on a failing step: the target may do more (add threads, processes or machines).\n");
+            }
+        }
+        (Some(l), None) => o.push_str(&format!("\nEvery step met \"{slo}\", up to {l:.1} {unit}: raise --max to look further.\n")),
+        (None, _) => o.push_str(&format!("\nThe first step already breaks \"{slo}\": lower --start.\n")),
+    }
+    o
+}
+
+fn to_json(steps: &[Step], lo: Option<f64>, hi: Option<f64>, unit: &str, slo: &str) -> Value {
+    json!({
+        "schema": "stampede.capacity/1",
+        "slo": slo,
+        "unit": unit,
+        "knee": lo,
+        "first_failing": hi,
+        "steps": steps.iter().map(|s| json!({
+            "level": s.level,
+            "passed": s.passed,
+            "saturated": s.saturated,
+            "failed": s.failed,
+            "result": s.result.to_json(),
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,565 @@
+//! `stampede report`: one self-contained HTML page from a JSON result: the verdicts, the key
+//! figures of the text report, time charts (throughput and errors, latency percentiles, open
+//! connections) with the stages marked, the percentile spectrum of the whole run from its
+//! HdrHistogram, the per-stage and per-name tables, and the watched processes' CPU and memory.
+//!
+//! No external resource and no script: inline CSS and SVG only, so the file can be mailed,
+//! attached to a CI run or opened offline. Every text from the result is escaped. Value cells of
+//! the summary carry `data-key` (the JSON path they show), which the tests use to check them.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde_json::Value;
+
+use super::svg::{time_ticks, Band, Chart, Series};
+use super::view::{self, bytes, esc, int, ms, ms_or_dash, num, IntervalRow, Part, VerdictRow};
+use crate::stats::report::RunResult;
+
+const BLUE: &str = "#2563eb";
+const GREEN: &str = "#16a34a";
+const AMBER: &str = "#d97706";
+const RED: &str = "#dc2626";
+const PURPLE: &str = "#7c3aed";
+const GRAY: &str = "#6b7280";
+const PALETTE: [&str; 8] = [BLUE, RED, GREEN, AMBER, PURPLE, "#0891b2", "#db2777", "#4b5563"];
+
+const STYLE: &str = r#"
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #111827; margin: 24px auto; max-width: 1140px; padding: 0 16px; line-height: 1.4; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #e5e7eb; padding-bottom: 4px; }
+.target { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 15px; margin: 0 0 4px; word-break: break-all; }
+.meta { color: #4b5563; margin: 0; }
+table { border-collapse: collapse; margin: 6px 0 12px; font-size: 14px; }
+th, td { border: 1px solid #e5e7eb; padding: 4px 10px; text-align: left; vertical-align: top; }
+th { background: #f9fafb; font-weight: 600; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.grid { display: flex; flex-wrap: wrap; gap: 0 32px; align-items: flex-start; }
+.pass, .fail { font-weight: bold; padding: 1px 8px; border-radius: 4px; color: #fff; }
+.pass { background: #16a34a; }
+.fail { background: #dc2626; }
+.warning { background: #fef3c7; border: 1px solid #d97706; padding: 8px 14px; border-radius: 6px; margin: 14px 0; }
+.interrupted { background: #fee2e2; border: 1px solid #dc2626; padding: 8px 14px; border-radius: 6px; margin: 14px 0; }
+.note { color: #4b5563; font-style: italic; }
+svg.chart { display: block; max-width: 100%; height: auto; margin: 8px 0 16px; border: 1px solid #e5e7eb; }
+footer { color: #6b7280; font-size: 12px; margin-top: 32px; }
+"#;
+
+/// The whole page.
+pub fn render(v: &Value, r: &RunResult) -> String {
+    let mut o = String::with_capacity(64 * 1024);
+    let scenario = v["scenario"].as_str().unwrap_or("");
+    let target = v["target"].as_str().unwrap_or("");
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>stampede {} {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        esc(scenario),
+        esc(target)
+    );
+    header(&mut o, v);
+    thresholds(&mut o, v);
+    summary(&mut o, v);
+    let rows = view::intervals(v);
+    time_charts(&mut o, v, &rows);
+    spectrum(&mut o, r);
+    stages(&mut o, v);
+    by_name(&mut o, v);
+    monitor(&mut o, v);
+    let _ = write!(
+        o,
+        "<footer>Made by stampede {} from a {} result. Latencies are in milliseconds; corrected latency counts from the intended send time.</footer>\n</body>\n</html>\n",
+        env!("CARGO_PKG_VERSION"),
+        esc(v["schema"].as_str().unwrap_or("?"))
+    );
+    o
+}
+
+fn open_loop(v: &Value) -> bool {
+    v["loop"] == "open"
+}
+
+fn header(o: &mut String, v: &Value) {
+    let _ = writeln!(o, "<header>\n<h1>stampede {}</h1>", esc(v["scenario"].as_str().unwrap_or("")));
+    let _ = writeln!(o, "<p class=\"target\">{}</p>", esc(v["target"].as_str().unwrap_or("")));
+    let mode = match v["rate"]["target_per_s"].as_f64() {
+        Some(r) if open_loop(v) => format!("open loop at {} req/s", num(r, if r.fract() == 0.0 { 0 } else { 2 })),
+        _ => "closed loop".to_string(),
+    };
+    let started = v["started_unix_ms"].as_u64().filter(|t| *t > 0).map_or(String::new(), |t| format!("started {}, ", view::utc(t)));
+    let _ = writeln!(
+        o,
+        "<p class=\"meta\">{started}{} s, {mode}, {} connections, {} threads, pipeline {}, driver {}</p>\n</header>",
+        num(v["duration_s"].as_f64().unwrap_or(0.0), 2),
+        int(v["connections"]["planned"].as_u64().unwrap_or(0)),
+        int(v["threads"].as_u64().unwrap_or(0)),
+        int(v["pipeline"].as_u64().unwrap_or(0)),
+        esc(v["driver"].as_str().unwrap_or("?"))
+    );
+    if v["interrupted"].as_bool() == Some(true) {
+        let _ = writeln!(
+            o,
+            "<p class=\"interrupted\" id=\"interrupted\"><b>Interrupted:</b> the run was stopped early; the figures cover what ran.</p>"
+        );
+    }
+    if v["generator"]["saturated"].as_bool() == Some(true) {
+        let _ = writeln!(o, "<div class=\"warning\" id=\"saturation\"><b>WARNING: the generator itself may have limited this run:</b><ul>");
+        for reason in v["generator"]["saturation_reasons"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            let _ = writeln!(o, "<li>{}</li>", esc(reason));
+        }
+        let _ = writeln!(o, "</ul>The figures then describe stampede's limit, not the target's.</div>");
+    }
+}
+
+fn badge(passed: bool) -> &'static str {
+    if passed {
+        "<span class=\"pass\">PASS</span>"
+    } else {
+        "<span class=\"fail\">FAIL</span>"
+    }
+}
+
+/// Rows of a verdict table (rule, observed, limit, verdict).
+fn verdict_rows(o: &mut String, list: &[VerdictRow]) {
+    for t in list {
+        let (observed, limit) = view::observed_and_limit(t);
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            esc(&t.threshold),
+            esc(&observed),
+            esc(&limit.unwrap_or_default()),
+            badge(t.passed)
+        );
+    }
+}
+
+fn thresholds(o: &mut String, v: &Value) {
+    let list = view::verdicts(&v["thresholds"]);
+    if list.is_empty() {
+        return;
+    }
+    let failed = list.iter().filter(|t| !t.passed).count();
+    let _ = writeln!(
+        o,
+        "<section id=\"thresholds\">\n<h2>Thresholds: {}</h2>\n<table>\n<tr><th>rule</th><th>observed</th><th>limit</th><th>verdict</th></tr>",
+        if failed == 0 { format!("all {} passed", list.len()) } else { format!("{failed} of {} failed", list.len()) }
+    );
+    verdict_rows(o, &list);
+    let _ = writeln!(o, "</table>\n</section>");
+}
+
+/// A `th` + value row whose value cell is tagged with the JSON path it shows.
+fn kv(o: &mut String, label: &str, key: &str, value: &str) {
+    let _ = writeln!(o, "<tr><th>{label}</th><td class=\"n\" data-key=\"{key}\">{value}</td></tr>");
+}
+
+/// `200: 1,234 · 429: 5`, or `none`.
+fn counts(m: &Value) -> String {
+    let parts: Vec<String> =
+        m.as_object().into_iter().flatten().map(|(k, n)| format!("{}: {}", esc(k), int(n.as_u64().unwrap_or(0)))).collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+fn f(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+fn summary(o: &mut String, v: &Value) {
+    let (what, per) = match v["scenario"].as_str() {
+        Some("ws") => ("Messages", "msg/s"),
+        Some("asr") => ("Sessions", "sessions/s"),
+        _ => ("Requests", "req/s"),
+    };
+    let _ = writeln!(o, "<section id=\"summary\">\n<h2>Summary</h2>\n<div class=\"grid\">\n<table id=\"totals\">");
+    let c = |p: &[&str]| int(p.iter().fold(v, |v, k| &v[*k]).as_u64().unwrap_or(0));
+    kv(o, &format!("{what} sent"), "requests.sent", &c(&["requests", "sent"]));
+    kv(o, &format!("{what} ok"), "requests.ok", &c(&["requests", "ok"]));
+    kv(o, &format!("{what} failed"), "requests.errors", &c(&["requests", "errors"]));
+    kv(o, "In flight at the end", "requests.in_flight", &c(&["requests", "in_flight"]));
+    kv(o, "Rate achieved", "rate.achieved_per_s", &format!("{} {per}", num(f(&v["rate"]["achieved_per_s"]).unwrap_or(0.0), 1)));
+    if let Some(t) = f(&v["rate"]["target_per_s"]) {
+        kv(o, "Rate asked for", "rate.target_per_s", &format!("{} {per}", num(t, 1)));
+    }
+    kv(o, "Status codes", "status", &counts(&v["status"]));
+    kv(o, "Not 2xx/3xx", "non_2xx_3xx", &c(&["non_2xx_3xx"]));
+    kv(o, "Errors by class", "errors", &counts(&v["errors"]));
+    if v["close_codes"].as_object().is_some_and(|m| !m.is_empty()) {
+        kv(o, "Closes by the server", "close_codes", &counts(&v["close_codes"]));
+    }
+    kv(
+        o,
+        "Transfer",
+        "bytes",
+        &format!("{} read, {} written", bytes(f(&v["bytes"]["read"]).unwrap_or(0.0)), bytes(f(&v["bytes"]["written"]).unwrap_or(0.0))),
+    );
+    let _ = writeln!(o, "</table>\n<table id=\"connections\">");
+    kv(o, "Connections planned", "connections.planned", &c(&["connections", "planned"]));
+    kv(o, "Connect attempts", "connections.attempted", &c(&["connections", "attempted"]));
+    kv(o, "Established", "connections.established", &c(&["connections", "established"]));
+    kv(o, "Peak open", "connections.peak_open", &c(&["connections", "peak_open"]));
+    kv(o, "Mean open", "connections.mean_open", &num(f(&v["connections"]["mean_open"]).unwrap_or(0.0), 1));
+    let short =
+        |m: &Value| format!("p50 {} · p99 {} · max {}", ms_or_dash(f(&m["p50"])), ms_or_dash(f(&m["p99"])), ms_or_dash(f(&m["max"])));
+    kv(o, "Connect latency", "connect_ms", &short(&v["connect_ms"]));
+    if f(&v["handshake_ms"]["p50"]).is_some() {
+        kv(o, "Handshake latency", "handshake_ms", &short(&v["handshake_ms"]));
+    }
+    let g = &v["generator"];
+    kv(
+        o,
+        "Generator CPU",
+        "generator.cpu_busy",
+        &format!(
+            "{} s user + {} s sys = {} % of {} thread(s)",
+            num(f(&g["cpu_user_s"]).unwrap_or(0.0), 2),
+            num(f(&g["cpu_sys_s"]).unwrap_or(0.0), 2),
+            num(f(&g["cpu_busy"]).unwrap_or(0.0) * 100.0, 0),
+            int(v["threads"].as_u64().unwrap_or(0))
+        ),
+    );
+    kv(
+        o,
+        "CPU per request",
+        "generator.cpu_us_per_request",
+        &f(&g["cpu_us_per_request"]).map_or("-".into(), |x| format!("{} µs", num(x, 2))),
+    );
+    if let Some(peak) = f(&g["rss_peak_bytes"]).filter(|p| *p > 0.0) {
+        let per = f(&g["bytes_per_connection"]).map_or(String::new(), |b| format!(", {} per open connection", bytes(b)));
+        kv(
+            o,
+            "Generator memory",
+            "generator.rss_peak_bytes",
+            &format!("{} peak ({} at start){per}", bytes(peak), bytes(f(&g["rss_start_bytes"]).unwrap_or(0.0))),
+        );
+    }
+    kv(
+        o,
+        "Generator saturated",
+        "generator.saturated",
+        if g["saturated"].as_bool() == Some(true) { "<b>yes</b> (see the warning)" } else { "no" },
+    );
+    let _ = writeln!(o, "</table>");
+    latency_table(o, v);
+    extras(o, v);
+    let _ = writeln!(o, "</div>\n</section>");
+}
+
+fn latency_table(o: &mut String, v: &Value) {
+    let open = open_loop(v);
+    let rows: [(&str, &str); 8] = [
+        ("min", "min"),
+        ("mean", "mean"),
+        ("p50", "p50"),
+        ("p90", "p90"),
+        ("p99", "p99"),
+        ("p99.9", "p999"),
+        ("p99.99", "p9999"),
+        ("max", "max"),
+    ];
+    let _ = writeln!(o, "<table id=\"latency\">");
+    if open {
+        let _ = writeln!(o, "<tr><th>latency</th><th>corrected</th><th>service</th><th>send late</th></tr>");
+    } else {
+        let _ = writeln!(o, "<tr><th>latency</th><th>closed loop: latency = service time</th></tr>");
+    }
+    for (label, key) in rows {
+        let cell = |group: &str| {
+            let x = &v[group][key];
+            if x.is_null() && group == "send_lateness_ms" && !matches!(key, "p50" | "p99" | "max") {
+                return "<td class=\"n\"></td>".to_string();
+            }
+            format!("<td class=\"n\" data-key=\"{group}.{key}\">{}</td>", ms_or_dash(f(x)))
+        };
+        if open {
+            let _ =
+                writeln!(o, "<tr><th>{label}</th>{}{}{}</tr>", cell("latency_ms"), cell("service_latency_ms"), cell("send_lateness_ms"));
+        } else {
+            let _ = writeln!(o, "<tr><th>{label}</th>{}</tr>", cell("latency_ms"));
+        }
+    }
+    let _ = writeln!(o, "</table>");
+}
+
+/// Chat and streaming-session figures, when the result has them.
+fn extras(o: &mut String, v: &Value) {
+    let short =
+        |m: &Value| format!("p50 {} · p99 {} · max {}", ms_or_dash(f(&m["p50"])), ms_or_dash(f(&m["p99"])), ms_or_dash(f(&m["max"])));
+    let chat = &v["chat"];
+    if chat.is_object() {
+        let _ = writeln!(o, "<table id=\"chat\">");
+        kv(o, "Chat messages sent", "chat.messages_sent", &int(chat["messages_sent"].as_u64().unwrap_or(0)));
+        kv(o, "Deliveries", "chat.deliveries", &int(chat["deliveries"].as_u64().unwrap_or(0)));
+        kv(o, "Per message", "chat.deliveries_per_message", &num(f(&chat["deliveries_per_message"]).unwrap_or(0.0), 1));
+        kv(o, "Fan-out latency", "chat.delivery_latency_ms", &short(&chat["delivery_latency_ms"]));
+        let _ = writeln!(o, "</table>");
+    }
+    let asr = &v["asr"];
+    if asr.is_object() {
+        let s = &asr["sessions"];
+        let _ = writeln!(o, "<table id=\"asr\">");
+        kv(
+            o,
+            "Sessions",
+            "asr.sessions",
+            &format!(
+                "{} started, {} completed, {} failed",
+                int(s["started"].as_u64().unwrap_or(0)),
+                int(s["completed"].as_u64().unwrap_or(0)),
+                int(s["failed"].as_u64().unwrap_or(0))
+            ),
+        );
+        kv(o, "First partial", "asr.time_to_first_partial_ms", &short(&asr["time_to_first_partial_ms"]));
+        kv(o, "Final latency (corrected)", "asr.final_latency_ms.corrected", &short(&asr["final_latency_ms"]["corrected"]));
+        kv(o, "Frame send lag", "asr.frame_send_lag_ms", &short(&asr["frame_send_lag_ms"]));
+        let rtf = &asr["rtf"];
+        let x = |k: &str| f(&rtf[k]).map_or("-".into(), |x| num(x, 3));
+        kv(o, "Real-time factor", "asr.rtf", &format!("p50 {} · p99 {} · max {}", x("p50"), x("p99"), x("max")));
+        kv(o, "Partials per session", "asr.partials_per_session", &num(f(&asr["partials_per_session"]).unwrap_or(0.0), 1));
+        let _ = writeln!(o, "</table>");
+    }
+}
+
+fn bands(v: &Value, rows: &[IntervalRow]) -> Vec<Band> {
+    view::stage_spans(v, rows).into_iter().map(|(start, end, label)| Band { start, end, label }).collect()
+}
+
+fn time_chart(id: &str, title: &str, y_label: &str, x_max: f64, bands: &[Band], series: Vec<Series>) -> Chart {
+    Chart {
+        id: id.into(),
+        title: title.into(),
+        x_label: "time since the start of the run".into(),
+        x_range: (0.0, x_max),
+        x_ticks: Some(time_ticks(x_max)),
+        y_label: y_label.into(),
+        y2_label: String::new(),
+        series,
+        bands: bands.to_vec(),
+    }
+}
+
+fn time_charts(o: &mut String, v: &Value, rows: &[IntervalRow]) {
+    let _ = writeln!(o, "<section id=\"time-series\">\n<h2>Over time</h2>");
+    if rows.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p class=\"note\" id=\"no-time-series\">This result has no time series (it was written by a stampede that did not record one per second), so there are no charts over time.</p>\n</section>"
+        );
+        return;
+    }
+    let last = rows.last().map_or(0.0, |r| r.t_s);
+    let x_max = last.max(v["duration_s"].as_f64().unwrap_or(0.0)).max(1.0);
+    let bands = bands(v, rows);
+    let col = |get: fn(&IntervalRow) -> Option<f64>| rows.iter().map(|r| (r.t_s, get(r))).collect::<Vec<_>>();
+    let mut tput =
+        vec![Series::new("ok/s", BLUE, col(|r| Some(r.rps))), Series::new("errors/s", RED, col(|r| Some(r.errors_per_s))).right()];
+    if let (Some(rate), true) = (v["rate"]["target_per_s"].as_f64(), bands.is_empty() && open_loop(v)) {
+        tput.push(Series::new("asked for", GRAY, vec![(0.0, Some(rate)), (x_max, Some(rate))]).dashed());
+    }
+    let mut chart = time_chart("chart-throughput", "Throughput (ok answers per second) and errors", "ok/s", x_max, &bands, tput);
+    chart.y2_label = "errors/s".into();
+    o.push_str(&chart.to_svg());
+    let lat = vec![
+        Series::new("p50", BLUE, col(|r| r.p50_ms)),
+        Series::new("p90", GREEN, col(|r| r.p90_ms)),
+        Series::new("p99", AMBER, col(|r| r.p99_ms)),
+        Series::new("max", RED, col(|r| r.max_ms)),
+    ];
+    o.push_str(&time_chart("chart-latency", "Latency per second (corrected), percentiles", "ms", x_max, &bands, lat).to_svg());
+    if rows.iter().any(|r| r.open.is_some()) {
+        let open = vec![Series::new("open", PURPLE, col(|r| r.open.map(|n| n as f64)))];
+        o.push_str(&time_chart("chart-open", "Open connections", "connections", x_max, &bands, open).to_svg());
+    }
+    let _ = writeln!(o, "</section>");
+}
+
+/// Highest `x` of the spectrum: `k` nines, where 10^k covers the sample count (2 to 6).
+fn spectrum_nines(n: u64) -> u32 {
+    ((n.max(1) as f64).log10().ceil() as u32).clamp(2, 6)
+}
+
+/// The percentile spectrum of a histogram (ns) as (x, ms) with x = log10(1 / (1 - q)),
+/// clamped at `nines`: 0 is the 0th percentile, 1 the 90th, 2 the 99th, ...
+pub fn spectrum_points(h: &Histogram<u64>, nines: u32) -> Vec<(f64, Option<f64>)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let cap = f64::from(nines);
+    let mut pts = vec![(0.0, Some(h.min() as f64 / 1e6))];
+    for it in h.iter_quantiles(5) {
+        let q = it.quantile_iterated_to();
+        let x = if q >= 1.0 { cap } else { (-(1.0 - q).log10()).min(cap) };
+        pts.push((x, Some(h.highest_equivalent(it.value_iterated_to()).min(h.max()) as f64 / 1e6)));
+    }
+    pts.push((cap, Some(h.max() as f64 / 1e6)));
+    pts
+}
+
+fn spectrum(o: &mut String, r: &RunResult) {
+    let _ = writeln!(o, "<section id=\"spectrum\">\n<h2>Percentile spectrum of the whole run</h2>");
+    let s = &r.shard;
+    if s.corrected.is_empty() {
+        let _ =
+            writeln!(o, "<p class=\"note\" id=\"no-spectrum\">No answer was timed, so there is no latency distribution.</p>\n</section>");
+        return;
+    }
+    let nines = spectrum_nines(s.corrected.len());
+    let ticks: Vec<(f64, String)> = (0..=nines)
+        .map(|k| {
+            let label = match k {
+                0 => "0%".to_string(),
+                1 => "90%".to_string(),
+                k => format!("99.{}%", "9".repeat(k as usize - 2)).replace("99.%", "99%"),
+            };
+            (f64::from(k), label)
+        })
+        .collect();
+    let mut series = Vec::new();
+    if r.open_loop() {
+        series.push(Series::new("corrected", BLUE, spectrum_points(&s.corrected, nines)));
+        series.push(Series::new("service", GREEN, spectrum_points(&s.service, nines)).dashed());
+    } else {
+        series.push(Series::new("latency", BLUE, spectrum_points(&s.corrected, nines)));
+    }
+    let chart = Chart {
+        id: "chart-spectrum".into(),
+        title: format!("Latency by percentile ({} answers)", int(s.corrected.len())),
+        x_label: "percentile (log scale: each step one more nine)".into(),
+        x_range: (0.0, f64::from(nines)),
+        x_ticks: Some(ticks),
+        y_label: "ms".into(),
+        y2_label: String::new(),
+        series,
+        bands: Vec::new(),
+    };
+    o.push_str(&chart.to_svg());
+    let _ = writeln!(o, "</section>");
+}
+
+fn part_cells(p: &Part) -> String {
+    let l = &p.latency;
+    let status: Vec<String> = p.status.iter().map(|(k, n)| format!("{}: {}", esc(k), int(*n))).collect();
+    format!(
+        "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td>",
+        int(p.sent),
+        int(p.ok),
+        int(p.errors),
+        p.rps.map_or("-".into(), |x| num(x, 1)),
+        l.p50.map_or("-".into(), ms),
+        l.p90.map_or("-".into(), ms),
+        l.p95.map_or("-".into(), ms),
+        l.p99.map_or("-".into(), ms),
+        l.max.map_or("-".into(), ms),
+        if status.is_empty() { "-".to_string() } else { status.join(" · ") }
+    )
+}
+
+const PART_HEAD: &str = "<th>sent</th><th>ok</th><th>errors</th><th>ok/s</th><th>p50 ms</th><th>p90 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>status</th>";
+
+fn stages(o: &mut String, v: &Value) {
+    let list = view::stages(v);
+    if list.is_empty() {
+        return;
+    }
+    let _ =
+        writeln!(o, "<section id=\"stages\">\n<h2>Stages</h2>\n<table>\n<tr><th>stage</th><th>from–to</th><th>shape</th>{PART_HEAD}</tr>");
+    for s in &list {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td class=\"n\">{}–{} s</td><td>{}</td>{}</tr>",
+            esc(&s.part.name),
+            num(s.start_s, 1),
+            num(s.end_s, 1),
+            esc(s.shape.as_deref().unwrap_or("")),
+            part_cells(&s.part)
+        );
+    }
+    let _ = writeln!(o, "</table>");
+    if list.iter().any(|s| !s.thresholds.is_empty()) {
+        let _ = writeln!(o, "<h3>Thresholds per stage</h3>\n<table id=\"stage-thresholds\">\n<tr><th>stage</th><th>rule</th><th>observed</th><th>limit</th><th>verdict</th></tr>");
+        for s in &list {
+            for t in &s.thresholds {
+                let mut row = String::new();
+                verdict_rows(&mut row, std::slice::from_ref(t));
+                let _ = write!(o, "{}", row.replacen("<tr>", &format!("<tr><td>{}</td>", esc(&s.part.name)), 1));
+            }
+        }
+        let _ = writeln!(o, "</table>");
+    }
+    let _ = writeln!(o, "</section>");
+}
+
+fn by_name(o: &mut String, v: &Value) {
+    let list = view::by_name(v);
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "<section id=\"by-name\">\n<h2>By request name</h2>\n<table>\n<tr><th>name</th>{PART_HEAD}</tr>");
+    for p in &list {
+        let _ = writeln!(o, "<tr><td>{}</td>{}</tr>", esc(&p.name), part_cells(p));
+    }
+    let _ = writeln!(o, "</table>\n</section>");
+}
+
+fn monitor(o: &mut String, v: &Value) {
+    let procs = view::monitor(v);
+    if procs.is_empty() {
+        return;
+    }
+    let x_max = procs.iter().flat_map(|p| p.samples.iter().map(|s| s.t_s)).fold(v["duration_s"].as_f64().unwrap_or(0.0), f64::max).max(1.0);
+    let rows = view::intervals(v);
+    let bands = bands(v, &rows);
+    let label = |p: &view::MonitorProc| if p.name.is_empty() { format!("pid {}", p.pid) } else { format!("{} ({})", p.name, p.pid) };
+    let cpu: Vec<Series> = procs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Series::new(&label(p), PALETTE[i % PALETTE.len()], p.samples.iter().map(|s| (s.t_s, s.cpu_pct)).collect()))
+        .collect();
+    let rss: Vec<Series> = procs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            Series::new(
+                &label(p),
+                PALETTE[i % PALETTE.len()],
+                p.samples.iter().map(|s| (s.t_s, s.rss_bytes.map(|b| b as f64 / 1048576.0))).collect(),
+            )
+        })
+        .collect();
+    let _ = writeln!(o, "<section id=\"monitor\">\n<h2>Watched processes</h2>");
+    o.push_str(&time_chart("chart-monitor-cpu", "CPU of the watched processes (100 % = one core)", "CPU %", x_max, &bands, cpu).to_svg());
+    o.push_str(&time_chart("chart-monitor-rss", "Resident memory of the watched processes", "MiB", x_max, &bands, rss).to_svg());
+    let _ = writeln!(o, "</section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::new_histogram;
+
+    #[test]
+    fn spectrum_runs_from_min_to_max_on_a_log_axis() {
+        let mut h = new_histogram();
+        for i in 1..=10_000u64 {
+            h.record(i * 1000).unwrap(); // 1 µs .. 10 ms
+        }
+        assert_eq!(spectrum_nines(h.len()), 4);
+        assert_eq!(spectrum_nines(3), 2);
+        assert_eq!(spectrum_nines(u64::MAX), 6);
+        let pts = spectrum_points(&h, 4);
+        let first = pts.first().unwrap();
+        let last = pts.last().unwrap();
+        assert_eq!(first.0, 0.0);
+        assert!((first.1.unwrap() - 0.001).abs() < 1e-5, "{first:?}");
+        assert_eq!(last.0, 4.0);
+        assert!((last.1.unwrap() - 10.0).abs() < 0.01, "{last:?}");
+        // x rises and so does the latency; the 99th percentile sits at x = 2
+        assert!(pts.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1), "{pts:?}");
+        let near_99 = pts.iter().find(|p| (p.0 - 2.0).abs() < 0.05).expect("a point near p99");
+        assert!((near_99.1.unwrap() - 9.9).abs() < 0.1, "{near_99:?}");
+        assert!(spectrum_points(&new_histogram(), 3).is_empty());
+    }
+}

@@ -1,0 +1,57 @@
+//! Capacity search against a target with a known limit: the embedded server answers 429 above
+//! 400 requests/s, so the highest rate with (almost) no 429 is 400/s.
+
+mod common;
+
+use common::url;
+
+#[test]
+fn capacity_search_converges_to_a_known_limit() {
+    let srv = common::embedded(None, Some(400));
+    let json = common::temp_json("capacity");
+    let r = common::stampede_raw(&[
+        "capacity",
+        &url(srv.local_addr(), "/"),
+        "--slo",
+        "status_429<1%",
+        "--start",
+        "100",
+        "--step",
+        "2s",
+        "--precision",
+        "5%",
+        "--json",
+        json.to_str().unwrap(),
+        "--",
+        "-c",
+        "16",
+        "-t",
+        "1",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let knee = v["knee"].as_f64().unwrap();
+    assert!((360.0..=440.0).contains(&knee), "knee {knee} should be within 10 % of 400:\n{}", r.stdout);
+    let steps = v["steps"].as_array().unwrap();
+    assert!(steps.len() <= 12, "{} steps", steps.len());
+    assert!(steps.iter().any(|s| s["passed"] == false), "a failing step bounds the knee");
+    assert!(r.stdout.contains("Knee:") && r.stdout.contains("Capacity search"), "{}", r.stdout);
+    let _ = std::fs::remove_file(json);
+    srv.stop();
+}
+
+#[test]
+fn capacity_misuse_exits_2() {
+    for (args, needle) in [
+        (vec!["capacity", "http://127.0.0.1:9/", "--slo", ""], "--slo"),
+        (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<<1"], "--slo"),
+        (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--precision", "0"], "--precision"),
+        (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--start", "10", "--max", "5"], "--max"),
+        (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--scenario", "ftp"], "--scenario"),
+        (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--", "--pipeline", "x"], "pipeline"),
+    ] {
+        let r = common::stampede_raw(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+}
