@@ -170,6 +170,18 @@ fn every_subcommand_refuses_malformed_input_with_exit_2_and_names_the_problem() 
         (with(&["plan", "--preset", "throttle"], &["--limit", "0"]), "--limit"),
         (with(&["plan", "--preset", "nope"], &[]), "nope"),
         (with(&["plan"], &[]), "--preset"),
+        // report, compare, capacity
+        (with(&["report", "/nonexistent/stampede.json"], &[]), "/nonexistent/stampede.json"),
+        (with(&["report", &not_json], &[]), "not JSON"),
+        (with(&["report", &empty], &[]), "stampede.result/1"),
+        (with(&["compare", &not_json, &empty], &[]), "not JSON"),
+        (with(&["compare", &empty], &[]), "B.json"),
+        (with(&["capacity", http], &[]), "--slo"),
+        (with(&["capacity", http], &["--slo", "bogus"]), "--slo"),
+        (with(&["capacity", http], &["--slo", "p99<1s", "--scenario", "nope"]), "--scenario"),
+        (with(&["capacity", http], &["--slo", "p99<1s", "--precision", "0%"]), "--precision"),
+        (with(&["capacity", http], &["--slo", "p99<1s", "--max", "5", "--start", "10"]), "--max"),
+        (with(&["capacity", http], &["--slo", "p99<1s", "--json", "/nonexistent/dir/capacity.json"]), "--json"),
         // http and ws: what tests/http.rs and tests/ws.rs do not cover yet
         (with(&["http", http], &["-n", "0"]), "-n/--requests"),
         (with(&["http", http], &["-t", "0"]), "-t/--threads"),
