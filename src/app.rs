@@ -260,6 +260,9 @@ fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
 
 /// `stampede merge`: adds results of the same plan from several processes or machines.
 fn merge(a: &crate::cli::MergeArgs) -> Result<i32> {
+    if let Some(out) = &a.output {
+        check_writable("-o/--output", out)?;
+    }
     let mut merged: Option<RunResult> = None;
     for p in &a.inputs {
         let bytes = std::fs::read(p).map_err(|e| Error::usage(format!("{}: {e}", p.display())))?;
@@ -710,9 +713,6 @@ fn serve(a: &ServeArgs) -> Result<i32> {
         }
     }
     let _ = crate::preflight::raise_nofile_soft_limit();
-    if a.processes == 0 || a.processes > 256 {
-        return Err(Error::usage("--processes must be between 1 and 256"));
-    }
     let handle = server::start(&s)?;
     // More processes on the same port (the port is known now, also when it was 0).
     let mut children = Vec::new();
@@ -774,6 +774,9 @@ fn hold(a: &crate::cli::HoldArgs) -> Result<i32> {
     if a.load.rate.is_some() {
         return Err(Error::usage("hold paces itself with --every; -R is for http and ws"));
     }
+    if !["http://", "ws://", "https://", "wss://"].iter().any(|s| a.url.starts_with(s)) {
+        return Err(Error::usage(format!("'{}': hold takes an http:// or ws:// URL, e.g. http://127.0.0.1:8080/", a.url)));
+    }
     if a.url.starts_with("ws://") {
         let ws = crate::cli::WsArgs {
             url: a.url.clone(),
@@ -800,6 +803,10 @@ fn demo(a: &DemoArgs) -> Result<i32> {
     if load.processes > 1 || a.load.out.shard.is_some() {
         return Err(Error::usage("demo runs in one process: --processes and --shard are for http and ws"));
     }
+    if !a.path.starts_with('/') {
+        return Err(Error::usage(format!("--path '{}': write a path starting with /, e.g. /bytes/1024", a.path)));
+    }
+    config::parse_target(&format!("http://127.0.0.1{}", a.path)).map_err(|e| Error::usage(format!("--path '{}': {e}", a.path)))?;
     let cpus = config::usable_cpus();
     // Server on the first CPU, generator on the others (shared when there is only one).
     let (server_cpus, client_cpus) = match cpus.split_first() {

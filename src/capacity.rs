@@ -48,14 +48,20 @@ pub fn capacity(a: &CapacityArgs) -> Result<i32> {
         None => "http".to_string(),
     };
     let count = |flag: &str, v: &str| crate::units::parse_count(v).map_err(|e| Error::usage(format!("{flag}: {e}")));
-    let start = count("--start", &a.start)?.max(1) as f64;
+    let start = count("--start", &a.start)?;
+    if start == 0 {
+        return Err(Error::usage("--start must be at least 1"));
+    }
+    let start = start as f64;
     let max = a.max.as_deref().map(|m| count("--max", m)).transpose()?.map_or(f64::INFINITY, |m| m as f64);
     if max < start {
         return Err(Error::usage("--max must be at least --start"));
     }
     let precision = a.precision.strip_suffix('%').unwrap_or(&a.precision).parse::<f64>().ok().filter(|p| *p > 0.0 && *p < 100.0);
     let precision = precision.ok_or_else(|| Error::usage(format!("--precision '{}': give a percentage, e.g. 5%", a.precision)))? / 100.0;
-    crate::units::parse_duration(&a.step).map_err(|e| Error::usage(format!("--step: {e}")))?;
+    if crate::units::parse_duration(&a.step).map_err(|e| Error::usage(format!("--step: {e}")))?.is_zero() {
+        return Err(Error::usage("--step must be greater than 0"));
+    }
     if let Some(p) = &a.json {
         crate::app::check_writable("--json", p)?;
     }

@@ -46,8 +46,7 @@ pub fn parse_url(url: &str, scheme: &str) -> Result<Target> {
     } else if url.starts_with("https://") || url.starts_with("wss://") {
         return Err(Error::usage(format!("'{url}': TLS is not supported yet; use a {scheme}:// target")));
     } else if url.contains("://") {
-        let cmd = if scheme == "ws" { "ws" } else { "http" };
-        return Err(Error::usage(format!("'{url}': only {scheme}:// URLs are supported by `stampede {cmd}`")));
+        return Err(Error::usage(format!("'{url}': only {scheme}:// URLs are supported here")));
     } else {
         return Err(Error::usage(format!(
             "'{url}' is not a URL; write it as {scheme}://HOST[:PORT]/PATH, e.g. {scheme}://127.0.0.1:8080/"
@@ -526,7 +525,7 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         Some(p) => crate::audio::read_wav(p).map_err(Error::usage)?,
         None => {
             let len = parse_duration(&a.signal_length).map_err(|e| Error::usage(format!("--signal-length: {e}")))?;
-            if len.is_zero() || len > Duration::from_secs(3600) {
+            if len < Duration::from_millis(1) || len > Duration::from_secs(3600) {
                 return Err(Error::usage("--signal-length must be between 1 ms and 1 h"));
             }
             crate::audio::speech_like(16_000, len.as_secs_f64())
@@ -637,6 +636,9 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
     }
     if a.asr_partial_ms == 0 {
         return Err(Error::usage("--asr-partial-ms must be at least 1"));
+    }
+    if a.processes == 0 || a.processes > 256 {
+        return Err(Error::usage("--processes must be between 1 and 256"));
     }
     let asr = AsrMock { partial_ms: a.asr_partial_ms, rtf: a.asr_rtf, max_sessions: a.asr_max_sessions };
     let faults = crate::server::fault::FaultPlan::parse(&a.faults).map_err(|e| Error::usage(format!("--fault {e}")))?;

@@ -22,6 +22,7 @@
 //! config, cli, error, sys   edges: clap args -> validated Config; cold-path errors; the only `unsafe`
 //! app, capacity, preflight_cmd, report_cmd   the subcommands end to end: the only code that prints reports
 //! main        parses, dispatches, maps every error to an exit code in one place
+//! invariants  the decoders' invariant checkers, for the property tests and tests/fuzz/ only (not in the binary)
 //! ```
 //!
 //! Hot-path rules: one task per connection, buffers allocated at connect time and reused,
@@ -35,6 +36,8 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod invariants;
 pub mod live;
 pub mod monitor;
 pub mod net;

@@ -306,6 +306,8 @@ pub fn parse(text: &str) -> Result<Plan, String> {
     }
     let mut drive = None;
     let mut stages = Vec::new();
+    // The stages end to end: bounded like one duration, so that their nanoseconds add up in u64.
+    let mut total = Duration::ZERO;
     for (i, st) in raw.stage.iter().enumerate() {
         let s = st.get_ref();
         let field = |f: &str| format!("stage {} ({}).{f}", i + 1, s.name.as_deref().unwrap_or("unnamed"));
@@ -336,6 +338,10 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         let duration = crate::units::parse_duration(s.duration.get_ref()).map_err(|e| at(s.duration.span(), &field("duration"), e))?;
         if duration.is_zero() {
             return Err(at(s.duration.span(), &field("duration"), "must be greater than 0".into()));
+        }
+        total += duration;
+        if total > Duration::from_secs(1_000_000_000) {
+            return Err(at(s.duration.span(), &field("duration"), "the stages add up to more than 10^9 s".into()));
         }
         let (from, to, shape) = parse_level(level.get_ref(), d).map_err(|e| at(level.span(), &field(d.name()), e))?;
         if let Shape::Spike { rise } = shape {

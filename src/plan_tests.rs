@@ -109,6 +109,92 @@ fn every_preset_is_a_valid_plan() {
     assert!(preset("nope", "http", "x").unwrap_err().contains("smoke"));
 }
 
+/// Regression (found writing the plan invariants): stages adding up past u64 nanoseconds
+/// (19 × 10^9 s) made `staged()` overflow (a panic in debug builds, wrapped bounds in release).
+#[test]
+fn stages_adding_up_past_the_limit_are_refused() {
+    let stage = "[[stage]]\nduration = \"1000000000s\"\nrate = 1\n";
+    let long = format!("scenario = \"http\"\nurl = \"http://127.0.0.1:9/\"\n{}", stage.repeat(20));
+    let e = parse(&long).unwrap_err();
+    assert!(e.contains("line 7") && e.contains("stage 2 (unnamed).duration") && e.contains("10^9 s"), "{e}");
+    let one = format!("scenario = \"http\"\nurl = \"http://127.0.0.1:9/\"\n{stage}");
+    crate::invariants::plan(&one);
+    assert!(parse(&one).is_ok());
+}
+
+/// xorshift64 for the property test.
+fn next(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// A random plan: 1..=4 stages of one drive, each constant, ramp, steps or spike, with
+/// thresholds sometimes; durations up to 10^9 s so that long plans are covered too.
+fn random_plan(x: &mut u64) -> String {
+    let (scenario, url, drive) = match next(x) % 3 {
+        0 => ("http", "http://127.0.0.1:9/", "rate"),
+        1 => ("ws", "ws://127.0.0.1:9/ws/echo", "connections"),
+        _ => ("asr", "ws://127.0.0.1:9/asr", "streams"),
+    };
+    let mut t = format!("scenario = \"{scenario}\"\nurl = \"{url}\"\n");
+    if next(x) % 2 == 0 {
+        t.push_str("thresholds = [\"p99<50ms\"]\n[options]\nconnections = 8\n");
+    }
+    for _ in 0..1 + next(x) % 4 {
+        let d = ["1s", "250ms", "2m", "1h", "1000000000s", "0.5s"][(next(x) % 6) as usize];
+        let (a, b) = (next(x) % 300, next(x) % 300);
+        let level = match next(x) % 4 {
+            0 => format!("{a}"),
+            1 => format!("{{ from = {a}, to = {b} }}"),
+            2 => format!("{{ from = {a}, to = {b}, steps = {} }}", 1 + next(x) % 10),
+            _ => format!("{{ from = {a}, to = {b}, rise = \"100ms\" }}"),
+        };
+        t.push_str(&format!("\n[[stage]]\nduration = \"{d}\"\n{drive} = {level}\n"));
+        if next(x) % 3 == 0 {
+            t.push_str("thresholds = [\"errors<1%\"]\n");
+        }
+    }
+    t
+}
+
+/// Generated plans, the same mutated and cut, and every preset at random limits: the shared
+/// invariants hold (`crate::invariants::plan`: refusals name a line of the text; accepted plans
+/// are runnable and their staged form consistent), and no input panics.
+#[test]
+fn random_mutated_and_preset_plans_keep_the_invariants() {
+    let mut x = 0x504C_414E_5345_4544u64;
+    let mut accepted = 0;
+    for i in 0..600 {
+        let mut text = random_plan(&mut x).into_bytes();
+        match i % 3 {
+            1 => {
+                for _ in 0..1 + next(&mut x) % 3 {
+                    let at = (next(&mut x) as usize) % text.len();
+                    let alphabet = b"=\"{}[]#\n 0123456789.,-_azAZ";
+                    text[at] = alphabet[(next(&mut x) as usize) % alphabet.len()];
+                }
+            }
+            2 => text.truncate((next(&mut x) as usize) % (text.len() + 1)),
+            _ => {}
+        }
+        let text = String::from_utf8_lossy(&text);
+        accepted += usize::from(parse(&text).is_ok());
+        crate::invariants::plan(&text);
+    }
+    assert!(accepted > 100, "the generator makes valid plans too: {accepted}");
+    for name in PRESETS {
+        for scenario in ["http", "ws"] {
+            let text = preset(name, scenario, "http://127.0.0.1:9/").unwrap();
+            let limit = 1 + next(&mut x) % 100_000;
+            let text = with_limit(&text, limit as f64);
+            parse(&text).unwrap_or_else(|e| panic!("preset {name} ({scenario}, limit {limit}): {e}"));
+            crate::invariants::plan(&text);
+        }
+    }
+}
+
 #[test]
 fn a_request_mix_parses_with_names_weights_and_scoped_thresholds() {
     let text = r#"

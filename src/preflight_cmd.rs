@@ -118,6 +118,15 @@ pub fn preflight(a: &PreflightArgs) -> Result<i32> {
         return Ok(exit::OK);
     }
     let connections = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
+    if connections == 0 {
+        return Err(Error::usage("-c/--connections must be at least 1"));
+    }
+    if a.threads == Some(0) {
+        return Err(Error::usage("-t/--threads must be at least 1"));
+    }
+    if let Some(p) = &a.json {
+        crate::app::check_writable("--json", p)?;
+    }
     let source_addrs = match &a.source {
         Some(s) => crate::net::parse_sources(s).map_err(|e| Error::usage(format!("--source: {e}")))?.len() as u64,
         None => 1,

@@ -309,6 +309,64 @@ mod tests {
         }
     }
 
+    /// Random rules from the grammar's own pieces, mutated and cut, and random text: the shared
+    /// invariants hold (`crate::invariants::threshold`: an accepted rule has a finite,
+    /// non-negative limit, re-parses to itself and survives a canonical re-rendering; a refusal
+    /// quotes the rule; judging and rendering never fail).
+    #[test]
+    fn random_and_mutated_rules_keep_the_invariants() {
+        let names = [
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "p999",
+            "p99.9",
+            "max",
+            "mean",
+            "errors",
+            "error_rate",
+            "rps",
+            "rate",
+            "connect_ok",
+            "status_429",
+            "status_99",
+            "status_1000",
+            "p98",
+            "target_cpu",
+            "target_rss",
+            "",
+        ];
+        let ops = ["<", "<=", ">", ">=", "=", "<<", "=>", ""];
+        let values = [
+            "50ms", "1s", "2.5m", "1h", "100us", "0", "1%", "0.5%", "100%", "-1%", "9.5k", "1e3", "1e400", "NaN", "inf", "-0", "1G", "µs",
+            "%", "", "3 ms", "1e-300", "1GiB", "512MiB", "80%",
+        ];
+        let mut x = 0x7448_5245_5348_4F4Cu64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as usize
+        };
+        let mut accepted = 0;
+        for i in 0..3_000 {
+            let mut rule = format!("{}{}{}", names[next() % names.len()], ops[next() % ops.len()], values[next() % values.len()]);
+            match i % 4 {
+                1 => rule = format!("  {rule} "),
+                2 => {
+                    let cut = next() % (rule.len() + 1);
+                    rule = rule.char_indices().take_while(|(at, _)| *at < cut).map(|(_, c)| c).collect();
+                }
+                3 => rule = (0..next() % 12).map(|_| char::from_u32((next() % 0x250) as u32).unwrap_or('?')).collect(),
+                _ => {}
+            }
+            accepted += usize::from(parse(&rule).is_ok());
+            crate::invariants::threshold(&rule);
+        }
+        assert!(accepted > 100, "the generator makes valid rules too: {accepted}");
+    }
+
     #[test]
     fn judges_against_the_result() {
         let r = result();

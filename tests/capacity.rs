@@ -48,6 +48,8 @@ fn capacity_misuse_exits_2() {
         (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--precision", "0"], "--precision"),
         (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--start", "10", "--max", "5"], "--max"),
         (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--scenario", "ftp"], "--scenario"),
+        (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--step", "0s"], "--step"),
+        (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--start", "0"], "--start"),
         (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--", "--pipeline", "x"], "pipeline"),
     ] {
         let r = common::stampede_raw(&args);

@@ -309,9 +309,46 @@ fn random_and_mutated_bytes_never_panic() {
         } else {
             oks += 1;
         }
+        if round % 10 == 0 {
+            // The shared invariants (what parses re-encodes to itself, its strict prefixes are
+            // truncated, every error names a conversion command), as the fuzz target checks them.
+            crate::invariants::wav(&w);
+        }
     }
     // The mutations are mild enough that some inputs still parse.
     assert!(oks > 0);
+}
+
+/// Generated valid WAVs (any rate, mono or stereo, plain or extensible `fmt `, unknown chunks
+/// of odd and even sizes before and between `fmt ` and `data`) parse to exactly their audio, and
+/// every strict prefix is an error: `Empty` for no byte, `Truncated` for any other (needs more).
+#[test]
+fn every_strict_prefix_of_a_generated_wav_is_truncated() {
+    let mut rng = 0x0057_4156_4546_494Cu64;
+    for _ in 0..300 {
+        let channels = 1 + (xorshift(&mut rng) % 2) as u16;
+        let rate = [8000, 11025, 16000, 22050, 44100, 48000, 1, 96000][(xorshift(&mut rng) % 8) as usize];
+        let frames = 1 + (xorshift(&mut rng) % 120) as usize;
+        let want = audio(rate, channels, frames);
+        let fmt = if xorshift(&mut rng) % 2 == 0 { fmt16(channels, rate) } else { extensible(1, channels, rate, 16) };
+        let junk: Vec<Vec<u8>> = (0..3).map(|_| (0..xorshift(&mut rng) % 9).map(|_| xorshift(&mut rng) as u8).collect()).collect();
+        let ids: [&[u8; 4]; 3] = [b"LIST", b"JUNK", b"fact"];
+        let mut chunks: Vec<(&[u8; 4], &[u8])> = Vec::new();
+        let before = (xorshift(&mut rng) % 3) as usize;
+        chunks.extend((0..before).map(|i| (ids[i], &junk[i][..])));
+        chunks.push((b"fmt ", &fmt));
+        if xorshift(&mut rng) % 2 == 0 {
+            chunks.push((ids[2], &junk[2][..]));
+        }
+        chunks.push((b"data", &want.pcm));
+        let w = wav(&chunks);
+        assert_eq!(parse_wav(&w), Ok(want.clone()));
+        for cut in 0..w.len() {
+            let e = parse_wav(&w[..cut]).unwrap_err();
+            assert_eq!(e, if cut == 0 { WavError::Empty } else { WavError::Truncated }, "prefix {cut} of {}", w.len());
+        }
+        crate::invariants::wav(&w);
+    }
 }
 
 #[test]

@@ -178,18 +178,30 @@ pub fn apply(root: &Path, report: &Report, save_to: &Path) -> Result<Vec<(String
 }
 
 /// Restores values saved by [`apply`]. Returns (key, before, after) per value.
+///
+/// The whole file is checked before anything is written: every line is `key = value` with a
+/// sysctl name (letters, digits, `_`, `-`, dots between them) that exists here; a malformed
+/// file is a usage error and changes nothing.
 pub fn revert(root: &Path, saved: &Path) -> Result<Vec<(String, String, String)>> {
-    let text = std::fs::read_to_string(saved).map_err(|e| Error::io(format!("cannot read {}", saved.display()), e))?;
-    let mut rows = Vec::new();
+    let text = std::fs::read_to_string(saved).map_err(|e| Error::usage(format!("--revert {}: cannot read it ({e})", saved.display())))?;
+    let mut wanted = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let (key, value) =
             line.split_once('=').ok_or_else(|| Error::usage(format!("{}: '{line}' is not 'key = value'", saved.display())))?;
         let (key, value) = (key.trim(), value.trim());
-        let before = read::sysctl(root, key).unwrap_or_default();
-        read::write_sysctl(root, key, value).map_err(|e| Error::io(format!("cannot write {key} (needs root)"), e))?;
-        rows.push((key.to_string(), before, value.to_string()));
+        let name_ok = !key.is_empty()
+            && key.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+        if !name_ok {
+            return Err(Error::usage(format!("{}: '{key}' is not a sysctl name (like net.core.somaxconn)", saved.display())));
+        }
+        let before = read::sysctl(root, key)
+            .ok_or_else(|| Error::usage(format!("{}: there is no sysctl '{key}' on this machine", saved.display())))?;
+        wanted.push((key.to_string(), before, value.to_string()));
     }
-    Ok(rows)
+    for (key, _, value) in &wanted {
+        read::write_sysctl(root, key, value).map_err(|e| Error::io(format!("cannot write {key} (needs root)"), e))?;
+    }
+    Ok(wanted)
 }
 
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit; returns (soft, hard) after.

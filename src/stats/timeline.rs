@@ -74,7 +74,7 @@ impl IntervalRec {
 
     pub fn add(&mut self, o: &IntervalRec) {
         let mut h = self.latency();
-        let _ = h.add(&o.latency());
+        let _ = h.add(o.latency());
         *self = IntervalRec::from_histogram(self.t_s, [self.sent + o.sent, self.ok + o.ok, self.errors + o.errors, self.open + o.open], &h);
     }
 

@@ -91,9 +91,12 @@ const MAX_REQUEST_HEADERS: usize = 64;
 pub fn parse_request(input: &[u8], max_head: usize, max_body: usize) -> Result<Option<RequestHead>, RequestError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(input) {
+    // Only the first max_head + 1 bytes decide the head: what lies past the limit must not, or
+    // the outcome would depend on how the bytes were split into reads.
+    let window = &input[..input.len().min(max_head.saturating_add(1))];
+    let head_len = match req.parse(window) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if input.len() > max_head => return Err(RequestError::HeadTooLarge),
+        Ok(httparse::Status::Partial) if window.len() > max_head => return Err(RequestError::HeadTooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
         Err(_) => return Err(RequestError::BadHead),
@@ -253,5 +256,61 @@ mod tests {
             [b"GET / HTTP/1.1\r\n".to_vec(), (0..70).flat_map(|i| format!("H{i}: v\r\n").into_bytes()).collect(), b"\r\n".to_vec()]
                 .concat();
         assert_eq!(parse_request(&many, HEAD, BODY), Err(RequestError::TooManyHeaders));
+    }
+
+    /// Regression (found by the property test below): a bad byte or one header too many past
+    /// the head limit gave BadHead / TooManyHeaders when the request arrived in one read and
+    /// HeadTooLarge when it was split; now the limit decides however the bytes arrive.
+    #[test]
+    fn past_the_head_limit_only_the_limit_decides() {
+        let bad = [b"GET / HTTP/1.1\r\nX-Pad: ".as_slice(), &[b'a'; 100], b"\r\nBad Header\r\n\r\n"].concat();
+        for cut in 0..=bad.len() {
+            let got = match parse_request(&bad[..cut], 64, 100) {
+                Ok(None) => parse_request(&bad, 64, 100),
+                decided => decided,
+            };
+            assert_eq!(got, Err(RequestError::HeadTooLarge), "split at {cut}");
+        }
+    }
+
+    /// xorshift64 for the property test.
+    fn next(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    /// Random bytes, mutated and truncated valid requests (and pipelines of them), small and
+    /// default limits: the shared invariants hold (`crate::invariants::http_request`: a request
+    /// fits the input and the limits, re-parses alone, its strict prefixes are incomplete, a
+    /// decision on a prefix is the decision on the whole).
+    #[test]
+    fn random_mutated_and_truncated_requests_keep_the_invariants() {
+        let valid: [&[u8]; 4] = [
+            b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabcGET / HTTP/1.0\r\n\r\n",
+            b"GET /ws/echo HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            b"PUT /a?b=c HTTP/1.1\nContent-Length: 0\n\n",
+        ];
+        let mut x = 0x5245_5155_4553_5431u64;
+        for i in 0..1_500 {
+            let mut input: Vec<u8> = match i % 3 {
+                0 => (0..next(&mut x) % 120).map(|_| next(&mut x) as u8).collect(),
+                _ => valid[(next(&mut x) % 4) as usize].to_vec(),
+            };
+            if i % 3 == 1 && !input.is_empty() {
+                for _ in 0..1 + next(&mut x) % 3 {
+                    let at = (next(&mut x) as usize) % input.len();
+                    input[at] = next(&mut x) as u8;
+                }
+            }
+            if i % 6 == 5 {
+                input.truncate((next(&mut x) as usize) % (input.len() + 1));
+            }
+            let (head, body) = if i % 2 == 0 { (HEAD, BODY) } else { (16 + (next(&mut x) % 100) as usize, (next(&mut x) % 8) as usize) };
+            let cut = (next(&mut x) as usize) % (input.len() + 1);
+            crate::invariants::http_request(&input, head, body, &[cut]);
+        }
     }
 }

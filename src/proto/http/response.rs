@@ -223,9 +223,13 @@ impl ResponseParser {
     fn parse_head(&self, input: &[u8], head_request: bool) -> Result<HeadStep, ParseError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
         let mut r = httparse::Response::new(&mut headers[..self.limits.max_headers]);
-        let len = match r.parse(input) {
+        // Only the first max_head_bytes + 1 bytes are looked at: what lies past the limit (a bad
+        // byte, one header too many) must not decide the error, or the outcome would depend on
+        // how the bytes were split into reads.
+        let window = &input[..input.len().min(self.limits.max_head_bytes.saturating_add(1))];
+        let len = match r.parse(window) {
             Ok(httparse::Status::Partial) => {
-                if input.len() > self.limits.max_head_bytes {
+                if window.len() > self.limits.max_head_bytes {
                     return Err(ParseError::HeadTooLarge);
                 }
                 return Ok(HeadStep::Partial);
@@ -238,6 +242,11 @@ impl ResponseParser {
             return Err(ParseError::HeadTooLarge);
         }
         let status = r.code.ok_or(ParseError::BadHead)?;
+        // httparse takes any three digits; below 100 there is no class (RFC 9110 §15), and the
+        // stats would count it as an answer without a status.
+        if status < 100 {
+            return Err(ParseError::BadHead);
+        }
         if (100..200).contains(&status) && status != 101 {
             return Ok(HeadStep::Interim(len));
         }

@@ -178,41 +178,108 @@ fn fast_mask_matches_the_simple_loop() {
     }
 }
 
+/// xorshift64: deterministic inputs for the property tests.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Random bytes, mutated and truncated valid frames, both roles, small limits: the shared
+/// invariants (`crate::invariants::ws_frames`: consumed ≤ input, the same events and error
+/// whole / split / byte by byte, sticky header errors, partial prefixes, round trips) hold.
 #[test]
-fn random_and_mutated_frames_never_panic() {
-    let mut x: u64 = 0x005E_ED0F_F00D;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+fn random_mutated_and_truncated_frames_keep_the_invariants() {
+    let mut rng = Rng(0x005E_ED0F_F00D);
     let valid = [
         frame(true, Opcode::Text, Some(K), b"hello"),
         frame(false, Opcode::Binary, Some(K), &[9; 300]),
         frame(true, Opcode::Close, Some(K), &close_payload(1000, "x")),
+        [frame(false, Opcode::Text, None, b"he"), frame(true, Opcode::Ping, None, b""), frame(true, Opcode::Continuation, None, b"llo")]
+            .concat(),
     ];
-    for i in 0..20_000 {
+    for i in 0..4_000 {
         let mut input: Vec<u8> =
-            if i % 2 == 0 { (0..next() % 40).map(|_| next() as u8).collect() } else { valid[(next() % 3) as usize].clone() };
+            if i % 2 == 0 { (0..rng.below(40)).map(|_| rng.next() as u8).collect() } else { valid[rng.below(valid.len())].clone() };
         if i % 4 == 1 && !input.is_empty() {
-            let at = (next() as usize) % input.len();
-            input[at] = next() as u8;
+            let at = rng.below(input.len());
+            input[at] = rng.next() as u8;
         }
         if i % 4 == 3 {
-            input.truncate((next() as usize) % (input.len() + 1));
+            input.truncate(rng.below(input.len() + 1));
         }
         let role = if i % 3 == 0 { Role::Client } else { Role::Server };
-        let mut d = Decoder::new(role, 1000, 2000);
-        let mut rest = &input[..];
-        for _ in 0..16 {
-            match d.decode(rest) {
-                Ok((0, _)) | Err(_) => break,
-                Ok((n, _)) => {
-                    assert!(n <= rest.len());
-                    rest = &rest[n..];
-                }
+        let cuts = [rng.below(input.len() + 1), rng.below(input.len() + 1)];
+        crate::invariants::ws_frames(&input, role, 1000, 2000, &cuts);
+    }
+}
+
+/// A random valid stream for `role` to decode: messages of 1..=3 fragments (text or binary,
+/// UTF-8 split anywhere), pings and pongs between fragments, a close at the end sometimes;
+/// returns it with the events it decodes to.
+fn valid_stream(rng: &mut Rng, role: Role) -> (Vec<u8>, Vec<Got>) {
+    let mask = |rng: &mut Rng| (role == Role::Server).then(|| (rng.next() as u32).to_be_bytes());
+    let (mut out, mut want) = (Vec::new(), Vec::new());
+    for _ in 0..1 + rng.below(3) {
+        let text = rng.below(2) == 0;
+        let payload: Vec<u8> = if text {
+            "héllo wörld €".repeat(1 + rng.below(30)).into_bytes()
+        } else {
+            (0..rng.below(400)).map(|_| rng.next() as u8).collect()
+        };
+        let parts = 1 + rng.below(3);
+        let mut at = 0;
+        for p in 0..parts {
+            let end = if p + 1 == parts { payload.len() } else { at + rng.below(payload.len() - at + 1) };
+            let op = if p > 0 {
+                Opcode::Continuation
+            } else if text {
+                Opcode::Text
+            } else {
+                Opcode::Binary
+            };
+            let m = mask(rng);
+            out.extend(frame(p + 1 == parts, op, m, &payload[at..end]));
+            at = end;
+            if p + 1 < parts && rng.below(2) == 0 {
+                let ping: Vec<u8> = (0..rng.below(126)).map(|_| rng.next() as u8).collect();
+                let m = mask(rng);
+                out.extend(frame(true, Opcode::Ping, m, &ping));
+                want.push(Got::Ping(ping));
             }
+        }
+        want.push(Got::Message(if text { Opcode::Text } else { Opcode::Binary }, payload));
+    }
+    if rng.below(2) == 0 {
+        let code = 1000 + rng.below(4) as u16;
+        let m = mask(rng);
+        out.extend(frame(true, Opcode::Close, m, &close_payload(code, "bye")));
+        want.push(Got::Close(Some(code), "bye".into()));
+    }
+    (out, want)
+}
+
+/// Generated valid streams decode to exactly their events, keep the shared invariants, and
+/// every strict prefix gives a strict prefix of the events and never an error (needs more).
+#[test]
+fn every_strict_prefix_of_a_valid_stream_is_partial() {
+    let mut rng = Rng(0x0DDB_A11C_AFE5);
+    for i in 0..150 {
+        let role = if i % 2 == 0 { Role::Client } else { Role::Server };
+        let (stream, want) = valid_stream(&mut rng, role);
+        assert_eq!(drive(role, &[&stream]), (want.clone(), None));
+        crate::invariants::ws_frames(&stream, role, 1 << 20, 1 << 20, &[rng.below(stream.len()), rng.below(stream.len())]);
+        for cut in 0..stream.len() {
+            let (got, err) = drive(role, &[&stream[..cut]]);
+            assert_eq!(err, None, "prefix {cut}");
+            assert!(got.len() < want.len() && got[..] == want[..got.len()], "prefix {cut}: {got:?}");
         }
     }
 }

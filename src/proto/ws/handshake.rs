@@ -90,9 +90,14 @@ pub enum HandshakeError {
 pub fn parse_response(input: &[u8], key: &str, max_head: usize) -> Result<Option<usize>, HandshakeError> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut r = httparse::Response::new(&mut headers);
-    let n = match r.parse(input) {
+    // Only the first max_head + 1 bytes decide (what lies past the limit must not, or the
+    // outcome would depend on how the bytes were split into reads), and a complete head past
+    // the limit is too large as well.
+    let window = &input[..input.len().min(max_head.saturating_add(1))];
+    let n = match r.parse(window) {
+        Ok(httparse::Status::Complete(n)) if n > max_head => return Err(HandshakeError::HeadTooLarge),
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if input.len() > max_head => return Err(HandshakeError::HeadTooLarge),
+        Ok(httparse::Status::Partial) if window.len() > max_head => return Err(HandshakeError::HeadTooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(HandshakeError::BadHead),
     };
@@ -158,6 +163,71 @@ mod tests {
         assert_eq!(parse_response(b"garbage\r\n\r\n", key, 4096), Err(HandshakeError::BadHead));
         assert_eq!(parse_response(&[b'H'; 100], key, 50), Err(HandshakeError::BadHead));
         assert_eq!(parse_response(b"HTTP/1.1 101 Switching", key, 10), Err(HandshakeError::HeadTooLarge));
+    }
+
+    /// Regression (found while writing the invariants): a complete head longer than the limit
+    /// was accepted when it arrived in one read but refused (HeadTooLarge) when split, and a bad
+    /// byte past the limit gave BadHead or HeadTooLarge depending on the split.
+    #[test]
+    fn the_limit_decides_however_the_answer_is_split() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let ok = server_response(key);
+        let limit = ok.len() - 1;
+        let mut bad = ok[..ok.len() - 2].to_vec();
+        bad.extend_from_slice(b"X-Pad: 1\r\n\x01\r\n\r\n");
+        for input in [&ok, &bad] {
+            for cut in 0..=input.len() {
+                let got = match parse_response(&input[..cut], key, limit) {
+                    Ok(None) => parse_response(input, key, limit),
+                    decided => decided,
+                };
+                assert_eq!(got, Err(HandshakeError::HeadTooLarge), "split at {cut}");
+            }
+        }
+        assert_eq!(parse_response(&ok, key, ok.len()), Ok(Some(ok.len())));
+    }
+
+    /// xorshift64 for the property test.
+    fn next(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    /// Random, mutated and truncated answers, and valid ones with random extra headers: the
+    /// shared invariants hold (`crate::invariants::ws_handshake`: an accepted head fits the
+    /// input and the limit; every strict prefix of it is incomplete; a decision taken on a
+    /// prefix is the decision on the whole).
+    #[test]
+    fn random_mutated_and_valid_answers_keep_the_invariants() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let mut x = 0x4A4D_5348_414B_4531u64;
+        for i in 0..600 {
+            let extra: Vec<String> =
+                (0..next(&mut x) % 5).map(|h| format!("X-{h}: {}", "v".repeat((next(&mut x) % 40) as usize))).collect();
+            let valid = crate::invariants::handshake_answer(key, &extra);
+            let mut input = match i % 3 {
+                0 => (0..next(&mut x) % 200).map(|_| next(&mut x) as u8).collect(),
+                _ => valid.clone(),
+            };
+            if i % 3 == 1 && !input.is_empty() {
+                for _ in 0..1 + next(&mut x) % 3 {
+                    let at = (next(&mut x) as usize) % input.len();
+                    input[at] = next(&mut x) as u8;
+                }
+            }
+            if i % 6 == 5 {
+                input.truncate((next(&mut x) as usize) % (input.len() + 1));
+            }
+            if i % 3 == 2 && input == valid {
+                input.extend_from_slice(b"\x81\x02hi");
+                assert_eq!(parse_response(&input, key, 4096), Ok(Some(valid.len())), "a valid answer is accepted");
+            }
+            let limit = if i % 2 == 0 { 4096 } else { 64 + (next(&mut x) % 256) as usize };
+            let cut = (next(&mut x) as usize) % (input.len() + 1);
+            crate::invariants::ws_handshake(&input, key, limit, &[cut]);
+        }
     }
 
     #[test]

@@ -64,6 +64,9 @@ fn cases() -> Vec<Case> {
         },
         Case { name: "bare LF line endings", input: b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n1\nz\n0\n\n", head: false, want: &[(200, 1, true)], end: IDLE },
         Case { name: "bad status line", input: b"HTTP/1.1 abc OK\r\n\r\n", head: false, want: &[], end: End::Error(ParseError::BadHead) },
+        // Regression (found by fuzzing): httparse accepts "020"; it used to come out as a
+        // response counted without a status.
+        Case { name: "status below 100", input: b"HTTP/1.1 020 OK\r\nContent-Length: 0\r\n\r\n", head: false, want: &[], end: End::Error(ParseError::BadHead) },
         Case { name: "not http", input: b"SSH-2.0-OpenSSH\r\n\r\n", head: false, want: &[], end: End::Error(ParseError::BadHead) },
         Case { name: "bad content-length", input: b"HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n", head: false, want: &[], end: End::Error(ParseError::BadContentLength) },
         Case { name: "negative content-length", input: b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", head: false, want: &[], end: End::Error(ParseError::BadContentLength) },
@@ -158,6 +161,21 @@ fn limits_are_enforced_at_the_first_byte_they_are_known() {
     let r = drive(&mut p, &[&trailers], false);
     assert_eq!(r.1, End::Error(ParseError::HeadTooLarge));
     p.reset();
+    // Regression (found by the property test): past the head limit, nothing decides the error
+    // but the limit, however the bytes arrive (one header too many or a bad byte after the limit
+    // used to give TooManyHeaders / BadHead when read at once and HeadTooLarge when split).
+    let limits = Limits { max_head_bytes: 40, max_headers: 2 };
+    for input in [
+        &b"HTTP/1.1 200 OK\r\nA: 1111111111\r\nB: 2222222222\r\nC: 3\r\n\r\n"[..],
+        b"HTTP/1.1 200 OK\r\nA: 1111111111\r\nB: 22222222\x0122\r\n\r\n",
+    ] {
+        for at in 0..=input.len() {
+            let mut p = ResponseParser::new(limits);
+            let (a, b) = input.split_at(at);
+            assert_eq!(drive(&mut p, &[a, b], false).1, End::Error(ParseError::HeadTooLarge), "split at {at}");
+        }
+    }
+    let mut p = ResponseParser::new(Limits::default());
     let long_size = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;".as_slice(), &[b'x'; MAX_CHUNK_LINE]].concat();
     assert_eq!(drive(&mut p, &[&long_size], false).1, End::Error(ParseError::BadChunk));
 }
@@ -197,12 +215,15 @@ impl Rng {
     }
 }
 
+/// Random bytes, mutated and truncated table cases: the shared invariants
+/// (`crate::invariants::http_response`: consumed ≤ input, the same responses and ending whole,
+/// split at random offsets and in small pieces, for HEAD and other requests; strict prefixes of
+/// a complete response are partial) hold, with small limits so that they are hit too.
 #[test]
-fn random_mutated_and_truncated_inputs_never_panic() {
+fn random_mutated_and_truncated_inputs_keep_the_invariants() {
     let valid: Vec<&[u8]> = cases().iter().filter(|c| matches!(c.end, End::Eof(Eof::Idle))).map(|c| c.input).collect();
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
-    let limits = Limits { max_head_bytes: 256, max_headers: 8 };
-    for i in 0..20_000 {
+    for i in 0..1_500 {
         let mut input: Vec<u8> = match i % 3 {
             0 => (0..rng.below(300)).map(|_| rng.next() as u8).collect(),
             _ => valid[rng.below(valid.len())].to_vec(),
@@ -215,29 +236,103 @@ fn random_mutated_and_truncated_inputs_never_panic() {
                 }
             }
         }
-        let mut p = ResponseParser::new(limits);
-        let mut buf = input.as_slice();
-        for _ in 0..64 {
-            match p.feed(buf, rng.next() % 5 == 0) {
-                Ok(Progress::Complete { consumed, .. }) => {
-                    assert!(consumed <= buf.len() && consumed > 0);
-                    buf = &buf[consumed..];
+        if i % 6 == 2 {
+            input.truncate(rng.below(input.len() + 1));
+        }
+        let limits =
+            if i % 2 == 0 { Limits { max_head_bytes: 16 + rng.below(200), max_headers: rng.below(10) } } else { Limits::default() };
+        crate::invariants::http_response(&input, limits, &[rng.below(input.len() + 1), rng.below(input.len() + 1)]);
+    }
+}
+
+/// A random valid stream of 1..=3 pipelined responses (content-length, chunked with
+/// extensions and trailers, 1xx interim ones, 204/304, a close-delimited last one), CRLF or bare
+/// LF; returns it and how many responses it holds.
+fn valid_stream(rng: &mut Rng) -> (Vec<u8>, usize) {
+    let nl: &[u8] = if rng.below(4) == 0 { b"\n" } else { b"\r\n" };
+    let n = 1 + rng.below(3);
+    let mut out = Vec::new();
+    for k in 0..n {
+        let line = |out: &mut Vec<u8>, text: &[u8]| {
+            out.extend_from_slice(text);
+            out.extend_from_slice(nl);
+        };
+        if rng.below(5) == 0 {
+            line(&mut out, b"HTTP/1.1 100 Continue");
+            line(&mut out, b"");
+        }
+        let status = [200u16, 201, 204, 304, 404, 429, 503][rng.below(7)];
+        line(&mut out, format!("HTTP/1.{} {status} Reason", rng.below(2)).as_bytes());
+        for h in 0..rng.below(4) {
+            line(&mut out, format!("X-H{h}: {}", "v".repeat(rng.below(20))).as_bytes());
+        }
+        line(&mut out, b"Connection: keep-alive");
+        let body_len = rng.below(200);
+        let body: Vec<u8> = (0..body_len).map(|_| rng.next() as u8).collect();
+        let no_body = status == 204 || status == 304;
+        match rng.below(3) {
+            _ if no_body => line(&mut out, b""),
+            0 if k + 1 == n => {
+                // close-delimited: the body runs to EOF
+                line(&mut out, b"");
+                out.extend_from_slice(&body);
+            }
+            1 => {
+                line(&mut out, b"Transfer-Encoding: chunked");
+                line(&mut out, b"");
+                let mut rest = &body[..];
+                while !rest.is_empty() {
+                    let take = (1 + rng.below(80)).min(rest.len());
+                    let ext = if rng.below(3) == 0 { ";ext=1" } else { "" };
+                    line(&mut out, format!("{take:x}{ext}").as_bytes());
+                    line(&mut out, &rest[..take]);
+                    rest = &rest[take..];
                 }
-                Ok(Progress::Partial { consumed }) => {
-                    assert!(consumed <= buf.len());
-                    break;
+                line(&mut out, b"0");
+                if rng.below(2) == 0 {
+                    line(&mut out, b"X-Trailer: t");
                 }
-                Err(_) => break,
+                line(&mut out, b"");
+            }
+            _ => {
+                line(&mut out, format!("Content-Length: {body_len}").as_bytes());
+                line(&mut out, b"");
+                out.extend_from_slice(&body);
             }
         }
-        let _ = p.eof();
     }
-    // Every strict prefix of a length-framed message is partial: EOF there is never a completion.
-    for c in cases().iter().filter(|c| c.end == IDLE && c.want.iter().all(|w| w.2)) {
-        for cut in 0..c.input.len() {
+    (out, n)
+}
+
+/// Generated valid streams: all responses come out and EOF is clean; every strict prefix of the
+/// stream gives a strict prefix of those responses and never an error (it needs more input).
+#[test]
+fn every_strict_prefix_of_a_valid_stream_is_partial() {
+    let mut rng = Rng(0x0BAD_CAFE_F00D_0001);
+    for _ in 0..120 {
+        let (stream, n) = valid_stream(&mut rng);
+        let (all, end) = crate::invariants::http_drive(Limits::default(), &[&stream], false);
+        assert_eq!((all.len(), end), (n, crate::invariants::HttpEnd::Eof(Eof::Idle)), "{}", String::from_utf8_lossy(&stream));
+        crate::invariants::http_response(&stream, Limits::default(), &[rng.below(stream.len()), rng.below(stream.len())]);
+        for cut in 0..stream.len() {
             let mut p = ResponseParser::new(Limits::default());
-            let (got, _end) = drive(&mut p, &[&c.input[..cut]], c.head);
-            assert!(got.len() < c.want.len(), "{}: prefix {cut} completed everything", c.name);
+            let mut got = 0;
+            let mut buf = &stream[..cut];
+            loop {
+                match p.feed(buf, false) {
+                    Ok(Progress::Complete { consumed, response }) => {
+                        assert_eq!(response, all[got], "prefix {cut}");
+                        got += 1;
+                        buf = &buf[consumed..];
+                    }
+                    Ok(Progress::Partial { consumed }) => {
+                        assert!(consumed <= buf.len());
+                        break;
+                    }
+                    Err(e) => panic!("prefix {cut} of a valid stream: {e:?}\n{}", String::from_utf8_lossy(&stream)),
+                }
+            }
+            assert!(got < n || p.eof() == Eof::Idle, "prefix {cut} completed the whole stream");
         }
     }
 }
