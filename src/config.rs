@@ -170,10 +170,20 @@ pub fn usable_cpus() -> Vec<usize> {
     core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect()).unwrap_or_default()
 }
 
+/// Most connections one run (all its processes) may plan.
+const MAX_CONNECTIONS: u64 = 10_000_000;
+
 pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
     let connections = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
     if connections == 0 {
         return Err(Error::usage("-c/--connections must be at least 1"));
+    }
+    // Each connection is a task and a socket: past this, memory runs out before the kernel
+    // says no (preflight would refuse it too, but it can be skipped).
+    if connections > MAX_CONNECTIONS {
+        return Err(Error::usage(format!(
+            "-c/--connections {connections}: at most {MAX_CONNECTIONS} in one run; spread more over machines with --shard"
+        )));
     }
     let requests = a.requests.as_deref().map(|s| parse_count(s).map_err(|e| Error::usage(format!("-n/--requests: {e}")))).transpose()?;
     if requests == Some(0) {

@@ -124,6 +124,7 @@ fn every_subcommand_refuses_malformed_input_with_exit_2_and_names_the_problem() 
         (with(&["hold", "https://127.0.0.1/"], &[]), "TLS"),
         (with(&["hold", http], &["-c", "0"]), "-c/--connections"),
         (with(&["hold", ws], &["-c", "0"]), "-c/--connections"),
+        (with(&["http", http], &["-c", "10G", "--no-preflight"]), "at most 10000000"),
         (with(&["hold", http], &["--pipeline", "0"]), "--pipeline"),
         (with(&["hold", http], &["--shard", "3/2"]), "--shard"),
         (with(&["hold"], &[]), "<URL>"),
