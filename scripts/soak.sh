@@ -54,14 +54,15 @@ gh=$!; pids+=("$gh")
   --json "$work/ws.json" >"$work/ws.txt" 2>"$work/ws.err" &
 gw=$!; pids+=("$gw")
 
+# A process that just ended reads as 0 (the pipeline must not fail the script).
 rss() { awk '/VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+fds() { (ls "/proc/$1/fd" 2>/dev/null || true) | wc -l; }
 printf "%6s  %14s %6s  %14s %6s  %14s %6s\n" min "server RSS KiB" fds "http RSS KiB" fds "ws RSS KiB" fds
 first=""; last=""
 for m in $(seq 1 $(( (SOAK + 59) / 60 ))); do
   sleep 60 & wait $! || true
-  kill -0 "$gh" 2>/dev/null || break
   row="$(rss $srv) $(fds $srv) $(rss $gh) $(fds $gh) $(rss $gw) $(fds $gw)"
+  case " $row " in *" 0 0 "*) break;; esac   # a generator has finished: its last minute is partial
   # shellcheck disable=SC2086
   printf "%6s  %14s %6s  %14s %6s  %14s %6s\n" "$m" $row
   [ -z "$first" ] && first=$row
