@@ -30,6 +30,7 @@ pub fn dispatch(cmd: Command) -> Result<i32> {
         Command::Hold(a) => hold(&a),
         Command::Preflight(a) => crate::preflight_cmd::preflight(&a),
         Command::Merge(a) => merge(&a),
+        Command::Raw(a) => raw(&a),
         Command::Run(a) => run_plan(&a),
         Command::Plan(a) => print_plan(&a),
         Command::Capacity(a) => crate::capacity::capacity(&a),
@@ -256,6 +257,14 @@ fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
         }
         _ => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
     }
+}
+
+fn raw(a: &crate::cli::RawArgs) -> Result<i32> {
+    let cfg = config::raw_config(a)?;
+    let what = format!("{} B messages to {}", cfg.message.len(), cfg.target.url);
+    let plan = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
+    let load = cfg.load.clone();
+    run_scenario(Arc::new(crate::scenario::raw::RawScenario::raw(cfg)), &load, plan, &what, "", None)
 }
 
 /// `stampede merge`: adds results of the same plan from several processes or machines.
@@ -518,7 +527,10 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
     let _ = std::io::stdout().flush();
     let shard = &result.shard;
     let no_answer =
-        shard.responses + shard.deliveries == 0 && shard.requests_total() + shard.connects_attempted > 0 && !result.meta.interrupted;
+        // (an answer that failed a check is still an answer)
+        shard.responses + shard.deliveries + shard.errors_of(crate::stats::ErrorClass::Check) == 0
+            && shard.requests_total() + shard.connects_attempted > 0
+            && !result.meta.interrupted;
     if load.json.is_some() || load.junit.is_some() {
         let mut value = result.to_json();
         value["host"] = crate::preflight::Host::read(Path::new("/")).to_json();
@@ -745,6 +757,9 @@ fn serve(a: &ServeArgs) -> Result<i32> {
         a.processes,
         handle.driver().name()
     );
+    if let Some(raw) = handle.raw_addr() {
+        println!("stampede serve: raw echo on tcp://{raw}");
+    }
     let _ = std::io::stdout().flush();
     if !s.faults.is_empty() {
         eprintln!("stampede serve: faults on: {}", s.faults.describe());
@@ -826,6 +841,7 @@ fn demo(a: &DemoArgs) -> Result<i32> {
         backlog: 4096,
         asr: Default::default(),
         faults: Default::default(),
+        raw_listen: None,
     };
     let handle = server::start(&settings)?;
     let url = format!("http://{}{}", handle.local_addr(), a.path);

@@ -34,6 +34,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Open -c connections at --connect-rate and hold them: http:// sends one keep-alive request per connection every --every; ws:// pings.
     Hold(HoldArgs),
+    /// Raw request/response load over TCP: a fixed message, answers framed by a delimiter, a length prefix or a size.
+    Raw(RawArgs),
     /// Merge JSON results of several processes or machines into one exact result.
     Merge(MergeArgs),
     /// Render a JSON result as one self-contained HTML page with charts (no script, no external files).
@@ -204,6 +206,38 @@ pub struct OutputArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "Examples:\n  stampede serve --raw-listen 127.0.0.1:9000 &\n  stampede raw tcp://127.0.0.1:9000 --message '{\"op\":\"ping\"}' --expect ping -c 16 -d 10s\n  stampede raw tcp://127.0.0.1:9000 --message hello --length-prefix u32be -R 5k"
+)]
+pub struct RawArgs {
+    /// Target, e.g. tcp://127.0.0.1:9000
+    pub url: String,
+    /// The request (sent framed like the answers: the delimiter appended, or the length prefixed).
+    #[arg(long = "message", value_name = "TEXT", conflicts_with = "message_file")]
+    pub message: Option<String>,
+    /// The request, read from FILE.
+    #[arg(long = "message-file", value_name = "FILE")]
+    pub message_file: Option<PathBuf>,
+    /// Answers end with this (escapes: \n \r \t \0 \xNN) [default: \n].
+    #[arg(long = "delimiter", value_name = "BYTES", conflicts_with_all = ["length_prefix", "fixed_size"])]
+    pub delimiter: Option<String>,
+    /// Answers are a length prefix and that many bytes: u16be, u32be or u32le.
+    #[arg(long = "length-prefix", value_name = "KIND", conflicts_with = "fixed_size")]
+    pub length_prefix: Option<String>,
+    /// Answers are exactly this many bytes.
+    #[arg(long = "fixed-size", value_name = "SIZE")]
+    pub fixed_size: Option<String>,
+    /// An answer without this text counts as check_failed (the connection goes on).
+    #[arg(long = "expect", value_name = "TEXT")]
+    pub expect: Option<String>,
+    /// Longest answer accepted; longer is a protocol error.
+    #[arg(long = "max-response", default_value = "1MiB", value_name = "SIZE")]
+    pub max_response: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct RequestArgs {
     /// HTTP method.
     #[arg(short = 'm', long = "method", default_value = "GET")]
@@ -320,6 +354,9 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long = "listen", default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
+    /// Also answer a raw echo here (every byte sent comes back): the target of `stampede raw`.
+    #[arg(long = "raw-listen", value_name = "ADDR")]
+    pub raw_listen: Option<String>,
     /// Worker threads, one SO_REUSEPORT listener each [default: every CPU this process may use].
     #[arg(short = 't', long = "threads", value_name = "N")]
     pub threads: Option<usize>,

@@ -405,6 +405,76 @@ pub struct WsConfig {
     pub load: LoadConfig,
 }
 
+/// A validated `stampede raw` run.
+#[derive(Clone, Debug)]
+pub struct RawConfig {
+    pub target: Target,
+    /// The request as written on the wire (framed like the responses).
+    pub message: Vec<u8>,
+    pub framing: crate::proto::raw::Framing,
+    pub max_response: usize,
+    pub expect: Option<Vec<u8>>,
+    pub load: LoadConfig,
+}
+
+pub fn raw_config(a: &crate::cli::RawArgs) -> Result<RawConfig> {
+    use crate::proto::raw::{parse_delimiter, Framing, Prefix};
+    if a.url.starts_with("unix://") {
+        return Err(Error::usage("unix:// targets are not supported yet; use tcp://HOST:PORT"));
+    }
+    if !a.url.starts_with("tcp://") {
+        return Err(Error::usage(format!("'{}': write the target as tcp://HOST:PORT, e.g. tcp://127.0.0.1:9000", a.url)));
+    }
+    let authority = a.url["tcp://".len()..].split('/').next().unwrap_or("");
+    if !authority.contains(':') || authority.ends_with(':') {
+        return Err(Error::usage(format!("'{}': give the port, e.g. tcp://127.0.0.1:9000", a.url)));
+    }
+    let target = parse_url(&a.url, "tcp")?;
+    let load = load_config(&a.load)?;
+    let mut message = match (&a.message, &a.message_file) {
+        (Some(m), None) => m.as_bytes().to_vec(),
+        (None, Some(f)) => std::fs::read(f).map_err(|e| Error::usage(format!("--message-file {}: {e}", f.display())))?,
+        _ => return Err(Error::usage("give the request with --message TEXT or --message-file FILE")),
+    };
+    let framing = match (&a.delimiter, &a.length_prefix, &a.fixed_size) {
+        (_, Some(p), None) => Framing::LengthPrefix(match p.as_str() {
+            "u16be" => Prefix::U16Be,
+            "u32be" => Prefix::U32Be,
+            "u32le" => Prefix::U32Le,
+            other => return Err(Error::usage(format!("--length-prefix '{other}': choose u16be, u32be or u32le"))),
+        }),
+        (_, None, Some(n)) => {
+            let n = crate::units::parse_size(n).map_err(|e| Error::usage(format!("--fixed-size: {e}")))?;
+            if n == 0 {
+                return Err(Error::usage("--fixed-size must be at least 1"));
+            }
+            Framing::Fixed(n as usize)
+        }
+        (d, None, None) => {
+            Framing::Delimiter(parse_delimiter(d.as_deref().unwrap_or("\\n")).map_err(|e| Error::usage(format!("--delimiter {e}")))?)
+        }
+        (_, Some(_), Some(_)) => return Err(Error::usage("give one of --delimiter, --length-prefix or --fixed-size")),
+    };
+    // The request is framed like the answers: the delimiter appended, the length prefixed.
+    match &framing {
+        Framing::Delimiter(d) if !message.ends_with(d) => message.extend_from_slice(d),
+        Framing::LengthPrefix(p) => {
+            let prefix = p.encode(message.len()).ok_or_else(|| Error::usage("--message is too long for its --length-prefix"))?;
+            message.splice(0..0, prefix);
+        }
+        _ => {}
+    }
+    if message.is_empty() {
+        return Err(Error::usage("--message is empty"));
+    }
+    let max_response = crate::units::parse_size(&a.max_response).map_err(|e| Error::usage(format!("--max-response: {e}")))? as usize;
+    if max_response == 0 || max_response > 64 << 20 {
+        return Err(Error::usage("--max-response must be between 1 B and 64 MiB"));
+    }
+    let expect = a.expect.as_ref().map(|e| e.as_bytes().to_vec());
+    Ok(RawConfig { target, message, framing, max_response, expect, load })
+}
+
 /// Largest message `stampede ws` sends (the frame is built once, in memory).
 pub const MAX_WS_MESSAGE: u64 = 16 << 20;
 /// Most message bytes in flight per connection when pipelining.
@@ -652,7 +722,12 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
     }
     let asr = AsrMock { partial_ms: a.asr_partial_ms, rtf: a.asr_rtf, max_sessions: a.asr_max_sessions };
     let faults = crate::server::fault::FaultPlan::parse(&a.faults).map_err(|e| Error::usage(format!("--fault {e}")))?;
-    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog, asr, faults })
+    let raw_listen = a
+        .raw_listen
+        .as_deref()
+        .map(|r| r.parse::<SocketAddr>().map_err(|_| Error::usage(format!("--raw-listen '{r}': give IP:PORT, e.g. 127.0.0.1:9000"))))
+        .transpose()?;
+    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog, asr, faults, raw_listen })
 }
 
 #[cfg(test)]

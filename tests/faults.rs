@@ -37,6 +37,7 @@ fn faulty(faults: &[&str], backlog: i32) -> ServerHandle {
         backlog,
         asr: Default::default(),
         faults,
+        raw_listen: None,
     })
     .expect("embedded server starts")
 }

@@ -4,4 +4,5 @@
 //! message completed; partial input is not an error. Encoders write into caller-owned buffers.
 
 pub mod http;
+pub mod raw;
 pub mod ws;

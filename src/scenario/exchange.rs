@@ -34,6 +34,9 @@ pub enum Fed {
     Skipped { consumed: usize },
     /// One answer completed. `status` is the HTTP status (0 where the protocol has none).
     Answer { consumed: usize, status: u16, keep_alive: bool },
+    /// One answer completed but failed a check (`--expect`): counted as an error of `class`,
+    /// the connection goes on.
+    Failed { consumed: usize, class: ErrorClass },
     /// A control message that needs these bytes written back (a WebSocket pong).
     Reply { consumed: usize, bytes: Vec<u8> },
     /// The peer is closing the connection (a WebSocket close frame with this code).
@@ -322,6 +325,12 @@ impl<W: Wire> Exchange<W> {
                             if !keep_alive {
                                 return fail_rest(ctx, ErrorClass::ClosedEarly, k - done, served);
                             }
+                        }
+                        Ok(Fed::Failed { consumed, class }) => {
+                            pos += consumed;
+                            ctx.shard.borrow_mut().on_request_error(class, 1);
+                            done += 1;
+                            served += 1;
                         }
                         Ok(Fed::Partial { consumed }) => {
                             pos += consumed;

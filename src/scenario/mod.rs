@@ -20,6 +20,7 @@ pub mod chat;
 pub mod exchange;
 pub mod http;
 pub mod mix;
+pub mod raw;
 pub mod ws;
 
 /// Most read buffers a worker keeps pooled (the rest are freed).

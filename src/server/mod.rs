@@ -10,6 +10,7 @@ pub mod asr;
 pub mod chat;
 pub mod fault;
 pub mod http;
+pub mod raw;
 pub mod ws;
 
 use std::net::{SocketAddr, TcpListener};
@@ -39,6 +40,8 @@ pub struct ServeConfig {
     pub asr: AsrMock,
     /// Fault modes (`--fault`); empty: a healthy server.
     pub faults: fault::FaultPlan,
+    /// A second address for a raw echo (`--raw-listen`), one listener per worker.
+    pub raw_listen: Option<SocketAddr>,
 }
 
 /// The mock recogniser behind `/asr` (vosk protocol).
@@ -73,6 +76,7 @@ pub(crate) struct Shared {
 /// A running server. Dropping it without `stop` leaves the threads running.
 pub struct ServerHandle {
     addr: SocketAddr,
+    raw_addr: Option<SocketAddr>,
     driver: DriverKind,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
@@ -81,6 +85,11 @@ pub struct ServerHandle {
 impl ServerHandle {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the raw echo listens (`--raw-listen`), with the port chosen for port 0.
+    pub fn raw_addr(&self) -> Option<SocketAddr> {
+        self.raw_addr
     }
 
     pub fn driver(&self) -> DriverKind {
@@ -110,6 +119,17 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
     for _ in 1..threads {
         listeners.push(bind_reuseport(addr, cfg.backlog).map_err(|e| listen_error(addr, e))?);
     }
+    let mut raw_listeners: Vec<Option<TcpListener>> = (0..threads).map(|_| None).collect();
+    let mut raw_addr = None;
+    if let Some(raw) = cfg.raw_listen {
+        let first = bind_reuseport(raw, cfg.backlog).map_err(|e| listen_error(raw, e))?;
+        let at = first.local_addr().map_err(|e| Error::io("cannot read the raw listening address", e))?;
+        raw_listeners[0] = Some(first);
+        for slot in raw_listeners.iter_mut().skip(1) {
+            *slot = Some(bind_reuseport(at, cfg.backlog).map_err(|e| listen_error(at, e))?);
+        }
+        raw_addr = Some(at);
+    }
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         open: AtomicU64::new(0),
@@ -123,7 +143,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
     let driver = if runtime::io_uring_usable() { DriverKind::IoUring } else { DriverKind::Epoll };
     let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
     let mut handles = Vec::with_capacity(threads);
-    for (i, listener) in listeners.into_iter().enumerate() {
+    for (i, (listener, raw_listener)) in listeners.into_iter().zip(raw_listeners).enumerate() {
         let shared_w = Arc::clone(&shared);
         let ready = ready_tx.clone();
         let cpu = (!cfg.cpus.is_empty()).then(|| cfg.cpus[i % cfg.cpus.len()]);
@@ -147,6 +167,17 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
                     monoio::spawn(http::accept_loop(listener, Arc::clone(&shared_w)));
                     None
                 };
+                if let Some(raw) = raw_listener {
+                    match monoio::net::TcpListener::from_std(raw) {
+                        Ok(l) => {
+                            monoio::spawn(raw::accept_loop(l, Arc::clone(&shared_w)));
+                        }
+                        Err(e) => {
+                            let _ = ready_inner.send(Err(format!("cannot register the raw listener: {e}")));
+                            return;
+                        }
+                    }
+                }
                 let _ = ready_inner.send(Ok(()));
                 while !shared_w.stop.load(Ordering::Relaxed) {
                     monoio::time::sleep(STOP_POLL).await;
@@ -177,7 +208,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         }
         return Err(Error::run(failure));
     }
-    Ok(ServerHandle { addr, driver, shared, threads: handles })
+    Ok(ServerHandle { addr, raw_addr, driver, shared, threads: handles })
 }
 
 fn listen_error(addr: SocketAddr, e: std::io::Error) -> Error {

@@ -25,10 +25,12 @@ pub enum ErrorClass {
     AddrUnavailable,
     FdLimit,
     Other,
+    /// An answer arrived but failed a check (`raw --expect`).
+    Check,
 }
 
 impl ErrorClass {
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
     pub const ALL: [ErrorClass; Self::COUNT] = [
         ErrorClass::Refused,
         ErrorClass::ConnectTimeout,
@@ -40,6 +42,7 @@ impl ErrorClass {
         ErrorClass::AddrUnavailable,
         ErrorClass::FdLimit,
         ErrorClass::Other,
+        ErrorClass::Check,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +57,7 @@ impl ErrorClass {
             ErrorClass::AddrUnavailable => "addr_unavailable",
             ErrorClass::FdLimit => "fd_limit",
             ErrorClass::Other => "other",
+            ErrorClass::Check => "check_failed",
         }
     }
 

@@ -24,6 +24,7 @@ pub fn embedded_asr(asr: stampede::server::AsrMock) -> ServerHandle {
         backlog: 1024,
         asr,
         faults: Default::default(),
+        raw_listen: None,
     })
     .expect("embedded server starts")
 }
@@ -39,6 +40,7 @@ pub fn embedded(max_connections: Option<u64>, max_rps: Option<u64>) -> ServerHan
         backlog: 1024,
         asr: Default::default(),
         faults: Default::default(),
+        raw_listen: None,
     })
     .expect("embedded server starts")
 }
