@@ -711,6 +711,7 @@ fn serve(a: &ServeArgs) -> Result<i32> {
         target_is_local: false,
         serve_backlog: Some(s.backlog.max(0) as u32),
         uses_io_uring: None,
+        unix: false,
     };
     for c in crate::preflight::run(Path::new("/"), &plan).checks.iter().filter(|c| c.status != crate::preflight::Status::Pass) {
         if matches!(c.name, "net.core.somaxconn" | "net.ipv4.tcp_max_syn_backlog" | "net.ipv4.tcp_syncookies") {

@@ -144,6 +144,9 @@ pub struct LoadArgs {
     /// Connect timeout.
     #[arg(long = "connect-timeout", default_value = "5s", value_name = "TIME")]
     pub connect_timeout: String,
+    /// Connect to this Unix socket instead of the URL's host and port (as curl); the URL still names the Host and path.
+    #[arg(long = "unix-socket", value_name = "PATH", conflicts_with = "source")]
+    pub unix_socket: Option<PathBuf>,
     /// Source addresses, round-robin: 127.0.0.2-127.0.0.9, 127.0.0.0/29 or a comma list.
     #[arg(long = "source", value_name = "ADDRS")]
     pub source: Option<String>,

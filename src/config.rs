@@ -133,6 +133,8 @@ pub struct LoadConfig {
     pub hlog: Option<PathBuf>,
     /// `--monitor-pid`: local target processes sampled each second.
     pub monitor_pids: Vec<u32>,
+    /// `--unix-socket PATH`: connect there instead of the URL's host and port.
+    pub unix: Option<PathBuf>,
     /// `--metrics-listen`: where live Prometheus metrics are served.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `--abort-on-fail`: stop at the first breach of a live-judged threshold after this grace.
@@ -247,6 +249,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         sources,
         json: a.out.json.clone(),
         hlog: a.out.hlog.clone(),
+        unix: a.unix_socket.clone(),
         metrics_listen: a
             .out
             .metrics_listen
@@ -481,6 +484,9 @@ pub const MAX_WS_MESSAGE: u64 = 16 << 20;
 pub const MAX_WS_BATCH: u64 = 256 << 10;
 
 pub fn ws_config(a: &crate::cli::WsArgs) -> Result<WsConfig> {
+    if a.rooms.is_some() && a.load.unix_socket.is_some() {
+        return Err(Error::usage("--rooms (chat) does not run over --unix-socket yet; use a ws:// host and port"));
+    }
     let target = parse_url(&a.url, "ws")?;
     let mut load = load_config(&a.load)?;
     let headers = parse_headers(&a.headers)?;
@@ -644,6 +650,7 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         timeout: a.timeout.clone(),
         connect_timeout: a.connect_timeout.clone(),
         source: None,
+        unix_socket: None,
         linger_zero: false,
         out: a.out.clone(),
     };
@@ -760,6 +767,7 @@ mod tests {
             monitor_pids: Vec::new(),
             metrics_listen: None,
             abort_after: None,
+            unix: None,
         }
     }
 

@@ -19,9 +19,10 @@ pub fn plan_for(target: &Target, load: &LoadConfig) -> Plan {
         threads: load.threads,
         source_addrs: load.sources.len().max(1) as u64,
         destinations: 1,
-        target_is_local: target.addr.ip().is_loopback(),
+        target_is_local: target.addr.ip().is_loopback() || load.unix.is_some(),
         serve_backlog: None,
         uses_io_uring: None,
+        unix: load.unix.is_some(),
     }
 }
 
@@ -147,6 +148,7 @@ pub fn preflight(a: &PreflightArgs) -> Result<i32> {
         target_is_local,
         serve_backlog: None,
         uses_io_uring: Some(crate::engine::runtime::io_uring_usable()),
+        unix: false,
     };
     let report = preflight::run(&a.root, &plan);
     print!("{}", report.render_text());

@@ -145,6 +145,9 @@ fn nr_open(host: &Host, plan: &Plan) -> Check {
 
 fn ports(host: &Host, plan: &Plan) -> Check {
     let name = "ephemeral ports";
+    if plan.unix {
+        return row(name, Status::Pass, "a Unix socket: no ports are used".into(), format!("{} connections", plan.connections));
+    }
     let Some((lo, hi)) = host.port_range else { return unreadable(name, "net.ipv4.ip_local_port_range") };
     let per_pair = (hi.saturating_sub(lo) + 1).saturating_sub(host.reserved_ports);
     let capacity = per_pair * plan.source_addrs.max(1) * plan.destinations.max(1);
@@ -174,6 +177,9 @@ fn ports(host: &Host, plan: &Plan) -> Check {
 
 fn time_wait(host: &Host, plan: &Plan) -> Check {
     let name = "TIME_WAIT";
+    if plan.unix {
+        return row(name, Status::Pass, "a Unix socket: no TIME_WAIT".into(), String::new());
+    }
     let observed = format!(
         "{} sockets in TIME_WAIT now; tcp_tw_reuse={}, tcp_fin_timeout={}, tcp_max_tw_buckets={}",
         host.time_wait.map_or("?".into(), |v| v.to_string()),

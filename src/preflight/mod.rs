@@ -37,6 +37,8 @@ pub struct Plan {
     pub serve_backlog: Option<u32>,
     /// Result of a real io_uring runtime probe (`None`: not probed).
     pub uses_io_uring: Option<bool>,
+    /// Connections go to a Unix socket: no ephemeral ports, no TIME_WAIT.
+    pub unix: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -75,6 +75,7 @@ fn plan(connections: u64) -> Plan {
         target_is_local: false,
         serve_backlog: None,
         uses_io_uring: Some(true),
+        unix: false,
     }
 }
 
@@ -230,4 +231,17 @@ fn cpu_lists() {
     assert_eq!(read::cpu_list_len("0-3,5,7-8\n"), Some(7));
     assert_eq!(read::cpu_list_len("0"), Some(1));
     assert_eq!(read::cpu_list_len("x"), None);
+}
+
+#[test]
+fn a_unix_socket_needs_no_ephemeral_ports() {
+    let root = FakeRoot::new("unix");
+    // 200,000 connections over one TCP pair cannot fit; over a Unix socket ports do not apply.
+    let tcp = run(root.path(), &plan(200_000));
+    assert_eq!(status(&tcp, "ephemeral ports"), Some(Status::Fail));
+    let unix = run(root.path(), &Plan { unix: true, ..plan(200_000) });
+    let c = unix.checks.iter().find(|c| c.name == "ephemeral ports").unwrap();
+    assert_eq!(c.status, Status::Pass);
+    assert!(c.observed.contains("Unix socket"), "{}", c.observed);
+    assert_eq!(status(&unix, "TIME_WAIT"), Some(Status::Pass));
 }

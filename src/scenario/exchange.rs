@@ -15,7 +15,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use monoio::io::AsyncWriteRentExt;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use crate::clock;
@@ -186,13 +186,16 @@ impl<W: Wire> Exchange<W> {
             }
             // Connect and opening are boxed for the same reason as the read below: their futures
             // (with timers) would otherwise be part of every idle connection's task.
-            let Some(mut stream) = Box::pin(connect_for_run(ctx, self.wire.target().addr, &opts, &mut backoff)).await else { return };
-            let ended = match Box::pin(self.open(ctx, &mut stream, &mut st)).await {
-                Ok(()) => self.requests(ctx, slot, &mut stream, &mut st).await,
-                Err(None) => Ended::RunOver,
-                Err(Some(class)) => {
-                    ctx.shard.borrow_mut().on_connect_error(class);
-                    Ended::Closed { served: 0 }
+            let ended = match &load.unix {
+                None => {
+                    let Some(mut stream) = Box::pin(connect_for_run(ctx, self.wire.target().addr, &opts, &mut backoff)).await else {
+                        return;
+                    };
+                    self.session(ctx, slot, &mut stream, &mut st).await
+                }
+                Some(path) => {
+                    let Some(mut stream) = Box::pin(connect_unix_for_run(ctx, path, &opts, &mut backoff)).await else { return };
+                    self.session(ctx, slot, &mut stream, &mut st).await
                 }
             };
             ctx.shard.borrow_mut().on_close();
@@ -212,8 +215,31 @@ impl<W: Wire> Exchange<W> {
         }
     }
 
+    /// One connection's life after connect: the opening, then requests until it ends.
+    async fn session<S: AsyncReadRent + AsyncWriteRent>(
+        &self,
+        ctx: &WorkerCtx,
+        slot: u64,
+        stream: &mut S,
+        st: &mut ConnState<W::Parser>,
+    ) -> Ended {
+        match Box::pin(self.open(ctx, stream, st)).await {
+            Ok(()) => self.requests(ctx, slot, stream, st).await,
+            Err(None) => Ended::RunOver,
+            Err(Some(class)) => {
+                ctx.shard.borrow_mut().on_connect_error(class);
+                Ended::Closed { served: 0 }
+            }
+        }
+    }
+
     /// Runs the protocol's opening. `Err(None)`: the run ended meanwhile; `Err(Some)`: failed.
-    async fn open(&self, ctx: &WorkerCtx, stream: &mut TcpStream, st: &mut ConnState<W::Parser>) -> Result<(), Option<ErrorClass>> {
+    async fn open<S: AsyncReadRent + AsyncWriteRent>(
+        &self,
+        ctx: &WorkerCtx,
+        stream: &mut S,
+        st: &mut ConnState<W::Parser>,
+    ) -> Result<(), Option<ErrorClass>> {
         let Some(bytes) = self.wire.opening() else {
             return Ok(());
         };
@@ -270,7 +296,13 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// Drives one open connection until it closes or the run ends.
-    async fn requests(&self, ctx: &WorkerCtx, slot: u64, stream: &mut TcpStream, st: &mut ConnState<W::Parser>) -> Ended {
+    async fn requests<S: AsyncReadRent + AsyncWriteRent>(
+        &self,
+        ctx: &WorkerCtx,
+        slot: u64,
+        stream: &mut S,
+        st: &mut ConnState<W::Parser>,
+    ) -> Ended {
         let timeout_ns = self.wire.load().timeout.as_nanos() as u64;
         let mut served = 0u64;
         // The clock is read once after each write and once after each read; the end-of-run
@@ -412,7 +444,11 @@ fn timed_out(ctx: &WorkerCtx, deadline: u64, n: usize, served: u64) -> Ended {
 
 /// Writes all of `bytes` unless clock time `until_ns` comes first (`None`; the connection
 /// must then be closed: part of the bytes may be out).
-async fn write_until<T: monoio::buf::IoBuf + 'static>(stream: &mut TcpStream, bytes: T, until_ns: u64) -> Option<std::io::Result<()>> {
+async fn write_until<S: AsyncWriteRent, T: monoio::buf::IoBuf + 'static>(
+    stream: &mut S,
+    bytes: T,
+    until_ns: u64,
+) -> Option<std::io::Result<()>> {
     let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
     monoio::time::timeout_at(until, stream.write_all(bytes)).await.ok().map(|(res, _)| res.map(|_| ()))
 }
@@ -458,12 +494,48 @@ pub(crate) async fn connect_for_run(
     }
 }
 
+/// Connects to the Unix socket `path`, backing off after each failure; every attempt is counted.
+/// `None` when the run ended first.
+pub(crate) async fn connect_unix_for_run(
+    ctx: &WorkerCtx,
+    path: &std::path::Path,
+    opts: &crate::net::ConnectOpts,
+    backoff: &mut Backoff,
+) -> Option<monoio::net::UnixStream> {
+    loop {
+        let t0 = clock::now_ns();
+        if ctx.stop.get() || ctx.past_end(t0) {
+            return None;
+        }
+        let res = match monoio::time::timeout(opts.timeout, monoio::net::UnixStream::connect(path)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(ErrorClass::from_io(&e)),
+            Err(_) => Err(ErrorClass::ConnectTimeout),
+        };
+        match res {
+            Ok(s) => {
+                ctx.shard.borrow_mut().on_connect(clock::now_ns().saturating_sub(t0));
+                return Some(s);
+            }
+            Err(class) => {
+                if ctx.past_end(clock::now_ns()) || ctx.stop.get() {
+                    return None;
+                }
+                ctx.shard.borrow_mut().on_connect_error(class);
+                if !ctx.sleep_for(backoff.next_delay()).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// Writes a protocol's opening bytes and reads until `parse` accepts the answer (it returns the
 /// answer's length; the bytes after it stay in `rbuf`). Records the handshake time.
 /// `Err(None)`: the run ended meanwhile; `Err(Some(class))`: the opening failed.
-pub(crate) async fn open_with(
+pub(crate) async fn open_with<S: AsyncReadRent + AsyncWriteRent>(
     ctx: &WorkerCtx,
-    stream: &mut TcpStream,
+    stream: &mut S,
     rbuf: &mut Vec<u8>,
     bytes: &'static [u8],
     timeout: std::time::Duration,

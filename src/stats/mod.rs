@@ -68,7 +68,8 @@ impl ErrorClass {
     /// What an OS error means for a load test.
     pub fn from_io(e: &std::io::Error) -> ErrorClass {
         match e.raw_os_error() {
-            Some(libc::ECONNREFUSED) => ErrorClass::Refused,
+            // ENOENT: a Unix socket path where nothing listens (any more).
+            Some(libc::ECONNREFUSED | libc::ENOENT) => ErrorClass::Refused,
             Some(libc::ETIMEDOUT) => ErrorClass::ConnectTimeout,
             Some(libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED) => ErrorClass::Reset,
             Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE) => ErrorClass::AddrUnavailable,
