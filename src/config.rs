@@ -422,18 +422,30 @@ pub struct RawConfig {
 
 pub fn raw_config(a: &crate::cli::RawArgs) -> Result<RawConfig> {
     use crate::proto::raw::{parse_delimiter, Framing, Prefix};
-    if a.url.starts_with("unix://") {
-        return Err(Error::usage("unix:// targets are not supported yet; use tcp://HOST:PORT"));
-    }
-    if !a.url.starts_with("tcp://") {
-        return Err(Error::usage(format!("'{}': write the target as tcp://HOST:PORT, e.g. tcp://127.0.0.1:9000", a.url)));
-    }
-    let authority = a.url["tcp://".len()..].split('/').next().unwrap_or("");
-    if !authority.contains(':') || authority.ends_with(':') {
-        return Err(Error::usage(format!("'{}': give the port, e.g. tcp://127.0.0.1:9000", a.url)));
-    }
-    let target = parse_url(&a.url, "tcp")?;
-    let load = load_config(&a.load)?;
+    let mut load = load_config(&a.load)?;
+    let target = if let Some(path) = a.url.strip_prefix("unix://") {
+        // unix:///run/daemon.sock: the path is the target; the address is never used.
+        if !path.starts_with('/') {
+            return Err(Error::usage(format!("'{}': write a Unix socket as unix:///ABSOLUTE/PATH", a.url)));
+        }
+        if load.unix.is_some() {
+            return Err(Error::usage("give the Unix socket once: unix:///PATH or --unix-socket"));
+        }
+        load.unix = Some(PathBuf::from(path));
+        Target { url: a.url.clone(), addr: SocketAddr::from(([127, 0, 0, 1], 0)), host_header: "localhost".into(), path: "/".into() }
+    } else {
+        if !a.url.starts_with("tcp://") {
+            return Err(Error::usage(format!(
+                "'{}': write the target as tcp://HOST:PORT (e.g. tcp://127.0.0.1:9000) or unix:///PATH",
+                a.url
+            )));
+        }
+        let authority = a.url["tcp://".len()..].split('/').next().unwrap_or("");
+        if !authority.contains(':') || authority.ends_with(':') {
+            return Err(Error::usage(format!("'{}': give the port, e.g. tcp://127.0.0.1:9000", a.url)));
+        }
+        parse_url(&a.url, "tcp")?
+    };
     let mut message = match (&a.message, &a.message_file) {
         (Some(m), None) => m.as_bytes().to_vec(),
         (None, Some(f)) => std::fs::read(f).map_err(|e| Error::usage(format!("--message-file {}: {e}", f.display())))?,

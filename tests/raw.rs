@@ -75,7 +75,7 @@ fn raw_misuse_exits_2() {
     for (args, needle) in [
         (vec!["raw", "tcp://127.0.0.1/", "--message", "x"], "port"),
         (vec!["raw", "http://127.0.0.1:9/", "--message", "x"], "tcp://HOST:PORT"),
-        (vec!["raw", "unix:///tmp/s", "--message", "x"], "unix://"),
+        (vec!["raw", "unix://relative.sock", "--message", "x"], "unix:///ABSOLUTE/PATH"),
         (vec!["raw", "tcp://127.0.0.1:9"], "--message"),
         (vec!["raw", "tcp://127.0.0.1:9", "--message", "x", "--length-prefix", "u64"], "--length-prefix"),
         (vec!["raw", "tcp://127.0.0.1:9", "--message", "x", "--delimiter", "\\q"], "--delimiter"),
