@@ -490,19 +490,11 @@ fn canonical(t: &Threshold) -> String {
 fn empty_meta() -> crate::stats::report::RunMeta {
     crate::stats::report::RunMeta {
         scenario: "http".into(),
-        target: "t".into(),
-        driver: "epoll".into(),
         threads: 1,
         connections: 1,
         pipeline: 1,
         duration_s: 1.0,
-        target_rate: None,
-        cpu_user_s: 0.0,
-        cpu_sys_s: 0.0,
-        interrupted: false,
-        started_unix_ms: 0,
-        rss_start: 0,
-        rss_peak: 0,
+        ..Default::default()
     }
 }
 

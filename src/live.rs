@@ -18,6 +18,7 @@ use crate::stats::{new_histogram, ErrorClass, Shard};
 use crate::thresholds::{self, Threshold};
 
 /// Totals so far, for the metrics endpoint and the abort check.
+#[derive(Clone)]
 pub struct Totals {
     pub seconds: u64,
     pub sent: u64,
@@ -66,22 +67,7 @@ impl Totals {
         shard.responses = self.ok;
         shard.failed = self.errors;
         shard.errors[ErrorClass::ALL.iter().position(|c| *c == ErrorClass::Other).unwrap_or(0)] = self.errors;
-        let meta = RunMeta {
-            scenario: String::new(),
-            target: String::new(),
-            driver: String::new(),
-            threads: 1,
-            connections: 0,
-            pipeline: 1,
-            duration_s: self.seconds.max(1) as f64,
-            target_rate: None,
-            cpu_user_s: 0.0,
-            cpu_sys_s: 0.0,
-            interrupted: false,
-            started_unix_ms: 0,
-            rss_start: 0,
-            rss_peak: 0,
-        };
+        let meta = RunMeta { threads: 1, pipeline: 1, duration_s: self.seconds.max(1) as f64, ..Default::default() };
         RunResult::new(meta, shard)
     }
 
@@ -214,7 +200,7 @@ pub fn collect(rx: mpsc::Receiver<Tick>, opts: CollectorOpts) -> (Vec<IntervalRe
             }
             if let Some(shared) = &opts.totals {
                 if let Ok(mut s) = shared.lock() {
-                    *s = totals.clone_light();
+                    *s = totals.clone();
                 }
             }
             done.push(rec);
@@ -226,24 +212,6 @@ pub fn collect(rx: mpsc::Receiver<Tick>, opts: CollectorOpts) -> (Vec<IntervalRe
         eprintln!();
     }
     (done, aborted)
-}
-
-impl Totals {
-    /// A copy for the metrics endpoint.
-    fn clone_light(&self) -> Totals {
-        Totals {
-            seconds: self.seconds,
-            sent: self.sent,
-            ok: self.ok,
-            errors: self.errors,
-            open: self.open,
-            last_rps: self.last_rps,
-            latency: self.latency.clone(),
-            last_latency: self.last_latency.clone(),
-            stage: self.stage.clone(),
-            aborted: self.aborted.clone(),
-        }
-    }
 }
 
 /// `--metrics-listen ADDR`: serves `GET /metrics` from a thread until `done` is set. Returns

@@ -223,22 +223,7 @@ mod tests {
     #[test]
     fn target_thresholds_read_the_monitored_process() {
         use crate::stats::timeline::{MonitorSample, MonitorSeries};
-        let meta = crate::stats::report::RunMeta {
-            scenario: "http".into(),
-            target: "t".into(),
-            driver: "epoll".into(),
-            threads: 1,
-            connections: 1,
-            pipeline: 1,
-            duration_s: 2.0,
-            target_rate: None,
-            cpu_user_s: 0.0,
-            cpu_sys_s: 0.0,
-            interrupted: false,
-            started_unix_ms: 0,
-            rss_start: 0,
-            rss_peak: 0,
-        };
+        let meta = crate::stats::report::RunMeta { threads: 1, duration_s: 2.0, ..Default::default() };
         let mut r = RunResult::new(meta, crate::stats::Shard::new());
         let rules: Vec<Threshold> = ["target_cpu<200%", "target_rss<1GiB"].iter().map(|t| parse(t).unwrap()).collect();
         assert!(judge(&rules, &r).iter().all(|v| !v.passed && v.actual.is_none()), "no monitored process: no data");
@@ -274,22 +259,7 @@ mod tests {
                 s.on_response(status, 0, 0, (i % 100 + 1) * 1_000_000); // 1..100 ms
             }
         }
-        let meta = RunMeta {
-            scenario: "http".into(),
-            target: "t".into(),
-            driver: "io_uring".into(),
-            threads: 1,
-            connections: 10,
-            pipeline: 1,
-            duration_s: 10.0,
-            target_rate: None,
-            cpu_user_s: 0.0,
-            cpu_sys_s: 0.0,
-            interrupted: false,
-            started_unix_ms: 0,
-            rss_start: 0,
-            rss_peak: 0,
-        };
+        let meta = RunMeta { threads: 1, connections: 10, duration_s: 10.0, ..Default::default() };
         RunResult::new(meta, s)
     }
 

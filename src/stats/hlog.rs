@@ -44,18 +44,8 @@ mod tests {
         let meta = crate::stats::report::RunMeta {
             scenario: "http".into(),
             target: "http://127.0.0.1:8080/".into(),
-            driver: "io_uring".into(),
-            threads: 1,
-            connections: 1,
-            pipeline: 1,
-            duration_s: 3.0,
-            target_rate: None,
-            cpu_user_s: 0.0,
-            cpu_sys_s: 0.0,
-            interrupted: false,
             started_unix_ms: 1_700_000_000_000,
-            rss_start: 0,
-            rss_peak: 0,
+            ..Default::default()
         };
         let mut r = RunResult::new(meta, Shard::new());
         for t in 1..=3u64 {

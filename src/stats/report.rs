@@ -19,7 +19,7 @@ use super::{new_histogram, ErrorClass, Shard};
 pub const SCHEMA: &str = "stampede.result/1";
 
 /// Facts about the run that the shard does not hold.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunMeta {
     pub scenario: String,
     pub target: String,
