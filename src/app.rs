@@ -91,7 +91,11 @@ pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {
 }
 
 fn ws(a: &WsArgs) -> Result<i32> {
-    let cfg = config::ws_config(a)?;
+    run_ws(config::ws_config(a)?)
+}
+
+/// Runs a WebSocket load (echo, ping or chat) and reports it.
+fn run_ws(cfg: config::WsConfig) -> Result<i32> {
     let what = match cfg.mode {
         WsMode::Echo { text } => format!("{} B {} echo {}", cfg.payload.len(), if text { "text" } else { "binary" }, cfg.target.url),
         WsMode::Ping => format!("ping {}", cfg.target.url),
@@ -106,7 +110,11 @@ fn ws(a: &WsArgs) -> Result<i32> {
 }
 
 fn asr(a: &AsrArgs) -> Result<i32> {
-    let cfg = config::asr_config(a)?;
+    run_asr(config::asr_config(a)?)
+}
+
+/// Runs an ASR streaming load and reports it (transcripts to their file when asked).
+fn run_asr(cfg: config::AsrConfig) -> Result<i32> {
     let what = format!(
         "{} streams of {:.1} s audio ({} Hz, {} ch) in {} ms frames at {}x to {}",
         cfg.load.connections,
@@ -121,6 +129,15 @@ fn asr(a: &AsrArgs) -> Result<i32> {
     let load = cfg.load.clone();
     let transcripts = cfg.transcripts.clone();
     run_scenario(Arc::new(AsrScenario::new(cfg, nonce())), &load, plan, &what, "", transcripts.as_deref())
+}
+
+/// Parses a command line built by stampede itself (from a plan, a capacity step): a clap error
+/// becomes a usage error that starts with `context` and quotes clap's first lines.
+pub(crate) fn parse_generated(argv: &[String], context: &str) -> Result<crate::cli::Cli> {
+    <crate::cli::Cli as clap::Parser>::try_parse_from(argv).map_err(|e| {
+        let msg = e.render().to_string();
+        Error::usage(format!("{context}:\n{}", msg.lines().take(3).collect::<Vec<_>>().join("\n")))
+    })
 }
 
 /// The TOML of a preset for `url` (`--limit` fills the throttle preset's shares).
@@ -172,13 +189,7 @@ fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
         argv.extend(["--threshold".to_string(), t.clone()]);
     }
     argv.extend(a.extra.iter().cloned());
-    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv).map_err(|e| {
-        let msg = e.render().to_string();
-        Error::usage(format!(
-            "{origin}: the plan's options do not make a valid command:\n{}",
-            msg.lines().take(3).collect::<Vec<_>>().join("\n")
-        ))
-    })?;
+    let cli = parse_generated(&argv, &format!("{origin}: the plan's options do not make a valid command"))?;
     // A part of a split run carries its share of every level.
     let attach = |load: &mut LoadConfig, parts: Option<(&Option<String>, &Option<String>)>| -> Result<()> {
         let mut st = staged.clone();
@@ -222,8 +233,8 @@ fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
                 if let Some(f) = &r.body_file {
                     argv.extend(["--body-file".to_string(), f.clone()]);
                 }
-                let Ok(crate::cli::Cli { command: Command::Http(hr) }) = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv) else {
-                    return Err(Error::usage(format!("{origin}: request {}: its method, headers or body are not valid flags", r.name)));
+                let Command::Http(hr) = parse_generated(&argv, &format!("{origin}: request {}", r.name))?.command else {
+                    return Err(Error::usage(format!("{origin}: request {}: not an http command", r.name)));
                 };
                 let mut c = config::http_config(&hr).map_err(|e| Error::usage(format!("{origin}: request {}: {e}", r.name)))?;
                 c.load = cfg.load.clone();
@@ -241,19 +252,12 @@ fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
                 return Err(Error::usage(format!("{origin}: chat rooms (--rooms) do not take stages yet")));
             }
             attach(&mut cfg.load, Some((&w.load.out.shard, &w.load.out.process_part)))?;
-            let plan_pf = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
-            let load = cfg.load.clone();
-            let what = format!("ws {}", cfg.target.url);
-            run_scenario(Arc::new(WsScenario::ws(cfg, nonce())), &load, plan_pf, &what, "", None)
+            run_ws(cfg)
         }
         Command::Asr(x) => {
             let mut cfg = config::asr_config(&x)?;
             attach(&mut cfg.load, None)?;
-            let plan_pf = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
-            let load = cfg.load.clone();
-            let transcripts = cfg.transcripts.clone();
-            let what = format!("asr streams to {}", cfg.target.url);
-            run_scenario(Arc::new(AsrScenario::new(cfg, nonce())), &load, plan_pf, &what, "", transcripts.as_deref())
+            run_asr(cfg)
         }
         _ => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
     }
@@ -283,11 +287,7 @@ fn merge(a: &crate::cli::MergeArgs) -> Result<i32> {
         }
     }
     let merged = merged.ok_or_else(|| Error::usage("give at least one result to merge"))?;
-    let rules = a
-        .thresholds
-        .iter()
-        .map(|t| crate::thresholds::parse(t).map_err(|e| Error::usage(format!("--threshold {e}"))))
-        .collect::<Result<Vec<_>>>()?;
+    let rules = config::parse_rules("--threshold", &a.thresholds)?;
     let verdicts = crate::thresholds::judge(&rules, &merged);
     print!("{}", merged.render_text());
     if !verdicts.is_empty() {
@@ -612,9 +612,11 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
     let mut it = std::env::args_os().skip(1);
     while let Some(a) = it.next() {
         let s = a.to_string_lossy();
-        if matches!(s.as_ref(), "--processes" | "--json" | "--start-at" | "--hlog" | "--monitor-pid" | "--junit") {
+        // Flags the parent keeps (or gives each child its own value of), in both spellings.
+        const PARENT_ONLY: [&str; 6] = ["--processes", "--json", "--start-at", "--hlog", "--monitor-pid", "--junit"];
+        if PARENT_ONLY.contains(&s.as_ref()) {
             it.next();
-        } else if !(["--processes=", "--json=", "--start-at=", "--hlog=", "--monitor-pid=", "--junit="].iter().any(|p| s.starts_with(p))
+        } else if !(PARENT_ONLY.iter().any(|f| s.strip_prefix(f).is_some_and(|rest| rest.starts_with('=')))
             || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
         {
             args.push(a);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::cli::{CapacityArgs, Cli, Command};
+use crate::cli::{CapacityArgs, Command};
 use crate::config;
 use crate::error::{exit, Error, Result};
 use crate::scenario::asr::AsrScenario;
@@ -32,12 +32,7 @@ struct Step {
 }
 
 pub fn capacity(a: &CapacityArgs) -> Result<i32> {
-    let rules: Vec<Threshold> = a
-        .slo
-        .split(',')
-        .filter(|r| !r.trim().is_empty())
-        .map(|r| thresholds::parse(r).map_err(|e| Error::usage(format!("--slo {e}"))))
-        .collect::<Result<_>>()?;
+    let rules: Vec<Threshold> = config::parse_rules("--slo", &a.slo.split(',').filter(|r| !r.trim().is_empty()).collect::<Vec<_>>())?;
     if rules.is_empty() {
         return Err(Error::usage("--slo needs at least one rule, e.g. --slo \"p99<50ms,errors<0.1%\""));
     }
@@ -145,14 +140,8 @@ fn argv(scenario: &str, a: &CapacityArgs, level: f64) -> Vec<String> {
 }
 
 fn probe_command(scenario: &str, a: &CapacityArgs, level: f64) -> Result<Command> {
-    let cli = <Cli as clap::Parser>::try_parse_from(argv(scenario, a, level)).map_err(|e| {
-        let msg = e.render().to_string();
-        Error::usage(format!(
-            "capacity: these flags do not make a valid {scenario} command:\n{}",
-            msg.lines().take(3).collect::<Vec<_>>().join("\n")
-        ))
-    })?;
-    Ok(cli.command)
+    let context = format!("capacity: these flags do not make a valid {scenario} command");
+    Ok(crate::app::parse_generated(&argv(scenario, a, level), &context)?.command)
 }
 
 fn probe(scenario: &str, a: &CapacityArgs, level: f64, stop: Arc<AtomicBool>) -> Result<RunResult> {

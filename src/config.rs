@@ -277,12 +277,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         latency: a.out.latency,
         quiet: a.out.quiet,
         preflight: !a.out.no_preflight,
-        thresholds: a
-            .out
-            .thresholds
-            .iter()
-            .map(|t| crate::thresholds::parse(t).map_err(|e| Error::usage(format!("--threshold {e}"))))
-            .collect::<Result<_>>()?,
+        thresholds: parse_rules("--threshold", &a.out.thresholds)?,
         processes: a.out.processes,
         start_at: a
             .out
@@ -306,6 +301,11 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
             None => Ok(load),
         }
     })
+}
+
+/// Threshold rules given with `flag`; the first bad one is a usage error naming it.
+pub fn parse_rules<S: AsRef<str>>(flag: &str, texts: &[S]) -> Result<Vec<crate::thresholds::Threshold>> {
+    texts.iter().map(|t| crate::thresholds::parse(t.as_ref()).map_err(|e| Error::usage(format!("{flag} {e}")))).collect()
 }
 
 /// `I/N` with 0 ≤ I < N.

@@ -28,18 +28,7 @@ const RSS_BOUND: u64 = 32 << 20;
 /// The embedded server on 127.0.0.1:0, one thread, with these `--fault` flags.
 fn faulty(faults: &[&str], backlog: i32) -> ServerHandle {
     let faults = FaultPlan::parse(&faults.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("valid --fault");
-    server::start(&ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-        cpus: Vec::new(),
-        max_connections: None,
-        max_rps: None,
-        backlog,
-        asr: Default::default(),
-        faults,
-        raw_listen: None,
-    })
-    .expect("embedded server starts")
+    server::start(&ServeConfig { backlog, faults, ..common::loopback() }).expect("embedded server starts")
 }
 
 /// Runs stampede; checks what every run under faults must show: no panic, the report and the

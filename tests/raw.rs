@@ -7,18 +7,7 @@ use common::{stampede, stampede_raw, u};
 use stampede::server::{self, ServeConfig, ServerHandle};
 
 fn echo_server() -> ServerHandle {
-    server::start(&ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-        cpus: Vec::new(),
-        max_connections: None,
-        max_rps: None,
-        backlog: 1024,
-        asr: Default::default(),
-        faults: Default::default(),
-        raw_listen: Some("127.0.0.1:0".parse().unwrap()),
-    })
-    .expect("embedded server starts")
+    server::start(&ServeConfig { raw_listen: Some("127.0.0.1:0".parse().unwrap()), ..common::loopback() }).expect("embedded server starts")
 }
 
 fn tcp(srv: &ServerHandle) -> String {

@@ -469,29 +469,11 @@ pub(crate) async fn connect_for_run(
     opts: &crate::net::ConnectOpts,
     backoff: &mut Backoff,
 ) -> Option<TcpStream> {
-    loop {
-        let t0 = clock::now_ns();
-        // Only the end of the run stops a connect: the caller decides about its budget.
-        if ctx.stop.get() || ctx.past_end(t0) {
-            return None;
-        }
+    retry_connect(ctx, backoff, || {
         let source = ctx.sources.borrow_mut().next_addr();
-        match connect(addr, source, opts).await {
-            Ok(s) => {
-                ctx.shard.borrow_mut().on_connect(clock::now_ns().saturating_sub(t0));
-                return Some(s);
-            }
-            Err(class) => {
-                if ctx.past_end(clock::now_ns()) || ctx.stop.get() {
-                    return None; // the run ended while connecting: not a failure of the target
-                }
-                ctx.shard.borrow_mut().on_connect_error(class);
-                if !ctx.sleep_for(backoff.next_delay()).await {
-                    return None;
-                }
-            }
-        }
-    }
+        connect(addr, source, opts)
+    })
+    .await
 }
 
 /// Connects to the Unix socket `path`, backing off after each failure; every attempt is counted.
@@ -502,24 +484,36 @@ pub(crate) async fn connect_unix_for_run(
     opts: &crate::net::ConnectOpts,
     backoff: &mut Backoff,
 ) -> Option<monoio::net::UnixStream> {
-    loop {
-        let t0 = clock::now_ns();
-        if ctx.stop.get() || ctx.past_end(t0) {
-            return None;
-        }
-        let res = match monoio::time::timeout(opts.timeout, monoio::net::UnixStream::connect(path)).await {
+    retry_connect(ctx, backoff, || async move {
+        match monoio::time::timeout(opts.timeout, monoio::net::UnixStream::connect(path)).await {
             Ok(Ok(s)) => Ok(s),
             Ok(Err(e)) => Err(ErrorClass::from_io(&e)),
             Err(_) => Err(ErrorClass::ConnectTimeout),
-        };
-        match res {
+        }
+    })
+    .await
+}
+
+/// Runs `attempt` until it connects or the run ends, counting every attempt and backing off
+/// after each failure.
+async fn retry_connect<T, Fut>(ctx: &WorkerCtx, backoff: &mut Backoff, mut attempt: impl FnMut() -> Fut) -> Option<T>
+where
+    Fut: std::future::Future<Output = Result<T, ErrorClass>>,
+{
+    loop {
+        let t0 = clock::now_ns();
+        // Only the end of the run stops a connect: the caller decides about its budget.
+        if ctx.stop.get() || ctx.past_end(t0) {
+            return None;
+        }
+        match attempt().await {
             Ok(s) => {
                 ctx.shard.borrow_mut().on_connect(clock::now_ns().saturating_sub(t0));
                 return Some(s);
             }
             Err(class) => {
                 if ctx.past_end(clock::now_ns()) || ctx.stop.get() {
-                    return None;
+                    return None; // the run ended while connecting: not a failure of the target
                 }
                 ctx.shard.borrow_mut().on_connect_error(class);
                 if !ctx.sleep_for(backoff.next_delay()).await {

@@ -13,36 +13,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value;
 use stampede::server::{self, ServeConfig, ServerHandle};
 
-/// Starts the embedded server on 127.0.0.1:0 with one worker thread and this mock recogniser.
-pub fn embedded_asr(asr: stampede::server::AsrMock) -> ServerHandle {
-    server::start(&ServeConfig {
+/// The embedded server's settings for a test: 127.0.0.1:0, one worker thread, healthy.
+pub fn loopback() -> ServeConfig {
+    ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         threads: 1,
         cpus: Vec::new(),
         max_connections: None,
         max_rps: None,
         backlog: 1024,
-        asr,
+        asr: Default::default(),
         faults: Default::default(),
         raw_listen: None,
-    })
-    .expect("embedded server starts")
+    }
+}
+
+/// Starts the embedded server on 127.0.0.1:0 with one worker thread and this mock recogniser.
+pub fn embedded_asr(asr: stampede::server::AsrMock) -> ServerHandle {
+    server::start(&ServeConfig { asr, ..loopback() }).expect("embedded server starts")
 }
 
 /// Starts the embedded server on 127.0.0.1:0 with one worker thread.
 pub fn embedded(max_connections: Option<u64>, max_rps: Option<u64>) -> ServerHandle {
-    server::start(&ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        threads: 1,
-        cpus: Vec::new(),
-        max_connections,
-        max_rps,
-        backlog: 1024,
-        asr: Default::default(),
-        faults: Default::default(),
-        raw_listen: None,
-    })
-    .expect("embedded server starts")
+    server::start(&ServeConfig { max_connections, max_rps, ..loopback() }).expect("embedded server starts")
 }
 
 /// A fresh path in the temp dir for a JSON result.
