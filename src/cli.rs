@@ -230,6 +230,10 @@ pub struct RawArgs {
     /// Answers are exactly this many bytes.
     #[arg(long = "fixed-size", value_name = "SIZE")]
     pub fixed_size: Option<String>,
+    /// Replace {seq} in the message with a number unique in the run, one per request (in
+    /// --expect too: each answer must then carry its request's number). Without it, {seq} is sent as written.
+    #[arg(long = "seq")]
+    pub seq: bool,
     /// An answer without this text counts as check_failed (the connection goes on).
     #[arg(long = "expect", value_name = "TEXT")]
     pub expect: Option<String>,

@@ -417,7 +417,34 @@ pub struct RawConfig {
     pub framing: crate::proto::raw::Framing,
     pub max_response: usize,
     pub expect: Option<Vec<u8>>,
+    /// `--seq`: each request carries its own number.
+    pub seq: Option<SeqConfig>,
     pub load: LoadConfig,
+}
+
+/// `raw --seq`: the message (and `--expect`) with `{seq}` replaced per request. A worker numbers
+/// its requests `n = 0, 1, 2...`; the request carries `(n × workers + worker) × parts + part + 1`,
+/// unique across the workers of a process and the processes or shards of a run.
+#[derive(Clone, Debug)]
+pub struct SeqConfig {
+    pub message: crate::proto::raw::SeqMessage,
+    /// `--expect` with `{seq}`: the text each answer must contain, with its request's number.
+    pub expect: Option<crate::proto::raw::SeqMessage>,
+    /// This process's part (`--shard`, `--processes`) and the number of parts.
+    pub part: u64,
+    pub parts: u64,
+}
+
+impl SeqConfig {
+    /// The number of a worker's `n`-th request.
+    pub fn number(&self, n: u64, worker: usize, workers: usize) -> u64 {
+        n.wrapping_mul(workers as u64).wrapping_add(worker as u64).wrapping_mul(self.parts).wrapping_add(self.part).wrapping_add(1)
+    }
+
+    /// How much the number grows from one request of a worker to its next.
+    pub fn stride(&self, workers: usize) -> u64 {
+        (workers as u64).wrapping_mul(self.parts)
+    }
 }
 
 pub fn raw_config(a: &crate::cli::RawArgs) -> Result<RawConfig> {
@@ -470,6 +497,8 @@ pub fn raw_config(a: &crate::cli::RawArgs) -> Result<RawConfig> {
         }
         (_, Some(_), Some(_)) => return Err(Error::usage("give one of --delimiter, --length-prefix or --fixed-size")),
     };
+    // `--seq` frames each request anew; the template is the message as given.
+    let unframed = a.seq.then(|| message.clone());
     // The request is framed like the answers: the delimiter appended, the length prefixed.
     match &framing {
         Framing::Delimiter(d) if !message.ends_with(d) => message.extend_from_slice(d),
@@ -487,7 +516,22 @@ pub fn raw_config(a: &crate::cli::RawArgs) -> Result<RawConfig> {
         return Err(Error::usage("--max-response must be between 1 B and 64 MiB"));
     }
     let expect = a.expect.as_ref().map(|e| e.as_bytes().to_vec());
-    Ok(RawConfig { target, message, framing, max_response, expect, load })
+    let seq = if let Some(unframed) = unframed {
+        let template = crate::proto::raw::SeqMessage::new(&unframed, &framing)
+            .ok_or_else(|| Error::usage("--seq: the message has no {seq} to replace (e.g. --message '{\"id\":{seq}}')"))?
+            .map_err(|e| Error::usage(format!("--seq: {e}")))?;
+        let expect = expect.as_deref().and_then(|e| crate::proto::raw::SeqMessage::new(e, &Framing::Fixed(1))).transpose();
+        let expect = expect.map_err(|e| Error::usage(format!("--expect: {e}")))?;
+        let part = match (&a.load.out.shard, &a.load.out.process_part) {
+            (Some(s), _) => parse_part("--shard", s)?,
+            (None, Some(p)) => parse_part("--process-part", p)?,
+            (None, None) => (0, 1),
+        };
+        Some(SeqConfig { message: template, expect, part: part.0, parts: part.1 })
+    } else {
+        None
+    };
+    Ok(RawConfig { target, message, framing, max_response, expect, seq, load })
 }
 
 /// Largest message `stampede ws` sends (the frame is built once, in memory).
@@ -755,6 +799,22 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seq_numbers_are_unique_over_workers_and_parts() {
+        let template = crate::proto::raw::SeqMessage::new(b"{seq}", &crate::proto::raw::Framing::Fixed(1)).unwrap().unwrap();
+        let mut all = std::collections::HashSet::new();
+        for part in 0..2 {
+            let seq = SeqConfig { message: template.clone(), expect: None, part, parts: 2 };
+            for worker in 0..3 {
+                for n in 0..50 {
+                    assert!(all.insert(seq.number(n, worker, 3)), "part {part} worker {worker} n {n}");
+                    assert_eq!(seq.number(n + 1, worker, 3) - seq.number(n, worker, 3), seq.stride(3));
+                }
+            }
+        }
+        assert_eq!((all.len(), all.iter().min(), all.iter().max()), (300, Some(&1), Some(&300)), "1..=300, none skipped");
+    }
 
     fn load(c: u64, n: Option<u64>, rate: Option<f64>) -> LoadConfig {
         LoadConfig {

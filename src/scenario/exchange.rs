@@ -53,6 +53,18 @@ pub trait Wire: Send + Sync + 'static {
     fn new_parser(&self) -> Self::Parser;
     /// `k` requests back to back, a slice of one buffer shared by every connection.
     fn batch(&self, k: usize) -> &'static [u8];
+    /// True when requests differ from one to the next (`raw --seq`): each batch is then made by
+    /// [`Wire::encode`]. False, the default: [`Wire::batch`] is sent as it is (zero-copy).
+    fn per_request(&self) -> bool {
+        false
+    }
+    /// `k` requests for this connection, encoded into its own buffer (kept in its parser and
+    /// handed back with [`Wire::encoded`], so it is reused).
+    fn encode(&self, _ctx: &WorkerCtx, _p: &mut Self::Parser, _k: usize) -> Vec<u8> {
+        Vec::new()
+    }
+    /// Takes back the buffer of [`Wire::encode`] once it is written.
+    fn encoded(&self, _p: &mut Self::Parser, _buf: Vec<u8>) {}
     /// Bytes that open the protocol after connect (the WebSocket upgrade request), if any.
     fn opening(&self) -> Option<&'static [u8]> {
         None
@@ -295,6 +307,32 @@ impl<W: Wire> Exchange<W> {
         true
     }
 
+    /// Encodes `k` requests for this connection ([`Wire::encode`]), writes them (a large batch
+    /// under the request timeout, as below) and hands the buffer back. Returns the bytes sent.
+    async fn send_own<S: AsyncWriteRent>(
+        &self,
+        ctx: &WorkerCtx,
+        stream: &mut S,
+        parser: &mut W::Parser,
+        k: usize,
+        timeout_ns: u64,
+    ) -> (Sent, usize) {
+        let buf = self.wire.encode(ctx, parser, k);
+        let len = buf.len();
+        let (res, buf) = if len > TIMED_WRITE_ABOVE {
+            let deadline = clock::now_ns().saturating_add(timeout_ns);
+            let until = monoio::time::Instant::from_std(clock::instant_at(ctx.end_ns.map_or(deadline, |e| e.min(deadline))));
+            match monoio::time::timeout_at(until, stream.write_all(buf)).await {
+                Ok(done) => done,
+                Err(_elapsed) => return (Sent::TimedOut { deadline }, len),
+            }
+        } else {
+            stream.write_all(buf).await
+        };
+        self.wire.encoded(parser, buf);
+        (Sent::Done(res.map(|_| ())), len)
+    }
+
     /// Drives one open connection until it closes or the run ends.
     async fn requests<S: AsyncReadRent + AsyncWriteRent>(
         &self,
@@ -316,26 +354,40 @@ impl<W: Wire> Exchange<W> {
                 return Ended::RunOver;
             }
             let k = st.intended.len();
-            let bytes = self.wire.batch(k);
-            let res = if bytes.len() > TIMED_WRITE_ABOVE {
-                // A large batch can fill the socket buffers of a peer that stopped reading: the
-                // request timeout bounds the write too (small ones pay for no timer).
-                let deadline = clock::now_ns().saturating_add(timeout_ns);
-                match Box::pin(write_until(stream, bytes, ctx.end_ns.map_or(deadline, |e| e.min(deadline)))).await {
-                    Some(res) => res,
-                    None => {
-                        ctx.shard.borrow_mut().on_sent(k as u64, bytes.len() as u64);
+            let (res, len) = if self.wire.per_request() {
+                // Boxed: only `raw --seq` sends per-connection bytes; the shared path below
+                // keeps the connection task as small as it was.
+                let (sent, len) = Box::pin(self.send_own(ctx, stream, &mut st.parser, k, timeout_ns)).await;
+                match sent {
+                    Sent::Done(res) => (res, len),
+                    Sent::TimedOut { deadline } => {
+                        ctx.shard.borrow_mut().on_sent(k as u64, len as u64);
                         return timed_out(ctx, deadline, k, served);
                     }
                 }
             } else {
-                stream.write_all(bytes).await.0.map(|_| ())
+                let bytes = self.wire.batch(k);
+                let res = if bytes.len() > TIMED_WRITE_ABOVE {
+                    // A large batch can fill the socket buffers of a peer that stopped reading: the
+                    // request timeout bounds the write too (small ones pay for no timer).
+                    let deadline = clock::now_ns().saturating_add(timeout_ns);
+                    match Box::pin(write_until(stream, bytes, ctx.end_ns.map_or(deadline, |e| e.min(deadline)))).await {
+                        Some(res) => res,
+                        None => {
+                            ctx.shard.borrow_mut().on_sent(k as u64, bytes.len() as u64);
+                            return timed_out(ctx, deadline, k, served);
+                        }
+                    }
+                } else {
+                    stream.write_all(bytes).await.0.map(|_| ())
+                };
+                (res, bytes.len())
             };
             let sent_ns = clock::now_ns();
             if !ctx.is_open_loop() {
                 st.intended.fill(sent_ns);
             }
-            ctx.shard.borrow_mut().on_sent(k as u64, bytes.len() as u64);
+            ctx.shard.borrow_mut().on_sent(k as u64, len as u64);
             if let Err(e) = res {
                 return fail_rest(ctx, ErrorClass::from_io(&e), k, served);
             }
@@ -440,6 +492,15 @@ fn timed_out(ctx: &WorkerCtx, deadline: u64, n: usize, served: u64) -> Ended {
         return Ended::RunOver;
     }
     fail_rest(ctx, ErrorClass::RequestTimeout, n, served)
+}
+
+/// How writing a batch of [`Exchange::send_own`] went.
+enum Sent {
+    Done(std::io::Result<()>),
+    /// The request timeout (from the write's start, at `deadline`) or the run's end came first.
+    TimedOut {
+        deadline: u64,
+    },
 }
 
 /// Writes all of `bytes` unless clock time `until_ns` comes first (`None`; the connection

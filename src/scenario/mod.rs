@@ -98,6 +98,8 @@ pub struct WorkerCtx {
     /// A plan that drives connections or streams: slot `k` (global) is active while the
     /// profile's level is above `k`.
     pub slots: Option<Arc<crate::engine::profile::Profile>>,
+    /// Requests numbered so far by this worker (`raw --seq`).
+    pub seq: Cell<u64>,
 }
 
 /// Whether a connection slot runs now, under a plan that drives connections or streams.
@@ -135,6 +137,7 @@ impl WorkerCtx {
             buffers: RefCell::new(Vec::new()),
             live_tasks: Cell::new(0),
             slots: None,
+            seq: Cell::new(0),
         }
     }
 

@@ -1,11 +1,26 @@
 //! Raw request/response load: the [`Wire`] for `stampede raw`. Each connection writes a fixed
 //! message (encoded once, like HTTP requests) and waits for the response, framed by
 //! `proto::raw` (delimiter, length prefix or fixed size); `--expect` checks each response.
+//! With `--seq` each request carries its own number instead, encoded into the connection's
+//! buffer, and an `--expect` with `{seq}` wants each answer to carry its request's number.
 
 use crate::config::{LoadConfig, RawConfig, Target};
 use crate::proto::raw::{RawDecoder, RawError};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
+use crate::scenario::WorkerCtx;
 use crate::stats::ErrorClass;
+
+/// One connection's parser state.
+pub struct RawConn {
+    dec: RawDecoder,
+    /// `--seq`: the number the next answer answers, and the step to the one after.
+    next: u64,
+    stride: u64,
+    /// `--seq` with `--expect {seq}`: the expected text for the current answer.
+    want: Vec<u8>,
+    /// `--seq`: the connection's requests, encoded for each batch into this one buffer.
+    out: Vec<u8>,
+}
 
 pub struct RawWire {
     cfg: RawConfig,
@@ -25,7 +40,7 @@ impl RawScenario {
 }
 
 impl Wire for RawWire {
-    type Parser = RawDecoder;
+    type Parser = RawConn;
 
     fn name(&self) -> &'static str {
         "raw"
@@ -39,35 +54,74 @@ impl Wire for RawWire {
         &self.cfg.load
     }
 
-    fn new_parser(&self) -> RawDecoder {
-        RawDecoder::new(self.cfg.framing.clone(), self.cfg.max_response)
+    fn new_parser(&self) -> RawConn {
+        RawConn {
+            dec: RawDecoder::new(self.cfg.framing.clone(), self.cfg.max_response),
+            next: 0,
+            stride: 0,
+            want: Vec::new(),
+            out: Vec::new(),
+        }
     }
 
     fn batch(&self, k: usize) -> &'static [u8] {
         &self.batch[..k * self.message_len]
     }
 
+    fn per_request(&self) -> bool {
+        self.cfg.seq.is_some()
+    }
+
+    fn encode(&self, ctx: &WorkerCtx, p: &mut RawConn, k: usize) -> Vec<u8> {
+        let mut out = std::mem::take(&mut p.out);
+        out.clear();
+        let Some(seq) = &self.cfg.seq else { return out };
+        let first = ctx.seq.get();
+        ctx.seq.set(first + k as u64);
+        for n in first..first + k as u64 {
+            seq.message.encode(seq.number(n, ctx.index, ctx.workers), &mut out);
+        }
+        // The batch is answered in order, or the connection closes (and the next batch resets this).
+        (p.next, p.stride) = (seq.number(first, ctx.index, ctx.workers), seq.stride(ctx.workers));
+        out
+    }
+
+    fn encoded(&self, p: &mut RawConn, buf: Vec<u8>) {
+        p.out = buf;
+    }
+
     fn read_buf(&self) -> usize {
         crate::scenario::exchange::READ_BUF.max(self.cfg.max_response + 1)
     }
 
-    fn feed(&self, p: &mut RawDecoder, input: &[u8]) -> Result<Fed, ErrorClass> {
-        match p.feed(input) {
-            Ok(None) => Ok(Fed::Partial { consumed: 0 }),
-            Ok(Some(n)) => match &self.cfg.expect {
-                Some(want) if !contains(&input[..n], want) => Ok(Fed::Failed { consumed: n, class: ErrorClass::Check }),
-                _ => Ok(Fed::Answer { consumed: n, status: 0, keep_alive: true }),
-            },
-            Err(RawError::TooLong) => Err(ErrorClass::Protocol),
+    fn feed(&self, p: &mut RawConn, input: &[u8]) -> Result<Fed, ErrorClass> {
+        let n = match p.dec.feed(input) {
+            Ok(None) => return Ok(Fed::Partial { consumed: 0 }),
+            Ok(Some(n)) => n,
+            Err(RawError::TooLong) => return Err(ErrorClass::Protocol),
+        };
+        let number = p.next;
+        p.next = p.next.wrapping_add(p.stride);
+        let want = match (self.cfg.seq.as_ref().and_then(|s| s.expect.as_ref()), &self.cfg.expect) {
+            (Some(template), _) => {
+                p.want.clear();
+                template.encode(number, &mut p.want);
+                Some(p.want.as_slice())
+            }
+            (None, want) => want.as_deref(),
+        };
+        match want {
+            Some(want) if !contains(&input[..n], want) => Ok(Fed::Failed { consumed: n, class: ErrorClass::Check }),
+            _ => Ok(Fed::Answer { consumed: n, status: 0, keep_alive: true }),
         }
     }
 
-    fn eof(&self, _p: &mut RawDecoder) -> Option<u16> {
+    fn eof(&self, _p: &mut RawConn) -> Option<u16> {
         None
     }
 
-    fn reset(&self, p: &mut RawDecoder) {
-        p.reset();
+    fn reset(&self, p: &mut RawConn) {
+        p.dec.reset();
     }
 }
 
