@@ -265,7 +265,8 @@ fn run_plan(a: &crate::cli::RunArgs) -> Result<i32> {
 
 fn raw(a: &crate::cli::RawArgs) -> Result<i32> {
     let cfg = config::raw_config(a)?;
-    let what = format!("{} B messages to {}", cfg.message.len(), cfg.target.url);
+    let numbered = if cfg.seq.is_some() { " numbered by {seq}" } else { "" };
+    let what = format!("{} B messages{numbered} to {}", cfg.message.len(), cfg.target.url);
     let plan = crate::preflight_cmd::plan_for(&cfg.target, &cfg.load);
     let load = cfg.load.clone();
     run_scenario(Arc::new(crate::scenario::raw::RawScenario::raw(cfg)), &load, plan, &what, "", None)
