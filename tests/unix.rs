@@ -177,6 +177,31 @@ fn faults_apply_over_the_unix_socket() {
     srv.stop();
 }
 
+#[test]
+fn chat_rooms_work_over_the_unix_socket() {
+    // The client has no chat over --unix-socket yet: two tungstenite members, one room (one
+    // server thread: rooms live per thread).
+    let path = sock_path("chat");
+    let srv = server::start(&ServeConfig { unix: Some(path.clone()), ..common::loopback() }).unwrap();
+    let member = || {
+        let s = UnixStream::connect(&path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        tungstenite::client("ws://localhost/ws/chat?room=u", s).expect("upgrade").0
+    };
+    let (mut a, mut b) = (member(), member());
+    // Both have joined once each has had an answer: a ping round trip each.
+    for m in [&mut a, &mut b] {
+        m.send(tungstenite::Message::Ping(b"p".to_vec())).unwrap();
+        assert!(matches!(m.read().unwrap(), tungstenite::Message::Pong(_)));
+    }
+    a.send(tungstenite::Message::text("hello room")).unwrap();
+    for m in [&mut a, &mut b] {
+        assert_eq!(m.read().unwrap(), tungstenite::Message::text("hello room"), "every member, the sender too");
+    }
+    drop((a, b));
+    srv.stop();
+}
+
 /// Runs `stampede serve --unix PATH` until it has printed where it listens; returns the child and
 /// the lines it printed.
 fn serve_unix(path: &Path) -> (std::process::Child, String) {
