@@ -154,7 +154,26 @@ pub struct LoadArgs {
     #[arg(long = "linger-zero")]
     pub linger_zero: bool,
     #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
     pub out: OutputArgs,
+}
+
+/// TLS options; they apply to https://, wss:// and tls:// targets.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// TLS: do not check the server's certificate (self-signed test servers).
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
+    /// TLS: trust the CA certificates in FILE (PEM) instead of the built-in Mozilla roots.
+    #[arg(long = "cacert", value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// TLS: a full handshake on every connection (no session resumption on reconnect).
+    #[arg(long = "no-tls-resume")]
+    pub no_resume: bool,
+    /// TLS: name sent in SNI and checked in the certificate [default: the URL's host].
+    #[arg(long = "tls-server-name", value_name = "NAME")]
+    pub server_name: Option<String>,
 }
 
 /// What every scenario command shares: outputs, thresholds, and how the run is split and started.
@@ -348,6 +367,8 @@ pub struct AsrArgs {
     /// Worker threads [default: every CPU this process may use].
     #[arg(short = 't', long = "threads", value_name = "N")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     #[command(flatten)]
     pub out: OutputArgs,
 }

@@ -65,6 +65,27 @@ fn tv_secs(tv: nix::sys::time::TimeVal) -> f64 {
     tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6
 }
 
+/// The initialised bytes of a buffer monoio writes from (a TLS stream encrypts them).
+pub fn io_buf_bytes<T: monoio::buf::IoBuf>(buf: &T) -> &[u8] {
+    // SAFETY: the `IoBuf` contract: `read_ptr` points to `bytes_init` initialised bytes that stay
+    // valid and unchanged while the buffer is borrowed, and the slice borrows `buf`.
+    unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) }
+}
+
+/// Copies as much of `src` as fits into a buffer monoio reads into (a TLS stream's decrypted
+/// bytes) and marks them initialised; returns how many were copied.
+pub fn fill_io_buf<T: monoio::buf::IoBufMut>(buf: &mut T, src: &[u8]) -> usize {
+    let n = src.len().min(buf.bytes_total());
+    // SAFETY: the `IoBufMut` contract: `write_ptr` is valid for writes of `bytes_total` bytes and
+    // `n` is at most that; `src` is a shared borrow of other memory than the owned `buf`, so the
+    // ranges do not overlap; `set_init(n)` follows the write of exactly `n` bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), buf.write_ptr(), n);
+        buf.set_init(n);
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
