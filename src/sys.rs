@@ -98,14 +98,33 @@ mod tests {
     }
 
     #[test]
+    fn io_buffers_are_filled_and_read_within_their_bounds() {
+        // A slice over the spare capacity after 2 kept bytes: the copy lands after them and stops
+        // at the slice's end.
+        let mut v = Vec::with_capacity(8);
+        v.extend_from_slice(b"ab");
+        let mut slice = monoio::buf::SliceMut::new(v, 2, 6);
+        assert_eq!(fill_io_buf(&mut slice, b"cdefgh"), 4);
+        let v = slice.into_inner();
+        assert_eq!(&v, b"abcdef");
+        assert_eq!(io_buf_bytes(&v), b"abcdef");
+        let mut empty = Vec::new();
+        assert_eq!(fill_io_buf(&mut empty, b"x"), 0);
+        assert!(io_buf_bytes(&empty).is_empty());
+    }
+
+    #[test]
     fn cpu_time_grows_with_work() {
         let (u0, s0) = thread_cpu();
+        // Busy for 50 ms of wall time (bounded), with the work kept opaque to the optimiser.
+        let start = std::time::Instant::now();
         let mut x = 0u64;
-        for i in 0..20_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
+        while start.elapsed() < std::time::Duration::from_millis(50) {
+            for i in 0..10_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
         }
-        std::hint::black_box(x);
         let (u1, s1) = thread_cpu();
-        assert!(u1 + s1 > u0 + s0);
+        assert!(u1 + s1 > u0 + s0, "{u0}+{s0} -> {u1}+{s1}");
     }
 }
