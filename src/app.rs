@@ -737,9 +737,10 @@ fn serve(a: &ServeArgs) -> Result<i32> {
         let mut it = std::env::args_os().skip(1);
         while let Some(arg) = it.next() {
             let s = arg.to_string_lossy();
-            if matches!(s.as_ref(), "--processes" | "--listen") {
+            // The first process alone serves the Unix socket (one path, one listening socket).
+            if matches!(s.as_ref(), "--processes" | "--listen" | "--unix") {
                 it.next();
-            } else if !(s.starts_with("--processes=") || s.starts_with("--listen=")) {
+            } else if !["--processes=", "--listen=", "--unix="].iter().any(|p| s.starts_with(p)) {
                 args.push(arg);
             }
         }
@@ -762,6 +763,10 @@ fn serve(a: &ServeArgs) -> Result<i32> {
     );
     if let Some(raw) = handle.raw_addr() {
         println!("stampede serve: raw echo on tcp://{raw}");
+    }
+    if let Some(path) = handle.unix_path() {
+        let p = path.display();
+        println!("stampede serve: also listening on the Unix socket {p} (every route: stampede http http://localhost/ --unix-socket {p})");
     }
     let _ = std::io::stdout().flush();
     if !s.faults.is_empty() {
@@ -845,6 +850,7 @@ fn demo(a: &DemoArgs) -> Result<i32> {
         asr: Default::default(),
         faults: Default::default(),
         raw_listen: None,
+        unix: None,
     };
     let handle = server::start(&settings)?;
     let url = format!("http://{}{}", handle.local_addr(), a.path);

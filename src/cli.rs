@@ -381,6 +381,10 @@ pub struct ServeArgs {
     /// Also answer a raw echo here (every byte sent comes back): the target of `stampede raw`.
     #[arg(long = "raw-listen", value_name = "ADDR")]
     pub raw_listen: Option<String>,
+    /// Also serve every route on this Unix socket (TCP stays on --listen); a stale socket file is
+    /// replaced, a live one refused; removed on exit. Served by the first process only.
+    #[arg(long = "unix", value_name = "PATH")]
+    pub unix: Option<PathBuf>,
     /// Worker threads, one SO_REUSEPORT listener each [default: every CPU this process may use].
     #[arg(short = 't', long = "threads", value_name = "N")]
     pub threads: Option<usize>,

@@ -800,7 +800,10 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
         .as_deref()
         .map(|r| r.parse::<SocketAddr>().map_err(|_| Error::usage(format!("--raw-listen '{r}': give IP:PORT, e.g. 127.0.0.1:9000"))))
         .transpose()?;
-    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog, asr, faults, raw_listen })
+    if a.unix.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        return Err(Error::usage("--unix: give the socket's path, e.g. /tmp/stampede.sock"));
+    }
+    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog, asr, faults, raw_listen, unix: a.unix.clone() })
 }
 
 #[cfg(test)]

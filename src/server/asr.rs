@@ -7,10 +7,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
+use monoio::io::AsyncWriteRentExt;
 
-use super::Shared;
+use super::{ServerConn, Shared};
 use crate::proto::ws::frame::{close_payload, encode_frame, Decoder, Event, Opcode, Role};
 
 const MAX_FRAME: u64 = 1 << 20;
@@ -29,7 +28,7 @@ fn bytes_for(ms: u64, rate: u64) -> u64 {
     (rate * 2 * ms / 1000).max(2)
 }
 
-pub(crate) async fn session(mut stream: TcpStream, mut rbuf: Vec<u8>, shared: &Shared) {
+pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, shared: &Shared) {
     let now_open = shared.asr_sessions.fetch_add(1, Ordering::Relaxed) + 1;
     let _guard = SessionGuard(shared);
     let mock = shared.asr;
@@ -89,7 +88,7 @@ pub(crate) async fn session(mut stream: TcpStream, mut rbuf: Vec<u8>, shared: &S
             }
         }
         rbuf.drain(..pos);
-        if !crate::net::flush(&mut stream, &mut wbuf).await {
+        if !super::flush(&mut stream, &mut wbuf).await {
             return;
         }
         if eof {
@@ -120,7 +119,7 @@ pub(crate) async fn session(mut stream: TcpStream, mut rbuf: Vec<u8>, shared: &S
 
 /// After sending a close frame: stop writing, then read (and drop) what the client still sends
 /// until it closes, for at most a second, so the client reads our close frame instead of a reset.
-async fn linger(mut stream: TcpStream, mut rbuf: Vec<u8>) {
+async fn linger<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>) {
     let _ = stream.shutdown().await;
     let until = std::time::Instant::now() + Duration::from_secs(1);
     loop {

@@ -12,9 +12,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use monoio::io::{AsyncWriteRentExt, Splitable};
-use monoio::net::TcpStream;
+use monoio::io::AsyncWriteRentExt;
 
+use super::ServerConn;
 use crate::proto::ws::frame::{close_payload, encode_frame, Decoder, Event, Opcode, Role};
 
 const MAX_FRAME: u64 = 1 << 20;
@@ -69,10 +69,19 @@ pub(crate) fn room_of(path_and_query: &str) -> String {
         .to_string()
 }
 
-pub(crate) async fn session(stream: TcpStream, mut rbuf: Vec<u8>, room: String) {
+pub(crate) async fn session<S: ServerConn>(stream: S, mut rbuf: Vec<u8>, room: String) {
+    let (mut rd, mut wr) = match stream.split() {
+        Ok(halves) => halves,
+        Err(mut stream) => {
+            // A member reads and is written to at once: a transport without halves cannot chat.
+            let mut frame = Vec::new();
+            encode_frame(&mut frame, true, Opcode::Close, None, &close_payload(1011, "chat needs a splittable transport"));
+            let _ = stream.write_all(frame).await;
+            return;
+        }
+    };
     let me = Rc::new(Member { out: RefCell::new(Vec::with_capacity(4096)), waker: Cell::new(None), open: Cell::new(true) });
     ROOMS.with(|r| r.borrow_mut().entry(room.clone()).or_default().push(Rc::clone(&me)));
-    let (mut rd, mut wr) = stream.into_split();
     let writer = {
         let me = Rc::clone(&me);
         monoio::spawn(async move {

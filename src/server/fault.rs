@@ -15,14 +15,13 @@
 //! streamed), or keep a connection after the client closed it.
 
 use std::cell::Cell;
-use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 use super::http::{PATTERN, PATTERN_LEN};
+use super::ServerConn;
 use crate::proto::ws::frame::{encode_frame, FrameHeader, Opcode};
 
 /// Faults of the listener, per accepted connection.
@@ -103,7 +102,7 @@ RATE is a fraction (0.1) or a percentage (10%) of requests, connections or messa
 other routes stay healthy unless a --fault applies.
 
 HTTP (per plain request, not WebSocket upgrades):
-  reset               part of a response, then RST (SO_LINGER 0, close)
+  reset               part of a response, then RST (SO_LINGER 0, close; on --unix: a plain close)
   stall               the response head, then nothing; the connection stays open
   drip                the body (20 bytes) one byte every 10 ms
   bad-status          a malformed status line
@@ -389,12 +388,12 @@ fn garbage() -> &'static [u8] {
 }
 
 /// Writes a static slice; false when the peer is gone.
-async fn send(stream: &mut TcpStream, bytes: &'static [u8]) -> bool {
+async fn send<S: AsyncWriteRent>(stream: &mut S, bytes: &'static [u8]) -> bool {
     stream.write_all(bytes).await.0.is_ok()
 }
 
 /// Reads and drops whatever comes until the peer closes (bounded: one small buffer).
-async fn drain(stream: &mut TcpStream) {
+async fn drain<S: AsyncReadRent>(stream: &mut S) {
     let mut buf = Vec::with_capacity(4096);
     loop {
         buf.clear();
@@ -407,7 +406,7 @@ async fn drain(stream: &mut TcpStream) {
 }
 
 /// Writes `n` pattern bytes; false when the peer is gone.
-async fn stream_pattern(stream: &mut TcpStream, mut n: u64) -> bool {
+async fn stream_pattern<S: AsyncWriteRent>(stream: &mut S, mut n: u64) -> bool {
     while n > 0 {
         let k = n.min(PATTERN_LEN as u64) as usize;
         if !send(stream, &PATTERN[..k]).await {
@@ -419,13 +418,15 @@ async fn stream_pattern(stream: &mut TcpStream, mut n: u64) -> bool {
 }
 
 /// Answers one request with `fault` (the responses before it are already written).
-pub(crate) async fn http(stream: &mut TcpStream, fault: HttpFault) -> After {
+pub(crate) async fn http<S: ServerConn>(stream: &mut S, fault: HttpFault) -> After {
     let ok = match fault {
         HttpFault::Reset => {
             if send(stream, RESET_HEAD).await && send(stream, &PATTERN[..100]).await {
-                let _ = crate::sys::set_linger_zero(stream.as_raw_fd());
+                stream.abort_on_close();
             }
-            return After::Close; // dropping the stream closes it: with linger 0, an RST
+            // Dropping the stream closes it: over TCP an RST; over a Unix socket (no reset) an
+            // end of stream in the middle of the body.
+            return After::Close;
         }
         HttpFault::Stall => {
             if send(stream, STALL_HEAD).await {
@@ -505,7 +506,7 @@ pub(crate) fn ws_answer(fault: WsFault, w: &mut Vec<u8>, opcode: Opcode, payload
 }
 
 /// Writes the rest of a [`WsAnswer::Stream`]; false when the peer is gone.
-pub(crate) async fn ws_stream(stream: &mut TcpStream, n: u64) -> bool {
+pub(crate) async fn ws_stream<S: AsyncWriteRent>(stream: &mut S, n: u64) -> bool {
     stream_pattern(stream, n).await
 }
 

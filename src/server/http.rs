@@ -14,10 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use monoio::io::AsyncWriteRentExt;
-use monoio::net::{TcpListener, TcpStream};
 
 use super::fault::{self, Fault, Picker};
-use super::Shared;
+use super::{Listener, ServerConn, Shared, Worker};
 use crate::clock;
 use crate::proto::http::request::{parse_request, Method, RequestError, RequestHead};
 
@@ -31,22 +30,20 @@ pub(crate) static PATTERN: [u8; PATTERN_LEN] = [b'x'; PATTERN_LEN];
 const ROOT_BODY: &[u8] = b"Hello from stampede\n";
 
 /// Accepts until the runtime is dropped. Accept errors (EMFILE...) pause briefly, never spin.
-pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let window = Rc::new(RateWindow { second: Cell::new(0), used: Cell::new(0) });
-    let faults = Rc::new(Picker::new(&shared.faults));
+/// A worker's accept loops (TCP, Unix socket) share its rate window and fault draws.
+pub(crate) async fn accept_loop<L: Listener>(listener: L, worker: Rc<Worker>) {
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) if faults.close_at_accept() => drop(stream),
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                let guard = ConnGuard::new(Arc::clone(&shared));
-                let over = shared.max_connections.is_some_and(|m| guard.count > m);
-                let (window, faults) = (Rc::clone(&window), Rc::clone(&faults));
+        match listener.accept_conn().await {
+            Ok(stream) if worker.faults.close_at_accept() => drop(stream),
+            Ok(stream) => {
+                let guard = ConnGuard::new(Arc::clone(&worker.shared));
+                let over = worker.shared.max_connections.is_some_and(|m| guard.count > m);
+                let worker = Rc::clone(&worker);
                 monoio::spawn(async move {
                     if over {
                         reject(stream).await;
                     } else {
-                        serve(stream, &guard.shared, &window, &faults).await;
+                        serve(stream, &worker.shared, &worker.window, &worker.faults).await;
                     }
                     drop(guard);
                 });
@@ -76,7 +73,8 @@ impl Drop for ConnGuard {
 }
 
 /// Per-worker requests-per-second window for `max_rps`.
-struct RateWindow {
+#[derive(Default)]
+pub(crate) struct RateWindow {
     second: Cell<u64>,
     used: Cell<u64>,
 }
@@ -95,7 +93,7 @@ impl RateWindow {
     }
 }
 
-async fn reject(mut stream: TcpStream) {
+async fn reject<S: ServerConn>(mut stream: S) {
     let mut w = Vec::with_capacity(128);
     head(&mut w, 503, Some(0), true, "Retry-After: 1\r\n");
     let _ = stream.write_all(w).await;
@@ -122,7 +120,7 @@ enum Next {
     WsChat { room: String },
 }
 
-async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow, faults: &Picker) {
+async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindow, faults: &Picker) {
     let mut rbuf: Vec<u8> = Vec::with_capacity(4096);
     let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
     loop {
@@ -151,7 +149,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared, window: &RateWindow, faul
             }
         }
         rbuf.drain(..pos);
-        if !crate::net::flush(&mut stream, &mut wbuf).await {
+        if !super::flush(&mut stream, &mut wbuf).await {
             return;
         }
         match next {

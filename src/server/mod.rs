@@ -1,25 +1,33 @@
 //! The embedded target server: thread-per-core on the same runtime as the generator.
 //!
-//! Owns: listeners (one `SO_REUSEPORT` socket per worker, so the kernel spreads connections),
-//! worker threads and their stop flag, and the two throttles that reproduce a busy daemon
-//! (`max_connections` → 503 and close, `max_rps` → 429). What each connection says lives in
-//! `server::http`; the fault modes (`--fault`) in `server::fault`. Never used by the load engine
-//! itself.
+//! Owns: listeners (one `SO_REUSEPORT` socket per worker, so the kernel spreads connections;
+//! an optional Unix socket whose one listening socket every worker accepts from), worker threads
+//! and their stop flag, and the two throttles that reproduce a busy daemon (`max_connections` →
+//! 503 and close, `max_rps` → 429). What each connection says lives in `server::http`; the fault
+//! modes (`--fault`) in `server::fault`. Never used by the load engine itself.
+//!
+//! The per-connection code is generic over the transport ([`ServerConn`]): TCP, Unix sockets and
+//! any wrapper (TLS) that reads and writes monoio's owned buffers; it is monomorphised per
+//! transport, so nothing on the hot path is boxed or dynamic.
 
 pub mod asr;
 pub mod chat;
 pub mod fault;
 pub mod http;
 pub mod raw;
+pub mod unix;
 pub mod ws;
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
 
 use crate::engine::runtime::{self, DriverKind};
@@ -42,6 +50,86 @@ pub struct ServeConfig {
     pub faults: fault::FaultPlan,
     /// A second address for a raw echo (`--raw-listen`), one listener per worker.
     pub raw_listen: Option<SocketAddr>,
+    /// Also serve every route on this Unix socket (`--unix`); one listening socket that every
+    /// worker accepts from.
+    pub unix: Option<PathBuf>,
+}
+
+/// A stream the server speaks over: TCP, a Unix socket, or a wrapper such as TLS. The server's
+/// connection code is generic over it (monomorphised: no boxing, no dynamic dispatch).
+pub trait ServerConn: AsyncReadRent + AsyncWriteRent + Sized + 'static {
+    /// The halves a chat member's reader and writer tasks own (see [`ServerConn::split`]).
+    type ReadHalf: AsyncReadRent + 'static;
+    type WriteHalf: AsyncWriteRent + 'static;
+
+    /// Halves that read and write at the same time (a chat member reads its messages while its
+    /// writer task sends the room's). `Err(self)`: this transport cannot be split; chat members
+    /// on it are then closed with 1011 after the upgrade. A wrapper whose reads and writes share
+    /// state (TLS) may answer `Err` or share that state between its halves.
+    fn split(self) -> std::result::Result<(Self::ReadHalf, Self::WriteHalf), Self>;
+
+    /// Makes dropping the stream an abortive close (TCP: `SO_LINGER 0`, an RST), for the `reset`
+    /// fault. The default does nothing: the close stays an ordinary one (a Unix socket has no
+    /// reset). A wrapper delegates to the stream it wraps.
+    fn abort_on_close(&mut self) {}
+}
+
+impl ServerConn for monoio::net::TcpStream {
+    type ReadHalf = monoio::io::OwnedReadHalf<Self>;
+    type WriteHalf = monoio::io::OwnedWriteHalf<Self>;
+
+    fn split(self) -> std::result::Result<(Self::ReadHalf, Self::WriteHalf), Self> {
+        Ok(self.into_split())
+    }
+
+    fn abort_on_close(&mut self) {
+        let _ = crate::sys::set_linger_zero(self.as_raw_fd());
+    }
+}
+
+impl ServerConn for monoio::net::UnixStream {
+    type ReadHalf = monoio::io::OwnedReadHalf<Self>;
+    type WriteHalf = monoio::io::OwnedWriteHalf<Self>;
+
+    fn split(self) -> std::result::Result<(Self::ReadHalf, Self::WriteHalf), Self> {
+        Ok(self.into_split())
+    }
+}
+
+/// A listening socket the HTTP accept loop takes connections from.
+pub(crate) trait Listener: 'static {
+    type Conn: ServerConn;
+    /// The next connection, with its transport's options set.
+    async fn accept_conn(&self) -> std::io::Result<Self::Conn>;
+}
+
+impl Listener for monoio::net::TcpListener {
+    type Conn = monoio::net::TcpStream;
+
+    async fn accept_conn(&self) -> std::io::Result<Self::Conn> {
+        let (stream, _) = self.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+impl Listener for monoio::net::UnixListener {
+    type Conn = monoio::net::UnixStream;
+
+    async fn accept_conn(&self) -> std::io::Result<Self::Conn> {
+        Ok(self.accept().await?.0)
+    }
+}
+
+/// Writes all of `buf` (if any) and clears it for reuse; false when the write failed.
+pub(crate) async fn flush<S: AsyncWriteRent>(stream: &mut S, buf: &mut Vec<u8>) -> bool {
+    if buf.is_empty() {
+        return true;
+    }
+    let (res, mut b) = stream.write_all(std::mem::take(buf)).await;
+    b.clear();
+    *buf = b;
+    res.is_ok()
 }
 
 /// The mock recogniser behind `/asr` (vosk protocol).
@@ -73,10 +161,20 @@ pub(crate) struct Shared {
     pub faults: fault::FaultPlan,
 }
 
-/// A running server. Dropping it without `stop` leaves the threads running.
+/// What one worker's accept loops share (its rate window and fault draws): a worker that accepts
+/// on TCP and on a Unix socket still answers `max_rps` and `--fault` rates as one.
+pub(crate) struct Worker {
+    pub shared: Arc<Shared>,
+    pub window: http::RateWindow,
+    pub faults: fault::Picker,
+}
+
+/// A running server. Dropping it without `stop` leaves the threads running (and removes the Unix
+/// socket's file, so no new client finds them there).
 pub struct ServerHandle {
     addr: SocketAddr,
     raw_addr: Option<SocketAddr>,
+    unix: Option<unix::Bound>,
     driver: DriverKind,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
@@ -92,11 +190,17 @@ impl ServerHandle {
         self.raw_addr
     }
 
+    /// The Unix socket every route is also served on (`--unix`).
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.unix.as_ref().map(unix::Bound::path)
+    }
+
     pub fn driver(&self) -> DriverKind {
         self.driver
     }
 
-    /// Stops every worker and waits for them (each notices within `STOP_POLL`).
+    /// Stops every worker and waits for them (each notices within `STOP_POLL`), then removes
+    /// the Unix socket's file.
     pub fn stop(self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.wait();
@@ -110,7 +214,8 @@ impl ServerHandle {
     }
 }
 
-/// Binds one listener per worker on the same address and starts the workers.
+/// Binds one listener per worker on the same address (and the Unix socket, once) and starts the
+/// workers.
 pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
     let threads = cfg.threads.max(1);
     let first = bind_reuseport(cfg.listen, cfg.backlog).map_err(|e| listen_error(cfg.listen, e))?;
@@ -130,6 +235,13 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         }
         raw_addr = Some(at);
     }
+    // Bound last: an error above leaves no socket file behind (and dropping `unix` removes it).
+    let unix = cfg.unix.as_deref().map(|p| unix::bind(p, cfg.backlog)).transpose()?;
+    let mut unix_listeners = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let dup = unix.as_ref().map(unix::Bound::for_worker).transpose();
+        unix_listeners.push(dup.map_err(|e| Error::io("cannot share the Unix socket with a worker", e))?);
+    }
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         open: AtomicU64::new(0),
@@ -143,7 +255,8 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
     let driver = if runtime::io_uring_usable() { DriverKind::IoUring } else { DriverKind::Epoll };
     let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
     let mut handles = Vec::with_capacity(threads);
-    for (i, (listener, raw_listener)) in listeners.into_iter().zip(raw_listeners).enumerate() {
+    let per_worker = listeners.into_iter().zip(raw_listeners).zip(unix_listeners);
+    for (i, ((listener, raw_listener), unix_listener)) in per_worker.enumerate() {
         let shared_w = Arc::clone(&shared);
         let ready = ready_tx.clone();
         let cpu = (!cfg.cpus.is_empty()).then(|| cfg.cpus[i % cfg.cpus.len()]);
@@ -153,30 +266,31 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
             }
             let ready_inner = ready.clone();
             let result = runtime::block_on(move || async move {
-                let listener = match monoio::net::TcpListener::from_std(listener) {
+                let registered = register(listener, raw_listener, unix_listener);
+                let (listener, raw_listener, unix_listener) = match registered {
                     Ok(l) => l,
                     Err(e) => {
-                        let _ = ready_inner.send(Err(format!("cannot register the listener: {e}")));
+                        let _ = ready_inner.send(Err(e));
                         return;
                     }
                 };
-                // `no-accept`: the listener stays open and is never accepted from.
+                let worker = Rc::new(Worker {
+                    window: http::RateWindow::default(),
+                    faults: fault::Picker::new(&shared_w.faults),
+                    shared: Arc::clone(&shared_w),
+                });
+                // `no-accept`: the listeners stay open and are never accepted from.
                 let _parked = if shared_w.faults.no_accept() {
-                    Some(listener)
+                    Some((listener, unix_listener))
                 } else {
-                    monoio::spawn(http::accept_loop(listener, Arc::clone(&shared_w)));
+                    monoio::spawn(http::accept_loop(listener, Rc::clone(&worker)));
+                    if let Some(l) = unix_listener {
+                        monoio::spawn(http::accept_loop(l, Rc::clone(&worker)));
+                    }
                     None
                 };
                 if let Some(raw) = raw_listener {
-                    match monoio::net::TcpListener::from_std(raw) {
-                        Ok(l) => {
-                            monoio::spawn(raw::accept_loop(l, Arc::clone(&shared_w)));
-                        }
-                        Err(e) => {
-                            let _ = ready_inner.send(Err(format!("cannot register the raw listener: {e}")));
-                            return;
-                        }
-                    }
+                    monoio::spawn(raw::accept_loop(raw, Arc::clone(&shared_w)));
                 }
                 let _ = ready_inner.send(Ok(()));
                 while !shared_w.stop.load(Ordering::Relaxed) {
@@ -208,7 +322,22 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         }
         return Err(Error::run(failure));
     }
-    Ok(ServerHandle { addr, raw_addr, driver, shared, threads: handles })
+    Ok(ServerHandle { addr, raw_addr, unix, driver, shared, threads: handles })
+}
+
+/// One worker's listeners, registered with its runtime.
+type Registered = (monoio::net::TcpListener, Option<monoio::net::TcpListener>, Option<monoio::net::UnixListener>);
+
+fn register(
+    listener: TcpListener,
+    raw: Option<TcpListener>,
+    unix: Option<std::os::unix::net::UnixListener>,
+) -> std::result::Result<Registered, String> {
+    let listener = monoio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot register the listener: {e}"))?;
+    let raw = raw.map(monoio::net::TcpListener::from_std).transpose().map_err(|e| format!("cannot register the raw listener: {e}"))?;
+    let unix =
+        unix.map(monoio::net::UnixListener::from_std).transpose().map_err(|e| format!("cannot register the Unix socket listener: {e}"))?;
+    Ok((listener, raw, unix))
 }
 
 fn listen_error(addr: SocketAddr, e: std::io::Error) -> Error {

@@ -5,8 +5,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::{TcpListener, TcpStream};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpListener;
 
 use super::Shared;
 
@@ -24,7 +24,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn echo(mut stream: TcpStream, shared: Arc<Shared>) {
+async fn echo<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, shared: Arc<Shared>) {
     let mut buf = Vec::with_capacity(BUF);
     while !shared.stop.load(Ordering::Relaxed) {
         let (res, b) = stream.read(buf).await;

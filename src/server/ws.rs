@@ -2,9 +2,8 @@
 //! the close handshake. Frames from clients must be masked (RFC 6455 §5.1); a protocol error
 //! closes with 1002, an oversized message with 1009. Echoes may meet a fault (`server::fault`).
 
-use monoio::net::TcpStream;
-
 use super::fault::{self, Picker, WsAnswer, WsFault};
+use super::ServerConn;
 use crate::proto::ws::frame::{close_payload, encode_frame, DecodeError, Decoder, Event, FrameError, Opcode, Role};
 
 /// Largest frame and message the server accepts.
@@ -13,7 +12,7 @@ pub const MAX_MESSAGE: usize = 4 << 20;
 
 /// Echoes until the client closes. `rbuf` holds bytes that came after the upgrade request.
 /// Each echo meets the fault `fixed` (a `/fault/ws-*` route) or one drawn by `faults`.
-pub(crate) async fn echo(mut stream: TcpStream, mut rbuf: Vec<u8>, faults: &Picker, fixed: Option<WsFault>) {
+pub(crate) async fn echo<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, faults: &Picker, fixed: Option<WsFault>) {
     let mut dec = Decoder::new(Role::Server, MAX_FRAME, MAX_MESSAGE);
     let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
     rbuf.reserve(4096);
@@ -63,7 +62,7 @@ pub(crate) async fn echo(mut stream: TcpStream, mut rbuf: Vec<u8>, faults: &Pick
             }
         }
         rbuf.drain(..pos);
-        if !crate::net::flush(&mut stream, &mut wbuf).await || closing {
+        if !super::flush(&mut stream, &mut wbuf).await || closing {
             return;
         }
         if tail > 0 && !fault::ws_stream(&mut stream, tail).await {

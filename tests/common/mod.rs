@@ -25,6 +25,7 @@ pub fn loopback() -> ServeConfig {
         asr: Default::default(),
         faults: Default::default(),
         raw_listen: None,
+        unix: None,
     }
 }
 
