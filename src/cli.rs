@@ -385,6 +385,16 @@ pub struct ServeArgs {
     /// replaced, a live one refused; removed on exit. Served by the first process only.
     #[arg(long = "unix", value_name = "PATH")]
     pub unix: Option<PathBuf>,
+    /// Serve https:// and wss:// on --listen with a certificate generated at start for
+    /// localhost, 127.0.0.1 and ::1 (its CA is written to a file, printed, for --cacert).
+    #[arg(long = "tls-self-signed", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+    /// Serve https:// and wss:// on --listen with this certificate chain (PEM); needs --tls-key.
+    #[arg(long = "tls-cert", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Worker threads, one SO_REUSEPORT listener each [default: every CPU this process may use].
     #[arg(short = 't', long = "threads", value_name = "N")]
     pub threads: Option<usize>,

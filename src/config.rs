@@ -803,7 +803,27 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
     if a.unix.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
         return Err(Error::usage("--unix: give the socket's path, e.g. /tmp/stampede.sock"));
     }
-    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog, asr, faults, raw_listen, unix: a.unix.clone() })
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => {
+            let chain = crate::net::tls::read_certs(cert).map_err(|e| Error::usage(format!("--tls-cert: {e}")))?;
+            let key = crate::net::tls::read_key(key).map_err(|e| Error::usage(format!("--tls-key: {e}")))?;
+            Some(crate::net::tls::server_config(chain, key).map_err(|e| Error::usage(format!("--tls-cert/--tls-key: {e}")))?)
+        }
+        _ => None,
+    };
+    Ok(ServeConfig {
+        listen,
+        threads,
+        cpus,
+        max_connections,
+        max_rps,
+        backlog: a.backlog,
+        asr,
+        faults,
+        raw_listen,
+        unix: a.unix.clone(),
+        tls,
+    })
 }
 
 #[cfg(test)]

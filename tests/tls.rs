@@ -169,3 +169,150 @@ fn certificate_failures_are_classified_and_say_what_to_do() {
     assert_eq!(u(&v, &["errors", "tls_cert"]), 0, "{v}");
     plain.stop();
 }
+
+/// The embedded server serving TLS with a generated certificate; its CA in a file.
+fn embedded_tls(tag: &str) -> (stampede::server::ServerHandle, TempDir, PathBuf) {
+    let cert = stampede::net::tls::SelfSigned::generate().unwrap();
+    let dir = TempDir::new(tag);
+    let ca = dir.0.join("ca.pem");
+    std::fs::write(&ca, &cert.ca_pem).unwrap();
+    let cfg = stampede::server::ServeConfig { tls: Some(cert.server_config().unwrap()), ..common::loopback() };
+    (stampede::server::start(&cfg).unwrap(), dir, ca)
+}
+
+#[test]
+fn https_wss_asr_and_tls_raw_against_the_embedded_server() {
+    let (srv, _dir, ca) = embedded_tls("embedded");
+    let ca = ca.to_str().unwrap();
+    let port = srv.local_addr().port();
+
+    // Keep-alive https: one handshake per connection, exact counts.
+    let run = stampede(&["http", &format!("https://localhost:{port}/"), "-n", "2000", "-c", "4", "-t", "1", "--cacert", ca]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json.expect("json");
+    assert_accounted(&v);
+    assert_eq!(u(&v, &["requests", "ok"]), 2000, "{v}");
+    assert_eq!(u(&v, &["tls", "handshakes"]), 4, "{v}");
+    assert_eq!(u(&v, &["connections", "established"]), 4, "{v}");
+
+    // A POST body through TLS comes back whole (records of 16 KiB and reads split at any size).
+    let body: String = (0..100_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let run = stampede(&[
+        "http",
+        &format!("https://127.0.0.1:{port}/echo"),
+        "-m",
+        "POST",
+        "--body",
+        &body,
+        "-n",
+        "50",
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "--cacert",
+        ca,
+    ]);
+    let v = run.json.expect("json");
+    assert_eq!(u(&v, &["requests", "ok"]), 50, "{v}");
+    assert!(u(&v, &["bytes", "read"]) >= 50 * 100_000, "{v}");
+
+    // One request per connection: every reconnect after the first resumes the session.
+    let run = stampede(&[
+        "http",
+        &format!("https://localhost:{port}/"),
+        "-H",
+        "Connection: close",
+        "-n",
+        "300",
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "--cacert",
+        ca,
+    ]);
+    let v = run.json.expect("json");
+    assert_eq!(u(&v, &["requests", "ok"]), 300, "{v}");
+    let (hs, resumed) = (u(&v, &["tls", "handshakes"]), u(&v, &["tls", "resumed"]));
+    assert!(hs >= 300 && resumed + 2 >= hs, "{resumed} of {hs} handshakes resumed");
+
+    // wss echo.
+    let run =
+        stampede(&["ws", &format!("wss://localhost:{port}/ws/echo"), "-n", "1000", "-c", "4", "-t", "1", "--size", "3000", "--cacert", ca]);
+    let v = run.json.expect("json");
+    assert_eq!(u(&v, &["requests", "ok"]), 1000, "{v}");
+    assert_eq!(u(&v, &["tls", "handshakes"]), 4, "{v}");
+
+    // ASR streaming over wss: reader and writer halves of one TLS connection at once.
+    let run = stampede(&["asr", &format!("wss://localhost:{port}/asr"), "--streams", "3", "--signal-length", "600ms", "--cacert", ca]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json.expect("json");
+    assert_eq!(u(&v, &["asr", "sessions", "completed"]), 3, "{v}");
+    assert_eq!(u(&v, &["tls", "handshakes"]), 3, "{v}");
+
+    // raw over tls://: an HTTP request as a fixed message, answers framed by the blank line.
+    let msg = "GET /bytes/0 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let run = stampede(&[
+        "raw",
+        &format!("tls://localhost:{port}"),
+        "--message",
+        msg,
+        "--delimiter",
+        "\\r\\n\\r\\n",
+        "--expect",
+        "200 OK",
+        "-n",
+        "200",
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "--cacert",
+        ca,
+    ]);
+    let v = run.json.expect("json");
+    assert_eq!(u(&v, &["requests", "ok"]), 200, "{v}");
+    assert_eq!(u(&v, &["errors", "check_failed"]), 0, "{v}");
+    srv.stop();
+}
+
+#[test]
+fn serve_tls_self_signed_from_two_processes_shares_one_certificate() {
+    use std::io::{BufRead, BufReader};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "-t", "1", "--processes", "2", "--tls-self-signed"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = child.id();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut ca = None;
+    for line in lines.by_ref().take(10) {
+        let line = line.unwrap();
+        assert!(!line.contains("http://"), "a TLS server announces https: {line}");
+        if let Some(at) = line.find("--cacert ") {
+            ca = line[at + 9..].split_whitespace().next().map(PathBuf::from);
+            break;
+        }
+    }
+    let ca = ca.expect("the CA file is printed");
+    assert!(ca.exists());
+    // Both processes answer (SO_REUSEPORT spreads 16 connections); each serves the same
+    // certificate, so one --cacert verifies every connection.
+    let run =
+        stampede(&["http", &format!("https://localhost:{port}/"), "-n", "800", "-c", "16", "-t", "1", "--cacert", ca.to_str().unwrap()]);
+    let v = run.json.expect("json");
+    assert_eq!(u(&v, &["requests", "ok"]), 800, "{v}");
+    assert_eq!(u(&v, &["connections", "established"]), 16, "{v}");
+    let _ = nix_kill(server);
+    let _ = child.wait();
+    assert!(!ca.exists(), "the certificate files are removed when the server stops");
+}
+
+fn nix_kill(pid: u32) -> std::io::Result<()> {
+    let ok = Command::new("kill").args(["-INT", &pid.to_string()]).status()?.success();
+    ok.then_some(()).ok_or_else(|| std::io::Error::other("kill failed"))
+}
