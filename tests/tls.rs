@@ -170,6 +170,10 @@ fn certificate_failures_are_classified_and_say_what_to_do() {
     plain.stop();
 }
 
+fn dir_file(dir: &TempDir, name: &str) -> PathBuf {
+    dir.0.join(name)
+}
+
 /// The embedded server serving TLS with a generated certificate; its CA in a file.
 fn embedded_tls(tag: &str) -> (stampede::server::ServerHandle, TempDir, PathBuf) {
     let cert = stampede::net::tls::SelfSigned::generate().unwrap();
@@ -194,6 +198,18 @@ fn https_wss_asr_and_tls_raw_against_the_embedded_server() {
     assert_eq!(u(&v, &["requests", "ok"]), 2000, "{v}");
     assert_eq!(u(&v, &["tls", "handshakes"]), 4, "{v}");
     assert_eq!(u(&v, &["connections", "established"]), 4, "{v}");
+    // Merged results add the TLS figures; the HTML report shows them.
+    let (a, b, all, html) = (dir_file(&_dir, "a.json"), dir_file(&_dir, "b.json"), dir_file(&_dir, "all.json"), dir_file(&_dir, "r.html"));
+    std::fs::write(&a, v.to_string()).unwrap();
+    std::fs::write(&b, v.to_string()).unwrap();
+    let r = common::stampede_raw(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "-o", all.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let merged: serde_json::Value = serde_json::from_slice(&std::fs::read(&all).unwrap()).unwrap();
+    assert_eq!((u(&merged, &["tls", "handshakes"]), u(&merged, &["tls", "resumed"])), (8, 2 * u(&v, &["tls", "resumed"])), "{merged}");
+    let r = common::stampede_raw(&["report", all.to_str().unwrap(), "-o", html.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("data-key=\"tls.handshakes\">8 ("), "TLS handshakes row missing");
 
     // A POST body through TLS comes back whole (records of 16 KiB and reads split at any size).
     let body: String = (0..100_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
