@@ -80,7 +80,9 @@ impl<S: AsyncReadRent + AsyncWriteRent> TlsStream<S> {
     pub async fn connect(io: S, config: Arc<ClientConfig>, name: ServerName<'static>) -> io::Result<(TlsStream<S>, Handshake)> {
         let conn = ClientConnection::new(config, name).map_err(tls_error)?;
         let mut s = TlsStream::new(io, conn.into());
-        s.handshake().await?;
+        // The client's last flight (its Finished) stays queued: it leaves with the first request,
+        // in the same segment, instead of a packet of its own.
+        s.handshake(false).await?;
         let resumed = s.core.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
         Ok((s, Handshake { resumed }))
     }
@@ -89,7 +91,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> TlsStream<S> {
     pub async fn accept(io: S, config: Arc<ServerConfig>) -> io::Result<TlsStream<S>> {
         let conn = ServerConnection::new(config).map_err(tls_error)?;
         let mut s = TlsStream::new(io, conn.into());
-        s.handshake().await?;
+        s.handshake(true).await?;
         Ok(s)
     }
 
@@ -107,7 +109,8 @@ impl<S: AsyncReadRent + AsyncWriteRent> TlsStream<S> {
         self.core.conn.alpn_protocol()
     }
 
-    async fn handshake(&mut self) -> io::Result<()> {
+    /// Drives the handshake to its end; `flush_last`: also write the last flight now.
+    async fn handshake(&mut self, flush_last: bool) -> io::Result<()> {
         while self.core.conn.is_handshaking() {
             if self.core.conn.wants_write() {
                 write_tx(&mut self.core, &mut self.io, &mut self.tx).await?;
@@ -115,8 +118,10 @@ impl<S: AsyncReadRent + AsyncWriteRent> TlsStream<S> {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed during the TLS handshake"));
             }
         }
-        // The last flight (a client's Finished) may still be queued.
-        write_tx(&mut self.core, &mut self.io, &mut self.tx).await
+        if flush_last {
+            write_tx(&mut self.core, &mut self.io, &mut self.tx).await?;
+        }
+        Ok(())
     }
 }
 
@@ -127,7 +132,8 @@ where
 {
     /// A read half and a write half that can be used at once from two tasks (a streaming
     /// session's sender and receiver). The read half never writes: what rustls wants to send
-    /// after reading (rare for a client) goes out with the next write.
+    /// after reading (rare for a client), or a client's Finished when nothing was written since
+    /// the handshake, goes out with the next write. Split after the first write.
     pub fn into_split(self) -> (TlsReadHalf<S::OwnedRead>, TlsWriteHalf<S::OwnedWrite>) {
         let (r, w) = self.io.into_split();
         let core = Rc::new(RefCell::new(self.core));
@@ -249,6 +255,12 @@ async fn write_plain<C: WithCore, W: AsyncWriteRent, T: IoBuf>(core: &mut C, io:
 
 impl<S: AsyncReadRent + AsyncWriteRent> AsyncReadRent for TlsStream<S> {
     async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        // A client that reads first still sends its Finished before waiting for the server.
+        if self.core.conn.wants_write() {
+            if let Err(e) = write_tx(&mut self.core, &mut self.io, &mut self.tx).await {
+                return (Err(e), buf);
+            }
+        }
         let (res, buf) = read_plain(&mut self.core, &mut self.io, &mut self.rx, buf).await;
         // A key update may want an answer.
         if res.is_ok() && self.core.conn.wants_write() {
