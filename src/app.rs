@@ -703,7 +703,16 @@ fn run_processes(load: &LoadConfig) -> Result<i32> {
 
 /// Prints one live line per second on stderr, merging all workers' snapshots of that second.
 fn serve(a: &ServeArgs) -> Result<i32> {
-    let s = config::serve_settings(a)?;
+    let mut s = config::serve_settings(a)?;
+    // --tls-self-signed: one certificate for every process, in files the children and clients
+    // read (the CA for --cacert); removed when the server stops.
+    let self_signed = if a.tls_self_signed {
+        let cert = crate::net::tls::SelfSigned::generate().map_err(Error::run)?;
+        s.tls = Some(cert.server_config().map_err(Error::run)?);
+        Some(SelfSignedFiles::write(&cert)?)
+    } else {
+        None
+    };
     let stop = stop_on_signals()?;
     let plan = crate::preflight::Plan {
         connections: s.max_connections.unwrap_or(0),
@@ -741,6 +750,11 @@ fn serve(a: &ServeArgs) -> Result<i32> {
             // The first process alone serves the Unix socket (one path, one listening socket).
             if matches!(s.as_ref(), "--processes" | "--listen" | "--unix") {
                 it.next();
+            } else if s == "--tls-self-signed" {
+                // The children serve the parent's certificate, not one of their own.
+                if let Some(f) = &self_signed {
+                    args.extend(["--tls-cert".into(), f.cert.clone().into(), "--tls-key".into(), f.key.clone().into()]);
+                }
             } else if !["--processes=", "--listen=", "--unix="].iter().any(|p| s.starts_with(p)) {
                 args.push(arg);
             }
@@ -755,13 +769,23 @@ fn serve(a: &ServeArgs) -> Result<i32> {
             children.push(child);
         }
     }
+    let scheme = if s.tls.is_some() { "https" } else { "http" };
     println!(
-        "stampede serve: listening on http://{} ({} threads × {} process(es), {})",
+        "stampede serve: listening on {scheme}://{} ({} threads × {} process(es), {})",
         handle.local_addr(),
         s.threads,
         a.processes,
         handle.driver().name()
     );
+    if s.tls.is_some() {
+        println!("stampede serve: TLS (https, wss) on that address; the raw echo and the Unix socket stay plain");
+    }
+    if let Some(f) = &self_signed {
+        println!(
+            "stampede serve: self-signed certificate for localhost, 127.0.0.1 and ::1; clients trust it with --cacert {} (or --insecure)",
+            f.ca.display()
+        );
+    }
     if let Some(raw) = handle.raw_addr() {
         println!("stampede serve: raw echo on tcp://{raw}");
     }
@@ -783,8 +807,44 @@ fn serve(a: &ServeArgs) -> Result<i32> {
         let _ = c.wait();
     }
     handle.stop();
+    drop(self_signed);
     eprintln!("stampede serve: stopped");
     Ok(exit::OK)
+}
+
+/// The files of `serve --tls-self-signed`: the CA (for clients' --cacert), and the certificate
+/// and key (for the other processes of `--processes`). Removed on drop.
+struct SelfSignedFiles {
+    ca: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl SelfSignedFiles {
+    fn write(cert: &crate::net::tls::SelfSigned) -> Result<SelfSignedFiles> {
+        let dir = std::env::temp_dir();
+        let at = |what: &str| dir.join(format!("stampede-serve-{}-{what}.pem", std::process::id()));
+        let files = SelfSignedFiles { ca: at("ca"), cert: at("cert"), key: at("key") };
+        for (path, pem) in [(&files.ca, &cert.ca_pem), (&files.cert, &cert.cert_pem), (&files.key, &cert.key_pem)] {
+            write_private(path, pem.as_bytes()).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+        }
+        Ok(files)
+    }
+}
+
+impl Drop for SelfSignedFiles {
+    fn drop(&mut self) {
+        for p in [&self.ca, &self.cert, &self.key] {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Writes a file readable by its owner only (it may hold a private key).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(bytes)
 }
 
 /// `stampede hold`: connections opened at --connect-rate and held, each sending one request
@@ -852,6 +912,7 @@ fn demo(a: &DemoArgs) -> Result<i32> {
         faults: Default::default(),
         raw_listen: None,
         unix: None,
+        tls: None,
     };
     let handle = server::start(&settings)?;
     let url = format!("http://{}{}", handle.local_addr(), a.path);

@@ -154,7 +154,26 @@ pub struct LoadArgs {
     #[arg(long = "linger-zero")]
     pub linger_zero: bool,
     #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
     pub out: OutputArgs,
+}
+
+/// TLS options; they apply to https://, wss:// and tls:// targets.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// TLS: do not check the server's certificate (self-signed test servers).
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
+    /// TLS: trust the CA certificates in FILE (PEM) instead of the built-in Mozilla roots.
+    #[arg(long = "cacert", value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// TLS: a full handshake on every connection (no session resumption on reconnect).
+    #[arg(long = "no-tls-resume")]
+    pub no_resume: bool,
+    /// TLS: name sent in SNI and checked in the certificate [default: the URL's host].
+    #[arg(long = "tls-server-name", value_name = "NAME")]
+    pub server_name: Option<String>,
 }
 
 /// What every scenario command shares: outputs, thresholds, and how the run is split and started.
@@ -353,6 +372,8 @@ pub struct AsrArgs {
     #[arg(short = 't', long = "threads", value_name = "N")]
     pub threads: Option<usize>,
     #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
     pub out: OutputArgs,
 }
 
@@ -368,6 +389,16 @@ pub struct ServeArgs {
     /// replaced, a live one refused; removed on exit. Served by the first process only.
     #[arg(long = "unix", value_name = "PATH")]
     pub unix: Option<PathBuf>,
+    /// Serve https:// and wss:// on --listen with a certificate generated at start for
+    /// localhost, 127.0.0.1 and ::1 (its CA is written to a file, printed, for --cacert).
+    #[arg(long = "tls-self-signed", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+    /// Serve https:// and wss:// on --listen with this certificate chain (PEM); needs --tls-key.
+    #[arg(long = "tls-cert", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Worker threads, one SO_REUSEPORT listener each [default: every CPU this process may use].
     #[arg(short = 't', long = "threads", value_name = "N")]
     pub threads: Option<usize>,

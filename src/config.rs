@@ -31,6 +31,10 @@ pub struct Target {
     pub host_header: String,
     /// Path and query, starting with '/'.
     pub path: String,
+    /// The host as written in the URL (brackets removed): the TLS server name.
+    pub host: String,
+    /// An https://, wss:// or tls:// target.
+    pub tls: bool,
 }
 
 /// Parses and resolves `http://host[:port][/path]`.
@@ -38,15 +42,20 @@ pub fn parse_target(url: &str) -> Result<Target> {
     parse_url(url, "http")
 }
 
-/// Parses and resolves `SCHEME://host[:port][/path]` for a plain-text scheme (`http`, `ws`).
+/// Parses and resolves `SCHEME://host[:port][/path]` for a plain-text scheme (`http`, `ws`,
+/// `tcp`) or its TLS twin (`https`, `wss`, `tls`; default port 443).
 pub fn parse_url(url: &str, scheme: &str) -> Result<Target> {
-    let prefix = format!("{scheme}://");
-    let rest = if let Some(r) = url.strip_prefix(prefix.as_str()) {
-        r
-    } else if url.starts_with("https://") || url.starts_with("wss://") {
-        return Err(Error::usage(format!("'{url}': TLS is not supported yet; use a {scheme}:// target")));
+    let secure = match scheme {
+        "http" => "https",
+        "ws" => "wss",
+        _ => "tls",
+    };
+    let (rest, tls) = if let Some(r) = url.strip_prefix(&format!("{scheme}://")) {
+        (r, false)
+    } else if let Some(r) = url.strip_prefix(&format!("{secure}://")) {
+        (r, true)
     } else if url.contains("://") {
-        return Err(Error::usage(format!("'{url}': only {scheme}:// URLs are supported here")));
+        return Err(Error::usage(format!("'{url}': only {scheme}:// and {secure}:// URLs are supported here")));
     } else {
         return Err(Error::usage(format!(
             "'{url}' is not a URL; write it as {scheme}://HOST[:PORT]/PATH, e.g. {scheme}://127.0.0.1:8080/"
@@ -63,7 +72,9 @@ pub fn parse_url(url: &str, scheme: &str) -> Result<Target> {
     if authority.contains('@') {
         return Err(Error::usage(format!("'{url}': credentials in the URL are not supported; send an Authorization header with -H")));
     }
-    let (host, port) = split_host_port(authority).ok_or_else(|| Error::usage(format!("'{url}': bad host or port '{authority}'")))?;
+    let default_port = if tls { 443 } else { 80 };
+    let (host, port) =
+        split_host_port(authority, default_port).ok_or_else(|| Error::usage(format!("'{url}': bad host or port '{authority}'")))?;
     let addr = (host, port)
         .to_socket_addrs()
         .map_err(|e| Error::usage(format!("cannot resolve '{host}': {e}")))?
@@ -72,15 +83,15 @@ pub fn parse_url(url: &str, scheme: &str) -> Result<Target> {
     if path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
         return Err(Error::usage(format!("'{url}': the path must not contain spaces or control characters (percent-encode them)")));
     }
-    Ok(Target { url: url.to_string(), addr, host_header: authority.to_string(), path })
+    Ok(Target { url: url.to_string(), addr, host_header: authority.to_string(), path, host: host.to_string(), tls })
 }
 
-fn split_host_port(authority: &str) -> Option<(&str, u16)> {
+fn split_host_port(authority: &str, default_port: u16) -> Option<(&str, u16)> {
     if let Some(rest) = authority.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
         let port = match after.strip_prefix(':') {
             Some(p) => p.parse().ok()?,
-            None if after.is_empty() => 80,
+            None if after.is_empty() => default_port,
             None => return None,
         };
         return Some((host, port));
@@ -88,7 +99,7 @@ fn split_host_port(authority: &str) -> Option<(&str, u16)> {
     match authority.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') => Some((h, p.parse().ok()?)),
         Some(_) => None,
-        None => Some((authority, 80)),
+        None => Some((authority, default_port)),
     }
 }
 
@@ -135,6 +146,10 @@ pub struct LoadConfig {
     pub monitor_pids: Vec<u32>,
     /// `--unix-socket PATH`: connect there instead of the URL's host and port.
     pub unix: Option<PathBuf>,
+    /// TLS flags as given; [`attach_tls`] turns them into `tls` for a TLS target.
+    pub tls_args: crate::cli::TlsArgs,
+    /// The client TLS set-up of an https://, wss:// or tls:// target.
+    pub tls: Option<ClientTls>,
     /// `--metrics-listen`: where live Prometheus metrics are served.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `--abort-on-fail`: stop at the first breach of a live-judged threshold after this grace.
@@ -174,6 +189,31 @@ pub fn usable_cpus() -> Vec<usize> {
 
 /// Most connections one run (all its processes) may plan.
 const MAX_CONNECTIONS: u64 = 10_000_000;
+
+/// A TLS target's client set-up: one configuration (and session cache) for every connection.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    pub config: std::sync::Arc<rustls::ClientConfig>,
+    pub server_name: rustls::pki_types::ServerName<'static>,
+}
+
+/// Sets `load.tls` for a TLS target from the TLS flags (which plain targets ignore).
+pub fn attach_tls(target: &Target, load: &mut LoadConfig) -> Result<()> {
+    if !target.tls {
+        return Ok(());
+    }
+    if load.unix.is_some() {
+        return Err(Error::usage(format!("'{}': TLS over --unix-socket is not supported; use a plain scheme", target.url)));
+    }
+    let a = &load.tls_args;
+    let name = a.server_name.clone().unwrap_or_else(|| target.host.clone());
+    let server_name = rustls::pki_types::ServerName::try_from(name.clone())
+        .map_err(|_| Error::usage(format!("'{name}' is not a valid TLS server name (give one with --tls-server-name)")))?;
+    let config = crate::net::tls::client_config(a.insecure, a.cacert.as_deref(), !a.no_resume)
+        .map_err(|e| Error::usage(format!("--cacert: {e}")))?;
+    load.tls = Some(ClientTls { config, server_name });
+    Ok(())
+}
 
 pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
     let connections = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
@@ -250,6 +290,8 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         json: a.out.json.clone(),
         hlog: a.out.hlog.clone(),
         unix: a.unix_socket.clone(),
+        tls_args: a.tls.clone(),
+        tls: None,
         metrics_listen: a
             .out
             .metrics_listen
@@ -371,7 +413,8 @@ pub fn http_config(a: &HttpArgs) -> Result<HttpConfig> {
 }
 
 /// Builds an HTTP run from a resolved target and request flags (also used by `demo`).
-pub fn build_http(target: Target, r: &RequestArgs, load: LoadConfig) -> Result<HttpConfig> {
+pub fn build_http(target: Target, r: &RequestArgs, mut load: LoadConfig) -> Result<HttpConfig> {
+    attach_tls(&target, &mut load)?;
     let method = r.method.trim().to_ascii_uppercase();
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
         return Err(Error::usage(format!("-m/--method: '{}' is not an HTTP method (GET, POST, PUT, ...)", r.method)));
@@ -459,20 +502,28 @@ pub fn raw_config(a: &crate::cli::RawArgs) -> Result<RawConfig> {
             return Err(Error::usage("give the Unix socket once: unix:///PATH or --unix-socket"));
         }
         load.unix = Some(PathBuf::from(path));
-        Target { url: a.url.clone(), addr: SocketAddr::from(([127, 0, 0, 1], 0)), host_header: "localhost".into(), path: "/".into() }
+        Target {
+            url: a.url.clone(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            host_header: "localhost".into(),
+            path: "/".into(),
+            host: "localhost".into(),
+            tls: false,
+        }
     } else {
-        if !a.url.starts_with("tcp://") {
+        let Some(rest) = a.url.strip_prefix("tcp://").or_else(|| a.url.strip_prefix("tls://")) else {
             return Err(Error::usage(format!(
-                "'{}': write the target as tcp://HOST:PORT (e.g. tcp://127.0.0.1:9000) or unix:///PATH",
+                "'{}': write the target as tcp://HOST:PORT (e.g. tcp://127.0.0.1:9000), tls://HOST:PORT or unix:///PATH",
                 a.url
             )));
-        }
-        let authority = a.url["tcp://".len()..].split('/').next().unwrap_or("");
+        };
+        let authority = rest.split('/').next().unwrap_or("");
         if !authority.contains(':') || authority.ends_with(':') {
             return Err(Error::usage(format!("'{}': give the port, e.g. tcp://127.0.0.1:9000", a.url)));
         }
         parse_url(&a.url, "tcp")?
     };
+    attach_tls(&target, &mut load)?;
     let mut message = match (&a.message, &a.message_file) {
         (Some(m), None) => m.as_bytes().to_vec(),
         (None, Some(f)) => std::fs::read(f).map_err(|e| Error::usage(format!("--message-file {}: {e}", f.display())))?,
@@ -545,6 +596,7 @@ pub fn ws_config(a: &crate::cli::WsArgs) -> Result<WsConfig> {
     }
     let target = parse_url(&a.url, "ws")?;
     let mut load = load_config(&a.load)?;
+    attach_tls(&target, &mut load)?;
     let headers = parse_headers(&a.headers)?;
     let (payload, looks_text) = match &a.message {
         Some(m) => match m.strip_prefix('@') {
@@ -708,9 +760,11 @@ pub fn asr_config(a: &crate::cli::AsrArgs) -> Result<AsrConfig> {
         source: None,
         unix_socket: None,
         linger_zero: false,
+        tls: a.tls.clone(),
         out: a.out.clone(),
     };
     let mut load = load_config(&load_args)?;
+    attach_tls(&target, &mut load)?;
     if a.duration.is_none() {
         // Without -d: one session per stream (its budget), or a bounded soak with --loop.
         load.duration = a.loop_audio.then_some(ASR_LOOP_DEFAULT);
@@ -793,7 +847,27 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
     if a.unix.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
         return Err(Error::usage("--unix: give the socket's path, e.g. /tmp/stampede.sock"));
     }
-    Ok(ServeConfig { listen, threads, cpus, max_connections, max_rps, backlog: a.backlog, asr, faults, raw_listen, unix: a.unix.clone() })
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => {
+            let chain = crate::net::tls::read_certs(cert).map_err(|e| Error::usage(format!("--tls-cert: {e}")))?;
+            let key = crate::net::tls::read_key(key).map_err(|e| Error::usage(format!("--tls-key: {e}")))?;
+            Some(crate::net::tls::server_config(chain, key).map_err(|e| Error::usage(format!("--tls-cert/--tls-key: {e}")))?)
+        }
+        _ => None,
+    };
+    Ok(ServeConfig {
+        listen,
+        threads,
+        cpus,
+        max_connections,
+        max_rps,
+        backlog: a.backlog,
+        asr,
+        faults,
+        raw_listen,
+        unix: a.unix.clone(),
+        tls,
+    })
 }
 
 #[cfg(test)]
@@ -843,7 +917,41 @@ mod tests {
             metrics_listen: None,
             abort_after: None,
             unix: None,
+            tls_args: Default::default(),
+            tls: None,
         }
+    }
+
+    #[test]
+    fn tls_schemes_parse_with_port_443_by_default() {
+        let t = parse_target("https://localhost/x").unwrap();
+        assert!(t.tls);
+        assert_eq!((t.addr.port(), t.host.as_str(), t.host_header.as_str(), t.path.as_str()), (443, "localhost", "localhost", "/x"));
+        let t = parse_url("wss://[::1]:9443/ws", "ws").unwrap();
+        assert!(t.tls);
+        assert_eq!((t.addr.port(), t.host.as_str()), (9443, "::1"));
+        let t = parse_target("http://localhost/").unwrap();
+        assert!(!t.tls);
+        assert_eq!(t.addr.port(), 80);
+        let e = parse_url("https://127.0.0.1/", "ws").unwrap_err().to_string();
+        assert!(e.contains("only ws:// and wss://"), "{e}");
+    }
+
+    #[test]
+    fn a_tls_target_gets_a_client_config_and_a_plain_one_none() {
+        let mut l = load(1, None, None);
+        attach_tls(&parse_target("http://127.0.0.1:1/").unwrap(), &mut l).unwrap();
+        assert!(l.tls.is_none());
+        attach_tls(&parse_target("https://127.0.0.1:1/").unwrap(), &mut l).unwrap();
+        let tls = l.tls.take().unwrap();
+        assert_eq!(tls.server_name.to_str(), "127.0.0.1");
+        assert_eq!(tls.config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        l.tls_args.cacert = Some(PathBuf::from("/nonexistent/ca.pem"));
+        let e = attach_tls(&parse_target("https://127.0.0.1:1/").unwrap(), &mut l).unwrap_err().to_string();
+        assert!(e.contains("--cacert") && e.contains("/nonexistent/ca.pem"), "{e}");
+        l.tls_args.cacert = None;
+        l.unix = Some(PathBuf::from("/tmp/x.sock"));
+        assert!(attach_tls(&parse_target("https://127.0.0.1:1/").unwrap(), &mut l).is_err());
     }
 
     #[test]
@@ -884,7 +992,6 @@ mod tests {
     fn bad_targets_are_usage_errors_that_say_what_to_do() {
         for (url, needle) in [
             ("127.0.0.1:8080", "http://HOST"),
-            ("https://127.0.0.1/", "TLS"),
             ("ftp://x/", "only http://"),
             ("http:///x", "no host"),
             ("http://127.0.0.1:99999/", "bad host or port"),

@@ -141,7 +141,7 @@ fn cli_misuse_exits_2_with_a_hint() {
         (&["http", "http://127.0.0.1:1/", "-H", "NoColon"], "Name: value"),
         (&["http", "http://127.0.0.1:1/", "--body-file", "/nonexistent/stampede"], "--body-file"),
         (&["http", "http://127.0.0.1:1/", "--json", "/nonexistent/dir/out.json"], "--json"),
-        (&["http", "https://127.0.0.1/"], "TLS"),
+        (&["http", "https://127.0.0.1/", "--cacert", "/nonexistent/ca.pem"], "--cacert"),
         (&["http", "http://127.0.0.1:1/", "--bogus"], "--bogus"),
         (&["serve", "--listen", "nowhere"], "IP:PORT"),
         (&["frobnicate"], "frobnicate"),

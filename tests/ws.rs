@@ -101,7 +101,7 @@ fn ws_misuse_exits_2() {
         (&["ws", "ws://127.0.0.1:1/", "--message", "@/nonexistent/x"], "--message"),
         (&["ws", "ws://127.0.0.1:1/", "--ping-interval", "0s"], "--ping-interval"),
         (&["ws", "ws://127.0.0.1:1/", "--ping-interval", "1s", "--size", "200"], "125"),
-        (&["ws", "wss://127.0.0.1:1/"], "TLS"),
+        (&["ws", "wss://127.0.0.1:1/", "--cacert", "/nonexistent/ca.pem"], "--cacert"),
         (&["ws", "ws://127.0.0.1:1/", "--size", "100KiB", "--pipeline", "8"], "--pipeline"),
         (&["ws", "ws://127.0.0.1:1/", "--rooms", "0"], "--rooms"),
         (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--size", "8"], "16-byte"),

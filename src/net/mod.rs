@@ -5,10 +5,13 @@
 //! `SO_LINGER 0`) and the reconnect backoff. It never reads or parses application bytes.
 
 pub mod backoff;
+pub mod conn;
 pub mod connect;
 pub mod source;
+pub mod tls;
 
 pub use backoff::Backoff;
+pub use conn::Conn;
 pub use connect::{connect, ConnectOpts};
 pub use source::{parse_sources, SourcePool};
 

@@ -208,6 +208,12 @@ fn summary(o: &mut String, v: &Value) {
     if f(&v["handshake_ms"]["p50"]).is_some() {
         kv(o, "Handshake latency", "handshake_ms", &short(&v["handshake_ms"]));
     }
+    if f(&v["tls"]["handshake_ms"]["p50"]).is_some() {
+        let t = &v["tls"];
+        let label = format!("{} ({} resumed)", c(&["tls", "handshakes"]), c(&["tls", "resumed"]));
+        kv(o, "TLS handshakes", "tls.handshakes", &label);
+        kv(o, "TLS handshake latency", "tls.handshake_ms", &short(&t["handshake_ms"]));
+    }
     let g = &v["generator"];
     kv(
         o,

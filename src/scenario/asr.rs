@@ -17,14 +17,14 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use monoio::io::{AsyncWriteRentExt, Splitable};
+use monoio::io::AsyncWriteRentExt;
 
 use crate::clock;
 use crate::config::{AsrConfig, AsrPreset};
 use crate::net::Backoff;
 use crate::proto::ws::frame::{encode_frame, Decoder, Event, Opcode, Role};
 use crate::proto::ws::handshake::{encode_request, parse_response};
-use crate::scenario::exchange::{connect_for_run, open_with, read_some, ReadOutcome};
+use crate::scenario::exchange::{connect_stream, open_with, read_some, ReadOutcome};
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::ErrorClass;
 
@@ -127,13 +127,13 @@ impl AsrScenario {
 
     /// One session. `Some(completed)` when it ran to an end; `None` when the run ended first.
     async fn session(&self, ctx: &Rc<WorkerCtx>, backoff: &mut Backoff) -> Option<bool> {
-        let stream = connect_for_run(ctx, self.cfg.target.addr, &self.cfg.load.connect, backoff).await?;
+        let stream = connect_stream(ctx, &self.cfg.target, &self.cfg.load, backoff).await?;
         let out = self.speak(ctx, stream).await;
         ctx.shard.borrow_mut().on_close();
         out
     }
 
-    async fn speak(&self, ctx: &Rc<WorkerCtx>, mut stream: monoio::net::TcpStream) -> Option<bool> {
+    async fn speak(&self, ctx: &Rc<WorkerCtx>, mut stream: crate::net::Conn) -> Option<bool> {
         let mut rbuf = Vec::with_capacity(READ_BUF);
         let timeout = self.cfg.load.connect.timeout;
         match open_with(ctx, &mut stream, &mut rbuf, self.opening, timeout, |i| {

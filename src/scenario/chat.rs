@@ -8,14 +8,14 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use monoio::io::{AsyncWriteRentExt, Splitable};
+use monoio::io::AsyncWriteRentExt;
 
 use crate::clock;
 use crate::config::WsConfig;
 use crate::net::Backoff;
 use crate::proto::ws::frame::{encode_frame, Decoder, Event, FrameHeader, Opcode, Role};
 use crate::proto::ws::handshake::{encode_request, parse_response};
-use crate::scenario::exchange::{connect_for_run, open_with, read_some, ReadOutcome};
+use crate::scenario::exchange::{connect_stream, open_with, read_some, ReadOutcome};
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::ErrorClass;
 
@@ -60,7 +60,7 @@ impl ChatScenario {
         let mut backoff = Backoff::new(clock::now_ns() ^ global.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut buf = Vec::with_capacity(self.template.len());
         while !ctx.finished(clock::now_ns()) {
-            let Some(mut stream) = connect_for_run(ctx, self.cfg.target.addr, &self.cfg.load.connect, &mut backoff).await else { return };
+            let Some(mut stream) = connect_stream(ctx, &self.cfg.target, &self.cfg.load, &mut backoff).await else { return };
             let mut rbuf = Vec::with_capacity(64 * 1024);
             let timeout = self.cfg.load.connect.timeout;
             let opened = open_with(ctx, &mut stream, &mut rbuf, self.openings[room], timeout, |i| {

@@ -15,12 +15,14 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
 
 use crate::clock;
 use crate::config::{LoadConfig, Target};
-use crate::net::{connect, Backoff};
+use crate::net::tls::TlsStream;
+use crate::net::{connect, Backoff, Conn};
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::ErrorClass;
 
@@ -188,7 +190,6 @@ impl<W: Wire> Exchange<W> {
             rbuf: Vec::new(),
             intended: Vec::with_capacity(load.pipeline as usize),
         };
-        let opts = load.connect;
         if !ctx.ramp(slot, load.connect_rate).await {
             return;
         }
@@ -198,18 +199,10 @@ impl<W: Wire> Exchange<W> {
             }
             // Connect and opening are boxed for the same reason as the read below: their futures
             // (with timers) would otherwise be part of every idle connection's task.
-            let ended = match &load.unix {
-                None => {
-                    let Some(mut stream) = Box::pin(connect_for_run(ctx, self.wire.target().addr, &opts, &mut backoff)).await else {
-                        return;
-                    };
-                    self.session(ctx, slot, &mut stream, &mut st).await
-                }
-                Some(path) => {
-                    let Some(mut stream) = Box::pin(connect_unix_for_run(ctx, path, &opts, &mut backoff)).await else { return };
-                    self.session(ctx, slot, &mut stream, &mut st).await
-                }
+            let Some(mut stream) = Box::pin(connect_stream(ctx, self.wire.target(), load, &mut backoff)).await else {
+                return;
             };
+            let ended = self.session(ctx, slot, &mut stream, &mut st).await;
             ctx.shard.borrow_mut().on_close();
             self.wire.reset(&mut st.parser);
             st.rbuf.clear();
@@ -522,44 +515,65 @@ fn fail_rest(ctx: &WorkerCtx, class: ErrorClass, n: usize, served: u64) -> Ended
     Ended::Closed { served }
 }
 
-/// Connects to `addr` (from the next source address), backing off after each failure; every
-/// attempt is counted. `None` when the run ended first.
-pub(crate) async fn connect_for_run(
-    ctx: &WorkerCtx,
-    addr: std::net::SocketAddr,
-    opts: &crate::net::ConnectOpts,
-    backoff: &mut Backoff,
-) -> Option<TcpStream> {
+/// Connects to the run's target: its Unix socket (`--unix-socket`), or TCP from the next source
+/// address, then the TLS handshake for a TLS target. Backs off after each failure; every attempt
+/// is counted, and a TLS failure counts as a failed connect of its class. `None` when the run
+/// ended first.
+pub(crate) async fn connect_stream(ctx: &WorkerCtx, target: &Target, load: &LoadConfig, backoff: &mut Backoff) -> Option<Conn> {
+    let opts = &load.connect;
+    if let Some(path) = &load.unix {
+        return retry_connect(ctx, backoff, || async move {
+            match monoio::time::timeout(opts.timeout, monoio::net::UnixStream::connect(path)).await {
+                Ok(Ok(s)) => Ok((Conn::Unix(s), None)),
+                Ok(Err(e)) => Err(ErrorClass::from_io(&e)),
+                Err(_) => Err(ErrorClass::ConnectTimeout),
+            }
+        })
+        .await;
+    }
     retry_connect(ctx, backoff, || {
         let source = ctx.sources.borrow_mut().next_addr();
-        connect(addr, source, opts)
-    })
-    .await
-}
-
-/// Connects to the Unix socket `path`, backing off after each failure; every attempt is counted.
-/// `None` when the run ended first.
-pub(crate) async fn connect_unix_for_run(
-    ctx: &WorkerCtx,
-    path: &std::path::Path,
-    opts: &crate::net::ConnectOpts,
-    backoff: &mut Backoff,
-) -> Option<monoio::net::UnixStream> {
-    retry_connect(ctx, backoff, || async move {
-        match monoio::time::timeout(opts.timeout, monoio::net::UnixStream::connect(path)).await {
-            Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(ErrorClass::from_io(&e)),
-            Err(_) => Err(ErrorClass::ConnectTimeout),
+        async move {
+            let t0 = clock::now_ns();
+            let tcp = connect(target.addr, source, opts).await?;
+            let Some(tls) = &load.tls else { return Ok((Conn::Tcp(tcp), None)) };
+            let t1 = clock::now_ns();
+            let hs = TlsStream::connect(tcp, Arc::clone(&tls.config), tls.server_name.clone());
+            match monoio::time::timeout(opts.timeout, hs).await {
+                Ok(Ok((stream, hs))) => {
+                    let timing = TlsTiming { tcp_ns: t1 - t0, tls_ns: clock::now_ns().saturating_sub(t1), resumed: hs.resumed };
+                    Ok((Conn::Tls(Box::new(stream)), Some(timing)))
+                }
+                Ok(Err(e)) => {
+                    let class = ErrorClass::from_io(&e);
+                    if matches!(class, ErrorClass::TlsCert | ErrorClass::Tls) && !TLS_FAILURE_SHOWN.swap(true, Ordering::Relaxed) {
+                        eprintln!("stampede: TLS handshake with {} failed: {e}", target.host);
+                    }
+                    Err(class)
+                }
+                Err(_) => Err(ErrorClass::ConnectTimeout),
+            }
         }
     })
     .await
 }
 
+/// The first TLS failure of a process is printed with its reason; later ones are only counted.
+static TLS_FAILURE_SHOWN: AtomicBool = AtomicBool::new(false);
+
+/// How long the TCP connect and the TLS handshake of a TLS connection took.
+struct TlsTiming {
+    tcp_ns: u64,
+    tls_ns: u64,
+    resumed: bool,
+}
+
 /// Runs `attempt` until it connects or the run ends, counting every attempt and backing off
-/// after each failure.
+/// after each failure. An attempt that ran a TLS handshake returns its timing: the connect time
+/// recorded is then the TCP part alone.
 async fn retry_connect<T, Fut>(ctx: &WorkerCtx, backoff: &mut Backoff, mut attempt: impl FnMut() -> Fut) -> Option<T>
 where
-    Fut: std::future::Future<Output = Result<T, ErrorClass>>,
+    Fut: std::future::Future<Output = Result<(T, Option<TlsTiming>), ErrorClass>>,
 {
     loop {
         let t0 = clock::now_ns();
@@ -568,8 +582,15 @@ where
             return None;
         }
         match attempt().await {
-            Ok(s) => {
-                ctx.shard.borrow_mut().on_connect(clock::now_ns().saturating_sub(t0));
+            Ok((s, timing)) => {
+                let mut shard = ctx.shard.borrow_mut();
+                match timing {
+                    None => shard.on_connect(clock::now_ns().saturating_sub(t0)),
+                    Some(t) => {
+                        shard.on_connect(t.tcp_ns);
+                        shard.on_tls(t.tls_ns, t.resumed);
+                    }
+                }
                 return Some(s);
             }
             Err(class) => {
@@ -643,6 +664,7 @@ mod tests {
         let ctx = WorkerCtx::new(0, 1, 0, None, None, None, crate::net::SourcePool::new(Vec::new(), 0));
         let task = ex.connection(&ctx, 0);
         let (size, align) = (std::mem::size_of_val(&task), std::mem::align_of_val(&task));
+        println!("connection future: {size} bytes, aligned to {align}");
         assert!(size <= 1024 && align <= 16, "connection future is {size} bytes, aligned to {align}");
     }
 }

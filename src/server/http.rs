@@ -16,7 +16,7 @@ use std::time::Duration;
 use monoio::io::AsyncWriteRentExt;
 
 use super::fault::{self, Fault, Picker};
-use super::{Listener, ServerConn, Shared, Worker};
+use super::{Establish, Listener, ServerConn, Shared, Worker};
 use crate::clock;
 use crate::proto::http::request::{parse_request, Method, RequestError, RequestHead};
 
@@ -31,7 +31,8 @@ const ROOT_BODY: &[u8] = b"Hello from stampede\n";
 
 /// Accepts until the runtime is dropped. Accept errors (EMFILE...) pause briefly, never spin.
 /// A worker's accept loops (TCP, Unix socket) share its rate window and fault draws.
-pub(crate) async fn accept_loop<L: Listener>(listener: L, worker: Rc<Worker>) {
+pub(crate) async fn accept_loop<L: Listener, E: Establish<L::Conn>>(listener: L, worker: Rc<Worker>, establish: E) {
+    let establish = Rc::new(establish);
     loop {
         match listener.accept_conn().await {
             Ok(stream) if worker.faults.close_at_accept() => drop(stream),
@@ -39,11 +40,12 @@ pub(crate) async fn accept_loop<L: Listener>(listener: L, worker: Rc<Worker>) {
                 let guard = ConnGuard::new(Arc::clone(&worker.shared));
                 let over = worker.shared.max_connections.is_some_and(|m| guard.count > m);
                 let worker = Rc::clone(&worker);
+                let establish = Rc::clone(&establish);
                 monoio::spawn(async move {
-                    if over {
-                        reject(stream).await;
-                    } else {
-                        serve(stream, &worker.shared, &worker.window, &worker.faults).await;
+                    match establish.establish(stream).await {
+                        Some(conn) if over => reject(conn).await,
+                        Some(conn) => serve(conn, &worker.shared, &worker.window, &worker.faults).await,
+                        None => {}
                     }
                     drop(guard);
                 });

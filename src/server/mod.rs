@@ -32,6 +32,7 @@ use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, Sockadd
 
 use crate::engine::runtime::{self, DriverKind};
 use crate::error::{Error, Result};
+use crate::net::tls::TlsStream;
 
 /// How often a server worker checks its stop flag.
 const STOP_POLL: Duration = Duration::from_millis(20);
@@ -53,6 +54,9 @@ pub struct ServeConfig {
     /// Also serve every route on this Unix socket (`--unix`); one listening socket that every
     /// worker accepts from.
     pub unix: Option<PathBuf>,
+    /// Serve TLS (https, wss) on `listen` with this configuration; the Unix socket and the raw
+    /// echo stay plain.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A stream the server speaks over: TCP, a Unix socket, or a wrapper such as TLS. The server's
@@ -93,6 +97,51 @@ impl ServerConn for monoio::net::UnixStream {
 
     fn split(self) -> std::result::Result<(Self::ReadHalf, Self::WriteHalf), Self> {
         Ok(self.into_split())
+    }
+}
+
+/// What a connection's task does before HTTP: nothing, or a TLS handshake. Runs in the
+/// connection's own task, so a slow handshake never holds up the accept loop.
+pub(crate) trait Establish<S>: 'static {
+    type Conn: ServerConn;
+    async fn establish(&self, stream: S) -> Option<Self::Conn>;
+}
+
+/// Plain: the accepted stream is the connection.
+#[derive(Clone, Copy)]
+pub(crate) struct Plain;
+
+impl<S: ServerConn> Establish<S> for Plain {
+    type Conn = S;
+    async fn establish(&self, stream: S) -> Option<S> {
+        Some(stream)
+    }
+}
+
+/// TLS: a server handshake first, bounded by [`TLS_HANDSHAKE_TIMEOUT`]; a failed one is dropped.
+pub(crate) struct Tls(pub Arc<rustls::ServerConfig>);
+
+/// Longest a client may take over its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Establish<monoio::net::TcpStream> for Tls {
+    type Conn = TlsStream<monoio::net::TcpStream>;
+    async fn establish(&self, stream: monoio::net::TcpStream) -> Option<Self::Conn> {
+        let handshake = TlsStream::accept(stream, Arc::clone(&self.0));
+        monoio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await.ok()?.ok()
+    }
+}
+
+impl ServerConn for TlsStream<monoio::net::TcpStream> {
+    type ReadHalf = crate::net::tls::TlsReadHalf<monoio::io::OwnedReadHalf<monoio::net::TcpStream>>;
+    type WriteHalf = crate::net::tls::TlsWriteHalf<monoio::io::OwnedWriteHalf<monoio::net::TcpStream>>;
+
+    fn split(self) -> std::result::Result<(Self::ReadHalf, Self::WriteHalf), Self> {
+        Ok(self.into_split())
+    }
+
+    fn abort_on_close(&mut self) {
+        let _ = crate::sys::set_linger_zero(self.get_ref().as_raw_fd());
     }
 }
 
@@ -258,6 +307,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
     let per_worker = listeners.into_iter().zip(raw_listeners).zip(unix_listeners);
     for (i, ((listener, raw_listener), unix_listener)) in per_worker.enumerate() {
         let shared_w = Arc::clone(&shared);
+        let tls = cfg.tls.clone();
         let ready = ready_tx.clone();
         let cpu = (!cfg.cpus.is_empty()).then(|| cfg.cpus[i % cfg.cpus.len()]);
         let spawned = std::thread::Builder::new().name(format!("stampede-serve{i}")).spawn(move || {
@@ -283,9 +333,12 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
                 let _parked = if shared_w.faults.no_accept() {
                     Some((listener, unix_listener))
                 } else {
-                    monoio::spawn(http::accept_loop(listener, Rc::clone(&worker)));
+                    match tls {
+                        None => drop(monoio::spawn(http::accept_loop(listener, Rc::clone(&worker), Plain))),
+                        Some(config) => drop(monoio::spawn(http::accept_loop(listener, Rc::clone(&worker), Tls(config)))),
+                    }
                     if let Some(l) = unix_listener {
-                        monoio::spawn(http::accept_loop(l, Rc::clone(&worker)));
+                        monoio::spawn(http::accept_loop(l, Rc::clone(&worker), Plain));
                     }
                     None
                 };

@@ -27,10 +27,14 @@ pub enum ErrorClass {
     Other,
     /// An answer arrived but failed a check (`raw --expect`).
     Check,
+    /// The server's TLS certificate was rejected (unknown issuer, wrong name, expired).
+    TlsCert,
+    /// Any other TLS failure: a protocol error, an alert, no common version or cipher.
+    Tls,
 }
 
 impl ErrorClass {
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 13;
     pub const ALL: [ErrorClass; Self::COUNT] = [
         ErrorClass::Refused,
         ErrorClass::ConnectTimeout,
@@ -43,6 +47,8 @@ impl ErrorClass {
         ErrorClass::FdLimit,
         ErrorClass::Other,
         ErrorClass::Check,
+        ErrorClass::TlsCert,
+        ErrorClass::Tls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,7 +64,22 @@ impl ErrorClass {
             ErrorClass::FdLimit => "fd_limit",
             ErrorClass::Other => "other",
             ErrorClass::Check => "check_failed",
+            ErrorClass::TlsCert => "tls_cert",
+            ErrorClass::Tls => "tls",
         }
+    }
+
+    /// What to check when errors of this class show up, for the classes whose cause is usually
+    /// the set-up rather than the target's load.
+    pub fn hint(self) -> Option<&'static str> {
+        Some(match self {
+            ErrorClass::Refused => "nothing accepted the connection: is the target up, on this address and port (or socket path)?",
+            ErrorClass::TlsCert => "the server's certificate is not trusted: pass --cacert FILE (its CA, PEM) or --insecure",
+            ErrorClass::Tls => "TLS negotiation failed: does the target speak TLS on this port (https:// against a plain server)?",
+            ErrorClass::FdLimit => "out of file descriptors: raise the limit (`stampede preflight` prints the fix) or use --processes",
+            ErrorClass::AddrUnavailable => "out of ephemeral ports: add source addresses (--source 127.0.0.2,...) or widen the port range",
+            _ => return None,
+        })
     }
 
     pub fn from_name(s: &str) -> Option<ErrorClass> {
@@ -67,6 +88,9 @@ impl ErrorClass {
 
     /// What an OS error means for a load test.
     pub fn from_io(e: &std::io::Error) -> ErrorClass {
+        if let Some(c) = e.get_ref().and_then(|inner| inner.downcast_ref::<Classified>()) {
+            return c.class;
+        }
         match e.raw_os_error() {
             // ENOENT: a Unix socket path where nothing listens (any more).
             Some(libc::ECONNREFUSED | libc::ENOENT) => ErrorClass::Refused,
@@ -86,6 +110,22 @@ impl ErrorClass {
         self as usize
     }
 }
+
+/// An I/O error whose class is already known (a TLS failure), carried inside `io::Error`;
+/// [`ErrorClass::from_io`] reads it back.
+#[derive(Debug)]
+pub struct Classified {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl std::fmt::Display for Classified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Classified {}
 
 /// `sent = ok + errors + in flight`: what became of every request (message, session) sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +193,10 @@ pub struct Shard {
     pub connect: Histogram<u64>,
     /// Time of the protocol's opening after connect (the WebSocket handshake).
     pub handshake: Histogram<u64>,
+    /// TLS handshakes (after the TCP connect, before the protocol's opening).
+    pub tls: Histogram<u64>,
+    /// TLS handshakes that resumed an earlier session.
+    pub tls_resumed: u64,
     /// Streaming sessions (asr): send lag of every frame against its deadline.
     pub frame_lag: Histogram<u64>,
     /// Streaming sessions: first audio byte sent → first partial result.
@@ -230,6 +274,8 @@ impl Shard {
             lateness: new_histogram(),
             connect: new_histogram(),
             handshake: new_histogram(),
+            tls: new_histogram(),
+            tls_resumed: 0,
             frame_lag: new_histogram(),
             first_partial: new_histogram(),
             rtf_permille: new_histogram(),
@@ -313,6 +359,12 @@ impl Shard {
         self.open_now += 1;
         self.open_peak = self.open_peak.max(self.open_now);
         record(&mut self.connect, latency_ns);
+    }
+
+    /// A TLS handshake completed after `latency_ns`; `resumed`: without a full handshake.
+    pub fn on_tls(&mut self, latency_ns: u64, resumed: bool) {
+        record(&mut self.tls, latency_ns);
+        self.tls_resumed += resumed as u64;
     }
 
     /// The protocol's opening completed after `latency_ns`.
@@ -421,6 +473,8 @@ impl Shard {
         let _ = self.lateness.add(&o.lateness);
         let _ = self.connect.add(&o.connect);
         let _ = self.handshake.add(&o.handshake);
+        let _ = self.tls.add(&o.tls);
+        self.tls_resumed += o.tls_resumed;
         let _ = self.frame_lag.add(&o.frame_lag);
         let _ = self.first_partial.add(&o.first_partial);
         let _ = self.rtf_permille.add(&o.rtf_permille);

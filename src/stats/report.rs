@@ -382,6 +382,11 @@ impl RunResult {
             "send_lateness_ms": lateness,
             "connect_ms": connect,
             "handshake_ms": handshake,
+            "tls": if s.tls.is_empty() { Value::Null } else { json!({
+                "handshakes": s.tls.len(),
+                "resumed": s.tls_resumed,
+                "handshake_ms": short_json(&s.tls),
+            }) },
             "status": status,
             "non_2xx_3xx": self.non_2xx_3xx(),
             "close_codes": s.close_codes.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| (super::close_slot_name(i), json!(n))).collect::<Map<String, Value>>(),
@@ -405,6 +410,7 @@ impl RunResult {
                 "lateness": encode_hist(&s.lateness),
                 "connect": encode_hist(&s.connect),
                 "handshake": encode_hist(&s.handshake),
+                "tls": encode_hist(&s.tls),
                 "frame_lag": encode_hist(&s.frame_lag),
                 "first_partial": encode_hist(&s.first_partial),
                 "rtf_permille": encode_hist(&s.rtf_permille),
@@ -529,6 +535,8 @@ impl RunResult {
         // Streaming figures are absent from results written before they existed.
         let optional = |k: &str| v["histograms"][k].as_str().map(decode_hist).transpose();
         s.frame_lag = optional("frame_lag")?.unwrap_or_else(new_histogram);
+        s.tls = optional("tls")?.unwrap_or_else(new_histogram);
+        s.tls_resumed = v["tls"]["resumed"].as_u64().unwrap_or(0);
         s.first_partial = optional("first_partial")?.unwrap_or_else(new_histogram);
         s.rtf_permille = optional("rtf_permille")?.unwrap_or_else(new_histogram);
         s.partials = v["asr"]["partials"].as_u64().unwrap_or(0);
@@ -760,6 +768,9 @@ impl RunResult {
         let errors: Vec<String> =
             ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| format!("{}: {}", c.name(), s.errors_of(*c))).collect();
         let _ = writeln!(o, "Errors     {}", if errors.is_empty() { "none".to_string() } else { errors.join(", ") });
+        for hint in ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).filter_map(|c| c.hint().map(|h| (c.name(), h))) {
+            let _ = writeln!(o, "           {}: {}", hint.0, hint.1);
+        }
         let _ = writeln!(
             o,
             "Connections {} attempted, {} established, peak {} open, mean {:.1} open, connect p50 {} p99 {}",
@@ -770,6 +781,17 @@ impl RunResult {
             fmt_q(&s.connect, 0.5),
             fmt_q(&s.connect, 0.99)
         );
+        if !s.tls.is_empty() {
+            let _ = writeln!(
+                o,
+                "TLS        {} handshakes ({} resumed), p50 {} p99 {} max {}",
+                s.tls.len(),
+                s.tls_resumed,
+                fmt_q(&s.tls, 0.5),
+                fmt_q(&s.tls, 0.99),
+                fmt_q(&s.tls, 1.0)
+            );
+        }
         if !s.handshake.is_empty() {
             let _ = writeln!(
                 o,

@@ -26,6 +26,7 @@ pub fn loopback() -> ServeConfig {
         faults: Default::default(),
         raw_listen: None,
         unix: None,
+        tls: None,
     }
 }
 
