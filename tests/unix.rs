@@ -147,6 +147,33 @@ fn http_and_ws_echo_against_serve_unix() {
     assert_eq!(u(&v, &["requests", "errors"]), 0, "{v}");
     assert_eq!(u(&v, &["connections", "established"]), 4, "{v}");
     common::assert_accounted(&v);
+    // raw over the embedded server's socket: an HTTP request as a fixed message, each answer
+    // framed by its blank line (/bytes/0 has no body), pipelined so answers share reads.
+    let unix_url = format!("unix://{p}");
+    let msg = "GET /bytes/0 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let r = stampede(&[
+        "raw",
+        &unix_url,
+        "--message",
+        msg,
+        "--delimiter",
+        "\\r\\n\\r\\n",
+        "--expect",
+        "200 OK",
+        "--pipeline",
+        "8",
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "-n",
+        "1600",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!(u(&v, &["requests", "ok"]), 1600, "{v}");
+    assert_eq!(u(&v, &["errors", "check_failed"]), 0, "{v}");
+    common::assert_accounted(&v);
     // The TCP listener serves alongside.
     let r = stampede(&["http", &common::url(srv.local_addr(), "/"), "-c", "2", "-t", "1", "-n", "200"]);
     assert_eq!(u(r.json.as_ref().unwrap(), &["requests", "ok"]), 200, "{}", r.stderr);

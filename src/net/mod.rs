@@ -28,15 +28,3 @@ pub async fn read_more<R: monoio::io::AsyncReadRent>(stream: &mut R, buf: Vec<u8
     let (res, slice) = stream.read(monoio::buf::SliceMut::new(buf, len, cap)).await;
     (res, slice.into_inner())
 }
-
-/// Writes all of `buf` (if any) and clears it for reuse; false when the write failed.
-pub async fn flush(stream: &mut monoio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
-    use monoio::io::AsyncWriteRentExt;
-    if buf.is_empty() {
-        return true;
-    }
-    let (res, mut b) = stream.write_all(std::mem::take(buf)).await;
-    b.clear();
-    *buf = b;
-    res.is_ok()
-}
