@@ -52,6 +52,7 @@ http {
   access_log off;
   keepalive_requests 100000000;
   keepalive_timeout 300s;
+  ssl_protocols TLSv1.2 TLSv1.3;
   ssl_session_cache shared:SSL:10m;
   ssl_session_tickets on;
   server {

@@ -142,7 +142,7 @@ pub(crate) fn parse_generated(argv: &[String], context: &str) -> Result<crate::c
 
 /// The TOML of a preset for `url` (`--limit` fills the throttle preset's shares).
 fn preset_text(name: &str, url: &str, limit: Option<&str>) -> Result<String> {
-    let scenario = if url.starts_with("ws://") { "ws" } else { "http" };
+    let scenario = if url.starts_with("ws://") || url.starts_with("wss://") { "ws" } else { "http" };
     let text = crate::plan::preset(name, scenario, url).map_err(|e| Error::usage(format!("--preset: {e}")))?;
     let limit = match limit {
         Some(l) => crate::units::parse_count(l).map_err(|e| Error::usage(format!("--limit: {e}")))? as f64,
@@ -859,9 +859,9 @@ fn hold(a: &crate::cli::HoldArgs) -> Result<i32> {
         return Err(Error::usage("hold paces itself with --every; -R is for http and ws"));
     }
     if !["http://", "ws://", "https://", "wss://"].iter().any(|s| a.url.starts_with(s)) {
-        return Err(Error::usage(format!("'{}': hold takes an http:// or ws:// URL, e.g. http://127.0.0.1:8080/", a.url)));
+        return Err(Error::usage(format!("'{}': hold takes an http(s):// or ws(s):// URL, e.g. http://127.0.0.1:8080/", a.url)));
     }
-    if a.url.starts_with("ws://") {
+    if a.url.starts_with("ws://") || a.url.starts_with("wss://") {
         let ws = crate::cli::WsArgs {
             url: a.url.clone(),
             size: "16".into(),

@@ -39,7 +39,7 @@ pub fn capacity(a: &CapacityArgs) -> Result<i32> {
     let scenario = match a.scenario.as_deref() {
         Some(s @ ("http" | "ws" | "asr")) => s.to_string(),
         Some(other) => return Err(Error::usage(format!("--scenario '{other}': choose http, ws or asr"))),
-        None if a.url.starts_with("ws://") => "ws".to_string(),
+        None if a.url.starts_with("ws://") || a.url.starts_with("wss://") => "ws".to_string(),
         None => "http".to_string(),
     };
     let count = |flag: &str, v: &str| crate::units::parse_count(v).map_err(|e| Error::usage(format!("{flag}: {e}")));

@@ -22,11 +22,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// HTTP/1.1 keep-alive load against URL (closed loop; open loop with -R).
+    /// HTTP/1.1 keep-alive load against an http:// or https:// URL (closed loop; open loop with -R).
     Http(HttpArgs),
     /// Run the embedded target server (routes: /, /bytes/N, /delay/MS, /status/CODE, POST /echo, /chunked/N, /eof/N, /close, /fault/KIND); --fault makes it misbehave.
     Serve(ServeArgs),
-    /// WebSocket load against ws://URL: echo round trips (closed loop, or open loop with -R), or pings.
+    /// WebSocket load against a ws:// or wss:// URL: echo round trips (closed loop, or open loop with -R), or pings.
     Ws(WsArgs),
     /// Stream audio in real time to a speech-recognition WebSocket server (vosk, funasr or custom protocol).
     Asr(AsrArgs),
@@ -74,7 +74,7 @@ pub struct RunArgs {
 #[command(after_help = "Example:\n  stampede capacity http://127.0.0.1:8080/ --slo \"p99<50ms,errors<0.1%\" -- -c 200\n\
 Flags after the options go to the scenario command (-c, -H, --size, --audio, ...).")]
 pub struct CapacityArgs {
-    /// Target (http:// or ws://).
+    /// Target (http://, https://, ws:// or wss://).
     pub url: String,
     /// Rules every step must meet, comma-separated, as --threshold: "p99<50ms,errors<0.1%".
     #[arg(long = "slo", value_name = "RULES")]
@@ -107,7 +107,7 @@ pub struct PlanArgs {
     /// One of smoke, load, stress, spike, soak, qps, throttle.
     #[arg(long = "preset", value_name = "NAME")]
     pub preset: String,
-    /// Target the plan names (http:// or ws://).
+    /// Target the plan names (http://, https://, ws:// or wss://).
     #[arg(default_value = "http://127.0.0.1:8080/", value_name = "URL")]
     pub url: String,
     /// throttle preset: the target's rate limit in requests/s.
@@ -321,7 +321,7 @@ pub struct WsArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct AsrArgs {
-    /// Target, e.g. ws://127.0.0.1:8080/asr
+    /// Target, e.g. ws://127.0.0.1:8080/asr or wss://HOST/asr
     pub url: String,
     /// 16-bit PCM WAV to stream (mono or stereo, any rate) [default: a generated speech-like signal].
     #[arg(long = "audio", value_name = "FILE.wav")]

@@ -209,8 +209,10 @@ pub fn attach_tls(target: &Target, load: &mut LoadConfig) -> Result<()> {
     let name = a.server_name.clone().unwrap_or_else(|| target.host.clone());
     let server_name = rustls::pki_types::ServerName::try_from(name.clone())
         .map_err(|_| Error::usage(format!("'{name}' is not a valid TLS server name (give one with --tls-server-name)")))?;
-    let config = crate::net::tls::client_config(a.insecure, a.cacert.as_deref(), !a.no_resume)
-        .map_err(|e| Error::usage(format!("--cacert: {e}")))?;
+    // One TLS 1.3 ticket per connection reconnecting at once (rustls's own cache keeps 8).
+    let tickets = if a.no_resume { 0 } else { load.connections.clamp(8, 65_536) as usize };
+    let config =
+        crate::net::tls::client_config(a.insecure, a.cacert.as_deref(), tickets).map_err(|e| Error::usage(format!("--cacert: {e}")))?;
     load.tls = Some(ClientTls { config, server_name });
     Ok(())
 }
