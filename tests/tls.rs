@@ -47,13 +47,13 @@ fn openssl() -> Option<&'static str> {
     ok.then_some("openssl")
 }
 
-/// A self-signed certificate for localhost and 127.0.0.1 made by openssl (marked as a CA, as
-/// `openssl req -x509` makes them), and a free port.
-fn openssl_server(dir: &Path) -> (OpenSsl, SocketAddr) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+/// A self-signed certificate made by openssl (marked as a CA, as `openssl req -x509` makes
+/// them) for `cn` and the subjectAltName `san`: (cert.pem, key.pem) in `dir`, named by `tag`.
+fn make_cert(dir: &Path, tag: &str, cn: &str, san: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join(format!("{tag}-cert.pem")), dir.join(format!("{tag}-key.pem")));
     let made = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-subj", &format!("/CN={cn}"), "-addext", &format!("subjectAltName={san}")])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -63,15 +63,17 @@ fn openssl_server(dir: &Path) -> (OpenSsl, SocketAddr) {
         .status()
         .unwrap();
     assert!(made.success(), "openssl req failed");
+    (cert, key)
+}
+
+/// `openssl s_server -www` on a free port with `args` (certificates), once it accepts.
+fn start_s_server(args: &[&Path]) -> (OpenSsl, SocketAddr) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let child = Command::new("openssl")
         .args(["s_server", "-quiet", "-www", "-accept"])
         .arg(addr.to_string())
-        .arg("-cert")
-        .arg(&cert)
-        .arg("-key")
-        .arg(&key)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -84,6 +86,59 @@ fn openssl_server(dir: &Path) -> (OpenSsl, SocketAddr) {
         std::thread::sleep(Duration::from_millis(20));
     }
     (server, addr)
+}
+
+/// s_server with one certificate for localhost and 127.0.0.1, in `dir`/cert.pem.
+fn openssl_server(dir: &Path) -> (OpenSsl, SocketAddr) {
+    let (cert, key) = make_cert(dir, "one", "localhost", "DNS:localhost,IP:127.0.0.1");
+    std::fs::copy(&cert, dir.join("cert.pem")).unwrap();
+    start_s_server(&[Path::new("-cert"), &cert, Path::new("-key"), &key])
+}
+
+#[test]
+fn sni_picks_the_certificate_and_tls_server_name_sets_it() {
+    if openssl().is_none() {
+        return;
+    }
+    // s_server serves `localhost`'s certificate to clients whose SNI says localhost, and the
+    // default one (for default.test only) to any other or none.
+    let dir = TempDir::new("sni");
+    let (a_cert, a_key) = make_cert(&dir.0, "default", "default.test", "DNS:default.test");
+    let (b_cert, b_key) = make_cert(&dir.0, "named", "localhost", "DNS:localhost");
+    let both = dir.0.join("both.pem");
+    let pem = [std::fs::read(&a_cert).unwrap(), std::fs::read(&b_cert).unwrap()].concat();
+    std::fs::write(&both, pem).unwrap();
+    let sni = Path::new("localhost");
+    let args = [Path::new("-cert"), &a_cert, Path::new("-key"), &a_key, Path::new("-cert2"), &b_cert, Path::new("-key2"), &b_key];
+    let (_server, addr) = start_s_server(&[&args[..], &[Path::new("-servername"), sni]].concat());
+    let ca = both.to_str().unwrap();
+    let port = addr.port();
+    // SNI "localhost": the named certificate, which verifies for localhost.
+    let run = stampede(&["http", &format!("https://localhost:{port}/"), "-n", "20", "-c", "1", "-t", "1", "--cacert", ca]);
+    let v = run.json.expect("json");
+    assert_eq!(u(&v, &["requests", "ok"]), 20, "SNI localhost must get the localhost certificate: {v}\n{}", run.stderr);
+    // An IP address carries no SNI: the default certificate, not valid for 127.0.0.1.
+    let run = stampede(&["http", &format!("https://127.0.0.1:{port}/"), "-d", "1s", "-c", "1", "-t", "1", "--cacert", ca]);
+    let v = run.json.expect("json");
+    assert_eq!(u(&v, &["requests", "ok"]), 0, "{v}");
+    assert!(u(&v, &["errors", "tls_cert"]) >= 1, "{v}");
+    // --tls-server-name: sent in SNI and checked, whatever the URL's host.
+    let run = stampede(&[
+        "http",
+        &format!("https://127.0.0.1:{port}/"),
+        "-n",
+        "20",
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "--cacert",
+        ca,
+        "--tls-server-name",
+        "default.test",
+    ]);
+    let v = run.json.expect("json");
+    assert_eq!(u(&v, &["requests", "ok"]), 20, "{v}\n{}", run.stderr);
 }
 
 #[test]
