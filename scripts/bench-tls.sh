@@ -19,22 +19,9 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-10}; CONNS=${CONNS:-64}; PORT=${PORT:-18443}
 TARGET_CPU=${TARGET_CPU:-0}; GEN_CPU=${GEN_CPU:-1}
-work=$(mktemp -d); target_pid=""
-cleanup() { [ -n "$target_pid" ] && kill "$target_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-have() { command -v "$1" >/dev/null 2>&1; }
-apt_get() { [ -z "${NO_APT:-}" ] && [ "$(id -u)" = 0 ] && have apt-get && { apt-get install -y -qq "$@" >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$@" >/dev/null 2>&1; }; }; }
-
-cargo build --release --quiet
-bin=target/release/stampede
-[ -x "$bin" ] || bin=${CARGO_TARGET_DIR:-target}/release/stampede
+source scripts/bench-lib.sh
 have wrk || apt_get wrk || true
 have openssl || apt_get openssl || true
-
-cpu_of() { python3 -c 'import resource,subprocess,sys
-subprocess.run(sys.argv[1:])
-r=resource.getrusage(resource.RUSAGE_CHILDREN); print(f"CPU {r.ru_utime:.3f} {r.ru_stime:.3f}", file=sys.stderr)' "$@"; }
 
 # --- target -------------------------------------------------------------------------------
 want=${TARGET:-auto}
@@ -71,7 +58,7 @@ else
   target_pid=$!; target_name="stampede serve --tls-self-signed"
   tls=(--insecure)
 fi
-for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+wait_for_port || { echo "the target did not start on port $PORT" >&2; exit 1; }
 url="https://localhost:$PORT/"
 
 # --- one measured run: prints "rate p99_ms cpu_us_per_req resumed%" -------------------------

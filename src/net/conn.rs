@@ -10,6 +10,7 @@ use monoio::BufResult;
 
 use crate::net::tls::{TlsReadHalf, TlsStream, TlsWriteHalf};
 
+/// A client connection's transport.
 pub enum Conn {
     Tcp(TcpStream),
     Unix(UnixStream),
@@ -17,57 +18,22 @@ pub enum Conn {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-impl AsyncReadRent for Conn {
-    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            Conn::Tcp(s) => s.read(buf).await,
-            Conn::Unix(s) => s.read(buf).await,
-            Conn::Tls(s) => Box::pin(s.read(buf)).await,
-        }
-    }
-
-    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            Conn::Tcp(s) => s.readv(buf).await,
-            Conn::Unix(s) => s.readv(buf).await,
-            Conn::Tls(s) => Box::pin(s.readv(buf)).await,
-        }
-    }
+/// The read half of a split [`Conn`].
+pub enum ConnRead {
+    Tcp(Half<TcpStream>),
+    Unix(Half<UnixStream>),
+    Tls(TlsReadHalf<Half<TcpStream>>),
 }
 
-impl AsyncWriteRent for Conn {
-    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            Conn::Tcp(s) => s.write(buf).await,
-            Conn::Unix(s) => s.write(buf).await,
-            Conn::Tls(s) => Box::pin(s.write(buf)).await,
-        }
-    }
-
-    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            Conn::Tcp(s) => s.writev(buf).await,
-            Conn::Unix(s) => s.writev(buf).await,
-            Conn::Tls(s) => Box::pin(s.writev(buf)).await,
-        }
-    }
-
-    async fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Conn::Tcp(s) => s.flush().await,
-            Conn::Unix(s) => s.flush().await,
-            Conn::Tls(s) => Box::pin(s.flush()).await,
-        }
-    }
-
-    async fn shutdown(&mut self) -> std::io::Result<()> {
-        match self {
-            Conn::Tcp(s) => s.shutdown().await,
-            Conn::Unix(s) => s.shutdown().await,
-            Conn::Tls(s) => Box::pin(s.shutdown()).await,
-        }
-    }
+/// The write half of a split [`Conn`].
+pub enum ConnWrite {
+    Tcp(WHalf<TcpStream>),
+    Unix(WHalf<UnixStream>),
+    Tls(TlsWriteHalf<WHalf<TcpStream>>),
 }
+
+type Half<T> = monoio::io::OwnedReadHalf<T>;
+type WHalf<T> = monoio::io::OwnedWriteHalf<T>;
 
 impl Conn {
     /// A read half and a write half usable at once from two tasks.
@@ -90,71 +56,52 @@ impl Conn {
     }
 }
 
-type Half<T> = monoio::io::OwnedReadHalf<T>;
-type WHalf<T> = monoio::io::OwnedWriteHalf<T>;
-
-/// The read half of a split [`Conn`].
-pub enum ConnRead {
-    Tcp(Half<TcpStream>),
-    Unix(Half<UnixStream>),
-    Tls(TlsReadHalf<Half<TcpStream>>),
+/// Runs `$call` on the stream of whichever variant `$self` is; the TLS variant's future is boxed.
+macro_rules! on_stream {
+    ($self:ident, $enum:ident, $s:ident => $call:expr) => {
+        match $self {
+            $enum::Tcp($s) => $call.await,
+            $enum::Unix($s) => $call.await,
+            $enum::Tls($s) => Box::pin($call).await,
+        }
+    };
 }
 
-/// The write half of a split [`Conn`].
-pub enum ConnWrite {
-    Tcp(WHalf<TcpStream>),
-    Unix(WHalf<UnixStream>),
-    Tls(TlsWriteHalf<WHalf<TcpStream>>),
+/// monoio's read and write traits for a transport enum, each call passed to its stream.
+macro_rules! transport {
+    (read $enum:ident) => {
+        impl AsyncReadRent for $enum {
+            async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+                on_stream!(self, $enum, s => s.read(buf))
+            }
+
+            async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+                on_stream!(self, $enum, s => s.readv(buf))
+            }
+        }
+    };
+    (write $enum:ident) => {
+        impl AsyncWriteRent for $enum {
+            async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+                on_stream!(self, $enum, s => s.write(buf))
+            }
+
+            async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+                on_stream!(self, $enum, s => s.writev(buf))
+            }
+
+            async fn flush(&mut self) -> std::io::Result<()> {
+                on_stream!(self, $enum, s => s.flush())
+            }
+
+            async fn shutdown(&mut self) -> std::io::Result<()> {
+                on_stream!(self, $enum, s => s.shutdown())
+            }
+        }
+    };
 }
 
-impl AsyncReadRent for ConnRead {
-    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            ConnRead::Tcp(s) => s.read(buf).await,
-            ConnRead::Unix(s) => s.read(buf).await,
-            ConnRead::Tls(s) => Box::pin(s.read(buf)).await,
-        }
-    }
-
-    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            ConnRead::Tcp(s) => s.readv(buf).await,
-            ConnRead::Unix(s) => s.readv(buf).await,
-            ConnRead::Tls(s) => Box::pin(s.readv(buf)).await,
-        }
-    }
-}
-
-impl AsyncWriteRent for ConnWrite {
-    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            ConnWrite::Tcp(s) => s.write(buf).await,
-            ConnWrite::Unix(s) => s.write(buf).await,
-            ConnWrite::Tls(s) => Box::pin(s.write(buf)).await,
-        }
-    }
-
-    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            ConnWrite::Tcp(s) => s.writev(buf).await,
-            ConnWrite::Unix(s) => s.writev(buf).await,
-            ConnWrite::Tls(s) => Box::pin(s.writev(buf)).await,
-        }
-    }
-
-    async fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            ConnWrite::Tcp(s) => s.flush().await,
-            ConnWrite::Unix(s) => s.flush().await,
-            ConnWrite::Tls(s) => Box::pin(s.flush()).await,
-        }
-    }
-
-    async fn shutdown(&mut self) -> std::io::Result<()> {
-        match self {
-            ConnWrite::Tcp(s) => s.shutdown().await,
-            ConnWrite::Unix(s) => s.shutdown().await,
-            ConnWrite::Tls(s) => Box::pin(s.shutdown()).await,
-        }
-    }
-}
+transport!(read Conn);
+transport!(write Conn);
+transport!(read ConnRead);
+transport!(write ConnWrite);

@@ -272,13 +272,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> AsyncReadRent for TlsStream<S> {
     }
 
     async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match IoVecWrapperMut::new(buf) {
-            Ok(first) => {
-                let (res, first) = self.read(first).await;
-                (res, first.into_inner())
-            }
-            Err(buf) => (Ok(0), buf),
-        }
+        readv_first(self, buf).await
     }
 }
 
@@ -288,24 +282,15 @@ impl<S: AsyncReadRent + AsyncWriteRent> AsyncWriteRent for TlsStream<S> {
     }
 
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match IoVecWrapper::new(buf) {
-            Ok(first) => {
-                let (res, first) = self.write(first).await;
-                (res, first.into_inner())
-            }
-            Err(buf) => (Ok(0), buf),
-        }
+        writev_first(self, buf).await
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        write_tx(&mut self.core, &mut self.io, &mut self.tx).await?;
-        self.io.flush().await
+        flush(&mut self.core, &mut self.io, &mut self.tx).await
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
-        self.core.conn.send_close_notify();
-        write_tx(&mut self.core, &mut self.io, &mut self.tx).await?;
-        self.io.shutdown().await
+        shutdown(&mut self.core, &mut self.io, &mut self.tx).await
     }
 }
 
@@ -315,13 +300,7 @@ impl<R: AsyncReadRent> AsyncReadRent for TlsReadHalf<R> {
     }
 
     async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match IoVecWrapperMut::new(buf) {
-            Ok(first) => {
-                let (res, first) = self.read(first).await;
-                (res, first.into_inner())
-            }
-            Err(buf) => (Ok(0), buf),
-        }
+        readv_first(self, buf).await
     }
 }
 
@@ -331,25 +310,50 @@ impl<W: AsyncWriteRent> AsyncWriteRent for TlsWriteHalf<W> {
     }
 
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match IoVecWrapper::new(buf) {
-            Ok(first) => {
-                let (res, first) = self.write(first).await;
-                (res, first.into_inner())
-            }
-            Err(buf) => (Ok(0), buf),
-        }
+        writev_first(self, buf).await
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        write_tx(&mut self.core, &mut self.io, &mut self.tx).await?;
-        self.io.flush().await
+        flush(&mut self.core, &mut self.io, &mut self.tx).await
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
-        self.core.borrow_mut().conn.send_close_notify();
-        write_tx(&mut self.core, &mut self.io, &mut self.tx).await?;
-        self.io.shutdown().await
+        shutdown(&mut self.core, &mut self.io, &mut self.tx).await
     }
+}
+
+/// `readv` as a read into the first buffer of the vector (what a TLS reader can fill at once).
+async fn readv_first<R: AsyncReadRent, T: IoVecBufMut>(r: &mut R, buf: T) -> BufResult<usize, T> {
+    match IoVecWrapperMut::new(buf) {
+        Ok(first) => {
+            let (res, first) = r.read(first).await;
+            (res, first.into_inner())
+        }
+        Err(buf) => (Ok(0), buf),
+    }
+}
+
+/// `writev` as a write of the first buffer of the vector.
+async fn writev_first<W: AsyncWriteRent, T: IoVecBuf>(w: &mut W, buf: T) -> BufResult<usize, T> {
+    match IoVecWrapper::new(buf) {
+        Ok(first) => {
+            let (res, first) = w.write(first).await;
+            (res, first.into_inner())
+        }
+        Err(buf) => (Ok(0), buf),
+    }
+}
+
+async fn flush<C: WithCore, W: AsyncWriteRent>(core: &mut C, io: &mut W, tx: &mut Vec<u8>) -> io::Result<()> {
+    write_tx(core, io, tx).await?;
+    io.flush().await
+}
+
+/// Sends close_notify, then shuts the transport's write side.
+async fn shutdown<C: WithCore, W: AsyncWriteRent>(core: &mut C, io: &mut W, tx: &mut Vec<u8>) -> io::Result<()> {
+    core.with(|c| c.conn.send_close_notify());
+    write_tx(core, io, tx).await?;
+    io.shutdown().await
 }
 
 /// A TLS failure as an I/O error that carries its class: a certificate the client rejects is
