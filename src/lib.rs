@@ -11,7 +11,7 @@
 //! stats/      shards, histograms, merge, report rendering (text, JSON)
 //! engine/pacer, engine/profile   pure schedule: a plan's level over time, each request's intended send time
 //! plan        load plans (TOML stages, request mixes, presets), pure parsing and validation
-//! net/        sockets: connect with a source-address pool, options, backoff
+//! net/        sockets: connect with a source-address pool, options, backoff; TLS over them (rustls)
 //! scenario/   what one connection does: the request/answer exchange (http, ws), asr sessions
 //! engine/     threads, pinning, runtimes, start/stop, merging shards
 //! server/     the embedded target (uses proto/ in the server role)

@@ -2,7 +2,9 @@
 //!
 //! This is the only client code that awaits connects. It owns the source-address pool
 //! (`--source`), the socket options (`TCP_NODELAY`, `IP_BIND_ADDRESS_NO_PORT`, optional
-//! `SO_LINGER 0`) and the reconnect backoff. It never reads or parses application bytes.
+//! `SO_LINGER 0`) and the reconnect backoff, the TLS layer over a socket (`tls`: rustls driven on
+//! owned buffers, for the client and the embedded server) and the one transport type scenarios
+//! use (`conn`). It never parses application bytes.
 
 pub mod backoff;
 pub mod conn;
