@@ -593,9 +593,6 @@ pub const MAX_WS_MESSAGE: u64 = 16 << 20;
 pub const MAX_WS_BATCH: u64 = 256 << 10;
 
 pub fn ws_config(a: &crate::cli::WsArgs) -> Result<WsConfig> {
-    if a.rooms.is_some() && a.load.unix_socket.is_some() {
-        return Err(Error::usage("--rooms (chat) does not run over --unix-socket yet; use a ws:// host and port"));
-    }
     let target = parse_url(&a.url, "ws")?;
     let mut load = load_config(&a.load)?;
     attach_tls(&target, &mut load)?;

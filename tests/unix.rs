@@ -206,8 +206,7 @@ fn faults_apply_over_the_unix_socket() {
 
 #[test]
 fn chat_rooms_work_over_the_unix_socket() {
-    // The client has no chat over --unix-socket yet: two tungstenite members, one room (one
-    // server thread: rooms live per thread).
+    // Two tungstenite members, one room (one server thread: rooms live per thread).
     let path = sock_path("chat");
     let srv = server::start(&ServeConfig { unix: Some(path.clone()), ..common::loopback() }).unwrap();
     let member = || {
@@ -226,6 +225,15 @@ fn chat_rooms_work_over_the_unix_socket() {
         assert_eq!(m.read().unwrap(), tungstenite::Message::text("hello room"), "every member, the sender too");
     }
     drop((a, b));
+    // The client's chat runs over the socket too: 8 connections in 2 rooms of 4, 40 messages/s
+    // for 2 s; every message reaches the 4 members of its room (a few sent last may not).
+    let p = path.to_str().unwrap();
+    let r = stampede(&["ws", "ws://localhost/ws/chat", "--unix-socket", p, "-c", "8", "-t", "1", "--rooms", "2", "-R", "40", "-d", "2s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    let (sent, delivered) = (u(&v, &["chat", "messages_sent"]), u(&v, &["chat", "deliveries"]));
+    assert!((70..=81).contains(&sent), "{sent} sent: {v}");
+    assert!(delivered <= sent * 4 && delivered + 20 >= sent * 4, "{delivered} deliveries for {sent} messages: {v}");
     srv.stop();
 }
 
