@@ -115,6 +115,21 @@ fn ws_misuse_exits_2() {
 }
 
 #[test]
+fn chat_members_answer_the_servers_pings() {
+    // The server pings each member once and echoes its messages (a room of one) only after the
+    // pong: without pongs there would be no delivery at all.
+    let addr = ws_server::start(Behaviour::RequirePong);
+    let r = stampede(&["ws", &format!("ws://{addr}/chat"), "-c", "2", "-t", "1", "--rooms", "1", "-R", "20", "-d", "2s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    let (sent, delivered) = (u(&v, &["chat", "messages_sent"]), u(&v, &["chat", "deliveries"]));
+    assert!(sent >= 35, "{sent} sent: {v}");
+    // Every message comes back (the pong is written before the member's first message), but the
+    // last few may still be on their way when the run ends.
+    assert!(delivered + 4 >= sent && delivered <= sent, "{delivered} deliveries for {sent} messages: {v}");
+}
+
+#[test]
 fn chat_rooms_fan_out_to_every_member() {
     let srv = common::embedded(None, None); // one server thread: rooms span every connection
                                             // 20 connections in 2 rooms of 10; 100 messages/s in total for 2 s.

@@ -5,6 +5,7 @@
 //! the generator too. Frames are masked once per run; each send copies the template into the
 //! connection's buffer and patches the 16 timestamp and sender bytes (no allocation per message).
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -82,10 +83,20 @@ impl ChatScenario {
             backoff.reset();
             let (rd, mut wr) = stream.into_split();
             let give_up = ctx.end_ns.unwrap_or(u64::MAX);
-            let reader = monoio::spawn(deliveries(rd, rbuf, Rc::clone(ctx), give_up));
+            let pongs = Rc::new(RefCell::new(Vec::new()));
+            let reader = monoio::spawn(deliveries(rd, rbuf, Rc::clone(ctx), give_up, Rc::clone(&pongs), self.mask));
             while let Some(t) = ctx.claim_scheduled() {
                 if t > clock::now_ns() && !ctx.sleep_until(t).await {
                     break;
+                }
+                // Pongs to the server's pings leave first, with this member's next message.
+                let pending = std::mem::take(&mut *pongs.borrow_mut());
+                if !pending.is_empty() {
+                    let len = pending.len() as u64;
+                    if wr.write_all(pending).await.0.is_err() {
+                        break;
+                    }
+                    ctx.shard.borrow_mut().on_bytes_written(len);
                 }
                 buf.clear();
                 buf.extend_from_slice(&self.template);
@@ -129,8 +140,20 @@ impl Scenario for ChatScenario {
     }
 }
 
-/// Reads room messages until the connection closes or `give_up`; records each delivery.
-async fn deliveries<R: monoio::io::AsyncReadRent>(mut rd: R, mut rbuf: Vec<u8>, ctx: Rc<WorkerCtx>, give_up: u64) -> R {
+/// Most bytes of pongs waiting for the writer; past it the oldest are dropped (a server pinging
+/// faster than the member sends only needs the latest answered).
+const MAX_PENDING_PONGS: usize = 4096;
+
+/// Reads room messages until the connection closes or `give_up`; records each delivery. A
+/// server's ping is answered: its pong (masked with `mask`) is queued in `pongs` for the writer.
+async fn deliveries<R: monoio::io::AsyncReadRent>(
+    mut rd: R,
+    mut rbuf: Vec<u8>,
+    ctx: Rc<WorkerCtx>,
+    give_up: u64,
+    pongs: Rc<RefCell<Vec<u8>>>,
+    mask: [u8; 4],
+) -> R {
     let mut dec = Decoder::new(Role::Client, MAX_FRAME, MAX_FRAME as usize);
     loop {
         loop {
@@ -147,7 +170,14 @@ async fn deliveries<R: monoio::io::AsyncReadRent>(mut rd: R, mut rbuf: Vec<u8>, 
                             ctx.shard.borrow_mut().on_close_code(code);
                             return rd;
                         }
-                        Some(Event::Message { .. } | Event::Ping(_) | Event::Pong(_)) | None => {}
+                        Some(Event::Ping(payload)) => {
+                            let mut queue = pongs.borrow_mut();
+                            if queue.len() > MAX_PENDING_PONGS {
+                                queue.clear();
+                            }
+                            encode_frame(&mut queue, true, Opcode::Pong, Some(mask), payload);
+                        }
+                        Some(Event::Message { .. } | Event::Pong(_)) | None => {}
                     }
                     rbuf.drain(..n);
                 }

@@ -15,6 +15,9 @@ pub enum Behaviour {
     PingThenEcho,
     CloseAfter(u32),
     Corrupt,
+    /// Pings once after the upgrade and echoes only after the pong came back (a server that
+    /// drops clients that do not answer its pings).
+    RequirePong,
 }
 
 /// The server stops accepting after this long: it ends by itself.
@@ -44,7 +47,14 @@ pub fn start(behaviour: Behaviour) -> SocketAddr {
 fn serve(sock: std::net::TcpStream, behaviour: Behaviour) {
     let Ok(mut ws) = tungstenite::accept(sock) else { return };
     let mut seen = 0u32;
+    let mut ponged = false;
+    if matches!(behaviour, Behaviour::RequirePong) && ws.send(Message::Ping(b"still there?".to_vec())).is_err() {
+        return;
+    }
     while let Ok(msg) = ws.read() {
+        if let Message::Pong(payload) = &msg {
+            ponged |= payload == b"still there?";
+        }
         if !(msg.is_text() || msg.is_binary()) {
             continue; // pongs, pings (answered by tungstenite), close (handled by read)
         }
@@ -66,6 +76,8 @@ fn serve(sock: std::net::TcpStream, behaviour: Behaviour) {
             }
             Behaviour::CloseAfter(_) => msg,
             Behaviour::Corrupt => Message::Binary(b"not what you sent".to_vec()),
+            Behaviour::RequirePong if !ponged => continue,
+            Behaviour::RequirePong => msg,
         };
         if ws.send(reply).is_err() {
             return;
