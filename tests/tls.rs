@@ -88,11 +88,25 @@ fn start_s_server(args: &[&Path]) -> (OpenSsl, SocketAddr) {
     (server, addr)
 }
 
-/// s_server with one certificate for localhost and 127.0.0.1, in `dir`/cert.pem.
-fn openssl_server(dir: &Path) -> (OpenSsl, SocketAddr) {
-    let (cert, key) = make_cert(dir, "one", "localhost", "DNS:localhost,IP:127.0.0.1");
-    std::fs::copy(&cert, dir.join("cert.pem")).unwrap();
-    start_s_server(&[Path::new("-cert"), &cert, Path::new("-key"), &key])
+/// s_server with one certificate for localhost and 127.0.0.1; stopped and its files removed on
+/// drop.
+struct SServer {
+    _server: OpenSsl,
+    _dir: TempDir,
+    /// `https://localhost:PORT/`
+    url: String,
+    /// The certificate, for --cacert.
+    cacert: String,
+}
+
+/// Starts an [`SServer`]; `None` (the reason printed) where openssl is missing.
+fn openssl_server(tag: &str) -> Option<SServer> {
+    openssl()?;
+    let dir = TempDir::new(tag);
+    let (cert, key) = make_cert(&dir.0, "one", "localhost", "DNS:localhost,IP:127.0.0.1");
+    let (server, addr) = start_s_server(&[Path::new("-cert"), &cert, Path::new("-key"), &key]);
+    let url = format!("https://localhost:{}/", addr.port());
+    Some(SServer { _server: server, url, cacert: cert.to_str().unwrap().to_string(), _dir: dir })
 }
 
 #[test]
@@ -143,15 +157,9 @@ fn sni_picks_the_certificate_and_tls_server_name_sets_it() {
 
 #[test]
 fn https_against_openssl_s_server_with_cacert_resumes_sessions() {
-    if openssl().is_none() {
-        return;
-    }
-    let dir = TempDir::new("cacert");
-    let (_server, addr) = openssl_server(&dir.0);
-    let cacert = dir.0.join("cert.pem");
-    let url = format!("https://localhost:{}/", addr.port());
+    let Some(SServer { url, cacert, .. }) = &openssl_server("cacert") else { return };
     // s_server -www answers HTTP/1.0 and closes: every request is a new TLS connection.
-    let run = stampede(&["http", &url, "-n", "60", "-c", "2", "-t", "1", "--cacert", cacert.to_str().unwrap()]);
+    let run = stampede(&["http", &url, "-n", "60", "-c", "2", "-t", "1", "--cacert", cacert]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v = run.json.expect("json");
     assert_accounted(&v);
@@ -166,7 +174,7 @@ fn https_against_openssl_s_server_with_cacert_resumes_sessions() {
     assert!(run.stdout.contains("TLS ") && run.stdout.contains("resumed"), "{}", run.stdout);
 
     // Without resumption every handshake is a full one.
-    let run = stampede(&["http", &url, "-n", "20", "-c", "1", "-t", "1", "--cacert", cacert.to_str().unwrap(), "--no-tls-resume"]);
+    let run = stampede(&["http", &url, "-n", "20", "-c", "1", "-t", "1", "--cacert", cacert, "--no-tls-resume"]);
     let v = run.json.expect("json");
     assert_eq!(u(&v, &["requests", "ok"]), 20, "{v}");
     assert_eq!(u(&v, &["tls", "resumed"]), 0, "{v}");
@@ -174,14 +182,8 @@ fn https_against_openssl_s_server_with_cacert_resumes_sessions() {
 
 #[test]
 fn certificate_failures_are_classified_and_say_what_to_do() {
-    if openssl().is_none() {
-        return;
-    }
-    let dir = TempDir::new("badcert");
-    let (_server, addr) = openssl_server(&dir.0);
-    let cacert = dir.0.join("cert.pem");
+    let Some(SServer { url, cacert, .. }) = &openssl_server("badcert") else { return };
     // No --cacert: the built-in roots do not know the certificate.
-    let url = format!("https://localhost:{}/", addr.port());
     let run = stampede(&["http", &url, "-d", "1s", "-c", "1", "-t", "1"]);
     let v = run.json.expect("json");
     assert_eq!(u(&v, &["requests", "ok"]), 0);
@@ -192,20 +194,7 @@ fn certificate_failures_are_classified_and_say_what_to_do() {
     assert_ne!(run.code, 0, "a run without one answer must fail");
 
     // The right certificate, but a name it does not carry.
-    let run = stampede(&[
-        "http",
-        &url,
-        "-d",
-        "1s",
-        "-c",
-        "1",
-        "-t",
-        "1",
-        "--cacert",
-        cacert.to_str().unwrap(),
-        "--tls-server-name",
-        "example.com",
-    ]);
+    let run = stampede(&["http", &url, "-d", "1s", "-c", "1", "-t", "1", "--cacert", cacert, "--tls-server-name", "example.com"]);
     let v = run.json.expect("json");
     assert!(u(&v, &["errors", "tls_cert"]) >= 1, "{v}");
     assert!(run.stderr.contains("example.com"), "{}", run.stderr);
@@ -341,14 +330,16 @@ fn https_wss_asr_and_tls_raw_against_the_embedded_server() {
 fn serve_tls_self_signed_from_two_processes_shares_one_certificate() {
     use std::io::{BufRead, BufReader};
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "-t", "1", "--processes", "2", "--tls-self-signed"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = child.id();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut serve = Interrupted(
+        Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "-t", "1", "--processes", "2", "--tls-self-signed"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let server = serve.0.id();
+    let mut lines = BufReader::new(serve.0.stdout.take().unwrap()).lines();
     let mut ca = None;
     for line in lines.by_ref().take(10) {
         let line = line.unwrap();
@@ -360,6 +351,19 @@ fn serve_tls_self_signed_from_two_processes_shares_one_certificate() {
     }
     let ca = ca.expect("the CA file is printed");
     assert!(ca.exists());
+    // The second process runs, and serves the parent's certificate files, not its own. (Its
+    // command line reads empty for a moment after exec: wait for it, 2 s at most.)
+    let children = std::fs::read_to_string(format!("/proc/{server}/task/{server}/children")).unwrap();
+    let second = children.split_whitespace().next().expect("a second server process").to_string();
+    let t0 = Instant::now();
+    let args = loop {
+        let cmdline = std::fs::read(format!("/proc/{second}/cmdline")).unwrap_or_default();
+        if !cmdline.is_empty() || t0.elapsed() > Duration::from_secs(2) {
+            break cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(args.iter().any(|a| a == "--tls-cert") && !args.iter().any(|a| a == "--tls-self-signed"), "{args:?}");
     // Both processes answer (SO_REUSEPORT spreads 16 connections); each serves the same
     // certificate, so one --cacert verifies every connection.
     let run =
@@ -367,12 +371,17 @@ fn serve_tls_self_signed_from_two_processes_shares_one_certificate() {
     let v = run.json.expect("json");
     assert_eq!(u(&v, &["requests", "ok"]), 800, "{v}");
     assert_eq!(u(&v, &["connections", "established"]), 16, "{v}");
-    let _ = nix_kill(server);
-    let _ = child.wait();
+    drop(serve);
     assert!(!ca.exists(), "the certificate files are removed when the server stops");
 }
 
-fn nix_kill(pid: u32) -> std::io::Result<()> {
-    let ok = Command::new("kill").args(["-INT", &pid.to_string()]).status()?.success();
-    ok.then_some(()).ok_or_else(|| std::io::Error::other("kill failed"))
+/// A server process that gets SIGINT (by its PID) and is waited for on drop, also when an
+/// assertion fails first.
+struct Interrupted(Child);
+
+impl Drop for Interrupted {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-INT", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
 }

@@ -367,7 +367,7 @@ async fn shutdown<C: WithCore, W: AsyncWriteRent>(core: &mut C, io: &mut W, tx: 
 /// `tls_cert`, any other TLS failure (protocol, alert, version) `tls`.
 pub fn tls_error(e: rustls::Error) -> io::Error {
     let (class, message) = match &e {
-        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(why)) if why.to_string().contains("CaUsedAsEndEntity") => (
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(why)) if is_ca_as_end_entity(why) => (
             ErrorClass::TlsCert,
             "the server's certificate is self-signed and marked as a CA: trust exactly that certificate with --cacert FILE, or use --insecure"
                 .to_string(),
@@ -557,6 +557,11 @@ impl SelfSigned {
     }
 }
 
+/// webpki's refusal of a certificate marked as a CA in the server's own place.
+fn is_ca_as_end_entity(e: &rustls::OtherError) -> bool {
+    matches!(e.0.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity))
+}
+
 /// The standard chain and name check, plus one case curl and openssl accept and webpki refuses:
 /// a self-signed certificate marked as a CA (what `openssl req -x509` makes) served as the
 /// server's own certificate, when `--cacert` holds exactly that certificate.
@@ -578,7 +583,7 @@ impl ServerCertVerifier for Verifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(e)))
-                if e.to_string().contains("CaUsedAsEndEntity") && self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) =>
+                if is_ca_as_end_entity(&e) && self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) =>
             {
                 // Pinned: trusted as it is; the name must still match.
                 let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;

@@ -314,16 +314,16 @@ impl<W: Wire> Exchange<W> {
         let len = buf.len();
         let (res, buf) = if len > TIMED_WRITE_ABOVE {
             let deadline = clock::now_ns().saturating_add(timeout_ns);
-            let until = monoio::time::Instant::from_std(clock::instant_at(ctx.end_ns.map_or(deadline, |e| e.min(deadline))));
-            match monoio::time::timeout_at(until, stream.write_all(buf)).await {
-                Ok(done) => done,
-                Err(_elapsed) => return (Sent::TimedOut { deadline }, len),
+            match write_until(stream, buf, ctx.end_ns.map_or(deadline, |e| e.min(deadline))).await {
+                Some(done) => done,
+                None => return (Sent::TimedOut { deadline }, len),
             }
         } else {
-            stream.write_all(buf).await
+            let (res, buf) = stream.write_all(buf).await;
+            (res.map(|_| ()), buf)
         };
         self.wire.encoded(parser, buf);
-        (Sent::Done(res.map(|_| ())), len)
+        (Sent::Done(res), len)
     }
 
     /// Drives one open connection until it closes or the run ends.
@@ -365,7 +365,7 @@ impl<W: Wire> Exchange<W> {
                     // request timeout bounds the write too (small ones pay for no timer).
                     let deadline = clock::now_ns().saturating_add(timeout_ns);
                     match Box::pin(write_until(stream, bytes, ctx.end_ns.map_or(deadline, |e| e.min(deadline)))).await {
-                        Some(res) => res,
+                        Some((res, _)) => res,
                         None => {
                             ctx.shard.borrow_mut().on_sent(k as u64, bytes.len() as u64);
                             return timed_out(ctx, deadline, k, served);
@@ -423,15 +423,15 @@ impl<W: Wire> Exchange<W> {
                             pos += consumed;
                             let n = bytes.len() as u64;
                             match Box::pin(write_until(stream, bytes, read_until)).await {
-                                Some(Ok(())) => ctx.shard.borrow_mut().on_bytes_written(n),
-                                Some(Err(e)) => return fail_rest(ctx, ErrorClass::from_io(&e), k - done, served),
+                                Some((Ok(()), _)) => ctx.shard.borrow_mut().on_bytes_written(n),
+                                Some((Err(e), _)) => return fail_rest(ctx, ErrorClass::from_io(&e), k - done, served),
                                 None => return timed_out(ctx, deadline, k - done, served),
                             }
                         }
                         Ok(Fed::Closing { consumed: _, code, reply }) => {
                             ctx.shard.borrow_mut().on_close_code(code);
                             let n = reply.len() as u64;
-                            if let Some(Ok(())) = Box::pin(write_until(stream, reply, read_until)).await {
+                            if let Some((Ok(()), _)) = Box::pin(write_until(stream, reply, read_until)).await {
                                 ctx.shard.borrow_mut().on_bytes_written(n);
                             }
                             return fail_rest(ctx, ErrorClass::ClosedEarly, k - done, served);
@@ -497,14 +497,14 @@ enum Sent {
 }
 
 /// Writes all of `bytes` unless clock time `until_ns` comes first (`None`; the connection
-/// must then be closed: part of the bytes may be out).
+/// must then be closed: part of the bytes may be out). Hands the buffer back when done.
 async fn write_until<S: AsyncWriteRent, T: monoio::buf::IoBuf + 'static>(
     stream: &mut S,
     bytes: T,
     until_ns: u64,
-) -> Option<std::io::Result<()>> {
+) -> Option<(std::io::Result<()>, T)> {
     let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
-    monoio::time::timeout_at(until, stream.write_all(bytes)).await.ok().map(|(res, _)| res.map(|_| ()))
+    monoio::time::timeout_at(until, stream.write_all(bytes)).await.ok().map(|(res, buf)| (res.map(|_| ()), buf))
 }
 
 /// Counts the `n` requests still in flight on a closing connection as failed.
