@@ -159,7 +159,7 @@ fn sni_picks_the_certificate_and_tls_server_name_sets_it() {
 fn https_against_openssl_s_server_with_cacert_resumes_sessions() {
     let Some(SServer { url, cacert, .. }) = &openssl_server("cacert") else { return };
     // s_server -www answers HTTP/1.0 and closes: every request is a new TLS connection.
-    let run = stampede(&["http", &url, "-n", "60", "-c", "2", "-t", "1", "--cacert", cacert]);
+    let run = stampede(&["http", url, "-n", "60", "-c", "2", "-t", "1", "--cacert", cacert]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v = run.json.expect("json");
     assert_accounted(&v);
@@ -174,7 +174,7 @@ fn https_against_openssl_s_server_with_cacert_resumes_sessions() {
     assert!(run.stdout.contains("TLS ") && run.stdout.contains("resumed"), "{}", run.stdout);
 
     // Without resumption every handshake is a full one.
-    let run = stampede(&["http", &url, "-n", "20", "-c", "1", "-t", "1", "--cacert", cacert, "--no-tls-resume"]);
+    let run = stampede(&["http", url, "-n", "20", "-c", "1", "-t", "1", "--cacert", cacert, "--no-tls-resume"]);
     let v = run.json.expect("json");
     assert_eq!(u(&v, &["requests", "ok"]), 20, "{v}");
     assert_eq!(u(&v, &["tls", "resumed"]), 0, "{v}");
@@ -184,7 +184,7 @@ fn https_against_openssl_s_server_with_cacert_resumes_sessions() {
 fn certificate_failures_are_classified_and_say_what_to_do() {
     let Some(SServer { url, cacert, .. }) = &openssl_server("badcert") else { return };
     // No --cacert: the built-in roots do not know the certificate.
-    let run = stampede(&["http", &url, "-d", "1s", "-c", "1", "-t", "1"]);
+    let run = stampede(&["http", url, "-d", "1s", "-c", "1", "-t", "1"]);
     let v = run.json.expect("json");
     assert_eq!(u(&v, &["requests", "ok"]), 0);
     assert!(u(&v, &["errors", "tls_cert"]) >= 1, "{v}");
@@ -194,13 +194,13 @@ fn certificate_failures_are_classified_and_say_what_to_do() {
     assert_ne!(run.code, 0, "a run without one answer must fail");
 
     // The right certificate, but a name it does not carry.
-    let run = stampede(&["http", &url, "-d", "1s", "-c", "1", "-t", "1", "--cacert", cacert, "--tls-server-name", "example.com"]);
+    let run = stampede(&["http", url, "-d", "1s", "-c", "1", "-t", "1", "--cacert", cacert, "--tls-server-name", "example.com"]);
     let v = run.json.expect("json");
     assert!(u(&v, &["errors", "tls_cert"]) >= 1, "{v}");
     assert!(run.stderr.contains("example.com"), "{}", run.stderr);
 
     // --insecure: no check, answers come back.
-    let run = stampede(&["http", &url, "-n", "10", "-c", "1", "-t", "1", "--insecure"]);
+    let run = stampede(&["http", url, "-n", "10", "-c", "1", "-t", "1", "--insecure"]);
     let v = run.json.expect("json");
     assert_eq!(u(&v, &["requests", "ok"]), 10, "{v}");
 
