@@ -110,10 +110,10 @@ impl Wire for RawWire {
             }
             (None, want) => want.as_deref(),
         };
-        match want {
-            Some(want) if !contains(&input[..n], want) => Ok(Fed::Failed { consumed: n, class: ErrorClass::Check }),
-            _ => Ok(Fed::Answer { consumed: n, status: 0, keep_alive: true }),
+        if want.is_some_and(|want| !contains(&input[..n], want)) {
+            return Ok(Fed::Failed { consumed: n, class: ErrorClass::Check });
         }
+        Ok(Fed::Answer { consumed: n, status: 0, keep_alive: true })
     }
 
     fn eof(&self, _p: &mut RawConn) -> Option<u16> {
