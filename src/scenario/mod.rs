@@ -21,6 +21,7 @@ pub mod exchange;
 pub mod http;
 pub mod mix;
 pub mod raw;
+pub mod wire;
 pub mod ws;
 
 /// Most read buffers a worker keeps pooled (the rest are freed).

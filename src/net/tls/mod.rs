@@ -5,8 +5,8 @@
 //!   under TLS).
 //! - [`config`]: the client and server configurations (ring provider, ALPN `http/1.1`,
 //!   resumption on both sides, `--insecure`, `--cacert`).
-//! - [`session`]: the client's session cache (many TLS 1.3 tickets per server).
-//! - [`verify`]: certificate verifiers and the classification of TLS failures into error classes.
+//! - `session`: the client's session cache (many TLS 1.3 tickets per server).
+//! - `verify`: certificate verifiers and the classification of TLS failures into error classes.
 //! - [`cert`]: PEM files and the generated CA and certificate of `serve --tls-self-signed`.
 //!
 //! It never parses application bytes.
