@@ -2,9 +2,9 @@
 //!
 //! - [`conn`]: the one transport type scenarios use, [`Conn`]: TCP, a Unix socket, or TLS over
 //!   TCP, split into read and write halves.
-//! - [`connect`]: TCP sockets created by hand, options set (`TCP_NODELAY`,
+//! - [`connect`](mod@connect): TCP sockets created by hand, options set (`TCP_NODELAY`,
 //!   `IP_BIND_ADDRESS_NO_PORT`, optional `SO_LINGER 0`), connected non-blocking, handed to monoio.
-//! - [`dial`]: a run's target dialed (Unix, TCP from the source pool, then TLS) with retry and
+//! - [`dial`](mod@dial): a run's target dialed (Unix, TCP from the source pool, then TLS) with retry and
 //!   backoff ([`backoff`]), each attempt counted.
 //! - [`io`]: reads under a deadline, writes of a connection's own bytes or of slices of a run's
 //!   [`Shared`] buffer (zero-copy), and a protocol's opening exchange.

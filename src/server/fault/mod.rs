@@ -3,7 +3,7 @@
 //!
 //! Owns: the fault kinds, the `--fault KIND[:RATE]` parser and which requests (connections,
 //! messages) meet a fault; `answer` is what the server writes when one does. `server::http` and
-//! `server::ws` only ask [`Picker`] and hand the stream over; they know no fault by name.
+//! `server::ws` only ask `Picker` and hand the stream over; they know no fault by name.
 //!
 //! Three scopes, each with its own rates: listener faults act per accepted connection
 //! (`accept-close`, `no-accept`), HTTP faults per request (every plain request, never a WebSocket
