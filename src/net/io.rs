@@ -160,3 +160,36 @@ pub async fn open_with<S: AsyncReadRent + AsyncWriteRent, T: IoBuf>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// Slices of one shared buffer go out through one handle, which comes back after each write:
+    /// the buffer is referenced by the scenario and the handle only (no clone per write).
+    #[test]
+    fn a_handle_writes_slices_of_a_shared_buffer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let buf = shared(b"openingABCDEFGH".to_vec());
+        let sent = Arc::clone(&buf);
+        let (_, counts) = crate::engine::runtime::block_on(move || async move {
+            let mut stream = monoio::net::TcpStream::connect(addr).await.unwrap();
+            let mut out = Handle::default();
+            let mut counts = Vec::new();
+            for range in [7..11, 11..15, 0..7] {
+                out.write_all(&mut stream, &sent, range).await.unwrap();
+                counts.push(Arc::strong_count(&sent));
+            }
+            counts
+        })
+        .unwrap();
+        assert_eq!(counts, [3, 3, 3], "the test's, the closure's and the handle's");
+        let (mut peer, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"ABCDEFGHopening");
+        assert_eq!(Arc::strong_count(&buf), 1);
+    }
+}

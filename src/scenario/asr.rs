@@ -426,6 +426,24 @@ mod tests {
     }
 
     #[test]
+    fn a_session_state_keeps_its_first_failure_and_ends_at_its_final() {
+        let seen = Seen::default();
+        assert!(seen.listening());
+        seen.partial(5);
+        seen.fail(ErrorClass::Refused);
+        seen.fail(ErrorClass::Protocol);
+        assert_eq!(*seen.state.borrow(), State::Failed(ErrorClass::Refused));
+        seen.closed(); // the server's close is the real cause
+        assert_eq!(*seen.state.borrow(), State::Failed(ErrorClass::ClosedEarly));
+        seen.partial(9);
+        seen.heard_final(12, "done".into()); // a final after a writer's failure completes it
+        seen.fail(ErrorClass::Protocol);
+        seen.closed();
+        assert_eq!(seen.state.take(), State::Final { at: 12, transcript: "done".into() });
+        assert_eq!(seen.partials.get(), Some(Partials { first: 5, count: 2 }));
+    }
+
+    #[test]
     fn preset_messages() {
         assert_eq!(AsrPreset::Vosk.messages(8000, "/"), (r#"{"config": {"sample_rate": 8000}}"#.to_string(), r#"{"eof" : 1}"#.to_string()));
         let (start, end) = AsrPreset::FunAsr.messages(16000, "/asr/a.wav");
