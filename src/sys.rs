@@ -27,10 +27,14 @@ pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
     nix::sys::socket::setsockopt(&fd, sockopt::Linger, &libc::linger { l_onoff: 1, l_linger: 0 }).map_err(io::Error::from)
 }
 
-/// `listen(2)`. nix's `Backlog` refuses values at or above `SOMAXCONN` (4096); those ask for
-/// the kernel's own limit instead (`-1`: `net.core.somaxconn`, which caps any backlog anyway).
+/// `listen(2)`. nix's `Backlog` takes values below `SOMAXCONN` (4096) and `SOMAXCONN` itself;
+/// a larger one asks for the kernel's own limit (`-1`: `net.core.somaxconn`, which caps any
+/// backlog anyway), so it is honoured up to that limit.
 pub fn listen(fd: &impl AsFd, backlog: i32) -> io::Result<()> {
-    let backlog = Backlog::new(backlog.max(1)).unwrap_or(Backlog::MAXALLOWABLE);
+    let backlog = match backlog.max(1) {
+        b if b == i32::from(Backlog::MAXCONN) => Backlog::MAXCONN,
+        b => Backlog::new(b).unwrap_or(Backlog::MAXALLOWABLE),
+    };
     socket::listen(fd, backlog).map_err(io::Error::from)
 }
 
