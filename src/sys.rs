@@ -3,9 +3,9 @@
 //! Everything else in the crate is safe code; each block here carries a `// SAFETY:` line.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 
-use nix::sys::socket::{getsockopt, sockopt};
+use nix::sys::socket::{self, getsockopt, sockopt, Backlog};
 
 /// Reads and clears `SO_ERROR` on a socket whose fd is owned elsewhere (by a monoio stream).
 ///
@@ -27,26 +27,23 @@ pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
     nix::sys::socket::setsockopt(&fd, sockopt::Linger, &libc::linger { l_onoff: 1, l_linger: 0 }).map_err(io::Error::from)
 }
 
-/// `listen(2)` with any backlog: nix's wrapper refuses values at or above `SOMAXCONN` (4096),
-/// but a tuned kernel (`net.core.somaxconn = 65535`) honours larger ones.
+/// `listen(2)`. nix's `Backlog` takes values below `SOMAXCONN` (4096) and `SOMAXCONN` itself;
+/// a larger one asks for the kernel's own limit (`-1`: `net.core.somaxconn`, which caps any
+/// backlog anyway), so it is honoured up to that limit.
 pub fn listen(fd: &impl AsFd, backlog: i32) -> io::Result<()> {
-    // SAFETY: listen(2) only reads its two integer arguments; the fd is borrowed from a live
-    // owner for the duration of the call.
-    let rc = unsafe { libc::listen(fd.as_fd().as_raw_fd(), backlog.max(1)) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let backlog = match backlog.max(1) {
+        b if b == i32::from(Backlog::MAXCONN) => Backlog::MAXCONN,
+        b => Backlog::new(b).unwrap_or(Backlog::MAXALLOWABLE),
+    };
+    socket::listen(fd, backlog).map_err(io::Error::from)
 }
 
 /// Resident memory of this process in bytes (from /proc/self/statm).
 pub fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf(3) only reads a configuration value; it has no memory-safety preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * if page > 0 { page as u64 } else { 4096 })
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().filter(|&p| p > 0);
+    Some(pages * page.map_or(4096, |p| p as u64))
 }
 
 /// CPU time (user, system) in seconds used so far by the calling thread.
@@ -89,6 +86,18 @@ pub fn fill_io_buf<T: monoio::buf::IoBufMut>(buf: &mut T, src: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn listen_takes_small_and_large_backlogs() {
+        for backlog in [1, 128, 4096, 65535] {
+            let fd = socket::socket(socket::AddressFamily::Inet, socket::SockType::Stream, socket::SockFlag::SOCK_CLOEXEC, None).unwrap();
+            let any = socket::SockaddrStorage::from(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+            socket::bind(fd.as_raw_fd(), &any).unwrap();
+            listen(&fd, backlog).unwrap();
+        }
+        assert!(rss_bytes().unwrap() > 0);
+    }
 
     #[test]
     fn socket_error_is_none_on_a_healthy_socket() {

@@ -1,20 +1,31 @@
-//! Client sockets: created by hand, options set, connected non-blocking, handed to monoio.
+//! Every client transport, and the only client code that awaits I/O.
 //!
-//! This is the only client code that awaits connects. It owns the source-address pool
-//! (`--source`), the socket options (`TCP_NODELAY`, `IP_BIND_ADDRESS_NO_PORT`, optional
-//! `SO_LINGER 0`) and the reconnect backoff, the TLS layer over a socket (`tls`: rustls driven on
-//! owned buffers, for the client and the embedded server) and the one transport type scenarios
-//! use (`conn`). It never parses application bytes.
+//! - [`conn`]: the one transport type scenarios use, [`Conn`]: TCP, a Unix socket, or TLS over
+//!   TCP, split into read and write halves.
+//! - [`connect`](mod@connect): TCP sockets created by hand, options set (`TCP_NODELAY`,
+//!   `IP_BIND_ADDRESS_NO_PORT`, optional `SO_LINGER 0`), connected non-blocking, handed to monoio.
+//! - [`dial`](mod@dial): a run's target dialed (Unix, TCP from the source pool, then TLS) with retry and
+//!   backoff ([`backoff`]), each attempt counted.
+//! - [`io`]: reads under a deadline, writes of a connection's own bytes or of slices of a run's
+//!   [`Shared`] buffer (zero-copy), and a protocol's opening exchange.
+//! - [`source`]: the source-address pool (`--source`).
+//! - [`tls`]: rustls driven on owned buffers, for the client and the embedded server.
+//!
+//! It never parses application bytes: protocols decide what the bytes mean.
 
 pub mod backoff;
 pub mod conn;
 pub mod connect;
+pub mod dial;
+pub mod io;
 pub mod source;
 pub mod tls;
 
 pub use backoff::Backoff;
 pub use conn::Conn;
 pub use connect::{connect, ConnectOpts};
+pub use dial::{dial, Run};
+pub use io::{open_with, read_some, shared, write_all, write_until, Handle, ReadOutcome, Shared};
 pub use source::{parse_sources, SourcePool};
 
 /// Reads more bytes into the spare capacity of `buf`, after the bytes it already holds.

@@ -6,25 +6,23 @@
 //! does not accumulate), the end message, and the wait for the final transcript. A second task
 //! per session reads the server's messages while frames go out: partials and the final.
 //!
-//! All frames of the audio are framed and masked once per run into one shared buffer; each
-//! session writes slices of it. Measured per session: handshake, time to first partial (from the
+//! The upgrade request, the start and end messages and all frames of the audio are framed and
+//! masked once per run into one [`Shared`] buffer; each session writes slices of it. The
+//! session's state (listening, final heard, failed) is one enum the reader and writer share. Measured per session: handshake, time to first partial (from the
 //! first audio byte), final latency from the end of the audio (corrected: from when the last
 //! frame was due; service: from when it was sent), real-time factor, and the send lag of every
 //! frame (proof that pacing held).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use monoio::io::AsyncWriteRentExt;
-
 use crate::clock;
 use crate::config::{AsrConfig, AsrPreset};
-use crate::net::Backoff;
+use crate::net::{self, Backoff, Handle, ReadOutcome, Shared};
 use crate::proto::ws::frame::{encode_frame, Decoder, Event, Opcode, Role};
 use crate::proto::ws::handshake::{encode_request, parse_response};
-use crate::scenario::exchange::{connect_stream, open_with, read_some, ReadOutcome};
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::ErrorClass;
 
@@ -35,34 +33,78 @@ const READ_BUF: usize = 64 * 1024;
 pub struct AsrScenario {
     cfg: AsrConfig,
     key: String,
-    opening: &'static [u8],
-    start: &'static [u8],
-    end: &'static [u8],
-    /// Every audio chunk as a masked binary frame, back to back.
-    frames: &'static [u8],
-    /// Where each frame lies in `frames`.
+    /// The upgrade request, the start message, every audio chunk as a masked binary frame and
+    /// the end message, back to back.
+    shared: Shared,
+    opening: Range<usize>,
+    start: Range<usize>,
+    end: Range<usize>,
+    /// Where each audio frame lies in `shared`.
     spans: Vec<Range<usize>>,
+    /// Bytes a whole session sends after the opening.
+    session_bytes: u64,
     chunk_ns: u64,
     audio_ns: u64,
 }
 
-/// What the reader task saw during one session.
+/// Where a session stands, as its reader and writer tasks see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum State {
+    /// Audio goes out; no final transcript yet.
+    #[default]
+    Listening,
+    /// The final transcript came at clock time `at`; its text is kept only with `--transcripts`.
+    Final { at: u64, transcript: String },
+    /// The session failed; the first cause is kept (a server's close replaces it).
+    Failed(ErrorClass),
+}
+
+/// The partial transcripts of a session: when the first came and how many there were.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Partials {
+    first: u64,
+    count: u64,
+}
+
+/// What the reader and writer of one session share.
 #[derive(Default)]
 struct Seen {
-    first_partial: Cell<Option<u64>>,
-    partials: Cell<u64>,
-    final_at: Cell<Option<u64>>,
-    /// The final message, kept only with `--transcripts`.
-    transcript: std::cell::RefCell<String>,
-    failed: Cell<Option<ErrorClass>>,
+    state: RefCell<State>,
+    /// Counted in any state: a final that follows a writer's failure still reports them.
+    partials: Cell<Option<Partials>>,
 }
 
 impl Seen {
-    /// Records why the session failed; the first cause wins.
+    fn listening(&self) -> bool {
+        matches!(*self.state.borrow(), State::Listening)
+    }
+
+    /// Records why the session failed; the first cause wins, and a final already heard stays.
     fn fail(&self, class: ErrorClass) {
-        if self.failed.get().is_none() {
-            self.failed.set(Some(class));
+        let mut state = self.state.borrow_mut();
+        match *state {
+            State::Listening => *state = State::Failed(class),
+            State::Final { .. } | State::Failed(_) => {}
         }
+    }
+
+    /// The server closed: that is the real cause, whatever a write saw first.
+    fn closed(&self) {
+        let mut state = self.state.borrow_mut();
+        match *state {
+            State::Listening | State::Failed(_) => *state = State::Failed(ErrorClass::ClosedEarly),
+            State::Final { .. } => {}
+        }
+    }
+
+    fn partial(&self, now: u64) {
+        let p = self.partials.get().map_or(Partials { first: now, count: 1 }, |p| Partials { count: p.count + 1, ..p });
+        self.partials.set(Some(p));
+    }
+
+    /// The final transcript: it completes the session even after a writer's failure.
+    fn heard_final(&self, at: u64, transcript: String) {
+        *self.state.borrow_mut() = State::Final { at, transcript };
     }
 }
 
@@ -70,28 +112,28 @@ impl AsrScenario {
     pub fn new(cfg: AsrConfig, nonce: [u8; 16]) -> AsrScenario {
         let key = crate::proto::ws::handshake::client_key(nonce);
         let mask = [nonce[1], nonce[5], nonce[9], nonce[13]];
-        let text = |s: &str| -> &'static [u8] {
-            let mut f = Vec::with_capacity(s.len() + 14);
-            encode_frame(&mut f, true, Opcode::Text, Some(mask), s.as_bytes());
-            Box::leak(f.into_boxed_slice())
-        };
         let (start, end) = cfg.preset.messages(cfg.audio.sample_rate, &cfg.target.path);
-        let mut frames = Vec::with_capacity(cfg.audio.pcm.len() + 16 * cfg.audio.pcm.len() / cfg.audio.chunk_bytes(cfg.chunk_ms).max(1));
-        let mut spans = Vec::new();
-        for r in cfg.audio.chunks(cfg.chunk_ms) {
-            let at = frames.len();
-            encode_frame(&mut frames, true, Opcode::Binary, Some(mask), &cfg.audio.pcm[r]);
-            spans.push(at..frames.len());
-        }
+        let mut buf = encode_request(&cfg.target.host_header, &cfg.target.path, &key, &[]);
+        buf.reserve(cfg.audio.pcm.len() + 16 * cfg.audio.pcm.len() / cfg.audio.chunk_bytes(cfg.chunk_ms).max(1));
+        let opening = 0..buf.len();
+        let frame = |buf: &mut Vec<u8>, opcode: Opcode, payload: &[u8]| {
+            let at = buf.len();
+            encode_frame(buf, true, opcode, Some(mask), payload);
+            at..buf.len()
+        };
+        let start = frame(&mut buf, Opcode::Text, start.as_bytes());
+        let spans: Vec<_> =
+            cfg.audio.chunks(cfg.chunk_ms).into_iter().map(|r| frame(&mut buf, Opcode::Binary, &cfg.audio.pcm[r])).collect();
+        let end = frame(&mut buf, Opcode::Text, end.as_bytes());
         let speed = if cfg.speed > 0.0 { cfg.speed } else { f64::INFINITY };
         let chunk_ns = (f64::from(cfg.chunk_ms) * 1e6 / speed) as u64;
-        let opening = encode_request(&cfg.target.host_header, &cfg.target.path, &key, &[]);
         AsrScenario {
             key,
-            opening: Box::leak(opening.into_boxed_slice()),
-            start: text(&start),
-            end: text(&end),
-            frames: Box::leak(frames.into_boxed_slice()),
+            shared: net::shared(buf),
+            session_bytes: (end.end - start.start) as u64,
+            opening,
+            start,
+            end,
             spans,
             chunk_ns,
             audio_ns: cfg.audio.duration_ms() * 1_000_000,
@@ -127,20 +169,23 @@ impl AsrScenario {
 
     /// One session. `Some(completed)` when it ran to an end; `None` when the run ended first.
     async fn session(&self, ctx: &Rc<WorkerCtx>, backoff: &mut Backoff) -> Option<bool> {
-        let stream = connect_stream(ctx, &self.cfg.target, &self.cfg.load, backoff).await?;
+        let stream = net::dial(ctx.run(), &self.cfg.target, &self.cfg.load, backoff).await?;
         let out = self.speak(ctx, stream).await;
         ctx.shard.borrow_mut().on_close();
         out
     }
 
-    async fn speak(&self, ctx: &Rc<WorkerCtx>, mut stream: crate::net::Conn) -> Option<bool> {
+    /// The handshake, then the audio against the reader of the server's messages; records the
+    /// session's outcome.
+    async fn speak(&self, ctx: &Rc<WorkerCtx>, mut stream: net::Conn) -> Option<bool> {
         let mut rbuf = Vec::with_capacity(READ_BUF);
         let timeout = self.cfg.load.connect.timeout;
-        match open_with(ctx, &mut stream, &mut rbuf, self.opening, timeout, |i| {
+        let opening = monoio::buf::Slice::new(Arc::clone(&self.shared), self.opening.start, self.opening.end);
+        let opened = net::open_with(ctx.run(), &mut stream, &mut rbuf, opening, timeout, |i| {
             parse_response(i, &self.key, 16 * 1024).map_err(|_| ErrorClass::Handshake)
         })
-        .await
-        {
+        .await;
+        match opened {
             Ok(()) => {}
             Err(None) => return None,
             Err(Some(class)) => {
@@ -148,7 +193,7 @@ impl AsrScenario {
                 return Some(false);
             }
         }
-        ctx.shard.borrow_mut().on_sent(1, (self.start.len() + self.frames.len() + self.end.len()) as u64);
+        ctx.shard.borrow_mut().on_sent(1, self.session_bytes);
         let begin = clock::now_ns();
         let session_ns = self.chunk_ns * self.spans.len() as u64;
         let give_up = begin + session_ns + self.cfg.load.timeout.as_nanos() as u64;
@@ -157,66 +202,81 @@ impl AsrScenario {
         let (rd, mut wr) = stream.into_split();
         let keep = self.cfg.transcripts.is_some();
         let reader = monoio::spawn(read_messages(rd, rbuf, Rc::clone(&seen), self.cfg.preset.clone(), give_up, Rc::clone(ctx), keep));
-        let (res, _) = wr.write_all(self.start).await;
-        if let Err(e) = res {
+        let Some(Sent { first, last_due, last_sent }) = self.send_audio(ctx, &mut wr, &seen, begin).await else {
+            return None; // the run ended mid-session: the session stays in flight
+        };
+        // The reader ends by `give_up` at the latest; dropping both halves closes the socket.
+        let rd = reader.await;
+        drop((rd, wr));
+        let state = seen.state.take();
+        let mut shard = ctx.shard.borrow_mut();
+        match state {
+            State::Final { at, transcript } => {
+                shard.on_response(0, last_due, last_sent, at);
+                if let Some(p) = seen.partials.get() {
+                    shard.on_first_partial(p.first.saturating_sub(first));
+                }
+                shard.on_session(seen.partials.get().map_or(0, |p| p.count), at.saturating_sub(first), self.audio_ns);
+                if keep {
+                    let line = serde_json::json!({"worker": ctx.index, "final_ms": at.saturating_sub(last_due) as f64 / 1e6, "message": transcript});
+                    ctx.notes.borrow_mut().push(line.to_string());
+                }
+                Some(true)
+            }
+            State::Listening | State::Failed(_) if ctx.past_end(clock::now_ns()) || ctx.stop.get() => None,
+            State::Failed(class) => {
+                shard.on_request_error(class, 1);
+                Some(false)
+            }
+            State::Listening => {
+                shard.on_request_error(ErrorClass::RequestTimeout, 1);
+                Some(false)
+            }
+        }
+    }
+
+    /// Sends the start message, the audio frames each at its due time, and the end message,
+    /// until the session is no longer listening. `None` when the run ended meanwhile.
+    async fn send_audio<W: monoio::io::AsyncWriteRent>(&self, ctx: &WorkerCtx, wr: &mut W, seen: &Seen, begin: u64) -> Option<Sent> {
+        let mut out = Handle::default();
+        if let Err(e) = out.write_all(wr, &self.shared, self.start.clone()).await {
             seen.fail(ErrorClass::from_io(&e));
         }
-        let mut first_sent = None;
-        let mut last = (begin, begin);
+        let mut first = None;
+        let (mut last_due, mut last_sent) = (begin, begin);
         for (k, span) in self.spans.iter().enumerate() {
-            if seen.failed.get().is_some() || seen.final_at.get().is_some() {
+            if !seen.listening() {
                 break;
             }
             let due = begin + self.chunk_ns * k as u64;
             if due > clock::now_ns() && !ctx.sleep_until(due).await {
-                return None; // the run ended mid-session: the session stays in flight
+                return None;
             }
-            let (res, _) = wr.write_all(&self.frames[span.clone()]).await;
+            let res = out.write_all(wr, &self.shared, span.clone()).await;
             let sent = clock::now_ns();
             if let Err(e) = res {
                 seen.fail(ErrorClass::from_io(&e));
                 break;
             }
             ctx.shard.borrow_mut().on_frame(sent.saturating_sub(due));
-            first_sent.get_or_insert(sent);
-            last = (due, sent);
+            first.get_or_insert(sent);
+            (last_due, last_sent) = (due, sent);
         }
-        if seen.failed.get().is_none() {
-            let (res, _) = wr.write_all(self.end).await;
-            if let Err(e) = res {
+        if !matches!(*seen.state.borrow(), State::Failed(_)) {
+            if let Err(e) = out.write_all(wr, &self.shared, self.end.clone()).await {
                 seen.fail(ErrorClass::from_io(&e));
             }
         }
-        // The reader ends by `give_up` at the latest; dropping both halves closes the socket.
-        let rd = reader.await;
-        drop((rd, wr));
-        let mut shard = ctx.shard.borrow_mut();
-        match (seen.final_at.get(), seen.failed.get()) {
-            (Some(done), _) => {
-                let (due, sent) = last;
-                shard.on_response(0, due, sent, done);
-                let first = first_sent.unwrap_or(begin);
-                if let Some(p) = seen.first_partial.get() {
-                    shard.on_first_partial(p.saturating_sub(first));
-                }
-                shard.on_session(seen.partials.get(), done.saturating_sub(first), self.audio_ns);
-                if keep {
-                    let line = serde_json::json!({"worker": ctx.index, "final_ms": done.saturating_sub(due) as f64 / 1e6, "message": seen.transcript.take()});
-                    ctx.notes.borrow_mut().push(line.to_string());
-                }
-                Some(true)
-            }
-            (None, _) if ctx.past_end(clock::now_ns()) || ctx.stop.get() => None,
-            (None, Some(class)) => {
-                shard.on_request_error(class, 1);
-                Some(false)
-            }
-            (None, None) => {
-                shard.on_request_error(ErrorClass::RequestTimeout, 1);
-                Some(false)
-            }
-        }
+        Some(Sent { first: first.unwrap_or(begin), last_due, last_sent })
     }
+}
+
+/// When a session's audio went out: the first frame's send time, the last frame's due and send
+/// times.
+struct Sent {
+    first: u64,
+    last_due: u64,
+    last_sent: u64,
 }
 
 impl Scenario for AsrScenario {
@@ -300,27 +360,20 @@ async fn read_messages<R: monoio::io::AsyncReadRent>(
                         }
                         Some(Event::Close { code, .. }) => {
                             ctx.shard.borrow_mut().on_close_code(code);
-                            // The server's close is the real cause, whatever a write saw first.
-                            seen.failed.set(Some(ErrorClass::ClosedEarly));
+                            seen.closed();
                             return rd;
                         }
                         Some(Event::Message { .. } | Event::Ping(_) | Event::Pong(_)) | None => Said::Nothing,
                     };
                     rbuf.drain(..n);
                     match said {
-                        Said::Partial => {
-                            seen.partials.set(seen.partials.get() + 1);
-                            if seen.first_partial.get().is_none() {
-                                seen.first_partial.set(Some(now));
-                            }
-                        }
+                        Said::Partial => seen.partial(now),
                         Said::Final => {
-                            seen.final_at.set(Some(now));
-                            if keep_transcript {
-                                if let Some(Event::Message { payload, .. }) = &ev {
-                                    *seen.transcript.borrow_mut() = String::from_utf8_lossy(payload).into_owned();
-                                }
-                            }
+                            let transcript = match &ev {
+                                Some(Event::Message { payload, .. }) if keep_transcript => String::from_utf8_lossy(payload).into_owned(),
+                                Some(_) | None => String::new(),
+                            };
+                            seen.heard_final(now, transcript);
                             return rd;
                         }
                         Said::Nothing => {}
@@ -336,7 +389,7 @@ async fn read_messages<R: monoio::io::AsyncReadRent>(
             seen.fail(ErrorClass::Protocol);
             return rd;
         }
-        match read_some(&mut rd, &mut rbuf, give_up, &ctx).await {
+        match net::read_some(&mut rd, &mut rbuf, give_up, &ctx.shard).await {
             ReadOutcome::Data => {}
             ReadOutcome::TimedOut => return rd,
             ReadOutcome::Eof => {
@@ -370,6 +423,24 @@ mod tests {
         let custom = AsrPreset::Custom { start: "s".into(), end: "e".into(), final_match: "\"final\":true".into() };
         assert_eq!(custom.classify(r#"{"final":true,"t":"x"}"#), Said::Final);
         assert_eq!(custom.classify(r#"{"final":false}"#), Said::Partial);
+    }
+
+    #[test]
+    fn a_session_state_keeps_its_first_failure_and_ends_at_its_final() {
+        let seen = Seen::default();
+        assert!(seen.listening());
+        seen.partial(5);
+        seen.fail(ErrorClass::Refused);
+        seen.fail(ErrorClass::Protocol);
+        assert_eq!(*seen.state.borrow(), State::Failed(ErrorClass::Refused));
+        seen.closed(); // the server's close is the real cause
+        assert_eq!(*seen.state.borrow(), State::Failed(ErrorClass::ClosedEarly));
+        seen.partial(9);
+        seen.heard_final(12, "done".into()); // a final after a writer's failure completes it
+        seen.fail(ErrorClass::Protocol);
+        seen.closed();
+        assert_eq!(seen.state.take(), State::Final { at: 12, transcript: "done".into() });
+        assert_eq!(seen.partials.get(), Some(Partials { first: 5, count: 2 }));
     }
 
     #[test]

@@ -9,14 +9,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use monoio::io::AsyncWriteRentExt;
-
 use crate::clock;
 use crate::config::WsConfig;
-use crate::net::Backoff;
+use crate::net::{self, Backoff, ReadOutcome, Shared};
 use crate::proto::ws::frame::{encode_frame, Decoder, Event, FrameHeader, Opcode, Role};
 use crate::proto::ws::handshake::{encode_request, parse_response};
-use crate::scenario::exchange::{connect_stream, open_with, read_some, ReadOutcome};
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::ErrorClass;
 
@@ -27,8 +24,10 @@ pub struct ChatScenario {
     rooms: u64,
     key: String,
     mask: [u8; 4],
-    /// One upgrade request per room.
-    openings: Vec<&'static [u8]>,
+    /// One upgrade request per room, back to back in one shared buffer.
+    openings: Shared,
+    /// Where room `r`'s upgrade request lies in `openings`.
+    spans: Vec<std::ops::Range<usize>>,
     /// The masked message frame; the payload starts at `payload_at`.
     template: Vec<u8>,
     payload_at: usize,
@@ -39,17 +38,21 @@ impl ChatScenario {
         let key = crate::proto::ws::handshake::client_key(nonce);
         let mask = [nonce[2], nonce[6], nonce[10], nonce[14]];
         let sep = if cfg.target.path.contains('?') { '&' } else { '?' };
-        let openings = (0..rooms)
+        let mut openings = Vec::new();
+        let spans = (0..rooms)
             .map(|r| {
                 let path = format!("{}{sep}room={r}", cfg.target.path);
-                &*Box::leak(encode_request(&cfg.target.host_header, &path, &key, &cfg.headers).into_boxed_slice())
+                let at = openings.len();
+                openings.extend_from_slice(&encode_request(&cfg.target.host_header, &path, &key, &cfg.headers));
+                at..openings.len()
             })
             .collect();
+        let openings = net::shared(openings);
         let mut template = Vec::with_capacity(cfg.payload.len() + 14);
         encode_frame(&mut template, true, Opcode::Binary, Some(mask), &cfg.payload);
         let payload_at =
             FrameHeader { fin: true, opcode: Opcode::Binary, mask: Some(mask), payload_len: cfg.payload.len() as u64 }.encoded_len();
-        ChatScenario { cfg, rooms, key, mask, openings, template, payload_at }
+        ChatScenario { cfg, rooms, key, mask, openings, spans, template, payload_at }
     }
 
     async fn member(&self, ctx: &Rc<WorkerCtx>, slot: u64) {
@@ -61,10 +64,12 @@ impl ChatScenario {
         let mut backoff = Backoff::new(clock::now_ns() ^ global.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut buf = Vec::with_capacity(self.template.len());
         while !ctx.finished(clock::now_ns()) {
-            let Some(mut stream) = connect_stream(ctx, &self.cfg.target, &self.cfg.load, &mut backoff).await else { return };
+            let Some(mut stream) = net::dial(ctx.run(), &self.cfg.target, &self.cfg.load, &mut backoff).await else { return };
             let mut rbuf = Vec::with_capacity(64 * 1024);
             let timeout = self.cfg.load.connect.timeout;
-            let opened = open_with(ctx, &mut stream, &mut rbuf, self.openings[room], timeout, |i| {
+            let span = &self.spans[room];
+            let opening = monoio::buf::Slice::new(Arc::clone(&self.openings), span.start, span.end);
+            let opened = net::open_with(ctx.run(), &mut stream, &mut rbuf, opening, timeout, |i| {
                 parse_response(i, &self.key, 16 * 1024).map_err(|_| ErrorClass::Handshake)
             })
             .await;
@@ -93,7 +98,7 @@ impl ChatScenario {
                 let pending = std::mem::take(&mut *pongs.borrow_mut());
                 if !pending.is_empty() {
                     let len = pending.len() as u64;
-                    if wr.write_all(pending).await.0.is_err() {
+                    if net::write_all(&mut wr, pending).await.0.is_err() {
                         break;
                     }
                     ctx.shard.borrow_mut().on_bytes_written(len);
@@ -107,7 +112,7 @@ impl ChatScenario {
                     buf[self.payload_at + i] = b ^ self.mask[i % 4];
                 }
                 let len = buf.len() as u64;
-                let (res, b) = wr.write_all(buf).await;
+                let (res, b) = net::write_all(&mut wr, buf).await;
                 buf = b;
                 if res.is_err() {
                     break;
@@ -190,7 +195,7 @@ async fn deliveries<R: monoio::io::AsyncReadRent>(
         if rbuf.len() == rbuf.capacity() {
             return rd;
         }
-        if !matches!(read_some(&mut rd, &mut rbuf, give_up, &ctx).await, ReadOutcome::Data) {
+        if !matches!(net::read_some(&mut rd, &mut rbuf, give_up, &ctx.shard).await, ReadOutcome::Data) {
             return rd;
         }
     }

@@ -1,11 +1,13 @@
 //! HTTP/1.1 keep-alive load: the [`Wire`] for `stampede http`.
 //!
-//! The request is encoded once; `pipeline` copies of it sit in one buffer leaked for the whole
-//! process (`&'static [u8]`), so every write of every connection on every worker is a slice of
-//! that one buffer: no copy, no reference count, no allocation per request. Responses are
-//! framed by `proto::http::response`.
+//! The request is encoded once; `pipeline` copies of it sit in one [`Shared`] buffer, so every
+//! write of every connection on every worker is a slice of that one buffer: no copy, no
+//! reference count, no allocation per request. Responses are framed by `proto::http::response`.
+
+use std::ops::Range;
 
 use crate::config::{HttpConfig, LoadConfig, Target};
+use crate::net::Shared;
 use crate::proto::http::response::{Eof, Limits, Progress, ResponseParser};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
 use crate::stats::ErrorClass;
@@ -13,7 +15,7 @@ use crate::stats::ErrorClass;
 pub struct HttpWire {
     cfg: HttpConfig,
     /// `pipeline` copies of the encoded request, back to back.
-    batch: &'static [u8],
+    batch: Shared,
     limits: Limits,
 }
 
@@ -24,7 +26,7 @@ impl HttpScenario {
     pub fn http(cfg: HttpConfig) -> HttpScenario {
         let depth = cfg.load.pipeline.max(1) as usize;
         let batch: Vec<u8> = cfg.request.repeat(depth);
-        Exchange::new(HttpWire { batch: Box::leak(batch.into_boxed_slice()), cfg, limits: Limits::default() })
+        Exchange::new(HttpWire { batch: crate::net::shared(batch), cfg, limits: Limits::default() })
     }
 }
 
@@ -47,11 +49,15 @@ impl Wire for HttpWire {
         ResponseParser::new(self.limits)
     }
 
-    fn batch(&self, k: usize) -> &'static [u8] {
-        &self.batch[..k * self.cfg.request.len()]
+    fn shared(&self) -> &Shared {
+        &self.batch
     }
 
-    fn feed(&self, p: &mut ResponseParser, input: &[u8]) -> Result<Fed, ErrorClass> {
+    fn batch(&self, k: usize) -> Range<usize> {
+        0..k * self.cfg.request.len()
+    }
+
+    fn feed(&self, p: &mut ResponseParser, input: &[u8], _reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {
         match p.feed(input, self.cfg.head_request) {
             Ok(Progress::Partial { consumed }) => Ok(Fed::Partial { consumed }),
             Ok(Progress::Complete { consumed, response }) => {

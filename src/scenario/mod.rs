@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::clock;
 use crate::engine::pacer::Pacer;
-use crate::net::SourcePool;
+use crate::net::{Run, SourcePool};
 use crate::stats::Shard;
 
 pub mod asr;
@@ -21,6 +21,7 @@ pub mod exchange;
 pub mod http;
 pub mod mix;
 pub mod raw;
+pub mod wire;
 pub mod ws;
 
 /// Most read buffers a worker keeps pooled (the rest are freed).
@@ -233,13 +234,12 @@ impl WorkerCtx {
     /// Sleeps until clock time `t_ns`, or the end of the run if that comes first.
     /// Returns false when the run ended (or was stopped) before `t_ns`.
     pub async fn sleep_until(&self, t_ns: u64) -> bool {
-        let wake = self.end_ns.map_or(t_ns, |e| e.min(t_ns));
-        if wake > clock::now_ns() {
-            // Boxed: monoio's timer entry is cache-padded (256 B, 128-aligned); inline it would
-            // sit in every waiting connection's task.
-            Box::pin(monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake)))).await;
-        }
-        !self.stop.get() && wake == t_ns
+        crate::net::dial::sleep_until(self.end_ns, &self.stop, t_ns).await
+    }
+
+    /// What the transport layer needs of this worker's run (to dial, open, sleep).
+    pub fn run(&self) -> Run<'_> {
+        Run { end_ns: self.end_ns, stop: &self.stop, shard: &self.shard, sources: &self.sources }
     }
 
     /// Ramp-up: with a connect rate, global slot `k` (slot × workers + worker) opens at

@@ -4,7 +4,10 @@
 //! With `--seq` each request carries its own number instead, encoded into the connection's
 //! buffer, and an `--expect` with `{seq}` wants each answer to carry its request's number.
 
+use std::ops::Range;
+
 use crate::config::{LoadConfig, RawConfig, Target};
+use crate::net::Shared;
 use crate::proto::raw::{RawDecoder, RawError};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
 use crate::scenario::WorkerCtx;
@@ -25,7 +28,7 @@ pub struct RawConn {
 pub struct RawWire {
     cfg: RawConfig,
     /// `pipeline` copies of the framed message, back to back.
-    batch: &'static [u8],
+    batch: Shared,
     message_len: usize,
 }
 
@@ -35,7 +38,7 @@ impl RawScenario {
     pub fn raw(cfg: RawConfig) -> RawScenario {
         let batch = cfg.message.repeat(cfg.load.pipeline.max(1) as usize);
         let message_len = cfg.message.len();
-        Exchange::new(RawWire { batch: Box::leak(batch.into_boxed_slice()), message_len, cfg })
+        Exchange::new(RawWire { batch: crate::net::shared(batch), message_len, cfg })
     }
 }
 
@@ -64,8 +67,12 @@ impl Wire for RawWire {
         }
     }
 
-    fn batch(&self, k: usize) -> &'static [u8] {
-        &self.batch[..k * self.message_len]
+    fn shared(&self) -> &Shared {
+        &self.batch
+    }
+
+    fn batch(&self, k: usize) -> Range<usize> {
+        0..k * self.message_len
     }
 
     fn per_request(&self) -> bool {
@@ -94,7 +101,7 @@ impl Wire for RawWire {
         crate::scenario::exchange::READ_BUF.max(self.cfg.max_response + 1)
     }
 
-    fn feed(&self, p: &mut RawConn, input: &[u8]) -> Result<Fed, ErrorClass> {
+    fn feed(&self, p: &mut RawConn, input: &[u8], _reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {
         let n = match p.dec.feed(input) {
             Ok(None) => return Ok(Fed::Partial { consumed: 0 }),
             Ok(Some(n)) => n,
@@ -110,10 +117,10 @@ impl Wire for RawWire {
             }
             (None, want) => want.as_deref(),
         };
-        match want {
-            Some(want) if !contains(&input[..n], want) => Ok(Fed::Failed { consumed: n, class: ErrorClass::Check }),
-            _ => Ok(Fed::Answer { consumed: n, status: 0, keep_alive: true }),
+        if want.is_some_and(|want| !contains(&input[..n], want)) {
+            return Ok(Fed::Failed { consumed: n, class: ErrorClass::Check });
         }
+        Ok(Fed::Answer { consumed: n, status: 0, keep_alive: true })
     }
 
     fn eof(&self, _p: &mut RawConn) -> Option<u16> {

@@ -1,13 +1,16 @@
 //! WebSocket load: the [`Wire`] for `stampede ws` (echo and ping modes).
 //!
-//! The upgrade request and the message frames are encoded and masked once per run: every
-//! connection writes slices of the same two buffers (RFC 6455 lets a client reuse a masking key;
+//! The upgrade request and the message frames are encoded and masked once per run into one
+//! [`Shared`] buffer: every connection writes slices of it (RFC 6455 lets a client reuse a masking key;
 //! the key only has to be unpredictable to intermediaries, which a fixed per-run random key
 //! is). Answers are framed by `proto::ws::frame::Decoder`: in echo mode the answer is the
 //! echoed message, in ping mode it is the pong. Server pings are answered with pongs; a server
 //! close is answered and ends the connection.
 
+use std::ops::Range;
+
 use crate::config::{LoadConfig, Target, WsConfig, WsMode};
+use crate::net::Shared;
 use crate::proto::ws::frame::{close_payload, encode_frame, Decoder, Event, Opcode, Role};
 use crate::proto::ws::handshake::{encode_request, parse_response, HandshakeError};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
@@ -22,9 +25,10 @@ pub struct WsWire {
     cfg: WsConfig,
     key: String,
     mask: [u8; 4],
-    opening: &'static [u8],
-    /// `pipeline` copies of the masked frame, back to back.
-    batch: &'static [u8],
+    /// The upgrade request, then `pipeline` copies of the masked frame, back to back.
+    shared: Shared,
+    /// The length of the upgrade request: where the frames start.
+    opening_len: usize,
     frame_len: usize,
 }
 
@@ -38,7 +42,8 @@ impl WsScenario {
     pub fn ws(cfg: WsConfig, nonce: [u8; 16]) -> WsScenario {
         let key = crate::proto::ws::handshake::client_key(nonce);
         let mask = [nonce[3], nonce[7], nonce[11], nonce[15]];
-        let opening = encode_request(&cfg.target.host_header, &cfg.target.path, &key, &cfg.headers);
+        let mut shared = encode_request(&cfg.target.host_header, &cfg.target.path, &key, &cfg.headers);
+        let opening_len = shared.len();
         let mut frame = Vec::with_capacity(cfg.payload.len() + 14);
         let opcode = match cfg.mode {
             WsMode::Echo { text: true } => Opcode::Text,
@@ -48,15 +53,8 @@ impl WsScenario {
         };
         encode_frame(&mut frame, true, opcode, Some(mask), &cfg.payload);
         let frame_len = frame.len();
-        let batch = frame.repeat(cfg.load.pipeline.max(1) as usize);
-        Exchange::new(WsWire {
-            key,
-            mask,
-            opening: Box::leak(opening.into_boxed_slice()),
-            batch: Box::leak(batch.into_boxed_slice()),
-            frame_len,
-            cfg,
-        })
+        shared.extend_from_slice(&frame.repeat(cfg.load.pipeline.max(1) as usize));
+        Exchange::new(WsWire { key, mask, shared: crate::net::shared(shared), opening_len, frame_len, cfg })
     }
 }
 
@@ -66,10 +64,9 @@ impl WsWire {
         MAX_FRAME.max(self.cfg.payload.len() as u64)
     }
 
-    fn masked(&self, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(payload.len() + 14);
-        encode_frame(&mut out, true, opcode, Some(self.mask), payload);
-        out
+    /// Appends a masked frame to `out`.
+    fn masked(&self, out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
+        encode_frame(out, true, opcode, Some(self.mask), payload);
     }
 }
 
@@ -96,12 +93,16 @@ impl Wire for WsWire {
         crate::scenario::exchange::READ_BUF.max(self.max_frame() as usize + 14)
     }
 
-    fn batch(&self, k: usize) -> &'static [u8] {
-        &self.batch[..k * self.frame_len]
+    fn shared(&self) -> &Shared {
+        &self.shared
     }
 
-    fn opening(&self) -> Option<&'static [u8]> {
-        Some(self.opening)
+    fn batch(&self, k: usize) -> Range<usize> {
+        self.opening_len..self.opening_len + k * self.frame_len
+    }
+
+    fn opening(&self) -> Option<Range<usize>> {
+        Some(0..self.opening_len)
     }
 
     fn opened(&self, _p: &mut WsParser, input: &[u8]) -> Result<Option<usize>, ErrorClass> {
@@ -111,7 +112,7 @@ impl Wire for WsWire {
         })
     }
 
-    fn feed(&self, p: &mut WsParser, input: &[u8]) -> Result<Fed, ErrorClass> {
+    fn feed(&self, p: &mut WsParser, input: &[u8], reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {
         let ping_mode = matches!(self.cfg.mode, WsMode::Ping);
         let (consumed, event) = p.decoder.decode(input).map_err(|_| ErrorClass::Protocol)?;
         Ok(match event {
@@ -125,12 +126,12 @@ impl Wire for WsWire {
             Some(Event::Pong(_)) if ping_mode => Fed::Answer { consumed, status: 0, keep_alive: true },
             Some(Event::Message { .. } | Event::Pong(_)) => Fed::Skipped { consumed },
             Some(Event::Ping(payload)) => {
-                let bytes = self.masked(Opcode::Pong, payload);
-                Fed::Reply { consumed, bytes }
+                self.masked(reply, Opcode::Pong, payload);
+                Fed::Reply { consumed }
             }
             Some(Event::Close { code, .. }) => {
-                let reply = self.masked(Opcode::Close, &close_payload(code.unwrap_or(1000), ""));
-                Fed::Closing { consumed, code, reply }
+                self.masked(reply, Opcode::Close, &close_payload(code.unwrap_or(1000), ""));
+                Fed::Closing { consumed, code }
             }
         })
     }

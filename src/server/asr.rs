@@ -125,9 +125,9 @@ async fn linger<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>) {
     loop {
         rbuf.clear();
         let left = until.saturating_duration_since(std::time::Instant::now());
-        match monoio::time::timeout(left, crate::net::read_more(&mut stream, rbuf)).await {
-            Ok((Ok(n), b)) if n > 0 => rbuf = b,
-            _ => return,
-        }
+        let Ok((Ok(1..), b)) = monoio::time::timeout(left, crate::net::read_more(&mut stream, rbuf)).await else {
+            return; // the client closed, failed, or the second is over
+        };
+        rbuf = b;
     }
 }

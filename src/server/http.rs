@@ -338,7 +338,7 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
     if path == "/echo" {
         return match req.method {
             Method::Post | Method::Put => simple(w, 200, &input[req.body.clone()], req),
-            _ => method_not_allowed(w, req, "POST, PUT"),
+            Method::Get | Method::Head | Method::Delete | Method::Other => method_not_allowed(w, req, "POST, PUT"),
         };
     }
     if !getlike {

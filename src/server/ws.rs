@@ -53,7 +53,18 @@ pub(crate) async fn echo<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, faults
                     let code = match e {
                         DecodeError::MessageTooLarge | DecodeError::Frame(FrameError::TooLarge) => 1009,
                         DecodeError::BadUtf8 => 1007,
-                        _ => 1002,
+                        DecodeError::Frame(
+                            FrameError::ReservedBits
+                            | FrameError::BadOpcode
+                            | FrameError::ControlTooLong
+                            | FrameError::FragmentedControl
+                            | FrameError::BadLength
+                            | FrameError::MaskExpected
+                            | FrameError::MaskUnexpected,
+                        )
+                        | DecodeError::UnexpectedContinuation
+                        | DecodeError::ExpectedContinuation
+                        | DecodeError::BadClosePayload => 1002,
                     };
                     encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(code, ""));
                     closing = true;

@@ -11,7 +11,7 @@ use std::ops::Range;
 /// What to send; `encode_request` turns it into bytes once.
 pub struct RequestSpec<'a> {
     pub method: &'a str,
-    /// Value of the Host header (host[:port]).
+    /// Value of the Host header (`host[:port]`).
     pub host: &'a str,
     /// Path and query, starting with '/'.
     pub path: &'a str,

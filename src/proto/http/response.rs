@@ -102,11 +102,21 @@ pub struct ResponseParser {
     state: State,
 }
 
+/// How the body of a response is delimited (RFC 9112 §6.3), read from its header section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyKind {
+    /// `Transfer-Encoding` whose last coding is `chunked` (any `Content-Length` is ignored).
+    Chunked,
+    /// `Content-Length` and no `Transfer-Encoding`.
+    Length(u64),
+    /// No length known (no framing header, or a last coding other than `chunked`): the body
+    /// runs until the connection closes.
+    UntilClose,
+}
+
 /// Framing facts read from the header section.
 struct Framing {
-    content_length: Option<u64>,
-    chunked: bool,
-    has_transfer_encoding: bool,
+    body: BodyKind,
     close: bool,
     keep_alive: bool,
 }
@@ -260,16 +270,11 @@ impl ResponseParser {
         if head_request || status == 204 || status == 304 {
             return Ok(HeadStep::NoBody(response));
         }
-        if f.chunked {
-            return Ok(HeadStep::Body(len, State::Chunked { chunk: Chunk::Size, response }));
-        }
-        match f.content_length {
-            Some(_) if f.has_transfer_encoding => {
-                Ok(HeadStep::Body(len, State::UntilEof { response: Response { keep_alive: false, ..response } }))
-            }
-            Some(0) => Ok(HeadStep::NoBody(response)),
-            Some(n) => Ok(HeadStep::Body(len, State::Length { remaining: n, response })),
-            None => Ok(HeadStep::Body(len, State::UntilEof { response: Response { keep_alive: false, ..response } })),
+        match f.body {
+            BodyKind::Chunked => Ok(HeadStep::Body(len, State::Chunked { chunk: Chunk::Size, response })),
+            BodyKind::Length(0) => Ok(HeadStep::NoBody(response)),
+            BodyKind::Length(n) => Ok(HeadStep::Body(len, State::Length { remaining: n, response })),
+            BodyKind::UntilClose => Ok(HeadStep::Body(len, State::UntilEof { response: Response { keep_alive: false, ..response } })),
         }
     }
 }
@@ -283,27 +288,35 @@ enum HeadStep {
 }
 
 fn framing(headers: &[httparse::Header<'_>]) -> Result<Framing, ParseError> {
-    let mut f = Framing { content_length: None, chunked: false, has_transfer_encoding: false, close: false, keep_alive: false };
+    // Every Content-Length is checked (two different ones are an error, chunked or not); the
+    // last Transfer-Encoding header says whether the last coding is chunked.
+    let mut length: Option<u64> = None;
+    let mut last_coding_chunked: Option<bool> = None;
+    let (mut close, mut keep_alive) = (false, false);
     for h in headers {
         if h.name.eq_ignore_ascii_case("content-length") {
             let v = parse_content_length(h.value)?;
-            if f.content_length.is_some_and(|old| old != v) {
+            if length.is_some_and(|old| old != v) {
                 return Err(ParseError::BadContentLength);
             }
-            f.content_length = Some(v);
+            length = Some(v);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            f.has_transfer_encoding = true;
             let last = h.value.rsplit(|b| *b == b',').next().unwrap_or(b"");
-            f.chunked = trim(last).eq_ignore_ascii_case(b"chunked");
+            last_coding_chunked = Some(trim(last).eq_ignore_ascii_case(b"chunked"));
         } else if h.name.eq_ignore_ascii_case("connection") {
             for token in h.value.split(|b| *b == b',') {
                 let token = trim(token);
-                f.close |= token.eq_ignore_ascii_case(b"close");
-                f.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         }
     }
-    Ok(f)
+    let body = match (last_coding_chunked, length) {
+        (Some(true), _) => BodyKind::Chunked,
+        (None, Some(n)) => BodyKind::Length(n),
+        (Some(false), _) | (None, None) => BodyKind::UntilClose,
+    };
+    Ok(Framing { body, close, keep_alive })
 }
 
 fn parse_content_length(v: &[u8]) -> Result<u64, ParseError> {

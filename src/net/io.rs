@@ -1,0 +1,195 @@
+//! Awaited reads and writes of a client connection: reads into a connection's buffer under a
+//! deadline, writes of its own bytes or of slices of a run's shared buffer, and the opening
+//! exchange of a protocol (write, then read until the answer parses).
+//!
+//! Bytes a run encodes once (requests, masked frames, upgrade requests) are a [`Shared`]
+//! buffer: each connection writes slices of it without a copy. A connection's [`Handle`] on it
+//! moves into each write and comes back with the result, so a write costs no reference count
+//! (no atomic per request); only a write abandoned at a deadline loses it, and the next write
+//! of that connection takes a new one.
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::Arc;
+
+use monoio::buf::{IoBuf, Slice};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+
+use crate::clock;
+use crate::net::Run;
+use crate::stats::{ErrorClass, Shard};
+
+/// Bytes encoded once per run and written by every connection of every worker.
+pub type Shared = Arc<Box<[u8]>>;
+
+/// Makes `bytes` a [`Shared`] buffer.
+pub fn shared(bytes: Vec<u8>) -> Shared {
+    Arc::new(bytes.into_boxed_slice())
+}
+
+/// A connection's handle on one [`Shared`] buffer (always the same one).
+#[derive(Default)]
+pub struct Handle(Option<Shared>);
+
+impl Handle {
+    fn slice(&mut self, of: &Shared, range: Range<usize>) -> Slice<Shared> {
+        let buf = self.0.take().unwrap_or_else(|| Arc::clone(of));
+        debug_assert!(Arc::ptr_eq(&buf, of), "a handle serves one shared buffer");
+        Slice::new(buf, range.start, range.end)
+    }
+
+    /// Writes `of[range]` in full. (The slice is made before the future: only it, not `of` and
+    /// `range`, is part of the future that sits in the connection's task.)
+    pub fn write_all<'a, S: AsyncWriteRent>(
+        &'a mut self,
+        stream: &'a mut S,
+        of: &Shared,
+        range: Range<usize>,
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
+        let slice = self.slice(of, range);
+        async move {
+            let (res, slice) = stream.write_all(slice).await;
+            self.0 = Some(slice.into_inner());
+            res.map(drop)
+        }
+    }
+
+    /// Writes `of[range]` unless clock time `until_ns` comes first (`None`: see [`write_until`]).
+    pub async fn write_until<S: AsyncWriteRent>(
+        &mut self,
+        stream: &mut S,
+        of: &Shared,
+        range: Range<usize>,
+        until_ns: u64,
+    ) -> Option<std::io::Result<()>> {
+        let (res, slice) = write_until(stream, self.slice(of, range), until_ns).await?;
+        self.0 = Some(slice.into_inner());
+        Some(res)
+    }
+}
+
+/// Writes all of `bytes` unless clock time `until_ns` comes first (`None`; the connection
+/// must then be closed: part of the bytes may be out). Hands the buffer back when done.
+pub async fn write_until<S: AsyncWriteRent, T: IoBuf>(stream: &mut S, bytes: T, until_ns: u64) -> Option<(std::io::Result<()>, T)> {
+    let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
+    monoio::time::timeout_at(until, stream.write_all(bytes)).await.ok().map(|(res, buf)| (res.map(drop), buf))
+}
+
+/// Writes all of `bytes` (a connection's own, reused buffer) and hands it back.
+pub async fn write_all<S: AsyncWriteRent, T: IoBuf>(stream: &mut S, bytes: T) -> (std::io::Result<()>, T) {
+    let (res, buf) = stream.write_all(bytes).await;
+    (res.map(drop), buf)
+}
+
+/// The outcome of one read into a connection's buffer.
+pub enum ReadOutcome {
+    Data,
+    Eof,
+    /// The deadline passed: the read op may still own the old buffer.
+    TimedOut,
+    Failed(ErrorClass),
+}
+
+/// Reads more bytes after those `rbuf` holds, unless clock time `until_ns` comes first; the
+/// bytes read are counted in `shard`. After a timeout `rbuf` is a new, empty buffer of the same
+/// capacity (the connection must be closed: the read may have consumed bytes).
+pub async fn read_some<R: AsyncReadRent>(stream: &mut R, rbuf: &mut Vec<u8>, until_ns: u64, shard: &RefCell<Shard>) -> ReadOutcome {
+    let cap = rbuf.capacity();
+    let buf = std::mem::take(rbuf);
+    let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
+    match monoio::time::timeout_at(until, crate::net::read_more(stream, buf)).await {
+        Err(_elapsed) => {
+            *rbuf = Vec::with_capacity(cap);
+            ReadOutcome::TimedOut
+        }
+        Ok((Ok(0), buf)) => {
+            *rbuf = buf;
+            ReadOutcome::Eof
+        }
+        Ok((Ok(n), buf)) => {
+            *rbuf = buf;
+            shard.borrow_mut().on_bytes_read(n as u64);
+            ReadOutcome::Data
+        }
+        Ok((Err(e), buf)) => {
+            *rbuf = buf;
+            ReadOutcome::Failed(ErrorClass::from_io(&e))
+        }
+    }
+}
+
+/// First buffer for the answer to an opening (a WebSocket handshake); it doubles as needed.
+pub const OPEN_BUF: usize = 1024;
+/// Longest answer to an opening that is accepted.
+const MAX_OPENING: usize = 64 * 1024;
+
+/// Writes a protocol's opening bytes and reads until `parse` accepts the answer (it returns the
+/// answer's length; the bytes after it stay in `rbuf`). Records the handshake time.
+/// `Err(None)`: the run ended meanwhile; `Err(Some(class))`: the opening failed.
+pub async fn open_with<S: AsyncReadRent + AsyncWriteRent, T: IoBuf>(
+    run: Run<'_>,
+    stream: &mut S,
+    rbuf: &mut Vec<u8>,
+    bytes: T,
+    timeout: std::time::Duration,
+    mut parse: impl FnMut(&[u8]) -> Result<Option<usize>, ErrorClass>,
+) -> Result<(), Option<ErrorClass>> {
+    let t0 = clock::now_ns();
+    let (res, _) = stream.write_all(bytes).await;
+    res.map_err(|e| Some(ErrorClass::from_io(&e)))?;
+    let deadline = t0.saturating_add(timeout.as_nanos() as u64);
+    let until = run.end_ns.map_or(deadline, |e| e.min(deadline));
+    loop {
+        if let Some(n) = parse(rbuf).map_err(Some)? {
+            rbuf.drain(..n);
+            run.shard.borrow_mut().on_handshake(clock::now_ns().saturating_sub(t0));
+            return Ok(());
+        }
+        if rbuf.len() == rbuf.capacity() {
+            if rbuf.len() >= MAX_OPENING {
+                return Err(Some(ErrorClass::Protocol));
+            }
+            rbuf.reserve_exact(rbuf.len().max(OPEN_BUF).min(MAX_OPENING - rbuf.len()));
+        }
+        match read_some(stream, rbuf, until, run.shard).await {
+            ReadOutcome::Data => {}
+            ReadOutcome::Eof => return Err(Some(ErrorClass::ClosedEarly)),
+            ReadOutcome::Failed(class) => return Err(Some(class)),
+            ReadOutcome::TimedOut if run.past_end(clock::now_ns()) => return Err(None),
+            ReadOutcome::TimedOut => return Err(Some(ErrorClass::ConnectTimeout)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// Slices of one shared buffer go out through one handle, which comes back after each write:
+    /// the buffer is referenced by the scenario and the handle only (no clone per write).
+    #[test]
+    fn a_handle_writes_slices_of_a_shared_buffer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let buf = shared(b"openingABCDEFGH".to_vec());
+        let sent = Arc::clone(&buf);
+        let (_, counts) = crate::engine::runtime::block_on(move || async move {
+            let mut stream = monoio::net::TcpStream::connect(addr).await.unwrap();
+            let mut out = Handle::default();
+            let mut counts = Vec::new();
+            for range in [7..11, 11..15, 0..7] {
+                out.write_all(&mut stream, &sent, range).await.unwrap();
+                counts.push(Arc::strong_count(&sent));
+            }
+            counts
+        })
+        .unwrap();
+        assert_eq!(counts, [3, 3, 3], "the test's, the closure's and the handle's");
+        let (mut peer, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"ABCDEFGHopening");
+        assert_eq!(Arc::strong_count(&buf), 1);
+    }
+}

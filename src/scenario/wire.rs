@@ -1,0 +1,80 @@
+//! The contract between a request/response protocol and the connection that drives it
+//! ([`Exchange`](crate::scenario::exchange::Exchange)): how requests are encoded (once, into a
+//! shared buffer, or per connection) and how answers are framed. A `Wire` never touches the
+//! socket or the stats; what it needs written back it appends to a buffer the connection owns.
+
+use std::ops::Range;
+
+use crate::config::{LoadConfig, Target};
+use crate::net::Shared;
+use crate::scenario::WorkerCtx;
+use crate::stats::ErrorClass;
+
+/// What feeding buffered bytes to a protocol parser produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fed {
+    /// Nothing complete; `consumed` bytes were used; more input is needed.
+    Partial { consumed: usize },
+    /// Bytes were used without completing an answer (a fragment, an ignored control frame):
+    /// feed the rest again.
+    Skipped { consumed: usize },
+    /// One answer completed. `status` is the HTTP status (0 where the protocol has none).
+    Answer { consumed: usize, status: u16, keep_alive: bool },
+    /// One answer completed but failed a check (`--expect`): counted as an error of `class`,
+    /// the connection goes on.
+    Failed { consumed: usize, class: ErrorClass },
+    /// A control message whose answer (a WebSocket pong) was appended to the reply buffer.
+    Reply { consumed: usize },
+    /// The peer is closing the connection (a WebSocket close frame with this code); the answer
+    /// to it was appended to the reply buffer.
+    Closing { consumed: usize, code: Option<u16> },
+}
+
+/// A wire protocol: how requests are encoded and answers framed.
+pub trait Wire: Send + Sync + 'static {
+    /// Per-connection parser state, made once per connection task.
+    type Parser;
+    fn name(&self) -> &'static str;
+    fn target(&self) -> &Target;
+    fn load(&self) -> &LoadConfig;
+    fn new_parser(&self) -> Self::Parser;
+    /// The bytes encoded once per run (requests, the opening), shared by every connection.
+    fn shared(&self) -> &Shared;
+    /// Where `k` requests back to back lie in [`Wire::shared`].
+    fn batch(&self, k: usize) -> Range<usize>;
+    /// True when requests differ from one to the next (`raw --seq`): each batch is then made by
+    /// [`Wire::encode`]. False, the default: [`Wire::batch`] is sent as it is (zero-copy).
+    fn per_request(&self) -> bool {
+        false
+    }
+    /// `k` requests for this connection, encoded into its own buffer (kept in its parser and
+    /// handed back with [`Wire::encoded`], so it is reused).
+    fn encode(&self, _ctx: &WorkerCtx, _p: &mut Self::Parser, _k: usize) -> Vec<u8> {
+        Vec::new()
+    }
+    /// Takes back the buffer of [`Wire::encode`] once it is written.
+    fn encoded(&self, _p: &mut Self::Parser, _buf: Vec<u8>) {}
+    /// Where the bytes that open the protocol after connect (the WebSocket upgrade request) lie
+    /// in [`Wire::shared`], if there are any.
+    fn opening(&self) -> Option<Range<usize>> {
+        None
+    }
+    /// Feeds the reply to [`Wire::opening`]; `Ok(Some(n))` when it is complete after `n` bytes.
+    fn opened(&self, _p: &mut Self::Parser, _input: &[u8]) -> Result<Option<usize>, ErrorClass> {
+        Ok(Some(0))
+    }
+    /// Largest read buffer of a connection; it must hold the largest unit the parser keeps whole.
+    fn read_buf(&self) -> usize {
+        READ_BUF
+    }
+    /// Feeds buffered input; bytes to write back ([`Fed::Reply`], [`Fed::Closing`]) are appended
+    /// to `reply`, a buffer the connection owns and reuses.
+    fn feed(&self, p: &mut Self::Parser, input: &[u8], reply: &mut Vec<u8>) -> Result<Fed, ErrorClass>;
+    /// The peer closed: an answer that ends at EOF completes here (status).
+    fn eof(&self, p: &mut Self::Parser) -> Option<u16>;
+    fn reset(&self, p: &mut Self::Parser);
+}
+
+/// Largest read buffer of a connection: larger than any head or frame limit of the protocols,
+/// so a full buffer of this size always means the parser has already refused the input.
+pub const READ_BUF: usize = 24 * 1024;
