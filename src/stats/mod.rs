@@ -5,8 +5,13 @@
 //! Histograms count nanoseconds from 1 ns to 1 h at 3 significant figures; they are allocated
 //! once, when the shard is made. Never reads the clock: callers pass the times.
 
+mod codec;
+mod convert;
 pub mod hlog;
+mod merge;
 pub mod report;
+pub mod result;
+mod text;
 pub mod timeline;
 
 use hdrhistogram::Histogram;
