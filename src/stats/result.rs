@@ -322,6 +322,8 @@ pub struct PartDoc {
 /// A stage of a plan (`stages[]`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageDoc {
+    /// Empty in hand-written JSON without one (the pages skip such a stage).
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub start_s: f64,
