@@ -48,15 +48,16 @@ impl ScenarioKind {
 }
 
 /// Open loop (paced at a target rate) or closed loop (the next request when the answer is in).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Loop {
     Open,
+    #[default]
     Closed,
 }
 
 /// The whole result document.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResultDoc {
     pub schema: String,
     pub scenario: String,
@@ -70,7 +71,7 @@ pub struct ResultDoc {
     pub interrupted: bool,
     #[serde(default)]
     pub aborted: Option<String>,
-    #[serde(rename = "loop", default = "closed")]
+    #[serde(rename = "loop", default)]
     pub loop_mode: Loop,
     pub requests: Requests,
     #[serde(default)]
@@ -120,10 +121,6 @@ pub struct ResultDoc {
     pub host: Option<Value>,
 }
 
-fn closed() -> Loop {
-    Loop::Closed
-}
-
 impl ResultDoc {
     pub fn kind(&self) -> Option<ScenarioKind> {
         ScenarioKind::from_name(&self.scenario)
@@ -133,6 +130,12 @@ impl ResultDoc {
     pub fn from_value(v: &Value) -> Result<ResultDoc, String> {
         if v["schema"] != SCHEMA {
             return Err(format!("not a {SCHEMA} result (schema: {})", v["schema"]));
+        }
+        // The histograms are what a result cannot do without: name the first one missing.
+        for k in ["corrected", "service", "lateness", "connect", "handshake"] {
+            if !v["histograms"][k].is_string() {
+                return Err(format!("missing histogram {k}"));
+            }
         }
         ResultDoc::deserialize(v).map_err(|e| format!("missing or bad field: {e}"))
     }
@@ -395,6 +398,31 @@ pub struct SampleDoc {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VerdictDoc {
     pub threshold: String,
+    #[serde(default)]
     pub actual: Option<f64>,
+    #[serde(default)]
     pub passed: bool,
+}
+
+/// Tests: a default document with the parts in `v` laid over it, key by key.
+#[cfg(test)]
+pub(crate) fn doc_from_partial(v: Value) -> ResultDoc {
+    fn lay(into: &mut Value, v: Value) {
+        match (into, v) {
+            (Value::Object(into), Value::Object(v)) => {
+                for (k, x) in v {
+                    match into.get_mut(&k) {
+                        Some(slot) if slot.is_object() && x.is_object() => lay(slot, x),
+                        Some(_) | None => {
+                            into.insert(k, x);
+                        }
+                    }
+                }
+            }
+            (into, v) => *into = v,
+        }
+    }
+    let mut d = serde_json::to_value(ResultDoc::default()).expect("a default document serializes");
+    lay(&mut d, v);
+    serde_json::from_value(d).expect("a partial document completes")
 }
