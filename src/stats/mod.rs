@@ -83,7 +83,14 @@ impl ErrorClass {
             ErrorClass::Tls => "TLS negotiation failed: does the target speak TLS on this port (https:// against a plain server)?",
             ErrorClass::FdLimit => "out of file descriptors: raise the limit (`stampede preflight` prints the fix) or use --processes",
             ErrorClass::AddrUnavailable => "out of ephemeral ports: add source addresses (--source 127.0.0.2,...) or widen the port range",
-            _ => return None,
+            ErrorClass::ConnectTimeout
+            | ErrorClass::Reset
+            | ErrorClass::RequestTimeout
+            | ErrorClass::Protocol
+            | ErrorClass::Handshake
+            | ErrorClass::ClosedEarly
+            | ErrorClass::Other
+            | ErrorClass::Check => return None,
         })
     }
 
