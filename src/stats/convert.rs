@@ -14,7 +14,7 @@ use super::result::{
     Requests, ResultDoc, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
 };
 use super::timeline::{IntervalRec, MonitorSeries, StageResult};
-use super::{new_histogram, ErrorClass, Shard};
+use super::{new_histogram, AsrStats, ChatStats, ErrorClass, ScenarioStats, Shard};
 
 /// p50 / p99 / max in ms, or nulls when nothing was recorded.
 fn short(h: &Histogram<u64>) -> Short {
@@ -65,47 +65,52 @@ fn part(shard: &Shard, r: &RunResult) -> PartDoc {
 }
 
 fn asr(s: &Shard) -> Option<AsrDoc> {
-    if s.frame_lag.is_empty() {
-        return None;
-    }
-    let rtf = |q: f64| (!s.rtf_permille.is_empty()).then(|| s.rtf_permille.value_at_quantile(q) as f64 / 1000.0);
+    let a = s.asr()?;
+    let rtf = |q: f64| (!a.rtf_permille.is_empty()).then(|| a.rtf_permille.value_at_quantile(q) as f64 / 1000.0);
     Some(AsrDoc {
         sessions: Sessions { started: s.sent, completed: s.responses, failed: s.failed, in_flight: s.in_flight },
-        time_to_first_partial_ms: short(&s.first_partial),
+        time_to_first_partial_ms: short(&a.first_partial),
         final_latency_ms: FinalLatency { corrected: short(&s.corrected), service: short(&s.service) },
-        frame_send_lag_ms: short(&s.frame_lag),
-        frames_sent: s.frame_lag.len(),
+        frame_send_lag_ms: short(&a.frame_lag),
+        frames_sent: a.frame_lag.len(),
         rtf: Short { p50: rtf(0.5), p99: rtf(0.99), max: rtf(1.0) },
-        partials: s.partials,
-        partials_per_session: if s.responses > 0 { s.partials as f64 / s.responses as f64 } else { 0.0 },
+        partials: a.partials,
+        partials_per_session: if s.responses > 0 { a.partials as f64 / s.responses as f64 } else { 0.0 },
     })
 }
 
 fn chat(s: &Shard) -> Option<ChatDoc> {
-    (s.broadcasts > 0).then(|| ChatDoc {
-        messages_sent: s.broadcasts,
-        deliveries: s.deliveries,
-        deliveries_per_message: s.deliveries as f64 / s.broadcasts as f64,
-        delivery_latency_ms: short(&s.delivery),
+    let c = s.chat()?;
+    Some(ChatDoc {
+        messages_sent: c.broadcasts,
+        deliveries: c.deliveries,
+        deliveries_per_message: if c.broadcasts > 0 { c.deliveries as f64 / c.broadcasts as f64 } else { 0.0 },
+        delivery_latency_ms: short(&c.delivery),
     })
 }
 
 fn tls(s: &Shard) -> Option<TlsDoc> {
-    (!s.tls.is_empty()).then(|| TlsDoc { handshakes: s.tls.len(), resumed: s.tls_resumed, handshake_ms: short(&s.tls) })
+    let t = &s.tls;
+    (!t.handshakes.is_empty()).then(|| TlsDoc { handshakes: t.handshakes.len(), resumed: t.resumed, handshake_ms: short(&t.handshakes) })
 }
 
+/// Every histogram, the scenario's own written empty when the run has none (the layout of
+/// `stampede.result/1`).
 fn histograms(s: &Shard) -> Histograms {
+    let empty = new_histogram();
+    let asr = s.asr();
+    let of = |h: Option<&Histogram<u64>>| Some(encode_hist(h.unwrap_or(&empty)));
     Histograms {
         corrected: encode_hist(&s.corrected),
         service: encode_hist(&s.service),
         lateness: encode_hist(&s.lateness),
         connect: encode_hist(&s.connect),
         handshake: encode_hist(&s.handshake),
-        tls: Some(encode_hist(&s.tls)),
-        frame_lag: Some(encode_hist(&s.frame_lag)),
-        first_partial: Some(encode_hist(&s.first_partial)),
-        rtf_permille: Some(encode_hist(&s.rtf_permille)),
-        delivery: Some(encode_hist(&s.delivery)),
+        tls: Some(encode_hist(&s.tls.handshakes)),
+        frame_lag: of(asr.map(|a| &a.frame_lag)),
+        first_partial: of(asr.map(|a| &a.first_partial)),
+        rtf_permille: of(asr.map(|a| &a.rtf_permille)),
+        delivery: of(s.chat().map(|c| &c.delivery)),
     }
 }
 
@@ -144,7 +149,14 @@ impl RunResult {
             tls: tls(s),
             status: statuses(s),
             non_2xx_3xx: self.non_2xx_3xx(),
-            close_codes: s.close_codes.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| (super::close_slot_name(i), *n)).collect(),
+            close_codes: s
+                .ws
+                .close_codes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (super::close_slot_name(i), *n))
+                .collect(),
             errors: ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| (c.name().to_string(), s.errors_of(*c))).collect(),
             bytes: Bytes { read: s.bytes_read, written: s.bytes_written },
             generator: Generator {
@@ -247,23 +259,30 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
     s.lateness = decode_hist(&h.lateness)?;
     s.connect = decode_hist(&h.connect)?;
     s.handshake = decode_hist(&h.handshake)?;
-    // Streaming, TLS and chat figures are absent from results written before they existed.
-    s.frame_lag = optional(&h.frame_lag)?;
-    s.tls = optional(&h.tls)?;
-    s.tls_resumed = d.tls.as_ref().map_or(0, |t| t.resumed);
-    s.first_partial = optional(&h.first_partial)?;
-    s.rtf_permille = optional(&h.rtf_permille)?;
-    s.partials = d.asr.as_ref().map_or(0, |a| a.partials);
-    s.delivery = optional(&h.delivery)?;
-    s.broadcasts = d.chat.as_ref().map_or(0, |c| c.messages_sent);
-    s.deliveries = d.chat.as_ref().map_or(0, |c| c.deliveries);
+    // TLS, streaming and chat histograms are absent from results written before they existed.
+    s.tls.handshakes = optional(&h.tls)?;
+    s.tls.resumed = d.tls.as_ref().map_or(0, |t| t.resumed);
+    s.ext = match (&d.asr, &d.chat) {
+        (Some(a), _) => ScenarioStats::Asr(Box::new(AsrStats {
+            frame_lag: optional(&h.frame_lag)?,
+            first_partial: optional(&h.first_partial)?,
+            rtf_permille: optional(&h.rtf_permille)?,
+            partials: a.partials,
+        })),
+        (None, Some(c)) => ScenarioStats::Chat(Box::new(ChatStats {
+            broadcasts: c.messages_sent,
+            deliveries: c.deliveries,
+            delivery: optional(&h.delivery)?,
+        })),
+        (None, None) => ScenarioStats::Plain,
+    };
     for (name, n) in &d.close_codes {
         let slot = match name.as_str() {
             "none" => 16,
             "other" => 17,
             code => super::close_slot(code.parse().ok()),
         };
-        s.close_codes[slot] = *n;
+        s.ws.close_codes[slot] = *n;
     }
     s.sent = d.requests.sent;
     s.responses = d.requests.ok;

@@ -121,7 +121,7 @@ impl RunResult {
     /// Answers per second (chat: messages sent per second, as nothing answers them).
     pub fn achieved_rate(&self) -> f64 {
         let done = match self.kind() {
-            Some(ScenarioKind::WsChat) => self.shard.broadcasts,
+            Some(ScenarioKind::WsChat) => self.shard.broadcasts(),
             Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Asr | ScenarioKind::Raw) | None => self.shard.responses,
         };
         if self.meta.duration_s > 0.0 {

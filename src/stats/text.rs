@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use super::report::RunResult;
 use super::result::ScenarioKind;
 use super::timeline::IntervalRec;
-use super::ErrorClass;
+use super::{AsrStats, ChatStats, ErrorClass, ScenarioStats};
 
 /// Human duration from nanoseconds: µs below 1 ms, ms below 1 s, else s.
 pub fn human(ns: f64) -> String {
@@ -134,10 +134,11 @@ impl RunResult {
         let _ = writeln!(o);
         self.text_outcomes(&mut o);
         self.text_connections(&mut o);
-        match self.kind() {
-            Some(ScenarioKind::WsChat) => self.text_chat(&mut o),
-            Some(ScenarioKind::Asr) => self.text_streaming(&mut o),
-            Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Raw) | None => {}
+        // The scenario's own part, as recorded.
+        match &self.shard.ext {
+            ScenarioStats::Chat(c) => self.text_chat(&mut o, c),
+            ScenarioStats::Asr(a) => self.text_streaming(&mut o, a),
+            ScenarioStats::Plain => {}
         }
         self.text_generator(&mut o);
         o
@@ -188,10 +189,10 @@ impl RunResult {
         let _ = writeln!(
             o,
             "Messages   {} sent ({:.1}/s{target}), {} delivered ({:.1}/s)",
-            s.broadcasts,
-            per_s(s.broadcasts),
-            s.deliveries,
-            per_s(s.deliveries)
+            s.broadcasts(),
+            per_s(s.broadcasts()),
+            s.deliveries(),
+            per_s(s.deliveries())
         );
     }
 
@@ -228,7 +229,12 @@ impl RunResult {
             let _ = writeln!(o, "           {nn} responses were not 2xx/3xx");
         }
         let closes: Vec<String> =
-            s.close_codes.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| format!("{}: {n}", super::close_slot_name(i))).collect();
+            s.ws.close_codes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| format!("{}: {n}", super::close_slot_name(i)))
+                .collect();
         if !closes.is_empty() {
             let _ = writeln!(o, "Closes     by the server: {}", closes.join(", "));
         }
@@ -253,15 +259,16 @@ impl RunResult {
             fmt_q(&s.connect, 0.5),
             fmt_q(&s.connect, 0.99)
         );
-        if !s.tls.is_empty() {
+        let tls = &s.tls.handshakes;
+        if !tls.is_empty() {
             let _ = writeln!(
                 o,
                 "TLS        {} handshakes ({} resumed), p50 {} p99 {} max {}",
-                s.tls.len(),
-                s.tls_resumed,
-                fmt_q(&s.tls, 0.5),
-                fmt_q(&s.tls, 0.99),
-                fmt_q(&s.tls, 1.0)
+                tls.len(),
+                s.tls.resumed,
+                fmt_q(tls, 0.5),
+                fmt_q(tls, 0.99),
+                fmt_q(tls, 1.0)
             );
         }
         if !s.handshake.is_empty() {
@@ -271,32 +278,31 @@ impl RunResult {
     }
 
     /// Chat: messages sent, deliveries per message and the fan-out latency.
-    fn text_chat(&self, o: &mut String) {
-        let s = &self.shard;
+    fn text_chat(&self, o: &mut String, c: &ChatStats) {
         let _ = writeln!(
             o,
             "Chat       {} messages sent, {} delivered ({:.1} per message), fan-out latency p50 {} p99 {} max {}",
-            s.broadcasts,
-            s.deliveries,
-            s.deliveries as f64 / s.broadcasts.max(1) as f64,
-            fmt_q(&s.delivery, 0.5),
-            fmt_q(&s.delivery, 0.99),
-            fmt_q(&s.delivery, 1.0)
+            c.broadcasts,
+            c.deliveries,
+            c.deliveries as f64 / c.broadcasts.max(1) as f64,
+            fmt_q(&c.delivery, 0.5),
+            fmt_q(&c.delivery, 0.99),
+            fmt_q(&c.delivery, 1.0)
         );
     }
 
     /// Streaming sessions (ASR): first partial, final latency, frame pacing, real-time factor.
-    fn text_streaming(&self, o: &mut String) {
+    fn text_streaming(&self, o: &mut String, a: &AsrStats) {
         let s = &self.shard;
         let rtf = |q: f64| {
-            if s.rtf_permille.is_empty() {
+            if a.rtf_permille.is_empty() {
                 "-".to_string()
             } else {
-                format!("{:.3}", s.rtf_permille.value_at_quantile(q) as f64 / 1000.0)
+                format!("{:.3}", a.rtf_permille.value_at_quantile(q) as f64 / 1000.0)
             }
         };
-        let per_session = if s.responses > 0 { s.partials as f64 / s.responses as f64 } else { 0.0 };
-        let (fp, c, lag) = (&s.first_partial, &s.corrected, &s.frame_lag);
+        let per_session = if s.responses > 0 { a.partials as f64 / s.responses as f64 } else { 0.0 };
+        let (fp, c, lag) = (&a.first_partial, &s.corrected, &a.frame_lag);
         let _ = writeln!(o, "Streaming  sessions: {} started, {} completed, {} failed", s.sent, s.responses, s.failed);
         let _ = writeln!(o, "           time to first partial p50 {} p99 {}", fmt_q(fp, 0.5), fmt_q(fp, 0.99));
         let _ = writeln!(o, "           final latency (from the last frame's due time) p50 {} p99 {}", fmt_q(c, 0.5), fmt_q(c, 0.99));
