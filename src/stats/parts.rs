@@ -133,8 +133,8 @@ impl ScenarioStats {
     /// The part a run of `kind` records into, allocated now.
     pub fn for_kind(kind: Option<ScenarioKind>) -> ScenarioStats {
         match kind {
-            Some(ScenarioKind::Asr) => ScenarioStats::Asr(Box::new(AsrStats::new())),
-            Some(ScenarioKind::WsChat) => ScenarioStats::Chat(Box::new(ChatStats::new())),
+            Some(ScenarioKind::Asr) => ScenarioStats::Asr(Box::default()),
+            Some(ScenarioKind::WsChat) => ScenarioStats::Chat(Box::default()),
             Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Raw) | None => ScenarioStats::Plain,
         }
     }
@@ -143,8 +143,8 @@ impl ScenarioStats {
     pub fn empty_like(&self) -> ScenarioStats {
         match self {
             ScenarioStats::Plain => ScenarioStats::Plain,
-            ScenarioStats::Asr(_) => ScenarioStats::Asr(Box::new(AsrStats::new())),
-            ScenarioStats::Chat(_) => ScenarioStats::Chat(Box::new(ChatStats::new())),
+            ScenarioStats::Asr(_) => ScenarioStats::Asr(Box::default()),
+            ScenarioStats::Chat(_) => ScenarioStats::Chat(Box::default()),
         }
     }
 
@@ -154,7 +154,7 @@ impl ScenarioStats {
             ScenarioStats::Asr(a) => a,
             // A chat run never streams audio: the two parts never meet in one shard.
             ScenarioStats::Plain | ScenarioStats::Chat(_) => {
-                *self = ScenarioStats::Asr(Box::new(AsrStats::new()));
+                *self = ScenarioStats::Asr(Box::default());
                 self.asr_mut()
             }
         }
@@ -165,7 +165,7 @@ impl ScenarioStats {
         match self {
             ScenarioStats::Chat(c) => c,
             ScenarioStats::Plain | ScenarioStats::Asr(_) => {
-                *self = ScenarioStats::Chat(Box::new(ChatStats::new()));
+                *self = ScenarioStats::Chat(Box::default());
                 self.chat_mut()
             }
         }
