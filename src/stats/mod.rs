@@ -1,9 +1,17 @@
-//! Per-worker stats shards: latency histograms and counters, merged after the workers stop.
+//! Per-worker stats shards: latency histograms and counters, merged after the workers stop;
+//! and the run result built from them.
 //!
 //! Owns: what is counted and how. A `Shard` belongs to one worker thread and is never shared
 //! (no `Arc`, no atomics, no locks); recording is a few array increments and histogram adds.
 //! Histograms count nanoseconds from 1 ns to 1 h at 3 significant figures; they are allocated
-//! once, when the shard is made. Never reads the clock: callers pass the times.
+//! when the shard is made (a scenario's own part, `parts`, when the shard is made for its
+//! scenario, else on its first record). Never reads the clock: callers pass the times.
+//!
+//! Files: `parts` (TLS, WebSocket and per-scenario parts of a shard), `report` (the run result
+//! in memory and its derived figures), `result` (the JSON schema, serde types), `convert`
+//! (result ⇄ schema), `merge` (results of several processes), `codec` (histogram encoding),
+//! `text` (the text report and live line), `timeline` (per-second records, stages, monitor),
+//! `hlog` (the HdrHistogram log).
 
 mod codec;
 mod convert;
