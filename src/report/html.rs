@@ -246,51 +246,44 @@ fn generator(o: &mut String, v: &ResultDoc) {
     kv(o, "Generator saturated", "generator.saturated", if g.saturated { "<b>yes</b> (see the warning)" } else { "no" });
 }
 
-/// One figure of a latency summary by its key.
-fn latency_at(l: &Latency, key: &str) -> Option<f64> {
-    match key {
-        "min" => l.min,
-        "mean" => l.mean,
-        "p50" => l.p50,
-        "p90" => l.p90,
-        "p99" => l.p99,
-        "p999" => l.p999,
-        "p9999" => l.p9999,
-        _ => l.max,
-    }
+/// A row of the latency table: its label, its JSON key, its figure in the full summary and
+/// in the short one (send lateness has p50, p99 and max only).
+struct LatencyRow {
+    label: &'static str,
+    key: &'static str,
+    full: fn(&Latency) -> Option<f64>,
+    short: Option<fn(&Short) -> Option<f64>>,
 }
+
+const LATENCY_ROWS: [LatencyRow; 8] = [
+    LatencyRow { label: "min", key: "min", full: |l| l.min, short: None },
+    LatencyRow { label: "mean", key: "mean", full: |l| l.mean, short: None },
+    LatencyRow { label: "p50", key: "p50", full: |l| l.p50, short: Some(|s| s.p50) },
+    LatencyRow { label: "p90", key: "p90", full: |l| l.p90, short: None },
+    LatencyRow { label: "p99", key: "p99", full: |l| l.p99, short: Some(|s| s.p99) },
+    LatencyRow { label: "p99.9", key: "p999", full: |l| l.p999, short: None },
+    LatencyRow { label: "p99.99", key: "p9999", full: |l| l.p9999, short: None },
+    LatencyRow { label: "max", key: "max", full: |l| l.max, short: Some(|s| s.max) },
+];
 
 fn latency_table(o: &mut String, v: &ResultDoc) {
     let open = open_loop(v);
-    let rows: [(&str, &str); 8] = [
-        ("min", "min"),
-        ("mean", "mean"),
-        ("p50", "p50"),
-        ("p90", "p90"),
-        ("p99", "p99"),
-        ("p99.9", "p999"),
-        ("p99.99", "p9999"),
-        ("max", "max"),
-    ];
     let _ = writeln!(o, "<table id=\"latency\">");
     if open {
         let _ = writeln!(o, "<tr><th>latency</th><th>corrected</th><th>service</th><th>send late</th></tr>");
     } else {
         let _ = writeln!(o, "<tr><th>latency</th><th>closed loop: latency = service time</th></tr>");
     }
-    for (label, key) in rows {
+    for row in &LATENCY_ROWS {
+        let (label, key) = (row.label, row.key);
         let cell = |group: &str, x: Option<f64>| format!("<td class=\"n\" data-key=\"{group}.{key}\">{}</td>", ms_or_dash(x));
-        let corrected = cell("latency_ms", latency_at(&v.latency_ms, key));
+        let corrected = cell("latency_ms", (row.full)(&v.latency_ms));
         if open {
-            let late = v.send_lateness_ms.as_ref();
-            // send lateness has p50, p99 and max only
-            let late = match key {
-                "p50" => cell("send_lateness_ms", late.and_then(|l| l.p50)),
-                "p99" => cell("send_lateness_ms", late.and_then(|l| l.p99)),
-                "max" => cell("send_lateness_ms", late.and_then(|l| l.max)),
-                _ => "<td class=\"n\"></td>".to_string(),
+            let late = match row.short {
+                Some(get) => cell("send_lateness_ms", v.send_lateness_ms.as_ref().and_then(get)),
+                None => "<td class=\"n\"></td>".to_string(),
             };
-            let service = cell("service_latency_ms", latency_at(&v.service_latency_ms, key));
+            let service = cell("service_latency_ms", (row.full)(&v.service_latency_ms));
             let _ = writeln!(o, "<tr><th>{label}</th>{corrected}{service}{late}</tr>");
         } else {
             let _ = writeln!(o, "<tr><th>{label}</th>{corrected}</tr>");
