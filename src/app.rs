@@ -529,7 +529,7 @@ fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Opt
     let shard = &result.shard;
     let no_answer =
         // (an answer that failed a check is still an answer)
-        shard.responses + shard.deliveries + shard.errors_of(crate::stats::ErrorClass::Check) == 0
+        shard.responses + shard.deliveries() + shard.errors_of(crate::stats::ErrorClass::Check) == 0
             && shard.requests_total() + shard.connects_attempted > 0
             && !result.meta.interrupted;
     if load.json.is_some() || load.junit.is_some() {

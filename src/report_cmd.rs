@@ -10,7 +10,7 @@ use crate::error::{exit, Error, Result};
 use crate::stats::report::RunResult;
 
 /// Reads a result file; anything that is not a result is a usage error (exit 2).
-fn read_result(p: &Path) -> Result<(Value, RunResult)> {
+fn read_result(p: &Path) -> Result<(crate::stats::result::ResultDoc, RunResult)> {
     let bytes = std::fs::read(p).map_err(|e| Error::usage(format!("{}: {e}", p.display())))?;
     crate::report::parse_result(&bytes).map_err(|e| Error::usage(format!("{}: not a stampede result: {e}", p.display())))
 }
@@ -54,7 +54,8 @@ pub fn compare(a: &CompareArgs) -> Result<i32> {
 /// Writes the JUnit file of a run: its verdicts (`result`), or one failed case when the run
 /// produced no result or failed (`failure`).
 pub fn write_junit(path: &Path, result: Option<&Value>, failure: Option<&str>) -> Result<()> {
-    write_atomically(path, crate::report::junit::render(result, failure).as_bytes())?;
+    let doc = result.map(crate::stats::result::ResultDoc::from_value).transpose().map_err(Error::run)?;
+    write_atomically(path, crate::report::junit::render(doc.as_ref(), failure).as_bytes())?;
     eprintln!("stampede: JUnit written to {}", path.display());
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! Pass/fail thresholds on a run's result: `p99<50ms`, `errors<1%`, `rps>9500`,
 //! `status_429>10%`. Pure: parsed once from the command line, judged against a `RunResult`.
 //! A breached threshold makes the run exit 3, and the report says which, and by how much.
+//! Verdicts are written into the result as the schema's `VerdictDoc`.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::stats::report::RunResult;
+use crate::stats::result::VerdictDoc;
 use crate::units::parse_duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,8 +214,13 @@ pub fn render(thresholds: &[Threshold], verdicts: &[Verdict]) -> String {
     o
 }
 
+/// The verdicts as the result schema writes them (`thresholds`, `stages[].thresholds`).
+pub fn to_docs(verdicts: &[Verdict]) -> Vec<VerdictDoc> {
+    verdicts.iter().map(|v| VerdictDoc { threshold: v.expr.clone(), actual: v.actual, passed: v.passed }).collect()
+}
+
 pub fn to_json(verdicts: &[Verdict]) -> Value {
-    Value::Array(verdicts.iter().map(|v| json!({"threshold": v.expr, "actual": v.actual, "passed": v.passed})).collect())
+    serde_json::to_value(to_docs(verdicts)).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

@@ -436,3 +436,116 @@ fn an_unwritable_junit_path_is_refused_before_the_run() {
         assert!(r.stderr.contains("--junit") && r.stderr.contains("cannot write"), "{cmd:?}: {}", r.stderr);
     }
 }
+
+// Results written by the previous writer (`stampede.result/1` by hand, before the schema became
+// serde types): real runs against `stampede serve`, kept in tests/fixtures/v1.
+
+const FIXTURES: [&str; 14] = [
+    "http_closed",
+    "http_open_errors",
+    "https",
+    "ws_echo",
+    "ws_ping",
+    "ws_chat",
+    "asr",
+    "raw",
+    "plan_stages",
+    "plan_mix",
+    "http_processes2",
+    "shard0",
+    "shard1",
+    "merged_shards",
+];
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1").join(format!("{name}.json"))
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Equal as results: floats within 1e-9 relative (JSON reading rounds the last digit), the
+/// parts a command adds after the result (`host`, `thresholds`) left out.
+fn same_result(a: &Value, b: &Value, at: &str) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys =
+                |m: &serde_json::Map<String, Value>| m.keys().filter(|k| *k != "host" && *k != "thresholds").cloned().collect::<Vec<_>>();
+            assert_eq!(keys(x), keys(y), "keys at {at}");
+            for k in keys(x) {
+                same_result(&x[&k], &y[&k], &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "length at {at}");
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                same_result(p, q, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            let (p, q) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((p - q).abs() <= 1e-9 * p.abs().max(q.abs()), "{at}: {p} vs {q}");
+        }
+        _ => assert_eq!(a, b, "at {at}"),
+    }
+}
+
+#[test]
+fn results_of_the_previous_writer_load_merge_and_render() {
+    for name in FIXTURES {
+        let input = fixture(name);
+        let v = read_json(&input);
+        // merge of one result rewrites it: the same result, in the same words
+        let out = temp_json(name);
+        let r = stampede_raw(&["merge", input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        same_result(&v, &read_json(&out), name);
+        let _ = std::fs::remove_file(&out);
+        // the text report says what ran and counts what the result counts
+        assert!(
+            r.stdout.contains(&format!("stampede {} {}", v["scenario"].as_str().unwrap(), v["target"].as_str().unwrap())),
+            "{}",
+            r.stdout
+        );
+        let html = render(&input);
+        assert!(html.contains("<svg"), "{name}: the page draws");
+        let r = stampede_raw(&["compare", input.to_str().unwrap(), input.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert!(r.stdout.contains("requests ok"), "{name}: {}", r.stdout);
+    }
+}
+
+#[test]
+fn previous_results_keep_their_scenario_sections() {
+    let text = |name: &str| {
+        let out = temp_json(name);
+        let r = stampede_raw(&["merge", fixture(name).to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&out);
+        r.stdout
+    };
+    let asr = text("asr");
+    assert!(asr.contains("Sessions   4 sent, 4 ok") && asr.contains("Streaming  sessions: 4 started, 4 completed"), "{asr}");
+    let chat = text("ws_chat");
+    assert!(chat.contains("Messages   50 sent") && chat.contains("Chat       50 messages sent, 200 delivered (4.0 per message)"), "{chat}");
+    assert!(!chat.contains("Latency "), "chat has its fan-out latency on the Chat line: {chat}");
+    let ws = text("ws_echo");
+    assert!(ws.contains("Messages   ") && ws.contains("Handshake  p50"), "{ws}");
+    let https = text("https");
+    assert!(https.contains("TLS        2 handshakes"), "{https}");
+    let plan = text("plan_stages");
+    assert!(plan.contains("Latency    ") && plan.contains("send late"), "{plan}");
+}
+
+#[test]
+fn parts_written_by_the_previous_writer_merge_to_their_merge() {
+    let out = temp_json("v1-merge");
+    let (a, b) = (fixture("shard0"), fixture("shard1"));
+    let r = stampede_raw(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    same_result(&read_json(&fixture("merged_shards")), &read_json(&out), "merged");
+    let _ = std::fs::remove_file(&out);
+    let mixed = stampede_raw(&["merge", a.to_str().unwrap(), fixture("ws_echo").to_str().unwrap(), "-o", "/dev/null"]);
+    assert_ne!(mixed.code, 0, "results of different plans do not merge");
+    assert!(mixed.stderr.contains("different plans"), "{}", mixed.stderr);
+}

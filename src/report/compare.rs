@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use super::view::{self, int, ms};
+use crate::stats::result::{Latency, Loop, ResultDoc};
 
 /// Which direction of a metric is an improvement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,52 +99,74 @@ pub struct Comparison {
     pub stages: Vec<(String, Vec<Row>)>,
 }
 
-fn side(label: &str, v: &Value) -> Side {
-    let mode = match v["rate"]["target_per_s"].as_f64() {
-        Some(r) if v["loop"] == "open" => format!("open loop at {r} req/s"),
-        _ => "closed loop".to_string(),
+fn side(label: &str, v: &ResultDoc) -> Side {
+    let mode = match (v.rate.target_per_s, v.loop_mode) {
+        (Some(r), Loop::Open) => format!("open loop at {r} req/s"),
+        (None, Loop::Open) | (_, Loop::Closed) => "closed loop".to_string(),
     };
-    Side {
-        label: label.to_string(),
-        scenario: v["scenario"].as_str().unwrap_or("").to_string(),
-        target: v["target"].as_str().unwrap_or("").to_string(),
-        mode,
-        duration_s: v["duration_s"].as_f64().unwrap_or(0.0),
-    }
-}
-
-fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
-    path.iter().fold(v, |v, k| &v[*k])
+    Side { label: label.to_string(), scenario: v.scenario.clone(), target: v.target.clone(), mode, duration_s: v.duration_s }
 }
 
 /// All failures by class, connect failures included.
-fn errors(v: &Value) -> f64 {
-    v["errors"].as_object().map_or(0.0, |m| m.values().filter_map(Value::as_u64).sum::<u64>() as f64)
+fn errors(v: &ResultDoc) -> f64 {
+    v.errors.values().sum::<u64>() as f64
 }
 
 /// Failures over all attempts, in % (as the `errors<1%` threshold counts them).
-fn error_rate(v: &Value) -> Option<f64> {
-    let n = |p: &[&str]| at(v, p).as_u64().unwrap_or(0);
-    let attempts = n(&["requests", "total"]) + n(&["connections", "attempted"]).saturating_sub(n(&["connections", "established"]));
+fn error_rate(v: &ResultDoc) -> Option<f64> {
+    let c = &v.connections;
+    let attempts = v.requests.total + c.attempted.saturating_sub(c.established);
     (attempts > 0).then(|| 100.0 * errors(v) / attempts as f64)
 }
 
-/// Compares two results (already checked to be results).
-pub fn compare(a: &Value, b: &Value, a_label: &str, b_label: &str) -> Comparison {
+/// One figure of a latency summary.
+type LatencyOf = fn(&Latency) -> Option<f64>;
+
+/// The whole-run rows.
+fn rows(a: &ResultDoc, b: &ResultDoc) -> Vec<Row> {
     let mut rows = Vec::new();
-    let mut row = |metric: &str, unit: &'static str, goal: Goal, kind: Kind, get: &dyn Fn(&Value) -> Option<f64>| {
+    let mut row = |metric: &str, unit: &'static str, goal: Goal, kind: Kind, get: &dyn Fn(&ResultDoc) -> Option<f64>| {
         rows.push(Row { metric: metric.to_string(), unit, a: get(a), b: get(b), goal, kind });
     };
-    row("rate (ok/s)", "/s", Goal::Higher, Kind::Value, &|v| at(v, &["rate", "achieved_per_s"]).as_f64());
-    for (name, key) in [("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99.9", "p999"), ("max", "max"), ("mean", "mean")] {
-        row(&format!("latency {name} (ms)"), "ms", Goal::Lower, Kind::Value, &|v| at(v, &["latency_ms", key]).as_f64());
+    row("rate (ok/s)", "/s", Goal::Higher, Kind::Value, &|v| Some(v.rate.achieved_per_s));
+    let latencies: [(&str, LatencyOf); 6] =
+        [("p50", |l| l.p50), ("p90", |l| l.p90), ("p99", |l| l.p99), ("p99.9", |l| l.p999), ("max", |l| l.max), ("mean", |l| l.mean)];
+    for (name, get) in latencies {
+        row(&format!("latency {name} (ms)"), "ms", Goal::Lower, Kind::Value, &|v| get(&v.latency_ms));
     }
-    row("requests ok", "", Goal::Higher, Kind::Count, &|v| at(v, &["requests", "ok"]).as_f64());
+    row("requests ok", "", Goal::Higher, Kind::Count, &|v| Some(v.requests.ok as f64));
     row("errors", "", Goal::Lower, Kind::Count, &|v| Some(errors(v)));
     row("error rate (%)", "%", Goal::Lower, Kind::Value, &error_rate);
-    row("not 2xx/3xx", "", Goal::Lower, Kind::Count, &|v| v["non_2xx_3xx"].as_f64());
-    row("CPU per request (µs)", "µs", Goal::Lower, Kind::Value, &|v| at(v, &["generator", "cpu_us_per_request"]).as_f64());
+    row("not 2xx/3xx", "", Goal::Lower, Kind::Count, &|v| Some(v.non_2xx_3xx as f64));
+    row("CPU per request (µs)", "µs", Goal::Lower, Kind::Value, &|v| v.generator.cpu_us_per_request);
+    rows
+}
 
+/// The rows of one stage present in both runs.
+fn stage_rows(x: &view::Part, y: &view::Part) -> Vec<Row> {
+    let mut r = vec![Row { metric: "rate (ok/s)".into(), unit: "/s", a: x.rps, b: y.rps, goal: Goal::Higher, kind: Kind::Value }];
+    for (name, ga, gb) in [
+        ("p50", x.latency.p50, y.latency.p50),
+        ("p90", x.latency.p90, y.latency.p90),
+        ("p99", x.latency.p99, y.latency.p99),
+        ("max", x.latency.max, y.latency.max),
+    ] {
+        r.push(Row { metric: format!("latency {name} (ms)"), unit: "ms", a: ga, b: gb, goal: Goal::Lower, kind: Kind::Value });
+    }
+    r.push(Row {
+        metric: "errors".into(),
+        unit: "",
+        a: Some(x.errors as f64),
+        b: Some(y.errors as f64),
+        goal: Goal::Lower,
+        kind: Kind::Count,
+    });
+    r
+}
+
+/// Compares two results.
+pub fn compare(a: &ResultDoc, b: &ResultDoc, a_label: &str, b_label: &str) -> Comparison {
+    let rows = rows(a, b);
     let (sa, sb) = (side(a_label, a), side(b_label, b));
     let mut notes = Vec::new();
     if sa.scenario != sb.scenario || sa.target != sb.target {
@@ -157,28 +180,7 @@ pub fn compare(a: &Value, b: &Value, a_label: &str, b_label: &str) -> Comparison
     let mut stages = Vec::new();
     if !st_a.is_empty() || !st_b.is_empty() {
         if names(&st_a) == names(&st_b) {
-            for (x, y) in st_a.iter().zip(&st_b) {
-                let (x, y) = (&x.part, &y.part);
-                let mut r =
-                    vec![Row { metric: "rate (ok/s)".into(), unit: "/s", a: x.rps, b: y.rps, goal: Goal::Higher, kind: Kind::Value }];
-                for (name, ga, gb) in [
-                    ("p50", x.latency.p50, y.latency.p50),
-                    ("p90", x.latency.p90, y.latency.p90),
-                    ("p99", x.latency.p99, y.latency.p99),
-                    ("max", x.latency.max, y.latency.max),
-                ] {
-                    r.push(Row { metric: format!("latency {name} (ms)"), unit: "ms", a: ga, b: gb, goal: Goal::Lower, kind: Kind::Value });
-                }
-                r.push(Row {
-                    metric: "errors".into(),
-                    unit: "",
-                    a: Some(x.errors as f64),
-                    b: Some(y.errors as f64),
-                    goal: Goal::Lower,
-                    kind: Kind::Count,
-                });
-                stages.push((x.name.clone(), r));
-            }
+            stages = st_a.iter().zip(&st_b).map(|(x, y)| (x.part.name.clone(), stage_rows(&x.part, &y.part))).collect();
         } else {
             notes.push(format!(
                 "the runs have different stages ({} vs {}): compared as wholes only",
@@ -291,8 +293,8 @@ pub fn to_json(c: &Comparison) -> Value {
 mod tests {
     use super::*;
 
-    fn result(rps: f64, p99: f64, errors: u64, stages: &[&str]) -> Value {
-        json!({
+    fn result(rps: f64, p99: f64, errors: u64, stages: &[&str]) -> ResultDoc {
+        crate::stats::result::doc_from_partial(json!({
             "scenario": "http", "target": "http://127.0.0.1:1/", "loop": "closed", "duration_s": 10.0,
             "rate": {"achieved_per_s": rps, "target_per_s": null},
             "latency_ms": {"p50": 1.0, "p90": 2.0, "p99": p99, "p999": 9.0, "max": 10.0, "mean": 1.2},
@@ -302,7 +304,7 @@ mod tests {
             "non_2xx_3xx": 0,
             "generator": {"cpu_us_per_request": 10.0},
             "stages": stages.iter().map(|s| json!({"name": s, "rps": rps, "latency_ms": {"p50": 1.0, "p99": p99}, "errors": errors})).collect::<Vec<_>>(),
-        })
+        }))
     }
 
     #[test]

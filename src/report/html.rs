@@ -10,11 +10,11 @@
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
-use serde_json::Value;
 
 use super::svg::{time_ticks, Band, Chart, Series};
 use super::view::{self, bytes, esc, int, ms, ms_or_dash, num, IntervalRow, Part, VerdictRow};
 use crate::stats::report::RunResult;
+use crate::stats::result::{Latency, Loop, ResultDoc, ScenarioKind, Short};
 
 const BLUE: &str = "#2563eb";
 const GREEN: &str = "#16a34a";
@@ -46,10 +46,9 @@ footer { color: #6b7280; font-size: 12px; margin-top: 32px; }
 "#;
 
 /// The whole page.
-pub fn render(v: &Value, r: &RunResult) -> String {
+pub fn render(v: &ResultDoc, r: &RunResult) -> String {
     let mut o = String::with_capacity(64 * 1024);
-    let scenario = v["scenario"].as_str().unwrap_or("");
-    let target = v["target"].as_str().unwrap_or("");
+    let (scenario, target) = (&v.scenario, &v.target);
     let _ = write!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>stampede {} {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
@@ -69,41 +68,41 @@ pub fn render(v: &Value, r: &RunResult) -> String {
         o,
         "<footer>Made by stampede {} from a {} result. Latencies are in milliseconds; corrected latency counts from the intended send time.</footer>\n</body>\n</html>\n",
         env!("CARGO_PKG_VERSION"),
-        esc(v["schema"].as_str().unwrap_or("?"))
+        esc(&v.schema)
     );
     o
 }
 
-fn open_loop(v: &Value) -> bool {
-    v["loop"] == "open"
+fn open_loop(v: &ResultDoc) -> bool {
+    v.loop_mode == Loop::Open
 }
 
-fn header(o: &mut String, v: &Value) {
-    let _ = writeln!(o, "<header>\n<h1>stampede {}</h1>", esc(v["scenario"].as_str().unwrap_or("")));
-    let _ = writeln!(o, "<p class=\"target\">{}</p>", esc(v["target"].as_str().unwrap_or("")));
-    let mode = match v["rate"]["target_per_s"].as_f64() {
-        Some(r) if open_loop(v) => format!("open loop at {} req/s", num(r, if r.fract() == 0.0 { 0 } else { 2 })),
-        _ => "closed loop".to_string(),
+fn header(o: &mut String, v: &ResultDoc) {
+    let _ = writeln!(o, "<header>\n<h1>stampede {}</h1>", esc(&v.scenario));
+    let _ = writeln!(o, "<p class=\"target\">{}</p>", esc(&v.target));
+    let mode = match (v.rate.target_per_s, v.loop_mode) {
+        (Some(r), Loop::Open) => format!("open loop at {} req/s", num(r, if r.fract() == 0.0 { 0 } else { 2 })),
+        (None, Loop::Open) | (_, Loop::Closed) => "closed loop".to_string(),
     };
-    let started = v["started_unix_ms"].as_u64().filter(|t| *t > 0).map_or(String::new(), |t| format!("started {}, ", view::utc(t)));
+    let started = Some(v.started_unix_ms).filter(|t| *t > 0).map_or(String::new(), |t| format!("started {}, ", view::utc(t)));
     let _ = writeln!(
         o,
         "<p class=\"meta\">{started}{} s, {mode}, {} connections, {} threads, pipeline {}, driver {}</p>\n</header>",
-        num(v["duration_s"].as_f64().unwrap_or(0.0), 2),
-        int(v["connections"]["planned"].as_u64().unwrap_or(0)),
-        int(v["threads"].as_u64().unwrap_or(0)),
-        int(v["pipeline"].as_u64().unwrap_or(0)),
-        esc(v["driver"].as_str().unwrap_or("?"))
+        num(v.duration_s, 2),
+        int(v.connections.planned),
+        int(v.threads),
+        int(v.pipeline),
+        esc(&v.driver)
     );
-    if v["interrupted"].as_bool() == Some(true) {
+    if v.interrupted {
         let _ = writeln!(
             o,
             "<p class=\"interrupted\" id=\"interrupted\"><b>Interrupted:</b> the run was stopped early; the figures cover what ran.</p>"
         );
     }
-    if v["generator"]["saturated"].as_bool() == Some(true) {
+    if v.generator.saturated {
         let _ = writeln!(o, "<div class=\"warning\" id=\"saturation\"><b>WARNING: the generator itself may have limited this run:</b><ul>");
-        for reason in v["generator"]["saturation_reasons"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for reason in &v.generator.saturation_reasons {
             let _ = writeln!(o, "<li>{}</li>", esc(reason));
         }
         let _ = writeln!(o, "</ul>The figures then describe stampede's limit, not the target's.</div>");
@@ -133,8 +132,8 @@ fn verdict_rows(o: &mut String, list: &[VerdictRow]) {
     }
 }
 
-fn thresholds(o: &mut String, v: &Value) {
-    let list = view::verdicts(&v["thresholds"]);
+fn thresholds(o: &mut String, v: &ResultDoc) {
+    let list = view::verdicts(&v.thresholds);
     if list.is_empty() {
         return;
     }
@@ -154,9 +153,8 @@ fn kv(o: &mut String, label: &str, key: &str, value: &str) {
 }
 
 /// `200: 1,234 · 429: 5`, or `none`.
-fn counts(m: &Value) -> String {
-    let parts: Vec<String> =
-        m.as_object().into_iter().flatten().map(|(k, n)| format!("{}: {}", esc(k), int(n.as_u64().unwrap_or(0)))).collect();
+fn counts(m: &std::collections::BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = m.iter().map(|(k, n)| format!("{}: {}", esc(k), int(*n))).collect();
     if parts.is_empty() {
         "none".into()
     } else {
@@ -164,172 +162,162 @@ fn counts(m: &Value) -> String {
     }
 }
 
-fn f(v: &Value) -> Option<f64> {
-    v.as_f64()
+/// `p50 1.00 ms · p99 2.00 ms · max 3.00 ms`.
+fn short(m: &Short) -> String {
+    format!("p50 {} · p99 {} · max {}", ms_or_dash(m.p50), ms_or_dash(m.p99), ms_or_dash(m.max))
 }
 
-fn summary(o: &mut String, v: &Value) {
-    let (what, per) = match v["scenario"].as_str() {
-        Some("ws") => ("Messages", "msg/s"),
-        Some("asr") => ("Sessions", "sessions/s"),
-        _ => ("Requests", "req/s"),
-    };
+fn summary(o: &mut String, v: &ResultDoc) {
     let _ = writeln!(o, "<section id=\"summary\">\n<h2>Summary</h2>\n<div class=\"grid\">\n<table id=\"totals\">");
-    let c = |p: &[&str]| int(p.iter().fold(v, |v, k| &v[*k]).as_u64().unwrap_or(0));
-    kv(o, &format!("{what} sent"), "requests.sent", &c(&["requests", "sent"]));
-    kv(o, &format!("{what} ok"), "requests.ok", &c(&["requests", "ok"]));
-    kv(o, &format!("{what} failed"), "requests.errors", &c(&["requests", "errors"]));
-    kv(o, "In flight at the end", "requests.in_flight", &c(&["requests", "in_flight"]));
-    kv(o, "Rate achieved", "rate.achieved_per_s", &format!("{} {per}", num(f(&v["rate"]["achieved_per_s"]).unwrap_or(0.0), 1)));
-    if let Some(t) = f(&v["rate"]["target_per_s"]) {
-        kv(o, "Rate asked for", "rate.target_per_s", &format!("{} {per}", num(t, 1)));
-    }
-    kv(o, "Status codes", "status", &counts(&v["status"]));
-    kv(o, "Not 2xx/3xx", "non_2xx_3xx", &c(&["non_2xx_3xx"]));
-    kv(o, "Errors by class", "errors", &counts(&v["errors"]));
-    if v["close_codes"].as_object().is_some_and(|m| !m.is_empty()) {
-        kv(o, "Closes by the server", "close_codes", &counts(&v["close_codes"]));
-    }
-    kv(
-        o,
-        "Transfer",
-        "bytes",
-        &format!("{} read, {} written", bytes(f(&v["bytes"]["read"]).unwrap_or(0.0)), bytes(f(&v["bytes"]["written"]).unwrap_or(0.0))),
-    );
+    totals(o, v);
     let _ = writeln!(o, "</table>\n<table id=\"connections\">");
-    kv(o, "Connections planned", "connections.planned", &c(&["connections", "planned"]));
-    kv(o, "Connect attempts", "connections.attempted", &c(&["connections", "attempted"]));
-    kv(o, "Established", "connections.established", &c(&["connections", "established"]));
-    kv(o, "Peak open", "connections.peak_open", &c(&["connections", "peak_open"]));
-    kv(o, "Mean open", "connections.mean_open", &num(f(&v["connections"]["mean_open"]).unwrap_or(0.0), 1));
-    let short =
-        |m: &Value| format!("p50 {} · p99 {} · max {}", ms_or_dash(f(&m["p50"])), ms_or_dash(f(&m["p99"])), ms_or_dash(f(&m["max"])));
-    kv(o, "Connect latency", "connect_ms", &short(&v["connect_ms"]));
-    if f(&v["handshake_ms"]["p50"]).is_some() {
-        kv(o, "Handshake latency", "handshake_ms", &short(&v["handshake_ms"]));
-    }
-    if f(&v["tls"]["handshake_ms"]["p50"]).is_some() {
-        let t = &v["tls"];
-        let label = format!("{} ({} resumed)", c(&["tls", "handshakes"]), c(&["tls", "resumed"]));
-        kv(o, "TLS handshakes", "tls.handshakes", &label);
-        kv(o, "TLS handshake latency", "tls.handshake_ms", &short(&t["handshake_ms"]));
-    }
-    let g = &v["generator"];
-    kv(
-        o,
-        "Generator CPU",
-        "generator.cpu_busy",
-        &format!(
-            "{} s user + {} s sys = {} % of {} thread(s)",
-            num(f(&g["cpu_user_s"]).unwrap_or(0.0), 2),
-            num(f(&g["cpu_sys_s"]).unwrap_or(0.0), 2),
-            num(f(&g["cpu_busy"]).unwrap_or(0.0) * 100.0, 0),
-            int(v["threads"].as_u64().unwrap_or(0))
-        ),
-    );
-    kv(
-        o,
-        "CPU per request",
-        "generator.cpu_us_per_request",
-        &f(&g["cpu_us_per_request"]).map_or("-".into(), |x| format!("{} µs", num(x, 2))),
-    );
-    if let Some(peak) = f(&g["rss_peak_bytes"]).filter(|p| *p > 0.0) {
-        let per = f(&g["bytes_per_connection"]).map_or(String::new(), |b| format!(", {} per open connection", bytes(b)));
-        kv(
-            o,
-            "Generator memory",
-            "generator.rss_peak_bytes",
-            &format!("{} peak ({} at start){per}", bytes(peak), bytes(f(&g["rss_start_bytes"]).unwrap_or(0.0))),
-        );
-    }
-    kv(
-        o,
-        "Generator saturated",
-        "generator.saturated",
-        if g["saturated"].as_bool() == Some(true) { "<b>yes</b> (see the warning)" } else { "no" },
-    );
+    connections(o, v);
+    generator(o, v);
     let _ = writeln!(o, "</table>");
     latency_table(o, v);
     extras(o, v);
     let _ = writeln!(o, "</div>\n</section>");
 }
 
-fn latency_table(o: &mut String, v: &Value) {
+/// Counts, rate, statuses, errors and bytes.
+fn totals(o: &mut String, v: &ResultDoc) {
+    let (what, per) = match v.kind() {
+        Some(ScenarioKind::Ws) => ("Messages", "msg/s"),
+        Some(ScenarioKind::Asr) => ("Sessions", "sessions/s"),
+        Some(ScenarioKind::Http | ScenarioKind::WsChat | ScenarioKind::Raw) | None => ("Requests", "req/s"),
+    };
+    let q = &v.requests;
+    kv(o, &format!("{what} sent"), "requests.sent", &int(q.sent));
+    kv(o, &format!("{what} ok"), "requests.ok", &int(q.ok));
+    kv(o, &format!("{what} failed"), "requests.errors", &int(q.errors));
+    kv(o, "In flight at the end", "requests.in_flight", &int(q.in_flight));
+    kv(o, "Rate achieved", "rate.achieved_per_s", &format!("{} {per}", num(v.rate.achieved_per_s, 1)));
+    if let Some(t) = v.rate.target_per_s {
+        kv(o, "Rate asked for", "rate.target_per_s", &format!("{} {per}", num(t, 1)));
+    }
+    kv(o, "Status codes", "status", &counts(&v.status));
+    kv(o, "Not 2xx/3xx", "non_2xx_3xx", &int(v.non_2xx_3xx));
+    kv(o, "Errors by class", "errors", &counts(&v.errors));
+    if !v.close_codes.is_empty() {
+        kv(o, "Closes by the server", "close_codes", &counts(&v.close_codes));
+    }
+    kv(o, "Transfer", "bytes", &format!("{} read, {} written", bytes(v.bytes.read as f64), bytes(v.bytes.written as f64)));
+}
+
+/// Connections, connect and handshake latency, TLS.
+fn connections(o: &mut String, v: &ResultDoc) {
+    let c = &v.connections;
+    kv(o, "Connections planned", "connections.planned", &int(c.planned));
+    kv(o, "Connect attempts", "connections.attempted", &int(c.attempted));
+    kv(o, "Established", "connections.established", &int(c.established));
+    kv(o, "Peak open", "connections.peak_open", &int(c.peak_open));
+    kv(o, "Mean open", "connections.mean_open", &num(c.mean_open, 1));
+    kv(o, "Connect latency", "connect_ms", &short(&v.connect_ms));
+    if v.handshake_ms.p50.is_some() {
+        kv(o, "Handshake latency", "handshake_ms", &short(&v.handshake_ms));
+    }
+    if let Some(t) = v.tls.as_ref().filter(|t| t.handshake_ms.p50.is_some()) {
+        kv(o, "TLS handshakes", "tls.handshakes", &format!("{} ({} resumed)", int(t.handshakes), int(t.resumed)));
+        kv(o, "TLS handshake latency", "tls.handshake_ms", &short(&t.handshake_ms));
+    }
+}
+
+/// The generator's CPU, memory and saturation.
+fn generator(o: &mut String, v: &ResultDoc) {
+    let g = &v.generator;
+    kv(
+        o,
+        "Generator CPU",
+        "generator.cpu_busy",
+        &format!(
+            "{} s user + {} s sys = {} % of {} thread(s)",
+            num(g.cpu_user_s, 2),
+            num(g.cpu_sys_s, 2),
+            num(g.cpu_busy * 100.0, 0),
+            int(v.threads)
+        ),
+    );
+    kv(o, "CPU per request", "generator.cpu_us_per_request", &g.cpu_us_per_request.map_or("-".into(), |x| format!("{} µs", num(x, 2))));
+    if g.rss_peak_bytes > 0 {
+        let per = g.bytes_per_connection.map_or(String::new(), |b| format!(", {} per open connection", bytes(b)));
+        let text = format!("{} peak ({} at start){per}", bytes(g.rss_peak_bytes as f64), bytes(g.rss_start_bytes as f64));
+        kv(o, "Generator memory", "generator.rss_peak_bytes", &text);
+    }
+    kv(o, "Generator saturated", "generator.saturated", if g.saturated { "<b>yes</b> (see the warning)" } else { "no" });
+}
+
+/// A row of the latency table: its label, its JSON key, its figure in the full summary and
+/// in the short one (send lateness has p50, p99 and max only).
+struct LatencyRow {
+    label: &'static str,
+    key: &'static str,
+    full: fn(&Latency) -> Option<f64>,
+    short: Option<fn(&Short) -> Option<f64>>,
+}
+
+const LATENCY_ROWS: [LatencyRow; 8] = [
+    LatencyRow { label: "min", key: "min", full: |l| l.min, short: None },
+    LatencyRow { label: "mean", key: "mean", full: |l| l.mean, short: None },
+    LatencyRow { label: "p50", key: "p50", full: |l| l.p50, short: Some(|s| s.p50) },
+    LatencyRow { label: "p90", key: "p90", full: |l| l.p90, short: None },
+    LatencyRow { label: "p99", key: "p99", full: |l| l.p99, short: Some(|s| s.p99) },
+    LatencyRow { label: "p99.9", key: "p999", full: |l| l.p999, short: None },
+    LatencyRow { label: "p99.99", key: "p9999", full: |l| l.p9999, short: None },
+    LatencyRow { label: "max", key: "max", full: |l| l.max, short: Some(|s| s.max) },
+];
+
+fn latency_table(o: &mut String, v: &ResultDoc) {
     let open = open_loop(v);
-    let rows: [(&str, &str); 8] = [
-        ("min", "min"),
-        ("mean", "mean"),
-        ("p50", "p50"),
-        ("p90", "p90"),
-        ("p99", "p99"),
-        ("p99.9", "p999"),
-        ("p99.99", "p9999"),
-        ("max", "max"),
-    ];
     let _ = writeln!(o, "<table id=\"latency\">");
     if open {
         let _ = writeln!(o, "<tr><th>latency</th><th>corrected</th><th>service</th><th>send late</th></tr>");
     } else {
         let _ = writeln!(o, "<tr><th>latency</th><th>closed loop: latency = service time</th></tr>");
     }
-    for (label, key) in rows {
-        let cell = |group: &str| {
-            let x = &v[group][key];
-            if x.is_null() && group == "send_lateness_ms" && !matches!(key, "p50" | "p99" | "max") {
-                return "<td class=\"n\"></td>".to_string();
-            }
-            format!("<td class=\"n\" data-key=\"{group}.{key}\">{}</td>", ms_or_dash(f(x)))
-        };
+    for row in &LATENCY_ROWS {
+        let (label, key) = (row.label, row.key);
+        let cell = |group: &str, x: Option<f64>| format!("<td class=\"n\" data-key=\"{group}.{key}\">{}</td>", ms_or_dash(x));
+        let corrected = cell("latency_ms", (row.full)(&v.latency_ms));
         if open {
-            let _ =
-                writeln!(o, "<tr><th>{label}</th>{}{}{}</tr>", cell("latency_ms"), cell("service_latency_ms"), cell("send_lateness_ms"));
+            let late = match row.short {
+                Some(get) => cell("send_lateness_ms", v.send_lateness_ms.as_ref().and_then(get)),
+                None => "<td class=\"n\"></td>".to_string(),
+            };
+            let service = cell("service_latency_ms", (row.full)(&v.service_latency_ms));
+            let _ = writeln!(o, "<tr><th>{label}</th>{corrected}{service}{late}</tr>");
         } else {
-            let _ = writeln!(o, "<tr><th>{label}</th>{}</tr>", cell("latency_ms"));
+            let _ = writeln!(o, "<tr><th>{label}</th>{corrected}</tr>");
         }
     }
     let _ = writeln!(o, "</table>");
 }
 
 /// Chat and streaming-session figures, when the result has them.
-fn extras(o: &mut String, v: &Value) {
-    let short =
-        |m: &Value| format!("p50 {} · p99 {} · max {}", ms_or_dash(f(&m["p50"])), ms_or_dash(f(&m["p99"])), ms_or_dash(f(&m["max"])));
-    let chat = &v["chat"];
-    if chat.is_object() {
+fn extras(o: &mut String, v: &ResultDoc) {
+    if let Some(chat) = &v.chat {
         let _ = writeln!(o, "<table id=\"chat\">");
-        kv(o, "Chat messages sent", "chat.messages_sent", &int(chat["messages_sent"].as_u64().unwrap_or(0)));
-        kv(o, "Deliveries", "chat.deliveries", &int(chat["deliveries"].as_u64().unwrap_or(0)));
-        kv(o, "Per message", "chat.deliveries_per_message", &num(f(&chat["deliveries_per_message"]).unwrap_or(0.0), 1));
-        kv(o, "Fan-out latency", "chat.delivery_latency_ms", &short(&chat["delivery_latency_ms"]));
+        kv(o, "Chat messages sent", "chat.messages_sent", &int(chat.messages_sent));
+        kv(o, "Deliveries", "chat.deliveries", &int(chat.deliveries));
+        kv(o, "Per message", "chat.deliveries_per_message", &num(chat.deliveries_per_message, 1));
+        kv(o, "Fan-out latency", "chat.delivery_latency_ms", &short(&chat.delivery_latency_ms));
         let _ = writeln!(o, "</table>");
     }
-    let asr = &v["asr"];
-    if asr.is_object() {
-        let s = &asr["sessions"];
+    if let Some(asr) = &v.asr {
+        let s = &asr.sessions;
         let _ = writeln!(o, "<table id=\"asr\">");
-        kv(
-            o,
-            "Sessions",
-            "asr.sessions",
-            &format!(
-                "{} started, {} completed, {} failed",
-                int(s["started"].as_u64().unwrap_or(0)),
-                int(s["completed"].as_u64().unwrap_or(0)),
-                int(s["failed"].as_u64().unwrap_or(0))
-            ),
-        );
-        kv(o, "First partial", "asr.time_to_first_partial_ms", &short(&asr["time_to_first_partial_ms"]));
-        kv(o, "Final latency (corrected)", "asr.final_latency_ms.corrected", &short(&asr["final_latency_ms"]["corrected"]));
-        kv(o, "Frame send lag", "asr.frame_send_lag_ms", &short(&asr["frame_send_lag_ms"]));
-        let rtf = &asr["rtf"];
-        let x = |k: &str| f(&rtf[k]).map_or("-".into(), |x| num(x, 3));
-        kv(o, "Real-time factor", "asr.rtf", &format!("p50 {} · p99 {} · max {}", x("p50"), x("p99"), x("max")));
-        kv(o, "Partials per session", "asr.partials_per_session", &num(f(&asr["partials_per_session"]).unwrap_or(0.0), 1));
+        let sessions = format!("{} started, {} completed, {} failed", int(s.started), int(s.completed), int(s.failed));
+        kv(o, "Sessions", "asr.sessions", &sessions);
+        kv(o, "First partial", "asr.time_to_first_partial_ms", &short(&asr.time_to_first_partial_ms));
+        kv(o, "Final latency (corrected)", "asr.final_latency_ms.corrected", &short(&asr.final_latency_ms.corrected));
+        kv(o, "Frame send lag", "asr.frame_send_lag_ms", &short(&asr.frame_send_lag_ms));
+        let x = |r: Option<f64>| r.map_or("-".into(), |x| num(x, 3));
+        kv(o, "Real-time factor", "asr.rtf", &format!("p50 {} · p99 {} · max {}", x(asr.rtf.p50), x(asr.rtf.p99), x(asr.rtf.max)));
+        kv(o, "Partials per session", "asr.partials_per_session", &num(asr.partials_per_session, 1));
         let _ = writeln!(o, "</table>");
     }
 }
 
-fn bands(v: &Value, rows: &[IntervalRow]) -> Vec<Band> {
+fn bands(v: &ResultDoc, rows: &[IntervalRow]) -> Vec<Band> {
     view::stage_spans(v, rows).into_iter().map(|(start, end, label)| Band { start, end, label }).collect()
 }
 
@@ -347,7 +335,7 @@ fn time_chart(id: &str, title: &str, y_label: &str, x_max: f64, bands: &[Band], 
     }
 }
 
-fn time_charts(o: &mut String, v: &Value, rows: &[IntervalRow]) {
+fn time_charts(o: &mut String, v: &ResultDoc, rows: &[IntervalRow]) {
     let _ = writeln!(o, "<section id=\"time-series\">\n<h2>Over time</h2>");
     if rows.is_empty() {
         let _ = writeln!(
@@ -357,12 +345,12 @@ fn time_charts(o: &mut String, v: &Value, rows: &[IntervalRow]) {
         return;
     }
     let last = rows.last().map_or(0.0, |r| r.t_s);
-    let x_max = last.max(v["duration_s"].as_f64().unwrap_or(0.0)).max(1.0);
+    let x_max = last.max(v.duration_s).max(1.0);
     let bands = bands(v, rows);
     let col = |get: fn(&IntervalRow) -> Option<f64>| rows.iter().map(|r| (r.t_s, get(r))).collect::<Vec<_>>();
     let mut tput =
         vec![Series::new("ok/s", BLUE, col(|r| Some(r.rps))), Series::new("errors/s", RED, col(|r| Some(r.errors_per_s))).right()];
-    if let (Some(rate), true) = (v["rate"]["target_per_s"].as_f64(), bands.is_empty() && open_loop(v)) {
+    if let (Some(rate), true) = (v.rate.target_per_s, bands.is_empty() && open_loop(v)) {
         tput.push(Series::new("asked for", GRAY, vec![(0.0, Some(rate)), (x_max, Some(rate))]).dashed());
     }
     let mut chart = time_chart("chart-throughput", "Throughput (ok answers per second) and errors", "ok/s", x_max, &bands, tput);
@@ -465,7 +453,7 @@ fn part_cells(p: &Part) -> String {
 
 const PART_HEAD: &str = "<th>sent</th><th>ok</th><th>errors</th><th>ok/s</th><th>p50 ms</th><th>p90 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>status</th>";
 
-fn stages(o: &mut String, v: &Value) {
+fn stages(o: &mut String, v: &ResultDoc) {
     let list = view::stages(v);
     if list.is_empty() {
         return;
@@ -498,7 +486,7 @@ fn stages(o: &mut String, v: &Value) {
     let _ = writeln!(o, "</section>");
 }
 
-fn by_name(o: &mut String, v: &Value) {
+fn by_name(o: &mut String, v: &ResultDoc) {
     let list = view::by_name(v);
     if list.is_empty() {
         return;
@@ -510,12 +498,12 @@ fn by_name(o: &mut String, v: &Value) {
     let _ = writeln!(o, "</table>\n</section>");
 }
 
-fn monitor(o: &mut String, v: &Value) {
+fn monitor(o: &mut String, v: &ResultDoc) {
     let procs = view::monitor(v);
     if procs.is_empty() {
         return;
     }
-    let x_max = procs.iter().flat_map(|p| p.samples.iter().map(|s| s.t_s)).fold(v["duration_s"].as_f64().unwrap_or(0.0), f64::max).max(1.0);
+    let x_max = procs.iter().flat_map(|p| p.samples.iter().map(|s| s.t_s)).fold(v.duration_s, f64::max).max(1.0);
     let rows = view::intervals(v);
     let bands = bands(v, &rows);
     let label = |p: &view::MonitorProc| if p.name.is_empty() { format!("pid {}", p.pid) } else { format!("{} ({})", p.name, p.pid) };

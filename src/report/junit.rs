@@ -6,9 +6,8 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use super::view::{self, esc, VerdictRow};
+use crate::stats::result::ResultDoc;
 
 struct Case {
     class: String,
@@ -28,30 +27,28 @@ fn verdict_case(class: String, name: String, t: &VerdictRow) -> Case {
 
 /// The JUnit document for a finished run (`result`: the JSON result with its `thresholds`), or
 /// for a run that produced no result (`None`). `run_failure` says why the run failed, if it did.
-pub fn render(result: Option<&Value>, run_failure: Option<&str>) -> String {
-    let null = Value::Null;
-    let v = result.unwrap_or(&null);
+pub fn render(result: Option<&ResultDoc>, run_failure: Option<&str>) -> String {
     let mut cases = Vec::new();
-    for t in view::verdicts(&v["thresholds"]) {
-        cases.push(verdict_case("stampede.thresholds".into(), t.threshold.clone(), &t));
-    }
-    for s in view::stages(v) {
-        for t in &s.thresholds {
-            cases.push(verdict_case(format!("stampede.stage.{}", s.part.name), format!("{} [stage {}]", t.threshold, s.part.name), t));
+    if let Some(v) = result {
+        for t in view::verdicts(&v.thresholds) {
+            cases.push(verdict_case("stampede.thresholds".into(), t.threshold.clone(), &t));
+        }
+        for s in view::stages(v) {
+            for t in &s.thresholds {
+                let name = format!("{} [stage {}]", t.threshold, s.part.name);
+                cases.push(verdict_case(format!("stampede.stage.{}", s.part.name), name, t));
+            }
         }
     }
     if cases.is_empty() {
         cases.push(Case { class: "stampede".into(), name: "run completed".into(), failure: run_failure.map(str::to_string) });
     }
     let failures = cases.iter().filter(|c| c.failure.is_some()).count();
-    let suite = match (v["scenario"].as_str(), v["target"].as_str()) {
-        (Some(s), Some(t)) => format!("stampede {s} {t}"),
-        _ => "stampede".to_string(),
-    };
-    let time = v["duration_s"].as_f64().unwrap_or(0.0);
+    let suite = result.map_or("stampede".to_string(), |v| format!("stampede {} {}", v.scenario, v.target));
+    let time = result.map_or(0.0, |v| v.duration_s);
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(o, "<testsuites name=\"stampede\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\">", cases.len());
-    let stamp = v["started_unix_ms"].as_u64().filter(|t| *t > 0).map_or(String::new(), |t| {
+    let stamp = result.map(|v| v.started_unix_ms).filter(|t| *t > 0).map_or(String::new(), |t| {
         // JUnit wants ISO 8601 without a zone: 2026-11-23T12:04:05
         format!(" timestamp=\"{}\"", view::utc(t).trim_end_matches(" UTC").replace(' ', "T"))
     });
@@ -61,13 +58,13 @@ pub fn render(result: Option<&Value>, run_failure: Option<&str>) -> String {
         esc(&suite),
         cases.len()
     );
-    if result.is_some() {
+    if let Some(v) = result {
         let _ = writeln!(o, "    <properties>");
         for (name, value) in [
-            ("scenario", v["scenario"].as_str().unwrap_or("").to_string()),
-            ("target", v["target"].as_str().unwrap_or("").to_string()),
-            ("requests_ok", v["requests"]["ok"].as_u64().unwrap_or(0).to_string()),
-            ("rate_per_s", format!("{:.1}", v["rate"]["achieved_per_s"].as_f64().unwrap_or(0.0))),
+            ("scenario", v.scenario.clone()),
+            ("target", v.target.clone()),
+            ("requests_ok", v.requests.ok.to_string()),
+            ("rate_per_s", format!("{:.1}", v.rate.achieved_per_s)),
         ] {
             let _ = writeln!(o, "      <property name=\"{name}\" value=\"{}\"/>", esc(&value));
         }
@@ -95,15 +92,16 @@ pub fn render(result: Option<&Value>, run_failure: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::result::doc_from_partial as doc;
     use serde_json::json;
 
     #[test]
     fn one_case_per_rule_and_stage() {
-        let v = json!({
+        let v = doc(json!({
             "scenario": "http", "target": "http://127.0.0.1:1/?a=<b>&c", "duration_s": 2.5, "started_unix_ms": 1_795_435_445_000u64,
             "thresholds": [{"threshold": "p99<50ms", "actual": 63.25, "passed": false}, {"threshold": "errors<1%", "actual": 0.0, "passed": true}],
             "stages": [{"name": "ramp", "thresholds": [{"threshold": "p99<50ms", "actual": null, "passed": false}]}, {"name": "flat"}],
-        });
+        }));
         let x = render(Some(&v), None);
         assert!(x.contains(r#"<testsuites name="stampede" tests="3" failures="2""#), "{x}");
         assert!(x.contains(r#"timestamp="2026-11-23T12:04:05""#), "{x}");
@@ -117,7 +115,7 @@ mod tests {
 
     #[test]
     fn without_thresholds_one_case_says_whether_the_run_completed() {
-        let v = json!({"scenario": "ws", "target": "ws://127.0.0.1:1/", "duration_s": 1.0});
+        let v = doc(json!({"scenario": "ws", "target": "ws://127.0.0.1:1/", "duration_s": 1.0}));
         let ok = render(Some(&v), None);
         assert!(ok.contains(r#"<testcase classname="stampede" name="run completed" time="0"/>"#) && ok.contains(r#"failures="0""#), "{ok}");
         let failed = render(Some(&v), Some("no request got a response"));

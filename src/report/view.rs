@@ -1,11 +1,11 @@
-//! Lenient typed views of the parts of a JSON result that `RunResult` does not model (time
+//! Views of the parts of a result document ([`ResultDoc`]) that the pages draw as rows (time
 //! series, stages, request names, process monitor, threshold verdicts), and the text helpers
 //! every page shares: escaping and number formatting.
 //!
-//! Absent keys give empty lists; an entry without its required fields (`t_s` of an interval,
-//! `name` of a stage) is skipped rather than failing the whole page.
+//! Absent parts give empty lists; a stage without a name and a monitored process without
+//! samples are skipped rather than failing the whole page.
 
-use serde_json::Value;
+use crate::stats::result::{PartDoc, PartLatency, ResultDoc};
 
 /// One interval of the time series (`intervals[]`).
 #[derive(Clone, Debug, PartialEq)]
@@ -37,13 +37,8 @@ pub struct Latency {
     pub max: Option<f64>,
 }
 
-/// A threshold verdict: `{threshold, actual, passed}`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VerdictRow {
-    pub threshold: String,
-    pub actual: Option<f64>,
-    pub passed: bool,
-}
+/// A threshold verdict: `{threshold, actual, passed}` (the schema's own type).
+pub use crate::stats::result::VerdictDoc as VerdictRow;
 
 /// Counters of a stage (`stages[]`) or of a request name (`by_name`).
 #[derive(Clone, Debug, PartialEq)]
@@ -82,55 +77,45 @@ pub struct MonitorProc {
     pub samples: Vec<MonitorSample>,
 }
 
-fn opt_f(v: &Value) -> Option<f64> {
-    v.as_f64().filter(|x| x.is_finite())
+fn finite(x: Option<f64>) -> Option<f64> {
+    x.filter(|x| x.is_finite())
 }
 
-fn count(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
+fn latency(l: &PartLatency) -> Latency {
+    Latency { p50: finite(l.p50), p90: finite(l.p90), p95: finite(l.p95), p99: finite(l.p99), max: finite(l.max) }
 }
 
-fn latency(v: &Value) -> Latency {
-    Latency { p50: opt_f(&v["p50"]), p90: opt_f(&v["p90"]), p95: opt_f(&v["p95"]), p99: opt_f(&v["p99"]), max: opt_f(&v["max"]) }
-}
-
-fn status(v: &Value) -> Vec<(String, u64)> {
-    v.as_object().map(|m| m.iter().map(|(k, n)| (k.clone(), count(n))).collect()).unwrap_or_default()
-}
-
-fn part(name: String, v: &Value) -> Part {
+fn part(name: String, p: &PartDoc) -> Part {
     Part {
         name,
-        sent: count(&v["sent"]),
-        ok: count(&v["ok"]),
-        errors: count(&v["errors"]),
-        rps: opt_f(&v["rps"]),
-        latency: latency(&v["latency_ms"]),
-        status: status(&v["status"]),
+        sent: p.sent,
+        ok: p.ok,
+        errors: p.errors,
+        rps: finite(p.rps),
+        latency: latency(&p.latency_ms),
+        status: p.status.iter().map(|(k, n)| (k.clone(), *n)).collect(),
     }
 }
 
 /// The time series, in time order (empty when the result has none).
-pub fn intervals(v: &Value) -> Vec<IntervalRow> {
-    let Some(list) = v["intervals"].as_array() else { return Vec::new() };
-    let mut rows: Vec<IntervalRow> = list
+pub fn intervals(d: &ResultDoc) -> Vec<IntervalRow> {
+    let mut rows: Vec<IntervalRow> = d
+        .intervals
         .iter()
-        .filter_map(|i| {
-            let t_s = opt_f(&i["t_s"])?;
-            Some(IntervalRow {
-                t_s,
-                stage: i["stage"].as_str().map(str::to_string),
-                sent: count(&i["sent"]),
-                ok: count(&i["ok"]),
-                errors: count(&i["errors"]),
-                rps: opt_f(&i["rps"]).unwrap_or(0.0),
-                errors_per_s: 0.0,
-                p50_ms: opt_f(&i["p50_ms"]),
-                p90_ms: opt_f(&i["p90_ms"]),
-                p99_ms: opt_f(&i["p99_ms"]),
-                max_ms: opt_f(&i["max_ms"]),
-                open: i["open"].as_u64(),
-            })
+        .filter(|i| i.t_s.is_finite())
+        .map(|i| IntervalRow {
+            t_s: i.t_s,
+            stage: i.stage.clone(),
+            sent: i.sent,
+            ok: i.ok,
+            errors: i.errors,
+            rps: if i.rps.is_finite() { i.rps } else { 0.0 },
+            errors_per_s: 0.0,
+            p50_ms: finite(i.p50_ms),
+            p90_ms: finite(i.p90_ms),
+            p99_ms: finite(i.p99_ms),
+            max_ms: finite(i.max_ms),
+            open: Some(i.open),
         })
         .collect();
     rows.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
@@ -146,39 +131,30 @@ pub fn intervals(v: &Value) -> Vec<IntervalRow> {
     rows
 }
 
-pub fn verdicts(v: &Value) -> Vec<VerdictRow> {
-    let Some(list) = v.as_array() else { return Vec::new() };
-    list.iter()
-        .filter_map(|t| {
-            Some(VerdictRow {
-                threshold: t["threshold"].as_str()?.to_string(),
-                actual: opt_f(&t["actual"]),
-                passed: t["passed"].as_bool().unwrap_or(false),
-            })
-        })
-        .collect()
+/// Threshold verdicts (none when the result was not judged).
+pub fn verdicts(list: &Option<Vec<VerdictRow>>) -> Vec<VerdictRow> {
+    list.iter().flatten().map(|t| VerdictRow { actual: finite(t.actual), ..t.clone() }).collect()
 }
 
-pub fn stages(v: &Value) -> Vec<StageRow> {
-    let Some(list) = v["stages"].as_array() else { return Vec::new() };
-    list.iter()
-        .filter_map(|s| {
-            let name = s["name"].as_str()?.to_string();
-            Some(StageRow {
-                part: part(name, s),
-                start_s: opt_f(&s["start_s"]).unwrap_or(0.0),
-                end_s: opt_f(&s["end_s"]).unwrap_or(0.0),
-                shape: s["shape"].as_str().map(str::to_string),
-                thresholds: verdicts(&s["thresholds"]),
-            })
+/// The stages of a plan (a stage without a name is left out).
+pub fn stages(d: &ResultDoc) -> Vec<StageRow> {
+    d.stages
+        .iter()
+        .filter(|s| !s.name.is_empty())
+        .map(|s| StageRow {
+            part: part(s.name.clone(), &s.part),
+            start_s: if s.start_s.is_finite() { s.start_s } else { 0.0 },
+            end_s: if s.end_s.is_finite() { s.end_s } else { 0.0 },
+            shape: s.shape.clone(),
+            thresholds: verdicts(&s.part.thresholds),
         })
         .collect()
 }
 
 /// Stage boundaries for the time charts: the `stages` list, or (without one) the runs of equal
 /// `stage` names in the time series.
-pub fn stage_spans(v: &Value, rows: &[IntervalRow]) -> Vec<(f64, f64, String)> {
-    let st = stages(v);
+pub fn stage_spans(d: &ResultDoc, rows: &[IntervalRow]) -> Vec<(f64, f64, String)> {
+    let st = stages(d);
     if !st.is_empty() {
         return st.into_iter().map(|s| (s.start_s, s.end_s, s.part.name)).collect();
     }
@@ -196,30 +172,23 @@ pub fn stage_spans(v: &Value, rows: &[IntervalRow]) -> Vec<(f64, f64, String)> {
 }
 
 /// Per-name counters of a request mix, by name.
-pub fn by_name(v: &Value) -> Vec<Part> {
-    v["by_name"].as_object().map(|m| m.iter().map(|(k, p)| part(k.clone(), p)).collect()).unwrap_or_default()
+pub fn by_name(d: &ResultDoc) -> Vec<Part> {
+    d.by_name.iter().map(|(k, p)| part(k.clone(), p)).collect()
 }
 
-pub fn monitor(v: &Value) -> Vec<MonitorProc> {
-    let Some(list) = v["monitor"].as_array() else { return Vec::new() };
-    list.iter()
+/// The watched processes that have samples.
+pub fn monitor(d: &ResultDoc) -> Vec<MonitorProc> {
+    d.monitor
+        .iter()
         .map(|p| MonitorProc {
-            pid: count(&p["pid"]),
-            name: p["name"].as_str().unwrap_or("").to_string(),
-            samples: p["samples"]
-                .as_array()
-                .map(|s| {
-                    s.iter()
-                        .filter_map(|x| {
-                            Some(MonitorSample {
-                                t_s: opt_f(&x["t_s"])?,
-                                cpu_pct: opt_f(&x["cpu_pct"]),
-                                rss_bytes: x["rss_bytes"].as_u64(),
-                            })
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            pid: u64::from(p.pid),
+            name: p.name.clone(),
+            samples: p
+                .samples
+                .iter()
+                .filter(|x| x.t_s.is_finite())
+                .map(|x| MonitorSample { t_s: x.t_s, cpu_pct: finite(Some(x.cpu_pct)), rss_bytes: Some(x.rss_bytes) })
+                .collect(),
         })
         .filter(|p| !p.samples.is_empty())
         .collect()
@@ -344,6 +313,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    use crate::stats::result::doc_from_partial as doc;
+
     #[test]
     fn escapes_markup_and_drops_control_characters() {
         assert_eq!(esc("<script>alert('x')</script> & \"q\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
@@ -372,11 +343,11 @@ mod tests {
 
     #[test]
     fn reads_intervals_leniently() {
-        let v = json!({"intervals": [
+        // every interval has its time and counts (the schema requires them)
+        let v = doc(json!({"intervals": [
             {"t_s": 2.0, "stage": "b", "sent": 10, "ok": 8, "errors": 2, "rps": 16.0, "p50_ms": null, "open": 3},
-            {"t_s": 1.5, "stage": "a", "sent": 5, "ok": 5, "errors": 0, "rps": 10.0, "p50_ms": 1.0},
-            {"stage": "no time"},
-        ]});
+            {"t_s": 1.5, "stage": "a", "sent": 5, "ok": 5, "errors": 0, "rps": 10.0, "p50_ms": 1.0, "open": 1},
+        ]}));
         let rows = intervals(&v);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].t_s, 1.5);
@@ -385,20 +356,20 @@ mod tests {
         assert_eq!(rows[1].open, Some(3));
         // 8 ok at 16/s: a half-second interval, so 2 errors are 4/s
         assert!((rows[1].errors_per_s - 4.0).abs() < 1e-9);
-        assert!(intervals(&json!({})).is_empty());
+        assert!(intervals(&ResultDoc::default()).is_empty());
         // stage spans from the series when there is no stages list
         assert_eq!(stage_spans(&v, &rows), vec![(0.0, 1.5, "a".to_string()), (1.5, 2.0, "b".to_string())]);
     }
 
     #[test]
     fn reads_stages_names_and_monitor() {
-        let v = json!({
+        let v = doc(json!({
             "stages": [{"name": "warm", "start_s": 0.0, "end_s": 5.0, "sent": 9, "ok": 8, "errors": 1, "rps": 1.6,
                         "latency_ms": {"p50": 1.0, "p99": 2.0}, "status": {"200": 8},
                         "thresholds": [{"threshold": "p99<1ms", "actual": 2.0, "passed": false}]}, {"start_s": 1}],
             "by_name": {"reads": {"sent": 3, "ok": 3, "errors": 0}},
             "monitor": [{"pid": 7, "name": "nginx", "samples": [{"t_s": 1.0, "cpu_pct": 12.5, "rss_bytes": 1000}]}, {"pid": 8, "samples": []}],
-        });
+        }));
         let s = stages(&v);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].part.latency.p99, Some(2.0));

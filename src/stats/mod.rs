@@ -1,15 +1,32 @@
-//! Per-worker stats shards: latency histograms and counters, merged after the workers stop.
+//! Per-worker stats shards: latency histograms and counters, merged after the workers stop;
+//! and the run result built from them.
 //!
 //! Owns: what is counted and how. A `Shard` belongs to one worker thread and is never shared
 //! (no `Arc`, no atomics, no locks); recording is a few array increments and histogram adds.
 //! Histograms count nanoseconds from 1 ns to 1 h at 3 significant figures; they are allocated
-//! once, when the shard is made. Never reads the clock: callers pass the times.
+//! when the shard is made (a scenario's own part, `parts`, when the shard is made for its
+//! scenario, else on its first record). Never reads the clock: callers pass the times.
+//!
+//! Files: `parts` (TLS, WebSocket and per-scenario parts of a shard), `report` (the run result
+//! in memory and its derived figures), `result` (the JSON schema, serde types), `convert`
+//! (result ⇄ schema), `merge` (results of several processes), `codec` (histogram encoding),
+//! `text` (the text report and live line), `timeline` (per-second records, stages, monitor),
+//! `hlog` (the HdrHistogram log).
 
+mod codec;
+mod convert;
 pub mod hlog;
+mod merge;
+pub mod parts;
 pub mod report;
+pub mod result;
+mod text;
 pub mod timeline;
 
 use hdrhistogram::Histogram;
+
+pub use parts::{AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats};
+use result::ScenarioKind;
 
 /// Failure classes. Hot path: a `Copy` index into a counter array, never a formatted string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,7 +95,14 @@ impl ErrorClass {
             ErrorClass::Tls => "TLS negotiation failed: does the target speak TLS on this port (https:// against a plain server)?",
             ErrorClass::FdLimit => "out of file descriptors: raise the limit (`stampede preflight` prints the fix) or use --processes",
             ErrorClass::AddrUnavailable => "out of ephemeral ports: add source addresses (--source 127.0.0.2,...) or widen the port range",
-            _ => return None,
+            ErrorClass::ConnectTimeout
+            | ErrorClass::Reset
+            | ErrorClass::RequestTimeout
+            | ErrorClass::Protocol
+            | ErrorClass::Handshake
+            | ErrorClass::ClosedEarly
+            | ErrorClass::Other
+            | ErrorClass::Check => return None,
         })
     }
 
@@ -176,7 +200,7 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MAX_NS, SIGFIG).expect("static histogram bounds are valid")
 }
 
-fn record(h: &mut Histogram<u64>, ns: u64) {
+pub(crate) fn record(h: &mut Histogram<u64>, ns: u64) {
     h.saturating_record(ns.clamp(1, LATENCY_MAX_NS));
 }
 
@@ -193,27 +217,12 @@ pub struct Shard {
     pub connect: Histogram<u64>,
     /// Time of the protocol's opening after connect (the WebSocket handshake).
     pub handshake: Histogram<u64>,
-    /// TLS handshakes (after the TCP connect, before the protocol's opening).
-    pub tls: Histogram<u64>,
-    /// TLS handshakes that resumed an earlier session.
-    pub tls_resumed: u64,
-    /// Streaming sessions (asr): send lag of every frame against its deadline.
-    pub frame_lag: Histogram<u64>,
-    /// Streaming sessions: first audio byte sent → first partial result.
-    pub first_partial: Histogram<u64>,
-    /// Streaming sessions: real-time factor × 1000 (first audio → final, over audio length).
-    pub rtf_permille: Histogram<u64>,
-    /// Streaming sessions: partial results received in completed sessions.
-    pub partials: u64,
-    /// Chat: messages broadcast (sent without an answer expected).
-    pub broadcasts: u64,
-    /// Chat: messages delivered to this generator's connections, and their fan-out latency
-    /// (delivery − the sender's intended send time).
-    pub deliveries: u64,
-    pub delivery: Histogram<u64>,
-    /// WebSocket close frames received from the server, by code (index: code − 1000 for
-    /// 1000..=1015; slot 16: no code; slot 17: any other code).
-    pub close_codes: [u64; CLOSE_SLOTS],
+    /// TLS handshakes (any scenario may run over TLS).
+    pub tls: TlsStats,
+    /// WebSocket closes by the server.
+    pub ws: WsStats,
+    /// The scenario's own figures (streaming sessions, chat), or none.
+    pub ext: ScenarioStats,
     pub sent: u64,
     pub responses: u64,
     pub status: Box<[u64; STATUS_SLOTS]>,
@@ -267,6 +276,12 @@ impl Default for Shard {
 }
 
 impl Shard {
+    /// A shard for a run of `kind`: its scenario's part is allocated now, not on the hot path.
+    pub fn for_kind(kind: Option<ScenarioKind>) -> Shard {
+        Shard { ext: ScenarioStats::for_kind(kind), ..Shard::new() }
+    }
+
+    /// A plain shard (request/response figures; a scenario's part is made on its first record).
     pub fn new() -> Shard {
         Shard {
             corrected: new_histogram(),
@@ -274,16 +289,9 @@ impl Shard {
             lateness: new_histogram(),
             connect: new_histogram(),
             handshake: new_histogram(),
-            tls: new_histogram(),
-            tls_resumed: 0,
-            frame_lag: new_histogram(),
-            first_partial: new_histogram(),
-            rtf_permille: new_histogram(),
-            partials: 0,
-            broadcasts: 0,
-            deliveries: 0,
-            delivery: new_histogram(),
-            close_codes: [0; CLOSE_SLOTS],
+            tls: TlsStats::new(),
+            ws: WsStats::default(),
+            ext: ScenarioStats::Plain,
             sent: 0,
             responses: 0,
             status: Box::new([0; STATUS_SLOTS]),
@@ -363,8 +371,8 @@ impl Shard {
 
     /// A TLS handshake completed after `latency_ns`; `resumed`: without a full handshake.
     pub fn on_tls(&mut self, latency_ns: u64, resumed: bool) {
-        record(&mut self.tls, latency_ns);
-        self.tls_resumed += resumed as u64;
+        record(&mut self.tls.handshakes, latency_ns);
+        self.tls.resumed += resumed as u64;
     }
 
     /// The protocol's opening completed after `latency_ns`.
@@ -374,34 +382,32 @@ impl Shard {
 
     /// A streaming frame went out `lag_ns` after its deadline.
     pub fn on_frame(&mut self, lag_ns: u64) {
-        record(&mut self.frame_lag, lag_ns);
+        record(&mut self.ext.asr_mut().frame_lag, lag_ns);
     }
 
     /// A streaming session's first partial came `ns` after its first audio byte.
     pub fn on_first_partial(&mut self, ns: u64) {
-        record(&mut self.first_partial, ns);
+        record(&mut self.ext.asr_mut().first_partial, ns);
     }
 
     /// A streaming session completed: `partials` received, `elapsed_ns` from the first audio
     /// byte to the final, for `audio_ns` of audio.
     pub fn on_session(&mut self, partials: u64, elapsed_ns: u64, audio_ns: u64) {
-        self.partials += partials;
-        if audio_ns > 0 {
-            record(&mut self.rtf_permille, (elapsed_ns as u128 * 1000 / audio_ns as u128) as u64);
-        }
+        self.ext.asr_mut().on_session(partials, elapsed_ns, audio_ns);
     }
 
     /// Chat: a message went out to a room (`bytes` on the wire); no answer is expected.
     pub fn on_broadcast(&mut self, bytes: u64) {
-        self.broadcasts += 1;
+        self.ext.chat_mut().broadcasts += 1;
         self.bytes_written += bytes;
         self.interval.sent += 1;
     }
 
     /// Chat: a room message arrived, `latency_ns` after its sender meant to send it.
     pub fn on_delivery(&mut self, latency_ns: u64) {
-        self.deliveries += 1;
-        record(&mut self.delivery, latency_ns);
+        let chat = self.ext.chat_mut();
+        chat.deliveries += 1;
+        record(&mut chat.delivery, latency_ns);
         self.interval.responses += 1;
         record(&mut self.interval.latency, latency_ns);
     }
@@ -414,7 +420,7 @@ impl Shard {
 
     /// The server sent a WebSocket close frame.
     pub fn on_close_code(&mut self, code: Option<u16>) {
-        self.close_codes[close_slot(code)] += 1;
+        self.ws.close_codes[close_slot(code)] += 1;
     }
 
     pub fn on_close(&mut self) {
@@ -442,7 +448,7 @@ impl Shard {
     /// open (connections, requests in flight, the current second). This shard keeps its
     /// `in_flight` as "in flight at the end of the stage", so its accounting still balances.
     pub fn split_stage(&mut self) -> Shard {
-        let mut next = Shard::new();
+        let mut next = Shard { ext: self.ext.empty_like(), ..Shard::new() };
         next.open_now = self.open_now;
         next.open_peak = self.open_now;
         next.in_flight = self.in_flight;
@@ -473,18 +479,9 @@ impl Shard {
         let _ = self.lateness.add(&o.lateness);
         let _ = self.connect.add(&o.connect);
         let _ = self.handshake.add(&o.handshake);
-        let _ = self.tls.add(&o.tls);
-        self.tls_resumed += o.tls_resumed;
-        let _ = self.frame_lag.add(&o.frame_lag);
-        let _ = self.first_partial.add(&o.first_partial);
-        let _ = self.rtf_permille.add(&o.rtf_permille);
-        self.partials += o.partials;
-        self.broadcasts += o.broadcasts;
-        self.deliveries += o.deliveries;
-        let _ = self.delivery.add(&o.delivery);
-        for (a, b) in self.close_codes.iter_mut().zip(o.close_codes.iter()) {
-            *a += b;
-        }
+        self.tls.merge(&o.tls);
+        self.ws.merge(&o.ws);
+        self.ext.merge(&o.ext);
         self.sent += o.sent;
         self.responses += o.responses;
         for (a, b) in self.status.iter_mut().zip(o.status.iter()) {
@@ -503,6 +500,32 @@ impl Shard {
         self.open_samples = self.open_samples.max(o.open_samples);
         self.in_flight += o.in_flight;
         self.failed += o.failed;
+    }
+
+    /// The streaming part, when this shard recorded sessions.
+    pub fn asr(&self) -> Option<&AsrStats> {
+        match &self.ext {
+            ScenarioStats::Asr(a) => Some(a),
+            ScenarioStats::Plain | ScenarioStats::Chat(_) => None,
+        }
+    }
+
+    /// The chat part, when this shard recorded chat messages.
+    pub fn chat(&self) -> Option<&ChatStats> {
+        match &self.ext {
+            ScenarioStats::Chat(c) => Some(c),
+            ScenarioStats::Plain | ScenarioStats::Asr(_) => None,
+        }
+    }
+
+    /// Chat messages sent (0 outside chat).
+    pub fn broadcasts(&self) -> u64 {
+        self.chat().map_or(0, |c| c.broadcasts)
+    }
+
+    /// Chat messages delivered (0 outside chat).
+    pub fn deliveries(&self) -> u64 {
+        self.chat().map_or(0, |c| c.deliveries)
     }
 
     pub fn errors_of(&self, class: ErrorClass) -> u64 {

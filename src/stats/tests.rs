@@ -110,3 +110,36 @@ fn out_of_range_values_do_not_panic() {
     assert_eq!(s.status_count(0), 1);
     assert!(s.corrected.max() >= LATENCY_MAX_NS / 2);
 }
+
+#[test]
+fn a_scenario_part_is_typed_and_carried_through_stages_and_merges() {
+    use super::result::ScenarioKind;
+    // made for its scenario: the part exists before the first record
+    let asr = Shard::for_kind(Some(ScenarioKind::Asr));
+    assert!(asr.asr().is_some() && asr.chat().is_none());
+    assert!(Shard::for_kind(Some(ScenarioKind::Http)).asr().is_none());
+    // a plain shard gets the part on its first record
+    let mut s = Shard::new();
+    assert!(s.asr().is_none() && s.chat().is_none());
+    s.on_frame(2 * MS);
+    s.on_first_partial(100 * MS);
+    s.on_session(5, 1_100 * MS, 1_000 * MS);
+    let a = s.asr().expect("streaming part");
+    assert_eq!((a.frame_lag.len(), a.first_partial.len(), a.partials), (1, 1, 5));
+    assert_eq!(a.rtf_permille.max() / 10, 110, "real-time factor 1.1");
+    // the next stage keeps the kind; a plain shard merging a chat shard becomes chat
+    let next = s.split_stage();
+    assert!(next.asr().is_some_and(|a| a.frame_lag.is_empty()));
+    let mut chat = Shard::new();
+    chat.on_broadcast(10);
+    chat.on_delivery(3 * MS);
+    let mut whole = Shard::new();
+    whole.merge(&chat);
+    whole.merge(&chat);
+    assert_eq!((whole.broadcasts(), whole.deliveries()), (2, 2));
+    assert_eq!(whole.chat().map(|c| c.delivery.len()), Some(2));
+    // TLS and WebSocket closes are parts of every shard
+    s.on_tls(MS, true);
+    s.on_close_code(Some(1001));
+    assert_eq!((s.tls.handshakes.len(), s.tls.resumed, s.ws.close_codes[1]), (1, 1, 1));
+}

@@ -1,10 +1,12 @@
 //! The run over time: one record per second (counts and a latency histogram, so records of
-//! several workers, processes or machines add exactly), and the results of a plan's stages.
+//! several workers, processes or machines add exactly), the target processes sampled during the
+//! run, and the results of a plan's stages; each converts to and from its part of the result
+//! schema (`result.rs`).
 
-use base64::Engine as _;
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
 
+use super::codec;
+use super::result::{IntervalDoc, MonitorDoc, SampleDoc};
 use super::{new_histogram, Interval, Shard};
 
 /// One second of the run while its workers' intervals come in (a full histogram).
@@ -59,7 +61,7 @@ impl IntervalRec {
     pub fn from_histogram(t_s: u64, counts: [u64; 4], h: &Histogram<u64>) -> IntervalRec {
         let quantiles =
             if h.is_empty() { [0; 4] } else { [h.value_at_quantile(0.5), h.value_at_quantile(0.9), h.value_at_quantile(0.99), h.max()] };
-        let packed = if h.is_empty() { Vec::new() } else { super::report::pack_hist(h) };
+        let packed = if h.is_empty() { Vec::new() } else { codec::pack_hist(h) };
         let [sent, ok, errors, open] = counts;
         IntervalRec { t_s, sent, ok, errors, open, answered: h.len(), quantiles, packed }
     }
@@ -69,7 +71,7 @@ impl IntervalRec {
         if self.packed.is_empty() {
             return new_histogram();
         }
-        super::report::unpack_hist(&self.packed).unwrap_or_else(|_| new_histogram())
+        codec::unpack_hist(&self.packed).unwrap_or_else(|_| new_histogram())
     }
 
     pub fn add(&mut self, o: &IntervalRec) {
@@ -78,32 +80,27 @@ impl IntervalRec {
         *self = IntervalRec::from_histogram(self.t_s, [self.sent + o.sent, self.ok + o.ok, self.errors + o.errors, self.open + o.open], &h);
     }
 
-    pub fn to_json(&self, stage: Option<&str>) -> Value {
+    pub fn to_doc(&self, stage: Option<&str>) -> IntervalDoc {
         let q = |i: usize| (self.answered > 0).then(|| self.quantiles[i] as f64 / 1e6);
-        json!({
-            "t_s": self.t_s as f64,
-            "stage": stage,
-            "sent": self.sent,
-            "ok": self.ok,
-            "errors": self.errors,
-            "rps": self.ok as f64,
-            "p50_ms": q(0),
-            "p90_ms": q(1),
-            "p99_ms": q(2),
-            "max_ms": q(3),
-            "open": self.open,
-            "histogram": base64::engine::general_purpose::STANDARD.encode(&self.packed),
-        })
+        IntervalDoc {
+            t_s: self.t_s as f64,
+            stage: stage.map(str::to_string),
+            sent: self.sent,
+            ok: self.ok,
+            errors: self.errors,
+            rps: self.ok as f64,
+            p50_ms: q(0),
+            p90_ms: q(1),
+            p99_ms: q(2),
+            max_ms: q(3),
+            open: self.open,
+            histogram: codec::base64_text(&self.packed),
+        }
     }
 
-    pub fn from_json(v: &Value) -> Result<IntervalRec, String> {
-        let n = |k: &str| v[k].as_u64().ok_or_else(|| format!("interval: '{k}' is missing"));
-        let t = v["t_s"].as_f64().ok_or("interval: 't_s' is missing")?;
-        let latency = match v["histogram"].as_str() {
-            Some(s) if !s.is_empty() => super::report::decode_hist(s)?,
-            _ => new_histogram(),
-        };
-        Ok(IntervalRec::from_histogram(t.round() as u64, [n("sent")?, n("ok")?, n("errors")?, n("open")?], &latency))
+    pub fn from_doc(d: &IntervalDoc) -> Result<IntervalRec, String> {
+        let latency = if d.histogram.is_empty() { new_histogram() } else { codec::decode_hist(&d.histogram)? };
+        Ok(IntervalRec::from_histogram(d.t_s.round() as u64, [d.sent, d.ok, d.errors, d.open], &latency))
     }
 }
 
@@ -152,35 +149,24 @@ impl MonitorSeries {
         self.samples.iter().map(|s| s.rss_bytes).max()
     }
 
-    pub fn to_json(&self) -> Value {
-        json!({
-            "pid": self.pid,
-            "name": self.name,
-            "exited_at_s": self.exited_at_s,
-            "cpu_mean_pct": self.cpu_mean(),
-            "cpu_max_pct": self.cpu_max(),
-            "rss_peak_bytes": self.rss_peak(),
-            "samples": self.samples.iter().map(|s| json!({"t_s": s.t_s, "cpu_pct": s.cpu_pct, "rss_bytes": s.rss_bytes})).collect::<Vec<_>>(),
-        })
+    pub fn to_doc(&self) -> MonitorDoc {
+        MonitorDoc {
+            pid: self.pid,
+            name: self.name.clone(),
+            exited_at_s: self.exited_at_s,
+            cpu_mean_pct: self.cpu_mean(),
+            cpu_max_pct: self.cpu_max(),
+            rss_peak_bytes: self.rss_peak(),
+            samples: self.samples.iter().map(|s| SampleDoc { t_s: s.t_s, cpu_pct: s.cpu_pct, rss_bytes: s.rss_bytes }).collect(),
+        }
     }
 
-    pub fn from_json(v: &Value) -> MonitorSeries {
+    pub fn from_doc(d: &MonitorDoc) -> MonitorSeries {
         MonitorSeries {
-            pid: v["pid"].as_u64().unwrap_or(0) as u32,
-            name: v["name"].as_str().unwrap_or("").to_string(),
-            exited_at_s: v["exited_at_s"].as_f64(),
-            samples: v["samples"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|s| MonitorSample {
-                            t_s: s["t_s"].as_f64().unwrap_or(0.0),
-                            cpu_pct: s["cpu_pct"].as_f64().unwrap_or(0.0),
-                            rss_bytes: s["rss_bytes"].as_u64().unwrap_or(0),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            pid: d.pid,
+            name: d.name.clone(),
+            exited_at_s: d.exited_at_s,
+            samples: d.samples.iter().map(|s| MonitorSample { t_s: s.t_s, cpu_pct: s.cpu_pct, rss_bytes: s.rss_bytes }).collect(),
         }
     }
 }
@@ -212,7 +198,7 @@ mod tests {
     #[test]
     fn intervals_round_trip_and_align() {
         let a = vec![rec(1, 10, 1), rec(2, 20, 2)];
-        let back: Vec<IntervalRec> = a.iter().map(|r| IntervalRec::from_json(&r.to_json(Some("s"))).unwrap()).collect();
+        let back: Vec<IntervalRec> = a.iter().map(|r| IntervalRec::from_doc(&r.to_doc(Some("s"))).unwrap()).collect();
         assert_eq!(back[1].ok, 20);
         assert_eq!(back[1].latency().len(), 20);
         assert_eq!(back, a, "a round trip through JSON is exact");

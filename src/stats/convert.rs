@@ -1,0 +1,307 @@
+//! A [`RunResult`] to and from its schema document ([`ResultDoc`]): the figures are computed
+//! here from the histograms, and the histograms travel encoded so results merge exactly.
+//!
+//! Pure: no I/O, no clock.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use super::codec::{decode_hist, encode_hist};
+use super::report::{ms, RunMeta, RunResult};
+use super::result::{
+    AccountingDoc, AsrDoc, Bytes, ChatDoc, Connections, FinalLatency, Generator, Histograms, Latency, Loop, PartDoc, PartLatency, Rate,
+    Requests, ResultDoc, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
+};
+use super::timeline::{IntervalRec, MonitorSeries, StageResult};
+use super::{new_histogram, AsrStats, ChatStats, ErrorClass, ScenarioStats, Shard};
+
+/// p50 / p99 / max in ms, or nulls when nothing was recorded.
+fn short(h: &Histogram<u64>) -> Short {
+    if h.is_empty() {
+        return Short::default();
+    }
+    Short { p50: Some(ms(h.value_at_quantile(0.5))), p99: Some(ms(h.value_at_quantile(0.99))), max: Some(ms(h.max())) }
+}
+
+fn latency(h: &Histogram<u64>) -> Latency {
+    if h.is_empty() {
+        return Latency::default();
+    }
+    let q = |p: f64| Some(ms(h.value_at_quantile(p)));
+    Latency {
+        min: Some(ms(h.min())),
+        mean: Some(h.mean() / 1e6),
+        p50: q(0.50),
+        p90: q(0.90),
+        p99: q(0.99),
+        p999: q(0.999),
+        p9999: q(0.9999),
+        max: Some(ms(h.max())),
+    }
+}
+
+fn part_latency(h: &Histogram<u64>) -> PartLatency {
+    let q = |p: f64| (!h.is_empty()).then(|| ms(h.value_at_quantile(p)));
+    PartLatency { p50: q(0.5), p90: q(0.9), p95: q(0.95), p99: q(0.99), max: (!h.is_empty()).then(|| ms(h.max())) }
+}
+
+fn statuses(s: &Shard) -> BTreeMap<String, u64> {
+    s.statuses().map(|(c, n)| (c.to_string(), n)).collect()
+}
+
+/// The counters of a stage or a named request, with its full result.
+fn part(shard: &Shard, r: &RunResult) -> PartDoc {
+    PartDoc {
+        sent: shard.sent,
+        ok: shard.responses,
+        errors: shard.failed,
+        rps: Some(r.achieved_rate()),
+        latency_ms: part_latency(&shard.corrected),
+        status: statuses(shard),
+        result: Some(Box::new(r.to_doc())),
+        thresholds: None,
+    }
+}
+
+fn asr(s: &Shard) -> Option<AsrDoc> {
+    let a = s.asr()?;
+    let rtf = |q: f64| (!a.rtf_permille.is_empty()).then(|| a.rtf_permille.value_at_quantile(q) as f64 / 1000.0);
+    Some(AsrDoc {
+        sessions: Sessions { started: s.sent, completed: s.responses, failed: s.failed, in_flight: s.in_flight },
+        time_to_first_partial_ms: short(&a.first_partial),
+        final_latency_ms: FinalLatency { corrected: short(&s.corrected), service: short(&s.service) },
+        frame_send_lag_ms: short(&a.frame_lag),
+        frames_sent: a.frame_lag.len(),
+        rtf: Short { p50: rtf(0.5), p99: rtf(0.99), max: rtf(1.0) },
+        partials: a.partials,
+        partials_per_session: if s.responses > 0 { a.partials as f64 / s.responses as f64 } else { 0.0 },
+    })
+}
+
+fn chat(s: &Shard) -> Option<ChatDoc> {
+    let c = s.chat()?;
+    Some(ChatDoc {
+        messages_sent: c.broadcasts,
+        deliveries: c.deliveries,
+        deliveries_per_message: if c.broadcasts > 0 { c.deliveries as f64 / c.broadcasts as f64 } else { 0.0 },
+        delivery_latency_ms: short(&c.delivery),
+    })
+}
+
+fn tls(s: &Shard) -> Option<TlsDoc> {
+    let t = &s.tls;
+    (!t.handshakes.is_empty()).then(|| TlsDoc { handshakes: t.handshakes.len(), resumed: t.resumed, handshake_ms: short(&t.handshakes) })
+}
+
+/// Every histogram, the scenario's own written empty when the run has none (the layout of
+/// `stampede.result/1`).
+fn histograms(s: &Shard) -> Histograms {
+    let empty = new_histogram();
+    let asr = s.asr();
+    let of = |h: Option<&Histogram<u64>>| Some(encode_hist(h.unwrap_or(&empty)));
+    Histograms {
+        corrected: encode_hist(&s.corrected),
+        service: encode_hist(&s.service),
+        lateness: encode_hist(&s.lateness),
+        connect: encode_hist(&s.connect),
+        handshake: encode_hist(&s.handshake),
+        tls: Some(encode_hist(&s.tls.handshakes)),
+        frame_lag: of(asr.map(|a| &a.frame_lag)),
+        first_partial: of(asr.map(|a| &a.first_partial)),
+        rtf_permille: of(asr.map(|a| &a.rtf_permille)),
+        delivery: of(s.chat().map(|c| &c.delivery)),
+    }
+}
+
+impl RunResult {
+    /// The result as its schema document.
+    pub fn to_doc(&self) -> ResultDoc {
+        let (s, m) = (&self.shard, &self.meta);
+        let sat = self.saturation();
+        let acc = s.accounting();
+        ResultDoc {
+            schema: SCHEMA.to_string(),
+            scenario: m.scenario.clone(),
+            target: m.target.clone(),
+            driver: m.driver.clone(),
+            threads: m.threads as u64,
+            pipeline: m.pipeline as u64,
+            duration_s: m.duration_s,
+            started_unix_ms: m.started_unix_ms,
+            interrupted: m.interrupted,
+            aborted: self.aborted.clone(),
+            loop_mode: if self.open_loop() { Loop::Open } else { Loop::Closed },
+            requests: Requests { total: s.requests_total(), ok: s.responses, errors: s.failed, sent: s.sent, in_flight: s.in_flight },
+            accounting: AccountingDoc {
+                sent: acc.sent,
+                ok: acc.ok,
+                errors: acc.errors,
+                in_flight: acc.in_flight,
+                balanced: acc.balanced(),
+            },
+            rate: Rate { achieved_per_s: self.achieved_rate(), target_per_s: m.target_rate },
+            latency_ms: latency(&s.corrected),
+            service_latency_ms: latency(&s.service),
+            send_lateness_ms: (self.open_loop() && !s.lateness.is_empty()).then(|| short(&s.lateness)),
+            connect_ms: short(&s.connect),
+            handshake_ms: short(&s.handshake),
+            tls: tls(s),
+            status: statuses(s),
+            non_2xx_3xx: self.non_2xx_3xx(),
+            close_codes: s
+                .ws
+                .close_codes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (super::close_slot_name(i), *n))
+                .collect(),
+            errors: ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| (c.name().to_string(), s.errors_of(*c))).collect(),
+            bytes: Bytes { read: s.bytes_read, written: s.bytes_written },
+            generator: Generator {
+                cpu_user_s: m.cpu_user_s,
+                cpu_sys_s: m.cpu_sys_s,
+                cpu_us_per_request: self.cpu_us_per_request(),
+                cpu_busy: sat.cpu_busy,
+                saturated: sat.saturated,
+                saturation_reasons: sat.reasons,
+                rss_start_bytes: m.rss_start,
+                rss_peak_bytes: m.rss_peak,
+                bytes_per_connection: self.bytes_per_connection(),
+            },
+            connections: Connections {
+                planned: m.connections,
+                attempted: s.connects_attempted,
+                established: s.connects_ok,
+                peak_open: s.open_peak,
+                mean_open: s.mean_open(),
+                samples: s.open_samples,
+                samples_sum: s.open_samples_sum,
+            },
+            histograms: histograms(s),
+            asr: asr(s),
+            chat: chat(s),
+            stages: self.stage_docs(),
+            by_name: self.by_name.iter().filter_map(|(n, sh)| Some((n.clone(), part(sh, &self.named_result(n)?)))).collect(),
+            monitor: self.monitor.iter().map(MonitorSeries::to_doc).collect(),
+            intervals: self.intervals.iter().map(|r| r.to_doc(self.stage_name_at(r.t_s as f64 - 0.5))).collect(),
+            thresholds: None,
+            host: None,
+        }
+    }
+
+    fn stage_docs(&self) -> Vec<StageDoc> {
+        (0..self.stages.len())
+            .filter_map(|i| {
+                let (st, r) = (&self.stages[i], self.stage_result(i)?);
+                Some(StageDoc {
+                    name: st.name.clone(),
+                    start_s: st.start_s,
+                    end_s: st.end_s,
+                    shape: Some(st.shape.clone()),
+                    in_flight_at_end: st.shard.in_flight,
+                    part: part(&st.shard, &r),
+                })
+            })
+            .collect()
+    }
+
+    /// Reads a result document back, histograms included.
+    pub fn from_doc(d: &ResultDoc) -> Result<RunResult, String> {
+        let mut r = RunResult::new(meta(d), shard(d)?);
+        r.intervals = d.intervals.iter().map(IntervalRec::from_doc).collect::<Result<_, _>>()?;
+        r.aborted = d.aborted.clone();
+        for (name, entry) in &d.by_name {
+            // A request without its full result (hand-written JSON) is left out.
+            let Some(inner) = &entry.result else { continue };
+            let inner = RunResult::from_doc(inner).map_err(|e| format!("request {name}: {e}"))?;
+            r.by_name.push((name.clone(), inner.shard));
+        }
+        r.monitor = d.monitor.iter().map(MonitorSeries::from_doc).collect();
+        for st in &d.stages {
+            // A stage without its full result (hand-written JSON) is left out.
+            let Some(inner) = &st.part.result else { continue };
+            let inner = RunResult::from_doc(inner).map_err(|e| format!("stage \"{}\": {e}", st.name))?;
+            let shape = st.shape.clone().unwrap_or_default();
+            r.stages.push(StageResult { name: st.name.clone(), start_s: st.start_s, end_s: st.end_s, shape, shard: inner.shard });
+        }
+        Ok(r)
+    }
+}
+
+fn meta(d: &ResultDoc) -> RunMeta {
+    RunMeta {
+        scenario: d.scenario.clone(),
+        target: d.target.clone(),
+        driver: d.driver.clone(),
+        threads: d.threads as usize,
+        connections: d.connections.planned,
+        pipeline: d.pipeline as u32,
+        duration_s: d.duration_s,
+        target_rate: d.rate.target_per_s,
+        cpu_user_s: d.generator.cpu_user_s,
+        cpu_sys_s: d.generator.cpu_sys_s,
+        interrupted: d.interrupted,
+        started_unix_ms: d.started_unix_ms,
+        rss_start: d.generator.rss_start_bytes,
+        rss_peak: d.generator.rss_peak_bytes,
+    }
+}
+
+/// The merged shard of a document: histograms decoded, counters put back in their slots.
+fn shard(d: &ResultDoc) -> Result<Shard, String> {
+    let h = &d.histograms;
+    let optional = |x: &Option<String>| x.as_deref().map(decode_hist).transpose().map(|o| o.unwrap_or_else(new_histogram));
+    let mut s = Shard::new();
+    s.corrected = decode_hist(&h.corrected)?;
+    s.service = decode_hist(&h.service)?;
+    s.lateness = decode_hist(&h.lateness)?;
+    s.connect = decode_hist(&h.connect)?;
+    s.handshake = decode_hist(&h.handshake)?;
+    // TLS, streaming and chat histograms are absent from results written before they existed.
+    s.tls.handshakes = optional(&h.tls)?;
+    s.tls.resumed = d.tls.as_ref().map_or(0, |t| t.resumed);
+    s.ext = match (&d.asr, &d.chat) {
+        (Some(a), _) => ScenarioStats::Asr(Box::new(AsrStats {
+            frame_lag: optional(&h.frame_lag)?,
+            first_partial: optional(&h.first_partial)?,
+            rtf_permille: optional(&h.rtf_permille)?,
+            partials: a.partials,
+        })),
+        (None, Some(c)) => ScenarioStats::Chat(Box::new(ChatStats {
+            broadcasts: c.messages_sent,
+            deliveries: c.deliveries,
+            delivery: optional(&h.delivery)?,
+        })),
+        (None, None) => ScenarioStats::Plain,
+    };
+    for (name, n) in &d.close_codes {
+        let slot = match name.as_str() {
+            "none" => 16,
+            "other" => 17,
+            code => super::close_slot(code.parse().ok()),
+        };
+        s.ws.close_codes[slot] = *n;
+    }
+    s.sent = d.requests.sent;
+    s.responses = d.requests.ok;
+    s.failed = d.requests.errors;
+    s.in_flight = d.requests.in_flight;
+    for (code, n) in &d.status {
+        let code: usize = code.parse().map_err(|_| format!("bad status code {code}"))?;
+        *s.status.get_mut(code).ok_or_else(|| format!("bad status code {code}"))? = *n;
+    }
+    for (name, n) in &d.errors {
+        let class = ErrorClass::from_name(name).ok_or_else(|| format!("unknown error class {name}"))?;
+        s.errors[class as usize] = *n;
+    }
+    s.bytes_read = d.bytes.read;
+    s.bytes_written = d.bytes.written;
+    s.connects_attempted = d.connections.attempted;
+    s.connects_ok = d.connections.established;
+    s.open_peak = d.connections.peak_open;
+    s.open_samples = d.connections.samples;
+    s.open_samples_sum = d.connections.samples_sum;
+    Ok(s)
+}

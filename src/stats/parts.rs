@@ -1,0 +1,186 @@
+//! The parts of a [`Shard`](super::Shard) that only some runs have: TLS handshakes (any
+//! scenario over TLS), WebSocket closes, and the scenario's own figures as one enum
+//! ([`ScenarioStats`]): streaming sessions (ASR) or chat fan-out, nothing for the rest.
+//!
+//! Owned by one worker like the shard (no `Arc`, no atomics). A shard made for its scenario
+//! ([`super::Shard::for_kind`]) has its part allocated at set-up; a plain shard that records a
+//! scenario's figure gets the part on that first record (once per shard, never per request).
+
+use hdrhistogram::Histogram;
+
+use super::result::ScenarioKind;
+use super::{new_histogram, record, CLOSE_SLOTS};
+
+/// TLS handshakes (after the TCP connect, before the protocol's opening).
+#[derive(Clone, Debug)]
+pub struct TlsStats {
+    pub handshakes: Histogram<u64>,
+    /// Handshakes that resumed an earlier session.
+    pub resumed: u64,
+}
+
+impl Default for TlsStats {
+    fn default() -> Self {
+        TlsStats::new()
+    }
+}
+
+impl TlsStats {
+    pub fn new() -> TlsStats {
+        TlsStats { handshakes: new_histogram(), resumed: 0 }
+    }
+
+    pub fn merge(&mut self, o: &TlsStats) {
+        let _ = self.handshakes.add(&o.handshakes);
+        self.resumed += o.resumed;
+    }
+}
+
+/// WebSocket close frames received from the server, by code (index: code − 1000 for
+/// 1000..=1015; slot 16: no code; slot 17: any other code).
+#[derive(Clone, Debug, Default)]
+pub struct WsStats {
+    pub close_codes: [u64; CLOSE_SLOTS],
+}
+
+impl WsStats {
+    pub fn merge(&mut self, o: &WsStats) {
+        for (a, b) in self.close_codes.iter_mut().zip(o.close_codes.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// Streaming sessions (ASR).
+#[derive(Clone, Debug)]
+pub struct AsrStats {
+    /// Send lag of every frame against its deadline.
+    pub frame_lag: Histogram<u64>,
+    /// First audio byte sent → first partial result.
+    pub first_partial: Histogram<u64>,
+    /// Real-time factor × 1000 (first audio → final, over audio length).
+    pub rtf_permille: Histogram<u64>,
+    /// Partial results received in completed sessions.
+    pub partials: u64,
+}
+
+impl Default for AsrStats {
+    fn default() -> Self {
+        AsrStats::new()
+    }
+}
+
+impl AsrStats {
+    pub fn new() -> AsrStats {
+        AsrStats { frame_lag: new_histogram(), first_partial: new_histogram(), rtf_permille: new_histogram(), partials: 0 }
+    }
+
+    pub fn merge(&mut self, o: &AsrStats) {
+        let _ = self.frame_lag.add(&o.frame_lag);
+        let _ = self.first_partial.add(&o.first_partial);
+        let _ = self.rtf_permille.add(&o.rtf_permille);
+        self.partials += o.partials;
+    }
+
+    /// A session completed: `partials` received, `elapsed_ns` from the first audio byte to
+    /// the final, for `audio_ns` of audio.
+    pub fn on_session(&mut self, partials: u64, elapsed_ns: u64, audio_ns: u64) {
+        self.partials += partials;
+        if audio_ns > 0 {
+            record(&mut self.rtf_permille, (elapsed_ns as u128 * 1000 / audio_ns as u128) as u64);
+        }
+    }
+}
+
+/// Chat rooms: messages broadcast (no answer expected) and their deliveries.
+#[derive(Clone, Debug)]
+pub struct ChatStats {
+    pub broadcasts: u64,
+    /// Messages delivered to this generator's connections, and their fan-out latency
+    /// (delivery − the sender's intended send time).
+    pub deliveries: u64,
+    pub delivery: Histogram<u64>,
+}
+
+impl Default for ChatStats {
+    fn default() -> Self {
+        ChatStats::new()
+    }
+}
+
+impl ChatStats {
+    pub fn new() -> ChatStats {
+        ChatStats { broadcasts: 0, deliveries: 0, delivery: new_histogram() }
+    }
+
+    pub fn merge(&mut self, o: &ChatStats) {
+        self.broadcasts += o.broadcasts;
+        self.deliveries += o.deliveries;
+        let _ = self.delivery.add(&o.delivery);
+    }
+}
+
+/// The scenario's own figures.
+#[derive(Clone, Debug)]
+pub enum ScenarioStats {
+    /// Request/response runs (HTTP, WebSocket echo, raw): nothing beyond the shard's core.
+    Plain,
+    Asr(Box<AsrStats>),
+    Chat(Box<ChatStats>),
+}
+
+impl ScenarioStats {
+    /// The part a run of `kind` records into, allocated now.
+    pub fn for_kind(kind: Option<ScenarioKind>) -> ScenarioStats {
+        match kind {
+            Some(ScenarioKind::Asr) => ScenarioStats::Asr(Box::default()),
+            Some(ScenarioKind::WsChat) => ScenarioStats::Chat(Box::default()),
+            Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Raw) | None => ScenarioStats::Plain,
+        }
+    }
+
+    /// A fresh part of the same kind (the next stage of the same worker).
+    pub fn empty_like(&self) -> ScenarioStats {
+        match self {
+            ScenarioStats::Plain => ScenarioStats::Plain,
+            ScenarioStats::Asr(_) => ScenarioStats::Asr(Box::default()),
+            ScenarioStats::Chat(_) => ScenarioStats::Chat(Box::default()),
+        }
+    }
+
+    /// The streaming part, made on first use by a plain shard.
+    pub fn asr_mut(&mut self) -> &mut AsrStats {
+        match self {
+            ScenarioStats::Asr(a) => a,
+            // A chat run never streams audio: the two parts never meet in one shard.
+            ScenarioStats::Plain | ScenarioStats::Chat(_) => {
+                *self = ScenarioStats::Asr(Box::default());
+                self.asr_mut()
+            }
+        }
+    }
+
+    /// The chat part, made on first use by a plain shard.
+    pub fn chat_mut(&mut self) -> &mut ChatStats {
+        match self {
+            ScenarioStats::Chat(c) => c,
+            ScenarioStats::Plain | ScenarioStats::Asr(_) => {
+                *self = ScenarioStats::Chat(Box::default());
+                self.chat_mut()
+            }
+        }
+    }
+
+    /// Adds another shard's part. Parts of different scenarios never meet (results of
+    /// different scenarios are refused before their shards merge); a plain part takes the
+    /// other's kind.
+    pub fn merge(&mut self, o: &ScenarioStats) {
+        match (&mut *self, o) {
+            (_, ScenarioStats::Plain) => {}
+            (ScenarioStats::Asr(a), ScenarioStats::Asr(b)) => a.merge(b),
+            (ScenarioStats::Chat(a), ScenarioStats::Chat(b)) => a.merge(b),
+            (ScenarioStats::Plain, ScenarioStats::Asr(_) | ScenarioStats::Chat(_)) => *self = o.clone(),
+            (ScenarioStats::Asr(_), ScenarioStats::Chat(_)) | (ScenarioStats::Chat(_), ScenarioStats::Asr(_)) => {}
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! The result schema (`stampede.result/1`), defined once as serde types: what `--json` writes,
+//! what `merge`, `--processes`, `report`, `compare` and `--junit` read back.
+//!
+//! The field names and meanings are the ones the hand-written JSON of earlier versions used, so
+//! results written before these types existed load unchanged (`tests/fixtures/v1`). Fields that
+//! older writers did not emit carry `#[serde(default)]`. Per-scenario sections (`asr`, `chat`,
+//! `tls`) are typed and absent (`null`) when the run had none; the scenario itself is named by
+//! [`ScenarioKind`].
+//!
+//! Pure: no I/O, no clock. Converting to and from the in-memory [`super::report::RunResult`]
+//! lives in `convert.rs`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version tag of the JSON result. Bump on an incompatible change.
+pub const SCHEMA: &str = "stampede.result/1";
+
+/// The scenarios a result can come from (the `scenario` field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScenarioKind {
+    Http,
+    Ws,
+    WsChat,
+    Asr,
+    Raw,
+}
+
+impl ScenarioKind {
+    pub const ALL: [ScenarioKind; 5] = [ScenarioKind::Http, ScenarioKind::Ws, ScenarioKind::WsChat, ScenarioKind::Asr, ScenarioKind::Raw];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ScenarioKind::Http => "http",
+            ScenarioKind::Ws => "ws",
+            ScenarioKind::WsChat => "ws-chat",
+            ScenarioKind::Asr => "asr",
+            ScenarioKind::Raw => "raw",
+        }
+    }
+
+    /// The kind named `name` (`None` for a name this version does not know).
+    pub fn from_name(name: &str) -> Option<ScenarioKind> {
+        ScenarioKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// Open loop (paced at a target rate) or closed loop (the next request when the answer is in).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loop {
+    Open,
+    #[default]
+    Closed,
+}
+
+/// The whole result document.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultDoc {
+    pub schema: String,
+    pub scenario: String,
+    pub target: String,
+    pub driver: String,
+    pub threads: u64,
+    pub pipeline: u64,
+    pub duration_s: f64,
+    pub started_unix_ms: u64,
+    #[serde(default)]
+    pub interrupted: bool,
+    #[serde(default)]
+    pub aborted: Option<String>,
+    #[serde(rename = "loop", default)]
+    pub loop_mode: Loop,
+    pub requests: Requests,
+    #[serde(default)]
+    pub accounting: AccountingDoc,
+    pub rate: Rate,
+    #[serde(default)]
+    pub latency_ms: Latency,
+    #[serde(default)]
+    pub service_latency_ms: Latency,
+    #[serde(default)]
+    pub send_lateness_ms: Option<Short>,
+    #[serde(default)]
+    pub connect_ms: Short,
+    #[serde(default)]
+    pub handshake_ms: Short,
+    #[serde(default)]
+    pub tls: Option<TlsDoc>,
+    #[serde(default)]
+    pub status: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub non_2xx_3xx: u64,
+    #[serde(default)]
+    pub close_codes: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub errors: BTreeMap<String, u64>,
+    pub bytes: Bytes,
+    pub generator: Generator,
+    pub connections: Connections,
+    pub histograms: Histograms,
+    #[serde(default)]
+    pub asr: Option<AsrDoc>,
+    #[serde(default)]
+    pub chat: Option<ChatDoc>,
+    #[serde(default)]
+    pub stages: Vec<StageDoc>,
+    #[serde(default)]
+    pub by_name: BTreeMap<String, PartDoc>,
+    #[serde(default)]
+    pub monitor: Vec<MonitorDoc>,
+    #[serde(default)]
+    pub intervals: Vec<IntervalDoc>,
+    /// The verdicts of the run's thresholds (added by the command that judged them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Vec<VerdictDoc>>,
+    /// The host the run ran on (the preflight's `Host`, added by the run command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<Value>,
+}
+
+impl ResultDoc {
+    pub fn kind(&self) -> Option<ScenarioKind> {
+        ScenarioKind::from_name(&self.scenario)
+    }
+
+    /// Parses a document, checking the schema tag first (so the error names the schema).
+    pub fn from_value(v: &Value) -> Result<ResultDoc, String> {
+        if v["schema"] != SCHEMA {
+            return Err(format!("not a {SCHEMA} result (schema: {})", v["schema"]));
+        }
+        // The histograms are what a result cannot do without: name the first one missing.
+        for k in ["corrected", "service", "lateness", "connect", "handshake"] {
+            if !v["histograms"][k].is_string() {
+                return Err(format!("missing histogram {k}"));
+            }
+        }
+        ResultDoc::deserialize(v).map_err(|e| format!("missing or bad field: {e}"))
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Requests {
+    pub total: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub sent: u64,
+    pub in_flight: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountingDoc {
+    pub sent: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub in_flight: u64,
+    pub balanced: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    pub achieved_per_s: f64,
+    #[serde(default)]
+    pub target_per_s: Option<f64>,
+}
+
+/// The full latency summary, in ms (`null` each when nothing was recorded).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub min: Option<f64>,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub p999: Option<f64>,
+    pub p9999: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// p50 / p99 / max in ms (`null` each when nothing was recorded).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Short {
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// The latency of a stage or a named request, in ms.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartLatency {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsDoc {
+    pub handshakes: u64,
+    pub resumed: u64,
+    pub handshake_ms: Short,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bytes {
+    pub read: u64,
+    pub written: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Generator {
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
+    #[serde(default)]
+    pub cpu_us_per_request: Option<f64>,
+    #[serde(default)]
+    pub cpu_busy: f64,
+    #[serde(default)]
+    pub saturated: bool,
+    #[serde(default)]
+    pub saturation_reasons: Vec<String>,
+    #[serde(default)]
+    pub rss_start_bytes: u64,
+    #[serde(default)]
+    pub rss_peak_bytes: u64,
+    #[serde(default)]
+    pub bytes_per_connection: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Connections {
+    pub planned: u64,
+    pub attempted: u64,
+    pub established: u64,
+    pub peak_open: u64,
+    #[serde(default)]
+    pub mean_open: f64,
+    pub samples: u64,
+    pub samples_sum: u64,
+}
+
+/// The histograms, HdrHistogram V2 + deflate, base64. The first five exist in every result;
+/// the others are absent from results written before they existed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    pub corrected: String,
+    pub service: String,
+    pub lateness: String,
+    pub connect: String,
+    pub handshake: String,
+    #[serde(default)]
+    pub tls: Option<String>,
+    #[serde(default)]
+    pub frame_lag: Option<String>,
+    #[serde(default)]
+    pub first_partial: Option<String>,
+    #[serde(default)]
+    pub rtf_permille: Option<String>,
+    #[serde(default)]
+    pub delivery: Option<String>,
+}
+
+/// Streaming-session (ASR) figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AsrDoc {
+    pub sessions: Sessions,
+    pub time_to_first_partial_ms: Short,
+    pub final_latency_ms: FinalLatency,
+    pub frame_send_lag_ms: Short,
+    pub frames_sent: u64,
+    /// Real-time factor (processing time over audio time).
+    pub rtf: Short,
+    pub partials: u64,
+    pub partials_per_session: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sessions {
+    pub started: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub in_flight: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FinalLatency {
+    pub corrected: Short,
+    pub service: Short,
+}
+
+/// Chat rooms: messages sent, and delivered to room members.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatDoc {
+    pub messages_sent: u64,
+    pub deliveries: u64,
+    pub deliveries_per_message: f64,
+    pub delivery_latency_ms: Short,
+}
+
+/// A named request of a mix (`by_name`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartDoc {
+    #[serde(default)]
+    pub sent: u64,
+    #[serde(default)]
+    pub ok: u64,
+    #[serde(default)]
+    pub errors: u64,
+    #[serde(default)]
+    pub rps: Option<f64>,
+    #[serde(default)]
+    pub latency_ms: PartLatency,
+    #[serde(default)]
+    pub status: BTreeMap<String, u64>,
+    /// The part as a full result (absent from hand-written JSON).
+    #[serde(default)]
+    pub result: Option<Box<ResultDoc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Vec<VerdictDoc>>,
+}
+
+/// A stage of a plan (`stages[]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageDoc {
+    /// Empty in hand-written JSON without one (the pages skip such a stage).
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub start_s: f64,
+    #[serde(default)]
+    pub end_s: f64,
+    #[serde(default)]
+    pub shape: Option<String>,
+    #[serde(default)]
+    pub in_flight_at_end: u64,
+    #[serde(flatten)]
+    pub part: PartDoc,
+}
+
+/// One second of the run (`intervals[]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntervalDoc {
+    pub t_s: f64,
+    #[serde(default)]
+    pub stage: Option<String>,
+    pub sent: u64,
+    pub ok: u64,
+    pub errors: u64,
+    #[serde(default)]
+    pub rps: f64,
+    #[serde(default)]
+    pub p50_ms: Option<f64>,
+    #[serde(default)]
+    pub p90_ms: Option<f64>,
+    #[serde(default)]
+    pub p99_ms: Option<f64>,
+    #[serde(default)]
+    pub max_ms: Option<f64>,
+    pub open: u64,
+    /// V2 + deflate, base64 (empty when nothing was answered that second).
+    #[serde(default)]
+    pub histogram: String,
+}
+
+/// A target process sampled during the run (`monitor[]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MonitorDoc {
+    #[serde(default)]
+    pub pid: u32,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub exited_at_s: Option<f64>,
+    #[serde(default)]
+    pub cpu_mean_pct: Option<f64>,
+    #[serde(default)]
+    pub cpu_max_pct: Option<f64>,
+    #[serde(default)]
+    pub rss_peak_bytes: Option<u64>,
+    #[serde(default)]
+    pub samples: Vec<SampleDoc>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SampleDoc {
+    #[serde(default)]
+    pub t_s: f64,
+    #[serde(default)]
+    pub cpu_pct: f64,
+    #[serde(default)]
+    pub rss_bytes: u64,
+}
+
+/// A threshold verdict.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerdictDoc {
+    pub threshold: String,
+    #[serde(default)]
+    pub actual: Option<f64>,
+    #[serde(default)]
+    pub passed: bool,
+}
+
+/// Tests: a default document with the parts in `v` laid over it, key by key.
+#[cfg(test)]
+pub(crate) fn doc_from_partial(v: Value) -> ResultDoc {
+    fn lay(into: &mut Value, v: Value) {
+        match (into, v) {
+            (Value::Object(into), Value::Object(v)) => {
+                for (k, x) in v {
+                    match into.get_mut(&k) {
+                        Some(slot) if slot.is_object() && x.is_object() => lay(slot, x),
+                        Some(_) | None => {
+                            into.insert(k, x);
+                        }
+                    }
+                }
+            }
+            (into, v) => *into = v,
+        }
+    }
+    let mut d = serde_json::to_value(ResultDoc::default()).expect("a default document serializes");
+    lay(&mut d, v);
+    serde_json::from_value(d).expect("a partial document completes")
+}
