@@ -28,11 +28,10 @@
 //! Hot-path rules: one task per connection, buffers allocated at connect time and reused,
 //! one stats shard per worker (never shared across threads), errors counted by a `Copy` enum.
 
-pub mod app;
 pub mod audio;
-pub mod capacity;
 pub mod cli;
 pub mod clock;
+pub mod cmd;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -43,10 +42,8 @@ pub mod monitor;
 pub mod net;
 pub mod plan;
 pub mod preflight;
-pub mod preflight_cmd;
 pub mod proto;
 pub mod report;
-pub mod report_cmd;
 pub mod scenario;
 pub mod server;
 pub mod stats;

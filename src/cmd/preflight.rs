@@ -1,61 +1,14 @@
-//! `stampede preflight`, and the same checks run before every load (edge layer: it prints).
-//!
-//! The checks themselves live in `preflight/` and only read a /proc root; this module builds
-//! the plan from the command line or the run's config, prints the table, and decides.
+//! `stampede preflight`: the kernel and limit checks as a table, `--apply`/`--revert`, and
+//! `--verify URL` (a connect burst with the kernel's counters around it). The checks before
+//! every load run in `cmd/run`.
 
-use std::path::Path;
-
+use super::check_writable;
 use crate::cli::PreflightArgs;
-use crate::config::{self, LoadConfig, Target};
+use crate::config;
 use crate::error::{exit, Error, Result};
-use crate::preflight::{self, Plan, Status};
+use crate::preflight::{self, Plan};
 use crate::units::parse_count;
 
-/// The preflight plan of a run.
-pub fn plan_for(target: &Target, load: &LoadConfig) -> Plan {
-    Plan {
-        connections: load.connections,
-        processes: 1,
-        threads: load.threads,
-        source_addrs: load.sources.len().max(1) as u64,
-        destinations: 1,
-        target_is_local: target.addr.ip().is_loopback() || load.unix.is_some(),
-        serve_backlog: None,
-        uses_io_uring: None,
-        unix: load.unix.is_some(),
-    }
-}
-
-/// Runs the checks for a planned run. Prints warnings and failures on stderr; returns false
-/// (after printing the fixes) when a failure makes the run impossible.
-pub fn check_before_run(plan: &Plan) -> Result<bool> {
-    let _ = preflight::raise_nofile_soft_limit();
-    let report = preflight::run(Path::new("/"), plan);
-    let fatal = report.fatal();
-    let worth_saying: Vec<_> = report.checks.iter().filter(|c| c.status != Status::Pass).collect();
-    if worth_saying.is_empty() {
-        return Ok(true);
-    }
-    for c in &worth_saying {
-        let tag = match c.status {
-            Status::Pass => "PASS",
-            Status::Warn => "WARN",
-            Status::Fail => "FAIL",
-        };
-        eprintln!("preflight {tag} {}: {} (needed: {})", c.name, c.observed, c.needed);
-        if let Some(fix) = &c.fix {
-            eprintln!("    fix: {fix}");
-        }
-    }
-    if !fatal.is_empty() {
-        eprintln!("stampede: this run cannot work on this machine as configured (see FAIL above); fix it, split it with fewer connections per process, or pass --no-preflight to try anyway");
-        return Ok(false);
-    }
-    Ok(true)
-}
-
-/// `stampede preflight --verify URL`: a 2 s connect burst of `connections`, all at once, with the
-/// kernel's counters around it — run it before and after tuning to see the difference.
 fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
     let target = config::parse_target(url)?;
     // Built through the parser, so the burst gets every default of a normal run.
@@ -106,7 +59,7 @@ fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
 }
 
 /// `stampede preflight`.
-pub fn preflight(a: &PreflightArgs) -> Result<i32> {
+pub(super) fn preflight(a: &PreflightArgs) -> Result<i32> {
     if let Some(url) = &a.verify {
         let n = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
         return verify(a, url, n);
@@ -126,7 +79,7 @@ pub fn preflight(a: &PreflightArgs) -> Result<i32> {
         return Err(Error::usage("-t/--threads must be at least 1"));
     }
     if let Some(p) = &a.json {
-        crate::app::check_writable("--json", p)?;
+        check_writable("--json", p)?;
     }
     let source_addrs = match &a.source {
         Some(s) => crate::net::parse_sources(s).map_err(|e| Error::usage(format!("--source: {e}")))?.len() as u64,

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::run::execute;
+use super::{check_writable, nonce, parse_generated, stop_on_signals, stopped};
 use crate::cli::{CapacityArgs, Command};
 use crate::config;
 use crate::error::{exit, Error, Result};
@@ -31,7 +33,7 @@ struct Step {
     failed: Vec<String>,
 }
 
-pub fn capacity(a: &CapacityArgs) -> Result<i32> {
+pub(super) fn capacity(a: &CapacityArgs) -> Result<i32> {
     let rules: Vec<Threshold> = config::parse_rules("--slo", &a.slo.split(',').filter(|r| !r.trim().is_empty()).collect::<Vec<_>>())?;
     if rules.is_empty() {
         return Err(Error::usage("--slo needs at least one rule, e.g. --slo \"p99<50ms,errors<0.1%\""));
@@ -58,12 +60,12 @@ pub fn capacity(a: &CapacityArgs) -> Result<i32> {
         return Err(Error::usage("--step must be greater than 0"));
     }
     if let Some(p) = &a.json {
-        crate::app::check_writable("--json", p)?;
+        check_writable("--json", p)?;
     }
     let unit = if scenario == "asr" { "streams" } else { "req/s" };
     // Check the whole command line once, before any load is sent.
     probe_command(&scenario, a, start)?;
-    let stop = crate::app::stop_on_signals()?;
+    let stop = stop_on_signals()?;
     eprintln!("stampede capacity: {scenario} {} against {}, {} steps, SLO {}", unit, a.url, a.step, a.slo);
     let mut steps: Vec<Step> = Vec::new();
     let run = |level: f64, steps: &mut Vec<Step>| -> Result<bool> {
@@ -88,7 +90,7 @@ pub fn capacity(a: &CapacityArgs) -> Result<i32> {
     // Up: double until a step fails, the maximum is reached, or the run is stopped.
     let (mut lo, mut hi) = (None::<f64>, None::<f64>);
     let mut level = start;
-    while steps.len() < MAX_STEPS && !crate::app::stopped(&stop) {
+    while steps.len() < MAX_STEPS && !stopped(&stop) {
         if run(level, &mut steps)? {
             lo = Some(level);
             if level >= max {
@@ -102,7 +104,7 @@ pub fn capacity(a: &CapacityArgs) -> Result<i32> {
     }
     // Then bisect between the last good and the first bad level.
     if let (Some(mut l), Some(mut h)) = (lo, hi) {
-        while (h - l) / h > precision && steps.len() < MAX_STEPS && !crate::app::stopped(&stop) {
+        while (h - l) / h > precision && steps.len() < MAX_STEPS && !stopped(&stop) {
             let mid = if scenario == "asr" { ((l + h) / 2.0).round() } else { (l + h) / 2.0 };
             if mid <= l || mid >= h {
                 break;
@@ -141,7 +143,7 @@ fn argv(scenario: &str, a: &CapacityArgs, level: f64) -> Vec<String> {
 
 fn probe_command(scenario: &str, a: &CapacityArgs, level: f64) -> Result<Command> {
     let context = format!("capacity: these flags do not make a valid {scenario} command");
-    Ok(crate::app::parse_generated(&argv(scenario, a, level), &context)?.command)
+    Ok(parse_generated(&argv(scenario, a, level), &context)?.command)
 }
 
 fn probe(scenario: &str, a: &CapacityArgs, level: f64, stop: Arc<AtomicBool>) -> Result<RunResult> {
@@ -149,19 +151,29 @@ fn probe(scenario: &str, a: &CapacityArgs, level: f64, stop: Arc<AtomicBool>) ->
         Command::Http(h) => {
             let cfg = config::http_config(&h)?;
             let load = cfg.load.clone();
-            crate::app::execute(Arc::new(HttpScenario::http(cfg)), &load, stop, false)?
+            execute(Arc::new(HttpScenario::http(cfg)), &load, stop, false)?
         }
         Command::Ws(w) => {
             let cfg = config::ws_config(&w)?;
             let load = cfg.load.clone();
-            crate::app::execute(Arc::new(WsScenario::ws(cfg, crate::app::nonce())), &load, stop, false)?
+            execute(Arc::new(WsScenario::ws(cfg, nonce()?)), &load, stop, false)?
         }
         Command::Asr(x) => {
             let cfg = config::asr_config(&x)?;
             let load = cfg.load.clone();
-            crate::app::execute(Arc::new(AsrScenario::new(cfg, crate::app::nonce())), &load, stop, false)?
+            execute(Arc::new(AsrScenario::new(cfg, nonce()?)), &load, stop, false)?
         }
-        _ => return Err(Error::usage("capacity: scenario must be http, ws or asr")),
+        Command::Serve(_)
+        | Command::Demo(_)
+        | Command::Hold(_)
+        | Command::Preflight(_)
+        | Command::Merge(_)
+        | Command::Raw(_)
+        | Command::Run(_)
+        | Command::Plan(_)
+        | Command::Capacity(_)
+        | Command::Report(_)
+        | Command::Compare(_) => return Err(Error::usage("capacity: scenario must be http, ws or asr")),
     };
     Ok(ran.result)
 }

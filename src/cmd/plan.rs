@@ -1,0 +1,157 @@
+//! `stampede run` (a load plan or a preset, staged over time) and `stampede plan` (print a
+//! preset's TOML).
+
+use std::sync::Arc;
+
+use super::parse_generated;
+use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws};
+use crate::cli::{Command, PlanArgs, RunArgs};
+use crate::config::{self, HttpConfig, LoadConfig, WsMode};
+use crate::error::{exit, Error, Result};
+use crate::scenario::http::HttpScenario;
+
+/// The TOML of a preset for `url` (`--limit` fills the throttle preset's shares).
+fn preset_text(name: &str, url: &str, limit: Option<&str>) -> Result<String> {
+    let scenario = if url.starts_with("ws://") || url.starts_with("wss://") { "ws" } else { "http" };
+    let text = crate::plan::preset(name, scenario, url).map_err(|e| Error::usage(format!("--preset: {e}")))?;
+    let limit = match limit {
+        Some(l) => crate::units::parse_count(l).map_err(|e| Error::usage(format!("--limit: {e}")))? as f64,
+        None => 100.0,
+    };
+    if limit <= 0.0 {
+        return Err(Error::usage("--limit must be greater than 0"));
+    }
+    Ok(crate::plan::with_limit(&text, limit))
+}
+
+pub(super) fn print_plan(a: &PlanArgs) -> Result<i32> {
+    print!("{}", preset_text(&a.preset, &a.url, a.limit.as_deref())?);
+    Ok(exit::OK)
+}
+
+/// `stampede run`: a plan's scenario command line is built and parsed like any other (so every
+/// flag and check applies), then the stages are attached to its load.
+pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
+    let (text, origin) = plan_text(a)?;
+    let plan = crate::plan::parse(&text).map_err(|e| Error::usage(format!("{origin}: {e}")))?;
+    let staged = plan.staged();
+    let argv = plan_argv(&plan, &staged, &a.extra);
+    let cli = parse_generated(&argv, &format!("{origin}: the plan's options do not make a valid command"))?;
+    // A part of a split run carries its share of every level.
+    let attach = |load: &mut LoadConfig, parts: [(&str, &Option<String>); 2]| -> Result<()> {
+        let mut st = staged.clone();
+        for (flag, spec) in parts {
+            if let Some(spec) = spec {
+                st = st.share(config::parse_part(flag, spec)?.1);
+            }
+        }
+        load.staged = Some(Arc::new(st));
+        Ok(())
+    };
+    match cli.command {
+        Command::Http(h) => {
+            let mut cfg = config::http_config(&h)?;
+            attach(&mut cfg.load, [("--shard", &h.load.out.shard), ("--process-part", &h.load.out.process_part)])?;
+            if plan.requests.is_empty() {
+                return run_http(cfg, "");
+            }
+            run_mix(&plan, cfg, &argv, &origin)
+        }
+        Command::Ws(w) => {
+            let mut cfg = config::ws_config(&w)?;
+            if matches!(cfg.mode, WsMode::Chat { .. }) {
+                return Err(Error::usage(format!("{origin}: chat rooms (--rooms) do not take stages yet")));
+            }
+            attach(&mut cfg.load, [("--shard", &w.load.out.shard), ("--process-part", &w.load.out.process_part)])?;
+            run_ws(cfg)
+        }
+        Command::Asr(x) => {
+            let mut cfg = config::asr_config(&x)?;
+            attach(&mut cfg.load, [("--shard", &None), ("--process-part", &None)])?;
+            run_asr(cfg)
+        }
+        Command::Serve(_)
+        | Command::Demo(_)
+        | Command::Hold(_)
+        | Command::Preflight(_)
+        | Command::Merge(_)
+        | Command::Raw(_)
+        | Command::Run(_)
+        | Command::Plan(_)
+        | Command::Capacity(_)
+        | Command::Report(_)
+        | Command::Compare(_) => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
+    }
+}
+
+/// The plan's TOML and where it came from (a preset's name or the file's path).
+fn plan_text(a: &RunArgs) -> Result<(String, String)> {
+    match &a.preset {
+        Some(name) => Ok((preset_text(name, &a.plan, a.limit.as_deref())?, format!("preset {name}"))),
+        None => {
+            if a.limit.is_some() {
+                return Err(Error::usage("--limit goes with --preset throttle"));
+            }
+            let text = std::fs::read_to_string(&a.plan).map_err(|e| {
+                Error::usage(format!("{}: cannot read the plan ({e}); for a preset: stampede run --preset load URL", a.plan))
+            })?;
+            Ok((text, a.plan.clone()))
+        }
+    }
+}
+
+/// The scenario command line of a plan: its options, its length, its peak level and its
+/// thresholds, then the user's extra flags.
+fn plan_argv(plan: &crate::plan::Plan, staged: &crate::plan::Staged, extra: &[String]) -> Vec<String> {
+    let mut argv = vec!["stampede".to_string()];
+    argv.extend(plan.argv());
+    argv.extend(["--duration".to_string(), format!("{}ms", staged.total().as_millis())]);
+    let peak = staged.profile.peak();
+    match plan.drive {
+        crate::plan::Drive::Rate => argv.extend(["--rate".to_string(), format!("{}", peak.max(0.001))]),
+        crate::plan::Drive::Connections => argv.extend(["--connections".to_string(), format!("{}", peak.ceil().max(1.0) as u64)]),
+        crate::plan::Drive::Streams => argv.extend(["--streams".to_string(), format!("{}", peak.ceil().max(1.0) as u64)]),
+    }
+    for t in &plan.threshold_texts {
+        argv.extend(["--threshold".to_string(), t.clone()]);
+    }
+    argv.extend(extra.iter().cloned());
+    argv
+}
+
+/// A mix: each named request of the plan is its own scenario, over its share of the connections.
+fn run_mix(plan: &crate::plan::Plan, cfg: HttpConfig, argv: &[String], origin: &str) -> Result<i32> {
+    let groups = plan.requests.len() as u64;
+    if cfg.load.connections < groups * cfg.load.threads as u64 {
+        return Err(Error::usage(format!(
+            "{origin}: {groups} requests on {} threads need at least {} connections (each request has its own)",
+            cfg.load.threads,
+            groups * cfg.load.threads as u64
+        )));
+    }
+    let mut members = Vec::new();
+    for r in &plan.requests {
+        let mut argv = argv.to_vec();
+        argv[2] = r.url.clone();
+        argv.extend(["--method".to_string(), r.method.clone()]);
+        for hdr in &r.headers {
+            argv.extend(["--header".to_string(), hdr.clone()]);
+        }
+        if let Some(b) = &r.body {
+            argv.extend(["--body".to_string(), b.clone()]);
+        }
+        if let Some(f) = &r.body_file {
+            argv.extend(["--body-file".to_string(), f.clone()]);
+        }
+        let Command::Http(hr) = parse_generated(&argv, &format!("{origin}: request {}", r.name))?.command else {
+            return Err(Error::usage(format!("{origin}: request {}: not an http command", r.name)));
+        };
+        let mut c = config::http_config(&hr).map_err(|e| Error::usage(format!("{origin}: request {}: {e}", r.name)))?;
+        c.load = cfg.load.clone();
+        members.push((r.name.clone(), r.weight, HttpScenario::http(c)));
+    }
+    let pf = plan_for(&cfg.target, &cfg.load);
+    let what = format!("a mix of {groups} requests ({})", plan.requests.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "));
+    let load = cfg.load.clone();
+    run_scenario(Arc::new(crate::scenario::mix::MixScenario::new(members)), &load, pf, &what, "", None)
+}
