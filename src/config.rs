@@ -6,12 +6,14 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{HttpArgs, LoadArgs, RequestArgs, ServeArgs};
 use crate::engine::pacer::share;
 use crate::error::{Error, Result};
 use crate::net::{parse_sources, ConnectOpts};
+use crate::plan::Staged;
 use crate::proto::http::request::{encode_request, RequestSpec};
 pub use crate::server::AsrMock;
 use crate::server::ServeConfig;
@@ -103,13 +105,51 @@ fn split_host_port(authority: &str, default_port: u16) -> Option<(&str, u16)> {
     }
 }
 
-/// How the run decides when a request is sent.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Loop {
+/// How the run decides when a request is sent, and what a plan's stages change over time.
+#[derive(Clone, Debug)]
+pub enum Drive {
     /// Each connection sends its next request when the previous response arrived.
     Closed,
     /// Requests are due at `start + k / rate`, whatever the responses do.
     Open { rate_per_s: f64 },
+    /// A plan's stages set the rate over time (open loop): request `k` is due when the integral
+    /// of the rate reaches `k`.
+    RatePlan(Arc<Staged>),
+    /// A plan's stages set how many connections (http, ws) or streams (asr) are active; each
+    /// active one sends closed-loop, or paced at `rate_per_s` in all when a rate was given.
+    CountPlan { staged: Arc<Staged>, rate_per_s: Option<f64> },
+}
+
+impl Drive {
+    /// A plan's stages, if the run follows one.
+    pub fn staged(&self) -> Option<&Staged> {
+        match self {
+            Drive::Closed | Drive::Open { .. } => None,
+            Drive::RatePlan(st) | Drive::CountPlan { staged: st, .. } => Some(st),
+        }
+    }
+
+    /// The constant open-loop rate, if there is one.
+    pub fn constant_rate(&self) -> Option<f64> {
+        match self {
+            Drive::Open { rate_per_s } => Some(*rate_per_s),
+            Drive::CountPlan { rate_per_s, .. } => *rate_per_s,
+            Drive::Closed | Drive::RatePlan(_) => None,
+        }
+    }
+
+    /// The same drive carrying a `1/parts` share (a process or a machine of a split run).
+    pub fn share(&self, parts: u64) -> Drive {
+        let n = parts.max(1) as f64;
+        match self {
+            Drive::Closed => Drive::Closed,
+            Drive::Open { rate_per_s } => Drive::Open { rate_per_s: rate_per_s / n },
+            Drive::RatePlan(st) => Drive::RatePlan(Arc::new(st.share(parts))),
+            Drive::CountPlan { staged, rate_per_s } => {
+                Drive::CountPlan { staged: Arc::new(staged.share(parts)), rate_per_s: rate_per_s.map(|r| r / n) }
+            }
+        }
+    }
 }
 
 /// Load shape and limits shared by every scenario.
@@ -122,7 +162,7 @@ pub struct LoadConfig {
     pub threads: usize,
     /// CPUs the workers are pinned to, round-robin (empty: no pinning).
     pub cpus: Vec<usize>,
-    pub mode: Loop,
+    pub drive: Drive,
     /// Connections opened per second in total (`None`: all at once).
     pub connect_rate: Option<f64>,
     pub pipeline: u32,
@@ -154,8 +194,6 @@ pub struct LoadConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `--abort-on-fail`: stop at the first breach of a live-judged threshold after this grace.
     pub abort_after: Option<Duration>,
-    /// A plan's stages (`stampede run`): the rate, connections or streams over time.
-    pub staged: Option<std::sync::Arc<crate::plan::Staged>>,
 }
 
 impl LoadConfig {
@@ -241,12 +279,9 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
     if duration == Some(Duration::ZERO) {
         return Err(Error::usage("-d/--duration must be greater than 0"));
     }
-    let mode = match &a.rate {
-        None => Loop::Closed,
-        Some(r) => {
-            let rate: f64 = parse_rate(r)?;
-            Loop::Open { rate_per_s: rate }
-        }
+    let drive = match &a.rate {
+        None => Drive::Closed,
+        Some(r) => Drive::Open { rate_per_s: parse_rate(r)? },
     };
     if a.pipeline == 0 || a.pipeline > MAX_PIPELINE {
         return Err(Error::usage(format!("--pipeline must be between 1 and {MAX_PIPELINE}")));
@@ -279,7 +314,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         requests,
         threads,
         cpus,
-        mode,
+        drive,
         connect_rate: a
             .connect_rate
             .as_deref()
@@ -329,7 +364,6 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
             .as_deref()
             .map(|t| crate::units::parse_start_at(t, std::time::SystemTime::now()).map_err(|e| Error::usage(format!("--start-at {e}"))))
             .transpose()?,
-        staged: None,
     })
     .and_then(|load| {
         if a.out.processes == 0 || a.out.processes > 1024 {
@@ -374,14 +408,9 @@ pub fn take_part(mut load: LoadConfig, i: u64, n: u64, split_cpus: bool) -> Resu
     if load.requests == Some(0) {
         return Err(Error::usage(format!("part {i}/{n} would have no request: use fewer parts than requests")));
     }
-    if let Loop::Open { rate_per_s } = load.mode {
-        load.mode = Loop::Open { rate_per_s: rate_per_s / n as f64 };
-    }
+    load.drive = load.drive.share(n);
     if let Some(rate) = load.connect_rate {
         load.connect_rate = Some(rate / n as f64);
-    }
-    if let Some(st) = &load.staged {
-        load.staged = Some(std::sync::Arc::new(st.share(n)));
     }
     if !load.sources.is_empty() {
         let k = (i as usize) % load.sources.len();
@@ -638,7 +667,7 @@ pub fn ws_config(a: &crate::cli::WsArgs) -> Result<WsConfig> {
                 return Err(Error::usage("--ping-interval must be greater than 0"));
             }
             // One ping per connection per interval, spread evenly: an open loop at c / interval.
-            load.mode = Loop::Open { rate_per_s: load.connections as f64 / every.as_secs_f64() };
+            load.drive = Drive::Open { rate_per_s: load.connections as f64 / every.as_secs_f64() };
             if payload.len() > 125 {
                 return Err(Error::usage("--ping-interval: a ping carries at most 125 bytes; lower --size or --message"));
             }
@@ -653,8 +682,8 @@ pub fn ws_config(a: &crate::cli::WsArgs) -> Result<WsConfig> {
                 if payload.len() < 16 {
                     return Err(Error::usage("--rooms: messages carry a 16-byte timestamp and sender; use --size 16 or more"));
                 }
-                if matches!(load.mode, Loop::Closed) {
-                    load.mode = Loop::Open { rate_per_s: load.connections as f64 };
+                if matches!(load.drive, Drive::Closed) {
+                    load.drive = Drive::Open { rate_per_s: load.connections as f64 };
                 }
                 WsMode::Chat { rooms, text: false }
             }
@@ -896,7 +925,7 @@ mod tests {
             requests: n,
             threads: 2,
             cpus: vec![0, 1, 2, 3],
-            mode: rate.map_or(Loop::Closed, |r| Loop::Open { rate_per_s: r }),
+            drive: rate.map_or(Drive::Closed, |r| Drive::Open { rate_per_s: r }),
             connect_rate: Some(100.0),
             pipeline: 1,
             timeout: Duration::from_secs(1),
@@ -910,7 +939,6 @@ mod tests {
             thresholds: Vec::new(),
             processes: 3,
             start_at: None,
-            staged: None,
             hlog: None,
             monitor_pids: Vec::new(),
             metrics_listen: None,
@@ -959,7 +987,7 @@ mod tests {
         let parts: Vec<LoadConfig> = (0..3).map(|i| take_part(load(10, Some(1001), Some(300.0)), i, 3, true).unwrap()).collect();
         assert_eq!(parts.iter().map(|p| p.connections).collect::<Vec<_>>(), vec![4, 3, 3]);
         assert_eq!(parts.iter().map(|p| p.requests.unwrap()).sum::<u64>(), 1001);
-        assert!(parts.iter().all(|p| p.mode == Loop::Open { rate_per_s: 100.0 } && p.processes == 1));
+        assert!(parts.iter().all(|p| p.drive.constant_rate() == Some(100.0) && p.processes == 1));
         assert_eq!(parts.iter().map(|p| p.sources[0].to_string()).collect::<Vec<_>>(), vec!["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
         // CPUs split only for processes of one machine: 4 CPUs over 3 parts -> one each
         assert_eq!(parts[2].cpus, vec![2]);

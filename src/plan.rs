@@ -146,7 +146,6 @@ pub struct PlanRequest {
 /// A plan as the engine runs it.
 #[derive(Clone, Debug)]
 pub struct Staged {
-    pub drive: Drive,
     pub profile: Arc<Profile>,
     /// (name, start, end) of each stage, ns from the start of the run.
     pub bounds: Vec<(String, u64, u64)>,
@@ -182,7 +181,6 @@ impl Plan {
             t = end;
         }
         Staged {
-            drive: self.drive,
             profile: Arc::new(Profile::new(segs)),
             bounds,
             shapes: self.stages.iter().map(|s| s.describe(self.drive)).collect(),

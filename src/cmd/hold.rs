@@ -2,7 +2,7 @@
 
 use super::run::{run_http, run_ws};
 use crate::cli::{HoldArgs, RequestArgs, WsArgs};
-use crate::config::{self, Loop};
+use crate::config::{self, Drive};
 use crate::error::{Error, Result};
 
 /// `stampede hold`: connections opened at --connect-rate and held, each sending one request
@@ -34,7 +34,7 @@ pub(super) fn hold(a: &HoldArgs) -> Result<i32> {
         return run_ws(config::ws_config(&ws)?);
     }
     let mut load = config::load_config(&a.load)?;
-    load.mode = Loop::Open { rate_per_s: load.connections as f64 / every.as_secs_f64() };
+    load.drive = Drive::Open { rate_per_s: load.connections as f64 / every.as_secs_f64() };
     let target = config::parse_target(&a.url)?;
     let req = RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None };
     run_http(config::build_http(target, &req, load)?, "")

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::parse_generated;
 use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws};
 use crate::cli::{Command, PlanArgs, RunArgs};
-use crate::config::{self, HttpConfig, LoadConfig, WsMode};
+use crate::config::{self, Drive, HttpConfig, LoadConfig, WsMode};
 use crate::error::{exit, Error, Result};
 use crate::scenario::http::HttpScenario;
 
@@ -45,7 +45,13 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
                 st = st.share(config::parse_part(flag, spec)?.1);
             }
         }
-        load.staged = Some(Arc::new(st));
+        let st = Arc::new(st);
+        load.drive = match plan.drive {
+            crate::plan::Drive::Rate => Drive::RatePlan(st),
+            crate::plan::Drive::Connections | crate::plan::Drive::Streams => {
+                Drive::CountPlan { staged: st, rate_per_s: load.drive.constant_rate() }
+            }
+        };
         Ok(())
     };
     match cli.command {

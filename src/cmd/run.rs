@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{check_writable, nonce, stop_on_signals};
-use crate::config::{AsrConfig, HttpConfig, LoadConfig, Loop, Target, WsConfig, WsMode};
+use crate::config::{AsrConfig, Drive, HttpConfig, LoadConfig, Target, WsConfig, WsMode};
 use crate::engine::{self, Tick};
 use crate::error::{exit, Error, Result};
 use crate::preflight::{self, Plan, Status};
@@ -127,9 +127,10 @@ fn run_and_report<S: Scenario>(
     if !banner.is_empty() {
         println!("{banner}");
     }
-    let mode = match load.mode {
-        Loop::Closed => "closed loop".to_string(),
-        Loop::Open { rate_per_s } => format!("open loop at {rate_per_s} req/s"),
+    let mode = match &load.drive {
+        Drive::Closed | Drive::CountPlan { rate_per_s: None, .. } => "closed loop".to_string(),
+        Drive::Open { rate_per_s } | Drive::CountPlan { rate_per_s: Some(rate_per_s), .. } => format!("open loop at {rate_per_s} req/s"),
+        Drive::RatePlan(st) => format!("open loop at {} req/s", st.profile.peak()),
     };
     let span = match (load.duration, load.requests) {
         (Some(d), Some(n)) => format!("{:.1?} or {n} requests", d),
@@ -184,7 +185,7 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
         abort,
         abort_after: load.abort_after.map_or(0, |d| d.as_secs().max(1)),
         stop: Arc::clone(&stop),
-        stages: load.staged.as_deref().map_or(Vec::new(), |st| st.bounds.iter().map(|(n, _, e)| (n.clone(), *e as f64 / 1e9)).collect()),
+        stages: load.drive.staged().map_or(Vec::new(), |st| st.bounds.iter().map(|(n, _, e)| (n.clone(), *e as f64 / 1e9)).collect()),
         progress_file: std::env::var_os(PROGRESS_ENV).map(std::path::PathBuf::from),
     };
     let collector = std::thread::spawn(move || crate::live::collect(rx, opts));
@@ -201,13 +202,10 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
         connections: load.connections,
         pipeline: load.pipeline,
         duration_s: out.elapsed_ns as f64 / 1e9,
-        target_rate: match (load.mode, load.staged.as_deref()) {
-            (Loop::Closed, _) => None,
+        target_rate: match &load.drive {
             // A plan's rate changes: the target is its mean (what its schedule sends in all).
-            (Loop::Open { .. }, Some(st)) if st.drive == crate::plan::Drive::Rate => {
-                Some(st.profile.integral_to(u64::MAX) / st.total().as_secs_f64().max(1e-9))
-            }
-            (Loop::Open { rate_per_s }, _) => Some(rate_per_s),
+            Drive::RatePlan(st) => Some(st.profile.integral_to(u64::MAX) / st.total().as_secs_f64().max(1e-9)),
+            Drive::Closed | Drive::Open { .. } | Drive::CountPlan { .. } => load.drive.constant_rate(),
         },
         cpu_user_s: out.cpu_user_s,
         cpu_sys_s: out.cpu_sys_s,
@@ -220,7 +218,7 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
     result.intervals = intervals;
     result.aborted = aborted;
     result.by_name = scenario.group_names().into_iter().zip(out.groups).collect();
-    if let Some(st) = &load.staged {
+    if let Some(st) = load.drive.staged() {
         result.stages = out
             .stages
             .into_iter()

@@ -18,10 +18,9 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use crate::clock;
-use crate::config::{LoadConfig, Loop};
+use crate::config::{Drive, LoadConfig};
 use crate::error::{Error, Result};
 use crate::net::SourcePool;
-use crate::plan::Drive;
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::{Interval, Shard};
 use pacer::Pacer;
@@ -247,7 +246,7 @@ async fn worker<S: Scenario>(
     live: Option<mpsc::Sender<Tick>>,
 ) -> WorkerOut {
     let workers = load.threads.max(1) as u64;
-    let staged = load.staged.as_deref();
+    let staged = load.drive.staged();
     let end_ns = load.duration.map(|d| start_ns.saturating_add(d.as_nanos() as u64));
     let weights = scenario.weights();
     let total_weight: f64 = weights.iter().sum();
@@ -259,16 +258,18 @@ async fn worker<S: Scenario>(
     let mut groups: Vec<Group> = Vec::with_capacity(weights.len());
     for (g, weight) in weights.iter().enumerate() {
         let share = weight / total_weight;
-        let pacer = match (load.mode, staged) {
-            (Loop::Open { .. }, Some(st)) if st.drive == Drive::Rate => {
-                Some(Pacer::with_profile(start_ns, Arc::new(st.profile.scaled(share)), workers, w as u64))
+        let pacer = match &load.drive {
+            Drive::RatePlan(st) => Some(Pacer::with_profile(start_ns, Arc::new(st.profile.scaled(share)), workers, w as u64)),
+            Drive::Closed | Drive::Open { .. } | Drive::CountPlan { .. } => {
+                load.drive.constant_rate().map(|rate_per_s| Pacer::new(start_ns, rate_per_s * share, workers, w as u64))
             }
-            (Loop::Closed, _) => None,
-            (Loop::Open { rate_per_s }, _) => Some(Pacer::new(start_ns, rate_per_s * share, workers, w as u64)),
         };
         let mut ctx = WorkerCtx::new(w, workers as usize, start_ns, end_ns, pacer, budgets[g], SourcePool::new(load.sources.clone(), w));
         ctx.group = g;
-        ctx.slots = staged.filter(|st| st.drive != Drive::Rate).map(|st| Arc::new(st.profile.scaled(share)));
+        ctx.slots = match &load.drive {
+            Drive::CountPlan { staged, .. } => Some(Arc::new(staged.profile.scaled(share))),
+            Drive::Closed | Drive::Open { .. } | Drive::RatePlan(_) => None,
+        };
         groups.push(Group { ctx: Rc::new(ctx), stage_shards: Vec::new(), connections: conns[g] });
     }
     // Each stage of a plan records into its own shard; the supervisor switches at its end.

@@ -71,7 +71,7 @@ fn render(result: &RunResult, load: &LoadConfig, busiest: Option<f64>) -> (Strin
     }
     // A plan's stage thresholds, judged on each stage alone.
     let mut stages = Vec::new();
-    if let Some(st) = &load.staged {
+    if let Some(st) = load.drive.staged() {
         for (i, rules) in st.thresholds.iter().enumerate() {
             let Some(r) = result.stage_result(i).filter(|_| !rules.is_empty()) else { continue };
             let v = thresholds::judge(rules, &r);
