@@ -81,11 +81,8 @@ impl Pacer {
     }
 }
 
-/// Splits `total` into `parts` shares that differ by at most one (the first ones get the extra).
-pub fn share(total: u64, parts: u64, index: u64) -> u64 {
-    let parts = parts.max(1);
-    total / parts + u64::from(index < total % parts)
-}
+/// Splits a count into shares that differ by at most one (defined with the config it divides).
+pub use crate::config::share;
 
 #[cfg(test)]
 mod tests {
