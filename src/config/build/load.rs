@@ -37,30 +37,9 @@ pub fn attach_tls(target: &Target, load: &mut LoadConfig) -> Result<()> {
     Ok(())
 }
 
+/// The load flags every scenario shares, checked; a part of a split run when asked.
 pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
-    let connections = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
-    if connections == 0 {
-        return Err(Error::usage("-c/--connections must be at least 1"));
-    }
-    // Each connection is a task and a socket: past this, memory runs out before the kernel
-    // says no (preflight would refuse it too, but it can be skipped).
-    if connections > MAX_CONNECTIONS {
-        return Err(Error::usage(format!(
-            "-c/--connections {connections}: at most {MAX_CONNECTIONS} in one run; spread more over machines with --shard"
-        )));
-    }
-    let requests = a.requests.as_deref().map(|s| parse_count(s).map_err(|e| Error::usage(format!("-n/--requests: {e}")))).transpose()?;
-    if requests == Some(0) {
-        return Err(Error::usage("-n/--requests must be at least 1"));
-    }
-    let duration = match (&a.duration, requests) {
-        (Some(d), _) => Some(parse_duration(d).map_err(|e| Error::usage(format!("-d/--duration: {e}")))?),
-        (None, Some(_)) => None,
-        (None, None) => Some(DEFAULT_DURATION),
-    };
-    if duration == Some(Duration::ZERO) {
-        return Err(Error::usage("-d/--duration must be greater than 0"));
-    }
+    let (connections, requests, duration) = span(a)?;
     let drive = match &a.rate {
         None => Drive::Closed,
         Some(r) => Drive::Open { rate_per_s: parse_rate(r)? },
@@ -85,12 +64,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
     };
     // A worker with no connection would only idle: never run more workers than connections.
     let threads = threads.min(connections.min(4096) as usize);
-    if let Some(n) = requests {
-        if duration.is_none() && n == 0 {
-            return Err(Error::usage("-n/--requests must be at least 1"));
-        }
-    }
-    Ok(LoadConfig {
+    let load = LoadConfig {
         connections,
         duration,
         requests,
@@ -127,18 +101,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         } else {
             None
         },
-        monitor_pids: a
-            .out
-            .monitor_pids
-            .iter()
-            .map(|&pid| {
-                if crate::monitor::read(pid).is_some() {
-                    Ok(pid)
-                } else {
-                    Err(Error::usage(format!("--monitor-pid {pid}: no such process here (it must run on this machine)")))
-                }
-            })
-            .collect::<Result<_>>()?,
+        monitor_pids: monitor_pids(&a.out.monitor_pids)?,
         junit: a.out.junit.clone(),
         latency: a.out.latency,
         quiet: a.out.quiet,
@@ -151,21 +114,65 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
             .as_deref()
             .map(|t| crate::units::parse_start_at(t, std::time::SystemTime::now()).map_err(|e| Error::usage(format!("--start-at {e}"))))
             .transpose()?,
-    })
-    .and_then(|load| {
-        if a.out.processes == 0 || a.out.processes > 1024 {
-            return Err(Error::usage("--processes must be between 1 and 1024"));
-        }
-        let part = match (&a.out.shard, &a.out.process_part) {
-            (Some(s), _) => Some((parse_part("--shard", s)?, false)),
-            (None, Some(p)) => Some((parse_part("--process-part", p)?, true)),
-            (None, None) => None,
-        };
-        match part {
-            Some(((i, n), split_cpus)) => take_part(load, i, n, split_cpus),
-            None => Ok(load),
-        }
-    })
+    };
+    split(load, a)
+}
+
+/// Connections, the request budget and the run length.
+fn span(a: &LoadArgs) -> Result<(u64, Option<u64>, Option<Duration>)> {
+    let connections = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
+    if connections == 0 {
+        return Err(Error::usage("-c/--connections must be at least 1"));
+    }
+    // Each connection is a task and a socket: past this, memory runs out before the kernel
+    // says no (preflight would refuse it too, but it can be skipped).
+    if connections > MAX_CONNECTIONS {
+        return Err(Error::usage(format!(
+            "-c/--connections {connections}: at most {MAX_CONNECTIONS} in one run; spread more over machines with --shard"
+        )));
+    }
+    let requests = a.requests.as_deref().map(|s| parse_count(s).map_err(|e| Error::usage(format!("-n/--requests: {e}")))).transpose()?;
+    if requests == Some(0) {
+        return Err(Error::usage("-n/--requests must be at least 1"));
+    }
+    let duration = match (&a.duration, requests) {
+        (Some(d), _) => Some(parse_duration(d).map_err(|e| Error::usage(format!("-d/--duration: {e}")))?),
+        (None, Some(_)) => None,
+        (None, None) => Some(DEFAULT_DURATION),
+    };
+    if duration == Some(Duration::ZERO) {
+        return Err(Error::usage("-d/--duration must be greater than 0"));
+    }
+    Ok((connections, requests, duration))
+}
+
+/// `--monitor-pid`: each must be a process on this machine.
+fn monitor_pids(pids: &[u32]) -> Result<Vec<u32>> {
+    pids.iter()
+        .map(|&pid| {
+            if crate::monitor::read(pid).is_some() {
+                Ok(pid)
+            } else {
+                Err(Error::usage(format!("--monitor-pid {pid}: no such process here (it must run on this machine)")))
+            }
+        })
+        .collect()
+}
+
+/// `--processes` checked; this part of a split run (`--shard`, `--process-part`).
+fn split(load: LoadConfig, a: &LoadArgs) -> Result<LoadConfig> {
+    if a.out.processes == 0 || a.out.processes > 1024 {
+        return Err(Error::usage("--processes must be between 1 and 1024"));
+    }
+    let part = match (&a.out.shard, &a.out.process_part) {
+        (Some(s), _) => Some((parse_part("--shard", s)?, false)),
+        (None, Some(p)) => Some((parse_part("--process-part", p)?, true)),
+        (None, None) => None,
+    };
+    match part {
+        Some(((i, n), split_cpus)) => take_part(load, i, n, split_cpus),
+        None => Ok(load),
+    }
 }
 
 /// Threshold rules given with `flag`; the first bad one is a usage error naming it.
