@@ -15,6 +15,18 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
     Ok(r as u64)
 }
 
+/// A rate per second: a count (`500`, `20k`) or a decimal (`0.5`), above 0 and at most 10^9.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate = match parse_count(s) {
+        Ok(v) => v as f64,
+        Err(_) => s.trim().parse::<f64>().map_err(|_| format!("'{s}' is not a rate (examples: 500, 20k, 0.5)"))?,
+    };
+    if !(rate.is_finite() && rate > 0.0 && rate <= 1e9) {
+        return Err(format!("'{s}' must be between 0 and 1G requests per second"));
+    }
+    Ok(rate)
+}
+
 /// A size in bytes: `512`, `4k`/`4KiB` (1024), `1KB` (1000), `2MiB`, `1MB`, `1GiB`.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::run::execute;
 use super::{check_writable, nonce, parse_generated, stop_on_signals, stopped};
-use crate::cli::{CapacityArgs, Command};
+use crate::cli::{AsrArgs, CapacityArgs, Command, HttpArgs, WsArgs};
 use crate::config;
 use crate::error::{exit, Error, Result};
 use crate::scenario::asr::AsrScenario;
@@ -33,7 +33,38 @@ struct Step {
     failed: Vec<String>,
 }
 
+/// The search's settings, checked.
+struct Search {
+    rules: Vec<Threshold>,
+    scenario: String,
+    unit: &'static str,
+    start: f64,
+    max: f64,
+    precision: f64,
+}
+
+/// `stampede capacity`.
 pub(super) fn capacity(a: &CapacityArgs) -> Result<i32> {
+    let s = settings(a)?;
+    if let Some(p) = &a.json {
+        check_writable("--json", p)?;
+    }
+    // Check the whole command line once, before any load is sent.
+    let probe = Probe::parse(&s.scenario, a, s.start)?;
+    let stop = stop_on_signals()?;
+    eprintln!("stampede capacity: {} {} against {}, {} steps, SLO {}", s.scenario, s.unit, a.url, a.step, a.slo);
+    let (steps, lo, hi) = search(&s, &probe, &stop)?;
+    print!("{}", render(&steps, lo, hi, s.unit, &a.slo));
+    if let Some(p) = &a.json {
+        let v = to_json(&steps, lo, hi, s.unit, &a.slo);
+        let bytes = serde_json::to_vec_pretty(&v).map_err(|e| Error::run(format!("cannot encode JSON: {e}")))?;
+        std::fs::write(p, bytes).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+        eprintln!("stampede: capacity result written to {}", p.display());
+    }
+    Ok(if lo.is_some() { exit::OK } else { exit::THRESHOLDS })
+}
+
+fn settings(a: &CapacityArgs) -> Result<Search> {
     let rules: Vec<Threshold> = config::parse_rules("--slo", &a.slo.split(',').filter(|r| !r.trim().is_empty()).collect::<Vec<_>>())?;
     if rules.is_empty() {
         return Err(Error::usage("--slo needs at least one rule, e.g. --slo \"p99<50ms,errors<0.1%\""));
@@ -44,13 +75,11 @@ pub(super) fn capacity(a: &CapacityArgs) -> Result<i32> {
         None if a.url.starts_with("ws://") || a.url.starts_with("wss://") => "ws".to_string(),
         None => "http".to_string(),
     };
-    let count = |flag: &str, v: &str| crate::units::parse_count(v).map_err(|e| Error::usage(format!("{flag}: {e}")));
-    let start = count("--start", &a.start)?;
-    if start == 0 {
+    if a.start == 0 {
         return Err(Error::usage("--start must be at least 1"));
     }
-    let start = start as f64;
-    let max = a.max.as_deref().map(|m| count("--max", m)).transpose()?.map_or(f64::INFINITY, |m| m as f64);
+    let start = a.start as f64;
+    let max = a.max.map_or(f64::INFINITY, |m| m as f64);
     if max < start {
         return Err(Error::usage("--max must be at least --start"));
     }
@@ -59,18 +88,17 @@ pub(super) fn capacity(a: &CapacityArgs) -> Result<i32> {
     if crate::units::parse_duration(&a.step).map_err(|e| Error::usage(format!("--step: {e}")))?.is_zero() {
         return Err(Error::usage("--step must be greater than 0"));
     }
-    if let Some(p) = &a.json {
-        check_writable("--json", p)?;
-    }
     let unit = if scenario == "asr" { "streams" } else { "req/s" };
-    // Check the whole command line once, before any load is sent.
-    probe_command(&scenario, a, start)?;
-    let stop = stop_on_signals()?;
-    eprintln!("stampede capacity: {scenario} {} against {}, {} steps, SLO {}", unit, a.url, a.step, a.slo);
+    Ok(Search { rules, scenario, unit, start, max, precision })
+}
+
+/// Doubles from the start until a step breaks the SLO (or the maximum, or a signal), then
+/// bisects; the steps run, the highest good level and the lowest bad one.
+fn search(s: &Search, probe: &Probe, stop: &Arc<AtomicBool>) -> Result<(Vec<Step>, Option<f64>, Option<f64>)> {
     let mut steps: Vec<Step> = Vec::new();
     let run = |level: f64, steps: &mut Vec<Step>| -> Result<bool> {
-        let result = probe(&scenario, a, level, Arc::clone(&stop))?;
-        let verdicts = thresholds::judge(&rules, &result);
+        let result = probe.run(level, Arc::clone(stop))?;
+        let verdicts = thresholds::judge(&s.rules, &result);
         let failed: Vec<String> = verdicts
             .iter()
             .filter(|v| !v.passed)
@@ -79,8 +107,9 @@ pub(super) fn capacity(a: &CapacityArgs) -> Result<i32> {
         let passed = failed.is_empty();
         let saturated = result.saturation().saturated;
         eprintln!(
-            "  {:>10.0} {unit}: {}{}",
+            "  {:>10.0} {}: {}{}",
             level,
+            s.unit,
             if passed { "meets the SLO" } else { "breaks the SLO" },
             if saturated { " (stampede itself was saturated)" } else { "" }
         );
@@ -89,14 +118,14 @@ pub(super) fn capacity(a: &CapacityArgs) -> Result<i32> {
     };
     // Up: double until a step fails, the maximum is reached, or the run is stopped.
     let (mut lo, mut hi) = (None::<f64>, None::<f64>);
-    let mut level = start;
-    while steps.len() < MAX_STEPS && !stopped(&stop) {
+    let mut level = s.start;
+    while steps.len() < MAX_STEPS && !stopped(stop) {
         if run(level, &mut steps)? {
             lo = Some(level);
-            if level >= max {
+            if level >= s.max {
                 break;
             }
-            level = (level * 2.0).min(max);
+            level = (level * 2.0).min(s.max);
         } else {
             hi = Some(level);
             break;
@@ -104,8 +133,8 @@ pub(super) fn capacity(a: &CapacityArgs) -> Result<i32> {
     }
     // Then bisect between the last good and the first bad level.
     if let (Some(mut l), Some(mut h)) = (lo, hi) {
-        while (h - l) / h > precision && steps.len() < MAX_STEPS && !stopped(&stop) {
-            let mid = if scenario == "asr" { ((l + h) / 2.0).round() } else { (l + h) / 2.0 };
+        while (h - l) / h > s.precision && steps.len() < MAX_STEPS && !stopped(stop) {
+            let mid = if s.scenario == "asr" { ((l + h) / 2.0).round() } else { (l + h) / 2.0 };
             if mid <= l || mid >= h {
                 break;
             }
@@ -118,64 +147,85 @@ pub(super) fn capacity(a: &CapacityArgs) -> Result<i32> {
         lo = Some(l);
         hi = Some(h);
     }
-    print!("{}", render(&steps, lo, hi, unit, &a.slo));
-    if let Some(p) = &a.json {
-        let v = to_json(&steps, lo, hi, unit, &a.slo);
-        let bytes = serde_json::to_vec_pretty(&v).map_err(|e| Error::run(format!("cannot encode JSON: {e}")))?;
-        std::fs::write(p, bytes).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
-        eprintln!("stampede: capacity result written to {}", p.display());
-    }
-    Ok(if lo.is_some() { exit::OK } else { exit::THRESHOLDS })
+    Ok((steps, lo, hi))
 }
 
-/// The scenario command of one step.
+/// The scenario command of the first step: the user's flags, the step length and level.
 fn argv(scenario: &str, a: &CapacityArgs, level: f64) -> Vec<String> {
     let mut v = vec!["stampede".to_string(), scenario.to_string(), a.url.clone()];
     v.extend(a.extra.iter().cloned());
     v.extend(["--duration".to_string(), a.step.clone(), "--quiet".into(), "--no-preflight".into()]);
     if scenario == "asr" {
-        v.extend(["--streams".to_string(), format!("{}", level.round().max(1.0) as u64), "--loop".into()]);
+        v.extend(["--streams".to_string(), format!("{}", streams(level)), "--loop".into()]);
     } else {
         v.extend(["--rate".to_string(), format!("{level:.3}")]);
     }
     v
 }
 
-fn probe_command(scenario: &str, a: &CapacityArgs, level: f64) -> Result<Command> {
-    let context = format!("capacity: these flags do not make a valid {scenario} command");
-    Ok(parse_generated(&argv(scenario, a, level), &context)?.command)
+/// The stream count of an asr step.
+fn streams(level: f64) -> u64 {
+    level.round().max(1.0) as u64
 }
 
-fn probe(scenario: &str, a: &CapacityArgs, level: f64, stop: Arc<AtomicBool>) -> Result<RunResult> {
-    let ran = match probe_command(scenario, a, level)? {
-        Command::Http(h) => {
-            let cfg = config::http_config(&h)?;
-            let load = cfg.load.clone();
-            execute(Arc::new(HttpScenario::http(cfg)), &load, stop, false)?
+/// The scenario of the search, parsed once (so every flag and check applies); each step sets
+/// its own level on it.
+enum Probe {
+    Http(HttpArgs),
+    Ws(WsArgs),
+    Asr(AsrArgs),
+}
+
+impl Probe {
+    fn parse(scenario: &str, a: &CapacityArgs, start: f64) -> Result<Probe> {
+        let context = format!("capacity: these flags do not make a valid {scenario} command");
+        match parse_generated(&argv(scenario, a, start), &context)?.command {
+            Command::Http(h) => Ok(Probe::Http(h)),
+            Command::Ws(w) => Ok(Probe::Ws(w)),
+            Command::Asr(x) => Ok(Probe::Asr(x)),
+            Command::Serve(_)
+            | Command::Demo(_)
+            | Command::Hold(_)
+            | Command::Preflight(_)
+            | Command::Merge(_)
+            | Command::Raw(_)
+            | Command::Run(_)
+            | Command::Plan(_)
+            | Command::Capacity(_)
+            | Command::Report(_)
+            | Command::Compare(_) => Err(Error::usage("capacity: scenario must be http, ws or asr")),
         }
-        Command::Ws(w) => {
-            let cfg = config::ws_config(&w)?;
-            let load = cfg.load.clone();
-            execute(Arc::new(WsScenario::ws(cfg, nonce()?)), &load, stop, false)?
-        }
-        Command::Asr(x) => {
-            let cfg = config::asr_config(&x)?;
-            let load = cfg.load.clone();
-            execute(Arc::new(AsrScenario::new(cfg, nonce()?)), &load, stop, false)?
-        }
-        Command::Serve(_)
-        | Command::Demo(_)
-        | Command::Hold(_)
-        | Command::Preflight(_)
-        | Command::Merge(_)
-        | Command::Raw(_)
-        | Command::Run(_)
-        | Command::Plan(_)
-        | Command::Capacity(_)
-        | Command::Report(_)
-        | Command::Compare(_) => return Err(Error::usage("capacity: scenario must be http, ws or asr")),
-    };
-    Ok(ran.result)
+    }
+
+    /// Runs one step at `level` (req/s, or streams for asr).
+    fn run(&self, level: f64, stop: Arc<AtomicBool>) -> Result<RunResult> {
+        // The rate as `--rate {level:.3}` gave it.
+        let rate = ((level * 1000.0).round() / 1000.0).max(0.001);
+        let ran = match self {
+            Probe::Http(h) => {
+                let mut h = h.clone();
+                h.load.rate = Some(rate);
+                let cfg = config::http_config(&h)?;
+                let load = cfg.load.clone();
+                execute(Arc::new(HttpScenario::http(cfg)), &load, stop, false)?
+            }
+            Probe::Ws(w) => {
+                let mut w = w.clone();
+                w.load.rate = Some(rate);
+                let cfg = config::ws_config(&w)?;
+                let load = cfg.load.clone();
+                execute(Arc::new(WsScenario::ws(cfg, nonce()?)), &load, stop, false)?
+            }
+            Probe::Asr(x) => {
+                let mut x = x.clone();
+                x.streams = streams(level);
+                let cfg = config::asr_config(&x)?;
+                let load = cfg.load.clone();
+                execute(Arc::new(AsrScenario::new(cfg, nonce()?)), &load, stop, false)?
+            }
+        };
+        Ok(ran.result)
+    }
 }
 
 fn render(steps: &[Step], lo: Option<f64>, hi: Option<f64>, unit: &str, slo: &str) -> String {

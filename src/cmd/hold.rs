@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 /// (http) or ping (ws) every --every; the report shows established, failures, connect latency
 /// and memory per connection.
 pub(super) fn hold(a: &HoldArgs) -> Result<i32> {
-    let every = crate::units::parse_duration(&a.every).map_err(|e| Error::usage(format!("--every: {e}")))?;
+    let every = a.every;
     if every.is_zero() {
         return Err(Error::usage("--every must be greater than 0"));
     }
@@ -22,11 +22,11 @@ pub(super) fn hold(a: &HoldArgs) -> Result<i32> {
     if a.url.starts_with("ws://") || a.url.starts_with("wss://") {
         let ws = WsArgs {
             url: a.url.clone(),
-            size: "16".into(),
+            size: 16,
             message: None,
             text: false,
             binary: false,
-            ping_interval: Some(a.every.clone()),
+            ping_interval: Some(a.every),
             rooms: None,
             headers: Vec::new(),
             load: a.load.clone(),

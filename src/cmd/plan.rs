@@ -5,17 +5,17 @@ use std::sync::Arc;
 
 use super::parse_generated;
 use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws};
-use crate::cli::{Command, PlanArgs, RunArgs};
+use crate::cli::{Command, HttpArgs, PlanArgs, RunArgs};
 use crate::config::{self, Drive, HttpConfig, LoadConfig, WsMode};
 use crate::error::{exit, Error, Result};
 use crate::scenario::http::HttpScenario;
 
 /// The TOML of a preset for `url` (`--limit` fills the throttle preset's shares).
-fn preset_text(name: &str, url: &str, limit: Option<&str>) -> Result<String> {
+fn preset_text(name: &str, url: &str, limit: Option<u64>) -> Result<String> {
     let scenario = if url.starts_with("ws://") || url.starts_with("wss://") { "ws" } else { "http" };
     let text = crate::plan::preset(name, scenario, url).map_err(|e| Error::usage(format!("--preset: {e}")))?;
     let limit = match limit {
-        Some(l) => crate::units::parse_count(l).map_err(|e| Error::usage(format!("--limit: {e}")))? as f64,
+        Some(l) => l as f64,
         None => 100.0,
     };
     if limit <= 0.0 {
@@ -25,7 +25,7 @@ fn preset_text(name: &str, url: &str, limit: Option<&str>) -> Result<String> {
 }
 
 pub(super) fn print_plan(a: &PlanArgs) -> Result<i32> {
-    print!("{}", preset_text(&a.preset, &a.url, a.limit.as_deref())?);
+    print!("{}", preset_text(&a.preset, &a.url, a.limit)?);
     Ok(exit::OK)
 }
 
@@ -61,7 +61,7 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
             if plan.requests.is_empty() {
                 return run_http(cfg, "");
             }
-            run_mix(&plan, cfg, &argv, &origin)
+            run_mix(&plan, cfg, &h, &origin)
         }
         Command::Ws(w) => {
             let mut cfg = config::ws_config(&w)?;
@@ -93,7 +93,7 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
 /// The plan's TOML and where it came from (a preset's name or the file's path).
 fn plan_text(a: &RunArgs) -> Result<(String, String)> {
     match &a.preset {
-        Some(name) => Ok((preset_text(name, &a.plan, a.limit.as_deref())?, format!("preset {name}"))),
+        Some(name) => Ok((preset_text(name, &a.plan, a.limit)?, format!("preset {name}"))),
         None => {
             if a.limit.is_some() {
                 return Err(Error::usage("--limit goes with --preset throttle"));
@@ -126,7 +126,7 @@ fn plan_argv(plan: &crate::plan::Plan, staged: &crate::plan::Staged, extra: &[St
 }
 
 /// A mix: each named request of the plan is its own scenario, over its share of the connections.
-fn run_mix(plan: &crate::plan::Plan, cfg: HttpConfig, argv: &[String], origin: &str) -> Result<i32> {
+fn run_mix(plan: &crate::plan::Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str) -> Result<i32> {
     let groups = plan.requests.len() as u64;
     if cfg.load.connections < groups * cfg.load.threads as u64 {
         return Err(Error::usage(format!(
@@ -137,21 +137,17 @@ fn run_mix(plan: &crate::plan::Plan, cfg: HttpConfig, argv: &[String], origin: &
     }
     let mut members = Vec::new();
     for r in &plan.requests {
-        let mut argv = argv.to_vec();
-        argv[2] = r.url.clone();
-        argv.extend(["--method".to_string(), r.method.clone()]);
-        for hdr in &r.headers {
-            argv.extend(["--header".to_string(), hdr.clone()]);
+        let mut hr = base.clone();
+        hr.url = r.url.clone();
+        hr.request.method = r.method.clone();
+        hr.request.headers.extend(r.headers.iter().cloned());
+        if r.body.is_some() || r.body_file.is_some() {
+            if hr.request.body.is_some() || hr.request.body_file.is_some() {
+                return Err(Error::usage(format!("{origin}: request {}: the plan's options already give a body", r.name)));
+            }
+            hr.request.body = r.body.clone();
+            hr.request.body_file = r.body_file.as_ref().map(std::path::PathBuf::from);
         }
-        if let Some(b) = &r.body {
-            argv.extend(["--body".to_string(), b.clone()]);
-        }
-        if let Some(f) = &r.body_file {
-            argv.extend(["--body-file".to_string(), f.clone()]);
-        }
-        let Command::Http(hr) = parse_generated(&argv, &format!("{origin}: request {}", r.name))?.command else {
-            return Err(Error::usage(format!("{origin}: request {}: not an http command", r.name)));
-        };
         let mut c = config::http_config(&hr).map_err(|e| Error::usage(format!("{origin}: request {}: {e}", r.name)))?;
         c.load = cfg.load.clone();
         members.push((r.name.clone(), r.weight, HttpScenario::http(c)));

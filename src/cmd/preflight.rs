@@ -7,7 +7,6 @@ use crate::cli::PreflightArgs;
 use crate::config;
 use crate::error::{exit, Error, Result};
 use crate::preflight::{self, Plan};
-use crate::units::parse_count;
 
 fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
     let target = config::parse_target(url)?;
@@ -61,8 +60,7 @@ fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
 /// `stampede preflight`.
 pub(super) fn preflight(a: &PreflightArgs) -> Result<i32> {
     if let Some(url) = &a.verify {
-        let n = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
-        return verify(a, url, n);
+        return verify(a, url, a.connections);
     }
     if let Some(saved) = &a.revert {
         let rows = preflight::revert(&a.root, saved)?;
@@ -71,7 +69,7 @@ pub(super) fn preflight(a: &PreflightArgs) -> Result<i32> {
         }
         return Ok(exit::OK);
     }
-    let connections = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
+    let connections = a.connections;
     if connections == 0 {
         return Err(Error::usage("-c/--connections must be at least 1"));
     }

@@ -5,7 +5,6 @@ use std::time::Duration;
 use crate::cli::{AsrArgs, LoadArgs};
 use crate::config::{parse_url, AsrConfig, AsrPreset, ASR_LOOP_DEFAULT};
 use crate::error::{Error, Result};
-use crate::units::{parse_count, parse_duration};
 
 use super::load::{attach_tls, load_config};
 
@@ -14,7 +13,7 @@ pub fn asr_config(a: &AsrArgs) -> Result<AsrConfig> {
     let audio = match &a.audio {
         Some(p) => crate::audio::read_wav(p).map_err(Error::usage)?,
         None => {
-            let len = parse_duration(&a.signal_length).map_err(|e| Error::usage(format!("--signal-length: {e}")))?;
+            let len = a.signal_length;
             if len < Duration::from_millis(1) || len > Duration::from_secs(3600) {
                 return Err(Error::usage("--signal-length must be between 1 ms and 1 h"));
             }
@@ -39,20 +38,20 @@ pub fn asr_config(a: &AsrArgs) -> Result<AsrConfig> {
         },
         other => return Err(Error::usage(format!("--preset '{other}': choose vosk, funasr or custom"))),
     };
-    let streams = parse_count(&a.streams).map_err(|e| Error::usage(format!("--streams: {e}")))?;
+    let streams = a.streams;
     if streams == 0 {
         return Err(Error::usage("--streams must be at least 1"));
     }
     let load_args = LoadArgs {
-        connections: streams.to_string(),
-        duration: a.duration.clone(),
+        connections: streams,
+        duration: a.duration,
         requests: None,
         threads: a.threads,
         rate: None,
         pipeline: 1,
         connect_rate: None,
-        timeout: a.timeout.clone(),
-        connect_timeout: a.connect_timeout.clone(),
+        timeout: a.timeout,
+        connect_timeout: a.connect_timeout,
         source: None,
         unix_socket: None,
         linger_zero: false,
@@ -66,8 +65,7 @@ pub fn asr_config(a: &AsrArgs) -> Result<AsrConfig> {
         load.duration = a.loop_audio.then_some(ASR_LOOP_DEFAULT);
         load.requests = (!a.loop_audio).then_some(load.connections); // this part's streams
     }
-    if let Some(r) = &a.ramp {
-        let ramp = parse_duration(r).map_err(|e| Error::usage(format!("--ramp: {e}")))?;
+    if let Some(ramp) = a.ramp {
         if !ramp.is_zero() {
             load.connect_rate = Some(load.connections as f64 / ramp.as_secs_f64());
         }

@@ -7,7 +7,6 @@ use crate::cli::LoadArgs;
 use crate::config::{share, ClientTls, ConnectOpts, Drive, LoadConfig, Target, TlsOptions, DEFAULT_DURATION, MAX_PIPELINE};
 use crate::error::{Error, Result};
 use crate::net::parse_sources;
-use crate::units::{parse_count, parse_duration};
 
 /// CPUs this process may run on (respects `taskset`).
 pub fn usable_cpus() -> Vec<usize> {
@@ -40,15 +39,14 @@ pub fn attach_tls(target: &Target, load: &mut LoadConfig) -> Result<()> {
 /// The load flags every scenario shares, checked; a part of a split run when asked.
 pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
     let (connections, requests, duration) = span(a)?;
-    let drive = match &a.rate {
+    let drive = match a.rate {
         None => Drive::Closed,
-        Some(r) => Drive::Open { rate_per_s: parse_rate(r)? },
+        Some(rate_per_s) => Drive::Open { rate_per_s },
     };
     if a.pipeline == 0 || a.pipeline > MAX_PIPELINE {
         return Err(Error::usage(format!("--pipeline must be between 1 and {MAX_PIPELINE}")));
     }
-    let timeout = parse_duration(&a.timeout).map_err(|e| Error::usage(format!("--timeout: {e}")))?;
-    let connect_timeout = parse_duration(&a.connect_timeout).map_err(|e| Error::usage(format!("--connect-timeout: {e}")))?;
+    let (timeout, connect_timeout) = (a.timeout, a.connect_timeout);
     if timeout.is_zero() || connect_timeout.is_zero() {
         return Err(Error::usage("--timeout and --connect-timeout must be greater than 0"));
     }
@@ -71,11 +69,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         threads,
         cpus,
         drive,
-        connect_rate: a
-            .connect_rate
-            .as_deref()
-            .map(|r| parse_rate(r).map_err(|e| Error::usage(e.to_string().replace("-R/--rate", "--connect-rate"))))
-            .transpose()?,
+        connect_rate: a.connect_rate,
         pipeline: a.pipeline,
         timeout,
         connect: ConnectOpts { nodelay: true, linger_zero: a.linger_zero, timeout: connect_timeout },
@@ -96,11 +90,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
             .as_deref()
             .map(|m| m.parse().map_err(|_| Error::usage(format!("--metrics-listen '{m}': give IP:PORT, e.g. 127.0.0.1:9464"))))
             .transpose()?,
-        abort_after: if a.out.abort_on_fail {
-            Some(parse_duration(&a.out.abort_grace).map_err(|e| Error::usage(format!("--abort-grace: {e}")))?)
-        } else {
-            None
-        },
+        abort_after: a.out.abort_on_fail.then_some(a.out.abort_grace),
         monitor_pids: monitor_pids(&a.out.monitor_pids)?,
         junit: a.out.junit.clone(),
         latency: a.out.latency,
@@ -120,7 +110,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
 
 /// Connections, the request budget and the run length.
 fn span(a: &LoadArgs) -> Result<(u64, Option<u64>, Option<Duration>)> {
-    let connections = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
+    let connections = a.connections;
     if connections == 0 {
         return Err(Error::usage("-c/--connections must be at least 1"));
     }
@@ -131,12 +121,12 @@ fn span(a: &LoadArgs) -> Result<(u64, Option<u64>, Option<Duration>)> {
             "-c/--connections {connections}: at most {MAX_CONNECTIONS} in one run; spread more over machines with --shard"
         )));
     }
-    let requests = a.requests.as_deref().map(|s| parse_count(s).map_err(|e| Error::usage(format!("-n/--requests: {e}")))).transpose()?;
+    let requests = a.requests;
     if requests == Some(0) {
         return Err(Error::usage("-n/--requests must be at least 1"));
     }
-    let duration = match (&a.duration, requests) {
-        (Some(d), _) => Some(parse_duration(d).map_err(|e| Error::usage(format!("-d/--duration: {e}")))?),
+    let duration = match (a.duration, requests) {
+        (Some(d), _) => Some(d),
         (None, Some(_)) => None,
         (None, None) => Some(DEFAULT_DURATION),
     };
@@ -218,17 +208,6 @@ pub fn take_part(mut load: LoadConfig, i: u64, n: u64, split_cpus: bool) -> Resu
     load.threads = load.threads.min(load.connections as usize).max(1);
     load.processes = 1;
     Ok(load)
-}
-
-fn parse_rate(r: &str) -> Result<f64> {
-    let rate = match parse_count(r) {
-        Ok(v) => v as f64,
-        Err(_) => r.trim().parse::<f64>().map_err(|_| Error::usage(format!("-R/--rate: '{r}' is not a rate (examples: 500, 20k, 0.5)")))?,
-    };
-    if !(rate.is_finite() && rate > 0.0 && rate <= 1e9) {
-        return Err(Error::usage(format!("-R/--rate: '{r}' must be between 0 and 1G requests per second")));
-    }
-    Ok(rate)
 }
 
 /// Parses repeated `-H "Name: value"` flags.

@@ -56,7 +56,7 @@ pub fn raw_config(a: &RawArgs) -> Result<RawConfig> {
             other => return Err(Error::usage(format!("--length-prefix '{other}': choose u16be, u32be or u32le"))),
         }),
         (_, None, Some(n)) => {
-            let n = crate::units::parse_size(n).map_err(|e| Error::usage(format!("--fixed-size: {e}")))?;
+            let n = *n;
             if n == 0 {
                 return Err(Error::usage("--fixed-size must be at least 1"));
             }
@@ -81,7 +81,7 @@ pub fn raw_config(a: &RawArgs) -> Result<RawConfig> {
     if message.is_empty() {
         return Err(Error::usage("--message is empty"));
     }
-    let max_response = crate::units::parse_size(&a.max_response).map_err(|e| Error::usage(format!("--max-response: {e}")))? as usize;
+    let max_response = a.max_response as usize;
     if max_response == 0 || max_response > 64 << 20 {
         return Err(Error::usage("--max-response must be between 1 B and 64 MiB"));
     }

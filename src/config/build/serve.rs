@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
 use crate::server::{AsrMock, ServeConfig};
-use crate::units::parse_count;
 
 use super::load::usable_cpus;
 
@@ -15,11 +14,7 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
         .listen
         .parse()
         .map_err(|_| Error::usage(format!("--listen '{}': write an address as IP:PORT, e.g. 127.0.0.1:8080 or [::1]:0", a.listen)))?;
-    let count = |flag: &str, v: &Option<String>| -> Result<Option<u64>> {
-        v.as_deref().map(|s| parse_count(s).map_err(|e| Error::usage(format!("{flag}: {e}")))).transpose()
-    };
-    let max_connections = count("--max-connections", &a.max_connections)?;
-    let max_rps = count("--max-rps", &a.max_rps)?;
+    let (max_connections, max_rps) = (a.max_connections, a.max_rps);
     if max_rps == Some(0) || max_connections == Some(0) {
         return Err(Error::usage("--max-connections and --max-rps must be at least 1"));
     }

@@ -3,7 +3,6 @@
 use crate::cli::WsArgs;
 use crate::config::{parse_url, Drive, WsConfig, WsMode, MAX_WS_BATCH, MAX_WS_MESSAGE};
 use crate::error::{Error, Result};
-use crate::units::parse_duration;
 
 use super::load::{attach_tls, load_config, parse_headers};
 
@@ -22,7 +21,7 @@ pub fn ws_config(a: &WsArgs) -> Result<WsConfig> {
             None => (m.clone().into_bytes(), true),
         },
         None => {
-            let n = crate::units::parse_size(&a.size).map_err(|e| Error::usage(format!("--size: {e}")))?;
+            let n = a.size;
             if n > MAX_WS_MESSAGE {
                 return Err(Error::usage(format!("--size: at most {MAX_WS_MESSAGE} bytes")));
             }
@@ -46,9 +45,8 @@ pub fn ws_config(a: &WsArgs) -> Result<WsConfig> {
             MAX_WS_BATCH / 1024
         )));
     }
-    let mode = match &a.ping_interval {
-        Some(p) => {
-            let every = parse_duration(p).map_err(|e| Error::usage(format!("--ping-interval: {e}")))?;
+    let mode = match a.ping_interval {
+        Some(every) => {
             if every.is_zero() {
                 return Err(Error::usage("--ping-interval must be greater than 0"));
             }
