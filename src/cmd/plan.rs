@@ -2,12 +2,16 @@
 //! preset's TOML).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::parse_generated;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+
 use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws};
-use crate::cli::{Command, HttpArgs, PlanArgs, RunArgs};
+use crate::cli::{AsrArgs, Cli, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs};
 use crate::config::{self, Drive, HttpConfig, LoadConfig, WsMode};
 use crate::error::{exit, Error, Result};
+use crate::plan::{Drive as PlanDrive, Plan};
 use crate::scenario::http::HttpScenario;
 
 /// The TOML of a preset for `url` (`--limit` fills the throttle preset's shares).
@@ -29,14 +33,18 @@ pub(super) fn print_plan(a: &PlanArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// `stampede run`: a plan's scenario command line is built and parsed like any other (so every
-/// flag and check applies), then the stages are attached to its load.
+/// `stampede run`: the plan's options and the user's flags are parsed as the scenario's command
+/// line (so every flag and check applies); the plan's length, peak level and thresholds are set
+/// on the parsed flags, then the stages are attached to the load.
 pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
     let (text, origin) = plan_text(a)?;
     let plan = crate::plan::parse(&text).map_err(|e| Error::usage(format!("{origin}: {e}")))?;
     let staged = plan.staged();
-    let argv = plan_argv(&plan, &staged, &a.extra);
-    let cli = parse_generated(&argv, &format!("{origin}: the plan's options do not make a valid command"))?;
+    let mut argv = vec!["stampede".to_string()];
+    argv.extend(plan.argv());
+    argv.extend(a.extra.iter().cloned());
+    let command = parse_scenario(&argv, &plan, &origin)?;
+    let levels = Levels { duration: Duration::from_millis(staged.total().as_millis() as u64), peak: staged.profile.peak() };
     // A part of a split run carries its share of every level.
     let attach = |load: &mut LoadConfig, parts: [(&str, &Option<String>); 2]| -> Result<()> {
         let mut st = staged.clone();
@@ -54,8 +62,9 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
         };
         Ok(())
     };
-    match cli.command {
-        Command::Http(h) => {
+    match command {
+        Command::Http(mut h) => {
+            levels.set_on(&mut h.load, &plan, &origin)?;
             let mut cfg = config::http_config(&h)?;
             attach(&mut cfg.load, [("--shard", &h.load.out.shard), ("--process-part", &h.load.out.process_part)])?;
             if plan.requests.is_empty() {
@@ -63,7 +72,8 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
             }
             run_mix(&plan, cfg, &h, &origin)
         }
-        Command::Ws(w) => {
+        Command::Ws(mut w) => {
+            levels.set_on(&mut w.load, &plan, &origin)?;
             let mut cfg = config::ws_config(&w)?;
             if matches!(cfg.mode, WsMode::Chat { .. }) {
                 return Err(Error::usage(format!("{origin}: chat rooms (--rooms) do not take stages yet")));
@@ -71,7 +81,8 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
             attach(&mut cfg.load, [("--shard", &w.load.out.shard), ("--process-part", &w.load.out.process_part)])?;
             run_ws(cfg)
         }
-        Command::Asr(x) => {
+        Command::Asr(mut x) => {
+            levels.set_on_asr(&mut x, &plan, &origin)?;
             let mut cfg = config::asr_config(&x)?;
             attach(&mut cfg.load, [("--shard", &None), ("--process-part", &None)])?;
             run_asr(cfg)
@@ -106,27 +117,75 @@ fn plan_text(a: &RunArgs) -> Result<(String, String)> {
     }
 }
 
-/// The scenario command line of a plan: its options, its length, its peak level and its
-/// thresholds, then the user's extra flags.
-fn plan_argv(plan: &crate::plan::Plan, staged: &crate::plan::Staged, extra: &[String]) -> Vec<String> {
-    let mut argv = vec!["stampede".to_string()];
-    argv.extend(plan.argv());
-    argv.extend(["--duration".to_string(), format!("{}ms", staged.total().as_millis())]);
-    let peak = staged.profile.peak();
-    match plan.drive {
-        crate::plan::Drive::Rate => argv.extend(["--rate".to_string(), format!("{}", peak.max(0.001))]),
-        crate::plan::Drive::Connections => argv.extend(["--connections".to_string(), format!("{}", peak.ceil().max(1.0) as u64)]),
-        crate::plan::Drive::Streams => argv.extend(["--streams".to_string(), format!("{}", peak.ceil().max(1.0) as u64)]),
+/// What a plan's stages set on its scenario's flags: the run's length and the peak level.
+struct Levels {
+    duration: Duration,
+    peak: f64,
+}
+
+impl Levels {
+    /// `-d`, `--rate` or `--connections`, and the plan's thresholds (before the user's).
+    fn set_on(&self, load: &mut LoadArgs, plan: &Plan, origin: &str) -> Result<()> {
+        load.duration = Some(self.duration);
+        match plan.drive {
+            PlanDrive::Rate => {
+                let rate = self.peak.max(0.001);
+                if !(rate.is_finite() && rate <= 1e9) {
+                    return Err(Error::usage(format!("{origin}: -R/--rate: '{rate}' must be between 0 and 1G requests per second")));
+                }
+                load.rate = Some(rate);
+            }
+            PlanDrive::Connections => load.connections = self.count(),
+            PlanDrive::Streams => return Err(Error::usage(format!("{origin}: streams are for scenario = \"asr\""))),
+        }
+        load.out.thresholds.splice(0..0, plan.threshold_texts.iter().cloned());
+        Ok(())
     }
-    for t in &plan.threshold_texts {
-        argv.extend(["--threshold".to_string(), t.clone()]);
+
+    /// `-d`, `--streams` and the plan's thresholds of an asr plan.
+    fn set_on_asr(&self, x: &mut AsrArgs, plan: &Plan, origin: &str) -> Result<()> {
+        x.duration = Some(self.duration);
+        match plan.drive {
+            PlanDrive::Streams => x.streams = self.count(),
+            PlanDrive::Rate | PlanDrive::Connections => return Err(Error::usage(format!("{origin}: an asr plan drives streams"))),
+        }
+        x.out.thresholds.splice(0..0, plan.threshold_texts.iter().cloned());
+        Ok(())
     }
-    argv.extend(extra.iter().cloned());
-    argv
+
+    /// The peak as a connection or stream count.
+    fn count(&self) -> u64 {
+        self.peak.ceil().max(1.0) as u64
+    }
+}
+
+/// The plan's scenario command, parsed; a flag the stages set may not be given again.
+fn parse_scenario(argv: &[String], plan: &Plan, origin: &str) -> Result<Command> {
+    let context = format!("{origin}: the plan's options do not make a valid command");
+    let bad = |e: clap::Error| {
+        let msg = e.render().to_string();
+        Error::usage(format!("{context}:\n{}", msg.lines().take(3).collect::<Vec<_>>().join("\n")))
+    };
+    let matches = Cli::command().try_get_matches_from(argv).map_err(bad)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(bad)?;
+    if let Some((_, sub)) = matches.subcommand() {
+        let level = match plan.drive {
+            PlanDrive::Rate => ("rate", "-R/--rate"),
+            PlanDrive::Connections => ("connections", "-c/--connections"),
+            PlanDrive::Streams => ("streams", "--streams"),
+        };
+        for (id, flag) in [("duration", "-d/--duration"), level] {
+            let given = sub.try_get_raw(id).is_ok_and(|v| v.is_some()) && sub.value_source(id) == Some(ValueSource::CommandLine);
+            if given {
+                return Err(Error::usage(format!("{origin}: the plan's stages set {flag}; remove it from the flags")));
+            }
+        }
+    }
+    Ok(cli.command)
 }
 
 /// A mix: each named request of the plan is its own scenario, over its share of the connections.
-fn run_mix(plan: &crate::plan::Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str) -> Result<i32> {
+fn run_mix(plan: &Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str) -> Result<i32> {
     let groups = plan.requests.len() as u64;
     if cfg.load.connections < groups * cfg.load.threads as u64 {
         return Err(Error::usage(format!(
