@@ -5,6 +5,7 @@ use crate::cli::AsrArgs;
 use crate::config;
 use crate::error::Result;
 
+/// `stampede asr`.
 pub(super) fn asr(a: &AsrArgs) -> Result<i32> {
     run_asr(config::asr_config(a)?)
 }

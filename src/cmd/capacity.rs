@@ -7,11 +7,12 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::run::execute;
-use super::{check_writable, nonce, parse_generated, stop_on_signals, stopped};
+use super::{check_writable, nonce, parse_completed, stop_on_signals, stopped};
 use crate::cli::{AsrArgs, CapacityArgs, Command, HttpArgs, WsArgs};
 use crate::config;
 use crate::error::{exit, Error, Result};
@@ -38,6 +39,7 @@ struct Search {
     rules: Vec<Threshold>,
     scenario: String,
     unit: &'static str,
+    step: Duration,
     start: f64,
     max: f64,
     precision: f64,
@@ -50,7 +52,7 @@ pub(super) fn capacity(a: &CapacityArgs) -> Result<i32> {
         check_writable("--json", p)?;
     }
     // Check the whole command line once, before any load is sent.
-    let probe = Probe::parse(&s.scenario, a, s.start)?;
+    let probe = Probe::parse(&s, a)?;
     let stop = stop_on_signals()?;
     eprintln!("stampede capacity: {} {} against {}, {} steps, SLO {}", s.scenario, s.unit, a.url, a.step, a.slo);
     let (steps, lo, hi) = search(&s, &probe, &stop)?;
@@ -64,6 +66,7 @@ pub(super) fn capacity(a: &CapacityArgs) -> Result<i32> {
     Ok(if lo.is_some() { exit::OK } else { exit::THRESHOLDS })
 }
 
+/// The search's flags, checked.
 fn settings(a: &CapacityArgs) -> Result<Search> {
     let rules: Vec<Threshold> = config::parse_rules("--slo", &a.slo.split(',').filter(|r| !r.trim().is_empty()).collect::<Vec<_>>())?;
     if rules.is_empty() {
@@ -85,11 +88,12 @@ fn settings(a: &CapacityArgs) -> Result<Search> {
     }
     let precision = a.precision.strip_suffix('%').unwrap_or(&a.precision).parse::<f64>().ok().filter(|p| *p > 0.0 && *p < 100.0);
     let precision = precision.ok_or_else(|| Error::usage(format!("--precision '{}': give a percentage, e.g. 5%", a.precision)))? / 100.0;
-    if crate::units::parse_duration(&a.step).map_err(|e| Error::usage(format!("--step: {e}")))?.is_zero() {
+    let step = crate::units::parse_duration(&a.step).map_err(|e| Error::usage(format!("--step: {e}")))?;
+    if step.is_zero() {
         return Err(Error::usage("--step must be greater than 0"));
     }
     let unit = if scenario == "asr" { "streams" } else { "req/s" };
-    Ok(Search { rules, scenario, unit, start, max, precision })
+    Ok(Search { rules, scenario, unit, step, start, max, precision })
 }
 
 /// Doubles from the start until a step breaks the SLO (or the maximum, or a signal), then
@@ -150,19 +154,6 @@ fn search(s: &Search, probe: &Probe, stop: &Arc<AtomicBool>) -> Result<(Vec<Step
     Ok((steps, lo, hi))
 }
 
-/// The scenario command of the first step: the user's flags, the step length and level.
-fn argv(scenario: &str, a: &CapacityArgs, level: f64) -> Vec<String> {
-    let mut v = vec!["stampede".to_string(), scenario.to_string(), a.url.clone()];
-    v.extend(a.extra.iter().cloned());
-    v.extend(["--duration".to_string(), a.step.clone(), "--quiet".into(), "--no-preflight".into()]);
-    if scenario == "asr" {
-        v.extend(["--streams".to_string(), format!("{}", streams(level)), "--loop".into()]);
-    } else {
-        v.extend(["--rate".to_string(), format!("{level:.3}")]);
-    }
-    v
-}
-
 /// The stream count of an asr step.
 fn streams(level: f64) -> u64 {
     level.round().max(1.0) as u64
@@ -177,12 +168,40 @@ enum Probe {
 }
 
 impl Probe {
-    fn parse(scenario: &str, a: &CapacityArgs, start: f64) -> Result<Probe> {
-        let context = format!("capacity: these flags do not make a valid {scenario} command");
-        match parse_generated(&argv(scenario, a, start), &context)?.command {
-            Command::Http(h) => Ok(Probe::Http(h)),
-            Command::Ws(w) => Ok(Probe::Ws(w)),
-            Command::Asr(x) => Ok(Probe::Asr(x)),
+    /// The user's flags as the scenario's command; each step is `--step` long, quiet, without
+    /// preflight, and sets its own rate (or streams, on a loop of the audio).
+    fn parse(s: &Search, a: &CapacityArgs) -> Result<Probe> {
+        let mut argv = vec!["stampede".to_string(), s.scenario.clone(), a.url.clone()];
+        argv.extend(a.extra.iter().cloned());
+        let context = format!("capacity: these flags do not make a valid {} command", s.scenario);
+        let reserved = [("duration", "-d/--duration"), ("rate", "-R/--rate"), ("streams", "--streams")];
+        let command =
+            parse_completed(&argv, &context, &reserved, |flag| format!("capacity: each step sets {flag}; remove it from the flags"))?;
+        let step = |load: &mut crate::cli::LoadArgs| {
+            load.duration = Some(s.step);
+            load.out.quiet = true;
+            load.out.no_preflight = true;
+        };
+        match command {
+            Command::Http(mut h) => {
+                step(&mut h.load);
+                Ok(Probe::Http(h))
+            }
+            Command::Ws(w) if w.ping_interval.is_some() => {
+                Err(Error::usage(format!("{context}: --ping-interval paces the pings itself; each step sets -R/--rate")))
+            }
+            Command::Ws(mut w) => {
+                step(&mut w.load);
+                Ok(Probe::Ws(w))
+            }
+            Command::Asr(mut x) => {
+                x.duration = Some(s.step);
+                x.out.quiet = true;
+                x.out.no_preflight = true;
+                x.loop_audio = true;
+                x.streams = streams(s.start);
+                Ok(Probe::Asr(x))
+            }
             Command::Serve(_)
             | Command::Demo(_)
             | Command::Hold(_)
@@ -228,6 +247,7 @@ impl Probe {
     }
 }
 
+/// The table of steps and the verdict.
 fn render(steps: &[Step], lo: Option<f64>, hi: Option<f64>, unit: &str, slo: &str) -> String {
     let mut o = String::from("\nCapacity search\n");
     o.push_str(&format!(
@@ -269,6 +289,7 @@ fn render(steps: &[Step], lo: Option<f64>, hi: Option<f64>, unit: &str, slo: &st
     o
 }
 
+/// The steps and the knee as JSON (`stampede.capacity/1`).
 fn to_json(steps: &[Step], lo: Option<f64>, hi: Option<f64>, unit: &str, slo: &str) -> Value {
     json!({
         "schema": "stampede.capacity/1",

@@ -5,6 +5,7 @@ use crate::cli::HttpArgs;
 use crate::config;
 use crate::error::Result;
 
+/// `stampede http`.
 pub(super) fn http(a: &HttpArgs) -> Result<i32> {
     run_http(config::http_config(a)?, "")
 }

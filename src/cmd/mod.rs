@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::cli::Command;
+use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
 
 /// Runs one subcommand; returns the process exit code.
@@ -101,13 +101,34 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     write().map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
-/// Parses a command line built by stampede itself (from a plan, a capacity step): a clap error
-/// becomes a usage error that starts with `context` and quotes clap's first lines.
-pub(crate) fn parse_generated(argv: &[String], context: &str) -> Result<crate::cli::Cli> {
-    <crate::cli::Cli as clap::Parser>::try_parse_from(argv).map_err(|e| {
+/// Parses a scenario's command line that stampede completes itself (a plan's stages, a capacity
+/// step set the rest on the typed flags): a clap error becomes a usage error that starts with
+/// `context` and quotes clap's first lines; a flag of `reserved` (its id and how to write it)
+/// given on the line is refused with `taken(flag)`.
+pub(crate) fn parse_completed(
+    argv: &[String],
+    context: &str,
+    reserved: &[(&str, &str)],
+    taken: impl Fn(&str) -> String,
+) -> Result<Command> {
+    use clap::{CommandFactory, FromArgMatches};
+    let bad = |e: clap::Error| {
         let msg = e.render().to_string();
         Error::usage(format!("{context}:\n{}", msg.lines().take(3).collect::<Vec<_>>().join("\n")))
-    })
+    };
+    let matches = Cli::command().try_get_matches_from(argv).map_err(bad)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(bad)?;
+    if let Some((_, sub)) = matches.subcommand() {
+        for (id, flag) in reserved {
+            // (an id this scenario does not have is not given)
+            let given =
+                sub.try_get_raw(id).is_ok_and(|v| v.is_some()) && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+            if given {
+                return Err(Error::usage(taken(flag)));
+            }
+        }
+    }
+    Ok(cli.command)
 }
 
 /// Reads a result file; anything that is not a result is a usage error (exit 2).

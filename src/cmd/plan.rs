@@ -4,11 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches};
-
+use super::parse_completed;
 use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws};
-use crate::cli::{AsrArgs, Cli, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs};
+use crate::cli::{AsrArgs, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs};
 use crate::config::{self, Drive, HttpConfig, LoadConfig, WsMode};
 use crate::error::{exit, Error, Result};
 use crate::plan::{Drive as PlanDrive, Plan};
@@ -28,6 +26,7 @@ fn preset_text(name: &str, url: &str, limit: Option<u64>) -> Result<String> {
     Ok(crate::plan::with_limit(&text, limit))
 }
 
+/// `stampede plan`: a preset's TOML on stdout, to copy and edit.
 pub(super) fn print_plan(a: &PlanArgs) -> Result<i32> {
     print!("{}", preset_text(&a.preset, &a.url, a.limit)?);
     Ok(exit::OK)
@@ -161,27 +160,15 @@ impl Levels {
 
 /// The plan's scenario command, parsed; a flag the stages set may not be given again.
 fn parse_scenario(argv: &[String], plan: &Plan, origin: &str) -> Result<Command> {
-    let context = format!("{origin}: the plan's options do not make a valid command");
-    let bad = |e: clap::Error| {
-        let msg = e.render().to_string();
-        Error::usage(format!("{context}:\n{}", msg.lines().take(3).collect::<Vec<_>>().join("\n")))
+    let level = match plan.drive {
+        PlanDrive::Rate => ("rate", "-R/--rate"),
+        PlanDrive::Connections => ("connections", "-c/--connections"),
+        PlanDrive::Streams => ("streams", "--streams"),
     };
-    let matches = Cli::command().try_get_matches_from(argv).map_err(bad)?;
-    let cli = Cli::from_arg_matches(&matches).map_err(bad)?;
-    if let Some((_, sub)) = matches.subcommand() {
-        let level = match plan.drive {
-            PlanDrive::Rate => ("rate", "-R/--rate"),
-            PlanDrive::Connections => ("connections", "-c/--connections"),
-            PlanDrive::Streams => ("streams", "--streams"),
-        };
-        for (id, flag) in [("duration", "-d/--duration"), level] {
-            let given = sub.try_get_raw(id).is_ok_and(|v| v.is_some()) && sub.value_source(id) == Some(ValueSource::CommandLine);
-            if given {
-                return Err(Error::usage(format!("{origin}: the plan's stages set {flag}; remove it from the flags")));
-            }
-        }
-    }
-    Ok(cli.command)
+    let context = format!("{origin}: the plan's options do not make a valid command");
+    parse_completed(argv, &context, &[("duration", "-d/--duration"), level], |flag| {
+        format!("{origin}: the plan's stages set {flag}; remove it from the flags")
+    })
 }
 
 /// A mix: each named request of the plan is its own scenario, over its share of the connections.

@@ -2,25 +2,33 @@
 //! `--verify URL` (a connect burst with the kernel's counters around it). The checks before
 //! every load run in `cmd/run`.
 
+use std::time::Duration;
+
 use super::check_writable;
-use crate::cli::PreflightArgs;
+use crate::cli::{Cli, Command, PreflightArgs};
 use crate::config;
 use crate::error::{exit, Error, Result};
 use crate::preflight::{self, Plan};
 
+/// `stampede preflight --verify URL`: a 2 s connect burst of `connections`, all at once, with the
+/// kernel's counters around it — run it before and after tuning to see the difference.
 fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
     let target = config::parse_target(url)?;
     // Built through the parser, so the burst gets every default of a normal run.
-    let mut argv = vec!["stampede".to_string(), "http".into(), url.into(), "-c".into(), connections.to_string()];
-    argv.extend(["-d", "2s", "--timeout", "5s", "--connect-timeout", "5s", "--quiet", "--no-preflight"].map(String::from));
-    if let Some(t) = a.threads {
-        argv.extend(["-t".to_string(), t.to_string()]);
-    }
-    let crate::cli::Command::Http(h) =
-        <crate::cli::Cli as clap::Parser>::try_parse_from(&argv).map_err(|e| Error::usage(format!("--verify: {}", e.kind())))?.command
+    // The flags of `stampede http URL` (every default of a normal run), then the burst's own.
+    let argv = ["stampede", "http", url];
+    let Command::Http(mut h) =
+        <Cli as clap::Parser>::try_parse_from(argv).map_err(|e| Error::usage(format!("--verify: {}", e.kind())))?.command
     else {
         return Err(Error::usage("--verify: internal command line"));
     };
+    h.load.connections = connections;
+    h.load.duration = Some(Duration::from_secs(2));
+    (h.load.timeout, h.load.connect_timeout) = (Duration::from_secs(5), Duration::from_secs(5));
+    (h.load.out.quiet, h.load.out.no_preflight) = (true, true);
+    if a.threads.is_some() {
+        h.load.threads = a.threads;
+    }
     let load = config::load_config(&h.load)?;
     let req = h.request;
     let cfg = config::build_http(target, &req, load)?;

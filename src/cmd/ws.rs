@@ -5,6 +5,7 @@ use crate::cli::WsArgs;
 use crate::config;
 use crate::error::Result;
 
+/// `stampede ws`.
 pub(super) fn ws(a: &WsArgs) -> Result<i32> {
     run_ws(config::ws_config(a)?)
 }
