@@ -159,61 +159,18 @@ pub(crate) struct Executed {
 
 /// Runs `scenario` once with `load` and returns its result (time series and stages included).
 pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBool>, live: bool) -> Result<Executed> {
-    let threads = load.threads;
     // Every second each worker sends its interval: the collector adds them up into the time
     // series (and prints the live line on a terminal).
     let (tx, rx) = mpsc::channel::<Tick>();
     let metrics_done = Arc::new(AtomicBool::new(false));
-    let totals = match load.metrics_listen {
-        Some(addr) => {
-            let (totals, local) = crate::live::serve_metrics(addr, Arc::clone(&metrics_done))
-                .map_err(|e| Error::io(format!("--metrics-listen {addr}: cannot listen"), e))?;
-            eprintln!("stampede: live metrics on http://{local}/metrics");
-            Some(totals)
-        }
-        None => None,
-    };
-    // --abort-on-fail judges the rules the per-second figures can answer.
-    let abort: Vec<crate::thresholds::Threshold> = match load.abort_after {
-        Some(_) => load.thresholds.iter().filter(|t| t.live_judged()).cloned().collect(),
-        None => Vec::new(),
-    };
-    let opts = crate::live::CollectorOpts {
-        workers: threads,
-        live_line: live,
-        totals,
-        abort,
-        abort_after: load.abort_after.map_or(0, |d| d.as_secs().max(1)),
-        stop: Arc::clone(&stop),
-        stages: load.drive.staged().map_or(Vec::new(), |st| st.bounds.iter().map(|(n, _, e)| (n.clone(), *e as f64 / 1e9)).collect()),
-        progress_file: std::env::var_os(PROGRESS_ENV).map(std::path::PathBuf::from),
-    };
+    let opts = collector_opts(load, live, Arc::clone(&stop), Arc::clone(&metrics_done))?;
     let collector = std::thread::spawn(move || crate::live::collect(rx, opts));
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let out = engine::run(Arc::clone(&scenario), load, stop, Some(tx));
     let (intervals, aborted) = collector.join().unwrap_or_default();
     metrics_done.store(true, Ordering::Relaxed);
     let out = out?;
-    let meta = RunMeta {
-        scenario: scenario.name().to_string(),
-        target: scenario.target(),
-        driver: out.driver.name().to_string(),
-        threads: out.threads,
-        connections: load.connections,
-        pipeline: load.pipeline,
-        duration_s: out.elapsed_ns as f64 / 1e9,
-        target_rate: match &load.drive {
-            // A plan's rate changes: the target is its mean (what its schedule sends in all).
-            Drive::RatePlan(st) => Some(st.profile.integral_to(u64::MAX) / st.total().as_secs_f64().max(1e-9)),
-            Drive::Closed | Drive::Open { .. } | Drive::CountPlan { .. } => load.drive.constant_rate(),
-        },
-        cpu_user_s: out.cpu_user_s,
-        cpu_sys_s: out.cpu_sys_s,
-        interrupted: out.interrupted,
-        started_unix_ms,
-        rss_start: out.rss_start,
-        rss_peak: out.rss_peak,
-    };
+    let meta = run_meta(scenario.as_ref(), load, &out, started_unix_ms);
     let mut result = RunResult::new(meta, out.shard);
     result.intervals = intervals;
     result.aborted = aborted;
@@ -234,6 +191,64 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
             .collect();
     }
     Ok(Executed { result, busiest: out.busiest_worker, notes: out.notes })
+}
+
+/// What the collector of the per-second intervals does: the live line, the metrics endpoint
+/// (`--metrics-listen`), `--abort-on-fail`, the stages, the progress file of a child process.
+fn collector_opts(
+    load: &LoadConfig,
+    live: bool,
+    stop: Arc<AtomicBool>,
+    metrics_done: Arc<AtomicBool>,
+) -> Result<crate::live::CollectorOpts> {
+    let totals = match load.metrics_listen {
+        Some(addr) => {
+            let (totals, local) = crate::live::serve_metrics(addr, metrics_done)
+                .map_err(|e| Error::io(format!("--metrics-listen {addr}: cannot listen"), e))?;
+            eprintln!("stampede: live metrics on http://{local}/metrics");
+            Some(totals)
+        }
+        None => None,
+    };
+    // --abort-on-fail judges the rules the per-second figures can answer.
+    let abort: Vec<crate::thresholds::Threshold> = match load.abort_after {
+        Some(_) => load.thresholds.iter().filter(|t| t.live_judged()).cloned().collect(),
+        None => Vec::new(),
+    };
+    Ok(crate::live::CollectorOpts {
+        workers: load.threads,
+        live_line: live,
+        totals,
+        abort,
+        abort_after: load.abort_after.map_or(0, |d| d.as_secs().max(1)),
+        stop,
+        stages: load.drive.staged().map_or(Vec::new(), |st| st.bounds.iter().map(|(n, _, e)| (n.clone(), *e as f64 / 1e9)).collect()),
+        progress_file: std::env::var_os(PROGRESS_ENV).map(std::path::PathBuf::from),
+    })
+}
+
+/// What the report says about the run itself.
+fn run_meta<S: Scenario>(scenario: &S, load: &LoadConfig, out: &engine::RunOutput, started_unix_ms: u64) -> RunMeta {
+    RunMeta {
+        scenario: scenario.name().to_string(),
+        target: scenario.target(),
+        driver: out.driver.name().to_string(),
+        threads: out.threads,
+        connections: load.connections,
+        pipeline: load.pipeline,
+        duration_s: out.elapsed_ns as f64 / 1e9,
+        target_rate: match &load.drive {
+            // A plan's rate changes: the target is its mean (what its schedule sends in all).
+            Drive::RatePlan(st) => Some(st.profile.integral_to(u64::MAX) / st.total().as_secs_f64().max(1e-9)),
+            Drive::Closed | Drive::Open { .. } | Drive::CountPlan { .. } => load.drive.constant_rate(),
+        },
+        cpu_user_s: out.cpu_user_s,
+        cpu_sys_s: out.cpu_sys_s,
+        interrupted: out.interrupted,
+        started_unix_ms,
+        rss_start: out.rss_start,
+        rss_peak: out.rss_peak,
+    }
 }
 
 /// The preflight plan of a run.
