@@ -1,9 +1,14 @@
-//! Command line (clap derive). Dumb on purpose: strings and numbers in, no validation beyond
-//! parsing; `config` turns these into a validated `Config`. Flags follow wrk/oha habits.
+//! Command line (clap derive). Dumb on purpose: strings, numbers and units in, no validation
+//! beyond parsing (the unit parsers of `units` are hooked in with `value_parser`, their errors
+//! naming the flag); `config` turns these into validated config. Flags follow wrk/oha habits.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
+use clap::{Arg, Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,8 +68,8 @@ pub struct RunArgs {
     #[arg(long = "preset", value_name = "NAME")]
     pub preset: Option<String>,
     /// throttle preset: the target's rate limit in requests/s (its stages are shares of it).
-    #[arg(long = "limit", value_name = "N")]
-    pub limit: Option<String>,
+    #[arg(long = "limit", value_name = "N", value_parser = count())]
+    pub limit: Option<u64>,
     /// Flags for the scenario command (--json, --hlog, --threshold, --processes, -H, ...).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FLAGS")]
     pub extra: Vec<String>,
@@ -83,11 +88,11 @@ pub struct CapacityArgs {
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenario: Option<String>,
     /// First step (req/s, or streams for asr).
-    #[arg(long = "start", default_value = "100", value_name = "N")]
-    pub start: String,
+    #[arg(long = "start", default_value = "100", value_name = "N", value_parser = count())]
+    pub start: u64,
     /// Highest level to try.
-    #[arg(long = "max", value_name = "N")]
-    pub max: Option<String>,
+    #[arg(long = "max", value_name = "N", value_parser = count())]
+    pub max: Option<u64>,
     /// Length of each step.
     #[arg(long = "step", default_value = "5s", value_name = "TIME")]
     pub step: String,
@@ -111,39 +116,39 @@ pub struct PlanArgs {
     #[arg(default_value = "http://127.0.0.1:8080/", value_name = "URL")]
     pub url: String,
     /// throttle preset: the target's rate limit in requests/s.
-    #[arg(long = "limit", value_name = "N")]
-    pub limit: Option<String>,
+    #[arg(long = "limit", value_name = "N", value_parser = count())]
+    pub limit: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
     /// Concurrent connections (units allowed: 10k).
-    #[arg(short = 'c', long = "connections", default_value = "50", value_name = "N")]
-    pub connections: String,
+    #[arg(short = 'c', long = "connections", default_value = "50", value_name = "N", value_parser = count())]
+    pub connections: u64,
     /// Run duration (500ms, 10s, 2m). Default 10s, or until -n requests when -n is given.
-    #[arg(short = 'd', long = "duration", value_name = "TIME")]
-    pub duration: Option<String>,
+    #[arg(short = 'd', long = "duration", value_name = "TIME", value_parser = duration())]
+    pub duration: Option<Duration>,
     /// Stop after N requests in total (units allowed: 100k).
-    #[arg(short = 'n', long = "requests", value_name = "N")]
-    pub requests: Option<String>,
+    #[arg(short = 'n', long = "requests", value_name = "N", value_parser = count())]
+    pub requests: Option<u64>,
     /// Worker threads, one pinned runtime each [default: every CPU this process may use].
     #[arg(short = 't', long = "threads", value_name = "N")]
     pub threads: Option<usize>,
     /// Open loop: total requests per second over all connections (units allowed: 20k).
-    #[arg(short = 'R', long = "rate", value_name = "RPS")]
-    pub rate: Option<String>,
+    #[arg(short = 'R', long = "rate", value_name = "RPS", value_parser = rate())]
+    pub rate: Option<f64>,
     /// Requests in flight per connection (HTTP pipelining depth).
     #[arg(long = "pipeline", default_value_t = 1, value_name = "D")]
     pub pipeline: u32,
     /// Open connections at this many per second in total (ramp-up) instead of all at once.
-    #[arg(long = "connect-rate", value_name = "N")]
-    pub connect_rate: Option<String>,
+    #[arg(long = "connect-rate", value_name = "N", value_parser = rate())]
+    pub connect_rate: Option<f64>,
     /// Per-request timeout: no complete response by then counts as request_timeout and the connection is closed.
-    #[arg(long = "timeout", default_value = "10s", value_name = "TIME")]
-    pub timeout: String,
+    #[arg(long = "timeout", default_value = "10s", value_name = "TIME", value_parser = duration())]
+    pub timeout: Duration,
     /// Connect timeout.
-    #[arg(long = "connect-timeout", default_value = "5s", value_name = "TIME")]
-    pub connect_timeout: String,
+    #[arg(long = "connect-timeout", default_value = "5s", value_name = "TIME", value_parser = duration())]
+    pub connect_timeout: Duration,
     /// Connect to this Unix socket instead of the URL's host and port (as curl); the URL still names the Host and path.
     #[arg(long = "unix-socket", value_name = "PATH", conflicts_with = "source")]
     pub unix_socket: Option<PathBuf>,
@@ -189,8 +194,8 @@ pub struct OutputArgs {
     #[arg(long = "abort-on-fail")]
     pub abort_on_fail: bool,
     /// With --abort-on-fail: seconds of run before thresholds are checked.
-    #[arg(long = "abort-grace", default_value = "10s", value_name = "TIME")]
-    pub abort_grace: String,
+    #[arg(long = "abort-grace", default_value = "10s", value_name = "TIME", value_parser = duration())]
+    pub abort_grace: Duration,
     /// Sample this local process's CPU and RSS every second into the report (repeatable); thresholds: target_cpu, target_rss.
     #[arg(long = "monitor-pid", value_name = "PID")]
     pub monitor_pids: Vec<u32>,
@@ -247,8 +252,8 @@ pub struct RawArgs {
     #[arg(long = "length-prefix", value_name = "KIND", conflicts_with = "fixed_size")]
     pub length_prefix: Option<String>,
     /// Answers are exactly this many bytes.
-    #[arg(long = "fixed-size", value_name = "SIZE")]
-    pub fixed_size: Option<String>,
+    #[arg(long = "fixed-size", value_name = "SIZE", value_parser = size())]
+    pub fixed_size: Option<u64>,
     /// Replace {seq} in the message with a number unique in the run, one per request (in
     /// --expect too: each answer must then carry its request's number). Without it, {seq} is sent as written.
     #[arg(long = "seq")]
@@ -257,8 +262,8 @@ pub struct RawArgs {
     #[arg(long = "expect", value_name = "TEXT")]
     pub expect: Option<String>,
     /// Longest answer accepted; longer is a protocol error.
-    #[arg(long = "max-response", default_value = "1MiB", value_name = "SIZE")]
-    pub max_response: String,
+    #[arg(long = "max-response", default_value = "1MiB", value_name = "SIZE", value_parser = size())]
+    pub max_response: u64,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -294,8 +299,8 @@ pub struct WsArgs {
     /// Target, e.g. ws://127.0.0.1:8080/ws/echo
     pub url: String,
     /// Message payload size in bytes (units allowed: 4KiB), filled with a fixed pattern.
-    #[arg(long = "size", default_value = "64", value_name = "BYTES", conflicts_with = "message")]
-    pub size: String,
+    #[arg(long = "size", default_value = "64", value_name = "BYTES", conflicts_with = "message", value_parser = size())]
+    pub size: u64,
     /// Message payload: TEXT, or @FILE to read it from a file.
     #[arg(long = "message", value_name = "TEXT|@FILE")]
     pub message: Option<String>,
@@ -306,8 +311,8 @@ pub struct WsArgs {
     #[arg(long = "binary")]
     pub binary: bool,
     /// Idle/heartbeat mode: hold the connections and send a ping on each every TIME; report pong latency.
-    #[arg(long = "ping-interval", value_name = "TIME", conflicts_with = "rate")]
-    pub ping_interval: Option<String>,
+    #[arg(long = "ping-interval", value_name = "TIME", conflicts_with = "rate", value_parser = duration())]
+    pub ping_interval: Option<Duration>,
     /// Chat mode: each connection joins room (slot mod N) via ?room=K, sends messages with a
     /// timestamp at -R in total (default 1 msg/s per connection), and fan-out latency is measured.
     #[arg(long = "rooms", value_name = "N", conflicts_with = "ping_interval")]
@@ -327,14 +332,14 @@ pub struct AsrArgs {
     #[arg(long = "audio", value_name = "FILE.wav")]
     pub audio: Option<std::path::PathBuf>,
     /// Length of the generated signal when no --audio is given.
-    #[arg(long = "signal-length", default_value = "5s", value_name = "TIME")]
-    pub signal_length: String,
+    #[arg(long = "signal-length", default_value = "5s", value_name = "TIME", value_parser = duration())]
+    pub signal_length: Duration,
     /// Concurrent streams (sessions).
-    #[arg(long = "streams", default_value = "10", value_name = "N")]
-    pub streams: String,
+    #[arg(long = "streams", default_value = "10", value_name = "N", value_parser = count())]
+    pub streams: u64,
     /// Start the streams evenly over this time instead of all at once.
-    #[arg(long = "ramp", value_name = "TIME")]
-    pub ramp: Option<String>,
+    #[arg(long = "ramp", value_name = "TIME", value_parser = duration())]
+    pub ramp: Option<Duration>,
     /// Audio per frame, in milliseconds.
     #[arg(long = "chunk-ms", default_value_t = 20)]
     pub chunk_ms: u32,
@@ -360,14 +365,14 @@ pub struct AsrArgs {
     #[arg(long = "transcripts", value_name = "FILE")]
     pub transcripts: Option<PathBuf>,
     /// Run length (default: until every stream finished its session, or 10 min with --loop).
-    #[arg(short = 'd', long = "duration", value_name = "TIME")]
-    pub duration: Option<String>,
+    #[arg(short = 'd', long = "duration", value_name = "TIME", value_parser = duration())]
+    pub duration: Option<Duration>,
     /// Time allowed for the final transcript after the last frame.
-    #[arg(long = "timeout", default_value = "30s", value_name = "TIME")]
-    pub timeout: String,
+    #[arg(long = "timeout", default_value = "30s", value_name = "TIME", value_parser = duration())]
+    pub timeout: Duration,
     /// Connect and handshake timeout.
-    #[arg(long = "connect-timeout", default_value = "5s", value_name = "TIME")]
-    pub connect_timeout: String,
+    #[arg(long = "connect-timeout", default_value = "5s", value_name = "TIME", value_parser = duration())]
+    pub connect_timeout: Duration,
     /// Worker threads [default: every CPU this process may use].
     #[arg(short = 't', long = "threads", value_name = "N")]
     pub threads: Option<usize>,
@@ -403,11 +408,11 @@ pub struct ServeArgs {
     #[arg(short = 't', long = "threads", value_name = "N")]
     pub threads: Option<usize>,
     /// Over this many open connections, answer 503 and close.
-    #[arg(long = "max-connections", value_name = "N")]
-    pub max_connections: Option<String>,
+    #[arg(long = "max-connections", value_name = "N", value_parser = count())]
+    pub max_connections: Option<u64>,
     /// Over this many requests per second (whole server), answer 429.
-    #[arg(long = "max-rps", value_name = "N")]
-    pub max_rps: Option<String>,
+    #[arg(long = "max-rps", value_name = "N", value_parser = count())]
+    pub max_rps: Option<u64>,
     /// Listen backlog.
     #[arg(long = "backlog", default_value_t = 4096)]
     pub backlog: i32,
@@ -433,8 +438,8 @@ pub struct HoldArgs {
     /// Target: http://... (keep-alive requests) or ws://... (pings).
     pub url: String,
     /// Each connection sends one request (or ping) this often while held.
-    #[arg(long = "every", default_value = "30s", value_name = "TIME")]
-    pub every: String,
+    #[arg(long = "every", default_value = "30s", value_name = "TIME", value_parser = duration())]
+    pub every: Duration,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -488,8 +493,8 @@ pub struct DemoArgs {
 #[derive(Args, Debug, Clone)]
 pub struct PreflightArgs {
     /// Planned connections.
-    #[arg(short = 'c', long = "connections", default_value = "1000", value_name = "N")]
-    pub connections: String,
+    #[arg(short = 'c', long = "connections", default_value = "1000", value_name = "N", value_parser = count())]
+    pub connections: u64,
     /// Planned target (a loopback target also needs server-side fds and backlog).
     #[arg(long = "target", value_name = "URL")]
     pub target: Option<String>,
@@ -521,4 +526,48 @@ pub struct PreflightArgs {
     /// Read /proc and /sys under this root (for testing).
     #[arg(long = "root", default_value = "/", hide = true)]
     pub root: PathBuf,
+}
+
+/// A parser of `units` hooked into clap: its error names the flag, `-c/--connections: 'x' is
+/// not a count (...)`, and is a usage error (exit 2) like every other.
+#[derive(Clone, Copy)]
+pub struct Unit<T>(fn(&str) -> Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Unit<T> {
+    type Value = T;
+
+    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&Arg>, value: &OsStr) -> Result<T, clap::Error> {
+        let flag = arg.map_or_else(|| "value".to_string(), flag_name);
+        (self.0)(&value.to_string_lossy()).map_err(|e| clap::Error::raw(ErrorKind::ValueValidation, format!("{flag}: {e}\n")).with_cmd(cmd))
+    }
+}
+
+/// `-c/--connections`, `--timeout`, as the messages of `config` write flags.
+fn flag_name(arg: &Arg) -> String {
+    match (arg.get_short(), arg.get_long()) {
+        (Some(s), Some(l)) => format!("-{s}/--{l}"),
+        (None, Some(l)) => format!("--{l}"),
+        (Some(s), None) => format!("-{s}"),
+        (None, None) => arg.get_id().to_string(),
+    }
+}
+
+/// A count with an optional SI suffix (`10k`).
+fn count() -> Unit<u64> {
+    Unit(crate::units::parse_count)
+}
+
+/// A size in bytes (`4KiB`, `1MB`).
+fn size() -> Unit<u64> {
+    Unit(crate::units::parse_size)
+}
+
+/// A duration (`500ms`, `10s`, `2m`).
+fn duration() -> Unit<Duration> {
+    Unit(crate::units::parse_duration)
+}
+
+/// A rate per second (`500`, `20k`, `0.5`).
+fn rate() -> Unit<f64> {
+    Unit(crate::units::parse_rate)
 }

@@ -19,7 +19,7 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let code = match stampede::app::dispatch(cli.command) {
+    let code = match stampede::cmd::dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("stampede: error: {e}");

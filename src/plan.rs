@@ -146,7 +146,6 @@ pub struct PlanRequest {
 /// A plan as the engine runs it.
 #[derive(Clone, Debug)]
 pub struct Staged {
-    pub drive: Drive,
     pub profile: Arc<Profile>,
     /// (name, start, end) of each stage, ns from the start of the run.
     pub bounds: Vec<(String, u64, u64)>,
@@ -182,7 +181,6 @@ impl Plan {
             t = end;
         }
         Staged {
-            drive: self.drive,
             profile: Arc::new(Profile::new(segs)),
             bounds,
             shapes: self.stages.iter().map(|s| s.describe(self.drive)).collect(),
@@ -260,6 +258,46 @@ pub fn parse(text: &str) -> Result<Plan, String> {
     if !matches!(scenario.as_str(), "http" | "ws" | "asr") {
         return Err(at(raw.scenario.span(), "scenario", format!("'{scenario}' is not one of http, ws, asr")));
     }
+    let options = parse_options(text, &raw)?;
+    let rule = |t: &Spanned<String>, field: &str| crate::thresholds::parse(t.get_ref()).map_err(|e| at(t.span(), field, e));
+    let thresholds = raw.thresholds.iter().map(|t| rule(t, "thresholds")).collect::<Result<Vec<_>, _>>()?;
+    if raw.stage.is_empty() {
+        return Err("the plan has no [[stage]]: add at least one, e.g.\n[[stage]]\nduration = \"30s\"\nrate = 100".into());
+    }
+    let (drive, stages) = parse_stages(text, &raw, &scenario)?;
+    let drive = drive.unwrap_or(Drive::Rate);
+    if drive == Drive::Connections {
+        if let Some(v) = raw.options.get("connections") {
+            return Err(at(v.span(), "options.connections", "the stages set the connections here; remove it".into()));
+        }
+    }
+    let requests = parse_requests(text, &raw, &scenario)?;
+    // A threshold on `name.metric` must name a request of the mix.
+    for t in thresholds.iter().chain(stages.iter().flat_map(|s| s.thresholds.iter())) {
+        if let Some(scope) = &t.scope {
+            if !requests.iter().any(|r| &r.name == scope) {
+                return Err(format!("threshold '{}': no [[request]] is named '{scope}'", t.expr));
+            }
+        }
+    }
+    if drive == Drive::Rate && stages.iter().all(|s| s.from == 0.0 && s.to == 0.0) {
+        return Err("every stage has a rate of 0: nothing would be sent".into());
+    }
+    Ok(Plan {
+        scenario,
+        url: raw.url.get_ref().clone(),
+        options,
+        threshold_texts: raw.thresholds.iter().map(|t| t.get_ref().clone()).collect(),
+        thresholds,
+        drive,
+        stages,
+        requests,
+    })
+}
+
+/// `[options]` as flags of the scenario command, with `abort_on_fail` and `abort_grace`.
+fn parse_options(text: &str, raw: &RawPlan) -> Result<Vec<(String, Vec<String>)>, String> {
+    let at = |span: std::ops::Range<usize>, field: &str, msg: String| format!("line {}: {field}: {msg}", line_of(text, span.start));
     let mut options = Vec::new();
     for (k, v) in &raw.options {
         let flag = k.replace('_', "-");
@@ -299,11 +337,13 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         }
         options.push(("abort-grace".to_string(), vec![g.get_ref().clone()]));
     }
+    Ok(options)
+}
+
+/// The `[[stage]]` tables, and what they drive (the same thing in every stage).
+fn parse_stages(text: &str, raw: &RawPlan, scenario: &str) -> Result<(Option<Drive>, Vec<Stage>), String> {
+    let at = |span: std::ops::Range<usize>, field: &str, msg: String| format!("line {}: {field}: {msg}", line_of(text, span.start));
     let rule = |t: &Spanned<String>, field: &str| crate::thresholds::parse(t.get_ref()).map_err(|e| at(t.span(), field, e));
-    let thresholds = raw.thresholds.iter().map(|t| rule(t, "thresholds")).collect::<Result<Vec<_>, _>>()?;
-    if raw.stage.is_empty() {
-        return Err("the plan has no [[stage]]: add at least one, e.g.\n[[stage]]\nduration = \"30s\"\nrate = 100".into());
-    }
     let mut drive = None;
     let mut stages = Vec::new();
     // The stages end to end: bounded like one duration, so that their nanoseconds add up in u64.
@@ -352,34 +392,7 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         let thresholds = s.thresholds.iter().map(|t| rule(t, &field("thresholds"))).collect::<Result<Vec<_>, _>>()?;
         stages.push(Stage { name: s.name.clone().unwrap_or_else(|| format!("stage-{}", i + 1)), duration, from, to, shape, thresholds });
     }
-    let drive = drive.unwrap_or(Drive::Rate);
-    if drive == Drive::Connections {
-        if let Some(v) = raw.options.get("connections") {
-            return Err(at(v.span(), "options.connections", "the stages set the connections here; remove it".into()));
-        }
-    }
-    let requests = parse_requests(text, &raw, &scenario)?;
-    // A threshold on `name.metric` must name a request of the mix.
-    for t in thresholds.iter().chain(stages.iter().flat_map(|s| s.thresholds.iter())) {
-        if let Some(scope) = &t.scope {
-            if !requests.iter().any(|r| &r.name == scope) {
-                return Err(format!("threshold '{}': no [[request]] is named '{scope}'", t.expr));
-            }
-        }
-    }
-    if drive == Drive::Rate && stages.iter().all(|s| s.from == 0.0 && s.to == 0.0) {
-        return Err("every stage has a rate of 0: nothing would be sent".into());
-    }
-    Ok(Plan {
-        scenario,
-        url: raw.url.get_ref().clone(),
-        options,
-        threshold_texts: raw.thresholds.iter().map(|t| t.get_ref().clone()).collect(),
-        thresholds,
-        drive,
-        stages,
-        requests,
-    })
+    Ok((drive, stages))
 }
 
 /// The `[[request]]` tables of a mix.

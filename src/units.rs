@@ -15,6 +15,18 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
     Ok(r as u64)
 }
 
+/// A rate per second: a count (`500`, `20k`) or a decimal (`0.5`), above 0 and at most 10^9.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate = match parse_count(s) {
+        Ok(v) => v as f64,
+        Err(_) => s.trim().parse::<f64>().map_err(|_| format!("'{s}' is not a rate (examples: 500, 20k, 0.5)"))?,
+    };
+    if !(rate.is_finite() && rate > 0.0 && rate <= 1e9) {
+        return Err(format!("'{s}' must be between 0 and 1G requests per second"));
+    }
+    Ok(rate)
+}
+
 /// A size in bytes: `512`, `4k`/`4KiB` (1024), `1KB` (1000), `2MiB`, `1MB`, `1GiB`.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -57,30 +69,11 @@ pub fn parse_start_at(s: &str, now: SystemTime) -> Result<SystemTime, String> {
     Ok(UNIX_EPOCH + Duration::from_secs_f64(secs))
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.frac]Z` as Unix seconds (UTC only: offsets are refused).
+/// `YYYY-MM-DDTHH:MM:SS[.frac]Z` as Unix seconds (UTC only: offsets are refused; so are dates
+/// that do not exist, such as February 31).
 fn rfc3339_utc(t: &str) -> Option<f64> {
-    let t = t.strip_suffix('Z').or_else(|| t.strip_suffix('z'))?;
-    let (date, time) = t.split_once(['T', 't'])?;
-    let d: Vec<&str> = date.split('-').collect();
-    let h: Vec<&str> = time.split(':').collect();
-    if d.len() != 3 || h.len() != 3 || d[0].len() != 4 || d[1].len() != 2 || d[2].len() != 2 {
-        return None;
-    }
-    let (y, m, day): (i64, i64, i64) = (d[0].parse().ok()?, d[1].parse().ok()?, d[2].parse().ok()?);
-    let (hh, mm): (i64, i64) = (h[0].parse().ok()?, h[1].parse().ok()?);
-    let ss: f64 = h[2].parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || !(0..24).contains(&hh) || !(0..60).contains(&mm) || !(0.0..61.0).contains(&ss)
-    {
-        return None;
-    }
-    // Days from civil (H. Hinnant): proleptic Gregorian calendar.
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60) as f64 + ss)
+    let at = humantime::parse_rfc3339(&t.to_ascii_uppercase()).ok()?;
+    Some(at.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())
 }
 
 /// A duration: `250ms`, `10s`, `1.5s`, `2m`, `1h`, `100us`; a bare number means seconds.
@@ -171,7 +164,17 @@ mod tests {
         assert_eq!(at("1970-01-01T00:00:00Z"), Ok(0.0));
         assert_eq!(at("2000-03-01T00:00:00Z"), Ok(951_868_800.0));
         assert_eq!(at("2026-11-23T12:00:00.5Z"), Ok(1_795_435_200.5));
-        for bad in ["soon", "2026-11-23T12:00:00+01:00", "2026-13-01T00:00:00Z", "-5", "+later", "2026-11-23 12:00:00Z"] {
+        assert_eq!(at("2028-02-29T00:00:00z"), Ok(1_835_395_200.0));
+        for bad in [
+            "soon",
+            "2026-11-23T12:00:00+01:00",
+            "2026-13-01T00:00:00Z",
+            "2026-02-31T00:00:00Z",
+            "2027-02-29T00:00:00Z",
+            "-5",
+            "+later",
+            "2026-11-23 12:00:00Z",
+        ] {
             assert!(at(bad).is_err(), "{bad}");
         }
     }

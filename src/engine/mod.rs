@@ -18,10 +18,9 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use crate::clock;
-use crate::config::{LoadConfig, Loop};
+use crate::config::{Drive, LoadConfig};
 use crate::error::{Error, Result};
 use crate::net::SourcePool;
-use crate::plan::Drive;
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::{Interval, Shard};
 use pacer::Pacer;
@@ -90,32 +89,8 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
 
     let mut handles = Vec::with_capacity(workers);
     for w in 0..workers {
-        let scenario = Arc::clone(&scenario);
-        let load = load.clone();
-        let (w_stop, w_gate, w_start, w_ready, w_live) =
-            (Arc::clone(&stop), Arc::clone(&gate), Arc::clone(&start_at), ready_tx.clone(), live.clone());
-        let spawned = std::thread::Builder::new().name(format!("stampede-w{w}")).spawn(move || {
-            if let Some(&cpu) = load.cpus.get(w % load.cpus.len().max(1)) {
-                core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
-            }
-            let (ready, gate) = (w_ready.clone(), Arc::clone(&w_gate));
-            let result = runtime::block_on(move || async move {
-                let _ = ready.send(Ok(()));
-                gate.wait();
-                worker(w, scenario, &load, w_start.load(Ordering::Acquire), w_stop, w_live).await
-            });
-            match result {
-                Ok((driver, mut out)) => {
-                    out.driver = driver;
-                    Some(out)
-                }
-                Err(e) => {
-                    let _ = w_ready.send(Err(format!("worker {w} could not build its runtime: {e}")));
-                    w_gate.wait();
-                    None
-                }
-            }
-        });
+        let shared = Shared { stop: Arc::clone(&stop), gate: Arc::clone(&gate), start_at: Arc::clone(&start_at), ready: ready_tx.clone() };
+        let spawned = spawn_worker(w, Arc::clone(&scenario), load.clone(), shared, live.clone());
         match spawned {
             Ok(h) => handles.push(h),
             Err(e) => {
@@ -174,6 +149,55 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
     if let Some(f) = &failure {
         eprintln!("stampede: warning: {f}; the report covers the workers that ran");
     }
+    Ok(merge_outputs(outs, start_ns, rss_start, rss_peak))
+}
+
+/// What the workers share with the thread that starts them.
+struct Shared {
+    stop: Arc<AtomicBool>,
+    /// Every worker and the starter meet here once all runtimes are built.
+    gate: Arc<Barrier>,
+    /// The common start time, set before the gate opens.
+    start_at: Arc<AtomicU64>,
+    /// Each worker says whether its runtime was built.
+    ready: mpsc::Sender<std::result::Result<(), String>>,
+}
+
+/// Spawns worker `w` on its own thread, pinned to its CPU, in its own runtime.
+fn spawn_worker<S: Scenario>(
+    w: usize,
+    scenario: Arc<S>,
+    load: LoadConfig,
+    shared: Shared,
+    live: Option<mpsc::Sender<Tick>>,
+) -> std::io::Result<std::thread::JoinHandle<Option<WorkerOut>>> {
+    std::thread::Builder::new().name(format!("stampede-w{w}")).spawn(move || {
+        if let Some(&cpu) = load.cpus.get(w % load.cpus.len().max(1)) {
+            core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+        }
+        let Shared { stop, gate, start_at, ready } = shared;
+        let (ready_ok, gate_in) = (ready.clone(), Arc::clone(&gate));
+        let result = runtime::block_on(move || async move {
+            let _ = ready_ok.send(Ok(()));
+            gate_in.wait();
+            worker(w, scenario, &load, start_at.load(Ordering::Acquire), stop, live).await
+        });
+        match result {
+            Ok((driver, mut out)) => {
+                out.driver = driver;
+                Some(out)
+            }
+            Err(e) => {
+                let _ = ready.send(Err(format!("worker {w} could not build its runtime: {e}")));
+                gate.wait();
+                None
+            }
+        }
+    })
+}
+
+/// The workers' outputs as one: shards, stage and group shards merged, CPU and time summed.
+fn merge_outputs(mut outs: Vec<WorkerOut>, start_ns: u64, rss_start: u64, rss_peak: u64) -> RunOutput {
     let mut shard = Shard::new();
     for o in &outs {
         shard.merge(&o.shard);
@@ -194,7 +218,7 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
             }
         }
     }
-    Ok(RunOutput {
+    RunOutput {
         shard,
         stages,
         groups,
@@ -208,7 +232,7 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
         rss_start,
         rss_peak,
         threads: outs.len(),
-    })
+    }
 }
 
 /// Splits `n` over `weights` by largest remainder (the parts add up to `n`).
@@ -246,31 +270,9 @@ async fn worker<S: Scenario>(
     stop: Arc<AtomicBool>,
     live: Option<mpsc::Sender<Tick>>,
 ) -> WorkerOut {
-    let workers = load.threads.max(1) as u64;
-    let staged = load.staged.as_deref();
+    let staged = load.drive.staged();
     let end_ns = load.duration.map(|d| start_ns.saturating_add(d.as_nanos() as u64));
-    let weights = scenario.weights();
-    let total_weight: f64 = weights.iter().sum();
-    let conns = apportion(load.connections_of(w), &weights);
-    let budgets: Vec<Option<u64>> = match load.requests_of(w) {
-        Some(n) => apportion(n, &weights).into_iter().map(Some).collect(),
-        None => vec![None; weights.len()],
-    };
-    let mut groups: Vec<Group> = Vec::with_capacity(weights.len());
-    for (g, weight) in weights.iter().enumerate() {
-        let share = weight / total_weight;
-        let pacer = match (load.mode, staged) {
-            (Loop::Open { .. }, Some(st)) if st.drive == Drive::Rate => {
-                Some(Pacer::with_profile(start_ns, Arc::new(st.profile.scaled(share)), workers, w as u64))
-            }
-            (Loop::Closed, _) => None,
-            (Loop::Open { rate_per_s }, _) => Some(Pacer::new(start_ns, rate_per_s * share, workers, w as u64)),
-        };
-        let mut ctx = WorkerCtx::new(w, workers as usize, start_ns, end_ns, pacer, budgets[g], SourcePool::new(load.sources.clone(), w));
-        ctx.group = g;
-        ctx.slots = staged.filter(|st| st.drive != Drive::Rate).map(|st| Arc::new(st.profile.scaled(share)));
-        groups.push(Group { ctx: Rc::new(ctx), stage_shards: Vec::new(), connections: conns[g] });
-    }
+    let mut groups = build_groups(w, scenario.weights(), load, start_ns, end_ns);
     // Each stage of a plan records into its own shard; the supervisor switches at its end.
     let stage_ends: Vec<u64> = staged.map_or(Vec::new(), |st| st.bounds.iter().map(|(_, _, e)| start_ns + e).collect());
     let cpu0 = crate::sys::thread_cpu();
@@ -337,14 +339,62 @@ async fn worker<S: Scenario>(
     let cpu1 = crate::sys::thread_cpu();
     let wall = (end.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
     let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
-    // Per group: its stages in order, and its whole; the worker's figures add the groups up.
+    let (shard, stages, group_shards, notes) = collect_groups(&mut groups, !stage_ends.is_empty());
+    WorkerOut {
+        shard,
+        stages,
+        groups: group_shards,
+        driver: DriverKind::Epoll,
+        end_ns: end,
+        busy: (user + sys) / wall,
+        user,
+        sys,
+        interrupted,
+        notes,
+    }
+}
+
+/// Worker `w`'s groups (one per request of a mix, else one): each with its share of the
+/// connections, the budget and the rate, its pacer and a plan's connection slots.
+fn build_groups(w: usize, weights: Vec<f64>, load: &LoadConfig, start_ns: u64, end_ns: Option<u64>) -> Vec<Group> {
+    let workers = load.threads.max(1) as u64;
+    let total_weight: f64 = weights.iter().sum();
+    let conns = apportion(load.connections_of(w), &weights);
+    let budgets: Vec<Option<u64>> = match load.requests_of(w) {
+        Some(n) => apportion(n, &weights).into_iter().map(Some).collect(),
+        None => vec![None; weights.len()],
+    };
+    let mut groups: Vec<Group> = Vec::with_capacity(weights.len());
+    for (g, weight) in weights.iter().enumerate() {
+        let share = weight / total_weight;
+        let pacer = match &load.drive {
+            Drive::RatePlan(st) => Some(Pacer::with_profile(start_ns, Arc::new(st.profile.scaled(share)), workers, w as u64)),
+            Drive::Closed | Drive::Open { .. } | Drive::CountPlan { .. } => {
+                load.drive.constant_rate().map(|rate_per_s| Pacer::new(start_ns, rate_per_s * share, workers, w as u64))
+            }
+        };
+        let mut ctx = WorkerCtx::new(w, workers as usize, start_ns, end_ns, pacer, budgets[g], SourcePool::new(load.sources.clone(), w));
+        ctx.group = g;
+        ctx.slots = match &load.drive {
+            Drive::CountPlan { staged, .. } => Some(Arc::new(staged.profile.scaled(share))),
+            Drive::Closed | Drive::Open { .. } | Drive::RatePlan(_) => None,
+        };
+        groups.push(Group { ctx: Rc::new(ctx), stage_shards: Vec::new(), connections: conns[g] });
+    }
+    groups
+}
+
+/// Per group: its stages in order, and its whole; the worker's figures add the groups up.
+/// Returns the worker's shard, its stage shards, the groups' shards (none for a single group)
+/// and the scenario's side lines.
+fn collect_groups(groups: &mut [Group], staged: bool) -> (Shard, Vec<Shard>, Vec<Shard>, Vec<String>) {
     let mut group_shards = Vec::with_capacity(groups.len());
     let mut stages: Vec<Shard> = Vec::new();
     let mut notes = Vec::new();
     for g in groups.iter_mut() {
         let last = g.ctx.shard.replace(Shard::new());
         notes.extend(g.ctx.notes.take());
-        let whole = if stage_ends.is_empty() {
+        let whole = if !staged {
             last
         } else {
             g.stage_shards.push(last);
@@ -369,18 +419,7 @@ async fn worker<S: Scenario>(
     if group_shards.len() == 1 {
         group_shards.clear(); // a single group is the whole: nothing to name
     }
-    WorkerOut {
-        shard,
-        stages,
-        groups: group_shards,
-        driver: DriverKind::Epoll,
-        end_ns: end,
-        busy: (user + sys) / wall,
-        user,
-        sys,
-        interrupted,
-        notes,
-    }
+    (shard, stages, group_shards, notes)
 }
 
 #[cfg(test)]

@@ -12,45 +12,55 @@ use std::sync::Arc;
 
 use crate::engine::profile::Profile;
 
+/// When request `k` is due, `k` counted from the start of the run.
+#[derive(Clone, Debug)]
+pub enum Schedule {
+    /// A constant rate, in requests per 10^6 seconds (the rate × 10^6, rounded, at least 1).
+    Constant { rate_micro: u128 },
+    /// A rate that changes over time (a plan's stages): due when its integral reaches `k`;
+    /// past its end no request is ever due.
+    Profile(Arc<Profile>),
+}
+
 /// The schedule of one worker.
 #[derive(Clone, Debug)]
 pub struct Pacer {
     start_ns: u64,
-    /// Target rate in requests per 10^6 seconds (the rate × 10^6, rounded).
-    rate_micro: u128,
+    schedule: Schedule,
     stride: u64,
     next_index: u64,
-    /// A rate that changes over time (stages); `None`: the constant `rate_micro`.
-    profile: Option<Arc<Profile>>,
 }
 
 impl Pacer {
     /// `rate_per_s` is the total rate of all `workers`; this pacer is worker `worker`'s share.
     pub fn new(start_ns: u64, rate_per_s: f64, workers: u64, worker: u64) -> Pacer {
-        let workers = workers.max(1);
-        Pacer {
-            start_ns,
-            rate_micro: ((rate_per_s * 1e6).round() as u128).max(1),
-            stride: workers,
-            next_index: worker % workers,
-            profile: None,
-        }
+        let rate_micro = ((rate_per_s * 1e6).round() as u128).max(1);
+        Pacer::with_schedule(start_ns, Schedule::Constant { rate_micro }, workers, worker)
     }
 
     /// A schedule that follows `profile` (requests per second over time); past its end no
     /// request is ever due.
     pub fn with_profile(start_ns: u64, profile: Arc<Profile>, workers: u64, worker: u64) -> Pacer {
-        Pacer { profile: Some(profile), ..Pacer::new(start_ns, 1.0, workers, worker) }
+        Pacer::with_schedule(start_ns, Schedule::Profile(profile), workers, worker)
+    }
+
+    fn with_schedule(start_ns: u64, schedule: Schedule, workers: u64, worker: u64) -> Pacer {
+        let workers = workers.max(1);
+        Pacer { start_ns, schedule, stride: workers, next_index: worker % workers }
     }
 
     /// Intended send time of global request `index`, in clock nanoseconds.
     pub fn intended(&self, index: u64) -> u64 {
-        if let Some(p) = &self.profile {
-            let t = p.time_of(index as f64).unwrap_or(u64::MAX - self.start_ns);
-            return self.start_ns.saturating_add(t);
+        match &self.schedule {
+            Schedule::Profile(p) => {
+                let t = p.time_of(index as f64).unwrap_or(u64::MAX - self.start_ns);
+                self.start_ns.saturating_add(t)
+            }
+            Schedule::Constant { rate_micro } => {
+                let offset = (index as u128 * 1_000_000_000_000_000u128) / rate_micro;
+                self.start_ns.saturating_add(offset.min(u64::MAX as u128) as u64)
+            }
         }
-        let offset = (index as u128 * 1_000_000_000_000_000u128) / self.rate_micro;
-        self.start_ns.saturating_add(offset.min(u64::MAX as u128) as u64)
     }
 
     /// Intended time of the next request this worker will claim.
@@ -71,11 +81,8 @@ impl Pacer {
     }
 }
 
-/// Splits `total` into `parts` shares that differ by at most one (the first ones get the extra).
-pub fn share(total: u64, parts: u64, index: u64) -> u64 {
-    let parts = parts.max(1);
-    total / parts + u64::from(index < total % parts)
-}
+/// Splits a count into shares that differ by at most one (defined with the config it divides).
+pub use crate::config::share;
 
 #[cfg(test)]
 mod tests {

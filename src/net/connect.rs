@@ -9,7 +9,6 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::Duration;
 
 use monoio::net::TcpStream;
 use nix::errno::Errno;
@@ -17,20 +16,8 @@ use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, Sockadd
 
 use crate::stats::ErrorClass;
 
-/// Options applied to every client socket.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnectOpts {
-    pub nodelay: bool,
-    /// `SO_LINGER 0`: close with RST, leaving no TIME_WAIT behind (for connection churn tests).
-    pub linger_zero: bool,
-    pub timeout: Duration,
-}
-
-impl Default for ConnectOpts {
-    fn default() -> Self {
-        ConnectOpts { nodelay: true, linger_zero: false, timeout: Duration::from_secs(5) }
-    }
-}
+/// Options applied to every client socket (a validated config type).
+pub use crate::config::ConnectOpts;
 
 /// Opens one TCP connection to `addr`, from `source` when given.
 pub async fn connect(addr: SocketAddr, source: Option<IpAddr>, opts: &ConnectOpts) -> Result<TcpStream, ErrorClass> {

@@ -1,74 +1,34 @@
-//! `stampede preflight`, and the same checks run before every load (edge layer: it prints).
-//!
-//! The checks themselves live in `preflight/` and only read a /proc root; this module builds
-//! the plan from the command line or the run's config, prints the table, and decides.
+//! `stampede preflight`: the kernel and limit checks as a table, `--apply`/`--revert`, and
+//! `--verify URL` (a connect burst with the kernel's counters around it). The checks before
+//! every load run in `cmd/run`.
 
-use std::path::Path;
+use std::time::Duration;
 
-use crate::cli::PreflightArgs;
-use crate::config::{self, LoadConfig, Target};
+use super::check_writable;
+use crate::cli::{Cli, Command, PreflightArgs};
+use crate::config;
 use crate::error::{exit, Error, Result};
-use crate::preflight::{self, Plan, Status};
-use crate::units::parse_count;
-
-/// The preflight plan of a run.
-pub fn plan_for(target: &Target, load: &LoadConfig) -> Plan {
-    Plan {
-        connections: load.connections,
-        processes: 1,
-        threads: load.threads,
-        source_addrs: load.sources.len().max(1) as u64,
-        destinations: 1,
-        target_is_local: target.addr.ip().is_loopback() || load.unix.is_some(),
-        serve_backlog: None,
-        uses_io_uring: None,
-        unix: load.unix.is_some(),
-    }
-}
-
-/// Runs the checks for a planned run. Prints warnings and failures on stderr; returns false
-/// (after printing the fixes) when a failure makes the run impossible.
-pub fn check_before_run(plan: &Plan) -> Result<bool> {
-    let _ = preflight::raise_nofile_soft_limit();
-    let report = preflight::run(Path::new("/"), plan);
-    let fatal = report.fatal();
-    let worth_saying: Vec<_> = report.checks.iter().filter(|c| c.status != Status::Pass).collect();
-    if worth_saying.is_empty() {
-        return Ok(true);
-    }
-    for c in &worth_saying {
-        let tag = match c.status {
-            Status::Pass => "PASS",
-            Status::Warn => "WARN",
-            Status::Fail => "FAIL",
-        };
-        eprintln!("preflight {tag} {}: {} (needed: {})", c.name, c.observed, c.needed);
-        if let Some(fix) = &c.fix {
-            eprintln!("    fix: {fix}");
-        }
-    }
-    if !fatal.is_empty() {
-        eprintln!("stampede: this run cannot work on this machine as configured (see FAIL above); fix it, split it with fewer connections per process, or pass --no-preflight to try anyway");
-        return Ok(false);
-    }
-    Ok(true)
-}
+use crate::preflight::{self, Plan};
 
 /// `stampede preflight --verify URL`: a 2 s connect burst of `connections`, all at once, with the
 /// kernel's counters around it — run it before and after tuning to see the difference.
 fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
     let target = config::parse_target(url)?;
     // Built through the parser, so the burst gets every default of a normal run.
-    let mut argv = vec!["stampede".to_string(), "http".into(), url.into(), "-c".into(), connections.to_string()];
-    argv.extend(["-d", "2s", "--timeout", "5s", "--connect-timeout", "5s", "--quiet", "--no-preflight"].map(String::from));
-    if let Some(t) = a.threads {
-        argv.extend(["-t".to_string(), t.to_string()]);
-    }
-    let crate::cli::Command::Http(h) =
-        <crate::cli::Cli as clap::Parser>::try_parse_from(&argv).map_err(|e| Error::usage(format!("--verify: {}", e.kind())))?.command
+    // The flags of `stampede http URL` (every default of a normal run), then the burst's own.
+    let argv = ["stampede", "http", url];
+    let Command::Http(mut h) =
+        <Cli as clap::Parser>::try_parse_from(argv).map_err(|e| Error::usage(format!("--verify: {}", e.kind())))?.command
     else {
         return Err(Error::usage("--verify: internal command line"));
     };
+    h.load.connections = connections;
+    h.load.duration = Some(Duration::from_secs(2));
+    (h.load.timeout, h.load.connect_timeout) = (Duration::from_secs(5), Duration::from_secs(5));
+    (h.load.out.quiet, h.load.out.no_preflight) = (true, true);
+    if a.threads.is_some() {
+        h.load.threads = a.threads;
+    }
     let load = config::load_config(&h.load)?;
     let req = h.request;
     let cfg = config::build_http(target, &req, load)?;
@@ -106,10 +66,9 @@ fn verify(a: &PreflightArgs, url: &str, connections: u64) -> Result<i32> {
 }
 
 /// `stampede preflight`.
-pub fn preflight(a: &PreflightArgs) -> Result<i32> {
+pub(super) fn preflight(a: &PreflightArgs) -> Result<i32> {
     if let Some(url) = &a.verify {
-        let n = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
-        return verify(a, url, n);
+        return verify(a, url, a.connections);
     }
     if let Some(saved) = &a.revert {
         let rows = preflight::revert(&a.root, saved)?;
@@ -118,7 +77,7 @@ pub fn preflight(a: &PreflightArgs) -> Result<i32> {
         }
         return Ok(exit::OK);
     }
-    let connections = parse_count(&a.connections).map_err(|e| Error::usage(format!("-c/--connections: {e}")))?;
+    let connections = a.connections;
     if connections == 0 {
         return Err(Error::usage("-c/--connections must be at least 1"));
     }
@@ -126,7 +85,7 @@ pub fn preflight(a: &PreflightArgs) -> Result<i32> {
         return Err(Error::usage("-t/--threads must be at least 1"));
     }
     if let Some(p) = &a.json {
-        crate::app::check_writable("--json", p)?;
+        check_writable("--json", p)?;
     }
     let source_addrs = match &a.source {
         Some(s) => crate::net::parse_sources(s).map_err(|e| Error::usage(format!("--source: {e}")))?.len() as u64,

@@ -1,0 +1,19 @@
+//! `stampede raw`: framed messages over TCP, TLS or a Unix socket.
+
+use std::sync::Arc;
+
+use super::run::{plan_for, run_scenario};
+use crate::cli::RawArgs;
+use crate::config;
+use crate::error::Result;
+use crate::scenario::raw::RawScenario;
+
+/// `stampede raw`.
+pub(super) fn raw(a: &RawArgs) -> Result<i32> {
+    let cfg = config::raw_config(a)?;
+    let numbered = if cfg.seq.is_some() { " numbered by {seq}" } else { "" };
+    let what = format!("{} B messages{numbered} to {}", cfg.message.len(), cfg.target.url);
+    let plan = plan_for(&cfg.target, &cfg.load);
+    let load = cfg.load.clone();
+    run_scenario(Arc::new(RawScenario::raw(cfg)), &load, plan, &what, "", None)
+}

@@ -1,0 +1,129 @@
+//! The end of a run: the text report, the JSON result, JUnit, side lines and the HdrHistogram
+//! log written, thresholds judged, the exit code chosen.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::cmd::write_atomically;
+use crate::config::LoadConfig;
+use crate::error::{exit, Error, Result};
+use crate::stats::report::RunResult;
+use crate::thresholds::{self, Verdict};
+
+/// Prints the report, writes the JSON result (and side lines), judges thresholds; the exit code.
+pub(super) fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Option<(&Path, Vec<String>)>) -> Result<i32> {
+    let (text, verdicts) = render(&result, load, busiest);
+    print!("{text}");
+    let _ = std::io::stdout().flush();
+    let shard = &result.shard;
+    let no_answer =
+        // (an answer that failed a check is still an answer)
+        shard.responses + shard.deliveries() + shard.errors_of(crate::stats::ErrorClass::Check) == 0
+            && shard.requests_total() + shard.connects_attempted > 0
+            && !result.meta.interrupted;
+    write_files(&result, load, &verdicts, no_answer, notes)?;
+    if no_answer {
+        eprintln!("stampede: no request got a response: see the error classes above");
+        return Ok(exit::RUN_FAILED);
+    }
+    let breached = verdicts.all().filter(|v| !v.passed).count();
+    if let Some(why) = &result.aborted {
+        eprintln!("stampede: run aborted ({why})");
+        return Ok(exit::THRESHOLDS);
+    }
+    if breached > 0 {
+        eprintln!("stampede: {breached} threshold(s) breached");
+        return Ok(exit::THRESHOLDS);
+    }
+    Ok(exit::OK)
+}
+
+/// The verdicts of a run: its thresholds, and a plan's stage thresholds (by stage index).
+struct Verdicts {
+    run: Vec<Verdict>,
+    stages: Vec<(usize, Vec<Verdict>)>,
+}
+
+impl Verdicts {
+    fn all(&self) -> impl Iterator<Item = &Verdict> {
+        self.run.iter().chain(self.stages.iter().flat_map(|(_, v)| v))
+    }
+}
+
+/// The text report with its verdicts.
+fn render(result: &RunResult, load: &LoadConfig, busiest: Option<f64>) -> (String, Verdicts) {
+    let mut text = result.render_text();
+    if let Some(b) = busiest.filter(|_| !result.saturation().saturated) {
+        text.push_str(&format!(
+            "\nWARNING: the busiest worker thread used {:.0}% of a CPU: the generator may be the bottleneck.\n",
+            b * 100.0
+        ));
+    }
+    if load.latency {
+        text.push_str(&crate::stats::report::render_distribution(result));
+    }
+    text.push_str(&result.render_monitor());
+    text.push_str(&result.render_by_name());
+    text.push_str(&result.render_stages());
+    let run = thresholds::judge(&load.thresholds, result);
+    if !run.is_empty() {
+        text.push_str(&thresholds::render(&load.thresholds, &run));
+    }
+    // A plan's stage thresholds, judged on each stage alone.
+    let mut stages = Vec::new();
+    if let Some(st) = load.drive.staged() {
+        for (i, rules) in st.thresholds.iter().enumerate() {
+            let Some(r) = result.stage_result(i).filter(|_| !rules.is_empty()) else { continue };
+            let v = thresholds::judge(rules, &r);
+            text.push_str(&thresholds::render(rules, &v).replacen("Thresholds", &format!("Thresholds of stage {}", st.bounds[i].0), 1));
+            stages.push((i, v));
+        }
+    }
+    (text, Verdicts { run, stages })
+}
+
+/// Writes what the run was asked to leave: the JSON result, JUnit, side lines, the HdrHistogram log.
+fn write_files(
+    result: &RunResult,
+    load: &LoadConfig,
+    verdicts: &Verdicts,
+    no_answer: bool,
+    notes: Option<(&Path, Vec<String>)>,
+) -> Result<()> {
+    if load.json.is_some() || load.junit.is_some() {
+        let mut value = result.to_json();
+        value["host"] = crate::preflight::Host::read(Path::new("/")).to_json();
+        value["thresholds"] = thresholds::to_json(&verdicts.run);
+        for (i, v) in &verdicts.stages {
+            value["stages"][*i]["thresholds"] = thresholds::to_json(v);
+        }
+        if let Some(p) = &load.json {
+            let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
+            write_atomically(p, &json)?;
+            eprintln!("stampede: result written to {}", p.display());
+        }
+        if let Some(p) = &load.junit {
+            write_junit(p, Some(&value), no_answer.then_some("no request got a response"))?;
+        }
+    }
+    if let Some((p, lines)) = notes {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        write_atomically(p, text.as_bytes())?;
+        eprintln!("stampede: {} lines written to {}", lines.len(), p.display());
+    }
+    if let Some(p) = &load.hlog {
+        write_atomically(p, crate::stats::hlog::render(result).as_bytes())?;
+        eprintln!("stampede: HdrHistogram interval log written to {}", p.display());
+    }
+    Ok(())
+}
+
+/// Writes the JUnit file of a run: its verdicts (`result`), or one failed case when the run
+/// produced no result or failed (`failure`).
+pub(crate) fn write_junit(path: &Path, result: Option<&serde_json::Value>, failure: Option<&str>) -> Result<()> {
+    let doc = result.map(crate::stats::result::ResultDoc::from_value).transpose().map_err(Error::run)?;
+    write_atomically(path, crate::report::junit::render(doc.as_ref(), failure).as_bytes())?;
+    eprintln!("stampede: JUnit written to {}", path.display());
+    Ok(())
+}

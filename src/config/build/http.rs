@@ -1,0 +1,33 @@
+//! `stampede http` flags -> [`HttpConfig`]: the request encoded once.
+
+use crate::cli::{HttpArgs, RequestArgs};
+use crate::config::{HttpConfig, LoadConfig, Target};
+use crate::error::{Error, Result};
+use crate::proto::http::request::{encode_request, RequestSpec};
+
+use super::load::{attach_tls, load_config, parse_headers};
+use crate::config::parse_target;
+
+pub fn http_config(a: &HttpArgs) -> Result<HttpConfig> {
+    let target = parse_target(&a.url)?;
+    let load = load_config(&a.load)?;
+    build_http(target, &a.request, load)
+}
+
+/// Builds an HTTP run from a resolved target and request flags (also used by `demo`).
+pub fn build_http(target: Target, r: &RequestArgs, mut load: LoadConfig) -> Result<HttpConfig> {
+    attach_tls(&target, &mut load)?;
+    let method = r.method.trim().to_ascii_uppercase();
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
+        return Err(Error::usage(format!("-m/--method: '{}' is not an HTTP method (GET, POST, PUT, ...)", r.method)));
+    }
+    let headers = parse_headers(&r.headers)?;
+    let body = match (&r.body, &r.body_file) {
+        (Some(b), _) => b.clone().into_bytes(),
+        (None, Some(p)) => std::fs::read(p).map_err(|e| Error::usage(format!("--body-file {}: {e}", p.display())))?,
+        (None, None) => Vec::new(),
+    };
+    let request =
+        encode_request(&RequestSpec { method: &method, host: &target.host_header, path: &target.path, headers: &headers, body: &body });
+    Ok(HttpConfig { head_request: method == "HEAD", target, method, request, load })
+}

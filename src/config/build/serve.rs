@@ -1,0 +1,70 @@
+//! `stampede serve` flags -> the server's [`ServeConfig`].
+
+use std::net::SocketAddr;
+
+use crate::cli::ServeArgs;
+use crate::error::{Error, Result};
+use crate::server::{AsrMock, ServeConfig};
+
+use super::load::usable_cpus;
+
+/// A validated `stampede serve`.
+pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
+    let listen: SocketAddr = a
+        .listen
+        .parse()
+        .map_err(|_| Error::usage(format!("--listen '{}': write an address as IP:PORT, e.g. 127.0.0.1:8080 or [::1]:0", a.listen)))?;
+    let (max_connections, max_rps) = (a.max_connections, a.max_rps);
+    if max_rps == Some(0) || max_connections == Some(0) {
+        return Err(Error::usage("--max-connections and --max-rps must be at least 1"));
+    }
+    if a.backlog <= 0 {
+        return Err(Error::usage("--backlog must be at least 1"));
+    }
+    let cpus = usable_cpus();
+    let threads = match a.threads {
+        Some(0) => return Err(Error::usage("-t/--threads must be at least 1")),
+        Some(t) => t,
+        None => cpus.len().max(1),
+    };
+    if !(a.asr_rtf.is_finite() && (0.0..=100.0).contains(&a.asr_rtf)) {
+        return Err(Error::usage("--asr-rtf must be between 0 and 100"));
+    }
+    if a.asr_partial_ms == 0 {
+        return Err(Error::usage("--asr-partial-ms must be at least 1"));
+    }
+    if a.processes == 0 || a.processes > 256 {
+        return Err(Error::usage("--processes must be between 1 and 256"));
+    }
+    let asr = AsrMock { partial_ms: a.asr_partial_ms, rtf: a.asr_rtf, max_sessions: a.asr_max_sessions };
+    let faults = crate::server::fault::FaultPlan::parse(&a.faults).map_err(|e| Error::usage(format!("--fault {e}")))?;
+    let raw_listen = a
+        .raw_listen
+        .as_deref()
+        .map(|r| r.parse::<SocketAddr>().map_err(|_| Error::usage(format!("--raw-listen '{r}': give IP:PORT, e.g. 127.0.0.1:9000"))))
+        .transpose()?;
+    if a.unix.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        return Err(Error::usage("--unix: give the socket's path, e.g. /tmp/stampede.sock"));
+    }
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => {
+            let chain = crate::net::tls::read_certs(cert).map_err(|e| Error::usage(format!("--tls-cert: {e}")))?;
+            let key = crate::net::tls::read_key(key).map_err(|e| Error::usage(format!("--tls-key: {e}")))?;
+            Some(crate::net::tls::server_config(chain, key).map_err(|e| Error::usage(format!("--tls-cert/--tls-key: {e}")))?)
+        }
+        _ => None,
+    };
+    Ok(ServeConfig {
+        listen,
+        threads,
+        cpus,
+        max_connections,
+        max_rps,
+        backlog: a.backlog,
+        asr,
+        faults,
+        raw_listen,
+        unix: a.unix.clone(),
+        tls,
+    })
+}

@@ -1,0 +1,78 @@
+//! `stampede ws` flags -> [`WsConfig`]: the payload, echo, ping or chat.
+
+use crate::cli::WsArgs;
+use crate::config::{parse_url, Drive, WsConfig, WsMode, MAX_WS_BATCH, MAX_WS_MESSAGE};
+use crate::error::{Error, Result};
+
+use super::load::{attach_tls, load_config, parse_headers};
+
+pub fn ws_config(a: &WsArgs) -> Result<WsConfig> {
+    let target = parse_url(&a.url, "ws")?;
+    let mut load = load_config(&a.load)?;
+    attach_tls(&target, &mut load)?;
+    let headers = parse_headers(&a.headers)?;
+    let (payload, looks_text) = match &a.message {
+        Some(m) => match m.strip_prefix('@') {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|e| Error::usage(format!("--message @{path}: {e}")))?;
+                let text = std::str::from_utf8(&bytes).is_ok();
+                (bytes, text)
+            }
+            None => (m.clone().into_bytes(), true),
+        },
+        None => {
+            let n = a.size;
+            if n > MAX_WS_MESSAGE {
+                return Err(Error::usage(format!("--size: at most {MAX_WS_MESSAGE} bytes")));
+            }
+            ((0..n).map(|i| b'a' + (i % 26) as u8).collect(), false)
+        }
+    };
+    if payload.len() as u64 > MAX_WS_MESSAGE {
+        return Err(Error::usage(format!("--message: at most {MAX_WS_MESSAGE} bytes")));
+    }
+    if a.text && std::str::from_utf8(&payload).is_err() {
+        return Err(Error::usage("--text: the message is not valid UTF-8; send it with --binary"));
+    }
+    let text = a.text || (looks_text && !a.binary);
+    // Pipelined batches are written whole before answers are read: past what socket buffers
+    // hold, client and server would both block writing.
+    if load.pipeline > 1 && payload.len() as u64 * u64::from(load.pipeline) > MAX_WS_BATCH {
+        return Err(Error::usage(format!(
+            "--pipeline {} × {} B messages is more than {} KiB in flight per connection; lower --pipeline or the message size",
+            load.pipeline,
+            payload.len(),
+            MAX_WS_BATCH / 1024
+        )));
+    }
+    let mode = match a.ping_interval {
+        Some(every) => {
+            if every.is_zero() {
+                return Err(Error::usage("--ping-interval must be greater than 0"));
+            }
+            // One ping per connection per interval, spread evenly: an open loop at c / interval.
+            load.drive = Drive::Open { rate_per_s: load.connections as f64 / every.as_secs_f64() };
+            if payload.len() > 125 {
+                return Err(Error::usage("--ping-interval: a ping carries at most 125 bytes; lower --size or --message"));
+            }
+            WsMode::Ping
+        }
+        None => match a.rooms {
+            Some(0) => return Err(Error::usage("--rooms must be at least 1")),
+            Some(rooms) => {
+                if a.load.duration.is_none() && a.load.requests.is_some() {
+                    return Err(Error::usage("--rooms: give the run a -d duration (deliveries keep arriving after the last send)"));
+                }
+                if payload.len() < 16 {
+                    return Err(Error::usage("--rooms: messages carry a 16-byte timestamp and sender; use --size 16 or more"));
+                }
+                if matches!(load.drive, Drive::Closed) {
+                    load.drive = Drive::Open { rate_per_s: load.connections as f64 };
+                }
+                WsMode::Chat { rooms, text: false }
+            }
+            None => WsMode::Echo { text },
+        },
+    };
+    Ok(WsConfig { target, mode, payload, headers, load })
+}
