@@ -21,13 +21,17 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use crate::clock;
 use crate::net::{self, Backoff, Handle, ReadOutcome};
 use crate::scenario::{Scenario, WorkerCtx};
-use crate::stats::ErrorClass;
+use crate::stats::{ErrorClass, ProtocolReason};
 
 pub use crate::scenario::wire::{Fed, Wire, READ_BUF};
 
 /// A connection's first read buffer; it doubles up to [`Wire::read_buf`] when a unit needs more.
 /// Thousands of connections waiting for their first answer at once then hold 4 KiB each.
 const FIRST_READ: usize = 4 * 1024;
+/// A connection idle for longer than this checks, before it sends, that the peer sent nothing
+/// meanwhile (one `FIONREAD`): bytes then were asked for by no request. Back-to-back batches
+/// skip the check; answers beyond a batch that arrive with it are caught in the buffer.
+const IDLE_CHECK_NS: u64 = 1_000_000;
 /// Batches larger than this are written under the request timeout: a peer that stops reading
 /// can fill the socket buffers (smaller ones follow a complete answer, so the peer has read).
 const TIMED_WRITE_ABOVE: usize = 64 * 1024;
@@ -122,7 +126,7 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// One connection's life after connect: the opening, then requests until it ends.
-    async fn session<S: AsyncReadRent + AsyncWriteRent>(
+    async fn session<S: AsyncReadRent + AsyncWriteRent + net::Waiting>(
         &self,
         ctx: &WorkerCtx,
         slot: u64,
@@ -133,7 +137,8 @@ impl<W: Wire> Exchange<W> {
             Ok(()) => self.requests(ctx, slot, stream, st).await,
             Err(None) => Ended::RunOver,
             Err(Some(class)) => {
-                ctx.shard.borrow_mut().on_connect_error(class);
+                // The connect was counted (established): only the opening failed.
+                ctx.shard.borrow_mut().on_open_error(class);
                 Ended::Closed { served: 0 }
             }
         }
@@ -228,7 +233,7 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// Drives one open connection until it closes or the run ends.
-    async fn requests<S: AsyncReadRent + AsyncWriteRent>(
+    async fn requests<S: AsyncReadRent + AsyncWriteRent + net::Waiting>(
         &self,
         ctx: &WorkerCtx,
         slot: u64,
@@ -244,8 +249,18 @@ impl<W: Wire> Exchange<W> {
             if ctx.slots.is_some() && ctx.slot_state(slot, last_ns) != crate::scenario::SlotState::Active {
                 return Ended::Parked; // the plan has fewer connections now: close this one
             }
+            if self.unsolicited_waiting(stream, st, last_ns) {
+                ctx.shard.borrow_mut().on_error(ErrorClass::Unsolicited);
+                return Ended::Closed { served };
+            }
             if ctx.finished(last_ns) || !self.claim_batch(ctx, st).await {
                 return Ended::RunOver;
+            }
+            // An open-loop batch may have waited for its time: check again (the requests it
+            // claimed are then not sent, as when the run ends).
+            if ctx.is_open_loop() && self.unsolicited_waiting(stream, st, last_ns) {
+                ctx.shard.borrow_mut().on_error(ErrorClass::Unsolicited);
+                return Ended::Closed { served };
             }
             let sent_ns = match self.send(ctx, stream, st, timeout_ns, served).await {
                 Ok(t) => t,
@@ -256,6 +271,15 @@ impl<W: Wire> Exchange<W> {
                 Err(ended) => return ended,
             };
         }
+    }
+
+    /// True when, with nothing in flight, bytes came that no request asked for (HTTP, raw):
+    /// buffered ones, or after an idle spell, ones waiting in the socket.
+    fn unsolicited_waiting<S: net::Waiting>(&self, stream: &S, st: &ConnState<W::Parser>, last_ns: u64) -> bool {
+        if !self.wire.solicited_only() {
+            return false;
+        }
+        !st.rbuf.is_empty() || (clock::now_ns().saturating_sub(last_ns) > IDLE_CHECK_NS && stream.bytes_waiting())
     }
 
     /// Writes the claimed batch (`st.intended`). `Ok(the time it was sent)`, or how the
@@ -331,7 +355,7 @@ impl<W: Wire> Exchange<W> {
             if !st.reply.is_empty() {
                 let written = Box::pin(write_reply(ctx, stream, &mut st.reply, read_until)).await;
                 match (&parsed, written) {
-                    (_, Some(Ok(()))) | (Parsed::Ends(_), _) => {} // a closing connection's reply is best effort
+                    (_, Some(Ok(()))) | (Parsed::Ends(_) | Parsed::Unsolicited, _) => {} // a closing connection's reply is best effort
                     (Parsed::More | Parsed::Complete, Some(Err(e))) => {
                         return Err(fail_rest(ctx, ErrorClass::from_io(&e), k - done, *served))
                     }
@@ -341,10 +365,14 @@ impl<W: Wire> Exchange<W> {
             match parsed {
                 Parsed::Complete => return Ok(read_ns),
                 Parsed::Ends(class) => return Err(fail_rest(ctx, class, k - done, *served)),
+                Parsed::Unsolicited => {
+                    ctx.shard.borrow_mut().on_error(ErrorClass::Unsolicited);
+                    return Err(Ended::Closed { served: *served });
+                }
                 Parsed::More => {}
             }
             if !self.room_to_read(ctx, &mut st.rbuf) {
-                return Err(fail_rest(ctx, ErrorClass::Protocol, k - done, *served));
+                return Err(fail_rest(ctx, ErrorClass::Protocol(ProtocolReason::TooLong), k - done, *served));
             }
             // Boxed: the read with its timer is ~1 KiB of future (monoio's timer entry is
             // cache-padded); inline, every idle connection's task would carry it. Measured:
@@ -380,7 +408,13 @@ impl<W: Wire> Exchange<W> {
         let k = st.intended.len();
         let mut pos = 0;
         let mut parsed = Parsed::More;
-        while *done < k {
+        // Past the batch's answers only what the server may push is read; with nothing left
+        // buffered the batch is complete.
+        while *done < k || pos < st.rbuf.len() {
+            if *done == k && self.wire.solicited_only() {
+                parsed = Parsed::Unsolicited; // more answers than requests
+                break;
+            }
             let fed = match self.wire.feed(&mut st.parser, &st.rbuf[pos..], &mut st.reply) {
                 Ok(fed) => fed,
                 Err(class) => {
@@ -389,6 +423,14 @@ impl<W: Wire> Exchange<W> {
                 }
             };
             match fed {
+                Fed::Answer { consumed, .. } | Fed::Pushed { consumed } if *done == k => {
+                    pos += consumed;
+                    ctx.shard.borrow_mut().on_pushed();
+                }
+                Fed::Pushed { consumed } => {
+                    pos += consumed;
+                    ctx.shard.borrow_mut().on_pushed();
+                }
                 Fed::Answer { consumed, status, keep_alive } => {
                     pos += consumed;
                     ctx.shard.borrow_mut().on_response(status, st.intended[*done], sent_ns, read_ns);
@@ -455,6 +497,9 @@ enum Parsed {
     Complete,
     /// The connection ends; the answers still missing count as `class`.
     Ends(ErrorClass),
+    /// Bytes beyond the batch's answers where every answer has a request: the connection
+    /// closes and they count once as `unsolicited`, never as an answer.
+    Unsolicited,
 }
 
 /// Writes the replies to the peer's control messages (pongs, a close) before clock time

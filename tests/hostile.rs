@@ -1,0 +1,140 @@
+//! End to end against servers that misbehave on purpose (`common::hostile`, plain `std::net`,
+//! written apart from the project's parser and server): the report's counts must match what the
+//! server itself counted.
+
+mod common;
+
+use std::time::Duration;
+
+use common::hostile::{self, Behaviour};
+use common::{assert_accounted, f, stampede, u};
+
+/// A server answering every request twice: the extra answer is `unsolicited`, never an answer
+/// of the next request (no 503 charged, ok never above what the server handled, no 0 µs).
+#[test]
+fn two_answers_per_request_are_unsolicited_not_ok() {
+    let srv = hostile::start(Behaviour::TwoAnswers { second: 503 });
+    let r = stampede(&["http", &srv.url("/"), "-c", "2", "-t", "1", "-d", "1s"]);
+    let v = r.json.expect("json result");
+    assert_accounted(&v);
+    let ok = u(&v, &["requests", "ok"]);
+    println!(
+        "two answers: server read {} requests, wrote {} responses; ok {ok}, unsolicited {}",
+        srv.requests(),
+        srv.responses(),
+        u(&v, &["errors", "unsolicited"])
+    );
+    assert!(ok > 0, "{v}");
+    assert!(ok <= srv.requests(), "ok {ok} > requests the server read {}: {v}", srv.requests());
+    assert_eq!(u(&v, &["status", "503"]), 0, "no extra answer is charged to a request: {v}");
+    assert_eq!(u(&v, &["status", "200"]), ok, "{v}");
+    assert!(u(&v, &["errors", "unsolicited"]) > 0, "{v}");
+    assert!(f(&v, &["latency_ms", "p50"]) > 0.0, "p50 is not 0: {v}");
+    assert!(r.stdout.contains("unsolicited: "), "{}", r.stdout);
+}
+
+/// A push after an idle spell on a keep-alive connection is `unsolicited`, and the request sent
+/// after it is not answered by it.
+#[test]
+fn a_push_while_idle_is_unsolicited() {
+    let srv = hostile::start(Behaviour::PushAfterIdle { after: Duration::from_millis(100), pushes: 1 });
+    let r = stampede(&["http", &srv.url("/"), "-c", "1", "-t", "1", "--rate", "4", "-d", "2s"]);
+    let v = r.json.expect("json result");
+    assert_accounted(&v);
+    println!("push: server read {} requests, wrote {} responses: {}", srv.requests(), srv.responses(), v["errors"]);
+    // Each connection gets one push (the server's thread per connection): each push closes its
+    // connection, every answer is one request's, every push is unsolicited.
+    let (ok, unsolicited) = (u(&v, &["requests", "ok"]), u(&v, &["errors", "unsolicited"]));
+    assert!(unsolicited >= 1, "{v}");
+    assert_eq!(ok, srv.requests(), "{v}");
+    assert_eq!(ok + unsolicited, srv.responses(), "every answer, then the pushes: {v}");
+    assert_eq!(u(&v, &["connections", "established"]), srv.accepted(), "{v}");
+}
+
+/// 70 `Set-Cookie` fields are ok by default; over `--max-headers 50` they are a protocol error
+/// named by its reason.
+#[test]
+fn many_header_fields_pass_by_default_and_fail_over_the_limit() {
+    let srv = hostile::start(Behaviour::ManyHeaders { fields: 70 });
+    let r = stampede(&["http", &srv.url("/"), "-c", "1", "-t", "1", "-n", "20"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.expect("json result");
+    assert_eq!(u(&v, &["requests", "ok"]), 20, "{v}");
+    assert_eq!(u(&v, &["requests", "errors"]), 0, "{v}");
+    let r = stampede(&["http", &srv.url("/"), "-c", "1", "-t", "1", "-n", "5", "--max-headers", "50"]);
+    let v = r.json.expect("json result");
+    assert_accounted(&v);
+    assert_eq!(u(&v, &["requests", "ok"]), 0, "{v}");
+    let errors = u(&v, &["errors", "protocol"]);
+    assert!(errors > 0, "{v}");
+    assert_eq!(u(&v, &["protocol_errors", "too many headers"]), errors, "{v}");
+    assert!(r.stdout.contains("protocol: too many headers: "), "{}", r.stdout);
+    let r = stampede(&["http", &srv.url("/"), "-c", "1", "-n", "5", "--max-head", "1KiB"]);
+    let v = r.json.expect("json result");
+    assert!(u(&v, &["protocol_errors", "head too large"]) > 0, "{v}");
+}
+
+/// Chunk sizes with 20 leading zeros are legal.
+#[test]
+fn chunk_sizes_with_leading_zeros_are_ok() {
+    let srv = hostile::start(Behaviour::LeadingZeroChunks { zeros: 20 });
+    let r = stampede(&["http", &srv.url("/"), "-c", "1", "-t", "1", "-n", "10"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.expect("json result");
+    assert_eq!(u(&v, &["requests", "ok"]), 10, "{v}");
+    assert_eq!(srv.requests(), 10);
+}
+
+/// A 101 to a plain GET is a protocol error, not an ok.
+#[test]
+fn a_101_to_a_plain_request_is_a_protocol_error() {
+    let srv = hostile::start(Behaviour::Upgrade101);
+    let r = stampede(&["http", &srv.url("/"), "-c", "1", "-t", "1", "-n", "3"]);
+    let v = r.json.expect("json result");
+    assert_accounted(&v);
+    assert_eq!(u(&v, &["requests", "ok"]), 0, "{v}");
+    assert_eq!(u(&v, &["status", "101"]), 0, "{v}");
+    assert_eq!(u(&v, &["errors", "protocol"]), 3, "{v}");
+    assert_eq!(u(&v, &["protocol_errors", "unexpected 1xx"]), 3, "{v}");
+    assert_eq!(srv.requests(), 3);
+}
+
+/// A WebSocket upgrade refused with a 400: each connection attempted and established once, each
+/// opening started and failed once, its request bytes written.
+#[test]
+fn a_refused_websocket_upgrade_counts_each_attempt_once() {
+    let srv = hostile::start(Behaviour::Refuse);
+    let url = format!("ws://{}/", srv.addr);
+    let r = stampede(&["ws", &url, "-c", "1", "-t", "1", "-d", "1s"]);
+    let v = r.json.expect("json result");
+    std::thread::sleep(Duration::from_millis(100));
+    let accepted = srv.accepted();
+    println!("refused: accepted {accepted}, requests {}, bytes in {}: {}", srv.requests(), srv.bytes_in(), v["connections"]);
+    assert!(accepted > 0);
+    assert_eq!(u(&v, &["connections", "attempted"]), accepted, "{v}");
+    assert_eq!(u(&v, &["connections", "established"]), accepted, "{v}");
+    assert_eq!(u(&v, &["openings", "started"]), srv.requests(), "{v}");
+    assert_eq!(u(&v, &["openings", "failed"]), srv.requests(), "{v}");
+    assert_eq!(u(&v, &["errors", "handshake"]), srv.requests(), "{v}");
+    assert_eq!(u(&v, &["requests", "sent"]), 0, "{v}");
+    assert_eq!(u(&v, &["bytes", "written"]), srv.bytes_in(), "upgrade requests count as written: {v}");
+}
+
+/// A server that accepts and never answers the upgrade: the opening is still pending at the end,
+/// and the report says so.
+#[test]
+fn an_unanswered_websocket_upgrade_is_reported_pending() {
+    let srv = hostile::start(Behaviour::Silent);
+    let url = format!("ws://{}/", srv.addr);
+    let r = stampede(&["ws", &url, "-c", "2", "-t", "1", "-d", "1s", "--connect-timeout", "10s"]);
+    let v = r.json.expect("json result");
+    println!("silent: accepted {}, requests {}, bytes in {}: {}", srv.accepted(), srv.requests(), srv.bytes_in(), v["openings"]);
+    assert_eq!(srv.accepted(), 2);
+    assert_eq!(u(&v, &["connections", "attempted"]), 2, "{v}");
+    assert_eq!(u(&v, &["connections", "established"]), 2, "{v}");
+    assert_eq!(u(&v, &["openings", "started"]), 2, "{v}");
+    assert_eq!(u(&v, &["openings", "pending"]), 2, "{v}");
+    assert_eq!(u(&v, &["openings", "failed"]), 0, "{v}");
+    assert_eq!(u(&v, &["bytes", "written"]), srv.bytes_in(), "{v}");
+    assert!(r.stdout.contains("Pending    at the end: 2 openings"), "{}", r.stdout);
+}
