@@ -249,16 +249,15 @@ impl<W: Wire> Exchange<W> {
             if ctx.slots.is_some() && ctx.slot_state(slot, last_ns) != crate::scenario::SlotState::Active {
                 return Ended::Parked; // the plan has fewer connections now: close this one
             }
-            if self.unsolicited_waiting(stream, st, last_ns) {
-                ctx.shard.borrow_mut().on_error(ErrorClass::Unsolicited);
-                return Ended::Closed { served };
-            }
             if ctx.finished(last_ns) || !self.claim_batch(ctx, st).await {
                 return Ended::RunOver;
             }
-            // An open-loop batch may have waited for its time: check again (the requests it
-            // claimed are then not sent, as when the run ends).
+            // An open-loop batch may have waited for its time, the connection idle: the peer
+            // must have sent nothing meanwhile (the requests claimed then go back to the budget
+            // unsent; their schedule slots pass). Closed-loop batches follow each other at once; answers beyond a
+            // batch are caught in the buffer when it completes.
             if ctx.is_open_loop() && self.unsolicited_waiting(stream, st, last_ns) {
+                ctx.release(st.intended.len() as u64);
                 ctx.shard.borrow_mut().on_error(ErrorClass::Unsolicited);
                 return Ended::Closed { served };
             }
@@ -274,7 +273,7 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// True when, with nothing in flight, bytes came that no request asked for (HTTP, raw):
-    /// buffered ones, or after an idle spell, ones waiting in the socket.
+    /// buffered ones, or after an idle spell (over [`IDLE_CHECK_NS`]), ones waiting in the socket.
     fn unsolicited_waiting<S: net::Waiting>(&self, stream: &S, st: &ConnState<W::Parser>, last_ns: u64) -> bool {
         if !self.wire.solicited_only() {
             return false;
