@@ -138,3 +138,21 @@ fn an_unanswered_websocket_upgrade_is_reported_pending() {
     assert_eq!(u(&v, &["bytes", "written"]), srv.bytes_in(), "{v}");
     assert!(r.stdout.contains("Pending    at the end: 2 openings"), "{}", r.stdout);
 }
+
+/// A WebSocket server that pushes a message after each pong: the pushes are counted as pushed,
+/// never as answers (the pongs are).
+#[test]
+fn websocket_pushes_are_counted_not_answers() {
+    let srv = hostile::start(Behaviour::WsPushOnPing);
+    let url = format!("ws://{}/", srv.addr);
+    let r = stampede(&["ws", &url, "-c", "2", "-t", "1", "--ping-interval", "100ms", "-d", "1s"]);
+    let v = r.json.expect("json result");
+    assert_accounted(&v);
+    let (ok, pushed) = (u(&v, &["requests", "ok"]), u(&v, &["pushed"]));
+    println!("ws push: server read {} pings, pushed {}; ok {ok}, pushed {pushed}", srv.requests(), srv.responses());
+    assert!(ok > 0 && ok <= srv.requests(), "{v}");
+    // the last push of a connection may still be on its way when the run ends
+    assert!(pushed <= srv.responses() && pushed + 2 >= srv.responses(), "{v}");
+    assert_eq!(u(&v, &["requests", "errors"]), 0, "{v}");
+    assert!(r.stdout.contains("Pushed     "), "{}", r.stdout);
+}

@@ -33,6 +33,9 @@ pub enum Behaviour {
     Silent,
     /// `400 Bad Request` to every request (a refused WebSocket upgrade), then close.
     Refuse,
+    /// A WebSocket server (tungstenite): answers each ping with its pong and pushes one text
+    /// message after it. Counts pings as requests and pushes as responses.
+    WsPushOnPing,
 }
 
 /// A running hostile server and its own counts.
@@ -139,6 +142,7 @@ fn answer(b: &Behaviour) -> (Vec<u8>, u64) {
         Behaviour::Upgrade101 => (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_vec(), 1),
         Behaviour::PushAfterIdle { .. } | Behaviour::Record => (response(200, "ok"), 1),
         Behaviour::Silent => (Vec::new(), 0),
+        Behaviour::WsPushOnPing => (Vec::new(), 0),
         Behaviour::Refuse => (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(), 1),
     }
 }
@@ -147,6 +151,9 @@ fn serve(mut s: TcpStream, b: Behaviour, c: Counts, end: Instant) {
     // Accepted sockets inherit O_NONBLOCK from the listener on some systems: reads here block
     // (with a timeout), they must not spin.
     let _ = s.set_nonblocking(false);
+    if matches!(b, Behaviour::WsPushOnPing) {
+        return push_on_ping(s, c, end);
+    }
     let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
     let _ = s.set_nodelay(true);
     let mut buf = Vec::with_capacity(4096);
@@ -193,6 +200,28 @@ fn serve(mut s: TcpStream, b: Behaviour, c: Counts, end: Instant) {
                 pushes_left -= 1;
                 last_answer = Some(Instant::now());
             }
+        }
+    }
+}
+
+/// [`Behaviour::WsPushOnPing`]: tungstenite answers each ping (its pong goes out with the next
+/// write), then one text message nobody asked for.
+fn push_on_ping(s: TcpStream, c: Counts, end: Instant) {
+    use tungstenite::Message;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+    let _ = s.set_nodelay(true);
+    let Ok(mut ws) = tungstenite::accept(s) else { return };
+    while Instant::now() < end {
+        match ws.read() {
+            Ok(Message::Ping(_)) => {
+                c.requests.fetch_add(1, Ordering::SeqCst);
+                if ws.send(Message::Text("pushed".into())).is_err() {
+                    return;
+                }
+                c.responses.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(_) => {}
+            Err(_) => return,
         }
     }
 }
