@@ -156,3 +156,44 @@ fn websocket_pushes_are_counted_not_answers() {
     assert_eq!(u(&v, &["requests", "errors"]), 0, "{v}");
     assert!(r.stdout.contains("Pushed     "), "{}", r.stdout);
 }
+
+/// TLS to a server that never answers the ClientHello: each connection attempted once, its TLS
+/// handshake started once, both still pending at the end and said so.
+#[test]
+fn an_unanswered_tls_handshake_is_reported_pending() {
+    let srv = hostile::start(Behaviour::Silent);
+    let url = format!("https://{}/", srv.addr);
+    let t0 = std::time::Instant::now();
+    let r = stampede(&["http", &url, "-c", "2", "-t", "1", "-d", "1s", "--connect-timeout", "10s", "--insecure"]);
+    let took = t0.elapsed();
+    let v = r.json.expect("json result");
+    println!("tls silent: accepted {}, took {took:?}: {} {}", srv.accepted(), v["connections"], v["tls"]);
+    assert_eq!(srv.accepted(), 2);
+    assert_eq!(u(&v, &["connections", "attempted"]), 2, "{v}");
+    assert_eq!(u(&v, &["connections", "established"]), 0, "{v}");
+    assert_eq!(u(&v, &["connections", "pending"]), 2, "{v}");
+    assert_eq!(u(&v, &["tls", "handshakes"]), 0, "{v}");
+    assert_eq!(u(&v, &["tls", "pending"]), 2, "{v}");
+    assert!(v["errors"].as_object().is_some_and(|e| e.is_empty()), "nothing failed: {v}");
+    assert!(r.stdout.contains("Pending    at the end: 2 connects, 2 TLS handshakes"), "{}", r.stdout);
+}
+
+/// A closed port: every attempt is counted once and fails once (`attempted = established +
+/// failed + pending`); no request is sent.
+#[test]
+fn refused_connects_are_counted_once() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/");
+    let r = stampede(&["http", &url, "-c", "2", "-t", "1", "-d", "1s"]);
+    let v = r.json.expect("json result");
+    let (attempted, refused, pending) =
+        (u(&v, &["connections", "attempted"]), u(&v, &["errors", "refused"]), u(&v, &["connections", "pending"]));
+    println!("refused: attempted {attempted}, refused {refused}, pending {pending}");
+    assert!(refused > 0, "{v}");
+    assert_eq!(attempted, refused + pending, "{v}");
+    assert_eq!(u(&v, &["connections", "established"]), 0, "{v}");
+    assert_eq!(u(&v, &["requests", "sent"]), 0, "{v}");
+}
