@@ -28,7 +28,7 @@ fn two_answers_per_request_are_unsolicited_not_ok() {
     assert!(ok <= srv.requests(), "ok {ok} > requests the server read {}: {v}", srv.requests());
     assert_eq!(u(&v, &["status", "503"]), 0, "no extra answer is charged to a request: {v}");
     assert_eq!(u(&v, &["status", "200"]), ok, "{v}");
-    assert!(u(&v, &["errors", "unsolicited"]) > 0, "{v}");
+    assert_eq!(u(&v, &["errors", "unsolicited"]), ok, "each answer came with an extra one (one write): {v}");
     assert!(f(&v, &["latency_ms", "p50"]) > 0.0, "p50 is not 0: {v}");
     assert!(r.stdout.contains("unsolicited: "), "{}", r.stdout);
 }
@@ -196,4 +196,18 @@ fn refused_connects_are_counted_once() {
     assert_eq!(attempted, refused + pending, "{v}");
     assert_eq!(u(&v, &["connections", "established"]), 0, "{v}");
     assert_eq!(u(&v, &["requests", "sent"]), 0, "{v}");
+}
+
+/// raw: every answer has a request too; bytes beyond a batch's answers are unsolicited.
+#[test]
+fn raw_answers_beyond_the_batch_are_unsolicited() {
+    let srv = hostile::start(Behaviour::TwoAnswers { second: 503 });
+    let url = format!("tcp://{}", srv.addr);
+    let r = stampede(&["raw", &url, "--message", "GET / HTTP/1.1", "--delimiter", "\\r\\n\\r\\n", "-c", "1", "-t", "1", "-d", "1s"]);
+    let v = r.json.expect("json result");
+    assert_accounted(&v);
+    let (ok, unsolicited) = (u(&v, &["requests", "ok"]), u(&v, &["errors", "unsolicited"]));
+    println!("raw two answers: server read {} requests; ok {ok}, unsolicited {unsolicited}", srv.requests());
+    assert!(ok > 0 && ok <= srv.requests(), "{v}");
+    assert_eq!(unsolicited, ok, "each answer came with an extra one: {v}");
 }
