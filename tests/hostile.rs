@@ -211,3 +211,25 @@ fn raw_answers_beyond_the_batch_are_unsolicited() {
     assert!(ok > 0 && ok <= srv.requests(), "{v}");
     assert_eq!(unsolicited, ok, "each answer came with an extra one: {v}");
 }
+
+/// WebSocket echo in open loop against a server that pushes while the connection is idle: the
+/// pushes are read before the next message goes out and counted as pushed, never as an echo.
+#[test]
+fn websocket_pushes_while_idle_are_counted_not_answers() {
+    let srv = hostile::start(Behaviour::WsPushWhileIdle { after: Duration::from_millis(50) });
+    let url = format!("ws://{}/", srv.addr);
+    let r = stampede(&["ws", &url, "-c", "1", "-t", "1", "-R", "5", "-d", "2s"]);
+    let v = r.json.expect("json result");
+    assert_accounted(&v);
+    let (ok, pushed) = (u(&v, &["requests", "ok"]), u(&v, &["pushed"]));
+    println!(
+        "ws idle push: server read {} messages, pushed {}; ok {ok}, pushed {pushed}: {}",
+        srv.requests(),
+        srv.responses(),
+        v["errors"]
+    );
+    assert!(ok > 0 && ok <= srv.requests(), "{v}");
+    assert_eq!(u(&v, &["requests", "errors"]), 0, "no push is taken for an echo: {v}");
+    // the last push may come after the run's last message
+    assert!(pushed > 0 && pushed <= srv.responses() && pushed + 1 >= srv.responses(), "{v}");
+}

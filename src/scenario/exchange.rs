@@ -256,10 +256,12 @@ impl<W: Wire> Exchange<W> {
             // must have sent nothing meanwhile (the requests claimed then go back to the budget
             // unsent; their schedule slots pass). Closed-loop batches follow each other at once; answers beyond a
             // batch are caught in the buffer when it completes.
-            if ctx.is_open_loop() && self.unsolicited_waiting(stream, st, last_ns) {
-                ctx.release(st.intended.len() as u64);
-                ctx.shard.borrow_mut().on_error(ErrorClass::Unsolicited);
-                return Ended::Closed { served };
+            if ctx.is_open_loop() && self.sent_while_idle(stream, st, last_ns) {
+                // Boxed and rare: only a peer that sent something while idle pays for it.
+                if let Err(ended) = Box::pin(self.idle_input(ctx, stream, st, served)).await {
+                    ctx.release(st.intended.len() as u64);
+                    return ended;
+                }
             }
             let sent_ns = match self.send(ctx, stream, st, timeout_ns, served).await {
                 Ok(t) => t,
@@ -272,13 +274,55 @@ impl<W: Wire> Exchange<W> {
         }
     }
 
-    /// True when, with nothing in flight, bytes came that no request asked for (HTTP, raw):
-    /// buffered ones, or after an idle spell (over [`IDLE_CHECK_NS`]), ones waiting in the socket.
-    fn unsolicited_waiting<S: net::Waiting>(&self, stream: &S, st: &ConnState<W::Parser>, last_ns: u64) -> bool {
-        if !self.wire.solicited_only() {
-            return false;
+    /// True when, with nothing in flight, the peer sent something: after an idle spell (over
+    /// [`IDLE_CHECK_NS`]) bytes waiting in the socket, or (HTTP, raw) bytes already buffered.
+    fn sent_while_idle<S: net::Waiting>(&self, stream: &S, st: &ConnState<W::Parser>, last_ns: u64) -> bool {
+        (self.wire.solicited_only() && !st.rbuf.is_empty())
+            || (clock::now_ns().saturating_sub(last_ns) > IDLE_CHECK_NS && stream.bytes_waiting())
+    }
+
+    /// What the peer sent while nothing was in flight ([`Exchange::sent_while_idle`]). HTTP, raw:
+    /// asked for by no request, `unsolicited`, the connection closes. WebSocket: read now and
+    /// counted as pushed (a ping's pong is written with the next batch; a close ends the
+    /// connection). `Err`: how the connection ended.
+    async fn idle_input<S: AsyncReadRent>(
+        &self,
+        ctx: &WorkerCtx,
+        stream: &mut S,
+        st: &mut ConnState<W::Parser>,
+        served: u64,
+    ) -> Result<(), Ended> {
+        let closed = |class: Option<ErrorClass>| {
+            if let Some(class) = class {
+                ctx.shard.borrow_mut().on_error(class);
+            }
+            Err(Ended::Closed { served })
+        };
+        if self.wire.solicited_only() {
+            return closed(Some(ErrorClass::Unsolicited));
         }
-        !st.rbuf.is_empty() || (clock::now_ns().saturating_sub(last_ns) > IDLE_CHECK_NS && stream.bytes_waiting())
+        if !self.room_to_read(ctx, &mut st.rbuf) {
+            return closed(Some(ErrorClass::Protocol(ProtocolReason::TooLong)));
+        }
+        // Bytes are waiting: the read returns at once (the timeout only bounds the unexpected).
+        let until = clock::now_ns().saturating_add(self.wire.load().timeout.as_nanos() as u64);
+        match net::read_some(stream, &mut st.rbuf, until, &ctx.shard).await {
+            ReadOutcome::Data => {}
+            ReadOutcome::Eof | ReadOutcome::TimedOut => return closed(None),
+            ReadOutcome::Failed(class) => return closed(Some(class)),
+        }
+        // Parsed with no request in flight: every complete message is a push.
+        let claimed = std::mem::take(&mut st.intended);
+        let (mut done, mut served_too) = (0, served);
+        let now = clock::now_ns();
+        let parsed = self.parse_buffered(ctx, st, now, now, &mut done, &mut served_too);
+        st.intended = claimed;
+        match parsed {
+            Parsed::More | Parsed::Complete => Ok(()),
+            Parsed::Ends(ErrorClass::ClosedEarly) => closed(None), // the server's close, counted by its code
+            Parsed::Ends(class) => closed(Some(class)),
+            Parsed::Unsolicited => closed(Some(ErrorClass::Unsolicited)),
+        }
     }
 
     /// Writes the claimed batch (`st.intended`). `Ok(the time it was sent)`, or how the
@@ -422,7 +466,7 @@ impl<W: Wire> Exchange<W> {
                 }
             };
             match fed {
-                Fed::Answer { consumed, .. } | Fed::Pushed { consumed } if *done == k => {
+                Fed::Answer { consumed, .. } | Fed::Failed { consumed, .. } | Fed::Pushed { consumed } if *done == k => {
                     pos += consumed;
                     ctx.shard.borrow_mut().on_pushed();
                 }

@@ -123,9 +123,10 @@ impl Wire for WsWire {
         Ok(match event {
             None if consumed == 0 => Fed::Partial { consumed },
             None => Fed::Skipped { consumed },
-            // An echo that differs from what was sent is a protocol failure of the target.
+            // An echo that differs from what was sent is a protocol failure of the target (the
+            // framing is intact: the connection goes on); with nothing in flight, a push.
             Some(Event::Message { payload, .. }) if !ping_mode && payload != self.cfg.payload.as_slice() => {
-                return Err(ErrorClass::Protocol(ProtocolReason::EchoMismatch))
+                Fed::Failed { consumed, class: ErrorClass::Protocol(ProtocolReason::EchoMismatch) }
             }
             Some(Event::Message { .. }) if !ping_mode => Fed::Answer { consumed, status: 0, keep_alive: true },
             Some(Event::Pong(_)) if ping_mode => Fed::Answer { consumed, status: 0, keep_alive: true },

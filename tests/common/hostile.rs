@@ -36,6 +36,9 @@ pub enum Behaviour {
     /// A WebSocket server (tungstenite): answers each ping with its pong and pushes one text
     /// message after it. Counts pings as requests and pushes as responses.
     WsPushOnPing,
+    /// A WebSocket echo server (tungstenite) that pushes one text message after each spell of
+    /// `after` without a message. Counts messages as requests and pushes as responses.
+    WsPushWhileIdle { after: Duration },
 }
 
 /// A running hostile server and its own counts.
@@ -142,7 +145,7 @@ fn answer(b: &Behaviour) -> (Vec<u8>, u64) {
         Behaviour::Upgrade101 => (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_vec(), 1),
         Behaviour::PushAfterIdle { .. } | Behaviour::Record => (response(200, "ok"), 1),
         Behaviour::Silent => (Vec::new(), 0),
-        Behaviour::WsPushOnPing => (Vec::new(), 0),
+        Behaviour::WsPushOnPing | Behaviour::WsPushWhileIdle { .. } => (Vec::new(), 0),
         Behaviour::Refuse => (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(), 1),
     }
 }
@@ -151,8 +154,10 @@ fn serve(mut s: TcpStream, b: Behaviour, c: Counts, end: Instant) {
     // Accepted sockets inherit O_NONBLOCK from the listener on some systems: reads here block
     // (with a timeout), they must not spin.
     let _ = s.set_nonblocking(false);
-    if matches!(b, Behaviour::WsPushOnPing) {
-        return push_on_ping(s, c, end);
+    match b {
+        Behaviour::WsPushOnPing => return push_on_ping(s, c, end),
+        Behaviour::WsPushWhileIdle { after } => return push_while_idle(s, c, end, after),
+        _ => {}
     }
     let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
     let _ = s.set_nodelay(true);
@@ -222,6 +227,36 @@ fn push_on_ping(s: TcpStream, c: Counts, end: Instant) {
             }
             Ok(_) => {}
             Err(_) => return,
+        }
+    }
+}
+
+/// [`Behaviour::WsPushWhileIdle`]: echoes, and once per idle spell of `after` pushes a message.
+fn push_while_idle(s: TcpStream, c: Counts, end: Instant, after: Duration) {
+    use tungstenite::Message;
+    let _ = s.set_read_timeout(Some(Duration::from_millis(10)));
+    let _ = s.set_nodelay(true);
+    let Ok(mut ws) = tungstenite::accept(s) else { return };
+    let (mut last, mut pushed) = (Instant::now(), true);
+    while Instant::now() < end {
+        match ws.read() {
+            Ok(msg) if msg.is_text() || msg.is_binary() => {
+                c.requests.fetch_add(1, Ordering::SeqCst);
+                if ws.send(msg).is_err() {
+                    return;
+                }
+                (last, pushed) = (Instant::now(), false);
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
+        if !pushed && last.elapsed() >= after {
+            if ws.send(Message::Text("pushed".into())).is_err() {
+                return;
+            }
+            c.responses.fetch_add(1, Ordering::SeqCst);
+            pushed = true;
         }
     }
 }
