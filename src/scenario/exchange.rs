@@ -12,6 +12,10 @@
 //! Open loop: a free connection claims the next scheduled request, sleeps until it is due (or
 //! sends at once when it is late), and adds every other request already due up to the depth;
 //! latency counts from each request's intended time, so waiting for a free connection shows.
+//!
+//! Nothing the peer sends is credited to a request that did not ask for it: where every answer
+//! has a request (HTTP, raw), bytes past a batch's answers, or sent while the connection was
+//! idle, close it as `unsolicited`; WebSocket messages with nothing in flight count as pushed.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -591,26 +595,5 @@ fn fail_rest(ctx: &WorkerCtx, class: ErrorClass, n: usize, served: u64) -> Ended
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
-
-    /// An idle connection costs its task and little else: the task must stay small (issue 6's
-    /// budget is 4 KiB per idle connection). Timers and reads are boxed out of it; a future that
-    /// holds one of monoio's cache-padded timer entries inline is 128-aligned and over 1.5 KiB.
-    #[test]
-    fn a_connection_task_stays_small() {
-        let Command::Http(a) = Cli::try_parse_from(["stampede", "http", "http://127.0.0.1:9/"]).unwrap().command else {
-            panic!("not http")
-        };
-        let load = crate::config::load_config(&a.load).unwrap();
-        let cfg = crate::config::build_http(crate::config::parse_target(&a.url).unwrap(), &a.request, load).unwrap();
-        let ex = Exchange::http(cfg);
-        let ctx = WorkerCtx::new(0, 1, 0, None, None, None, crate::net::SourcePool::new(Vec::new(), 0));
-        let task = ex.connection(&ctx, 0);
-        let (size, align) = (std::mem::size_of_val(&task), std::mem::align_of_val(&task));
-        println!("connection future: {size} bytes, aligned to {align}");
-        assert!(size <= 1024 && align <= 16, "connection future is {size} bytes, aligned to {align}");
-    }
-}
+#[path = "exchange_tests.rs"]
+mod tests;

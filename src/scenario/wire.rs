@@ -20,8 +20,8 @@ pub enum Fed {
     Skipped { consumed: usize },
     /// One answer completed. `status` is the HTTP status (0 where the protocol has none).
     Answer { consumed: usize, status: u16, keep_alive: bool },
-    /// One answer completed but failed a check (`--expect`): counted as an error of `class`,
-    /// the connection goes on.
+    /// One answer completed but failed a check (`--expect`, an echo that differs): counted as
+    /// an error of `class`, the connection goes on. With nothing in flight (WebSocket), a push.
     Failed { consumed: usize, class: ErrorClass },
     /// A control message whose answer (a WebSocket pong) was appended to the reply buffer.
     Reply { consumed: usize },
