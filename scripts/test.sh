@@ -17,7 +17,7 @@ fi
 skipped_file=$(mktemp "${TMPDIR:-/tmp}/stampede-skipped.XXXXXX")
 trap 'rm -f "$skipped_file"' EXIT
 rc=0
-STAMPEDE_SKIPPED_FILE="$skipped_file" cargo test --all-targets -- --test-threads=1 || rc=$?
+STAMPEDE_SKIPPED_FILE="$skipped_file" cargo test --all-targets --no-fail-fast -- --test-threads=1 || rc=$?
 skipped=$(grep -c '^SKIPPED ' "$skipped_file" || true)
 if [ "$skipped" -gt 0 ]; then
     echo
