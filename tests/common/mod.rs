@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod hyper_server;
+pub mod peer;
 pub mod ws_server;
 
 use std::net::SocketAddr;
