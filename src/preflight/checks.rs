@@ -7,6 +7,7 @@ use super::{recommended, Check, Plan, Status};
 const FD_SLACK: u64 = 64;
 /// Kernel memory of one idle TCP socket (socket, sock, file, dentry), a conservative estimate.
 const KERNEL_BYTES_PER_SOCKET: u64 = 4 * 1024;
+
 fn row(name: &'static str, status: Status, observed: String, needed: String) -> Check {
     Check { name, status, observed, needed, fix: None, sysctl: None, fatal: false }
 }
