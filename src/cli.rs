@@ -57,6 +57,36 @@ pub enum Command {
     Capacity(CapacityArgs),
 }
 
+/// The load scenarios a plan or a capacity search drives, taken out of a parsed [`Command`].
+#[derive(Debug)]
+pub enum ScenarioArgs {
+    Http(HttpArgs),
+    Ws(WsArgs),
+    Asr(AsrArgs),
+}
+
+impl Command {
+    /// The scenario this command runs; `None` for the subcommands that are not a load scenario.
+    pub fn into_scenario(self) -> Option<ScenarioArgs> {
+        match self {
+            Command::Http(h) => Some(ScenarioArgs::Http(h)),
+            Command::Ws(w) => Some(ScenarioArgs::Ws(w)),
+            Command::Asr(a) => Some(ScenarioArgs::Asr(a)),
+            Command::Serve(_)
+            | Command::Demo(_)
+            | Command::Hold(_)
+            | Command::Preflight(_)
+            | Command::Merge(_)
+            | Command::Raw(_)
+            | Command::Run(_)
+            | Command::Plan(_)
+            | Command::Capacity(_)
+            | Command::Report(_)
+            | Command::Compare(_) => None,
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "Presets: smoke, load, stress, spike, soak, qps, throttle.\n\
 Any other flag of the scenario's command follows the plan, e.g.\n  stampede run plan.toml --json out.json --hlog out.hlog")]

@@ -2,8 +2,9 @@
 //!
 //! # Layer map
 //!
-//! From the bottom up; a module imports only from lines above its own (`grep -rn "use crate::"`
-//! shows it). `config` is split: its types sit low, its builders (`config/build`) at the edge.
+//! From the bottom up; a module imports only from its own line and the lines above it.
+//! `tests/layers.rs` checks every `crate::` path of the non-test code against this list.
+//! `config` is split: its types sit low, its builders (`config/build`) at the edge.
 //!
 //! ```text
 //! clock, units, error, sys  foundations: the only reader of the time; counts, sizes, durations,
@@ -11,17 +12,18 @@
 //! proto/      HTTP, WebSocket, raw codecs, pure: std + httparse only. No I/O, no clock, no stats
 //! audio       WAV reading and the generated speech-like signal, pure
 //! engine/profile            a plan's level over time, pure
-//! stats/      shards, histograms, the result, merge, text rendering
+//! stats/      shards, histograms, the result schema, merge, text rendering
+//! preflight/  kernel and limit checks, pure reporting over a readable /proc root
 //! thresholds  rules judged on a result (stats, units)
 //! plan        load plans: TOML stages, request mixes, presets; pure (engine/profile, thresholds)
 //! config/     types.rs: plain validated types, no clap (plan, thresholds, audio, proto);
 //!             target.rs: URLs parsed and resolved
 //! engine/pacer              each request's intended send time, pure (config)
-//! net/        client sockets: connect with a source pool, options, backoff; TLS (config, stats, sys)
+//! net/        every client transport: sockets with a source pool and options, connect with
+//!             retry and backoff (dial), Unix, TLS (tls/), reads and writes (io)
 //! scenario/   what one connection does: http, ws echo, chat, asr, raw, mix (net, proto, config)
 //! engine/     threads, pinning, runtimes, start/stop, merging shards (scenario, net, stats)
 //! server/     the embedded target (proto in the server role, engine/runtime)
-//! preflight/  kernel and limit checks, pure reporting over a readable /proc root
 //! monitor     a target process's CPU and RSS from /proc, sampled each second
 //! live        the run as it goes: time series, live line, Prometheus endpoint, abort on failure
 //! report/     pages from a JSON result, pure: HTML with SVG charts, compare, JUnit XML
@@ -33,8 +35,7 @@
 //! invariants  the decoders' invariant checkers, for the property tests and tests/fuzz/ only
 //! ```
 //!
-//! Known upward imports still to remove: `scenario` reads `cli`, `preflight` reads a scenario
-//! constant, `net`'s tests use `engine::runtime`.
+//! Test code may reach up (a runtime from `engine::runtime`, a parsed command line from `cli`).
 //!
 //! Hot-path rules: one task per connection, buffers allocated at connect time and reused,
 //! one stats shard per worker (never shared across threads), errors counted by a `Copy` enum.

@@ -3,6 +3,7 @@
 mod common;
 
 use std::path::PathBuf;
+use std::process::Command;
 
 use common::stampede_raw;
 
@@ -70,26 +71,53 @@ fn hard_nofile() -> Option<u64> {
     line.split_whitespace().nth(4)?.parse().ok()
 }
 
+/// The file limit the binary runs under in the fd-limit test: low enough to exceed cheaply,
+/// never above the limit here (only root may raise a hard limit).
+fn low_nofile() -> u64 {
+    hard_nofile().unwrap_or(u64::MAX).min(2048)
+}
+
+/// The binary run with its soft and hard RLIMIT_NOFILE set to `nofile` (by the shell's
+/// `ulimit -n`, then `exec`), so the check runs whatever this machine's own limit is.
+fn stampede_with_nofile(nofile: u64, args: &[&str]) -> common::Run {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_stampede"))
+        .args(args)
+        .output()
+        .expect("run stampede under sh");
+    common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        json: None,
+    }
+}
+
 #[test]
 fn a_run_beyond_the_fd_limit_is_refused_and_no_preflight_lets_it_try() {
-    let Some(hard) = hard_nofile().filter(|h| *h <= 200_000) else {
-        eprintln!("skipped: the file limit here is too high to exceed cheaply in a test");
-        return;
-    };
+    let nofile = low_nofile();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let target = format!("http://127.0.0.1:{port}/");
-    let n = (hard + 100).to_string();
-    let r = stampede_raw(&["http", &target, "-c", &n, "-t", "1", "-d", "1s"]);
+    let n = (nofile + 100).to_string();
+    let r = stampede_with_nofile(nofile, &["http", &target, "-c", &n, "-t", "1", "-d", "1s"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("FAIL nofile") && r.stderr.contains("processes of at most"), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("hard {nofile}")), "the check read the lowered limit: {}", r.stderr);
     assert!(r.stderr.contains("--no-preflight"), "the refusal says how to override it: {}", r.stderr);
     // With --no-preflight the run goes ahead (against a closed port: every connect refused).
-    // (3 s: opening 20k sockets takes a debug build a while on a busy machine)
-    let r = common::stampede(&["http", &target, "-c", &n, "-t", "1", "-d", "3s"]);
-    let v = r.json.expect("the run went ahead and wrote its report");
+    let json = common::temp_json("nofile");
+    let json_arg = json.to_str().unwrap();
+    let r = stampede_with_nofile(nofile, &["http", &target, "-c", &n, "-t", "1", "-d", "3s", "--no-preflight", "--json", json_arg]);
+    let v: serde_json::Value = std::fs::read(&json)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| panic!("the run went ahead and wrote its report: {}{}", r.stdout, r.stderr));
+    let _ = std::fs::remove_file(&json);
     assert!(common::u(&v, &["connections", "attempted"]) > 0, "{v}");
 }
 

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::run::execute;
 use super::{check_writable, nonce, parse_completed, stop_on_signals, stopped};
-use crate::cli::{AsrArgs, CapacityArgs, Command, HttpArgs, WsArgs};
+use crate::cli::{AsrArgs, CapacityArgs, HttpArgs, ScenarioArgs, WsArgs};
 use crate::config;
 use crate::error::{exit, Error, Result};
 use crate::scenario::asr::AsrScenario;
@@ -182,19 +182,19 @@ impl Probe {
             load.out.quiet = true;
             load.out.no_preflight = true;
         };
-        match command {
-            Command::Http(mut h) => {
+        match command.into_scenario() {
+            Some(ScenarioArgs::Http(mut h)) => {
                 step(&mut h.load);
                 Ok(Probe::Http(h))
             }
-            Command::Ws(w) if w.ping_interval.is_some() => {
+            Some(ScenarioArgs::Ws(w)) if w.ping_interval.is_some() => {
                 Err(Error::usage(format!("{context}: --ping-interval paces the pings itself; each step sets -R/--rate")))
             }
-            Command::Ws(mut w) => {
+            Some(ScenarioArgs::Ws(mut w)) => {
                 step(&mut w.load);
                 Ok(Probe::Ws(w))
             }
-            Command::Asr(mut x) => {
+            Some(ScenarioArgs::Asr(mut x)) => {
                 x.duration = Some(s.step);
                 x.out.quiet = true;
                 x.out.no_preflight = true;
@@ -202,17 +202,7 @@ impl Probe {
                 x.streams = streams(s.start);
                 Ok(Probe::Asr(x))
             }
-            Command::Serve(_)
-            | Command::Demo(_)
-            | Command::Hold(_)
-            | Command::Preflight(_)
-            | Command::Merge(_)
-            | Command::Raw(_)
-            | Command::Run(_)
-            | Command::Plan(_)
-            | Command::Capacity(_)
-            | Command::Report(_)
-            | Command::Compare(_) => Err(Error::usage("capacity: scenario must be http, ws or asr")),
+            None => Err(Error::usage("capacity: scenario must be http, ws or asr")),
         }
     }
 

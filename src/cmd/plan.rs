@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::parse_completed;
 use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws};
-use crate::cli::{AsrArgs, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs};
+use crate::cli::{AsrArgs, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs, ScenarioArgs};
 use crate::config::{self, Drive, HttpConfig, LoadConfig, WsMode};
 use crate::error::{exit, Error, Result};
 use crate::plan::{Drive as PlanDrive, Plan};
@@ -61,8 +61,8 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
         };
         Ok(())
     };
-    match command {
-        Command::Http(mut h) => {
+    match command.into_scenario() {
+        Some(ScenarioArgs::Http(mut h)) => {
             levels.set_on(&mut h.load, &plan, &origin)?;
             let mut cfg = config::http_config(&h)?;
             attach(&mut cfg.load, [("--shard", &h.load.out.shard), ("--process-part", &h.load.out.process_part)])?;
@@ -71,7 +71,7 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
             }
             run_mix(&plan, cfg, &h, &origin)
         }
-        Command::Ws(mut w) => {
+        Some(ScenarioArgs::Ws(mut w)) => {
             levels.set_on(&mut w.load, &plan, &origin)?;
             let mut cfg = config::ws_config(&w)?;
             if matches!(cfg.mode, WsMode::Chat { .. }) {
@@ -80,23 +80,13 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
             attach(&mut cfg.load, [("--shard", &w.load.out.shard), ("--process-part", &w.load.out.process_part)])?;
             run_ws(cfg)
         }
-        Command::Asr(mut x) => {
+        Some(ScenarioArgs::Asr(mut x)) => {
             levels.set_on_asr(&mut x, &plan, &origin)?;
             let mut cfg = config::asr_config(&x)?;
             attach(&mut cfg.load, [("--shard", &None), ("--process-part", &None)])?;
             run_asr(cfg)
         }
-        Command::Serve(_)
-        | Command::Demo(_)
-        | Command::Hold(_)
-        | Command::Preflight(_)
-        | Command::Merge(_)
-        | Command::Raw(_)
-        | Command::Run(_)
-        | Command::Plan(_)
-        | Command::Capacity(_)
-        | Command::Report(_)
-        | Command::Compare(_) => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
+        None => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
     }
 }
 

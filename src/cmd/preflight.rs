@@ -108,6 +108,7 @@ pub(super) fn preflight(a: &PreflightArgs) -> Result<i32> {
         serve_backlog: None,
         uses_io_uring: Some(crate::engine::runtime::io_uring_usable()),
         unix: false,
+        client_bytes_per_conn: crate::scenario::wire::IDLE_CONN_BYTES,
     };
     let report = preflight::run(&a.root, &plan);
     print!("{}", report.render_text());

@@ -263,6 +263,7 @@ pub fn plan_for(target: &Target, load: &LoadConfig) -> Plan {
         serve_backlog: None,
         uses_io_uring: None,
         unix: load.unix.is_some(),
+        client_bytes_per_conn: crate::scenario::wire::IDLE_CONN_BYTES,
     }
 }
 

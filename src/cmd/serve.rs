@@ -61,6 +61,7 @@ fn warn_about_backlog(s: &ServeConfig) {
         serve_backlog: Some(s.backlog.max(0) as u32),
         uses_io_uring: None,
         unix: false,
+        client_bytes_per_conn: 0,
     };
     for c in crate::preflight::run(Path::new("/"), &plan).checks.iter().filter(|c| c.status != crate::preflight::Status::Pass) {
         if matches!(c.name, "net.core.somaxconn" | "net.ipv4.tcp_max_syn_backlog" | "net.ipv4.tcp_syncookies") {

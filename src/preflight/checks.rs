@@ -7,8 +7,6 @@ use super::{recommended, Check, Plan, Status};
 const FD_SLACK: u64 = 64;
 /// Kernel memory of one idle TCP socket (socket, sock, file, dentry), a conservative estimate.
 const KERNEL_BYTES_PER_SOCKET: u64 = 4 * 1024;
-/// stampede's own buffers per connection (its read buffer plus bookkeeping).
-const CLIENT_BYTES_PER_CONN: u64 = crate::scenario::exchange::READ_BUF as u64 + 1024;
 
 fn row(name: &'static str, status: Status, observed: String, needed: String) -> Check {
     Check { name, status, observed, needed, fix: None, sysctl: None, fatal: false }
@@ -251,7 +249,7 @@ fn memory(host: &Host, plan: &Plan) -> Check {
     let name = "memory";
     let Some(avail_kib) = host.mem_available_kib else { return unreadable(name, "MemAvailable in /proc/meminfo") };
     let kernel = sockets(plan) * KERNEL_BYTES_PER_SOCKET;
-    let client = plan.connections * CLIENT_BYTES_PER_CONN;
+    let client = plan.connections * plan.client_bytes_per_conn;
     let need = kernel + client;
     let avail = avail_kib * 1024;
     let observed = format!("MemAvailable {} MiB", avail / (1 << 20));
@@ -261,7 +259,7 @@ fn memory(host: &Host, plan: &Plan) -> Check {
         sockets(plan),
         KERNEL_BYTES_PER_SOCKET / 1024,
         plan.connections,
-        CLIENT_BYTES_PER_CONN / 1024
+        plan.client_bytes_per_conn / 1024
     );
     if need > avail {
         row(name, Status::Fail, observed, needed).fix("fewer connections per machine, or more memory").fatal()

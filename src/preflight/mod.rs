@@ -39,6 +39,9 @@ pub struct Plan {
     pub uses_io_uring: Option<bool>,
     /// Connections go to a Unix socket: no ephemeral ports, no TIME_WAIT.
     pub unix: bool,
+    /// User memory one idle client connection is expected to hold (the caller knows its
+    /// scenario's buffers; preflight does not import them).
+    pub client_bytes_per_conn: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

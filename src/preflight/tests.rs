@@ -76,6 +76,7 @@ fn plan(connections: u64) -> Plan {
         serve_backlog: None,
         uses_io_uring: Some(true),
         unix: false,
+        client_bytes_per_conn: 25 * 1024,
     }
 }
 

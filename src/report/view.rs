@@ -279,17 +279,7 @@ pub fn ms_or_dash(x: Option<f64>) -> String {
     x.map_or("-".into(), |x| format!("{} ms", ms(x)))
 }
 
-pub fn bytes(b: f64) -> String {
-    if b < 1024.0 {
-        format!("{b:.0} B")
-    } else if b < 1024.0 * 1024.0 {
-        format!("{:.2} KiB", b / 1024.0)
-    } else if b < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2} MiB", b / 1048576.0)
-    } else {
-        format!("{:.2} GiB", b / 1073741824.0)
-    }
-}
+pub use crate::stats::report::human_bytes as bytes;
 
 /// Unix milliseconds as `2026-11-23 10:04:05 UTC`.
 pub fn utc(unix_ms: u64) -> String {

@@ -87,3 +87,7 @@ pub trait Wire: Send + Sync + 'static {
 /// Largest read buffer of a connection: larger than any head or frame limit of the protocols,
 /// so a full buffer of this size always means the parser has already refused the input.
 pub const READ_BUF: usize = 24 * 1024;
+
+/// User memory an idle client connection is estimated to hold (its read buffer and its state),
+/// for preflight's memory check.
+pub const IDLE_CONN_BYTES: u64 = READ_BUF as u64 + 1024;

@@ -14,7 +14,7 @@ use super::timeline::{IntervalRec, MonitorSeries, StageResult};
 use super::Shard;
 
 pub use super::result::SCHEMA;
-pub use super::text::{accounting_line, human, live_line, render_distribution};
+pub use super::text::{accounting_line, human, human_bytes, live_line, render_distribution};
 
 /// Facts about the run that the shard does not hold.
 #[derive(Clone, Debug, Default, PartialEq)]

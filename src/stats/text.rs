@@ -26,8 +26,8 @@ pub fn human(ns: f64) -> String {
     }
 }
 
-fn human_bytes(b: u64) -> String {
-    let b = b as f64;
+/// A byte count for people: B, KiB, MiB or GiB.
+pub fn human_bytes(b: f64) -> String {
     if b < 1024.0 {
         format!("{b:.0} B")
     } else if b < 1024.0 * 1024.0 {
@@ -108,7 +108,7 @@ impl RunResult {
                 (Some(a), Some(b)) => format!("CPU mean {a:.0}%, max {b:.0}% of a CPU"),
                 _ => "no sample".to_string(),
             };
-            let rss = m.rss_peak().map_or(String::new(), |b| format!("; RSS peak {}", human_bytes(b)));
+            let rss = m.rss_peak().map_or(String::new(), |b| format!("; RSS peak {}", human_bytes(b as f64)));
             let gone = m.exited_at_s.map_or(String::new(), |t| format!("; EXITED {t:.1}s into the run"));
             let _ = writeln!(o, "Target     pid {} ({}): {cpu}{rss}{gone}", m.pid, m.name);
         }
@@ -124,7 +124,7 @@ impl RunResult {
             Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Asr | ScenarioKind::Raw) | None => self.text_counts(&mut o),
         }
         let s = &self.shard;
-        let _ = writeln!(o, "Transfer   {} read, {} written", human_bytes(s.bytes_read), human_bytes(s.bytes_written));
+        let _ = writeln!(o, "Transfer   {} read, {} written", human_bytes(s.bytes_read as f64), human_bytes(s.bytes_written as f64));
         let _ = writeln!(o);
         match self.kind() {
             // the fan-out latency is on the Chat line below
@@ -356,8 +356,8 @@ impl RunResult {
             let _ = writeln!(
                 o,
                 "Memory     RSS peak {} ({} at start){}",
-                human_bytes(m.rss_peak),
-                human_bytes(m.rss_start),
+                human_bytes(m.rss_peak as f64),
+                human_bytes(m.rss_start as f64),
                 self.bytes_per_connection().map_or(String::new(), |b| format!(", {:.1} KiB per open connection", b / 1024.0))
             );
         }

@@ -4,6 +4,7 @@
 
 pub mod hostile;
 pub mod hyper_server;
+pub mod peer;
 pub mod ws_server;
 
 use std::net::SocketAddr;

@@ -91,19 +91,21 @@ fn write_files(
     notes: Option<(&Path, Vec<String>)>,
 ) -> Result<()> {
     if load.json.is_some() || load.junit.is_some() {
-        let mut value = result.to_json();
-        value["host"] = crate::preflight::Host::read(Path::new("/")).to_json();
-        value["thresholds"] = thresholds::to_json(&verdicts.run);
+        let mut doc = result.to_doc();
+        doc.host = Some(crate::preflight::Host::read(Path::new("/")).to_json());
+        doc.thresholds = Some(thresholds::to_docs(&verdicts.run));
         for (i, v) in &verdicts.stages {
-            value["stages"][*i]["thresholds"] = thresholds::to_json(v);
+            if let Some(stage) = doc.stages.get_mut(*i) {
+                stage.part.thresholds = Some(thresholds::to_docs(v));
+            }
         }
         if let Some(p) = &load.json {
-            let json = serde_json::to_vec_pretty(&value).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
+            let json = serde_json::to_vec_pretty(&doc).map_err(|e| Error::run(format!("cannot encode the JSON result: {e}")))?;
             write_atomically(p, &json)?;
             eprintln!("stampede: result written to {}", p.display());
         }
         if let Some(p) = &load.junit {
-            write_junit(p, Some(&value), no_answer.then_some("no request got a response"))?;
+            write_junit(p, Some(&doc), no_answer.then_some("no request got a response"))?;
         }
     }
     if let Some((p, lines)) = notes {
@@ -121,9 +123,8 @@ fn write_files(
 
 /// Writes the JUnit file of a run: its verdicts (`result`), or one failed case when the run
 /// produced no result or failed (`failure`).
-pub(crate) fn write_junit(path: &Path, result: Option<&serde_json::Value>, failure: Option<&str>) -> Result<()> {
-    let doc = result.map(crate::stats::result::ResultDoc::from_value).transpose().map_err(Error::run)?;
-    write_atomically(path, crate::report::junit::render(doc.as_ref(), failure).as_bytes())?;
+pub(crate) fn write_junit(path: &Path, result: Option<&crate::stats::result::ResultDoc>, failure: Option<&str>) -> Result<()> {
+    write_atomically(path, crate::report::junit::render(result, failure).as_bytes())?;
     eprintln!("stampede: JUnit written to {}", path.display());
     Ok(())
 }
