@@ -233,3 +233,15 @@ fn websocket_pushes_while_idle_are_counted_not_answers() {
     // the last push may come after the run's last message
     assert!(pushed > 0 && pushed <= srv.responses() && pushed + 1 >= srv.responses(), "{v}");
 }
+
+/// The parser's limits are validated at the edge and say their real range.
+#[test]
+fn parser_limits_out_of_range_are_usage_errors() {
+    for (flag, value, says) in
+        [("--max-headers", "0", "1 to 256"), ("--max-headers", "300", "1 to 256"), ("--max-head", "100", "256 bytes to 16MiB")]
+    {
+        let r = common::stampede_raw(&["http", "http://127.0.0.1:9/", flag, value, "-n", "1"]);
+        assert_eq!(r.code, 2, "{flag} {value}: {}", r.stderr);
+        assert!(r.stderr.contains(flag) && r.stderr.contains(says), "{flag} {value}: {}", r.stderr);
+    }
+}
