@@ -312,6 +312,21 @@ pub struct RequestArgs {
     /// Request body read from FILE.
     #[arg(long = "body-file", value_name = "FILE")]
     pub body_file: Option<PathBuf>,
+    /// Most header fields accepted in a response (1 to 256); more is a protocol error
+    /// (`protocol: too many headers`).
+    #[arg(long = "max-headers", value_name = "N", default_value_t = 128)]
+    pub max_headers: usize,
+    /// Largest response head accepted (status line and header fields; units allowed: 64KiB);
+    /// larger is a protocol error (`protocol: head too large`).
+    #[arg(long = "max-head", value_name = "SIZE", default_value = "64KiB", value_parser = size())]
+    pub max_head: u64,
+}
+
+impl RequestArgs {
+    /// A plain GET with the default limits (commands that build their own request).
+    pub fn get() -> RequestArgs {
+        RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None, max_headers: 128, max_head: 64 * 1024 }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -66,7 +66,7 @@ impl Totals {
         shard.sent = self.sent;
         shard.responses = self.ok;
         shard.failed = self.errors;
-        shard.errors[ErrorClass::Other as usize] = self.errors;
+        shard.errors[ErrorClass::Other.index()] = self.errors;
         let meta = RunMeta { threads: 1, pipeline: 1, duration_s: self.seconds.max(1) as f64, ..Default::default() };
         RunResult::new(meta, shard)
     }

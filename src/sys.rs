@@ -18,6 +18,19 @@ pub fn take_socket_error(fd: RawFd) -> io::Result<Option<io::Error>> {
     Ok((code != 0).then(|| io::Error::from_raw_os_error(code)))
 }
 
+/// True when a socket whose fd is owned elsewhere has bytes in its receive queue (`FIONREAD`):
+/// the peer sent something nobody has read yet.
+pub fn bytes_waiting(fd: RawFd) -> io::Result<bool> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points at a live local; the
+    // caller passes the fd of a live stream it holds a reference to for the whole call.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n as *mut libc::c_int) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n > 0)
+}
+
 /// Sets `SO_LINGER` to 0 on a socket whose fd is owned elsewhere: its close then sends an RST
 /// (the embedded server's `reset` fault).
 pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {

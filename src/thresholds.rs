@@ -255,6 +255,7 @@ mod tests {
     fn result() -> RunResult {
         let mut s = Shard::new();
         for _ in 0..10 {
+            s.on_connect_start();
             s.on_connect(1_000_000);
         }
         for i in 0..1000u64 {

@@ -42,7 +42,7 @@ pub(super) fn demo(a: &DemoArgs) -> Result<i32> {
     let handle = server::start(&settings)?;
     let url = format!("http://{}{}", handle.local_addr(), a.path);
     let target: Target = config::parse_target(&url)?;
-    let req = RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None };
+    let req = RequestArgs::get();
     let cfg = config::build_http(target, &req, load)?;
     let banner = format!(
         "stampede demo: embedded server on {} ({} thread), load from {} thread(s)",

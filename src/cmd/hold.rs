@@ -36,6 +36,6 @@ pub(super) fn hold(a: &HoldArgs) -> Result<i32> {
     let mut load = config::load_config(&a.load)?;
     load.drive = Drive::Open { rate_per_s: load.connections as f64 / every.as_secs_f64() };
     let target = config::parse_target(&a.url)?;
-    let req = RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None };
+    let req = RequestArgs::get();
     run_http(config::build_http(target, &req, load)?, "")
 }

@@ -185,6 +185,9 @@ pub struct HttpConfig {
     pub request: Vec<u8>,
     /// HEAD responses carry no body: the parser must know.
     pub head_request: bool,
+    /// Most header fields, and largest head in bytes, accepted in a response.
+    pub max_headers: usize,
+    pub max_head: usize,
     pub load: LoadConfig,
 }
 

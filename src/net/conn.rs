@@ -36,6 +36,17 @@ type Half<T> = monoio::io::OwnedReadHalf<T>;
 type WHalf<T> = monoio::io::OwnedWriteHalf<T>;
 
 impl Conn {
+    /// True when the peer sent bytes that are not read yet (checked without reading). Always
+    /// false over TLS: its records (session tickets, alerts) are not answers.
+    pub fn bytes_waiting(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        match self {
+            Conn::Tcp(s) => crate::sys::bytes_waiting(s.as_raw_fd()).unwrap_or(false),
+            Conn::Unix(s) => crate::sys::bytes_waiting(s.as_raw_fd()).unwrap_or(false),
+            Conn::Tls(_) => false,
+        }
+    }
+
     /// A read half and a write half usable at once from two tasks.
     pub fn into_split(self) -> (ConnRead, ConnWrite) {
         use monoio::io::Splitable;
@@ -53,6 +64,17 @@ impl Conn {
                 (ConnRead::Tls(r), ConnWrite::Tls(w))
             }
         }
+    }
+}
+
+/// A transport that can tell, without reading, whether the peer sent bytes not read yet.
+pub trait Waiting {
+    fn bytes_waiting(&self) -> bool;
+}
+
+impl Waiting for Conn {
+    fn bytes_waiting(&self) -> bool {
+        Conn::bytes_waiting(self)
     }
 }
 

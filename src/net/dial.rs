@@ -72,14 +72,21 @@ pub async fn dial(run: Run<'_>, target: &Target, load: &LoadConfig, backoff: &mu
             let tcp = connect(target.addr, source, opts).await?;
             let Some(tls) = &load.tls else { return Ok((Conn::Tcp(tcp), None)) };
             let t1 = clock::now_ns();
+            run.shard.borrow_mut().on_tls_start();
             let hs = TlsStream::connect(tcp, Arc::clone(&tls.config), tls.server_name.clone());
             match monoio::time::timeout(opts.timeout, hs).await {
                 Ok(Ok((stream, hs))) => {
                     let timing = TlsTiming { tcp_ns: t1 - t0, tls_ns: clock::now_ns().saturating_sub(t1), resumed: hs.resumed };
                     Ok((Conn::Tls(Box::new(stream)), Some(timing)))
                 }
-                Ok(Err(e)) => Err(tls_failed(&target.host, &e)),
-                Err(_) => Err(ErrorClass::ConnectTimeout),
+                Ok(Err(e)) => {
+                    run.shard.borrow_mut().on_tls_error();
+                    Err(tls_failed(&target.host, &e))
+                }
+                Err(_) => {
+                    run.shard.borrow_mut().on_tls_error();
+                    Err(ErrorClass::ConnectTimeout)
+                }
             }
         }
     })
@@ -104,8 +111,8 @@ struct TlsTiming {
     resumed: bool,
 }
 
-/// Runs `attempt` until it connects or the run ends, counting every attempt and backing off
-/// after each failure. An attempt that ran a TLS handshake returns its timing: the connect time
+/// Runs `attempt` until it connects or the run ends, counting every attempt once (when it
+/// starts: one that the run's end interrupts stays pending) and backing off after each failure. An attempt that ran a TLS handshake returns its timing: the connect time
 /// recorded is then the TCP part alone.
 async fn retry<T, Fut>(run: &Run<'_>, backoff: &mut Backoff, mut attempt: impl FnMut() -> Fut) -> Option<T>
 where
@@ -117,6 +124,7 @@ where
         if run.stop.get() || run.past_end(t0) {
             return None;
         }
+        run.shard.borrow_mut().on_connect_start();
         match attempt().await {
             Ok((s, timing)) => {
                 let mut shard = run.shard.borrow_mut();

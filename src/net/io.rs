@@ -17,7 +17,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 use crate::clock;
 use crate::net::Run;
-use crate::stats::{ErrorClass, Shard};
+use crate::stats::{ErrorClass, ProtocolReason, Shard};
 
 /// Bytes encoded once per run and written by every connection of every worker.
 pub type Shared = Arc<Box<[u8]>>;
@@ -124,7 +124,8 @@ pub const OPEN_BUF: usize = 1024;
 const MAX_OPENING: usize = 64 * 1024;
 
 /// Writes a protocol's opening bytes and reads until `parse` accepts the answer (it returns the
-/// answer's length; the bytes after it stay in `rbuf`). Records the handshake time.
+/// answer's length; the bytes after it stay in `rbuf`). Counts the opening when it starts (its
+/// bytes as written) and records the handshake time when it completes.
 /// `Err(None)`: the run ended meanwhile; `Err(Some(class))`: the opening failed.
 pub async fn open_with<S: AsyncReadRent + AsyncWriteRent, T: IoBuf>(
     run: Run<'_>,
@@ -135,6 +136,7 @@ pub async fn open_with<S: AsyncReadRent + AsyncWriteRent, T: IoBuf>(
     mut parse: impl FnMut(&[u8]) -> Result<Option<usize>, ErrorClass>,
 ) -> Result<(), Option<ErrorClass>> {
     let t0 = clock::now_ns();
+    run.shard.borrow_mut().on_open_start(bytes.bytes_init() as u64);
     let (res, _) = stream.write_all(bytes).await;
     res.map_err(|e| Some(ErrorClass::from_io(&e)))?;
     let deadline = t0.saturating_add(timeout.as_nanos() as u64);
@@ -147,7 +149,7 @@ pub async fn open_with<S: AsyncReadRent + AsyncWriteRent, T: IoBuf>(
         }
         if rbuf.len() == rbuf.capacity() {
             if rbuf.len() >= MAX_OPENING {
-                return Err(Some(ErrorClass::Protocol));
+                return Err(Some(ErrorClass::Protocol(ProtocolReason::TooLong)));
             }
             rbuf.reserve_exact(rbuf.len().max(OPEN_BUF).min(MAX_OPENING - rbuf.len()));
         }

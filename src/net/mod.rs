@@ -22,7 +22,7 @@ pub mod source;
 pub mod tls;
 
 pub use backoff::Backoff;
-pub use conn::Conn;
+pub use conn::{Conn, Waiting};
 pub use connect::{connect, ConnectOpts};
 pub use dial::{dial, Run};
 pub use io::{open_with, read_some, shared, write_all, write_until, Handle, ReadOutcome, Shared};

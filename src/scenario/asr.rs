@@ -24,7 +24,7 @@ use crate::net::{self, Backoff, Handle, ReadOutcome, Shared};
 use crate::proto::ws::frame::{encode_frame, Decoder, Event, Opcode, Role};
 use crate::proto::ws::handshake::{encode_request, parse_response};
 use crate::scenario::{Scenario, WorkerCtx};
-use crate::stats::ErrorClass;
+use crate::stats::{ErrorClass, ProtocolReason};
 
 /// Largest server message accepted (a final transcript with word timings can be long).
 const MAX_SERVER_MESSAGE: usize = 1 << 20;
@@ -189,7 +189,7 @@ impl AsrScenario {
             Ok(()) => {}
             Err(None) => return None,
             Err(Some(class)) => {
-                ctx.shard.borrow_mut().on_connect_error(class);
+                ctx.shard.borrow_mut().on_open_error(class);
                 return Some(false);
             }
         }
@@ -380,13 +380,13 @@ async fn read_messages<R: monoio::io::AsyncReadRent>(
                     }
                 }
                 Err(_) => {
-                    seen.fail(ErrorClass::Protocol);
+                    seen.fail(ErrorClass::Protocol(ProtocolReason::BadMessage));
                     return rd;
                 }
             }
         }
         if rbuf.len() == rbuf.capacity() {
-            seen.fail(ErrorClass::Protocol);
+            seen.fail(ErrorClass::Protocol(ProtocolReason::BadMessage));
             return rd;
         }
         match net::read_some(&mut rd, &mut rbuf, give_up, &ctx.shard).await {
@@ -431,13 +431,13 @@ mod tests {
         assert!(seen.listening());
         seen.partial(5);
         seen.fail(ErrorClass::Refused);
-        seen.fail(ErrorClass::Protocol);
+        seen.fail(ErrorClass::Protocol(ProtocolReason::BadMessage));
         assert_eq!(*seen.state.borrow(), State::Failed(ErrorClass::Refused));
         seen.closed(); // the server's close is the real cause
         assert_eq!(*seen.state.borrow(), State::Failed(ErrorClass::ClosedEarly));
         seen.partial(9);
         seen.heard_final(12, "done".into()); // a final after a writer's failure completes it
-        seen.fail(ErrorClass::Protocol);
+        seen.fail(ErrorClass::Protocol(ProtocolReason::BadMessage));
         seen.closed();
         assert_eq!(seen.state.take(), State::Final { at: 12, transcript: "done".into() });
         assert_eq!(seen.partials.get(), Some(Partials { first: 5, count: 2 }));

@@ -15,7 +15,7 @@ use crate::net::{self, Backoff, ReadOutcome, Shared};
 use crate::proto::ws::frame::{encode_frame, Decoder, Event, FrameHeader, Opcode, Role};
 use crate::proto::ws::handshake::{encode_request, parse_response};
 use crate::scenario::{Scenario, WorkerCtx};
-use crate::stats::ErrorClass;
+use crate::stats::{ErrorClass, ProtocolReason};
 
 const MAX_FRAME: u64 = 1 << 20;
 
@@ -77,7 +77,7 @@ impl ChatScenario {
                 Ok(()) => {}
                 Err(None) => return,
                 Err(Some(class)) => {
-                    ctx.shard.borrow_mut().on_connect_error(class);
+                    ctx.shard.borrow_mut().on_open_error(class);
                     ctx.shard.borrow_mut().on_close();
                     if !ctx.sleep_for(backoff.next_delay()).await {
                         return;
@@ -187,7 +187,7 @@ async fn deliveries<R: monoio::io::AsyncReadRent>(
                     rbuf.drain(..n);
                 }
                 Err(_) => {
-                    ctx.shard.borrow_mut().on_error(ErrorClass::Protocol);
+                    ctx.shard.borrow_mut().on_error(ErrorClass::Protocol(ProtocolReason::BadFrame));
                     return rd;
                 }
             }

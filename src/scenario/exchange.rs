@@ -12,6 +12,10 @@
 //! Open loop: a free connection claims the next scheduled request, sleeps until it is due (or
 //! sends at once when it is late), and adds every other request already due up to the depth;
 //! latency counts from each request's intended time, so waiting for a free connection shows.
+//!
+//! Nothing the peer sends is credited to a request that did not ask for it: where every answer
+//! has a request (HTTP, raw), bytes past a batch's answers, or sent while the connection was
+//! idle, close it as `unsolicited`; WebSocket messages with nothing in flight count as pushed.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -21,13 +25,17 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use crate::clock;
 use crate::net::{self, Backoff, Handle, ReadOutcome};
 use crate::scenario::{Scenario, WorkerCtx};
-use crate::stats::ErrorClass;
+use crate::stats::{ErrorClass, ProtocolReason};
 
 pub use crate::scenario::wire::{Fed, Wire, READ_BUF};
 
 /// A connection's first read buffer; it doubles up to [`Wire::read_buf`] when a unit needs more.
 /// Thousands of connections waiting for their first answer at once then hold 4 KiB each.
 const FIRST_READ: usize = 4 * 1024;
+/// A connection idle for longer than this checks, before it sends, that the peer sent nothing
+/// meanwhile (one `FIONREAD`): bytes then were asked for by no request. Back-to-back batches
+/// skip the check; answers beyond a batch that arrive with it are caught in the buffer.
+const IDLE_CHECK_NS: u64 = 1_000_000;
 /// Batches larger than this are written under the request timeout: a peer that stops reading
 /// can fill the socket buffers (smaller ones follow a complete answer, so the peer has read).
 const TIMED_WRITE_ABOVE: usize = 64 * 1024;
@@ -122,7 +130,7 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// One connection's life after connect: the opening, then requests until it ends.
-    async fn session<S: AsyncReadRent + AsyncWriteRent>(
+    async fn session<S: AsyncReadRent + AsyncWriteRent + net::Waiting>(
         &self,
         ctx: &WorkerCtx,
         slot: u64,
@@ -133,7 +141,8 @@ impl<W: Wire> Exchange<W> {
             Ok(()) => self.requests(ctx, slot, stream, st).await,
             Err(None) => Ended::RunOver,
             Err(Some(class)) => {
-                ctx.shard.borrow_mut().on_connect_error(class);
+                // The connect was counted (established): only the opening failed.
+                ctx.shard.borrow_mut().on_open_error(class);
                 Ended::Closed { served: 0 }
             }
         }
@@ -228,7 +237,7 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// Drives one open connection until it closes or the run ends.
-    async fn requests<S: AsyncReadRent + AsyncWriteRent>(
+    async fn requests<S: AsyncReadRent + AsyncWriteRent + net::Waiting>(
         &self,
         ctx: &WorkerCtx,
         slot: u64,
@@ -247,6 +256,17 @@ impl<W: Wire> Exchange<W> {
             if ctx.finished(last_ns) || !self.claim_batch(ctx, st).await {
                 return Ended::RunOver;
             }
+            // An open-loop batch may have waited for its time, the connection idle: the peer
+            // must have sent nothing meanwhile (the requests claimed then go back to the budget
+            // unsent; their schedule slots pass). Closed-loop batches follow each other at once; answers beyond a
+            // batch are caught in the buffer when it completes.
+            if ctx.is_open_loop() && self.sent_while_idle(stream, st, last_ns) {
+                // Boxed and rare: only a peer that sent something while idle pays for it.
+                if let Err(ended) = Box::pin(self.idle_input(ctx, stream, st, served)).await {
+                    ctx.release(st.intended.len() as u64);
+                    return ended;
+                }
+            }
             let sent_ns = match self.send(ctx, stream, st, timeout_ns, served).await {
                 Ok(t) => t,
                 Err(ended) => return ended,
@@ -255,6 +275,57 @@ impl<W: Wire> Exchange<W> {
                 Ok(t) => t,
                 Err(ended) => return ended,
             };
+        }
+    }
+
+    /// True when, with nothing in flight, the peer sent something: after an idle spell (over
+    /// [`IDLE_CHECK_NS`]) bytes waiting in the socket, or (HTTP, raw) bytes already buffered.
+    fn sent_while_idle<S: net::Waiting>(&self, stream: &S, st: &ConnState<W::Parser>, last_ns: u64) -> bool {
+        (self.wire.solicited_only() && !st.rbuf.is_empty())
+            || (clock::now_ns().saturating_sub(last_ns) > IDLE_CHECK_NS && stream.bytes_waiting())
+    }
+
+    /// What the peer sent while nothing was in flight ([`Exchange::sent_while_idle`]). HTTP, raw:
+    /// asked for by no request, `unsolicited`, the connection closes. WebSocket: read now and
+    /// counted as pushed (a ping's pong is written with the next batch; a close ends the
+    /// connection). `Err`: how the connection ended.
+    async fn idle_input<S: AsyncReadRent>(
+        &self,
+        ctx: &WorkerCtx,
+        stream: &mut S,
+        st: &mut ConnState<W::Parser>,
+        served: u64,
+    ) -> Result<(), Ended> {
+        let closed = |class: Option<ErrorClass>| {
+            if let Some(class) = class {
+                ctx.shard.borrow_mut().on_error(class);
+            }
+            Err(Ended::Closed { served })
+        };
+        if self.wire.solicited_only() {
+            return closed(Some(ErrorClass::Unsolicited));
+        }
+        if !self.room_to_read(ctx, &mut st.rbuf) {
+            return closed(Some(ErrorClass::Protocol(ProtocolReason::TooLong)));
+        }
+        // Bytes are waiting: the read returns at once (the timeout only bounds the unexpected).
+        let until = clock::now_ns().saturating_add(self.wire.load().timeout.as_nanos() as u64);
+        match net::read_some(stream, &mut st.rbuf, until, &ctx.shard).await {
+            ReadOutcome::Data => {}
+            ReadOutcome::Eof | ReadOutcome::TimedOut => return closed(None),
+            ReadOutcome::Failed(class) => return closed(Some(class)),
+        }
+        // Parsed with no request in flight: every complete message is a push.
+        let claimed = std::mem::take(&mut st.intended);
+        let (mut done, mut served_too) = (0, served);
+        let now = clock::now_ns();
+        let parsed = self.parse_buffered(ctx, st, now, now, &mut done, &mut served_too);
+        st.intended = claimed;
+        match parsed {
+            Parsed::More | Parsed::Complete => Ok(()),
+            Parsed::Ends(ErrorClass::ClosedEarly) => closed(None), // the server's close, counted by its code
+            Parsed::Ends(class) => closed(Some(class)),
+            Parsed::Unsolicited => closed(Some(ErrorClass::Unsolicited)),
         }
     }
 
@@ -331,7 +402,7 @@ impl<W: Wire> Exchange<W> {
             if !st.reply.is_empty() {
                 let written = Box::pin(write_reply(ctx, stream, &mut st.reply, read_until)).await;
                 match (&parsed, written) {
-                    (_, Some(Ok(()))) | (Parsed::Ends(_), _) => {} // a closing connection's reply is best effort
+                    (_, Some(Ok(()))) | (Parsed::Ends(_) | Parsed::Unsolicited, _) => {} // a closing connection's reply is best effort
                     (Parsed::More | Parsed::Complete, Some(Err(e))) => {
                         return Err(fail_rest(ctx, ErrorClass::from_io(&e), k - done, *served))
                     }
@@ -341,10 +412,14 @@ impl<W: Wire> Exchange<W> {
             match parsed {
                 Parsed::Complete => return Ok(read_ns),
                 Parsed::Ends(class) => return Err(fail_rest(ctx, class, k - done, *served)),
+                Parsed::Unsolicited => {
+                    ctx.shard.borrow_mut().on_error(ErrorClass::Unsolicited);
+                    return Err(Ended::Closed { served: *served });
+                }
                 Parsed::More => {}
             }
             if !self.room_to_read(ctx, &mut st.rbuf) {
-                return Err(fail_rest(ctx, ErrorClass::Protocol, k - done, *served));
+                return Err(fail_rest(ctx, ErrorClass::Protocol(ProtocolReason::TooLong), k - done, *served));
             }
             // Boxed: the read with its timer is ~1 KiB of future (monoio's timer entry is
             // cache-padded); inline, every idle connection's task would carry it. Measured:
@@ -380,7 +455,13 @@ impl<W: Wire> Exchange<W> {
         let k = st.intended.len();
         let mut pos = 0;
         let mut parsed = Parsed::More;
-        while *done < k {
+        // Past the batch's answers only what the server may push is read; with nothing left
+        // buffered the batch is complete.
+        while *done < k || pos < st.rbuf.len() {
+            if *done == k && self.wire.solicited_only() {
+                parsed = Parsed::Unsolicited; // more answers than requests
+                break;
+            }
             let fed = match self.wire.feed(&mut st.parser, &st.rbuf[pos..], &mut st.reply) {
                 Ok(fed) => fed,
                 Err(class) => {
@@ -389,6 +470,14 @@ impl<W: Wire> Exchange<W> {
                 }
             };
             match fed {
+                Fed::Answer { consumed, .. } | Fed::Failed { consumed, .. } | Fed::Pushed { consumed } if *done == k => {
+                    pos += consumed;
+                    ctx.shard.borrow_mut().on_pushed();
+                }
+                Fed::Pushed { consumed } => {
+                    pos += consumed;
+                    ctx.shard.borrow_mut().on_pushed();
+                }
                 Fed::Answer { consumed, status, keep_alive } => {
                     pos += consumed;
                     ctx.shard.borrow_mut().on_response(status, st.intended[*done], sent_ns, read_ns);
@@ -455,6 +544,9 @@ enum Parsed {
     Complete,
     /// The connection ends; the answers still missing count as `class`.
     Ends(ErrorClass),
+    /// Bytes beyond the batch's answers where every answer has a request: the connection
+    /// closes and they count once as `unsolicited`, never as an answer.
+    Unsolicited,
 }
 
 /// Writes the replies to the peer's control messages (pongs, a close) before clock time
@@ -503,26 +595,5 @@ fn fail_rest(ctx: &WorkerCtx, class: ErrorClass, n: usize, served: u64) -> Ended
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
-
-    /// An idle connection costs its task and little else: the task must stay small (issue 6's
-    /// budget is 4 KiB per idle connection). Timers and reads are boxed out of it; a future that
-    /// holds one of monoio's cache-padded timer entries inline is 128-aligned and over 1.5 KiB.
-    #[test]
-    fn a_connection_task_stays_small() {
-        let Command::Http(a) = Cli::try_parse_from(["stampede", "http", "http://127.0.0.1:9/"]).unwrap().command else {
-            panic!("not http")
-        };
-        let load = crate::config::load_config(&a.load).unwrap();
-        let cfg = crate::config::build_http(crate::config::parse_target(&a.url).unwrap(), &a.request, load).unwrap();
-        let ex = Exchange::http(cfg);
-        let ctx = WorkerCtx::new(0, 1, 0, None, None, None, crate::net::SourcePool::new(Vec::new(), 0));
-        let task = ex.connection(&ctx, 0);
-        let (size, align) = (std::mem::size_of_val(&task), std::mem::align_of_val(&task));
-        println!("connection future: {size} bytes, aligned to {align}");
-        assert!(size <= 1024 && align <= 16, "connection future is {size} bytes, aligned to {align}");
-    }
-}
+#[path = "exchange_tests.rs"]
+mod tests;

@@ -8,9 +8,9 @@ use std::ops::Range;
 
 use crate::config::{HttpConfig, LoadConfig, Target};
 use crate::net::Shared;
-use crate::proto::http::response::{Eof, Limits, Progress, ResponseParser};
+use crate::proto::http::response::{Eof, Limits, ParseError, Progress, ResponseParser};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
-use crate::stats::ErrorClass;
+use crate::stats::{ErrorClass, ProtocolReason};
 
 pub struct HttpWire {
     cfg: HttpConfig,
@@ -26,7 +26,8 @@ impl HttpScenario {
     pub fn http(cfg: HttpConfig) -> HttpScenario {
         let depth = cfg.load.pipeline.max(1) as usize;
         let batch: Vec<u8> = cfg.request.repeat(depth);
-        Exchange::new(HttpWire { batch: crate::net::shared(batch), cfg, limits: Limits::default() })
+        let limits = Limits { max_head_bytes: cfg.max_head, max_headers: cfg.max_headers };
+        Exchange::new(HttpWire { batch: crate::net::shared(batch), cfg, limits })
     }
 }
 
@@ -63,8 +64,13 @@ impl Wire for HttpWire {
             Ok(Progress::Complete { consumed, response }) => {
                 Ok(Fed::Answer { consumed, status: response.status, keep_alive: response.keep_alive })
             }
-            Err(_) => Err(ErrorClass::Protocol),
+            Err(e) => Err(ErrorClass::Protocol(reason(e))),
         }
+    }
+
+    fn read_buf(&self) -> usize {
+        // The whole head must fit: the parser refuses it at its limit, never the buffer.
+        crate::scenario::exchange::READ_BUF.max(self.limits.max_head_bytes + 1)
     }
 
     fn eof(&self, p: &mut ResponseParser) -> Option<u16> {
@@ -76,5 +82,19 @@ impl Wire for HttpWire {
 
     fn reset(&self, p: &mut ResponseParser) {
         p.reset();
+    }
+}
+
+/// The reason a response parse error is counted under.
+fn reason(e: ParseError) -> ProtocolReason {
+    match e {
+        ParseError::HeadTooLarge => ProtocolReason::HeadTooLarge,
+        ParseError::TooManyHeaders => ProtocolReason::TooManyHeaders,
+        ParseError::BadHead => ProtocolReason::BadStatusLine,
+        ParseError::BadHeader => ProtocolReason::BadHeader,
+        ParseError::BadContentLength => ProtocolReason::BadContentLength,
+        ParseError::BadChunk => ProtocolReason::BadChunkSize,
+        ParseError::BadChunkEnd => ProtocolReason::BadChunk,
+        ParseError::Unexpected1xx => ProtocolReason::Unexpected1xx,
     }
 }

@@ -168,6 +168,14 @@ impl WorkerCtx {
         }
     }
 
+    /// Gives back `k` claimed requests that were not sent (their connection closed first), so a
+    /// `-n` budget is still spent in full.
+    pub fn release(&self, k: u64) {
+        if let Some(left) = self.budget.get() {
+            self.budget.set(Some(left + k));
+        }
+    }
+
     /// Open loop: claims the next request of the schedule; returns its intended send time.
     pub fn claim_scheduled(&self) -> Option<u64> {
         if self.claim(1) == 0 {

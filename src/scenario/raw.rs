@@ -11,7 +11,7 @@ use crate::net::Shared;
 use crate::proto::raw::{RawDecoder, RawError};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
 use crate::scenario::WorkerCtx;
-use crate::stats::ErrorClass;
+use crate::stats::{ErrorClass, ProtocolReason};
 
 /// One connection's parser state.
 pub struct RawConn {
@@ -105,7 +105,7 @@ impl Wire for RawWire {
         let n = match p.dec.feed(input) {
             Ok(None) => return Ok(Fed::Partial { consumed: 0 }),
             Ok(Some(n)) => n,
-            Err(RawError::TooLong) => return Err(ErrorClass::Protocol),
+            Err(RawError::TooLong) => return Err(ErrorClass::Protocol(ProtocolReason::TooLong)),
         };
         let number = p.next;
         p.next = p.next.wrapping_add(p.stride);

@@ -20,11 +20,13 @@ pub enum Fed {
     Skipped { consumed: usize },
     /// One answer completed. `status` is the HTTP status (0 where the protocol has none).
     Answer { consumed: usize, status: u16, keep_alive: bool },
-    /// One answer completed but failed a check (`--expect`): counted as an error of `class`,
-    /// the connection goes on.
+    /// One answer completed but failed a check (`--expect`, an echo that differs): counted as
+    /// an error of `class`, the connection goes on. With nothing in flight (WebSocket), a push.
     Failed { consumed: usize, class: ErrorClass },
     /// A control message whose answer (a WebSocket pong) was appended to the reply buffer.
     Reply { consumed: usize },
+    /// A message no request asked for (a WebSocket server's push): counted, never an answer.
+    Pushed { consumed: usize },
     /// The peer is closing the connection (a WebSocket close frame with this code); the answer
     /// to it was appended to the reply buffer.
     Closing { consumed: usize, code: Option<u16> },
@@ -62,6 +64,13 @@ pub trait Wire: Send + Sync + 'static {
     /// Feeds the reply to [`Wire::opening`]; `Ok(Some(n))` when it is complete after `n` bytes.
     fn opened(&self, _p: &mut Self::Parser, _input: &[u8]) -> Result<Option<usize>, ErrorClass> {
         Ok(Some(0))
+    }
+    /// True when every answer has a request (HTTP, raw): bytes that arrive with nothing in
+    /// flight, or beyond the answers of a batch, are unsolicited and close the connection.
+    /// False where the server may push messages (WebSocket): complete answers beyond a batch
+    /// are then counted as pushed.
+    fn solicited_only(&self) -> bool {
+        true
     }
     /// Largest read buffer of a connection; it must hold the largest unit the parser keeps whole.
     fn read_buf(&self) -> usize {

@@ -14,7 +14,7 @@ use crate::net::Shared;
 use crate::proto::ws::frame::{close_payload, encode_frame, Decoder, Event, Opcode, Role};
 use crate::proto::ws::handshake::{encode_request, parse_response, HandshakeError};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
-use crate::stats::ErrorClass;
+use crate::stats::{ErrorClass, ProtocolReason};
 
 /// Largest frame and message accepted from the server.
 pub const MAX_FRAME: u64 = 16 * 1024;
@@ -89,6 +89,10 @@ impl Wire for WsWire {
         WsParser { decoder: Decoder::new(Role::Client, self.max_frame(), MAX_MESSAGE.max(self.cfg.payload.len())) }
     }
 
+    fn solicited_only(&self) -> bool {
+        false
+    }
+
     fn read_buf(&self) -> usize {
         crate::scenario::exchange::READ_BUF.max(self.max_frame() as usize + 14)
     }
@@ -107,24 +111,28 @@ impl Wire for WsWire {
 
     fn opened(&self, _p: &mut WsParser, input: &[u8]) -> Result<Option<usize>, ErrorClass> {
         parse_response(input, &self.key, MAX_HANDSHAKE_HEAD).map_err(|e| match e {
-            HandshakeError::HeadTooLarge | HandshakeError::BadHead => ErrorClass::Protocol,
+            HandshakeError::HeadTooLarge => ErrorClass::Protocol(ProtocolReason::HeadTooLarge),
+            HandshakeError::BadHead => ErrorClass::Protocol(ProtocolReason::BadStatusLine),
             HandshakeError::NotSwitching(_) | HandshakeError::MissingUpgrade | HandshakeError::BadAccept => ErrorClass::Handshake,
         })
     }
 
     fn feed(&self, p: &mut WsParser, input: &[u8], reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {
         let ping_mode = matches!(self.cfg.mode, WsMode::Ping);
-        let (consumed, event) = p.decoder.decode(input).map_err(|_| ErrorClass::Protocol)?;
+        let (consumed, event) = p.decoder.decode(input).map_err(|_| ErrorClass::Protocol(ProtocolReason::BadFrame))?;
         Ok(match event {
             None if consumed == 0 => Fed::Partial { consumed },
             None => Fed::Skipped { consumed },
-            // An echo that differs from what was sent is a protocol failure of the target.
+            // An echo that differs from what was sent is a protocol failure of the target (the
+            // framing is intact: the connection goes on); with nothing in flight, a push.
             Some(Event::Message { payload, .. }) if !ping_mode && payload != self.cfg.payload.as_slice() => {
-                return Err(ErrorClass::Protocol)
+                Fed::Failed { consumed, class: ErrorClass::Protocol(ProtocolReason::EchoMismatch) }
             }
             Some(Event::Message { .. }) if !ping_mode => Fed::Answer { consumed, status: 0, keep_alive: true },
             Some(Event::Pong(_)) if ping_mode => Fed::Answer { consumed, status: 0, keep_alive: true },
-            Some(Event::Message { .. } | Event::Pong(_)) => Fed::Skipped { consumed },
+            // A message in ping mode was pushed by the server; a pong in echo mode is a heartbeat.
+            Some(Event::Message { .. }) => Fed::Pushed { consumed },
+            Some(Event::Pong(_)) => Fed::Skipped { consumed },
             Some(Event::Ping(payload)) => {
                 self.masked(reply, Opcode::Pong, payload);
                 Fed::Reply { consumed }

@@ -10,11 +10,11 @@ use hdrhistogram::Histogram;
 use super::codec::{decode_hist, encode_hist};
 use super::report::{ms, RunMeta, RunResult};
 use super::result::{
-    AccountingDoc, AsrDoc, Bytes, ChatDoc, Connections, FinalLatency, Generator, Histograms, Latency, Loop, PartDoc, PartLatency, Rate,
-    Requests, ResultDoc, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
+    AccountingDoc, AsrDoc, Bytes, ChatDoc, Connections, FinalLatency, Generator, Histograms, Latency, Loop, OpeningsDoc, PartDoc,
+    PartLatency, Rate, Requests, ResultDoc, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
 };
 use super::timeline::{IntervalRec, MonitorSeries, StageResult};
-use super::{new_histogram, AsrStats, ChatStats, ErrorClass, ScenarioStats, Shard};
+use super::{new_histogram, AsrStats, ChatStats, ErrorClass, ProtocolReason, ScenarioStats, Shard};
 
 /// p50 / p99 / max in ms, or nulls when nothing was recorded.
 fn short(h: &Histogram<u64>) -> Short {
@@ -91,7 +91,22 @@ fn chat(s: &Shard) -> Option<ChatDoc> {
 
 fn tls(s: &Shard) -> Option<TlsDoc> {
     let t = &s.tls;
-    (!t.handshakes.is_empty()).then(|| TlsDoc { handshakes: t.handshakes.len(), resumed: t.resumed, handshake_ms: short(&t.handshakes) })
+    (!t.handshakes.is_empty() || s.tls_started > 0).then(|| TlsDoc {
+        handshakes: t.handshakes.len(),
+        resumed: t.resumed,
+        handshake_ms: short(&t.handshakes),
+        failed: s.tls_failed,
+        pending: s.tls_pending(),
+    })
+}
+
+fn openings(s: &Shard) -> Option<OpeningsDoc> {
+    (s.opens_started > 0).then(|| OpeningsDoc {
+        started: s.opens_started,
+        ok: s.handshake.len(),
+        failed: s.opens_failed,
+        pending: s.opens_pending(),
+    })
 }
 
 /// Every histogram, the scenario's own written empty when the run has none (the layout of
@@ -158,6 +173,9 @@ impl RunResult {
                 .map(|(i, n)| (super::close_slot_name(i), *n))
                 .collect(),
             errors: ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| (c.name().to_string(), s.errors_of(*c))).collect(),
+            protocol_errors: s.protocol_reasons().map(|(r, n)| (r.name().to_string(), n)).collect(),
+            pushed: s.pushed,
+            openings: openings(s),
             bytes: Bytes { read: s.bytes_read, written: s.bytes_written },
             generator: Generator {
                 cpu_user_s: m.cpu_user_s,
@@ -174,6 +192,7 @@ impl RunResult {
                 planned: m.connections,
                 attempted: s.connects_attempted,
                 established: s.connects_ok,
+                pending: s.connects_pending(),
                 peak_open: s.open_peak,
                 mean_open: s.mean_open(),
                 samples: s.open_samples,
@@ -262,6 +281,19 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
     // TLS, streaming and chat histograms are absent from results written before they existed.
     s.tls.handshakes = optional(&h.tls)?;
     s.tls.resumed = d.tls.as_ref().map_or(0, |t| t.resumed);
+    if let Some(t) = &d.tls {
+        s.tls_failed = t.failed;
+        s.tls_started = t.handshakes + t.failed + t.pending;
+    }
+    if let Some(o) = &d.openings {
+        s.opens_started = o.started;
+        s.opens_failed = o.failed;
+    }
+    s.pushed = d.pushed;
+    for (name, n) in &d.protocol_errors {
+        let reason = ProtocolReason::from_name(name).ok_or_else(|| format!("unknown protocol error {name}"))?;
+        s.protocol[reason.index()] = *n;
+    }
     s.ext = match (&d.asr, &d.chat) {
         (Some(a), _) => ScenarioStats::Asr(Box::new(AsrStats {
             frame_lag: optional(&h.frame_lag)?,
@@ -294,12 +326,14 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
     }
     for (name, n) in &d.errors {
         let class = ErrorClass::from_name(name).ok_or_else(|| format!("unknown error class {name}"))?;
-        s.errors[class as usize] = *n;
+        s.errors[class.index()] = *n;
     }
     s.bytes_read = d.bytes.read;
     s.bytes_written = d.bytes.written;
     s.connects_attempted = d.connections.attempted;
     s.connects_ok = d.connections.established;
+    // Results written before attempts were counted at their start count failed ones only.
+    s.connects_failed = d.connections.attempted.saturating_sub(d.connections.established + d.connections.pending);
     s.open_peak = d.connections.peak_open;
     s.open_samples = d.connections.samples;
     s.open_samples_sum = d.connections.samples_sum;

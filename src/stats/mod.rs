@@ -15,6 +15,7 @@
 
 mod codec;
 mod convert;
+mod errors;
 pub mod hlog;
 mod merge;
 pub mod parts;
@@ -25,131 +26,9 @@ pub mod timeline;
 
 use hdrhistogram::Histogram;
 
+pub use errors::{Classified, ErrorClass, ProtocolReason};
 pub use parts::{AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats};
 use result::ScenarioKind;
-
-/// Failure classes. Hot path: a `Copy` index into a counter array, never a formatted string.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ErrorClass {
-    Refused,
-    ConnectTimeout,
-    Reset,
-    RequestTimeout,
-    Protocol,
-    /// The protocol's opening was refused (a WebSocket upgrade answered without 101).
-    Handshake,
-    ClosedEarly,
-    AddrUnavailable,
-    FdLimit,
-    Other,
-    /// An answer arrived but failed a check (`raw --expect`).
-    Check,
-    /// The server's TLS certificate was rejected (unknown issuer, wrong name, expired).
-    TlsCert,
-    /// Any other TLS failure: a protocol error, an alert, no common version or cipher.
-    Tls,
-}
-
-impl ErrorClass {
-    pub const COUNT: usize = 13;
-    pub const ALL: [ErrorClass; Self::COUNT] = [
-        ErrorClass::Refused,
-        ErrorClass::ConnectTimeout,
-        ErrorClass::Reset,
-        ErrorClass::RequestTimeout,
-        ErrorClass::Protocol,
-        ErrorClass::Handshake,
-        ErrorClass::ClosedEarly,
-        ErrorClass::AddrUnavailable,
-        ErrorClass::FdLimit,
-        ErrorClass::Other,
-        ErrorClass::Check,
-        ErrorClass::TlsCert,
-        ErrorClass::Tls,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorClass::Refused => "refused",
-            ErrorClass::ConnectTimeout => "connect_timeout",
-            ErrorClass::Reset => "reset",
-            ErrorClass::RequestTimeout => "request_timeout",
-            ErrorClass::Protocol => "protocol",
-            ErrorClass::Handshake => "handshake",
-            ErrorClass::ClosedEarly => "closed_early",
-            ErrorClass::AddrUnavailable => "addr_unavailable",
-            ErrorClass::FdLimit => "fd_limit",
-            ErrorClass::Other => "other",
-            ErrorClass::Check => "check_failed",
-            ErrorClass::TlsCert => "tls_cert",
-            ErrorClass::Tls => "tls",
-        }
-    }
-
-    /// What to check when errors of this class show up, for the classes whose cause is usually
-    /// the set-up rather than the target's load.
-    pub fn hint(self) -> Option<&'static str> {
-        Some(match self {
-            ErrorClass::Refused => "nothing accepted the connection: is the target up, on this address and port (or socket path)?",
-            ErrorClass::TlsCert => "the server's certificate is not trusted: pass --cacert FILE (its CA, PEM) or --insecure",
-            ErrorClass::Tls => "TLS negotiation failed: does the target speak TLS on this port (https:// against a plain server)?",
-            ErrorClass::FdLimit => "out of file descriptors: raise the limit (`stampede preflight` prints the fix) or use --processes",
-            ErrorClass::AddrUnavailable => "out of ephemeral ports: add source addresses (--source 127.0.0.2,...) or widen the port range",
-            ErrorClass::ConnectTimeout
-            | ErrorClass::Reset
-            | ErrorClass::RequestTimeout
-            | ErrorClass::Protocol
-            | ErrorClass::Handshake
-            | ErrorClass::ClosedEarly
-            | ErrorClass::Other
-            | ErrorClass::Check => return None,
-        })
-    }
-
-    pub fn from_name(s: &str) -> Option<ErrorClass> {
-        Self::ALL.into_iter().find(|c| c.name() == s)
-    }
-
-    /// What an OS error means for a load test.
-    pub fn from_io(e: &std::io::Error) -> ErrorClass {
-        if let Some(c) = e.get_ref().and_then(|inner| inner.downcast_ref::<Classified>()) {
-            return c.class;
-        }
-        match e.raw_os_error() {
-            // ENOENT: a Unix socket path where nothing listens (any more).
-            Some(libc::ECONNREFUSED | libc::ENOENT) => ErrorClass::Refused,
-            Some(libc::ETIMEDOUT) => ErrorClass::ConnectTimeout,
-            Some(libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED) => ErrorClass::Reset,
-            Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE) => ErrorClass::AddrUnavailable,
-            Some(libc::EMFILE | libc::ENFILE) => ErrorClass::FdLimit,
-            _ => match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => ErrorClass::ClosedEarly,
-                std::io::ErrorKind::TimedOut => ErrorClass::RequestTimeout,
-                _ => ErrorClass::Other,
-            },
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// An I/O error whose class is already known (a TLS failure), carried inside `io::Error`;
-/// [`ErrorClass::from_io`] reads it back.
-#[derive(Debug)]
-pub struct Classified {
-    pub class: ErrorClass,
-    pub message: String,
-}
-
-impl std::fmt::Display for Classified {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Classified {}
 
 /// `sent = ok + errors + in flight`: what became of every request (message, session) sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,10 +106,22 @@ pub struct Shard {
     pub responses: u64,
     pub status: Box<[u64; STATUS_SLOTS]>,
     pub errors: [u64; ErrorClass::COUNT],
+    /// Protocol errors by reason (they add up to the `protocol` slot of `errors`).
+    pub protocol: [u64; ProtocolReason::COUNT],
+    /// Messages the server pushed that no request asked for (WebSocket), never answers.
+    pub pushed: u64,
     pub bytes_read: u64,
     pub bytes_written: u64,
     pub connects_attempted: u64,
     pub connects_ok: u64,
+    /// Connection attempts that failed (`attempted - ok - failed` were still pending at the end).
+    pub connects_failed: u64,
+    /// TLS handshakes started and failed (completed ones are `tls.handshakes`).
+    pub tls_started: u64,
+    pub tls_failed: u64,
+    /// Protocol openings (WebSocket upgrades) started and failed (completed: `handshake`).
+    pub opens_started: u64,
+    pub opens_failed: u64,
     pub open_now: u64,
     pub open_peak: u64,
     pub open_samples_sum: u64,
@@ -296,10 +187,17 @@ impl Shard {
             responses: 0,
             status: Box::new([0; STATUS_SLOTS]),
             errors: [0; ErrorClass::COUNT],
+            protocol: [0; ProtocolReason::COUNT],
+            pushed: 0,
             bytes_read: 0,
             bytes_written: 0,
             connects_attempted: 0,
             connects_ok: 0,
+            connects_failed: 0,
+            tls_started: 0,
+            tls_failed: 0,
+            opens_started: 0,
+            opens_failed: 0,
             open_now: 0,
             open_peak: 0,
             open_samples_sum: 0,
@@ -347,22 +245,75 @@ impl Shard {
 
     /// `requests` in flight failed with `class`.
     pub fn on_request_error(&mut self, class: ErrorClass, requests: u64) {
-        self.errors[class.index()] += requests;
+        self.count_error(class, requests);
         self.failed += requests;
         self.in_flight = self.in_flight.saturating_sub(requests);
         self.interval.errors += requests;
     }
 
-    /// A connect attempt failed (not a request).
-    pub fn on_connect_error(&mut self, class: ErrorClass) {
-        self.errors[class.index()] += 1;
+    /// `n` failures of `class`, and of its reason for a protocol error.
+    fn count_error(&mut self, class: ErrorClass, n: u64) {
+        self.errors[class.index()] += n;
+        if let ErrorClass::Protocol(reason) = class {
+            self.protocol[reason.index()] += n;
+        }
+    }
+
+    /// A connection attempt (TCP or Unix connect, then TLS if any) starts.
+    pub fn on_connect_start(&mut self) {
         self.connects_attempted += 1;
+    }
+
+    /// A connection attempt failed (not a request).
+    pub fn on_connect_error(&mut self, class: ErrorClass) {
+        self.count_error(class, 1);
+        self.connects_failed += 1;
         self.interval.errors += 1;
+    }
+
+    /// Attempts started and neither established nor failed: still pending when the run ended.
+    pub fn connects_pending(&self) -> u64 {
+        self.connects_attempted.saturating_sub(self.connects_ok + self.connects_failed)
+    }
+
+    /// A TLS handshake starts (after its TCP connect).
+    pub fn on_tls_start(&mut self) {
+        self.tls_started += 1;
+    }
+
+    /// A TLS handshake failed (the attempt fails too: [`Shard::on_connect_error`]).
+    pub fn on_tls_error(&mut self) {
+        self.tls_failed += 1;
+    }
+
+    pub fn tls_pending(&self) -> u64 {
+        self.tls_started.saturating_sub(self.tls.handshakes.len() + self.tls_failed)
+    }
+
+    /// A protocol opening (the WebSocket upgrade) starts; its request is `bytes` long.
+    pub fn on_open_start(&mut self, bytes: u64) {
+        self.opens_started += 1;
+        self.bytes_written += bytes;
+    }
+
+    /// A protocol opening failed on an established connection (not a connect, not a request).
+    pub fn on_open_error(&mut self, class: ErrorClass) {
+        self.count_error(class, 1);
+        self.opens_failed += 1;
+        self.interval.errors += 1;
+    }
+
+    pub fn opens_pending(&self) -> u64 {
+        self.opens_started.saturating_sub(self.handshake.len() + self.opens_failed)
+    }
+
+    /// The server pushed a message no request asked for (WebSocket).
+    pub fn on_pushed(&mut self) {
+        self.pushed += 1;
     }
 
     /// A connection was established after `latency_ns`.
     pub fn on_connect(&mut self, latency_ns: u64) {
-        self.connects_attempted += 1;
         self.connects_ok += 1;
         self.open_now += 1;
         self.open_peak = self.open_peak.max(self.open_now);
@@ -414,7 +365,7 @@ impl Shard {
 
     /// A failure outside any request or connect (a chat connection's malformed frame).
     pub fn on_error(&mut self, class: ErrorClass) {
-        self.errors[class.index()] += 1;
+        self.count_error(class, 1);
         self.interval.errors += 1;
     }
 
@@ -490,6 +441,15 @@ impl Shard {
         for (a, b) in self.errors.iter_mut().zip(o.errors.iter()) {
             *a += b;
         }
+        for (a, b) in self.protocol.iter_mut().zip(o.protocol.iter()) {
+            *a += b;
+        }
+        self.pushed += o.pushed;
+        self.connects_failed += o.connects_failed;
+        self.tls_started += o.tls_started;
+        self.tls_failed += o.tls_failed;
+        self.opens_started += o.opens_started;
+        self.opens_failed += o.opens_failed;
         self.bytes_read += o.bytes_read;
         self.bytes_written += o.bytes_written;
         self.connects_attempted += o.connects_attempted;
@@ -530,6 +490,11 @@ impl Shard {
 
     pub fn errors_of(&self, class: ErrorClass) -> u64 {
         self.errors[class.index()]
+    }
+
+    /// (reason, count) for every protocol-error reason seen.
+    pub fn protocol_reasons(&self) -> impl Iterator<Item = (ProtocolReason, u64)> + '_ {
+        ProtocolReason::ALL.into_iter().map(|r| (r, self.protocol[r.index()])).filter(|(_, n)| *n > 0)
     }
 
     /// Every request accounted for: sent, answered, failed, still in flight.

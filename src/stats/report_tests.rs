@@ -245,3 +245,55 @@ fn accounting_shows_the_equation_and_flags_a_gap() {
     assert!(r.render_text().contains("UNBALANCED: 15 counted for 12 sent"), "{}", r.render_text());
     assert_eq!(at(&r.to_json(), "accounting.balanced"), &Value::Bool(false));
 }
+
+/// Protocol errors by reason, pushes, openings and pending connects survive JSON and merge
+/// across processes; results without them (older writers) load with none.
+#[test]
+fn reasons_pushes_and_pending_round_trip_and_merge() {
+    use crate::stats::ProtocolReason;
+    let part = || {
+        let mut s = Shard::new();
+        for _ in 0..3 {
+            s.on_connect_start();
+        }
+        s.on_connect(MS);
+        s.on_connect_error(ErrorClass::Refused); // the third attempt is pending
+        s.on_open_start(200);
+        s.on_open_error(ErrorClass::Handshake);
+        s.on_open_start(200); // pending
+        s.on_sent(5, 100);
+        s.on_request_error(ErrorClass::Protocol(ProtocolReason::TooManyHeaders), 3);
+        s.on_request_error(ErrorClass::Protocol(ProtocolReason::BadChunkSize), 2);
+        s.on_error(ErrorClass::Unsolicited);
+        s.on_pushed();
+        s
+    };
+    let one = RunResult::new(meta(None, 1.0), part());
+    let v = one.to_json();
+    assert_eq!(at(&v, "protocol_errors.too many headers"), 3);
+    assert_eq!(at(&v, "protocol_errors.bad chunk size"), 2);
+    assert_eq!(at(&v, "errors.protocol"), 5);
+    assert_eq!(at(&v, "errors.unsolicited"), 1);
+    assert_eq!(at(&v, "pushed"), 1);
+    assert_eq!(at(&v, "connections.attempted"), 3);
+    assert_eq!(at(&v, "connections.established"), 1);
+    assert_eq!(at(&v, "connections.pending"), 1);
+    assert_eq!(v["openings"], serde_json::json!({"started": 2, "ok": 0, "failed": 1, "pending": 1}));
+    assert_eq!(at(&v, "bytes.written"), 500);
+    let text = one.render_text();
+    assert!(text.contains("protocol: too many headers: 3") && text.contains("protocol: bad chunk size: 2"), "{text}");
+    assert!(text.contains("Pending    at the end: 1 connects, 1 openings") && text.contains("Pushed     1 messages"), "{text}");
+    let mut merged = RunResult::from_json(&v).unwrap();
+    merged.merge(&RunResult::from_json(&v).unwrap()).unwrap();
+    let m = merged.to_json();
+    assert_eq!(at(&m, "protocol_errors.too many headers"), 6);
+    assert_eq!(at(&m, "connections.pending"), 2);
+    assert_eq!(m["openings"], serde_json::json!({"started": 4, "ok": 0, "failed": 2, "pending": 2}));
+    assert_eq!(at(&m, "pushed"), 2);
+    // an older result: none of these fields
+    let plain = RunResult::new(meta(None, 1.0), shard(100, 0)).to_json();
+    for k in ["protocol_errors", "pushed", "openings"] {
+        assert!(plain.get(k).is_none(), "{k} written without a value");
+    }
+    assert!(plain["connections"].get("pending").is_none());
+}

@@ -97,6 +97,15 @@ pub struct ResultDoc {
     pub close_codes: BTreeMap<String, u64>,
     #[serde(default)]
     pub errors: BTreeMap<String, u64>,
+    /// Protocol errors by reason (`"too many headers": 70`); they add up to `errors.protocol`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub protocol_errors: BTreeMap<String, u64>,
+    /// Messages the server pushed that no request asked for (WebSocket).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pushed: u64,
+    /// The protocol's openings (WebSocket upgrades), when the run had any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openings: Option<OpeningsDoc>,
     pub bytes: Bytes,
     pub generator: Generator,
     pub connections: Connections,
@@ -197,11 +206,30 @@ pub struct PartLatency {
     pub max: Option<f64>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TlsDoc {
+    /// Completed handshakes.
     pub handshakes: u64,
     pub resumed: u64,
     pub handshake_ms: Short,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed: u64,
+    /// Started and neither completed nor failed when the run ended.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending: u64,
+}
+
+/// Protocol openings (WebSocket upgrades): `started = ok + failed + pending`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpeningsDoc {
+    pub started: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub pending: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -233,8 +261,13 @@ pub struct Generator {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Connections {
     pub planned: u64,
+    /// Connection attempts, each counted once when it starts:
+    /// `attempted = established + failed + pending`.
     pub attempted: u64,
     pub established: u64,
+    /// Attempts still connecting when the run ended (absent: none; the rest failed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending: u64,
     pub peak_open: u64,
     #[serde(default)]
     pub mean_open: f64,

@@ -18,6 +18,9 @@ fn feed(s: &mut Shard, i: u64) {
 #[test]
 fn counts_and_the_accounting_equation() {
     let mut s = Shard::new();
+    for _ in 0..4 {
+        s.on_connect_start(); // the fourth is still pending at the end
+    }
     s.on_connect(2 * MS);
     s.on_connect(3 * MS);
     s.on_connect_error(ErrorClass::Refused);
@@ -34,7 +37,8 @@ fn counts_and_the_accounting_equation() {
     assert_eq!(s.status_count(429), 20);
     assert_eq!(s.errors_of(ErrorClass::RequestTimeout), 20);
     assert_eq!(s.errors_of(ErrorClass::Refused), 1);
-    assert_eq!((s.connects_attempted, s.connects_ok, s.open_now, s.open_peak), (3, 2, 2, 2));
+    assert_eq!((s.connects_attempted, s.connects_ok, s.open_now, s.open_peak), (4, 2, 2, 2));
+    assert_eq!((s.connects_failed, s.connects_pending()), (1, 1));
     s.on_close();
     assert_eq!((s.open_now, s.open_peak), (1, 2));
     // corrected = service + lateness, so it is never below service

@@ -241,8 +241,14 @@ impl RunResult {
         let seen = || ErrorClass::ALL.iter().copied().filter(|c| s.errors_of(*c) > 0);
         let errors: Vec<String> = seen().map(|c| format!("{}: {}", c.name(), s.errors_of(c))).collect();
         let _ = writeln!(o, "Errors     {}", if errors.is_empty() { "none".to_string() } else { errors.join(", ") });
+        for (reason, n) in s.protocol_reasons() {
+            let _ = writeln!(o, "           protocol: {}: {n}", reason.name());
+        }
         for (name, hint) in seen().filter_map(|c| c.hint().map(|h| (c.name(), h))) {
             let _ = writeln!(o, "           {name}: {hint}");
+        }
+        if s.pushed > 0 {
+            let _ = writeln!(o, "Pushed     {} messages the server sent unasked (not answers)", s.pushed);
         }
     }
 
@@ -260,20 +266,37 @@ impl RunResult {
             fmt_q(&s.connect, 0.99)
         );
         let tls = &s.tls.handshakes;
-        if !tls.is_empty() {
+        if !tls.is_empty() || s.tls_started > 0 {
             let _ = writeln!(
                 o,
-                "TLS        {} handshakes ({} resumed), p50 {} p99 {} max {}",
+                "TLS        {} handshakes ({} resumed), p50 {} p99 {} max {}{}",
                 tls.len(),
                 s.tls.resumed,
                 fmt_q(tls, 0.5),
                 fmt_q(tls, 0.99),
-                fmt_q(tls, 1.0)
+                fmt_q(tls, 1.0),
+                unfinished(s.tls_failed, s.tls_pending())
             );
         }
-        if !s.handshake.is_empty() {
+        if !s.handshake.is_empty() || s.opens_started > 0 {
             let h = &s.handshake;
-            let _ = writeln!(o, "Handshake  p50 {} p99 {} max {}", fmt_q(h, 0.5), fmt_q(h, 0.99), fmt_q(h, 1.0));
+            let _ = writeln!(
+                o,
+                "Handshake  p50 {} p99 {} max {}{}",
+                fmt_q(h, 0.5),
+                fmt_q(h, 0.99),
+                fmt_q(h, 1.0),
+                if s.opens_started > 0 {
+                    format!(" ({} started, {} ok{})", s.opens_started, h.len(), unfinished(s.opens_failed, s.opens_pending()))
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let pending = [(s.connects_pending(), "connects"), (s.tls_pending(), "TLS handshakes"), (s.opens_pending(), "openings")];
+        let pending: Vec<String> = pending.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")).collect();
+        if !pending.is_empty() {
+            let _ = writeln!(o, "Pending    at the end: {}", pending.join(", "));
         }
     }
 
@@ -356,6 +379,18 @@ fn fmt_q(h: &Histogram<u64>, q: f64) -> String {
     } else {
         human(h.value_at_quantile(q) as f64)
     }
+}
+
+/// `, 3 failed, 2 pending` after a count of handshakes, the parts that are not zero.
+fn unfinished(failed: u64, pending: u64) -> String {
+    let mut out = String::new();
+    if failed > 0 {
+        out += &format!(", {failed} failed");
+    }
+    if pending > 0 {
+        out += &format!(", {pending} pending");
+    }
+    out
 }
 
 /// `Accounting  1000 sent = 900 ok + 95 errors + 5 in flight`, flagged when it does not add up.

@@ -2,6 +2,7 @@
 //! hyper server, and the `stampede` binary run as a user would run it (JSON result parsed).
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod hyper_server;
 pub mod peer;
 pub mod ws_server;

@@ -29,5 +29,13 @@ pub fn build_http(target: Target, r: &RequestArgs, mut load: LoadConfig) -> Resu
     };
     let request =
         encode_request(&RequestSpec { method: &method, host: &target.host_header, path: &target.path, headers: &headers, body: &body });
-    Ok(HttpConfig { head_request: method == "HEAD", target, method, request, load })
+    let cap = crate::proto::http::response::MAX_HEADERS_CAP;
+    if r.max_headers == 0 || r.max_headers > cap {
+        return Err(Error::usage(format!("--max-headers: {} is out of range (1 to {cap})", r.max_headers)));
+    }
+    if !(256..=16 * 1024 * 1024).contains(&r.max_head) {
+        return Err(Error::usage(format!("--max-head: {} bytes is out of range (256 bytes to 16MiB)", r.max_head)));
+    }
+    let (max_headers, max_head) = (r.max_headers, r.max_head as usize);
+    Ok(HttpConfig { head_request: method == "HEAD", target, method, request, max_headers, max_head, load })
 }

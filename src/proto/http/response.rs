@@ -2,8 +2,9 @@
 //!
 //! Owns: framing of responses on a client connection — status line and header section (via
 //! `httparse`), then the body by Content-Length, chunked coding (with extensions and trailers)
-//! or until the connection closes; 1xx interim responses are skipped; HEAD, 204, 304 and 101
-//! carry no body. Never touches a socket, a clock or the stats: it is fed bytes and says how
+//! or until the connection closes; the 1xx interim responses a plain request can get (100
+//! Continue, 103 Early Hints) are skipped, any other 1xx (a 101 upgrade nobody asked for) is an
+//! error; HEAD, 204 and 304 carry no body. Never touches a socket, a clock or the stats: it is fed bytes and says how
 //! many it consumed and whether a response completed.
 //!
 //! Contract with the caller: bytes not consumed must be fed again, followed by new ones. While
@@ -17,6 +18,12 @@
 pub const MAX_CHUNK_LINE: usize = 4096;
 /// Upper bound for `Limits::max_headers` (the header array lives on the stack).
 pub const MAX_HEADERS_CAP: usize = 256;
+/// Default header-field count: what common servers send (dozens of `Set-Cookie` lines) fits.
+pub const DEFAULT_MAX_HEADERS: usize = 128;
+/// Default head size (status line and header section).
+pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
+/// Significant hex digits of a chunk size (leading zeros aside): sizes stay below 2^60.
+const CHUNK_SIZE_DIGITS: usize = 15;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -26,7 +33,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_head_bytes: 16 * 1024, max_headers: 64 }
+        Limits { max_head_bytes: DEFAULT_MAX_HEAD, max_headers: DEFAULT_MAX_HEADERS }
     }
 }
 
@@ -35,9 +42,17 @@ impl Default for Limits {
 pub enum ParseError {
     HeadTooLarge,
     TooManyHeaders,
+    /// The status line (or the start of the input) is not an HTTP/1.x status line.
     BadHead,
+    /// A header field that is not `name: value`.
+    BadHeader,
     BadContentLength,
+    /// A chunk-size line that is not a hex size below the value limit.
     BadChunk,
+    /// Chunk data not followed by its line ending.
+    BadChunkEnd,
+    /// A 1xx other than 100 and 103 (a 101 upgrade) in answer to a plain request.
+    Unexpected1xx,
 }
 
 /// One complete response.
@@ -211,7 +226,7 @@ impl ResponseParser {
                             self.state = State::Chunked { chunk: Chunk::Size, response };
                         }
                         [] | [b'\r'] => return Ok(Progress::Partial { consumed: pos }),
-                        _ => return Err(ParseError::BadChunk),
+                        _ => return Err(ParseError::BadChunkEnd),
                     },
                     Chunk::Trailers { seen } => {
                         let budget = self.limits.max_head_bytes.saturating_sub(seen);
@@ -246,7 +261,10 @@ impl ResponseParser {
             }
             Ok(httparse::Status::Complete(len)) => len,
             Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
-            Err(_) => return Err(ParseError::BadHead),
+            Err(httparse::Error::Status | httparse::Error::Version) => return Err(ParseError::BadHead),
+            Err(httparse::Error::HeaderName | httparse::Error::HeaderValue | httparse::Error::NewLine | httparse::Error::Token) => {
+                return Err(ParseError::BadHeader)
+            }
         };
         if len > self.limits.max_head_bytes {
             return Err(ParseError::HeadTooLarge);
@@ -257,16 +275,16 @@ impl ResponseParser {
         if status < 100 {
             return Err(ParseError::BadHead);
         }
-        if (100..200).contains(&status) && status != 101 {
-            return Ok(HeadStep::Interim(len));
+        match status {
+            100 | 103 => return Ok(HeadStep::Interim(len)),
+            // Switching protocols (or anything else interim) was not asked for by a plain request.
+            101..=199 => return Err(ParseError::Unexpected1xx),
+            _ => {}
         }
         let f = framing(r.headers)?;
         let http11 = r.version == Some(1);
         let keep_alive = if http11 { !f.close } else { f.keep_alive && !f.close };
         let response = Response { status, head_len: len, body_len: 0, keep_alive };
-        if status == 101 {
-            return Ok(HeadStep::NoBody(Response { keep_alive: false, ..response }));
-        }
         if head_request || status == 204 || status == 304 {
             return Ok(HeadStep::NoBody(response));
         }
@@ -330,7 +348,9 @@ fn parse_content_length(v: &[u8]) -> Result<u64, ParseError> {
 fn parse_chunk_size(line: &[u8]) -> Result<u64, ParseError> {
     let end = line.iter().position(|b| *b == b';' || *b == b' ' || *b == b'\t').unwrap_or(line.len());
     let hex = &line[..end];
-    if hex.is_empty() || hex.len() > 15 {
+    // Leading zeros are legal (RFC 9112 §7.1: 1*HEXDIG): only the value is bounded.
+    let significant = &hex[hex.iter().position(|b| *b != b'0').unwrap_or(hex.len())..];
+    if hex.is_empty() || significant.len() > CHUNK_SIZE_DIGITS {
         return Err(ParseError::BadChunk);
     }
     hex.iter().try_fold(0u64, |acc, b| {
