@@ -320,6 +320,10 @@ pub struct WsArgs {
     /// Extra header on the upgrade request "Name: value" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
+    /// Subprotocol offered in Sec-WebSocket-Protocol (repeatable or a comma list); an answer
+    /// naming one not offered fails the handshake, an answer without one is accepted.
+    #[arg(long = "subprotocol", value_name = "NAME", value_delimiter = ',')]
+    pub subprotocols: Vec<String>,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -361,6 +365,13 @@ pub struct AsrArgs {
     /// custom: a server text message containing this is the final transcript.
     #[arg(long = "final-match", value_name = "TEXT")]
     pub final_match: Option<String>,
+    /// Extra header on the upgrade request "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Subprotocol offered in Sec-WebSocket-Protocol (repeatable or a comma list); an answer
+    /// naming one not offered fails the handshake, an answer without one is accepted.
+    #[arg(long = "subprotocol", value_name = "NAME", value_delimiter = ',')]
+    pub subprotocols: Vec<String>,
     /// Save each session's final transcript (one JSON line per session) to FILE.
     #[arg(long = "transcripts", value_name = "FILE")]
     pub transcripts: Option<PathBuf>,
