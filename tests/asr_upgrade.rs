@@ -1,0 +1,131 @@
+//! End to end: `stampede asr` upgrade flags (-H, --subprotocol) and the audio conversion, against
+//! the independent tungstenite server of `common::ws_server` (vosk-server's message flow).
+
+mod common;
+
+use common::ws_server::{self, Behaviour};
+use common::{stampede, u};
+
+/// A WAV file's bytes, written here: `seconds` of a 440 Hz sine on every one of `channels`
+/// channels at `rate`, 16-bit.
+fn wav(rate: u32, channels: u16, seconds: u32) -> Vec<u8> {
+    let frames = rate * seconds;
+    let mut pcm = Vec::new();
+    for i in 0..frames {
+        let s = (0.4 * (std::f64::consts::TAU * 440.0 * f64::from(i) / f64::from(rate)).sin() * 32767.0) as i16;
+        for _ in 0..channels {
+            pcm.extend_from_slice(&s.to_le_bytes());
+        }
+    }
+    let mut w = b"RIFF".to_vec();
+    w.extend_from_slice(&(36 + pcm.len() as u32).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&channels.to_le_bytes());
+    w.extend_from_slice(&rate.to_le_bytes());
+    w.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
+    w.extend_from_slice(&(channels * 2).to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&(pcm.len() as u32).to_le_bytes());
+    w.extend_from_slice(&pcm);
+    w
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("stampede-asr-upgrade-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn stereo_44k1_arrives_as_16k_mono_and_the_report_says_so() {
+    let (addr, _) = ws_server::start_recording(Behaviour::CountAudio);
+    let audio = temp("stereo.wav");
+    std::fs::write(&audio, wav(44_100, 2, 2)).unwrap();
+    let transcripts = temp("stereo.jsonl");
+    let r = stampede(&[
+        "asr",
+        &format!("ws://{addr}/"),
+        "--streams",
+        "2",
+        "-t",
+        "1",
+        "--speed",
+        "0",
+        "--audio",
+        audio.to_str().unwrap(),
+        "--transcripts",
+        transcripts.to_str().unwrap(),
+    ]);
+    let lines = std::fs::read_to_string(&transcripts).unwrap_or_default();
+    let _ = (std::fs::remove_file(&audio), std::fs::remove_file(&transcripts));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // 2 s of 16 kHz 16-bit mono: 64000 bytes per session, declared as 16000 Hz.
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    assert!(lines.lines().all(|l| l.contains("64000 bytes at 16000 Hz")), "{lines}");
+    assert!(r.stderr.contains("audio: 44.1 kHz stereo → 16 kHz mono (mixed down, resampled)"), "{}", r.stderr);
+    assert_eq!(u(r.json.as_ref().unwrap(), &["asr", "sessions", "completed"]), 2);
+}
+
+#[test]
+fn mono_16k_is_sent_as_is() {
+    let (addr, _) = ws_server::start_recording(Behaviour::CountAudio);
+    let audio = temp("mono.wav");
+    std::fs::write(&audio, wav(16_000, 1, 1)).unwrap();
+    let transcripts = temp("mono.jsonl");
+    let r = stampede(&[
+        "asr",
+        &format!("ws://{addr}/"),
+        "--streams",
+        "1",
+        "-t",
+        "1",
+        "--speed",
+        "0",
+        "--audio",
+        audio.to_str().unwrap(),
+        "--transcripts",
+        transcripts.to_str().unwrap(),
+    ]);
+    let lines = std::fs::read_to_string(&transcripts).unwrap_or_default();
+    let _ = (std::fs::remove_file(&audio), std::fs::remove_file(&transcripts));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(lines.contains("32000 bytes at 16000 Hz"), "{lines}");
+    assert!(!r.stderr.contains("audio: "), "no conversion to report: {}", r.stderr);
+}
+
+#[test]
+fn asr_offers_subprotocols_and_headers() {
+    let (addr, seen) = ws_server::start_recording(Behaviour::Subprotocol { require: "binary", answer: None });
+    let url = format!("ws://{addr}/");
+    // Without the offer: refused, a handshake error.
+    let r = stampede(&["asr", &url, "--streams", "1", "-t", "1", "--signal-length", "200ms", "-d", "1s"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(u(r.json.as_ref().unwrap(), &["errors", "handshake"]) >= 1, "{:?}", r.json);
+    // With it: the echo server answers nothing, so the session times out, but the upgrade
+    // went through and carried the header.
+    let before = seen.lock().unwrap().len();
+    let r = stampede(&[
+        "asr",
+        &url,
+        "--streams",
+        "1",
+        "-t",
+        "1",
+        "--signal-length",
+        "200ms",
+        "--timeout",
+        "300ms",
+        "--subprotocol",
+        "binary",
+        "-H",
+        "Authorization: Bearer t0ken",
+    ]);
+    let v = r.json.unwrap();
+    assert_eq!(u(&v, &["errors", "handshake"]), 0, "{v}");
+    assert_eq!(u(&v, &["connections", "established"]), 1, "{v}");
+    let seen = seen.lock().unwrap();
+    let last = &seen[before..];
+    assert!(last.iter().any(|h| h.contains(&("sec-websocket-protocol".into(), "binary".into()))), "{last:?}");
+    assert!(last.iter().any(|h| h.contains(&("authorization".into(), "Bearer t0ken".into()))), "{last:?}");
+}
