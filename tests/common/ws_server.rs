@@ -74,6 +74,7 @@ type Refusal = tungstenite::handshake::server::ErrorResponse;
 
 /// Records the request's headers; for [`Behaviour::Subprotocol`], refuses an upgrade without the
 /// required protocol and names the configured one in the answer.
+#[allow(clippy::result_large_err)] // the shape tungstenite's accept_hdr callback returns
 fn upgrade(req: &Request, mut resp: Response, behaviour: Behaviour, seen: &Seen) -> Result<Response, Refusal> {
     let headers = req.headers().iter().map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
     seen.lock().unwrap().push(headers);
@@ -96,6 +97,7 @@ fn upgrade(req: &Request, mut resp: Response, behaviour: Behaviour, seen: &Seen)
     Ok(resp)
 }
 
+#[allow(clippy::result_large_err)] // the accept_hdr callback (see `upgrade`)
 fn serve(sock: std::net::TcpStream, behaviour: Behaviour, record: Seen) {
     let Ok(mut ws) = tungstenite::accept_hdr(sock, |req: &Request, resp| upgrade(req, resp, behaviour, &record)) else { return };
     if matches!(behaviour, Behaviour::CountAudio) {

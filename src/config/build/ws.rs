@@ -77,10 +77,13 @@ pub fn ws_config(a: &WsArgs) -> Result<WsConfig> {
     Ok(WsConfig { target, mode, payload, headers, protocols, load })
 }
 
+/// Extra request headers, `(name, value)`.
+type Headers = Vec<(String, String)>;
+
 /// `-H` and `--subprotocol` of a WebSocket command, validated once: headers as `Name: value`
 /// without line breaks, subprotocols as tokens (duplicates dropped), and no
 /// `Sec-WebSocket-Protocol` through `-H` (the answer could not be checked against it).
-pub(super) fn upgrade_headers(headers: &[String], subprotocols: &[String]) -> Result<(Vec<(String, String)>, Vec<String>)> {
+pub(super) fn upgrade_headers(headers: &[String], subprotocols: &[String]) -> Result<(Headers, Vec<String>)> {
     let headers = parse_headers(headers)?;
     if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol")) {
         return Err(Error::usage(

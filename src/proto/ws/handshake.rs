@@ -256,7 +256,8 @@ mod tests {
             let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
             crate::invariants::handshake_answer(key, &extra)
         };
-        let cases: &[(&[&str], &[String], Result<Option<usize>, HandshakeError>)] = &[
+        type Case<'a> = (&'a [&'a str], &'a [String], Result<Option<usize>, HandshakeError>);
+        let cases: &[Case] = &[
             (&[], &offered, Ok(None)),
             (&[], &[], Ok(None)),
             (&["Sec-WebSocket-Protocol: binary"], &offered, Ok(Some(0))),
