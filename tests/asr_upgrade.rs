@@ -129,3 +129,27 @@ fn asr_offers_subprotocols_and_headers() {
     assert!(last.iter().any(|h| h.contains(&("sec-websocket-protocol".into(), "binary".into()))), "{last:?}");
     assert!(last.iter().any(|h| h.contains(&("authorization".into(), "Bearer t0ken".into()))), "{last:?}");
 }
+
+#[test]
+fn an_asr_plan_sends_its_headers_and_subprotocols() {
+    let (addr, seen) = ws_server::start_recording(Behaviour::CountAudio);
+    let plan = temp("plan.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "scenario = \"asr\"\nurl = \"ws://{addr}/\"\n[options]\nthreads = 1\nsignal-length = \"300ms\"\n\
+             header = [\"X-Tenant: blue\"]\nsubprotocol = \"binary\"\n\
+             [[stage]]\nduration = \"1s\"\nstreams = 2\n"
+        ),
+    )
+    .unwrap();
+    let r = stampede(&["run", plan.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&plan);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty());
+    for h in seen.iter() {
+        assert!(h.contains(&("sec-websocket-protocol".into(), "binary".into())), "{h:?}");
+        assert!(h.contains(&("x-tenant".into(), "blue".into())), "{h:?}");
+    }
+}

@@ -220,3 +220,27 @@ fn upgrade_flags_are_validated() {
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn a_ws_plan_sends_its_headers_and_subprotocols() {
+    let (addr, seen) = ws_server::start_recording(Behaviour::Subprotocol { require: "binary", answer: Some("binary") });
+    let plan = std::env::temp_dir().join(format!("stampede-ws-plan-{}.toml", std::process::id()));
+    std::fs::write(
+        &plan,
+        format!(
+            "scenario = \"ws\"\nurl = \"ws://{addr}/\"\n[options]\nthreads = 1\nconnections = 2\n\
+             header = [\"X-Tenant: blue\", \"X-Trace: 7\"]\nsubprotocol = [\"v2\", \"binary\"]\n\
+             [[stage]]\nduration = \"1s\"\nrate = 50\n"
+        ),
+    )
+    .unwrap();
+    let r = stampede(&["run", plan.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&plan);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert!(u(&v, &["requests", "ok"]) >= 45, "{v}");
+    let offered = header_values(&seen, "sec-websocket-protocol");
+    assert!(!offered.is_empty() && offered.iter().all(|p| p == "v2, binary"), "{offered:?}");
+    assert!(header_values(&seen, "x-tenant").iter().any(|p| p == "blue"));
+    assert!(header_values(&seen, "x-trace").iter().any(|p| p == "7"));
+}
