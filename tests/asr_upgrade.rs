@@ -1,5 +1,6 @@
 //! End to end: `stampede asr` upgrade flags (-H, --subprotocol) and the audio conversion, against
-//! the independent tungstenite server of `common::ws_server` (vosk-server's message flow).
+//! the independent tungstenite server of `common::ws_server` (vosk-server's message flow) and
+//! the Python `websockets` FunASR peer of tests/peers/ (py-2026: `binary` required).
 
 mod common;
 
@@ -152,4 +153,96 @@ fn an_asr_plan_sends_its_headers_and_subprotocols() {
         assert!(h.contains(&("sec-websocket-protocol".into(), "binary".into())), "{h:?}");
         assert!(h.contains(&("x-tenant".into(), "blue".into())), "{h:?}");
     }
+}
+
+/// A peer of tests/peers/ (Python `websockets`) started through scripts/peers-asr.sh: its child
+/// and port, or `None` when the peers are unavailable here (the script says SKIPPED; under
+/// CI=true it fails instead, and so does this test).
+fn python_peer(args: &[&str], stats: &std::path::Path) -> Option<(std::process::Child, u16)> {
+    use std::io::BufRead;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut child = std::process::Command::new(format!("{root}/scripts/peers-asr.sh"))
+        .arg("python")
+        .args(args)
+        .arg("--port")
+        .arg("0")
+        .arg("--stats")
+        .arg(stats)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null()) // websockets' tracebacks of closed sessions
+        .spawn()
+        .expect("run scripts/peers-asr.sh");
+    let mut first = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let _ = out.read_line(&mut first);
+    if first.is_empty() {
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(2), "scripts/peers-asr.sh failed");
+        eprintln!("SKIPPED: the Python peers are unavailable");
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&first).expect("the listening line");
+    // Keep draining stdout so the peer never blocks on a full pipe.
+    std::thread::spawn(move || for _ in out.lines() {});
+    Some((child, v["port"].as_u64().unwrap() as u16))
+}
+
+/// The `session` events the peer has written to `stats` once `n` are there (5 s at most).
+fn sessions(stats: &std::path::Path, n: usize) -> Vec<serde_json::Value> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(stats).unwrap_or_default();
+        let found: Vec<serde_json::Value> =
+            text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|v| v["event"] == "session").collect();
+        if found.len() >= n || std::time::Instant::now() > until {
+            return found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn funasr_py2026_in_python_websockets_needs_binary_offered_and_hears_16k_mono() {
+    let stats = temp("funasr.jsonl");
+    let _ = std::fs::remove_file(&stats);
+    let root = env!("CARGO_MANIFEST_DIR");
+    let server = format!("{root}/tests/peers/funasr_server.py");
+    let Some((mut peer, port)) = python_peer(&[&server, "--flavour", "py-2026"], &stats) else { return };
+    let url = format!("ws://127.0.0.1:{port}/");
+    // Without the offer: websockets answers 400, a handshake error.
+    let r = stampede(&["asr", &url, "--preset", "funasr", "--streams", "1", "-t", "1", "--signal-length", "200ms", "-d", "1s"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(u(r.json.as_ref().unwrap(), &["errors", "handshake"]) >= 1, "{:?}", r.json);
+    assert!(sessions(&stats, 0).is_empty(), "no session was opened");
+    // With it: accepted, and 1 s of 44.1 kHz stereo reaches the server as 1 s of 16 kHz mono.
+    let audio = temp("funasr.wav");
+    std::fs::write(&audio, wav(44_100, 2, 1)).unwrap();
+    let r = stampede(&[
+        "asr",
+        &url,
+        "--preset",
+        "funasr",
+        "--subprotocol",
+        "binary",
+        "--streams",
+        "1",
+        "-t",
+        "1",
+        "--speed",
+        "0",
+        "--timeout",
+        "3s",
+        "--audio",
+        audio.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&audio);
+    let found = sessions(&stats, 1);
+    let _ = peer.kill();
+    let _ = peer.wait();
+    let _ = std::fs::remove_file(&stats);
+    let v = r.json.unwrap();
+    assert_eq!(u(&v, &["errors", "handshake"]), 0, "{v}");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["subprotocol"], "binary", "{found:?}");
+    assert_eq!(found[0]["audio_bytes"], 32_000, "1 s of 16 kHz 16-bit mono: {found:?}");
 }
