@@ -332,7 +332,8 @@ pub struct WsArgs {
 pub struct AsrArgs {
     /// Target, e.g. ws://127.0.0.1:8080/asr or wss://HOST/asr
     pub url: String,
-    /// 16-bit PCM WAV to stream (mono or stereo, any rate) [default: a generated speech-like signal].
+    /// 16-bit PCM WAV to stream (1 to 32 channels, any rate: mixed down to mono and resampled to
+    /// the preset's rate once at start-up) [default: a generated speech-like signal].
     #[arg(long = "audio", value_name = "FILE.wav")]
     pub audio: Option<std::path::PathBuf>,
     /// Length of the generated signal when no --audio is given.

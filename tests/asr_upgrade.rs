@@ -178,7 +178,7 @@ fn python_peer(args: &[&str], stats: &std::path::Path) -> Option<(std::process::
     if first.is_empty() {
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(2), "scripts/peers-asr.sh failed");
-        eprintln!("SKIPPED: the Python peers are unavailable");
+        common::peer::missing("the Python websockets peers", "scripts/peers-asr.sh");
         return None;
     }
     let v: serde_json::Value = serde_json::from_str(&first).expect("the listening line");
