@@ -246,3 +246,13 @@ fn funasr_py2026_in_python_websockets_needs_binary_offered_and_hears_16k_mono() 
     assert_eq!(found[0]["subprotocol"], "binary", "{found:?}");
     assert_eq!(found[0]["audio_bytes"], 32_000, "1 s of 16 kHz 16-bit mono: {found:?}");
 }
+
+#[test]
+fn audio_that_cannot_be_resampled_is_refused_with_the_command() {
+    let audio = temp("2k.wav");
+    std::fs::write(&audio, wav(2_000, 2, 1)).unwrap();
+    let r = common::stampede_raw(&["asr", "ws://127.0.0.1:1/", "--audio", audio.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&audio);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("sox in.wav -r 16000 -c 1 out.wav"), "{}", r.stderr);
+}

@@ -115,11 +115,17 @@ fn to_i16(s: f64) -> i16 {
     (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16
 }
 
+/// The rates the resampler takes: outside, the FFT sizes (up to `rate / gcd` × 1024 frames)
+/// would be absurd, and no speech server runs there.
+const RESAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
+
 /// The whole clip through rubato's synchronous FFT resampler (fixed ratio `to / from`).
 fn resample(samples: &[f64], from: u32, to: u32) -> Result<Vec<f64>, ConvertError> {
     let fail = |why: String| ConvertError { from_rate: from, to_rate: to, why };
-    if from == 0 || to == 0 {
-        return Err(fail("a rate of 0".into()));
+    for rate in [from, to] {
+        if !RESAMPLE_RATES.contains(&rate) {
+            return Err(fail(format!("{rate} Hz is outside {} to {} Hz", RESAMPLE_RATES.start(), RESAMPLE_RATES.end())));
+        }
     }
     let mut fft = Fft::<f64>::new(from as usize, to as usize, 1024, 1, FixedSync::Both).map_err(|e| fail(e.to_string()))?;
     let input = InterleavedSlice::new(samples, 1, samples.len()).map_err(|e| fail(e.to_string()))?;

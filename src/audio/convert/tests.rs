@@ -97,10 +97,16 @@ fn audio_already_right_is_untouched() {
 
 #[test]
 fn impossible_conversions_name_the_command() {
-    let a = Audio { sample_rate: 0, channels: 1, pcm: vec![0; 64] };
-    let e = conform(a, 16_000).unwrap_err().to_string();
-    assert!(e.contains("sox in.wav -r 16000 -c 1 out.wav"), "{e}");
-    assert!(e.contains("ffmpeg -i in.wav -ar 16000 -ac 1"), "{e}");
+    for rate in [0, 1, 3_999, 384_001] {
+        let a = Audio { sample_rate: rate, channels: 1, pcm: vec![0; 64] };
+        let e = conform(a, 16_000).unwrap_err().to_string();
+        assert!(e.contains("sox in.wav -r 16000 -c 1 out.wav"), "{e}");
+        assert!(e.contains("ffmpeg -i in.wav -ar 16000 -ac 1"), "{e}");
+        assert!(e.contains(&format!("from {rate} Hz")), "{e}");
+    }
+    // A rate prime to the target (one FFT of 44101 points per second of audio) still works.
+    let (out, _) = conform(parse_wav(&wav(44_101, 1, 44_101, sine(440.0))).unwrap(), 16_000).unwrap();
+    assert_eq!(out.pcm.len(), 32_000);
 }
 
 #[test]
