@@ -1,11 +1,12 @@
-//! Audio for the ASR scenario: a strict RIFF/WAVE reader for 16-bit PCM (mono or stereo, any
-//! sample rate), the arithmetic that cuts it into real-time chunks, a canonical WAV writer, and a
+//! Audio for the ASR scenario: a strict RIFF/WAVE reader for 16-bit PCM (1 to
+//! [`MAX_CHANNELS`] channels, any sample rate), the conversion to what the server is told
+//! ([`convert`]: mixed down to mono, resampled, f32le), the arithmetic that cuts it into real-time chunks, a canonical WAV writer, and a
 //! deterministic speech-like test signal so the demo needs no file.
 //!
 //! Owns: the WAV container (RIFF chunk walk, `fmt ` and `data` chunks, pad bytes,
 //! WAVE_FORMAT_EXTENSIBLE with a PCM subformat) and the [`WavError`] messages that tell the user
 //! what was found and how to convert it. PCM bytes are kept exactly as in the file
-//! (little-endian, interleaved); nothing is resampled or converted.
+//! (little-endian, interleaved); [`conform`] converts them once at set-up.
 //!
 //! Must never: touch a socket, the runtime or the clock; read the OS random source; panic on
 //! any input bytes. Only [`read_wav`] touches the file system.
@@ -14,12 +15,19 @@ use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
+mod convert;
+
+pub use convert::{conform, to_f32le, Conversion, ConvertError};
+
+/// The most channels a WAV may have (all are mixed down to mono before streaming).
+pub const MAX_CHANNELS: u16 = 32;
+
 /// 16-bit PCM audio, as it will be streamed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Audio {
     /// Frames per second (> 0 for anything [`parse_wav`] returns).
     pub sample_rate: u32,
-    /// 1 (mono) or 2 (stereo) for anything [`parse_wav`] returns.
+    /// 1 to [`MAX_CHANNELS`] for anything [`parse_wav`] returns.
     pub channels: u16,
     /// 16-bit little-endian PCM bytes, interleaved, exactly as in the file.
     pub pcm: Vec<u8>,
@@ -40,7 +48,7 @@ pub enum WavError {
     UnsupportedFormat { format_tag: u16 },
     /// Integer PCM of another width than 16 bits.
     UnsupportedBits(u16),
-    /// Neither mono nor stereo.
+    /// No channel, or more than [`MAX_CHANNELS`].
     UnsupportedChannels(u16),
     /// A chunk is inconsistent: `fmt ` too short, sample rate 0, block align not channels x 2,
     /// a data size that is not whole frames, a malformed extensible header.
@@ -106,7 +114,7 @@ impl fmt::Display for WavError {
             ),
             WavError::UnsupportedChannels(n) => write!(
                 f,
-                "the WAV has {n} channels: stampede streams mono or stereo; downmix it with: \
+                "the WAV has {n} channels: stampede reads 1 to {MAX_CHANNELS} (and mixes them down to mono); downmix it with: \
                  sox in.wav -c 1 out.wav (or: ffmpeg -i in.wav -ac 1 -acodec pcm_s16le out.wav)"
             ),
             WavError::BadChunk => write!(
@@ -190,7 +198,7 @@ fn parse_fmt(body: &[u8]) -> Result<Fmt, WavError> {
     if bits != 16 {
         return Err(WavError::UnsupportedBits(bits));
     }
-    if !(1..=2).contains(&channels) {
+    if !(1..=MAX_CHANNELS).contains(&channels) {
         return Err(WavError::UnsupportedChannels(channels));
     }
     if sample_rate == 0 || block_align != channels * 2 {
@@ -208,7 +216,7 @@ enum Data {
     Streamed(usize),
 }
 
-/// Parses a RIFF/WAVE file holding 16-bit PCM, mono or stereo, at any sample rate.
+/// Parses a RIFF/WAVE file holding 16-bit PCM, 1 to [`MAX_CHANNELS`] channels, at any sample rate.
 ///
 /// Walks the chunks from the start, skipping unknown ones (`LIST`, `fact`, `JUNK`, ...) and their
 /// pad byte when the size is odd. The first `fmt ` and the first `data` chunk count. A data size

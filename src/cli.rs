@@ -365,6 +365,10 @@ pub struct WsArgs {
     /// Extra header on the upgrade request "Name: value" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
+    /// Subprotocol offered in Sec-WebSocket-Protocol (repeatable or a comma list); an answer
+    /// naming one not offered fails the handshake, an answer without one is accepted.
+    #[arg(long = "subprotocol", value_name = "NAME", value_delimiter = ',')]
+    pub subprotocols: Vec<String>,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -373,7 +377,8 @@ pub struct WsArgs {
 pub struct AsrArgs {
     /// Target, e.g. ws://127.0.0.1:8080/asr or wss://HOST/asr
     pub url: String,
-    /// 16-bit PCM WAV to stream (mono or stereo, any rate) [default: a generated speech-like signal].
+    /// 16-bit PCM WAV to stream (1 to 32 channels, any rate: mixed down to mono and resampled to
+    /// the preset's rate once at start-up) [default: a generated speech-like signal].
     #[arg(long = "audio", value_name = "FILE.wav")]
     pub audio: Option<std::path::PathBuf>,
     /// Length of the generated signal when no --audio is given.
@@ -406,6 +411,13 @@ pub struct AsrArgs {
     /// custom: a server text message containing this is the final transcript.
     #[arg(long = "final-match", value_name = "TEXT")]
     pub final_match: Option<String>,
+    /// Extra header on the upgrade request "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Subprotocol offered in Sec-WebSocket-Protocol (repeatable or a comma list); an answer
+    /// naming one not offered fails the handshake, an answer without one is accepted.
+    #[arg(long = "subprotocol", value_name = "NAME", value_delimiter = ',')]
+    pub subprotocols: Vec<String>,
     /// Save each session's final transcript (one JSON line per session) to FILE.
     #[arg(long = "transcripts", value_name = "FILE")]
     pub transcripts: Option<PathBuf>,

@@ -145,3 +145,102 @@ fn chat_rooms_fan_out_to_every_member() {
     assert!(r.stdout.contains("Chat") && r.stdout.contains("delivered"), "{}", r.stdout);
     srv.stop();
 }
+
+/// Headers of the upgrade requests `seen` holds with `name` (lowercase).
+fn header_values(seen: &ws_server::Seen, name: &str) -> Vec<String> {
+    seen.lock().unwrap().iter().flat_map(|h| h.iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone()).collect::<Vec<_>>()).collect()
+}
+
+#[test]
+fn subprotocols_and_headers_reach_an_independent_server() {
+    // tungstenite refuses (400) an upgrade that does not offer `binary`, like FunASR's 2026 server.
+    let (addr, seen) = ws_server::start_recording(Behaviour::Subprotocol { require: "binary", answer: Some("binary") });
+    let url = ws_url(addr, "/");
+    let r = stampede(&["ws", &url, "-c", "2", "-t", "1", "-d", "1s"]);
+    assert_eq!(r.code, 1, "refused without the offer: {}", r.stderr);
+    assert!(u(r.json.as_ref().unwrap(), &["errors", "handshake"]) >= 2, "{:?}", r.json);
+    assert!(header_values(&seen, "sec-websocket-protocol").is_empty(), "nothing offered without the flag");
+
+    let r = stampede(&["ws", &url, "-c", "2", "-t", "1", "-n", "200", "--subprotocol", "v2.asr,binary", "-H", "X-Api-Key: s3cret"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!((u(&v, &["requests", "ok"]), u(&v, &["requests", "errors"])), (200, 0), "{v}");
+    assert!(header_values(&seen, "sec-websocket-protocol").iter().any(|p| p == "v2.asr, binary"), "{:?}", seen.lock().unwrap());
+    assert!(header_values(&seen, "x-api-key").iter().any(|p| p == "s3cret"), "{:?}", seen.lock().unwrap());
+
+    // An answer without a protocol is accepted (FunASR's server may answer so).
+    let quiet = ws_server::start(Behaviour::Subprotocol { require: "binary", answer: None });
+    let r = stampede(&["ws", &ws_url(quiet, "/"), "-c", "1", "-t", "1", "-n", "50", "--subprotocol", "binary"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(u(r.json.as_ref().unwrap(), &["requests", "ok"]), 50);
+
+    // A protocol answered that was not offered fails the handshake (RFC 6455 §4.1).
+    let rogue = ws_server::start(Behaviour::Subprotocol { require: "binary", answer: Some("chat") });
+    let r = stampede(&["ws", &ws_url(rogue, "/"), "-c", "2", "-t", "1", "-d", "1s", "--subprotocol", "binary"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert!(u(&v, &["errors", "handshake"]) >= 2, "{v}");
+    assert_eq!(u(&v, &["requests", "ok"]), 0, "{v}");
+
+    // Chat rooms offer it too.
+    let r = stampede(&[
+        "ws",
+        &format!("ws://{addr}/chat"),
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "--rooms",
+        "1",
+        "-R",
+        "10",
+        "-d",
+        "1s",
+        "--subprotocol",
+        "binary",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(u(r.json.as_ref().unwrap(), &["chat", "deliveries"]) > 0);
+}
+
+#[test]
+fn upgrade_flags_are_validated() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["ws", "ws://127.0.0.1:1/", "--subprotocol", "a b"], "token"),
+        (&["ws", "ws://127.0.0.1:1/", "--subprotocol", ""], "token"),
+        (&["ws", "ws://127.0.0.1:1/", "-H", "Sec-WebSocket-Protocol: x"], "--subprotocol"),
+        (&["ws", "ws://127.0.0.1:1/", "-H", "X-A: a\r\nX-B: b"], "line breaks"),
+        (&["asr", "ws://127.0.0.1:1/", "--subprotocol", "a;b"], "token"),
+        (&["asr", "ws://127.0.0.1:1/", "-H", "X-A: a\nb"], "line breaks"),
+        (&["asr", "ws://127.0.0.1:1/", "-H", "noColon"], "Name: value"),
+    ];
+    for (args, needle) in cases {
+        let r = common::stampede_raw(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn a_ws_plan_sends_its_headers_and_subprotocols() {
+    let (addr, seen) = ws_server::start_recording(Behaviour::Subprotocol { require: "binary", answer: Some("binary") });
+    let plan = std::env::temp_dir().join(format!("stampede-ws-plan-{}.toml", std::process::id()));
+    std::fs::write(
+        &plan,
+        format!(
+            "scenario = \"ws\"\nurl = \"ws://{addr}/\"\n[options]\nthreads = 1\nconnections = 2\n\
+             header = [\"X-Tenant: blue\", \"X-Trace: 7\"]\nsubprotocol = [\"v2\", \"binary\"]\n\
+             [[stage]]\nduration = \"1s\"\nrate = 50\n"
+        ),
+    )
+    .unwrap();
+    let r = stampede(&["run", plan.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&plan);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert!(u(&v, &["requests", "ok"]) >= 45, "{v}");
+    let offered = header_values(&seen, "sec-websocket-protocol");
+    assert!(!offered.is_empty() && offered.iter().all(|p| p == "v2, binary"), "{offered:?}");
+    assert!(header_values(&seen, "x-tenant").iter().any(|p| p == "blue"));
+    assert!(header_values(&seen, "x-trace").iter().any(|p| p == "7"));
+}

@@ -29,6 +29,7 @@ pub(super) fn hold(a: &HoldArgs) -> Result<i32> {
             ping_interval: Some(a.every),
             rooms: None,
             headers: Vec::new(),
+            subprotocols: Vec::new(),
             load: a.load.clone(),
         };
         return run_ws(config::ws_config(&ws)?);

@@ -62,6 +62,9 @@ pub fn run_asr(cfg: AsrConfig) -> Result<i32> {
         cfg.speed,
         cfg.target.url
     );
+    if let Some(c) = &cfg.conversion {
+        eprintln!("stampede: {c}");
+    }
     let plan = plan_for(&cfg.target, &cfg.load);
     let load = cfg.load.clone();
     let transcripts = cfg.transcripts.clone();

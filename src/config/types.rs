@@ -209,6 +209,8 @@ pub struct WsConfig {
     pub mode: WsMode,
     pub payload: Vec<u8>,
     pub headers: Vec<(String, String)>,
+    /// Subprotocols offered on the upgrade (validated tokens, in order).
+    pub protocols: Vec<String>,
     pub load: LoadConfig,
 }
 
@@ -293,6 +295,12 @@ pub struct AsrConfig {
     pub preset: AsrPreset,
     /// Where to save final transcripts.
     pub transcripts: Option<PathBuf>,
+    /// Extra headers on the upgrade request (validated: no CR/LF).
+    pub headers: Vec<(String, String)>,
+    /// Subprotocols offered on the upgrade (validated tokens, in order).
+    pub protocols: Vec<String>,
+    /// What was done to the file's audio so it is what the server is told (none: sent as read).
+    pub conversion: Option<crate::audio::Conversion>,
     pub load: LoadConfig,
 }
 

@@ -22,7 +22,7 @@ use crate::clock;
 use crate::config::{AsrConfig, AsrPreset};
 use crate::net::{self, Backoff, Handle, ReadOutcome, Shared};
 use crate::proto::ws::frame::{encode_frame, Decoder, Event, Opcode, Role};
-use crate::proto::ws::handshake::{encode_request, parse_response};
+use crate::proto::ws::handshake::{encode_request, parse_answer};
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::{ErrorClass, ProtocolReason};
 
@@ -113,7 +113,7 @@ impl AsrScenario {
         let key = crate::proto::ws::handshake::client_key(nonce);
         let mask = [nonce[1], nonce[5], nonce[9], nonce[13]];
         let (start, end) = cfg.preset.messages(cfg.audio.sample_rate, &cfg.target.path);
-        let mut buf = encode_request(&cfg.target.host_header, &cfg.target.path, &key, &[]);
+        let mut buf = encode_request(&cfg.target.host_header, &cfg.target.path, &key, &cfg.headers, &cfg.protocols);
         buf.reserve(cfg.audio.pcm.len() + 16 * cfg.audio.pcm.len() / cfg.audio.chunk_bytes(cfg.chunk_ms).max(1));
         let opening = 0..buf.len();
         let frame = |buf: &mut Vec<u8>, opcode: Opcode, payload: &[u8]| {
@@ -182,7 +182,7 @@ impl AsrScenario {
         let timeout = self.cfg.load.connect.timeout;
         let opening = monoio::buf::Slice::new(Arc::clone(&self.shared), self.opening.start, self.opening.end);
         let opened = net::open_with(ctx.run(), &mut stream, &mut rbuf, opening, timeout, |i| {
-            parse_response(i, &self.key, 16 * 1024).map_err(|_| ErrorClass::Handshake)
+            parse_answer(i, &self.key, 16 * 1024, &self.cfg.protocols).map(|a| a.map(|a| a.head)).map_err(|_| ErrorClass::Handshake)
         })
         .await;
         match opened {

@@ -13,7 +13,7 @@ use crate::clock;
 use crate::config::WsConfig;
 use crate::net::{self, Backoff, ReadOutcome, Shared};
 use crate::proto::ws::frame::{encode_frame, Decoder, Event, FrameHeader, Opcode, Role};
-use crate::proto::ws::handshake::{encode_request, parse_response};
+use crate::proto::ws::handshake::{encode_request, parse_answer};
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::{ErrorClass, ProtocolReason};
 
@@ -43,7 +43,7 @@ impl ChatScenario {
             .map(|r| {
                 let path = format!("{}{sep}room={r}", cfg.target.path);
                 let at = openings.len();
-                openings.extend_from_slice(&encode_request(&cfg.target.host_header, &path, &key, &cfg.headers));
+                openings.extend_from_slice(&encode_request(&cfg.target.host_header, &path, &key, &cfg.headers, &cfg.protocols));
                 at..openings.len()
             })
             .collect();
@@ -70,7 +70,7 @@ impl ChatScenario {
             let span = &self.spans[room];
             let opening = monoio::buf::Slice::new(Arc::clone(&self.openings), span.start, span.end);
             let opened = net::open_with(ctx.run(), &mut stream, &mut rbuf, opening, timeout, |i| {
-                parse_response(i, &self.key, 16 * 1024).map_err(|_| ErrorClass::Handshake)
+                parse_answer(i, &self.key, 16 * 1024, &self.cfg.protocols).map(|a| a.map(|a| a.head)).map_err(|_| ErrorClass::Handshake)
             })
             .await;
             match opened {

@@ -12,7 +12,7 @@ use std::ops::Range;
 use crate::config::{LoadConfig, Target, WsConfig, WsMode};
 use crate::net::Shared;
 use crate::proto::ws::frame::{close_payload, encode_frame, Decoder, Event, Opcode, Role};
-use crate::proto::ws::handshake::{encode_request, parse_response, HandshakeError};
+use crate::proto::ws::handshake::{encode_request, parse_answer, HandshakeError};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
 use crate::stats::{ErrorClass, ProtocolReason};
 
@@ -42,7 +42,7 @@ impl WsScenario {
     pub fn ws(cfg: WsConfig, nonce: [u8; 16]) -> WsScenario {
         let key = crate::proto::ws::handshake::client_key(nonce);
         let mask = [nonce[3], nonce[7], nonce[11], nonce[15]];
-        let mut shared = encode_request(&cfg.target.host_header, &cfg.target.path, &key, &cfg.headers);
+        let mut shared = encode_request(&cfg.target.host_header, &cfg.target.path, &key, &cfg.headers, &cfg.protocols);
         let opening_len = shared.len();
         let mut frame = Vec::with_capacity(cfg.payload.len() + 14);
         let opcode = match cfg.mode {
@@ -110,11 +110,15 @@ impl Wire for WsWire {
     }
 
     fn opened(&self, _p: &mut WsParser, input: &[u8]) -> Result<Option<usize>, ErrorClass> {
-        parse_response(input, &self.key, MAX_HANDSHAKE_HEAD).map_err(|e| match e {
+        let accepted = parse_answer(input, &self.key, MAX_HANDSHAKE_HEAD, &self.cfg.protocols).map_err(|e| match e {
             HandshakeError::HeadTooLarge => ErrorClass::Protocol(ProtocolReason::HeadTooLarge),
             HandshakeError::BadHead => ErrorClass::Protocol(ProtocolReason::BadStatusLine),
-            HandshakeError::NotSwitching(_) | HandshakeError::MissingUpgrade | HandshakeError::BadAccept => ErrorClass::Handshake,
-        })
+            HandshakeError::NotSwitching(_)
+            | HandshakeError::MissingUpgrade
+            | HandshakeError::BadAccept
+            | HandshakeError::UnofferedProtocol => ErrorClass::Handshake,
+        })?;
+        Ok(accepted.map(|a| a.head))
     }
 
     fn feed(&self, p: &mut WsParser, input: &[u8], reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {

@@ -7,6 +7,7 @@ use crate::config::{parse_url, AsrConfig, AsrPreset, ASR_LOOP_DEFAULT};
 use crate::error::{Error, Result};
 
 use super::load::{attach_tls, load_config};
+use super::ws::upgrade_headers;
 
 pub fn asr_config(a: &AsrArgs) -> Result<AsrConfig> {
     let target = parse_url(&a.url, "ws")?;
@@ -29,6 +30,7 @@ pub fn asr_config(a: &AsrArgs) -> Result<AsrConfig> {
     if !(a.speed.is_finite() && (0.0..=1000.0).contains(&a.speed)) {
         return Err(Error::usage("--speed must be between 0 (as fast as possible) and 1000"));
     }
+    let (headers, protocols) = upgrade_headers(&a.headers, &a.subprotocols)?;
     let preset = match a.preset.as_str() {
         "vosk" => AsrPreset::Vosk,
         "funasr" => AsrPreset::FunAsr,
@@ -38,6 +40,9 @@ pub fn asr_config(a: &AsrArgs) -> Result<AsrConfig> {
         },
         other => return Err(Error::usage(format!("--preset '{other}': choose vosk, funasr or custom"))),
     };
+    // Audio is what the server is told it is: mono at the preset's rate, converted once here.
+    let rate = preset_rate(&preset).unwrap_or(audio.sample_rate);
+    let (audio, conversion) = crate::audio::conform(audio, rate).map_err(|e| Error::usage(e.to_string()))?;
     let streams = a.streams;
     if streams == 0 {
         return Err(Error::usage("--streams must be at least 1"));
@@ -78,6 +83,18 @@ pub fn asr_config(a: &AsrArgs) -> Result<AsrConfig> {
         loop_audio: a.loop_audio,
         preset,
         transcripts: a.transcripts.clone(),
+        headers,
+        protocols,
+        conversion,
         load,
     })
+}
+
+/// The sample rate a preset declares to its server (the models behind vosk-server and FunASR's
+/// servers are 16 kHz); `None`: the file's own rate is declared (custom).
+fn preset_rate(preset: &AsrPreset) -> Option<u32> {
+    match preset {
+        AsrPreset::Vosk | AsrPreset::FunAsr => Some(16_000),
+        AsrPreset::Custom { .. } => None,
+    }
 }

@@ -10,7 +10,7 @@ pub fn ws_config(a: &WsArgs) -> Result<WsConfig> {
     let target = parse_url(&a.url, "ws")?;
     let mut load = load_config(&a.load)?;
     attach_tls(&target, &mut load)?;
-    let headers = parse_headers(&a.headers)?;
+    let (headers, protocols) = upgrade_headers(&a.headers, &a.subprotocols)?;
     let (payload, looks_text) = match &a.message {
         Some(m) => match m.strip_prefix('@') {
             Some(path) => {
@@ -74,5 +74,32 @@ pub fn ws_config(a: &WsArgs) -> Result<WsConfig> {
             None => WsMode::Echo { text },
         },
     };
-    Ok(WsConfig { target, mode, payload, headers, load })
+    Ok(WsConfig { target, mode, payload, headers, protocols, load })
+}
+
+/// Extra request headers, `(name, value)`.
+type Headers = Vec<(String, String)>;
+
+/// `-H` and `--subprotocol` of a WebSocket command, validated once: headers as `Name: value`
+/// without line breaks, subprotocols as tokens (duplicates dropped), and no
+/// `Sec-WebSocket-Protocol` through `-H` (the answer could not be checked against it).
+pub(super) fn upgrade_headers(headers: &[String], subprotocols: &[String]) -> Result<(Headers, Vec<String>)> {
+    let headers = parse_headers(headers)?;
+    if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol")) {
+        return Err(Error::usage(
+            "-H Sec-WebSocket-Protocol: offer subprotocols with --subprotocol NAME (the answer is checked against them)",
+        ));
+    }
+    let mut protocols: Vec<String> = Vec::with_capacity(subprotocols.len());
+    for p in subprotocols.iter().map(|p| p.trim()) {
+        if !crate::proto::ws::handshake::is_protocol_token(p) {
+            return Err(Error::usage(format!(
+                "--subprotocol '{p}': a subprotocol is a token (letters, digits, !#$%&'*+-.^_`|~), e.g. binary"
+            )));
+        }
+        if !protocols.iter().any(|q| q == p) {
+            protocols.push(p.to_string());
+        }
+    }
+    Ok((headers, protocols))
 }

@@ -1,6 +1,8 @@
-//! The WebSocket opening handshake (RFC 6455 §4): the client's upgrade request, the check of
-//! the server's 101 answer (Sec-WebSocket-Accept), and the server's 101 for an upgrade request.
-//! Pure; SHA-1 comes from ring (already linked through rustls).
+//! The WebSocket opening handshake (RFC 6455 §4): the client's upgrade request (with the
+//! subprotocols it offers, §4.1 and §11.3.4, and extra headers), the check of the server's 101
+//! answer (Sec-WebSocket-Accept; a subprotocol answered must be one offered, §4.1 step 6), and
+//! the server's 101 for an upgrade request. Pure; SHA-1 comes from ring (already linked through
+//! rustls). Header names and values arrive validated (no CR/LF) from the config layer.
 
 use base64::Engine as _;
 
@@ -27,12 +29,16 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
     out
 }
 
-/// The client's upgrade request.
-pub fn encode_request(host: &str, path: &str, key: &str, extra_headers: &[(String, String)]) -> Vec<u8> {
+/// The client's upgrade request. `protocols` (if any) are offered in one
+/// `Sec-WebSocket-Protocol` header, in order of preference.
+pub fn encode_request(host: &str, path: &str, key: &str, extra_headers: &[(String, String)], protocols: &[String]) -> Vec<u8> {
     let mut out = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: stampede/{}\r\n",
         env!("CARGO_PKG_VERSION")
     );
+    if !protocols.is_empty() {
+        out.push_str(&format!("Sec-WebSocket-Protocol: {}\r\n", protocols.join(", ")));
+    }
     for (n, v) in extra_headers {
         out.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -48,11 +54,30 @@ pub enum HandshakeError {
     MissingUpgrade,
     BadAccept,
     HeadTooLarge,
+    /// The server answered a subprotocol the client did not offer, or more than one (§4.1:
+    /// the client must fail the connection).
+    UnofferedProtocol,
 }
 
-/// Checks the server's answer to the upgrade. `Ok(Some(n))`: accepted, the head was `n` bytes
-/// (frames may follow); `Ok(None)`: incomplete.
+/// A 101 answer that passed every check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// Bytes of the head (frames may follow).
+    pub head: usize,
+    /// The subprotocol the server chose: an index into the offered list; `None` when the server
+    /// answered without one (accepted: the server may decline every offer, §4.2.2).
+    pub protocol: Option<usize>,
+}
+
+/// Checks the server's answer to an upgrade that offered no subprotocol. `Ok(Some(n))`:
+/// accepted, the head was `n` bytes (frames may follow); `Ok(None)`: incomplete.
 pub fn parse_response(input: &[u8], key: &str, max_head: usize) -> Result<Option<usize>, HandshakeError> {
+    Ok(parse_answer(input, key, max_head, &[])?.map(|a| a.head))
+}
+
+/// Checks the server's answer to an upgrade that offered `offered`: as [`parse_response`], and
+/// the `Sec-WebSocket-Protocol` answered (at most one header, one value) must be one offered.
+pub fn parse_answer(input: &[u8], key: &str, max_head: usize, offered: &[String]) -> Result<Option<Accepted>, HandshakeError> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut r = httparse::Response::new(&mut headers);
     // Only the first max_head + 1 bytes decide (what lies past the limit must not, or the
@@ -75,9 +100,25 @@ pub fn parse_response(input: &[u8], key: &str, max_head: usize) -> Result<Option
         return Err(HandshakeError::MissingUpgrade);
     }
     match header("sec-websocket-accept") {
-        Some(v) if v.trim_ascii() == accept_key(key).as_bytes() => Ok(Some(n)),
-        _ => Err(HandshakeError::BadAccept),
+        Some(v) if v.trim_ascii() == accept_key(key).as_bytes() => {}
+        _ => return Err(HandshakeError::BadAccept),
     }
+    let mut answered = r.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-protocol"));
+    let protocol = match (answered.next(), answered.next()) {
+        (None, _) => None,
+        (Some(h), None) => {
+            let chosen = h.value.trim_ascii();
+            Some(offered.iter().position(|p| p.as_bytes() == chosen).ok_or(HandshakeError::UnofferedProtocol)?)
+        }
+        (Some(_), Some(_)) => return Err(HandshakeError::UnofferedProtocol),
+    };
+    Ok(Some(Accepted { head: n, protocol }))
+}
+
+/// Whether `name` may be offered as a subprotocol: an RFC 7230 token (§4.1: "each being a
+/// token"), which also keeps it off the comma list's separators.
+pub fn is_protocol_token(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// The server's 101 answer for a request that carried `key`.
@@ -197,8 +238,49 @@ mod tests {
 
     #[test]
     fn the_request_is_an_upgrade() {
-        let r = String::from_utf8(encode_request("h:1", "/ws/echo", "k==", &[("X-A".into(), "1".into())])).unwrap();
+        let r = String::from_utf8(encode_request("h:1", "/ws/echo", "k==", &[("X-A".into(), "1".into())], &[])).unwrap();
         assert!(r.starts_with("GET /ws/echo HTTP/1.1\r\nHost: h:1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: k==\r\nSec-WebSocket-Version: 13\r\n"), "{r}");
         assert!(r.ends_with("X-A: 1\r\n\r\n"));
+        assert!(!r.contains("Sec-WebSocket-Protocol"), "{r}");
+        let offered = ["binary".to_string(), "v2.asr".to_string()];
+        let r = String::from_utf8(encode_request("h", "/", "k==", &[], &offered)).unwrap();
+        assert!(r.contains("\r\nSec-WebSocket-Protocol: binary, v2.asr\r\n"), "{r}");
+    }
+
+    /// §4.1 step 6: a subprotocol answered must be one offered; none answered is accepted.
+    #[test]
+    fn the_answered_subprotocol_is_checked() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let offered = ["binary".to_string(), "v2".to_string()];
+        let with = |extra: &[&str]| {
+            let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            crate::invariants::handshake_answer(key, &extra)
+        };
+        type Case<'a> = (&'a [&'a str], &'a [String], Result<Option<usize>, HandshakeError>);
+        let cases: &[Case] = &[
+            (&[], &offered, Ok(None)),
+            (&[], &[], Ok(None)),
+            (&["Sec-WebSocket-Protocol: binary"], &offered, Ok(Some(0))),
+            (&["sec-websocket-protocol:  v2 "], &offered, Ok(Some(1))),
+            (&["Sec-WebSocket-Protocol: chat"], &offered, Err(HandshakeError::UnofferedProtocol)),
+            (&["Sec-WebSocket-Protocol: binary"], &[], Err(HandshakeError::UnofferedProtocol)),
+            (&["Sec-WebSocket-Protocol: Binary"], &offered, Err(HandshakeError::UnofferedProtocol)),
+            (&["Sec-WebSocket-Protocol: binary, v2"], &offered, Err(HandshakeError::UnofferedProtocol)),
+            (&["Sec-WebSocket-Protocol: binary", "Sec-WebSocket-Protocol: v2"], &offered, Err(HandshakeError::UnofferedProtocol)),
+        ];
+        for (extra, offered, want) in cases {
+            let answer = with(extra);
+            let got = parse_answer(&answer, key, 4096, offered).map(|a| a.map(|a| a.protocol));
+            let want = (*want).map(Some);
+            assert_eq!(got, want, "{extra:?} offered {offered:?}");
+            // Byte by byte: incomplete until the whole head is there.
+            for cut in 0..answer.len() {
+                assert_eq!(parse_answer(&answer[..cut], key, 4096, offered), Ok(None), "{extra:?} prefix {cut}");
+            }
+        }
+        assert!(is_protocol_token("binary") && is_protocol_token("v2.asr-x_1"));
+        for bad in ["", "a b", "a,b", "a\r\n", "é", "a;b"] {
+            assert!(!is_protocol_token(bad), "{bad:?}");
+        }
     }
 }
