@@ -227,6 +227,8 @@ pub struct Shard {
     pub responses: u64,
     pub status: Box<[u64; STATUS_SLOTS]>,
     pub errors: [u64; ErrorClass::COUNT],
+    /// The part of `errors` that were failed connects or openings (not requests).
+    pub connect_errors: [u64; ErrorClass::COUNT],
     pub bytes_read: u64,
     pub bytes_written: u64,
     pub connects_attempted: u64,
@@ -296,6 +298,7 @@ impl Shard {
             responses: 0,
             status: Box::new([0; STATUS_SLOTS]),
             errors: [0; ErrorClass::COUNT],
+            connect_errors: [0; ErrorClass::COUNT],
             bytes_read: 0,
             bytes_written: 0,
             connects_attempted: 0,
@@ -356,6 +359,7 @@ impl Shard {
     /// A connect attempt failed (not a request).
     pub fn on_connect_error(&mut self, class: ErrorClass) {
         self.errors[class.index()] += 1;
+        self.connect_errors[class.index()] += 1;
         self.connects_attempted += 1;
         self.interval.errors += 1;
     }
@@ -490,6 +494,9 @@ impl Shard {
         for (a, b) in self.errors.iter_mut().zip(o.errors.iter()) {
             *a += b;
         }
+        for (a, b) in self.connect_errors.iter_mut().zip(o.connect_errors.iter()) {
+            *a += b;
+        }
         self.bytes_read += o.bytes_read;
         self.bytes_written += o.bytes_written;
         self.connects_attempted += o.connects_attempted;
@@ -530,6 +537,11 @@ impl Shard {
 
     pub fn errors_of(&self, class: ErrorClass) -> u64 {
         self.errors[class.index()]
+    }
+
+    /// Failed connects and openings of this class (a part of [`Shard::errors_of`]).
+    pub fn connect_errors_of(&self, class: ErrorClass) -> u64 {
+        self.connect_errors[class.index()]
     }
 
     /// Every request accounted for: sent, answered, failed, still in flight.

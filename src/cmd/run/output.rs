@@ -22,6 +22,18 @@ pub(super) fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>,
             && shard.requests_total() + shard.connects_attempted > 0
             && !result.meta.interrupted;
     write_files(&result, load, &verdicts, no_answer, notes)?;
+    if let Some(p) = &result.partial {
+        eprintln!(
+            "stampede: {} of {} processes produced no result: the figures cover only the others (see PARTIAL above)",
+            p.missing.len(),
+            p.processes
+        );
+        return Ok(exit::RUN_FAILED);
+    }
+    if let Some(why) = &result.stalled {
+        eprintln!("stampede: stopped: {why}");
+        return Ok(exit::RUN_FAILED);
+    }
     if no_answer {
         eprintln!("stampede: no request got a response: see the error classes above");
         return Ok(exit::RUN_FAILED);
