@@ -72,10 +72,10 @@ pub struct ResultDoc {
     #[serde(default)]
     pub aborted: Option<String>,
     /// Why a run without an end time stopped by itself (nothing progressed for too long).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled: Option<String>,
     /// A `--processes` run with parts missing: the figures cover only the parts that reported.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<PartialDoc>,
     #[serde(rename = "loop", default)]
     pub loop_mode: Loop,
@@ -104,8 +104,8 @@ pub struct ResultDoc {
     #[serde(default)]
     pub errors: BTreeMap<String, u64>,
     /// The part of `errors` that were failed connects or openings, not requests (absent in
-    /// results written before it existed).
-    #[serde(default)]
+    /// results written before it existed, and when there are none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub connect_errors: BTreeMap<String, u64>,
     pub bytes: Bytes,
     pub generator: Generator,
