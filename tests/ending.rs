@@ -346,3 +346,31 @@ fn a_url_fragment_never_reaches_the_server() {
         assert_eq!(seen, vec![want.to_string(); 3], "{target}");
     }
 }
+
+#[test]
+fn a_stopped_child_is_killed_at_the_parents_own_deadline() {
+    let srv = common::embedded(None, None);
+    let target = url(srv.local_addr(), "/");
+    let json = temp_json("overrun");
+    let started = Instant::now();
+    let child = spawn(&["http", &target, "-c", "2", "-t", "1", "-d", "2s", "--processes", "2"], &json);
+    let parent = child.id();
+    let kids = wait_children(parent, 2);
+    std::thread::sleep(Duration::from_millis(500));
+    // Stopped, it neither ends nor reports: only the parent's deadline (-d + 10 s grace, or
+    // 10 s without a progress update) can end the run.
+    signal(kids[1] as i32, nix::sys::signal::Signal::SIGSTOP);
+    let r = finish(child, &json, started);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.took >= Duration::from_secs(10) && r.took < Duration::from_secs(20), "{:?}", r.took);
+    let v = r.json.expect("the other part's result is written");
+    let missing = v["partial"]["missing"].as_array().unwrap_or_else(|| panic!("partial: {v}"));
+    assert_eq!(missing.len(), 1, "{v}");
+    assert_eq!(u(&missing[0], &["pid"]), u64::from(kids[1]), "{v}");
+    let status = missing[0]["status"].as_str().unwrap();
+    assert!(status.starts_with("overran: ") && status.ends_with("; killed"), "{status}");
+    assert!(!kids.iter().any(|k| alive(*k)), "no child left behind");
+    assert!(!progress_dir(parent).exists(), "progress directory removed");
+    eprintln!("stopped child {}: exit 1 after {:?}, {status}", kids[1], r.took);
+    srv.stop();
+}
