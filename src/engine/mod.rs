@@ -3,7 +3,9 @@
 //! `run` spawns one OS thread per worker, pins it, builds its runtime (io_uring, falling back to
 //! epoll), releases all workers at one common start time, and lets each drive its share of the
 //! connections, schedule and request budget. A worker's supervisor loop wakes every 10 ms to
-//! check the stop flag and the end time, samples open connections every 100 ms, and once a second
+//! check the stop flag, the end time and, for a run without one (`-n` alone), the no-progress
+//! deadline shared by the workers ([`stall_after`]: nothing sent, answered or failed for that
+//! long stops the run), samples open connections every 100 ms, and once a second
 //! sends a snapshot for the live line; nothing per request crosses threads. When the workers
 //! stop, their shards are merged here.
 
