@@ -96,6 +96,27 @@ pub fn fill_io_buf<T: monoio::buf::IoBufMut>(buf: &mut T, src: &[u8]) -> usize {
     n
 }
 
+/// Makes the process `cmd` starts receive `SIGKILL` when the thread that starts it ends (its
+/// parent died): a `--processes` child never outlives its parent, however the parent ends.
+pub fn kill_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
+    // calls are allowed: it calls prctl(2) and getppid(2) (both are) and allocates nothing.
+    // PR_SET_PDEATHSIG takes a signal number in an unsigned long, as passed.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died before the prctl: then the signal never comes.
+            if libc::getppid() == 1 {
+                return Err(io::Error::other("the parent process is gone"));
+            }
+            Ok(())
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
         Err(_) => s.trim().parse::<f64>().map_err(|_| format!("'{s}' is not a rate (examples: 500, 20k, 0.5)"))?,
     };
     if !(rate.is_finite() && rate > 0.0 && rate <= 1e9) {
-        return Err(format!("'{s}' must be between 0 and 1G requests per second"));
+        return Err(format!("'{s}' must be greater than 0 and at most 1G (10^9) per second, e.g. 0.5, 500, 20k"));
     }
     Ok(rate)
 }

@@ -64,6 +64,35 @@ pub fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// SIGINT/SIGTERM counted instead of acted on: a `--processes` parent forwards them to its
+/// children and never exits before them (a second signal must not orphan them).
+pub(crate) struct SignalCount(std::os::unix::net::UnixStream);
+
+impl SignalCount {
+    /// Signals received since the last call.
+    pub(crate) fn take(&self) -> usize {
+        use std::io::Read;
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        while let Ok(k @ 1..) = (&self.0).read(&mut buf) {
+            n += k;
+        }
+        n
+    }
+}
+
+/// Installs SIGINT/SIGTERM handlers that only count (one byte per signal into a socket pair).
+pub(crate) fn count_signals() -> Result<SignalCount> {
+    let err = |e| Error::io("cannot install signal handler", e);
+    let (rd, wr) = std::os::unix::net::UnixStream::pair().map_err(err)?;
+    rd.set_nonblocking(true).map_err(err)?;
+    wr.set_nonblocking(true).map_err(err)?;
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::low_level::pipe::register(sig, wr.try_clone().map_err(err)?).map_err(err)?;
+    }
+    Ok(SignalCount(rd))
+}
+
 /// Checks that a result file can be written, before any load is sent.
 pub(crate) fn check_writable(flag: &str, path: &Path) -> Result<()> {
     let probe = path.with_extension("stampede-probe");

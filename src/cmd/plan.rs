@@ -120,7 +120,9 @@ impl Levels {
             PlanDrive::Rate => {
                 let rate = self.peak.max(0.001);
                 if !(rate.is_finite() && rate <= 1e9) {
-                    return Err(Error::usage(format!("{origin}: -R/--rate: '{rate}' must be between 0 and 1G requests per second")));
+                    return Err(Error::usage(format!(
+                        "{origin}: -R/--rate: '{rate}' must be greater than 0 and at most 1G (10^9) requests per second"
+                    )));
                 }
                 load.rate = Some(rate);
             }

@@ -177,6 +177,7 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
     let mut result = RunResult::new(meta, out.shard);
     result.intervals = intervals;
     result.aborted = aborted;
+    result.stalled = out.stalled.map(|st| stall_reason(&st, &result.shard));
     result.by_name = scenario.group_names().into_iter().zip(out.groups).collect();
     if let Some(st) = load.drive.staged() {
         result.stages = out
@@ -194,6 +195,34 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
             .collect();
     }
     Ok(Executed { result, busiest: out.busiest_worker, notes: out.notes })
+}
+
+/// Why a run without an end time stopped by itself, and what was still pending, in one line:
+/// "no progress for 4s: every connect was refused (38 attempts); pending: 2 connections not
+/// established, 0 open, 0 requests in flight".
+fn stall_reason(st: &engine::Stalled, s: &crate::stats::Shard) -> String {
+    use crate::stats::ErrorClass;
+    let failed_connects = s.connects_attempted.saturating_sub(s.connects_ok);
+    let what = if s.connects_ok == 0 && failed_connects > 0 && s.errors_of(ErrorClass::Refused) == failed_connects {
+        format!("every connect was refused ({failed_connects} attempts)")
+    } else if s.connects_ok == 0 && failed_connects > 0 {
+        let classes: Vec<String> =
+            ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| format!("{}: {}", c.name(), s.errors_of(*c))).collect();
+        format!("no connect succeeded ({failed_connects} attempts; {})", classes.join(", "))
+    } else if s.sent == 0 && s.errors_of(ErrorClass::Handshake) > 0 {
+        format!(
+            "every opening failed ({} handshakes refused, e.g. a WebSocket upgrade answered without 101)",
+            s.errors_of(ErrorClass::Handshake)
+        )
+    } else if s.sent == 0 {
+        "nothing could be sent".to_string()
+    } else {
+        "nothing was sent, answered or failed".to_string()
+    };
+    format!(
+        "no progress for {}s: {what}; pending: {} connections not established, {} open, {} requests in flight",
+        st.idle_s, st.unconnected, s.open_now, s.in_flight
+    )
 }
 
 /// What the collector of the per-second intervals does: the live line, the metrics endpoint

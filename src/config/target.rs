@@ -29,6 +29,8 @@ pub fn parse_url(url: &str, scheme: &str) -> Result<Target> {
             "'{url}' is not a URL; write it as {scheme}://HOST[:PORT]/PATH, e.g. {scheme}://127.0.0.1:8080/"
         )));
     };
+    // A fragment (`#...`) belongs to the client alone (RFC 3986 §3.5): never sent.
+    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
         Some(i) => (&rest[..i], format!("/{}", &rest[i..])),

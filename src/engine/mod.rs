@@ -3,7 +3,9 @@
 //! `run` spawns one OS thread per worker, pins it, builds its runtime (io_uring, falling back to
 //! epoll), releases all workers at one common start time, and lets each drive its share of the
 //! connections, schedule and request budget. A worker's supervisor loop wakes every 10 ms to
-//! check the stop flag and the end time, samples open connections every 100 ms, and once a second
+//! check the stop flag, the end time and, for a run without one (`-n` alone), the no-progress
+//! deadline shared by the workers ([`stall_after`]: nothing sent, answered or failed for that
+//! long stops the run), samples open connections every 100 ms, and once a second
 //! sends a snapshot for the live line; nothing per request crosses threads. When the workers
 //! stop, their shards are merged here.
 
@@ -56,12 +58,43 @@ pub struct RunOutput {
     /// Highest CPU share (user+sys over wall time) of any single worker thread.
     pub busiest_worker: f64,
     pub interrupted: bool,
+    /// Set when the run stopped because nothing progressed for too long (see [`stall_after`]).
+    pub stalled: Option<Stalled>,
     pub threads: usize,
     /// Side lines the scenario kept (ASR transcripts), all workers.
     pub notes: Vec<String>,
     /// Resident memory of the process when the workers started, and its peak during the run.
     pub rss_start: u64,
     pub rss_peak: u64,
+}
+
+/// A run without an end time (`-n` without `-d`) that stopped because nothing was sent,
+/// answered or failed for [`stall_after`]: how long, and what was still pending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stalled {
+    /// How long nothing progressed, in whole seconds.
+    pub idle_s: u64,
+    /// Connection slots without a connection at the end (connecting, or backing off after a
+    /// failed connect or opening), all workers.
+    pub unconnected: u64,
+}
+
+/// How long a run without an end time may go without progress (a request or message sent,
+/// answered or failed; an audio frame sent) before it stops: the request timeout, the connect
+/// back-off ceiling and the connect timeout, plus the gap between two scheduled sends of one
+/// worker in open loop. `None` for a run with a duration (it ends by itself).
+pub fn stall_after(load: &LoadConfig) -> Option<Duration> {
+    if load.duration.is_some() {
+        return None;
+    }
+    let gap = load.drive.constant_rate().map_or(Duration::ZERO, |r| Duration::from_secs_f64((load.threads.max(1) as f64 / r).min(1e6)));
+    Some(load.timeout + crate::net::backoff::CAP + load.connect.timeout + gap)
+}
+
+/// The last time any worker saw progress (clock ns), shared by the workers of a run. Touched
+/// by each worker's supervisor once per tick, never per request.
+struct Progress {
+    last_ns: AtomicU64,
 }
 
 struct WorkerOut {
@@ -76,6 +109,7 @@ struct WorkerOut {
     user: f64,
     sys: f64,
     interrupted: bool,
+    stalled: Option<Stalled>,
     notes: Vec<String>,
 }
 
@@ -85,11 +119,18 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
     let workers = load.threads.max(1);
     let gate = Arc::new(Barrier::new(workers + 1));
     let start_at = Arc::new(AtomicU64::new(0));
+    let progress = Arc::new(Progress { last_ns: AtomicU64::new(0) });
     let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
 
     let mut handles = Vec::with_capacity(workers);
     for w in 0..workers {
-        let shared = Shared { stop: Arc::clone(&stop), gate: Arc::clone(&gate), start_at: Arc::clone(&start_at), ready: ready_tx.clone() };
+        let shared = Shared {
+            stop: Arc::clone(&stop),
+            gate: Arc::clone(&gate),
+            start_at: Arc::clone(&start_at),
+            ready: ready_tx.clone(),
+            progress: Arc::clone(&progress),
+        };
         let spawned = spawn_worker(w, Arc::clone(&scenario), load.clone(), shared, live.clone());
         match spawned {
             Ok(h) => handles.push(h),
@@ -124,6 +165,7 @@ pub fn run<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Arc<AtomicBoo
         stop.store(true, Ordering::Relaxed);
     }
     let start_ns = clock::now_ns();
+    progress.last_ns.store(start_ns, Ordering::Relaxed);
     start_at.store(start_ns, Ordering::Release);
     gate.wait();
 
@@ -161,6 +203,7 @@ struct Shared {
     start_at: Arc<AtomicU64>,
     /// Each worker says whether its runtime was built.
     ready: mpsc::Sender<std::result::Result<(), String>>,
+    progress: Arc<Progress>,
 }
 
 /// Spawns worker `w` on its own thread, pinned to its CPU, in its own runtime.
@@ -175,12 +218,12 @@ fn spawn_worker<S: Scenario>(
         if let Some(&cpu) = load.cpus.get(w % load.cpus.len().max(1)) {
             core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
         }
-        let Shared { stop, gate, start_at, ready } = shared;
+        let Shared { stop, gate, start_at, ready, progress } = shared;
         let (ready_ok, gate_in) = (ready.clone(), Arc::clone(&gate));
         let result = runtime::block_on(move || async move {
             let _ = ready_ok.send(Ok(()));
             gate_in.wait();
-            worker(w, scenario, &load, start_at.load(Ordering::Acquire), stop, live).await
+            worker(w, scenario, &load, start_at.load(Ordering::Acquire), Stops { stop, progress }, live).await
         });
         match result {
             Ok((driver, mut out)) => {
@@ -228,6 +271,10 @@ fn merge_outputs(mut outs: Vec<WorkerOut>, start_ns: u64, rss_start: u64, rss_pe
         cpu_sys_s: outs.iter().map(|o| o.sys).sum(),
         busiest_worker: outs.iter().map(|o| o.busy).fold(0.0, f64::max),
         interrupted: outs.iter().any(|o| o.interrupted),
+        stalled: outs
+            .iter()
+            .filter_map(|o| o.stalled)
+            .reduce(|a, b| Stalled { idle_s: a.idle_s.max(b.idle_s), unconnected: a.unconnected + b.unconnected }),
         notes: outs.iter_mut().flat_map(|o| std::mem::take(&mut o.notes)).collect(),
         rss_start,
         rss_peak,
@@ -261,15 +308,39 @@ struct Group {
     connections: u64,
 }
 
+/// What ends a worker early: the signal flag, and the run's shared progress clock.
+struct Stops {
+    stop: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+}
+
+/// What a worker has done so far that counts as progress: requests, messages and sessions
+/// sent, answered or failed; chat messages; audio frames. Connect attempts and failed openings
+/// are not progress (a refused port must not keep a run alive).
+fn progress_count(groups: &[Group]) -> u64 {
+    groups
+        .iter()
+        .map(|g| {
+            let s = g.ctx.shard.borrow();
+            let frames = s.asr().map_or(0, |a| a.frame_lag.len());
+            s.sent + s.responses + s.failed + s.broadcasts() + s.deliveries() + frames
+        })
+        .sum()
+}
+
 /// One worker: spawns its connection tasks, then supervises until the run is over.
 async fn worker<S: Scenario>(
     w: usize,
     scenario: Arc<S>,
     load: &LoadConfig,
     start_ns: u64,
-    stop: Arc<AtomicBool>,
+    stops: Stops,
     live: Option<mpsc::Sender<Tick>>,
 ) -> WorkerOut {
+    let Stops { stop, progress } = stops;
+    let stall_ns = stall_after(load).map(|d| d.as_nanos() as u64);
+    let mut seen = (0u64, start_ns);
+    let mut stalled = None;
     let staged = load.drive.staged();
     let end_ns = load.duration.map(|d| start_ns.saturating_add(d.as_nanos() as u64));
     let mut groups = build_groups(w, scenario.weights(), load, start_ns, end_ns);
@@ -305,6 +376,23 @@ async fn worker<S: Scenario>(
         }
         if groups[0].ctx.past_end(now) || groups.iter().all(|g| g.ctx.live_tasks() == 0) {
             break;
+        }
+        if let Some(limit) = stall_ns {
+            let count = progress_count(&groups);
+            if count != seen.0 {
+                seen = (count, now);
+                progress.last_ns.fetch_max(now, Ordering::Relaxed);
+            }
+            let last = progress.last_ns.load(Ordering::Relaxed).max(seen.1);
+            if now.saturating_sub(last) >= limit {
+                let open: u64 = groups.iter().map(|g| g.ctx.shard.borrow().open_now).sum();
+                let live: u64 = groups.iter().map(|g| g.ctx.live_tasks() as u64).sum();
+                stalled = Some(Stalled { idle_s: now.saturating_sub(last) / SECOND_NS, unconnected: live.saturating_sub(open) });
+                for g in &groups {
+                    g.ctx.stop.set(true);
+                }
+                break;
+            }
         }
         for g in groups.iter_mut() {
             if g.stage_shards.len() + 1 < stage_ends.len() && now >= stage_ends[g.stage_shards.len()] {
@@ -350,6 +438,7 @@ async fn worker<S: Scenario>(
         user,
         sys,
         interrupted,
+        stalled,
         notes,
     }
 }

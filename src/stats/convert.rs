@@ -146,6 +146,8 @@ impl RunResult {
             started_unix_ms: m.started_unix_ms,
             interrupted: m.interrupted,
             aborted: self.aborted.clone(),
+            stalled: self.stalled.clone(),
+            partial: self.partial.clone(),
             loop_mode: if self.open_loop() { Loop::Open } else { Loop::Closed },
             requests: Requests { total: s.requests_total(), ok: s.responses, errors: s.failed, sent: s.sent, in_flight: s.in_flight },
             accounting: AccountingDoc {
@@ -176,6 +178,11 @@ impl RunResult {
             protocol_errors: s.protocol_reasons().map(|(r, n)| (r.name().to_string(), n)).collect(),
             pushed: s.pushed,
             openings: openings(s),
+            connect_errors: ErrorClass::ALL
+                .iter()
+                .filter(|c| s.connect_errors_of(**c) > 0)
+                .map(|c| (c.name().to_string(), s.connect_errors_of(*c)))
+                .collect(),
             bytes: Bytes { read: s.bytes_read, written: s.bytes_written },
             generator: Generator {
                 cpu_user_s: m.cpu_user_s,
@@ -231,6 +238,8 @@ impl RunResult {
         let mut r = RunResult::new(meta(d), shard(d)?);
         r.intervals = d.intervals.iter().map(IntervalRec::from_doc).collect::<Result<_, _>>()?;
         r.aborted = d.aborted.clone();
+        r.stalled = d.stalled.clone();
+        r.partial = d.partial.clone();
         for (name, entry) in &d.by_name {
             // A request without its full result (hand-written JSON) is left out.
             let Some(inner) = &entry.result else { continue };
@@ -327,6 +336,10 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
     for (name, n) in &d.errors {
         let class = ErrorClass::from_name(name).ok_or_else(|| format!("unknown error class {name}"))?;
         s.errors[class.index()] = *n;
+    }
+    for (name, n) in &d.connect_errors {
+        let class = ErrorClass::from_name(name).ok_or_else(|| format!("unknown error class {name}"))?;
+        s.connect_errors[class.index()] = (*n).min(s.errors[class.index()]);
     }
     s.bytes_read = d.bytes.read;
     s.bytes_written = d.bytes.written;

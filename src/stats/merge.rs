@@ -83,6 +83,9 @@ impl RunResult {
         if self.aborted.is_none() {
             self.aborted = other.aborted.clone();
         }
+        if self.stalled.is_none() {
+            self.stalled = other.stalled.clone();
+        }
     }
 
     /// Time series: aligned on the wall clock (parts started with --start-at line up exactly).

@@ -110,6 +110,8 @@ pub struct Shard {
     pub protocol: [u64; ProtocolReason::COUNT],
     /// Messages the server pushed that no request asked for (WebSocket), never answers.
     pub pushed: u64,
+    /// The part of `errors` that were failed connects or openings (not requests).
+    pub connect_errors: [u64; ErrorClass::COUNT],
     pub bytes_read: u64,
     pub bytes_written: u64,
     pub connects_attempted: u64,
@@ -189,6 +191,7 @@ impl Shard {
             errors: [0; ErrorClass::COUNT],
             protocol: [0; ProtocolReason::COUNT],
             pushed: 0,
+            connect_errors: [0; ErrorClass::COUNT],
             bytes_read: 0,
             bytes_written: 0,
             connects_attempted: 0,
@@ -267,6 +270,7 @@ impl Shard {
     /// A connection attempt failed (not a request).
     pub fn on_connect_error(&mut self, class: ErrorClass) {
         self.count_error(class, 1);
+        self.connect_errors[class.index()] += 1;
         self.connects_failed += 1;
         self.interval.errors += 1;
     }
@@ -299,6 +303,7 @@ impl Shard {
     /// A protocol opening failed on an established connection (not a connect, not a request).
     pub fn on_open_error(&mut self, class: ErrorClass) {
         self.count_error(class, 1);
+        self.connect_errors[class.index()] += 1;
         self.opens_failed += 1;
         self.interval.errors += 1;
     }
@@ -450,6 +455,9 @@ impl Shard {
         self.tls_failed += o.tls_failed;
         self.opens_started += o.opens_started;
         self.opens_failed += o.opens_failed;
+        for (a, b) in self.connect_errors.iter_mut().zip(o.connect_errors.iter()) {
+            *a += b;
+        }
         self.bytes_read += o.bytes_read;
         self.bytes_written += o.bytes_written;
         self.connects_attempted += o.connects_attempted;
@@ -495,6 +503,11 @@ impl Shard {
     /// (reason, count) for every protocol-error reason seen.
     pub fn protocol_reasons(&self) -> impl Iterator<Item = (ProtocolReason, u64)> + '_ {
         ProtocolReason::ALL.into_iter().map(|r| (r, self.protocol[r.index()])).filter(|(_, n)| *n > 0)
+    }
+
+    /// Failed connects and openings of this class (a part of [`Shard::errors_of`]).
+    pub fn connect_errors_of(&self, class: ErrorClass) -> u64 {
+        self.connect_errors[class.index()]
     }
 
     /// Every request accounted for: sent, answered, failed, still in flight.

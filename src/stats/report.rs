@@ -51,6 +51,10 @@ pub struct RunResult {
     pub by_name: Vec<(String, Shard)>,
     /// Why `--abort-on-fail` stopped the run early.
     pub aborted: Option<String>,
+    /// Why a run without an end time stopped by itself (no progress), with what was pending.
+    pub stalled: Option<String>,
+    /// A `--processes` run with parts missing.
+    pub partial: Option<super::result::PartialDoc>,
 }
 
 /// Whether the generator, not the target, limited the run.
@@ -76,7 +80,17 @@ pub(crate) fn ms(ns: u64) -> f64 {
 
 impl RunResult {
     pub fn new(meta: RunMeta, shard: Shard) -> RunResult {
-        RunResult { meta, shard, stages: Vec::new(), intervals: Vec::new(), monitor: Vec::new(), by_name: Vec::new(), aborted: None }
+        RunResult {
+            meta,
+            shard,
+            stages: Vec::new(),
+            intervals: Vec::new(),
+            monitor: Vec::new(),
+            by_name: Vec::new(),
+            aborted: None,
+            stalled: None,
+            partial: None,
+        }
     }
 
     /// Stage `i` as a result of its own (for its thresholds and its report lines).

@@ -71,6 +71,12 @@ pub struct ResultDoc {
     pub interrupted: bool,
     #[serde(default)]
     pub aborted: Option<String>,
+    /// Why a run without an end time stopped by itself (nothing progressed for too long).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled: Option<String>,
+    /// A `--processes` run with parts missing: the figures cover only the parts that reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<PartialDoc>,
     #[serde(rename = "loop", default)]
     pub loop_mode: Loop,
     pub requests: Requests,
@@ -106,6 +112,10 @@ pub struct ResultDoc {
     /// The protocol's openings (WebSocket upgrades), when the run had any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openings: Option<OpeningsDoc>,
+    /// The part of `errors` that were failed connects or openings, not requests (absent in
+    /// results written before it existed, and when there are none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub connect_errors: BTreeMap<String, u64>,
     pub bytes: Bytes,
     pub generator: Generator,
     pub connections: Connections,
@@ -435,6 +445,29 @@ pub struct VerdictDoc {
     pub actual: Option<f64>,
     #[serde(default)]
     pub passed: bool,
+}
+
+/// What a `--processes` run is missing: how many processes were planned, and each part that
+/// produced no result (killed, failed or overran), with what became of its process.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartialDoc {
+    pub processes: u64,
+    /// Connections of the whole plan (the figures cover fewer).
+    pub connections_planned: u64,
+    pub missing: Vec<MissingPartDoc>,
+}
+
+/// One part of a `--processes` run without a result.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MissingPartDoc {
+    /// `K` of `--process-part K/N`.
+    pub part: u64,
+    pub pid: u64,
+    /// What became of it: "exit status 2", "killed by signal 9 (SIGKILL)", "overran ...".
+    pub status: String,
+    /// The last line it wrote on stderr, if any.
+    #[serde(default)]
+    pub message: String,
 }
 
 /// Tests: a default document with the parts in `v` laid over it, key by key.

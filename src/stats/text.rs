@@ -154,14 +154,31 @@ impl RunResult {
         let _ = writeln!(o);
         if let Some(why) = &self.aborted {
             let _ = writeln!(o, "*** ABORTED: {why}; figures cover {:.2}s ***", m.duration_s);
+        } else if let Some(why) = &self.stalled {
+            let _ = writeln!(o, "*** STOPPED: {why}; figures cover {:.2}s ***", m.duration_s);
         } else if m.interrupted {
             let _ = writeln!(o, "*** INTERRUPTED: the run was stopped early; figures cover {:.2}s ***", m.duration_s);
         }
+        // A --processes run with parts missing never claims the whole plan's load.
+        let connections = match &self.partial {
+            Some(p) => {
+                let missing: Vec<String> = p.missing.iter().map(|x| format!("part {} (pid {}): {}", x.part, x.pid, x.status)).collect();
+                let _ = writeln!(
+                    o,
+                    "*** PARTIAL: {} of {} processes produced no result ({}); figures cover only the others ***",
+                    p.missing.len(),
+                    p.processes,
+                    missing.join("; ")
+                );
+                format!("{} of {} planned connections", m.connections, p.connections_planned)
+            }
+            None => format!("{} connections", m.connections),
+        };
         let _ = writeln!(o, "stampede {} {}", m.scenario, m.target);
         let _ = writeln!(
             o,
-            "  {mode}, {} connections, {} threads, pipeline {}, {:.2}s, driver {}",
-            m.connections, m.threads, m.pipeline, m.duration_s, m.driver
+            "  {mode}, {connections}, {} threads, pipeline {}, {:.2}s, driver {}",
+            m.threads, m.pipeline, m.duration_s, m.driver
         );
         let _ = writeln!(o);
     }
@@ -238,12 +255,24 @@ impl RunResult {
         if !closes.is_empty() {
             let _ = writeln!(o, "Closes     by the server: {}", closes.join(", "));
         }
-        let seen = || ErrorClass::ALL.iter().copied().filter(|c| s.errors_of(*c) > 0);
-        let errors: Vec<String> = seen().map(|c| format!("{}: {}", c.name(), s.errors_of(c))).collect();
-        let _ = writeln!(o, "Errors     {}", if errors.is_empty() { "none".to_string() } else { errors.join(", ") });
+        // Failed connects are not requests: they get their own line.
+        let other = |c: ErrorClass| s.errors_of(c) - s.connect_errors_of(c);
+        let listed = |n: &dyn Fn(ErrorClass) -> u64| {
+            let v: Vec<String> = ErrorClass::ALL.iter().filter(|c| n(**c) > 0).map(|c| format!("{}: {}", c.name(), n(*c))).collect();
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let _ = writeln!(o, "Errors     {}", listed(&other));
         for (reason, n) in s.protocol_reasons() {
             let _ = writeln!(o, "           protocol: {}: {n}", reason.name());
         }
+        if s.connect_errors.iter().any(|n| *n > 0) {
+            let _ = writeln!(o, "Connect errors {} (connects and openings, not requests)", listed(&|c| s.connect_errors_of(c)));
+        }
+        let seen = || ErrorClass::ALL.iter().copied().filter(|c| s.errors_of(*c) > 0);
         for (name, hint) in seen().filter_map(|c| c.hint().map(|h| (c.name(), h))) {
             let _ = writeln!(o, "           {name}: {hint}");
         }

@@ -21,7 +21,25 @@ pub(super) fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>,
         shard.responses + shard.deliveries() + shard.errors_of(crate::stats::ErrorClass::Check) == 0
             && shard.requests_total() + shard.connects_attempted > 0
             && !result.meta.interrupted;
-    write_files(&result, load, &verdicts, no_answer, notes)?;
+    // What makes the run fail, for JUnit's one failed case when no threshold says more.
+    let failure = match (&result.partial, &result.stalled) {
+        (Some(p), _) => Some(format!("{} of {} processes produced no result", p.missing.len(), p.processes)),
+        (None, Some(why)) => Some(format!("stopped: {why}")),
+        (None, None) => no_answer.then(|| "no request got a response".to_string()),
+    };
+    write_files(&result, load, &verdicts, failure.as_deref(), notes)?;
+    if let Some(p) = &result.partial {
+        eprintln!(
+            "stampede: {} of {} processes produced no result: the figures cover only the others (see PARTIAL above)",
+            p.missing.len(),
+            p.processes
+        );
+        return Ok(exit::RUN_FAILED);
+    }
+    if let Some(why) = &result.stalled {
+        eprintln!("stampede: stopped: {why}");
+        return Ok(exit::RUN_FAILED);
+    }
     if no_answer {
         eprintln!("stampede: no request got a response: see the error classes above");
         return Ok(exit::RUN_FAILED);
@@ -87,7 +105,7 @@ fn write_files(
     result: &RunResult,
     load: &LoadConfig,
     verdicts: &Verdicts,
-    no_answer: bool,
+    failure: Option<&str>,
     notes: Option<(&Path, Vec<String>)>,
 ) -> Result<()> {
     if load.json.is_some() || load.junit.is_some() {
@@ -105,7 +123,7 @@ fn write_files(
             eprintln!("stampede: result written to {}", p.display());
         }
         if let Some(p) = &load.junit {
-            write_junit(p, Some(&doc), no_answer.then_some("no request got a response"))?;
+            write_junit(p, Some(&doc), failure)?;
         }
     }
     if let Some((p, lines)) = notes {

@@ -1,19 +1,39 @@
 //! `--processes N`: this same command line as N child processes, each with its part of the plan
 //! (`--process-part K/N`: connections, rate and requests divided, CPUs divided); their results
-//! merged exactly and reported once. SIGINT/SIGTERM are passed on to the children.
+//! merged exactly and reported once.
+//!
+//! The parent never leaves a child behind and never reports a part that is missing as if the
+//! plan ran whole: children run in their own process group and die with the parent; every
+//! SIGINT/SIGTERM is forwarded (the first stops them gracefully; a later one, past a second,
+//! stops them at once; duplicates within a second, as `timeout` sends, count once); a child
+//! that overruns its deadline (`-d` + grace, no progress, or still running after a signal) is
+//! killed. A child that died, failed or was killed is named with its exit status or signal and
+//! the result is marked `partial` (exit 1). The progress directory is always removed.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::path::PathBuf;
+use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use nix::sys::signal::Signal;
+
 use super::report;
-use crate::cmd::stop_on_signals;
+use crate::cmd::{count_signals, SignalCount};
 use crate::config::LoadConfig;
 use crate::error::{Error, Result};
 use crate::stats::report::RunResult;
+use crate::stats::result::{MissingPartDoc, PartialDoc};
+
+/// Time a child gets beyond its own end (`-d`, or its no-progress deadline) to start up, stop
+/// and write its result before it counts as overrunning.
+const GRACE: Duration = Duration::from_secs(10);
+/// Time children get to stop and report after the first signal before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Signals closer than this to the first one are the same request (`timeout` signals the
+/// process and its group).
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(1);
 
 /// Set by a `--processes` parent for each child: where the child writes its progress.
 pub(super) const PROGRESS_ENV: &str = "STAMPEDE_PROGRESS_FILE";
@@ -47,17 +67,76 @@ pub(super) fn run_processes(load: &LoadConfig) -> Result<i32> {
     let args = child_args(load);
     let dir = std::env::temp_dir().join(format!("stampede-processes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-    let stop = stop_on_signals()?;
+    // From here the directory is removed and no child outlives this function, whatever happens.
+    let mut parts = Parts { parts: Vec::with_capacity(n as usize), dir };
+    let signals = count_signals()?;
     eprintln!("stampede: running as {n} processes");
     // The parent watches the target; its children do not (they get no --monitor-pid).
     let monitor = crate::monitor::Monitor::start(&load.monitor_pids);
-    let mut children = spawn_children(&args, n, &dir)?;
-    watch(&mut children, &dir, &stop, !load.quiet && std::io::stderr().is_terminal());
-    let merged = merge_parts(&children, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    let Some(mut result) = merged? else { return Err(Error::run("no child process produced a result")) };
-    result.monitor = monitor.finish();
+    spawn_children(&args, n, &mut parts)?;
+    let signalled = watch(&mut parts, load, &signals, !load.quiet && std::io::stderr().is_terminal());
+    let (merged, missing) = merge_parts(&parts)?;
+    let series = monitor.finish();
+    drop(parts);
+    for m in &missing {
+        eprintln!("stampede: part {} (pid {}) produced no result: {}{}", m.part, m.pid, m.status, tail(&m.message));
+    }
+    let Some(mut result) = merged else {
+        return Err(Error::run(format!("no child process produced a result ({} of {n} failed; see above)", missing.len())));
+    };
+    result.monitor = series;
+    result.meta.interrupted |= signalled;
+    if !missing.is_empty() {
+        result.partial = Some(PartialDoc { processes: u64::from(n), connections_planned: load.connections, missing });
+    }
     report(result, load, None, None)
+}
+
+fn tail(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(" ({message})")
+    }
+}
+
+/// One child process: its part, where it writes, what became of it.
+struct Part {
+    k: u32,
+    child: Child,
+    json: PathBuf,
+    progress: PathBuf,
+    err: PathBuf,
+    spawned: SystemTime,
+    fate: Fate,
+}
+
+/// What became of a child.
+enum Fate {
+    Running,
+    /// It ended by itself (or on a forwarded signal).
+    Ended(ExitStatus),
+    /// The parent killed it, for this reason.
+    Killed(String),
+}
+
+/// The children of a run and their directory: dropping it kills any child still running and
+/// removes the directory.
+struct Parts {
+    parts: Vec<Part>,
+    dir: PathBuf,
+}
+
+impl Drop for Parts {
+    fn drop(&mut self) {
+        for p in &mut self.parts {
+            if matches!(p.fate, Fate::Running) {
+                let _ = p.child.kill();
+                let _ = p.child.wait();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// The user's arguments, less the ones each child gets its own value of, plus the shared start.
@@ -84,32 +163,49 @@ fn child_args(load: &LoadConfig) -> Vec<OsString> {
     args
 }
 
-/// Starts child `k` of `n` for each part, writing its result to `part-k.json` in `dir`.
-fn spawn_children(args: &[OsString], n: u32, dir: &Path) -> Result<Vec<(Child, PathBuf)>> {
+/// Starts child `k` of `n` for each part, writing its result to `part-k.json`, in its own
+/// process group (a signal to the parent's group reaches the parent alone, which forwards it)
+/// and killed if the parent dies.
+fn spawn_children(args: &[OsString], n: u32, parts: &mut Parts) -> Result<()> {
+    use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the stampede executable", e))?;
-    let mut children = Vec::with_capacity(n as usize);
     for k in 0..n {
-        let json = dir.join(format!("part-{k}.json"));
-        let err = std::fs::File::create(dir.join(format!("part-{k}.err"))).map_err(|e| Error::io("cannot create a temp file", e))?;
-        let child = std::process::Command::new(&exe)
-            .args(args)
+        let file = |ext: &str| parts.dir.join(format!("part-{k}.{ext}"));
+        let (json, progress, err) = (file("json"), file("progress"), file("err"));
+        let err_file = std::fs::File::create(&err).map_err(|e| Error::io("cannot create a temp file", e))?;
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(args)
             .args(["--process-part", &format!("{k}/{n}"), "--quiet", "--no-preflight", "--json"])
             .arg(&json)
-            .env(PROGRESS_ENV, dir.join(format!("part-{k}.progress")))
+            .env(PROGRESS_ENV, &progress)
             .stdout(std::process::Stdio::null())
-            .stderr(err)
-            .spawn()
-            .map_err(|e| Error::io("cannot start a child process", e))?;
-        children.push((child, json));
+            .stderr(err_file)
+            .process_group(0);
+        crate::sys::kill_with_parent(&mut cmd);
+        let child = cmd.spawn().map_err(|e| Error::io("cannot start a child process", e))?;
+        parts.parts.push(Part { k, child, json, progress, err, spawned: SystemTime::now(), fate: Fate::Running });
     }
-    Ok(children)
+    Ok(())
 }
 
-/// Waits for the children; passes a signal on once; one progress line for all of them (on a
-/// terminal), from the files they update each second.
-fn watch(children: &mut [(Child, PathBuf)], dir: &Path, stop: &AtomicBool, live: bool) {
-    let progress: Vec<PathBuf> = (0..children.len()).map(|k| dir.join(format!("part-{k}.progress"))).collect();
-    let (mut next_print, mut printed, mut forwarded) = (Instant::now() + Duration::from_secs(1), false, false);
+/// Sends `sig` to every child still running.
+fn signal_running(parts: &[Part], sig: Signal) {
+    for p in parts.iter().filter(|p| matches!(p.fate, Fate::Running)) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.child.id() as i32), sig);
+    }
+}
+
+/// Waits for the children: forwards signals, kills those that overrun, prints one progress line
+/// for all of them (on a terminal). Returns whether a signal came.
+fn watch(parts: &mut Parts, load: &LoadConfig, signals: &SignalCount, live: bool) -> bool {
+    let progress: Vec<PathBuf> = parts.parts.iter().map(|p| p.progress.clone()).collect();
+    let begin = load.start_at.map_or(SystemTime::now(), |at| at.max(SystemTime::now()));
+    // With -d: the end of the run plus grace. Always: a child whose progress file stops
+    // changing (stopped, hung) for its own no-progress limit plus grace.
+    let overrun_at = load.duration.map(|d| begin + d + GRACE);
+    let stale = crate::engine::stall_after(load).unwrap_or(Duration::ZERO) + GRACE;
+    let (mut next_print, mut printed) = (Instant::now() + Duration::from_secs(1), false);
+    let mut first_signal: Option<Instant> = None;
     loop {
         if live && Instant::now() >= next_print {
             next_print += Duration::from_secs(1);
@@ -118,42 +214,97 @@ fn watch(children: &mut [(Child, PathBuf)], dir: &Path, stop: &AtomicBool, live:
                 printed = true;
             }
         }
-        let mut running = 0;
-        for (c, _) in children.iter_mut() {
-            running += usize::from(matches!(c.try_wait(), Ok(None)));
-        }
-        if running == 0 {
-            break;
-        }
-        if stop.load(Ordering::Relaxed) && !forwarded {
-            forwarded = true;
-            for (c, _) in children.iter() {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGINT);
+        for p in parts.parts.iter_mut().filter(|p| matches!(p.fate, Fate::Running)) {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                p.fate = Fate::Ended(status);
             }
         }
-        std::thread::sleep(Duration::from_millis(50));
+        if !parts.parts.iter().any(|p| matches!(p.fate, Fate::Running)) {
+            break;
+        }
+        if signals.take() > 0 {
+            match first_signal {
+                None => {
+                    first_signal = Some(Instant::now());
+                    signal_running(&parts.parts, Signal::SIGINT);
+                }
+                // A second signal: the children stop at once (their own second signal).
+                Some(t) if t.elapsed() >= DUPLICATE_WINDOW => signal_running(&parts.parts, Signal::SIGTERM),
+                Some(_) => {}
+            }
+        }
+        let now = SystemTime::now();
+        for p in parts.parts.iter_mut().filter(|p| matches!(p.fate, Fate::Running)) {
+            let why = if first_signal.is_some_and(|t| t.elapsed() >= STOP_GRACE) {
+                Some(format!("still running {STOP_GRACE:?} after the stop signal"))
+            } else if overrun_at.is_some_and(|t| now >= t) {
+                Some(format!("overran: still running {GRACE:?} past the end of -d"))
+            } else {
+                let changed = std::fs::metadata(&p.progress).and_then(|m| m.modified()).unwrap_or(p.spawned).max(p.spawned).max(begin);
+                now.duration_since(changed).ok().filter(|idle| *idle >= stale).map(|idle| format!("overran: no progress for {:.0?}", idle))
+            };
+            if let Some(why) = why {
+                let _ = p.child.kill();
+                let _ = p.child.wait();
+                p.fate = Fate::Killed(why);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     if printed {
         eprintln!();
     }
+    first_signal.is_some()
 }
 
-/// The children's results merged; each child that wrote none is reported with its stderr.
-fn merge_parts(children: &[(Child, PathBuf)], dir: &Path) -> Result<Option<RunResult>> {
+/// What a child's exit status says: "exit status 2", "killed by signal 9 (SIGKILL)".
+fn describe(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(s)) => match Signal::try_from(s) {
+            Ok(sig) => format!("killed by signal {s} ({})", sig.as_str()),
+            Err(_) => format!("killed by signal {s}"),
+        },
+        (None, None) => status.to_string(),
+    }
+}
+
+/// The children's results merged, and the parts that have none. A part counts when its child
+/// ended by itself with a run's exit code (0 ok, 1 run failed, 3 thresholds) and wrote a
+/// result; a child that was killed, died on a signal or failed otherwise is missing.
+fn merge_parts(parts: &Parts) -> Result<(Option<RunResult>, Vec<MissingPartDoc>)> {
     let mut merged: Option<RunResult> = None;
-    let mut failures = Vec::new();
-    for (k, (_, json)) in children.iter().enumerate() {
-        let part =
-            std::fs::read(json).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).map(|v| RunResult::from_json(&v));
-        match (part, &mut merged) {
-            (Some(Ok(r)), None) => merged = Some(r),
-            (Some(Ok(r)), Some(m)) => m.merge(&r).map_err(Error::run)?,
-            (Some(Err(_)), _) | (None, _) => failures
-                .push(format!("part {k}: {}", std::fs::read_to_string(dir.join(format!("part-{k}.err"))).unwrap_or_default().trim())),
-        }
+    let mut missing = Vec::new();
+    for p in &parts.parts {
+        let read = || {
+            std::fs::read(&p.json)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| RunResult::from_json(&v).ok())
+        };
+        let status = match &p.fate {
+            Fate::Ended(st) if matches!(st.code(), Some(0 | 1 | 3)) => match read() {
+                Some(r) => {
+                    match &mut merged {
+                        None => merged = Some(r),
+                        Some(m) => m.merge(&r).map_err(Error::run)?,
+                    }
+                    continue;
+                }
+                None => format!("{}, and wrote no result", describe(st)),
+            },
+            Fate::Ended(st) => describe(st),
+            Fate::Killed(why) => format!("{why}; killed"),
+            Fate::Running => "still running".to_string(),
+        };
+        // A child that failed by itself said why last (a killed one was only reporting progress).
+        let err = match &p.fate {
+            Fate::Ended(st) if st.code().is_some() => std::fs::read_to_string(&p.err).unwrap_or_default(),
+            Fate::Ended(_) | Fate::Killed(_) | Fate::Running => String::new(),
+        };
+        let message = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_string();
+        missing.push(MissingPartDoc { part: u64::from(p.k), pid: u64::from(p.child.id()), status, message });
     }
-    for f in &failures {
-        eprintln!("stampede: a child process wrote no result: {f}");
-    }
-    Ok(merged)
+    Ok((merged, missing))
 }

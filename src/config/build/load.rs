@@ -159,6 +159,21 @@ fn split(load: LoadConfig, a: &LoadArgs) -> Result<LoadConfig> {
         (None, Some(p)) => Some((parse_part("--process-part", p)?, true)),
         (None, None) => None,
     };
+    // Every process needs a part of the work: refused here, before any child starts.
+    let n = u64::from(a.out.processes);
+    if part.is_none() && n > 1 {
+        if load.connections < n {
+            return Err(Error::usage(format!(
+                "--processes {n} with -c/--connections {}: each process needs at least one connection; use --processes {} or fewer, or more connections",
+                load.connections, load.connections
+            )));
+        }
+        if let Some(r) = load.requests.filter(|r| *r < n) {
+            return Err(Error::usage(format!(
+                "--processes {n} with -n/--requests {r}: each process needs at least one request; use --processes {r} or fewer, or more requests"
+            )));
+        }
+    }
     match part {
         Some(((i, n), split_cpus)) => take_part(load, i, n, split_cpus),
         None => Ok(load),
