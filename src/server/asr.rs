@@ -1,7 +1,8 @@
 //! The embedded mock speech recogniser at `/asr`, speaking the vosk WebSocket protocol:
-//! `{"config": {"sample_rate": R}}`, binary 16-bit PCM, `{"eof" : 1}`. It answers a partial
-//! result every `partial_ms` of audio received and, after the end of audio, the final result once
-//! a processing cost of `rtf` × audio length has passed — so gateway capacity and recogniser
+//! `{"config": {"sample_rate": R}}`, binary 16-bit PCM, `{"eof" : 1}`. As vosk-server it answers
+//! every audio message (`{"partial"}`, a new word every `partial_ms` of audio) and, after the end
+//! of audio, the final result once a processing cost of `rtf` × audio length has passed, then
+//! closes (1000) — so gateway capacity and recogniser
 //! latency can be reproduced. Over `max_sessions` it closes with 1013 (try again later).
 
 use std::sync::atomic::Ordering;
@@ -66,10 +67,15 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
                             audio += payload.len() as u64;
                             while audio >= next_partial {
                                 partials += 1;
-                                let msg = format!("{{\"partial\" : \"word{partials}\"}}");
-                                encode_frame(&mut wbuf, true, Opcode::Text, None, msg.as_bytes());
                                 next_partial += bytes_for(u64::from(mock.partial_ms), rate);
                             }
+                            // As vosk-server: exactly one answer per audio message.
+                            let msg = if partials == 0 {
+                                "{\"partial\" : \"\"}".to_string()
+                            } else {
+                                format!("{{\"partial\" : \"word{partials}\"}}")
+                            };
+                            encode_frame(&mut wbuf, true, Opcode::Text, None, msg.as_bytes());
                         }
                         Some(Event::Ping(p)) => encode_frame(&mut wbuf, true, Opcode::Pong, None, p),
                         Some(Event::Pong(_)) | None => {}
@@ -96,13 +102,13 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
             monoio::time::sleep(Duration::from_secs_f64(audio_ms as f64 / 1000.0 * mock.rtf)).await;
             let msg = format!("{{\"result\" : [], \"text\" : \"{partials} words in {audio_ms} ms of audio\"}}");
             encode_frame(&mut wbuf, true, Opcode::Text, None, msg.as_bytes());
+            // As vosk-server: the handler returns after the eof's answer and the server closes.
+            encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(1000, ""));
             let (res, b) = stream.write_all(wbuf).await;
-            wbuf = b;
-            wbuf.clear();
-            if res.is_err() {
-                return;
+            if res.is_ok() {
+                linger(stream, b).await;
             }
-            (audio, partials, next_partial) = (0, 0, bytes_for(u64::from(mock.partial_ms), rate));
+            return;
         }
         if rbuf.len() == rbuf.capacity() {
             let grow = rbuf.capacity().min(MAX_FRAME as usize + 14);

@@ -76,6 +76,11 @@ fn asr(s: &Shard) -> Option<AsrDoc> {
         rtf: Short { p50: rtf(0.5), p99: rtf(0.99), max: rtf(1.0) },
         partials: a.partials,
         partials_per_session: if s.responses > 0 { a.partials as f64 / s.responses as f64 } else { 0.0 },
+        segments: a.segments,
+        segments_per_session: if s.responses > 0 { a.segments as f64 / s.responses as f64 } else { 0.0 },
+        segment_latency_ms: short(&a.segment_latency),
+        audio_seconds: a.audio_ms as f64 / 1000.0,
+        cpu_us_per_audio_second: None,
     })
 }
 
@@ -111,6 +116,7 @@ fn histograms(s: &Shard) -> Histograms {
         first_partial: of(asr.map(|a| &a.first_partial)),
         rtf_permille: of(asr.map(|a| &a.rtf_permille)),
         delivery: of(s.chat().map(|c| &c.delivery)),
+        segment_latency: of(asr.map(|a| &a.segment_latency)),
     }
 }
 
@@ -180,7 +186,11 @@ impl RunResult {
                 samples_sum: s.open_samples_sum,
             },
             histograms: histograms(s),
-            asr: asr(s),
+            asr: asr(s).map(|mut a| {
+                let cpu = m.cpu_user_s + m.cpu_sys_s;
+                a.cpu_us_per_audio_second = (a.audio_seconds > 0.0 && cpu > 0.0).then(|| cpu * 1e6 / a.audio_seconds);
+                a
+            }),
             chat: chat(s),
             stages: self.stage_docs(),
             by_name: self.by_name.iter().filter_map(|(n, sh)| Some((n.clone(), part(sh, &self.named_result(n)?)))).collect(),
@@ -268,6 +278,9 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
             first_partial: optional(&h.first_partial)?,
             rtf_permille: optional(&h.rtf_permille)?,
             partials: a.partials,
+            segments: a.segments,
+            segment_latency: optional(&h.segment_latency)?,
+            audio_ms: (a.audio_seconds * 1000.0).round() as u64,
         })),
         (None, Some(c)) => ScenarioStats::Chat(Box::new(ChatStats {
             broadcasts: c.messages_sent,

@@ -261,6 +261,8 @@ pub struct Histograms {
     pub rtf_permille: Option<String>,
     #[serde(default)]
     pub delivery: Option<String>,
+    #[serde(default)]
+    pub segment_latency: Option<String>,
 }
 
 /// Streaming-session (ASR) figures.
@@ -273,8 +275,23 @@ pub struct AsrDoc {
     pub frames_sent: u64,
     /// Real-time factor (processing time over audio time).
     pub rtf: Short,
+    /// Transcript updates (a partial with new text, or a segment), not every reply.
     pub partials: u64,
     pub partials_per_session: f64,
+    /// Completed mid-stream results (an utterance ended before the end of the audio).
+    #[serde(default)]
+    pub segments: u64,
+    #[serde(default)]
+    pub segments_per_session: f64,
+    /// Segment arrival − the due time of its last audio (servers that give word timings).
+    #[serde(default)]
+    pub segment_latency_ms: Short,
+    /// Audio of the completed sessions, in seconds.
+    #[serde(default)]
+    pub audio_seconds: f64,
+    /// The generator's CPU time (user + sys) per second of audio streamed, in µs.
+    #[serde(default)]
+    pub cpu_us_per_audio_second: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
