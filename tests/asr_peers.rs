@@ -195,3 +195,51 @@ fn sherpa_float32_and_done() {
     let v = run(&peer, &wav, 2, &["--preset", "sherpa"], 20);
     assert!(segments(&v) >= 2, "an endpoint in the pause: {v}");
 }
+
+#[test]
+fn vosk_alternatives_results_are_read() {
+    let Some((python, wav)) = peers() else { return };
+    let peer = Peer::start(&python, "vosk_server.py", &["--max-alternatives", "2"]);
+    let v = run(&peer, &wav, 1, &["--preset", "vosk"], 20);
+    assert!(segments(&v) >= 1, "the mid-stream result in the alternatives format is a segment: {v}");
+}
+
+/// A websockets server (the Python library, nobody here wrote its keepalive) that pings every
+/// 100 ms and closes with 1011 when a pong is 300 ms late; it speaks the sherpa-onnx flow.
+const KEEPALIVE_SERVER: &str = r#"
+import asyncio, json, websockets
+async def handler(ws):
+    frames = 0
+    async for m in ws:
+        if m == "Done":
+            await ws.send(json.dumps({"text": "w%d" % frames, "segment": 0}))
+            break
+        frames += 1
+        if frames % 16 == 0:
+            await ws.send(json.dumps({"text": "w%d" % frames, "segment": 0}))
+async def main():
+    async with websockets.serve(handler, "127.0.0.1", 0, ping_interval=0.1, ping_timeout=0.3) as server:
+        print(json.dumps({"event": "listening", "port": server.sockets[0].getsockname()[1]}), flush=True)
+        await asyncio.Future()
+asyncio.run(main())
+"#;
+
+#[test]
+fn pings_are_answered_while_audio_streams() {
+    let Some((python, _)) = peers() else { return };
+    let mut child =
+        Command::new(&python).args(["-c", KEEPALIVE_SERVER]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start python");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("the server's first line");
+    let port = serde_json::from_str::<Value>(&line).ok().and_then(|v| v["port"].as_u64()).unwrap_or_else(|| panic!("{line}"));
+    let url = format!("ws://127.0.0.1:{port}/");
+    // 3 s of audio: about 30 pings, each to be answered within 300 ms.
+    let r = stampede(&["asr", &url, "--preset", "sherpa", "--streams", "2", "--signal-length", "3s"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let v = r.json.clone().unwrap_or(Value::Null);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, r.stdout);
+    assert_eq!(u(&v, &["asr", "sessions", "completed"]), 2, "no session closed by the keepalive: {}", r.stdout);
+    assert!(v["close_codes"].get("1011").is_none(), "{}", r.stdout);
+    assert_eq!(u(&v, &["asr", "frames_sent"]), 300, "{}", r.stdout);
+}
