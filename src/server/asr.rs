@@ -1,6 +1,7 @@
 //! The embedded mock speech recogniser at `/asr`, speaking the vosk WebSocket protocol:
 //! `{"config": {"sample_rate": R}}`, binary 16-bit PCM, `{"eof" : 1}`. As vosk-server it answers
-//! every audio message (`{"partial"}`, a new word every `partial_ms` of audio) and, after the end
+//! every audio message (`{"partial"}`, a new word every `partial_ms` of audio; `{"text",
+//! "result"}` with the word's end time when speech is followed by 500 ms of silence) and, after the end
 //! of audio, the final result once a processing cost of `rtf` × audio length has passed, then
 //! closes (1000) — so gateway capacity and recogniser
 //! latency can be reproduced. Over `max_sessions` it closes with 1013 (try again later).
@@ -45,6 +46,7 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
     let mut audio: u64 = 0;
     let mut next_partial = bytes_for(u64::from(mock.partial_ms), rate);
     let mut partials = 0u64;
+    let mut pause = Pause::default();
     rbuf.reserve(64 * 1024);
     loop {
         let mut pos = 0;
@@ -69,11 +71,12 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
                                 partials += 1;
                                 next_partial += bytes_for(u64::from(mock.partial_ms), rate);
                             }
-                            // As vosk-server: exactly one answer per audio message.
-                            let msg = if partials == 0 {
-                                "{\"partial\" : \"\"}".to_string()
-                            } else {
-                                format!("{{\"partial\" : \"word{partials}\"}}")
+                            // As vosk-server: exactly one answer per audio message; a result
+                            // (a segment) when an utterance ends in silence.
+                            let msg = match pause.feed(payload, audio, rate) {
+                                Some(end_s) => format!("{{\"result\" : [{{\"conf\" : 1.0, \"end\" : {end_s:.3}, \"word\" : \"word{partials}\"}}], \"text\" : \"word{partials}\"}}"),
+                                None if partials == 0 => "{\"partial\" : \"\"}".to_string(),
+                                None => format!("{{\"partial\" : \"word{partials}\"}}"),
                             };
                             encode_frame(&mut wbuf, true, Opcode::Text, None, msg.as_bytes());
                         }
@@ -120,6 +123,37 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+    }
+}
+
+/// Speech followed by [`PAUSE_MS`] of silence ends an utterance (as Kaldi's endpointing does).
+const PAUSE_MS: u64 = 500;
+/// A frame below this RMS (of full scale, 1/100) is silence.
+const SILENCE_RMS_SQ: u64 = (32768 / 100) * (32768 / 100);
+
+#[derive(Default)]
+struct Pause {
+    in_speech: bool,
+    /// Audio bytes received when the current silence began.
+    silence_from: u64,
+}
+
+impl Pause {
+    /// One audio message (16-bit PCM), `total` bytes received with it: the end of the utterance
+    /// in seconds of audio when this message completes a pause after speech.
+    fn feed(&mut self, payload: &[u8], total: u64, rate: u64) -> Option<f64> {
+        let n = (payload.len() / 2).max(1) as u64;
+        let energy: u64 = payload.chunks_exact(2).map(|s| i64::from(i16::from_le_bytes([s[0], s[1]])).unsigned_abs().pow(2)).sum();
+        if energy / n > SILENCE_RMS_SQ {
+            self.in_speech = true;
+            self.silence_from = total;
+            return None;
+        }
+        if self.in_speech && total - self.silence_from >= bytes_for(PAUSE_MS, rate) {
+            self.in_speech = false;
+            return Some(self.silence_from as f64 / (rate * 2) as f64);
+        }
+        None
     }
 }
 
