@@ -3,7 +3,8 @@
 //! every audio message (`{"partial"}`, a new word every `partial_ms` of audio; `{"text",
 //! "result"}` with the word's end time when speech is followed by 500 ms of silence) and, after the end
 //! of audio, the final result once a processing cost of `rtf` × audio length has passed, then
-//! closes (1000) — so gateway capacity and recogniser
+//! closes (1000); it pings every second of audio and closes with 1011 when the pong has not come
+//! by the next — so gateway capacity and recogniser
 //! latency can be reproduced. Over `max_sessions` it closes with 1013 (try again later).
 
 use std::sync::atomic::Ordering;
@@ -47,6 +48,10 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
     let mut next_partial = bytes_for(u64::from(mock.partial_ms), rate);
     let mut partials = 0u64;
     let mut pause = Pause::default();
+    // Keepalive as websockets' (vosk-server keeps its defaults), counted in audio received: a
+    // ping every `KEEPALIVE_MS` of audio; unanswered when the next is due: close 1011.
+    let mut next_ping = bytes_for(KEEPALIVE_MS, rate);
+    let mut ping_out = false;
     rbuf.reserve(64 * 1024);
     loop {
         let mut pos = 0;
@@ -62,11 +67,24 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
                             if let Some(r) = v.pointer("/config/sample_rate").and_then(|r| r.as_f64()) {
                                 rate = (r as u64).clamp(1000, 384_000);
                                 next_partial = bytes_for(u64::from(mock.partial_ms), rate);
+                                next_ping = bytes_for(KEEPALIVE_MS, rate);
                             }
                             eof |= v.get("eof").is_some();
                         }
                         Some(Event::Message { payload, .. }) => {
                             audio += payload.len() as u64;
+                            if audio >= next_ping {
+                                if ping_out {
+                                    encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(1011, "keepalive ping timeout"));
+                                    let (res, b) = stream.write_all(wbuf).await;
+                                    if res.is_ok() {
+                                        linger(stream, b).await;
+                                    }
+                                    return;
+                                }
+                                encode_frame(&mut wbuf, true, Opcode::Ping, None, b"keepalive");
+                                (ping_out, next_ping) = (true, next_ping + bytes_for(KEEPALIVE_MS, rate));
+                            }
                             while audio >= next_partial {
                                 partials += 1;
                                 next_partial += bytes_for(u64::from(mock.partial_ms), rate);
@@ -81,7 +99,8 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
                             encode_frame(&mut wbuf, true, Opcode::Text, None, msg.as_bytes());
                         }
                         Some(Event::Ping(p)) => encode_frame(&mut wbuf, true, Opcode::Pong, None, p),
-                        Some(Event::Pong(_)) | None => {}
+                        Some(Event::Pong(_)) => ping_out = false,
+                        None => {}
                         Some(Event::Close { code, .. }) => {
                             encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(code.unwrap_or(1000), ""));
                             let _ = stream.write_all(wbuf).await;
@@ -125,6 +144,9 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
         }
     }
 }
+
+/// Audio between two keepalive pings.
+const KEEPALIVE_MS: u64 = 1000;
 
 /// Speech followed by [`PAUSE_MS`] of silence ends an utterance (as Kaldi's endpointing does).
 const PAUSE_MS: u64 = 500;
