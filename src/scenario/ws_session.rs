@@ -69,17 +69,8 @@ impl<W: AsyncWriteRent> WsWriter<W> {
     /// Writes `of[range]` (a frame of the run's shared buffer), then any control frame queued
     /// meanwhile. Fails when the half is busy (one data writer per session) or broken.
     pub async fn write_shared(&self, out: &mut Handle, of: &Shared, range: Range<usize>) -> std::io::Result<()> {
-        // The reader may be sending a pong: that takes one short write.
-        let mut waited = 0;
-        let mut half = loop {
-            if let Some(h) = self.half.borrow_mut().take() {
-                break h;
-            }
-            if waited >= 5000 {
-                return Err(std::io::Error::other("the write half stayed busy"));
-            }
-            monoio::time::sleep(std::time::Duration::from_millis(1)).await;
-            waited += 1;
+        let Some(mut half) = self.take_half().await else {
+            return Err(std::io::Error::other("the write half stayed busy"));
         };
         let res = out.write_all(&mut half, of, range).await;
         let res = match res {
@@ -91,6 +82,35 @@ impl<W: AsyncWriteRent> WsWriter<W> {
         }
         *self.half.borrow_mut() = Some(half);
         res
+    }
+
+    /// Writes `buf` (a connection's own reused buffer), then any control frame queued
+    /// meanwhile; hands the buffer back.
+    pub async fn write_own(&self, buf: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
+        let Some(mut half) = self.take_half().await else {
+            return (Err(std::io::Error::other("the write half stayed busy")), buf);
+        };
+        let (res, buf) = net::write_all(&mut half, buf).await;
+        let res = match res {
+            Ok(()) => self.flush_pending(&mut half).await,
+            Err(e) => Err(e),
+        };
+        if res.is_err() {
+            self.failed.set(true);
+        }
+        *self.half.borrow_mut() = Some(half);
+        (res, buf)
+    }
+
+    /// The write half, once no one else writes (a pong takes one short write).
+    async fn take_half(&self) -> Option<W> {
+        for _ in 0..5000 {
+            if let Some(h) = self.half.borrow_mut().take() {
+                return Some(h);
+            }
+            monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        None
     }
 
     /// A pong for `payload`: out now when the half is free, else right after the current write.
