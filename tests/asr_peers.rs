@@ -243,3 +243,36 @@ fn pings_are_answered_while_audio_streams() {
     assert!(v["close_codes"].get("1011").is_none(), "{}", r.stdout);
     assert_eq!(u(&v, &["asr", "frames_sent"]), 300, "{}", r.stdout);
 }
+
+/// A 16-bit mono WAV of `pcm`.
+fn wav_bytes(rate: u32, pcm: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(44 + pcm.len());
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + pcm.len() as u32).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    for (v, n) in [(16u32, 4), (1, 2), (1, 2), (rate, 4), (rate * 2, 4), (2, 2), (16, 2)] {
+        b.extend_from_slice(&v.to_le_bytes()[..n]);
+    }
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(pcm.len() as u32).to_le_bytes());
+    b.extend_from_slice(pcm);
+    b
+}
+
+#[test]
+fn vosk_keepalive_does_not_drop_a_long_session() {
+    // vosk-server keeps websockets' keepalive (ping every 20 s, 20 s timeout): a session past
+    // 40 s ends with 1011 unless its pings are answered. 4 × ko-pause.wav = 47.3 s.
+    let Some((python, wav)) = peers() else { return };
+    let audio = stampede::audio::read_wav(&wav).expect("the pause WAV");
+    let mut pcm = audio.pcm.clone();
+    pcm.truncate(pcm.len() / 2 * 2);
+    let pcm = pcm.repeat(4);
+    let long = std::env::temp_dir().join(format!("stampede-ko-long-{}.wav", std::process::id()));
+    std::fs::write(&long, wav_bytes(audio.sample_rate, &pcm)).unwrap();
+    let peer = Peer::start(&python, "vosk_server.py", &[]);
+    let v = run(&peer, &long, 1, &["--preset", "vosk"], 20);
+    let _ = std::fs::remove_file(&long);
+    assert!(segments(&v) >= 4, "a result at each pause: {v}");
+    assert!(v["close_codes"].get("1011").is_none(), "{v}");
+}
