@@ -14,6 +14,16 @@ if ! command -v openssl >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &&
     apt-get install -y -q openssl >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q openssl >/dev/null 2>&1; } \
         || echo "scripts/test.sh: could not install openssl (apt-get install -y openssl)" >&2
 fi
+# tests/asr_peers.rs checks `stampede asr` against independent ASR servers (a real Vosk
+# recognizer, FunASR, WhisperLive and sherpa-onnx servers written from their sources): their venv
+# and speech WAVs come from scripts/peers-asr.sh (cached). Under CI=true its failure is fatal;
+# elsewhere those tests say SKIPPED.
+if ! scripts/peers-asr.sh >/dev/null; then
+    if [ "${CI:-}" = true ]; then
+        echo "scripts/test.sh: scripts/peers-asr.sh failed (CI=true: the ASR peer tests must run)" >&2
+        exit 1
+    fi
+fi
 skipped_file=$(mktemp "${TMPDIR:-/tmp}/stampede-skipped.XXXXXX")
 trap 'rm -f "$skipped_file"' EXIT
 rc=0

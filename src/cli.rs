@@ -390,25 +390,37 @@ pub struct AsrArgs {
     /// Start the streams evenly over this time instead of all at once.
     #[arg(long = "ramp", value_name = "TIME", value_parser = duration())]
     pub ramp: Option<Duration>,
-    /// Audio per frame, in milliseconds.
-    #[arg(long = "chunk-ms", default_value_t = 20)]
-    pub chunk_ms: u32,
+    /// Audio per frame, in milliseconds [default: the preset's reference client: 60 for funasr, else 20].
+    #[arg(long = "chunk-ms", value_name = "MS")]
+    pub chunk_ms: Option<u32>,
     /// 1.0 = real time, 2.0 = twice as fast, 0 = as fast as possible.
     #[arg(long = "speed", default_value_t = 1.0)]
     pub speed: f64,
     /// Repeat the audio: each stream starts a new session when one ends (soak runs).
     #[arg(long = "loop")]
     pub loop_audio: bool,
-    /// Protocol: vosk, funasr or custom.
+    /// Protocol: vosk, funasr, whisperlive, sherpa or custom.
     #[arg(long = "preset", default_value = "vosk")]
     pub preset: String,
-    /// custom: first text message of a session.
+    /// funasr: the server's mode: 2pass, online or offline.
+    #[arg(long = "funasr-mode", default_value = "2pass", value_name = "MODE")]
+    pub funasr_mode: String,
+    /// custom: first text message of a session (none when not given).
     #[arg(long = "start-message", value_name = "TEXT")]
     pub start_message: Option<String>,
+    /// custom: audio waits for a server message containing TEXT.
+    #[arg(long = "ready-message", value_name = "TEXT")]
+    pub ready_message: Option<String>,
     /// custom: text message after the last audio frame.
     #[arg(long = "end-message", value_name = "TEXT")]
     pub end_message: Option<String>,
-    /// custom: a server text message containing this is the final transcript.
+    /// custom: send the end message as a binary frame.
+    #[arg(long = "end-binary")]
+    pub end_binary: bool,
+    /// custom: samples on the wire: s16le or f32le.
+    #[arg(long = "sample-format", default_value = "s16le", value_name = "FORMAT")]
+    pub sample_format: String,
+    /// custom: after the end message, a server text message containing this is the final transcript.
     #[arg(long = "final-match", value_name = "TEXT")]
     pub final_match: Option<String>,
     /// Extra header on the upgrade request "Name: value" (repeatable).
@@ -418,6 +430,12 @@ pub struct AsrArgs {
     /// naming one not offered fails the handshake, an answer without one is accepted.
     #[arg(long = "subprotocol", value_name = "NAME", value_delimiter = ',')]
     pub subprotocols: Vec<String>,
+    /// custom: the final is match:TEXT (as --final-match), reply-to-end (the server answers every message), last-before-close, or close.
+    #[arg(long = "final-rule", value_name = "RULE")]
+    pub final_rule: Option<String>,
+    /// custom: a mid-stream server message containing this is a segment (a completed result).
+    #[arg(long = "segment-match", value_name = "TEXT")]
+    pub segment_match: Option<String>,
     /// Save each session's final transcript (one JSON line per session) to FILE.
     #[arg(long = "transcripts", value_name = "FILE")]
     pub transcripts: Option<PathBuf>,

@@ -154,3 +154,47 @@ fn asr_streams_split_over_processes_and_merge() {
     assert_eq!(u(&v, &["connections", "planned"]), 5, "{v}");
     srv.stop();
 }
+
+/// A 16-bit mono WAV of `pcm`.
+fn wav(rate: u32, pcm: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(44 + pcm.len());
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + pcm.len() as u32).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(pcm.len() as u32).to_le_bytes());
+    b.extend_from_slice(pcm);
+    b
+}
+
+#[test]
+fn a_pause_mid_stream_is_a_segment_and_the_audio_goes_on_to_the_final() {
+    // 1 s of speech, 1 s of silence, 1 s of speech: the mock (as vosk-server) answers the pause
+    // with a result; stampede counts it as a segment and streams the rest of the audio.
+    let srv = common::embedded_asr(AsrMock { partial_ms: 200, rtf: 0.1, max_sessions: None });
+    let speech = stampede::audio::speech_like(16_000, 1.0).pcm;
+    let mut pcm = speech.clone();
+    pcm.extend(std::iter::repeat_n(0u8, 32_000));
+    pcm.extend_from_slice(&speech);
+    let path = std::env::temp_dir().join(format!("stampede-pause-{}.wav", std::process::id()));
+    std::fs::write(&path, wav(16_000, &pcm)).unwrap();
+    let r = stampede(&["asr", &asr_url(srv.local_addr()), "--streams", "2", "-t", "1", "--audio", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!(u(&v, &["asr", "sessions", "completed"]), 2, "{}", r.stdout);
+    assert_eq!(u(&v, &["asr", "frames_sent"]), 300, "the whole audio, both streams: {}", r.stdout);
+    assert_eq!(u(&v, &["asr", "segments", "count"]), 2, "one segment per stream: {}", r.stdout);
+    let seg = f(&v, &["asr", "segments", "latency_ms", "p50"]);
+    assert!(seg > 400.0 && seg < 1500.0, "the segment comes after 500 ms of silence: {seg} ms");
+    let fin = f(&v, &["asr", "final_latency_ms", "corrected", "p50"]);
+    assert!(fin > 250.0 && fin < 800.0, "final after 0.1 × 3 s: {fin} ms");
+    assert_eq!(v["close_codes"]["1000"], 2, "the mock closes after the final as vosk-server: {v}");
+}

@@ -253,32 +253,157 @@ impl SeqConfig {
     }
 }
 
-/// An ASR server's streaming protocol.
+/// An ASR server's streaming protocol: what a session sends and how its replies are read
+/// (the rules themselves live in `scenario/asr_rules.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AsrPreset {
-    /// `{"config": {"sample_rate": R}}`, PCM frames, `{"eof" : 1}`; partials `{"partial": ...}`,
-    /// the final `{"result": ..., "text": ...}`.
+    /// alphacep/vosk-server `websocket/asr_server.py`: `{"config": {"sample_rate": R}}`, PCM16
+    /// frames, `{"eof" : 1}`; one answer per message: `{"partial"}`, `{"text", "result"}` (or
+    /// `{"alternatives"}`) when an utterance ends; the final is the answer to the eof.
     Vosk,
-    /// A JSON start message (mode, chunk_size, wav_name, is_speaking), PCM frames,
-    /// `{"is_speaking": false}`; results carry `is_final`.
-    FunAsr,
-    /// User messages; a text message containing `final_match` is the final.
-    Custom { start: String, end: String, final_match: String },
+    /// modelscope/FunASR websocket servers: the reference client's JSON start message, PCM16
+    /// frames, `{"is_speaking": false, "is_end": true}`; results carry `mode` and `is_final`.
+    FunAsr { mode: FunAsrMode },
+    /// collabora/WhisperLive: options JSON, wait for `SERVER_READY`, float32 frames, binary
+    /// `END_OF_AUDIO`; `{"segments"}` results; the server's close answers the end.
+    WhisperLive,
+    /// k2-fsa/sherpa-onnx `streaming_server.py`: float32 frames, text `Done`; `{"text",
+    /// "segment"}` results; the last one before the server's close is the final.
+    Sherpa,
+    /// Messages and rules from flags.
+    Custom(CustomAsr),
+}
+
+/// FunASR's `mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunAsrMode {
+    TwoPass,
+    Online,
+    Offline,
+}
+
+impl FunAsrMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunAsrMode::TwoPass => "2pass",
+            FunAsrMode::Online => "online",
+            FunAsrMode::Offline => "offline",
+        }
+    }
+}
+
+/// A protocol given by flags (`--preset custom`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomAsr {
+    /// First text message; empty: none.
+    pub start: String,
+    /// Audio waits for a server message containing this.
+    pub ready: Option<String>,
+    pub end: EndMessage,
+    pub sample_format: SampleFormat,
+    pub final_rule: FinalRule,
+    /// A mid-stream message containing this is a segment (a completed result).
+    pub segment_match: Option<String>,
+}
+
+/// The message that ends the audio.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndMessage {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// How the audio samples go on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleFormat {
+    /// 16-bit little-endian integers, as in the WAV.
+    S16le,
+    /// 32-bit little-endian floats in [-1, 1].
+    F32le,
+}
+
+/// Which message, after the end message was sent, is the final.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FinalRule {
+    /// The server answers every message after the start: the answer to the end message.
+    ReplyToEnd,
+    /// A message containing this text.
+    Match(String),
+    /// The last message before the server's close.
+    LastBeforeClose,
+    /// The server's close itself (no final message).
+    Close,
 }
 
 impl AsrPreset {
-    /// The start and end messages of a session.
-    pub fn messages(&self, sample_rate: u32, path: &str) -> (String, String) {
+    /// The sample format the server expects.
+    pub fn sample_format(&self) -> SampleFormat {
         match self {
-            AsrPreset::Vosk => (format!("{{\"config\": {{\"sample_rate\": {sample_rate}}}}}"), "{\"eof\" : 1}".to_string()),
-            AsrPreset::FunAsr => {
-                let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("stampede");
-                (
-                    format!("{{\"mode\": \"2pass\", \"chunk_size\": [5, 10, 5], \"chunk_interval\": 10, \"wav_name\": \"{name}\", \"is_speaking\": true, \"audio_fs\": {sample_rate}}}"),
-                    "{\"is_speaking\": false}".to_string(),
-                )
+            AsrPreset::Vosk | AsrPreset::FunAsr { .. } => SampleFormat::S16le,
+            AsrPreset::WhisperLive | AsrPreset::Sherpa => SampleFormat::F32le,
+            AsrPreset::Custom(c) => c.sample_format,
+        }
+    }
+
+    /// The frame length the server's reference client sends, in milliseconds.
+    pub fn default_chunk_ms(&self) -> u32 {
+        match self {
+            AsrPreset::FunAsr { .. } => 60,
+            AsrPreset::Vosk | AsrPreset::WhisperLive | AsrPreset::Sherpa | AsrPreset::Custom(_) => 20,
+        }
+    }
+
+    /// The server message audio waits for, if any.
+    pub fn ready(&self) -> Option<&str> {
+        match self {
+            AsrPreset::WhisperLive => Some("SERVER_READY"),
+            AsrPreset::Custom(c) => c.ready.as_deref(),
+            AsrPreset::Vosk | AsrPreset::FunAsr { .. } | AsrPreset::Sherpa => None,
+        }
+    }
+
+    /// The start message (empty: none) and the end message of a session with `chunk_ms` frames.
+    pub fn messages(&self, sample_rate: u32, path: &str, chunk_ms: u32) -> (String, EndMessage) {
+        match self {
+            AsrPreset::Vosk => {
+                (format!("{{\"config\": {{\"sample_rate\": {sample_rate}}}}}"), EndMessage::Text("{\"eof\" : 1}".to_string()))
             }
-            AsrPreset::Custom { start, end, .. } => (start.clone(), end.clone()),
+            AsrPreset::FunAsr { mode } => {
+                let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("stampede");
+                // funasr_wss_client.py: chunk_size [5, 10, 5] (600 ms of audio per online step),
+                // chunk_interval frames per step: each frame is 60 * 10 / chunk_interval ms.
+                let interval = (600 / chunk_ms.max(1)).max(1);
+                let start = serde_json::json!({
+                    "mode": mode.as_str(),
+                    "chunk_size": [5, 10, 5],
+                    "chunk_interval": interval,
+                    "encoder_chunk_look_back": 4,
+                    "decoder_chunk_look_back": 0,
+                    "audio_fs": sample_rate,
+                    "wav_name": name,
+                    "wav_format": "pcm",
+                    "is_speaking": true,
+                    "hotwords": "",
+                    "itn": true,
+                });
+                (start.to_string(), EndMessage::Text("{\"is_speaking\": false, \"is_end\": true}".to_string()))
+            }
+            AsrPreset::WhisperLive => {
+                let start = serde_json::json!({
+                    "uid": "stampede",
+                    "language": "en",
+                    "task": "transcribe",
+                    "model": "small",
+                    "use_vad": true,
+                    "send_last_n_segments": 10,
+                    "no_speech_thresh": 0.45,
+                    "clip_audio": false,
+                    "same_output_threshold": 10,
+                });
+                (start.to_string(), EndMessage::Binary(b"END_OF_AUDIO".to_vec()))
+            }
+            AsrPreset::Sherpa => (String::new(), EndMessage::Text("Done".to_string())),
+            AsrPreset::Custom(c) => (c.start.clone(), c.end.clone()),
         }
     }
 }

@@ -309,10 +309,19 @@ fn extras(o: &mut String, v: &ResultDoc) {
         kv(o, "Sessions", "asr.sessions", &sessions);
         kv(o, "First partial", "asr.time_to_first_partial_ms", &short(&asr.time_to_first_partial_ms));
         kv(o, "Final latency (corrected)", "asr.final_latency_ms.corrected", &short(&asr.final_latency_ms.corrected));
+        kv(o, "Final latency (service)", "asr.final_latency_ms.service", &short(&asr.final_latency_ms.service));
+        if let Some(g) = &asr.segments {
+            kv(o, "Segments", "asr.segments.count", &format!("{} ({} per session)", int(g.count), num(g.per_session, 1)));
+            kv(o, "Segment latency", "asr.segments.latency_ms", &short(&g.latency_ms));
+        }
+        kv(o, "Frames sent", "asr.frames_sent", &int(asr.frames_sent));
         kv(o, "Frame send lag", "asr.frame_send_lag_ms", &short(&asr.frame_send_lag_ms));
         let x = |r: Option<f64>| r.map_or("-".into(), |x| num(x, 3));
         kv(o, "Real-time factor", "asr.rtf", &format!("p50 {} · p99 {} · max {}", x(asr.rtf.p50), x(asr.rtf.p99), x(asr.rtf.max)));
-        kv(o, "Partials per session", "asr.partials_per_session", &num(asr.partials_per_session, 1));
+        kv(o, "Transcript updates per session", "asr.partials_per_session", &num(asr.partials_per_session, 1));
+        if let Some(us) = asr.cpu_us_per_audio_second {
+            kv(o, "CPU per audio-second", "asr.cpu_us_per_audio_second", &format!("{} µs", num(us, 0)));
+        }
         let _ = writeln!(o, "</table>");
     }
 }

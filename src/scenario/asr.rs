@@ -1,17 +1,20 @@
 //! Real-time audio streaming to a speech-recognition (ASR) WebSocket server: `stampede asr`.
 //!
 //! One task per stream runs sessions back to back: connect, WebSocket handshake, the preset's
-//! start message, then the audio in `chunk_ms` frames paced against absolute deadlines
-//! (`session start + k × chunk / speed`, never "sleep a chunk after the last send", so lateness
-//! does not accumulate), the end message, and the wait for the final transcript. A second task
-//! per session reads the server's messages while frames go out: partials and the final.
+//! start message (and, where the server has one, the wait for its ready message), then the
+//! whole audio in `chunk_ms` frames paced against absolute deadlines (`audio start + k × chunk
+//! / speed`, so lateness does not accumulate), the end message at the end of the audio's due
+//! time, the final, and the closing handshake. A second task per session reads the server's
+//! messages while frames go out: transcript updates, segments (completed mid-stream results),
+//! pings (answered at once: `ws_session`) and the final, which is only ever the answer to the
+//! end message (`asr_rules`): a mid-stream result never ends the audio.
 //!
 //! The upgrade request, the start and end messages and all frames of the audio are framed and
-//! masked once per run into one [`Shared`] buffer; each session writes slices of it. The
-//! session's state (listening, final heard, failed) is one enum the reader and writer share. Measured per session: handshake, time to first partial (from the
-//! first audio byte), final latency from the end of the audio (corrected: from when the last
-//! frame was due; service: from when it was sent), real-time factor, and the send lag of every
-//! frame (proof that pacing held).
+//! masked once per run into one [`Shared`] buffer; each session writes slices of it. Measured
+//! per session: handshake, time to first transcript update (from the first audio byte), final
+//! latency (corrected: from the end-of-audio due time; service: from when the end message went
+//! out), segment latency (arrival − the due time of the segment's last audio, where the server
+//! gives word timings), real-time factor, and the send lag of every frame.
 
 use std::cell::{Cell, RefCell};
 use std::ops::Range;
@@ -19,24 +22,34 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::clock;
-use crate::config::{AsrConfig, AsrPreset};
-use crate::net::{self, Backoff, Handle, ReadOutcome, Shared};
-use crate::proto::ws::frame::{encode_frame, Decoder, Event, Opcode, Role};
+use crate::config::{AsrConfig, EndMessage, SampleFormat};
+use crate::net::{self, Backoff, Handle, Shared};
+use crate::proto::ws::frame::{encode_frame, Opcode};
 use crate::proto::ws::handshake::{encode_request, parse_answer};
+use crate::scenario::asr_rules::Judge;
+use crate::scenario::ws_session::WsWriter;
 use crate::scenario::{Scenario, WorkerCtx};
-use crate::stats::{ErrorClass, ProtocolReason};
+use crate::stats::ErrorClass;
+
+mod read;
+
+use read::{read_messages, Reading};
 
 /// Largest server message accepted (a final transcript with word timings can be long).
 const MAX_SERVER_MESSAGE: usize = 1 << 20;
 const READ_BUF: usize = 64 * 1024;
+/// How often the writer looks whether the server's ready message came.
+const READY_POLL_MS: u64 = 2;
 
 pub struct AsrScenario {
     cfg: AsrConfig,
     key: String,
+    mask: [u8; 4],
     /// The upgrade request, the start message, every audio chunk as a masked binary frame and
     /// the end message, back to back.
     shared: Shared,
     opening: Range<usize>,
+    /// Empty when the preset has no start message.
     start: Range<usize>,
     end: Range<usize>,
     /// Where each audio frame lies in `shared`.
@@ -44,67 +57,113 @@ pub struct AsrScenario {
     /// Bytes a whole session sends after the opening.
     session_bytes: u64,
     chunk_ns: u64,
+    /// Nanoseconds of wall time per millisecond of audio (1e6 / speed; 0 as fast as possible).
+    ns_per_audio_ms: f64,
     audio_ns: u64,
 }
 
 /// Where a session stands, as its reader and writer tasks see it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 enum State {
-    /// Audio goes out; no final transcript yet.
+    /// Audio goes out; whatever the server says is mid-stream.
     #[default]
-    Listening,
-    /// The final transcript came at clock time `at`; its text is kept only with `--transcripts`.
+    Streaming,
+    /// The end message is going out (from clock time `sent`): the final is looked for.
+    Ending { sent: u64 },
+    /// The final came at clock time `at`; its text is kept only with `--transcripts`.
     Final { at: u64, transcript: String },
     /// The session failed; the first cause is kept (a server's close replaces it).
     Failed(ErrorClass),
-}
-
-/// The partial transcripts of a session: when the first came and how many there were.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Partials {
-    first: u64,
-    count: u64,
 }
 
 /// What the reader and writer of one session share.
 #[derive(Default)]
 struct Seen {
     state: RefCell<State>,
-    /// Counted in any state: a final that follows a writer's failure still reports them.
-    partials: Cell<Option<Partials>>,
+    /// The server's ready message came (presets that wait for one).
+    ready: Cell<bool>,
+    /// The clock time the audio started (its first frame's due time).
+    begin: Cell<u64>,
+    /// Transcript updates: when the first came, how many.
+    first_update: Cell<Option<u64>>,
+    updates: Cell<u64>,
+    segments: Cell<u64>,
+    /// When the end message went out.
+    end_sent: Cell<Option<u64>>,
+    /// A message that may be the final (time, text), settled by the server's close or ack.
+    candidate: RefCell<Option<(u64, String)>>,
 }
 
 impl Seen {
-    fn listening(&self) -> bool {
-        matches!(*self.state.borrow(), State::Listening)
+    fn failed(&self) -> bool {
+        matches!(*self.state.borrow(), State::Failed(_))
+    }
+
+    fn ended(&self) -> bool {
+        match *self.state.borrow() {
+            State::Streaming | State::Failed(_) => false,
+            State::Ending { .. } | State::Final { .. } => true,
+        }
+    }
+
+    fn answered(&self) -> bool {
+        matches!(*self.state.borrow(), State::Final { .. })
     }
 
     /// Records why the session failed; the first cause wins, and a final already heard stays.
     fn fail(&self, class: ErrorClass) {
         let mut state = self.state.borrow_mut();
         match *state {
-            State::Listening => *state = State::Failed(class),
+            State::Streaming | State::Ending { .. } => *state = State::Failed(class),
             State::Final { .. } | State::Failed(_) => {}
         }
     }
 
-    /// The server closed: that is the real cause, whatever a write saw first.
+    /// The server closed before the final: that is the real cause, whatever a write saw first.
     fn closed(&self) {
         let mut state = self.state.borrow_mut();
         match *state {
-            State::Listening | State::Failed(_) => *state = State::Failed(ErrorClass::ClosedEarly),
+            State::Streaming | State::Ending { .. } | State::Failed(_) => *state = State::Failed(ErrorClass::ClosedEarly),
             State::Final { .. } => {}
         }
     }
 
-    fn partial(&self, now: u64) {
-        let p = self.partials.get().map_or(Partials { first: now, count: 1 }, |p| Partials { count: p.count + 1, ..p });
-        self.partials.set(Some(p));
+    /// The end message goes out now: from here on the final is looked for.
+    fn ending(&self, sent: u64) {
+        let mut state = self.state.borrow_mut();
+        match *state {
+            State::Streaming => {
+                *state = State::Ending { sent };
+                self.end_sent.set(Some(sent));
+            }
+            State::Ending { .. } | State::Final { .. } | State::Failed(_) => {}
+        }
     }
 
-    /// The final transcript: it completes the session even after a writer's failure.
-    fn heard_final(&self, at: u64, transcript: String) {
-        *self.state.borrow_mut() = State::Final { at, transcript };
+    fn update(&self, now: u64) {
+        if self.first_update.get().is_none() {
+            self.first_update.set(Some(now));
+        }
+        self.updates.set(self.updates.get() + 1);
+    }
+
+    /// The final transcript: only after the end message went out (else nothing changes).
+    fn heard_final(&self, at: u64, transcript: String) -> bool {
+        let mut state = self.state.borrow_mut();
+        match *state {
+            State::Ending { sent } => {
+                debug_assert!(at >= sent, "a final before the end message");
+                *state = State::Final { at: at.max(sent), transcript };
+                true
+            }
+            State::Streaming | State::Final { .. } | State::Failed(_) => false,
+        }
+    }
+
+    /// The last candidate becomes the final (a server's close or ack settles it).
+    fn settle(&self, now: u64, transcript: String) -> bool {
+        let (at, text) = self.candidate.borrow_mut().take().unwrap_or((now, transcript));
+        self.heard_final(at, text)
     }
 }
 
@@ -112,23 +171,33 @@ impl AsrScenario {
     pub fn new(cfg: AsrConfig, nonce: [u8; 16]) -> AsrScenario {
         let key = crate::proto::ws::handshake::client_key(nonce);
         let mask = [nonce[1], nonce[5], nonce[9], nonce[13]];
-        let (start, end) = cfg.preset.messages(cfg.audio.sample_rate, &cfg.target.path);
+        let (start, end) = cfg.preset.messages(cfg.audio.sample_rate, &cfg.target.path, cfg.chunk_ms);
         let mut buf = encode_request(&cfg.target.host_header, &cfg.target.path, &key, &cfg.headers, &cfg.protocols);
-        buf.reserve(cfg.audio.pcm.len() + 16 * cfg.audio.pcm.len() / cfg.audio.chunk_bytes(cfg.chunk_ms).max(1));
+        let samples = samples(&cfg.audio.pcm, cfg.preset.sample_format());
+        let per_sample = samples.len() / (cfg.audio.pcm.len() / 2).max(1);
+        buf.reserve(samples.len() + 16 * cfg.audio.pcm.len() / cfg.audio.chunk_bytes(cfg.chunk_ms).max(1));
         let opening = 0..buf.len();
         let frame = |buf: &mut Vec<u8>, opcode: Opcode, payload: &[u8]| {
             let at = buf.len();
             encode_frame(buf, true, opcode, Some(mask), payload);
             at..buf.len()
         };
-        let start = frame(&mut buf, Opcode::Text, start.as_bytes());
-        let spans: Vec<_> =
-            cfg.audio.chunks(cfg.chunk_ms).into_iter().map(|r| frame(&mut buf, Opcode::Binary, &cfg.audio.pcm[r])).collect();
-        let end = frame(&mut buf, Opcode::Text, end.as_bytes());
+        let start = if start.is_empty() { buf.len()..buf.len() } else { frame(&mut buf, Opcode::Text, start.as_bytes()) };
+        let spans: Vec<_> = cfg
+            .audio
+            .chunks(cfg.chunk_ms)
+            .into_iter()
+            .map(|r| frame(&mut buf, Opcode::Binary, &samples[r.start / 2 * per_sample..r.end / 2 * per_sample]))
+            .collect();
+        let end = match &end {
+            EndMessage::Text(t) => frame(&mut buf, Opcode::Text, t.as_bytes()),
+            EndMessage::Binary(b) => frame(&mut buf, Opcode::Binary, b),
+        };
         let speed = if cfg.speed > 0.0 { cfg.speed } else { f64::INFINITY };
         let chunk_ns = (f64::from(cfg.chunk_ms) * 1e6 / speed) as u64;
         AsrScenario {
             key,
+            mask,
             shared: net::shared(buf),
             session_bytes: (end.end - start.start) as u64,
             opening,
@@ -136,6 +205,7 @@ impl AsrScenario {
             end,
             spans,
             chunk_ns,
+            ns_per_audio_ms: 1e6 / speed,
             audio_ns: cfg.audio.duration_ms() * 1_000_000,
             cfg,
         }
@@ -194,65 +264,95 @@ impl AsrScenario {
             }
         }
         ctx.shard.borrow_mut().on_sent(1, self.session_bytes);
-        let begin = clock::now_ns();
-        let session_ns = self.chunk_ns * self.spans.len() as u64;
-        let give_up = begin + session_ns + self.cfg.load.timeout.as_nanos() as u64;
+        let now = clock::now_ns();
+        let session_ns = self.chunk_ns * (self.spans.len() as u64 + 1);
+        let budget = self.cfg.load.timeout.as_nanos() as u64;
+        let give_up = now + session_ns + budget + if self.cfg.preset.ready().is_some() { budget } else { 0 };
         let give_up = ctx.end_ns.map_or(give_up, |e| e.min(give_up));
         let seen = Rc::new(Seen::default());
-        let (rd, mut wr) = stream.into_split();
+        let (rd, wr) = stream.into_split();
+        let writer = Rc::new(WsWriter::new(wr, self.mask));
         let keep = self.cfg.transcripts.is_some();
-        let reader = monoio::spawn(read_messages(rd, rbuf, Rc::clone(&seen), self.cfg.preset.clone(), give_up, Rc::clone(ctx), keep));
-        let Some(Sent { first, last_due, last_sent }) = self.send_audio(ctx, &mut wr, &seen, begin).await else {
+        let judge = Judge::new(self.cfg.preset.clone(), self.spans.len() as u64);
+        let reading = Reading { seen: Rc::clone(&seen), writer: Rc::clone(&writer), judge, ns_per_audio_ms: self.ns_per_audio_ms, keep };
+        let reader = monoio::spawn(read_messages(rd, rbuf, reading, give_up, Rc::clone(ctx)));
+        let Some(Sent { first, end_due }) = self.send_audio(ctx, &writer, &seen, give_up).await else {
             return None; // the run ended mid-session: the session stays in flight
         };
-        // The reader ends by `give_up` at the latest; dropping both halves closes the socket.
+        // The reader ends by `give_up` (or a close wait after it) at the latest; dropping both
+        // halves closes the socket.
         let rd = reader.await;
-        drop((rd, wr));
+        drop((rd, Rc::try_unwrap(writer).ok().and_then(WsWriter::into_half)));
         let state = seen.state.take();
         let mut shard = ctx.shard.borrow_mut();
         match state {
             State::Final { at, transcript } => {
-                shard.on_response(0, last_due, last_sent, at);
-                if let Some(p) = seen.partials.get() {
-                    shard.on_first_partial(p.first.saturating_sub(first));
+                // `at` is never before the end message went out, which is never before its due
+                // time: the latency needs no clamp.
+                let sent = seen_end_sent(&seen, at);
+                shard.on_response(0, end_due, sent, at);
+                if let Some(t) = seen.first_update.get() {
+                    shard.on_first_partial(t.saturating_sub(first));
                 }
-                shard.on_session(seen.partials.get().map_or(0, |p| p.count), at.saturating_sub(first), self.audio_ns);
+                shard.on_session(seen.updates.get(), at.saturating_sub(first), self.audio_ns);
+                shard.on_segments(seen.segments.get());
                 if keep {
-                    let line = serde_json::json!({"worker": ctx.index, "final_ms": at.saturating_sub(last_due) as f64 / 1e6, "message": transcript});
+                    let line = serde_json::json!({"worker": ctx.index, "final_ms": (at - end_due) as f64 / 1e6, "message": transcript});
                     ctx.notes.borrow_mut().push(line.to_string());
                 }
                 Some(true)
             }
-            State::Listening | State::Failed(_) if ctx.past_end(clock::now_ns()) || ctx.stop.get() => None,
+            State::Streaming | State::Ending { .. } | State::Failed(_) if ctx.past_end(clock::now_ns()) || ctx.stop.get() => None,
             State::Failed(class) => {
                 shard.on_request_error(class, 1);
                 Some(false)
             }
-            State::Listening => {
+            State::Streaming | State::Ending { .. } => {
                 shard.on_request_error(ErrorClass::RequestTimeout, 1);
                 Some(false)
             }
         }
     }
 
-    /// Sends the start message, the audio frames each at its due time, and the end message,
-    /// until the session is no longer listening. `None` when the run ended meanwhile.
-    async fn send_audio<W: monoio::io::AsyncWriteRent>(&self, ctx: &WorkerCtx, wr: &mut W, seen: &Seen, begin: u64) -> Option<Sent> {
+    /// Sends the start message, waits for the server's ready message (where the preset has
+    /// one), sends every audio frame at its due time and the end message at the end of the
+    /// audio's due time. Stops early only when the session failed. `None` when the run ended.
+    async fn send_audio<W: monoio::io::AsyncWriteRent>(
+        &self,
+        ctx: &WorkerCtx,
+        wr: &WsWriter<W>,
+        seen: &Seen,
+        give_up: u64,
+    ) -> Option<Sent> {
         let mut out = Handle::default();
-        if let Err(e) = out.write_all(wr, &self.shared, self.start.clone()).await {
-            seen.fail(ErrorClass::from_io(&e));
+        if !self.start.is_empty() {
+            if let Err(e) = wr.write_shared(&mut out, &self.shared, self.start.clone()).await {
+                seen.fail(ErrorClass::from_io(&e));
+            }
         }
+        if self.cfg.preset.ready().is_some() {
+            while !seen.ready.get() && !seen.failed() {
+                let now = clock::now_ns();
+                if now >= give_up {
+                    break;
+                }
+                if !ctx.sleep_until(now + READY_POLL_MS * 1_000_000).await {
+                    return None;
+                }
+            }
+        }
+        let begin = clock::now_ns();
+        seen.begin.set(begin);
         let mut first = None;
-        let (mut last_due, mut last_sent) = (begin, begin);
         for (k, span) in self.spans.iter().enumerate() {
-            if !seen.listening() {
+            if seen.failed() {
                 break;
             }
             let due = begin + self.chunk_ns * k as u64;
             if due > clock::now_ns() && !ctx.sleep_until(due).await {
                 return None;
             }
-            let res = out.write_all(wr, &self.shared, span.clone()).await;
+            let res = wr.write_shared(&mut out, &self.shared, span.clone()).await;
             let sent = clock::now_ns();
             if let Err(e) = res {
                 seen.fail(ErrorClass::from_io(&e));
@@ -260,23 +360,45 @@ impl AsrScenario {
             }
             ctx.shard.borrow_mut().on_frame(sent.saturating_sub(due));
             first.get_or_insert(sent);
-            (last_due, last_sent) = (due, sent);
         }
-        if !matches!(*seen.state.borrow(), State::Failed(_)) {
-            if let Err(e) = out.write_all(wr, &self.shared, self.end.clone()).await {
+        let end_due = begin + self.chunk_ns * self.spans.len() as u64;
+        if !seen.failed() {
+            if end_due > clock::now_ns() && !ctx.sleep_until(end_due).await {
+                return None;
+            }
+            seen.ending(clock::now_ns());
+            if let Err(e) = wr.write_shared(&mut out, &self.shared, self.end.clone()).await {
                 seen.fail(ErrorClass::from_io(&e));
             }
         }
-        Some(Sent { first: first.unwrap_or(begin), last_due, last_sent })
+        Some(Sent { first: first.unwrap_or(begin), end_due })
     }
 }
 
-/// When a session's audio went out: the first frame's send time, the last frame's due and send
-/// times.
+/// When the end message went out (kept in the session's state until the final replaced it).
+fn seen_end_sent(seen: &Seen, at: u64) -> u64 {
+    seen.end_sent.get().unwrap_or(at)
+}
+
+/// The audio as the server wants its samples: the WAV's 16-bit PCM, or 32-bit floats.
+fn samples(pcm: &[u8], format: SampleFormat) -> std::borrow::Cow<'_, [u8]> {
+    match format {
+        SampleFormat::S16le => std::borrow::Cow::Borrowed(pcm),
+        SampleFormat::F32le => {
+            let mut out = Vec::with_capacity(pcm.len() * 2);
+            for s in pcm.chunks_exact(2) {
+                let v = f32::from(i16::from_le_bytes([s[0], s[1]])) / 32768.0;
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            std::borrow::Cow::Owned(out)
+        }
+    }
+}
+
+/// When a session's audio went out: the first frame's send time, the end message's due time.
 struct Sent {
     first: u64,
-    last_due: u64,
-    last_sent: u64,
+    end_due: u64,
 }
 
 impl Scenario for AsrScenario {
@@ -294,161 +416,51 @@ impl Scenario for AsrScenario {
     }
 }
 
-/// What a server message means under a preset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Said {
-    Partial,
-    Final,
-    Nothing,
-}
-
-impl AsrPreset {
-    /// Classifies one text message from the server.
-    pub fn classify(&self, text: &str) -> Said {
-        match self {
-            AsrPreset::Vosk => {
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else { return Said::Nothing };
-                if v.get("text").is_some() || v.get("result").is_some() {
-                    Said::Final
-                } else if v.get("partial").and_then(|p| p.as_str()).is_some_and(|p| !p.is_empty()) {
-                    Said::Partial
-                } else {
-                    Said::Nothing
-                }
-            }
-            AsrPreset::FunAsr => {
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else { return Said::Nothing };
-                if v.get("is_final").and_then(|f| f.as_bool()) == Some(true) {
-                    Said::Final
-                } else if v.get("text").and_then(|t| t.as_str()).is_some_and(|t| !t.is_empty()) {
-                    Said::Partial
-                } else {
-                    Said::Nothing
-                }
-            }
-            AsrPreset::Custom { final_match, .. } => {
-                if text.contains(final_match.as_str()) {
-                    Said::Final
-                } else {
-                    Said::Partial
-                }
-            }
-        }
-    }
-}
-
-/// Reads the server's messages until the final, a close, an error or `give_up`.
-async fn read_messages<R: monoio::io::AsyncReadRent>(
-    mut rd: R,
-    mut rbuf: Vec<u8>,
-    seen: Rc<Seen>,
-    preset: AsrPreset,
-    give_up: u64,
-    ctx: Rc<WorkerCtx>,
-    keep_transcript: bool,
-) -> R {
-    let mut dec = Decoder::new(Role::Client, MAX_SERVER_MESSAGE as u64, MAX_SERVER_MESSAGE);
-    loop {
-        loop {
-            match dec.decode(&rbuf) {
-                Ok((0, _)) => break,
-                Ok((n, ev)) => {
-                    let now = clock::now_ns();
-                    let said = match ev {
-                        Some(Event::Message { opcode: Opcode::Text, payload }) => {
-                            preset.classify(std::str::from_utf8(payload).unwrap_or(""))
-                        }
-                        Some(Event::Close { code, .. }) => {
-                            ctx.shard.borrow_mut().on_close_code(code);
-                            seen.closed();
-                            return rd;
-                        }
-                        Some(Event::Message { .. } | Event::Ping(_) | Event::Pong(_)) | None => Said::Nothing,
-                    };
-                    rbuf.drain(..n);
-                    match said {
-                        Said::Partial => seen.partial(now),
-                        Said::Final => {
-                            let transcript = match &ev {
-                                Some(Event::Message { payload, .. }) if keep_transcript => String::from_utf8_lossy(payload).into_owned(),
-                                Some(_) | None => String::new(),
-                            };
-                            seen.heard_final(now, transcript);
-                            return rd;
-                        }
-                        Said::Nothing => {}
-                    }
-                }
-                Err(_) => {
-                    seen.fail(ErrorClass::Protocol(ProtocolReason::BadMessage));
-                    return rd;
-                }
-            }
-        }
-        if rbuf.len() == rbuf.capacity() {
-            seen.fail(ErrorClass::Protocol(ProtocolReason::BadMessage));
-            return rd;
-        }
-        match net::read_some(&mut rd, &mut rbuf, give_up, &ctx.shard).await {
-            ReadOutcome::Data => {}
-            ReadOutcome::TimedOut => return rd,
-            ReadOutcome::Eof => {
-                seen.fail(ErrorClass::ClosedEarly);
-                return rd;
-            }
-            ReadOutcome::Failed(class) => {
-                seen.fail(class);
-                return rd;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::ProtocolReason;
 
     #[test]
-    fn presets_classify_server_messages() {
-        let vosk = AsrPreset::Vosk;
-        assert_eq!(vosk.classify(r#"{"partial" : "hello wor"}"#), Said::Partial);
-        assert_eq!(vosk.classify(r#"{"partial" : ""}"#), Said::Nothing);
-        assert_eq!(vosk.classify(r#"{"result" : [{"word": "hello"}], "text" : "hello world"}"#), Said::Final);
-        assert_eq!(vosk.classify(r#"{"text" : ""}"#), Said::Final);
-        assert_eq!(vosk.classify("not json"), Said::Nothing);
-        let fun = AsrPreset::FunAsr;
-        assert_eq!(fun.classify(r#"{"mode": "2pass-online", "text": "ni hao", "is_final": false}"#), Said::Partial);
-        assert_eq!(fun.classify(r#"{"mode": "2pass-offline", "text": "ni hao shi jie", "is_final": true}"#), Said::Final);
-        assert_eq!(fun.classify(r#"{"text": "", "is_final": false}"#), Said::Nothing);
-        let custom = AsrPreset::Custom { start: "s".into(), end: "e".into(), final_match: "\"final\":true".into() };
-        assert_eq!(custom.classify(r#"{"final":true,"t":"x"}"#), Said::Final);
-        assert_eq!(custom.classify(r#"{"final":false}"#), Said::Partial);
-    }
-
-    #[test]
-    fn a_session_state_keeps_its_first_failure_and_ends_at_its_final() {
+    fn a_final_counts_only_after_the_end_message_and_never_before_it() {
         let seen = Seen::default();
-        assert!(seen.listening());
-        seen.partial(5);
-        seen.fail(ErrorClass::Refused);
-        seen.fail(ErrorClass::Protocol(ProtocolReason::BadMessage));
-        assert_eq!(*seen.state.borrow(), State::Failed(ErrorClass::Refused));
-        seen.closed(); // the server's close is the real cause
-        assert_eq!(*seen.state.borrow(), State::Failed(ErrorClass::ClosedEarly));
-        seen.partial(9);
-        seen.heard_final(12, "done".into()); // a final after a writer's failure completes it
+        assert!(!seen.heard_final(5, String::new()), "a mid-stream result is not the final");
+        assert_eq!(*seen.state.borrow(), State::Streaming);
+        seen.ending(10);
+        assert!(seen.ended());
+        assert!(seen.heard_final(12, "done".into()));
         seen.fail(ErrorClass::Protocol(ProtocolReason::BadMessage));
         seen.closed();
         assert_eq!(seen.state.take(), State::Final { at: 12, transcript: "done".into() });
-        assert_eq!(seen.partials.get(), Some(Partials { first: 5, count: 2 }));
+        assert_eq!(seen.end_sent.get(), Some(10));
     }
 
     #[test]
-    fn preset_messages() {
-        assert_eq!(AsrPreset::Vosk.messages(8000, "/"), (r#"{"config": {"sample_rate": 8000}}"#.to_string(), r#"{"eof" : 1}"#.to_string()));
-        let (start, end) = AsrPreset::FunAsr.messages(16000, "/asr/a.wav");
-        let v: serde_json::Value = serde_json::from_str(&start).unwrap();
-        assert_eq!((v["wav_name"].as_str(), v["is_speaking"].as_bool(), v["audio_fs"].as_u64()), (Some("a.wav"), Some(true), Some(16000)));
-        assert_eq!(end, r#"{"is_speaking": false}"#);
+    fn a_session_keeps_its_first_failure_and_a_close_replaces_it() {
+        let seen = Seen::default();
+        seen.fail(ErrorClass::Refused);
+        seen.fail(ErrorClass::Protocol(ProtocolReason::BadMessage));
+        assert_eq!(*seen.state.borrow(), State::Failed(ErrorClass::Refused));
+        seen.closed();
+        assert_eq!(*seen.state.borrow(), State::Failed(ErrorClass::ClosedEarly));
+        seen.ending(3);
+        assert!(!seen.ended(), "a failed session sends no end message");
+    }
+
+    #[test]
+    fn a_candidate_is_settled_by_the_close() {
+        let seen = Seen::default();
+        seen.ending(10);
+        *seen.candidate.borrow_mut() = Some((15, "last".into()));
+        assert!(seen.settle(20, String::new()));
+        assert_eq!(seen.state.take(), State::Final { at: 15, transcript: "last".into() });
+    }
+
+    #[test]
+    fn float_samples_scale_pcm16() {
+        let pcm = [0x00, 0x40, 0x00, 0xC0];
+        let f = samples(&pcm, SampleFormat::F32le);
+        assert_eq!(f32::from_le_bytes([f[0], f[1], f[2], f[3]]), 0.5);
+        assert_eq!(f32::from_le_bytes([f[4], f[5], f[6], f[7]]), -0.5);
     }
 }

@@ -4,8 +4,8 @@
 //! sender's intended send time (the first 8 payload bytes), so it is corrected for queueing in
 //! the generator too. Frames are masked once per run; each send copies the template into the
 //! connection's buffer and patches the 16 timestamp and sender bytes (no allocation per message).
+//! Pings are answered at once and each session ends with a close frame (`ws_session`).
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use crate::config::WsConfig;
 use crate::net::{self, Backoff, ReadOutcome, Shared};
 use crate::proto::ws::frame::{encode_frame, Decoder, Event, FrameHeader, Opcode, Role};
 use crate::proto::ws::handshake::{encode_request, parse_answer};
+use crate::scenario::ws_session::{WsWriter, CLOSE_WAIT_NS};
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::{ErrorClass, ProtocolReason};
 
@@ -86,22 +87,14 @@ impl ChatScenario {
                 }
             }
             backoff.reset();
-            let (rd, mut wr) = stream.into_split();
-            let give_up = ctx.end_ns.unwrap_or(u64::MAX);
-            let pongs = Rc::new(RefCell::new(Vec::new()));
-            let reader = monoio::spawn(deliveries(rd, rbuf, Rc::clone(ctx), give_up, Rc::clone(&pongs), self.mask));
+            let (rd, wr) = stream.into_split();
+            // Room messages until the run's end, then the server's close for a bounded time.
+            let give_up = ctx.end_ns.map_or(u64::MAX, |e| e.saturating_add(CLOSE_WAIT_NS));
+            let writer = Rc::new(WsWriter::new(wr, self.mask));
+            let reader = monoio::spawn(deliveries(rd, rbuf, Rc::clone(ctx), give_up, Rc::clone(&writer)));
             while let Some(t) = ctx.claim_scheduled() {
                 if t > clock::now_ns() && !ctx.sleep_until(t).await {
                     break;
-                }
-                // Pongs to the server's pings leave first, with this member's next message.
-                let pending = std::mem::take(&mut *pongs.borrow_mut());
-                if !pending.is_empty() {
-                    let len = pending.len() as u64;
-                    if net::write_all(&mut wr, pending).await.0.is_err() {
-                        break;
-                    }
-                    ctx.shard.borrow_mut().on_bytes_written(len);
                 }
                 buf.clear();
                 buf.extend_from_slice(&self.template);
@@ -112,7 +105,7 @@ impl ChatScenario {
                     buf[self.payload_at + i] = b ^ self.mask[i % 4];
                 }
                 let len = buf.len() as u64;
-                let (res, b) = net::write_all(&mut wr, buf).await;
+                let (res, b) = writer.write_own(buf).await;
                 buf = b;
                 if res.is_err() {
                     break;
@@ -120,8 +113,10 @@ impl ChatScenario {
                 ctx.shard.borrow_mut().on_broadcast(len);
             }
             let closed_early = !ctx.finished(clock::now_ns());
-            drop(wr);
+            // The session ends with our close; the reader waits for the server's.
+            writer.close(1000).await;
             let _ = reader.await;
+            drop(Rc::try_unwrap(writer).ok().and_then(WsWriter::into_half));
             ctx.shard.borrow_mut().on_close();
             if closed_early && !ctx.sleep_for(backoff.next_delay()).await {
                 return;
@@ -145,19 +140,14 @@ impl Scenario for ChatScenario {
     }
 }
 
-/// Most bytes of pongs waiting for the writer; past it the oldest are dropped (a server pinging
-/// faster than the member sends only needs the latest answered).
-const MAX_PENDING_PONGS: usize = 4096;
-
 /// Reads room messages until the connection closes or `give_up`; records each delivery. A
-/// server's ping is answered: its pong (masked with `mask`) is queued in `pongs` for the writer.
-async fn deliveries<R: monoio::io::AsyncReadRent>(
+/// server's ping is answered at once (`ws_session`).
+async fn deliveries<R: monoio::io::AsyncReadRent, W: monoio::io::AsyncWriteRent>(
     mut rd: R,
     mut rbuf: Vec<u8>,
     ctx: Rc<WorkerCtx>,
     give_up: u64,
-    pongs: Rc<RefCell<Vec<u8>>>,
-    mask: [u8; 4],
+    writer: Rc<WsWriter<W>>,
 ) -> R {
     let mut dec = Decoder::new(Role::Client, MAX_FRAME, MAX_FRAME as usize);
     loop {
@@ -176,11 +166,12 @@ async fn deliveries<R: monoio::io::AsyncReadRent>(
                             return rd;
                         }
                         Some(Event::Ping(payload)) => {
-                            let mut queue = pongs.borrow_mut();
-                            if queue.len() > MAX_PENDING_PONGS {
-                                queue.clear();
-                            }
-                            encode_frame(&mut queue, true, Opcode::Pong, Some(mask), payload);
+                            let payload = payload.to_vec();
+                            rbuf.drain(..n);
+                            writer.pong(&payload).await;
+                            // A masked pong: 2 header bytes, 4 of mask, the payload (≤ 125).
+                            ctx.shard.borrow_mut().on_bytes_written(6 + payload.len() as u64);
+                            continue;
                         }
                         Some(Event::Message { .. } | Event::Pong(_)) | None => {}
                     }

@@ -16,6 +16,7 @@ use crate::net::{Run, SourcePool};
 use crate::stats::Shard;
 
 pub mod asr;
+pub mod asr_rules;
 pub mod chat;
 pub mod exchange;
 pub mod http;
@@ -23,6 +24,7 @@ pub mod mix;
 pub mod raw;
 pub mod wire;
 pub mod ws;
+pub mod ws_session;
 
 /// Most read buffers a worker keeps pooled (the rest are freed).
 const MAX_POOLED_BUFFERS: usize = 64;

@@ -11,7 +11,7 @@ use super::codec::{decode_hist, encode_hist};
 use super::report::{ms, RunMeta, RunResult};
 use super::result::{
     AccountingDoc, AsrDoc, Bytes, ChatDoc, Connections, FinalLatency, Generator, Histograms, Latency, Loop, OpeningsDoc, PartDoc,
-    PartLatency, Rate, Requests, ResultDoc, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
+    PartLatency, Rate, Requests, ResultDoc, Segments, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
 };
 use super::timeline::{IntervalRec, MonitorSeries, StageResult};
 use super::{new_histogram, AsrStats, ChatStats, ErrorClass, ProtocolReason, ScenarioStats, Shard};
@@ -76,6 +76,14 @@ fn asr(s: &Shard) -> Option<AsrDoc> {
         rtf: Short { p50: rtf(0.5), p99: rtf(0.99), max: rtf(1.0) },
         partials: a.partials,
         partials_per_session: if s.responses > 0 { a.partials as f64 / s.responses as f64 } else { 0.0 },
+        // Results loaded from writers before segments have no audio length: none written.
+        segments: (a.audio_ms > 0).then(|| Segments {
+            count: a.segments,
+            per_session: if s.responses > 0 { a.segments as f64 / s.responses as f64 } else { 0.0 },
+            latency_ms: short(&a.segment_latency),
+        }),
+        audio_seconds: (a.audio_ms > 0).then_some(a.audio_ms as f64 / 1000.0),
+        cpu_us_per_audio_second: None,
     })
 }
 
@@ -126,6 +134,7 @@ fn histograms(s: &Shard) -> Histograms {
         first_partial: of(asr.map(|a| &a.first_partial)),
         rtf_permille: of(asr.map(|a| &a.rtf_permille)),
         delivery: of(s.chat().map(|c| &c.delivery)),
+        segment_latency: asr.filter(|a| a.audio_ms > 0).map(|a| encode_hist(&a.segment_latency)),
     }
 }
 
@@ -206,7 +215,11 @@ impl RunResult {
                 samples_sum: s.open_samples_sum,
             },
             histograms: histograms(s),
-            asr: asr(s),
+            asr: asr(s).map(|mut a| {
+                let cpu = m.cpu_user_s + m.cpu_sys_s;
+                a.cpu_us_per_audio_second = a.audio_seconds.filter(|s| *s > 0.0 && cpu > 0.0).map(|s| cpu * 1e6 / s);
+                a
+            }),
             chat: chat(s),
             stages: self.stage_docs(),
             by_name: self.by_name.iter().filter_map(|(n, sh)| Some((n.clone(), part(sh, &self.named_result(n)?)))).collect(),
@@ -309,6 +322,9 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
             first_partial: optional(&h.first_partial)?,
             rtf_permille: optional(&h.rtf_permille)?,
             partials: a.partials,
+            segments: a.segments.as_ref().map_or(0, |g| g.count),
+            segment_latency: optional(&h.segment_latency)?,
+            audio_ms: a.audio_seconds.map_or(0, |s| (s * 1000.0).round() as u64),
         })),
         (None, Some(c)) => ScenarioStats::Chat(Box::new(ChatStats {
             broadcasts: c.messages_sent,

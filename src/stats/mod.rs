@@ -352,6 +352,16 @@ impl Shard {
         self.ext.asr_mut().on_session(partials, elapsed_ns, audio_ns);
     }
 
+    /// Streaming: a completed session's segments (mid-stream completed results).
+    pub fn on_segments(&mut self, n: u64) {
+        self.ext.asr_mut().segments += n;
+    }
+
+    /// Streaming: a segment arrived `ns` after the due time of its last audio.
+    pub fn on_segment_latency(&mut self, ns: u64) {
+        record(&mut self.ext.asr_mut().segment_latency, ns);
+    }
+
     /// Chat: a message went out to a room (`bytes` on the wire); no answer is expected.
     pub fn on_broadcast(&mut self, bytes: u64) {
         self.ext.chat_mut().broadcasts += 1;

@@ -60,8 +60,14 @@ pub struct AsrStats {
     pub first_partial: Histogram<u64>,
     /// Real-time factor × 1000 (first audio → final, over audio length).
     pub rtf_permille: Histogram<u64>,
-    /// Partial results received in completed sessions.
+    /// Transcript updates (a partial with new text, or a segment) in completed sessions.
     pub partials: u64,
+    /// Segments (completed mid-stream results) in completed sessions.
+    pub segments: u64,
+    /// Segment arrival − the due time of its last audio (where the server gives timings).
+    pub segment_latency: Histogram<u64>,
+    /// Audio of the completed sessions, in milliseconds (for CPU per audio-second).
+    pub audio_ms: u64,
 }
 
 impl Default for AsrStats {
@@ -72,7 +78,15 @@ impl Default for AsrStats {
 
 impl AsrStats {
     pub fn new() -> AsrStats {
-        AsrStats { frame_lag: new_histogram(), first_partial: new_histogram(), rtf_permille: new_histogram(), partials: 0 }
+        AsrStats {
+            frame_lag: new_histogram(),
+            first_partial: new_histogram(),
+            rtf_permille: new_histogram(),
+            partials: 0,
+            segments: 0,
+            segment_latency: new_histogram(),
+            audio_ms: 0,
+        }
     }
 
     pub fn merge(&mut self, o: &AsrStats) {
@@ -80,12 +94,16 @@ impl AsrStats {
         let _ = self.first_partial.add(&o.first_partial);
         let _ = self.rtf_permille.add(&o.rtf_permille);
         self.partials += o.partials;
+        self.segments += o.segments;
+        let _ = self.segment_latency.add(&o.segment_latency);
+        self.audio_ms += o.audio_ms;
     }
 
     /// A session completed: `partials` received, `elapsed_ns` from the first audio byte to
     /// the final, for `audio_ns` of audio.
     pub fn on_session(&mut self, partials: u64, elapsed_ns: u64, audio_ns: u64) {
         self.partials += partials;
+        self.audio_ms += audio_ns / 1_000_000;
         if audio_ns > 0 {
             record(&mut self.rtf_permille, (elapsed_ns as u128 * 1000 / audio_ns as u128) as u64);
         }

@@ -304,6 +304,9 @@ pub struct Histograms {
     pub rtf_permille: Option<String>,
     #[serde(default)]
     pub delivery: Option<String>,
+    /// Streaming results written since segments were counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_latency: Option<String>,
 }
 
 /// Streaming-session (ASR) figures.
@@ -316,8 +319,27 @@ pub struct AsrDoc {
     pub frames_sent: u64,
     /// Real-time factor (processing time over audio time).
     pub rtf: Short,
+    /// Transcript updates (a partial with new text, or a segment), not every reply.
     pub partials: u64,
     pub partials_per_session: f64,
+    /// The fields below are absent from results written before segments were counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Segments>,
+    /// Audio of the completed sessions, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_seconds: Option<f64>,
+    /// The generator's CPU time (user + sys) per second of audio streamed, in µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_audio_second: Option<f64>,
+}
+
+/// Completed mid-stream results (an utterance ended before the end of the audio).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Segments {
+    pub count: u64,
+    pub per_session: f64,
+    /// Arrival − the due time of the segment's last audio (servers that give word timings).
+    pub latency_ms: Short,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

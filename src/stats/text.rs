@@ -127,11 +127,16 @@ impl RunResult {
         let _ = writeln!(o, "Transfer   {} read, {} written", human_bytes(s.bytes_read as f64), human_bytes(s.bytes_written as f64));
         let _ = writeln!(o);
         match self.kind() {
-            // the fan-out latency is on the Chat line below
-            Some(ScenarioKind::WsChat) => {}
-            Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Asr | ScenarioKind::Raw) | None => self.text_latency(&mut o),
+            // the fan-out latency is on the Chat line below, the final latency on Streaming
+            Some(ScenarioKind::WsChat) => {
+                let _ = writeln!(o);
+            }
+            Some(ScenarioKind::Asr) => {}
+            Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Raw) | None => {
+                self.text_latency(&mut o);
+                let _ = writeln!(o);
+            }
         }
-        let _ = writeln!(o);
         self.text_outcomes(&mut o);
         self.text_connections(&mut o);
         // The scenario's own part, as recorded.
@@ -175,11 +180,19 @@ impl RunResult {
             None => format!("{} connections", m.connections),
         };
         let _ = writeln!(o, "stampede {} {}", m.scenario, m.target);
-        let _ = writeln!(
-            o,
-            "  {mode}, {connections}, {} threads, pipeline {}, {:.2}s, driver {}",
-            m.threads, m.pipeline, m.duration_s, m.driver
-        );
+        match self.kind() {
+            // Streams send audio in real time: no loop, no pipeline.
+            Some(ScenarioKind::Asr) => {
+                let _ = writeln!(o, "  {} streams, {} threads, {:.2}s, driver {}", m.connections, m.threads, m.duration_s, m.driver);
+            }
+            Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::WsChat | ScenarioKind::Raw) | None => {
+                let _ = writeln!(
+                    o,
+                    "  {mode}, {connections}, {} threads, pipeline {}, {:.2}s, driver {}",
+                    m.threads, m.pipeline, m.duration_s, m.driver
+                );
+            }
+        }
         let _ = writeln!(o);
     }
 
@@ -240,7 +253,9 @@ impl RunResult {
     fn text_outcomes(&self, o: &mut String) {
         let s = &self.shard;
         let statuses: Vec<String> = s.statuses().map(|(c, n)| format!("{c}: {n}")).collect();
-        let _ = writeln!(o, "Status     {}", if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") });
+        if !matches!(self.kind(), Some(ScenarioKind::Asr)) {
+            let _ = writeln!(o, "Status     {}", if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") });
+        }
         let nn = self.non_2xx_3xx();
         if nn > 0 {
             let _ = writeln!(o, "           {nn} responses were not 2xx/3xx");
@@ -343,7 +358,8 @@ impl RunResult {
         );
     }
 
-    /// Streaming sessions (ASR): first partial, final latency, frame pacing, real-time factor.
+    /// Streaming sessions (ASR): transcript updates, segments, final latency, frame pacing,
+    /// real-time factor.
     fn text_streaming(&self, o: &mut String, a: &AsrStats) {
         let s = &self.shard;
         let rtf = |q: f64| {
@@ -353,11 +369,27 @@ impl RunResult {
                 format!("{:.3}", a.rtf_permille.value_at_quantile(q) as f64 / 1000.0)
             }
         };
-        let per_session = if s.responses > 0 { a.partials as f64 / s.responses as f64 } else { 0.0 };
-        let (fp, c, lag) = (&a.first_partial, &s.corrected, &a.frame_lag);
+        let per = |n: u64| if s.responses > 0 { n as f64 / s.responses as f64 } else { 0.0 };
+        let (fp, c, sv, lag, sl) = (&a.first_partial, &s.corrected, &s.service, &a.frame_lag, &a.segment_latency);
         let _ = writeln!(o, "Streaming  sessions: {} started, {} completed, {} failed", s.sent, s.responses, s.failed);
         let _ = writeln!(o, "           time to first partial p50 {} p99 {}", fmt_q(fp, 0.5), fmt_q(fp, 0.99));
-        let _ = writeln!(o, "           final latency (from the last frame's due time) p50 {} p99 {}", fmt_q(c, 0.5), fmt_q(c, 0.99));
+        let _ = writeln!(
+            o,
+            "           final latency from the end of audio's due time p50 {} p99 {} max {}; from the end message sent p50 {} p99 {}",
+            fmt_q(c, 0.5),
+            fmt_q(c, 0.99),
+            fmt_q(c, 1.0),
+            fmt_q(sv, 0.5),
+            fmt_q(sv, 0.99)
+        );
+        let _ = writeln!(
+            o,
+            "           segments (mid-stream results): {} ({:.1} per session), latency from their audio's due time p50 {} p99 {}",
+            a.segments,
+            per(a.segments),
+            fmt_q(sl, 0.5),
+            fmt_q(sl, 0.99)
+        );
         let _ = writeln!(
             o,
             "           frame send lag p99 {} max {} over {} frames (pacing held if small)",
@@ -365,7 +397,19 @@ impl RunResult {
             fmt_q(lag, 1.0),
             lag.len()
         );
-        let _ = writeln!(o, "           real-time factor p50 {} p99 {}, {per_session:.1} partials per session", rtf(0.5), rtf(0.99));
+        let _ = writeln!(
+            o,
+            "           real-time factor p50 {} p99 {}, {:.1} transcript updates per session",
+            rtf(0.5),
+            rtf(0.99),
+            per(a.partials)
+        );
+    }
+
+    /// The generator's CPU time per second of audio of the completed sessions.
+    fn cpu_us_per_audio_second(&self, a: &AsrStats) -> Option<f64> {
+        let cpu = self.meta.cpu_user_s + self.meta.cpu_sys_s;
+        (a.audio_ms > 0 && cpu > 0.0).then(|| cpu * 1e6 / (a.audio_ms as f64 / 1000.0))
     }
 
     /// The generator's CPU and memory, and the saturation warning.
@@ -379,7 +423,12 @@ impl RunResult {
             m.cpu_sys_s,
             sat.cpu_busy * 100.0,
             m.threads,
-            self.cpu_us_per_request().map_or(String::new(), |us| format!(", {us:.2} µs CPU per request"))
+            match &self.shard.ext {
+                ScenarioStats::Asr(a) =>
+                    self.cpu_us_per_audio_second(a).map_or(String::new(), |us| format!(", {us:.0} µs CPU per audio-second")),
+                ScenarioStats::Plain | ScenarioStats::Chat(_) =>
+                    self.cpu_us_per_request().map_or(String::new(), |us| format!(", {us:.2} µs CPU per request")),
+            }
         );
         if m.rss_peak > 0 {
             let _ = writeln!(
