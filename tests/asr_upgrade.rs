@@ -202,19 +202,35 @@ fn sessions(stats: &std::path::Path, n: usize) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn funasr_py2026_in_python_websockets_needs_binary_offered_and_hears_16k_mono() {
+fn funasr_py2026_in_python_websockets_accepts_the_presets_binary_offer_only_and_hears_16k_mono() {
     let stats = temp("funasr.jsonl");
     let _ = std::fs::remove_file(&stats);
     let root = env!("CARGO_MANIFEST_DIR");
     let server = format!("{root}/tests/peers/funasr_server.py");
     let Some((mut peer, port)) = python_peer(&[&server, "--flavour", "py-2026"], &stats) else { return };
     let url = format!("ws://127.0.0.1:{port}/");
-    // Without the offer: websockets answers 400, a handshake error.
-    let r = stampede(&["asr", &url, "--preset", "funasr", "--streams", "1", "-t", "1", "--signal-length", "200ms", "-d", "1s"]);
+    // Offering something else than `binary`: websockets answers 400, a handshake error.
+    let r = stampede(&[
+        "asr",
+        &url,
+        "--preset",
+        "funasr",
+        "--subprotocol",
+        "v2.asr",
+        "--streams",
+        "1",
+        "-t",
+        "1",
+        "--signal-length",
+        "200ms",
+        "-d",
+        "1s",
+    ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(u(r.json.as_ref().unwrap(), &["errors", "handshake"]) >= 1, "{:?}", r.json);
     assert!(sessions(&stats, 0).is_empty(), "no session was opened");
-    // With it: accepted, and 1 s of 44.1 kHz stereo reaches the server as 1 s of 16 kHz mono.
+    // The preset's own offer (`binary`, as FunASR's reference client): accepted, and 1 s of
+    // 44.1 kHz stereo reaches the server as 1 s of 16 kHz mono.
     let audio = temp("funasr.wav");
     std::fs::write(&audio, wav(44_100, 2, 1)).unwrap();
     let r = stampede(&[
@@ -222,8 +238,6 @@ fn funasr_py2026_in_python_websockets_needs_binary_offered_and_hears_16k_mono() 
         &url,
         "--preset",
         "funasr",
-        "--subprotocol",
-        "binary",
         "--streams",
         "1",
         "-t",
