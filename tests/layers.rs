@@ -1,7 +1,8 @@
 //! The layer map of `src/lib.rs` (and `../shared/ARCHITECTURE.md`), checked: every `crate::`
 //! path in the library's non-test code names a module on its own layer or below. Test code
 //! (files named `tests.rs` or `*_tests.rs`, and everything after a file's `#[cfg(test)]`) may
-//! reach up for a runtime or a parser; the invariant checkers are test support too.
+//! reach up for a runtime or a parser; the invariant checkers are test support too. It also
+//! holds the size rule: no source file past ~600 lines.
 
 use std::path::{Path, PathBuf};
 
@@ -119,4 +120,20 @@ fn the_checker_sees_an_upward_import() {
     assert!(layer(&["cmd", "run"]) > layer(&["net"]));
     assert_eq!(layer(&["engine", "pacer"]), Some(9));
     assert_eq!(layer(&["engine", "mod"]), layer(&["engine"]));
+}
+
+/// ARCHITECTURE.md's size rule: a file past ~600 lines splits by concept (650 leaves the "~").
+#[test]
+fn no_source_file_outgrows_one_concept() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).unwrap().lines().count();
+            (n > 650).then(|| format!("{}: {n} lines", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these by concept:\n{}", long.join("\n"));
 }
