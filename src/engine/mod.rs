@@ -427,6 +427,18 @@ async fn worker<S: Scenario>(
     let cpu1 = crate::sys::thread_cpu();
     let wall = (end.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
     let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
+    if !interrupted && stalled.is_none() {
+        // Connections that end with the run close their protocol (a WebSocket close and the
+        // server's answer): a bounded wait for them, outside the run's time and CPU. Stopped
+        // first, so that no connection starts anything new meanwhile.
+        for g in &groups {
+            g.ctx.stop.set(true);
+        }
+        let settle = clock::now_ns().saturating_add(crate::scenario::ws_session::CLOSE_AFTER_END_NS);
+        while groups.iter().any(|g| g.ctx.live_tasks() > 0) && clock::now_ns() < settle {
+            monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
     let (shard, stages, group_shards, notes) = collect_groups(&mut groups, !stage_ends.is_empty());
     WorkerOut {
         shard,

@@ -138,7 +138,13 @@ impl<W: Wire> Exchange<W> {
         st: &mut ConnState<W::Parser>,
     ) -> Ended {
         match Box::pin(self.open(ctx, stream, st)).await {
-            Ok(()) => self.requests(ctx, slot, stream, st).await,
+            Ok(()) => {
+                let ended = self.requests(ctx, slot, stream, st).await;
+                if matches!(ended, Ended::RunOver | Ended::Parked) {
+                    Box::pin(self.farewell(ctx, stream, st)).await; // boxed: once per connection
+                }
+                ended
+            }
             Err(None) => Ended::RunOver,
             Err(Some(class)) => {
                 // The connect was counted (established): only the opening failed.
@@ -200,8 +206,12 @@ impl<W: Wire> Exchange<W> {
                 return false;
             }
         }
-        st.intended.push(first);
         let now = clock::now_ns();
+        if ctx.past_end(now) {
+            ctx.release(1); // woke past the run's end (the worker waits for closes): send nothing new
+            return false;
+        }
+        st.intended.push(first);
         while (st.intended.len() as u64) < depth {
             match ctx.claim_due(now) {
                 Some(t) => st.intended.push(t),
@@ -287,9 +297,9 @@ impl<W: Wire> Exchange<W> {
 
     /// What the peer sent while nothing was in flight ([`Exchange::sent_while_idle`]). HTTP, raw:
     /// asked for by no request, `unsolicited`, the connection closes. WebSocket: read now and
-    /// counted as pushed (a ping's pong is written with the next batch; a close ends the
-    /// connection). `Err`: how the connection ended.
-    async fn idle_input<S: AsyncReadRent>(
+    /// counted as pushed (a ping's pong is written at once, before the batch; a close is
+    /// answered and ends the connection). `Err`: how the connection ended.
+    async fn idle_input<S: AsyncReadRent + AsyncWriteRent>(
         &self,
         ctx: &WorkerCtx,
         stream: &mut S,
@@ -321,6 +331,12 @@ impl<W: Wire> Exchange<W> {
         let now = clock::now_ns();
         let parsed = self.parse_buffered(ctx, st, now, now, &mut done, &mut served_too);
         st.intended = claimed;
+        if !st.reply.is_empty() {
+            let written = write_reply(ctx, stream, &mut st.reply, until).await;
+            if let (Parsed::More | Parsed::Complete, Some(Err(_)) | None) = (&parsed, written) {
+                return closed(Some(ErrorClass::ClosedEarly)); // the pong could not go out
+            }
+        }
         match parsed {
             Parsed::More | Parsed::Complete => Ok(()),
             Parsed::Ends(ErrorClass::ClosedEarly) => closed(None), // the server's close, counted by its code
@@ -593,6 +609,9 @@ fn fail_rest(ctx: &WorkerCtx, class: ErrorClass, n: usize, served: u64) -> Ended
     }
     Ended::Closed { served }
 }
+
+#[path = "exchange_close.rs"]
+mod close;
 
 #[cfg(test)]
 #[path = "exchange_tests.rs"]

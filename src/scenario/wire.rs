@@ -81,6 +81,13 @@ pub trait Wire: Send + Sync + 'static {
     fn feed(&self, p: &mut Self::Parser, input: &[u8], reply: &mut Vec<u8>) -> Result<Fed, ErrorClass>;
     /// The peer closed: an answer that ends at EOF completes here (status).
     fn eof(&self, p: &mut Self::Parser) -> Option<u16>;
+    /// How a connection that ends with the run (or its plan slot) says goodbye: true when the
+    /// protocol has a closing handshake (a WebSocket close frame, 1000), appended to `buf`; the
+    /// connection then waits a bounded time for the peer's close. False, the default (HTTP,
+    /// raw): the socket is simply closed.
+    fn closing(&self, _buf: &mut Vec<u8>) -> bool {
+        false
+    }
     fn reset(&self, p: &mut Self::Parser);
 }
 

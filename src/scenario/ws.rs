@@ -152,6 +152,11 @@ impl Wire for WsWire {
         None
     }
 
+    fn closing(&self, buf: &mut Vec<u8>) -> bool {
+        self.masked(buf, Opcode::Close, &close_payload(1000, ""));
+        true
+    }
+
     fn reset(&self, p: &mut WsParser) {
         *p = self.new_parser();
     }

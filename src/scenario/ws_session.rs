@@ -22,6 +22,10 @@ use crate::proto::ws::frame::{close_payload, encode_frame, Opcode};
 /// How long a session waits for the server's close frame after sending its own.
 pub const CLOSE_WAIT_NS: u64 = 2_000_000_000;
 
+/// How long after the run's end a worker waits for its connections to finish their closing
+/// handshakes; a session closing at the end waits no longer than this for the server's close.
+pub const CLOSE_AFTER_END_NS: u64 = 500_000_000;
+
 /// What a server's close frame means for the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseVerdict {
