@@ -198,3 +198,30 @@ fn a_pause_mid_stream_is_a_segment_and_the_audio_goes_on_to_the_final() {
     assert!(fin > 250.0 && fin < 800.0, "final after 0.1 × 3 s: {fin} ms");
     assert_eq!(v["close_codes"]["1000"], 2, "the mock closes after the final as vosk-server: {v}");
 }
+
+#[test]
+fn the_funasr_preset_against_each_funasr_flavour_of_the_mock() {
+    // 1 s of speech, 1 s of silence, 1 s of speech in 60 ms frames, to /asr/funasr/FLAVOUR: the
+    // four servers' is_final conventions all end in a final that answers the end of audio.
+    let srv = common::embedded_asr(AsrMock { partial_ms: 200, rtf: 0.1, max_sessions: None });
+    let speech = stampede::audio::speech_like(16_000, 1.0).pcm;
+    let mut pcm = speech.clone();
+    pcm.extend(std::iter::repeat_n(0u8, 32_000));
+    pcm.extend_from_slice(&speech);
+    let path = std::env::temp_dir().join(format!("stampede-funasr-{}.wav", std::process::id()));
+    std::fs::write(&path, wav(16_000, &pcm)).unwrap();
+    for (flavour, segments) in [("cpp-2pass", 2), ("cpp-offline", 0), ("py-2023", 2), ("py-2026", 2)] {
+        let url = format!("ws://{}/asr/funasr/{flavour}", srv.local_addr());
+        let r = stampede(&["asr", &url, "--preset", "funasr", "--streams", "2", "-t", "1", "--audio", path.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{flavour}: {}", r.stderr);
+        let v = r.json.unwrap();
+        assert_eq!(u(&v, &["asr", "sessions", "completed"]), 2, "{flavour}: {}", r.stdout);
+        assert_eq!(u(&v, &["asr", "frames_sent"]), 100, "{flavour}: 3 s in 60 ms frames, both streams: {}", r.stdout);
+        assert_eq!(u(&v, &["asr", "segments", "count"]), segments, "{flavour}: {}", r.stdout);
+        let fin = f(&v, &["asr", "final_latency_ms", "corrected", "p50"]);
+        assert!(fin > 250.0 && fin < 800.0, "{flavour}: final after 0.1 × 3 s: {fin} ms: {}", r.stdout);
+        assert!(f(&v, &["asr", "final_latency_ms", "service", "p50"]) > 0.0, "{flavour}: {}", r.stdout);
+    }
+    let _ = std::fs::remove_file(&path);
+    srv.stop();
+}

@@ -66,6 +66,10 @@ fn stereo_44k1_arrives_as_16k_mono_and_the_report_says_so() {
     assert!(lines.lines().all(|l| l.contains("64000 bytes at 16000 Hz")), "{lines}");
     assert!(r.stderr.contains("audio: 44.1 kHz stereo → 16 kHz mono (mixed down, resampled)"), "{}", r.stderr);
     assert_eq!(u(r.json.as_ref().unwrap(), &["asr", "sessions", "completed"]), 2);
+    // The result carries it too: JSON and the text report's streaming section.
+    let said = "audio: 44.1 kHz stereo → 16 kHz mono (mixed down, resampled)";
+    assert_eq!(r.json.as_ref().unwrap()["asr"]["audio_conversion"], said, "{:?}", r.json);
+    assert!(r.stdout.lines().any(|l| l.trim() == said), "{}", r.stdout);
 }
 
 #[test]
@@ -93,6 +97,7 @@ fn mono_16k_is_sent_as_is() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(lines.contains("32000 bytes at 16000 Hz"), "{lines}");
     assert!(!r.stderr.contains("audio: "), "no conversion to report: {}", r.stderr);
+    assert!(r.json.as_ref().unwrap()["asr"].get("audio_conversion").is_none(), "{:?}", r.json);
 }
 
 #[test]

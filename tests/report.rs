@@ -549,3 +549,20 @@ fn parts_written_by_the_previous_writer_merge_to_their_merge() {
     assert_ne!(mixed.code, 0, "results of different plans do not merge");
     assert!(mixed.stderr.contains("different plans"), "{}", mixed.stderr);
 }
+
+#[test]
+fn the_audio_conversion_survives_a_merge_and_shows_in_text_and_html() {
+    let mut v = read_json(&fixture("asr"));
+    let said = "audio: 44.1 kHz stereo → 16 kHz mono (mixed down, resampled)";
+    v["asr"]["audio_conversion"] = said.into();
+    let input = temp_json("conversion-in");
+    std::fs::write(&input, serde_json::to_vec(&v).unwrap()).unwrap();
+    let out = temp_json("conversion-out");
+    let r = stampede_raw(&["merge", input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(read_json(&out)["asr"]["audio_conversion"], said);
+    assert!(r.stdout.lines().any(|l| l.trim() == said), "{}", r.stdout);
+    let html = render(&input);
+    assert!(html.contains("data-key=\"asr.audio_conversion\">44.1 kHz stereo → 16 kHz mono (mixed down, resampled)<"), "{html}");
+    let _ = (std::fs::remove_file(&input), std::fs::remove_file(&out));
+}

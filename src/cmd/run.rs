@@ -280,6 +280,7 @@ fn run_meta<S: Scenario>(scenario: &S, load: &LoadConfig, out: &engine::RunOutpu
         started_unix_ms,
         rss_start: out.rss_start,
         rss_peak: out.rss_peak,
+        audio_conversion: scenario.audio_conversion(),
     }
 }
 

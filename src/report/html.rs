@@ -307,6 +307,9 @@ fn extras(o: &mut String, v: &ResultDoc) {
         let _ = writeln!(o, "<table id=\"asr\">");
         let sessions = format!("{} started, {} completed, {} failed", int(s.started), int(s.completed), int(s.failed));
         kv(o, "Sessions", "asr.sessions", &sessions);
+        if let Some(c) = &asr.audio_conversion {
+            kv(o, "Audio conversion", "asr.audio_conversion", &esc(c.strip_prefix("audio: ").unwrap_or(c)));
+        }
         kv(o, "First partial", "asr.time_to_first_partial_ms", &short(&asr.time_to_first_partial_ms));
         kv(o, "Final latency (corrected)", "asr.final_latency_ms.corrected", &short(&asr.final_latency_ms.corrected));
         kv(o, "Final latency (service)", "asr.final_latency_ms.service", &short(&asr.final_latency_ms.service));

@@ -410,6 +410,10 @@ impl Scenario for AsrScenario {
         self.cfg.target.url.clone()
     }
 
+    fn audio_conversion(&self) -> Option<String> {
+        self.cfg.conversion.as_ref().map(|c| c.to_string())
+    }
+
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64) {
         let me = Arc::clone(self);
         ctx.spawn_counted(move |ctx| async move { me.stream(ctx.rc(), slot).await });

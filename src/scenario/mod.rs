@@ -37,6 +37,10 @@ pub trait Scenario: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// What the report calls the target (a URL).
     fn target(&self) -> String;
+    /// How the audio was made what the server is told (ASR), for the report.
+    fn audio_conversion(&self) -> Option<String> {
+        None
+    }
     /// Relative weights of the scenario's groups of connections (a request mix: one per named
     /// request, each with its share of connections, rate and budget, and its own stats).
     fn weights(&self) -> Vec<f64> {

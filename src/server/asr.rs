@@ -6,6 +6,11 @@
 //! closes (1000); it pings every second of audio and closes with 1011 when the pong has not come
 //! by the next — so gateway capacity and recogniser
 //! latency can be reproduced. Over `max_sessions` it closes with 1013 (try again later).
+//! At `/asr/funasr/FLAVOUR` it speaks FunASR's protocol instead ([`funasr`]).
+
+mod funasr;
+
+pub use funasr::Flavour;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -31,7 +36,8 @@ fn bytes_for(ms: u64, rate: u64) -> u64 {
     (rate * 2 * ms / 1000).max(2)
 }
 
-pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, shared: &Shared) {
+/// One `/asr` session: vosk's protocol, or FunASR's in `funasr` flavour.
+pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, shared: &Shared, funasr: Option<Flavour>) {
     let now_open = shared.asr_sessions.fetch_add(1, Ordering::Relaxed) + 1;
     let _guard = SessionGuard(shared);
     let mock = shared.asr;
@@ -41,6 +47,9 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
         let _ = stream.write_all(wbuf).await;
         linger(stream, rbuf).await;
         return;
+    }
+    if let Some(flavour) = funasr {
+        return funasr::session(stream, rbuf, mock, flavour).await;
     }
     let mut dec = Decoder::new(Role::Server, MAX_FRAME, MAX_FRAME as usize);
     let mut rate: u64 = 16_000;

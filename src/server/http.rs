@@ -116,8 +116,8 @@ enum Next {
     /// The 101 is buffered: after it, the connection speaks WebSocket (echo), every message
     /// meeting this fault when one is given (the `/fault/ws-*` routes).
     WsEcho(Option<fault::WsFault>),
-    /// The 101 is buffered: after it, the mock recogniser.
-    WsAsr,
+    /// The 101 is buffered: after it, the mock recogniser (FunASR's protocol in this flavour).
+    WsAsr(Option<super::asr::Flavour>),
     /// The 101 is buffered: after it, a chat room member.
     WsChat { room: String },
 }
@@ -162,7 +162,7 @@ async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindo
                 fault::After::Close => return,
             },
             Next::WsEcho(f) => return super::ws::echo(stream, rbuf, faults, f).await,
-            Next::WsAsr => return super::asr::session(stream, rbuf, shared).await,
+            Next::WsAsr(f) => return super::asr::session(stream, rbuf, shared, f).await,
             Next::WsChat { room } => return super::chat::session(stream, rbuf, room).await,
             Next::Delay { ms, keep_alive, head_only } => {
                 monoio::time::sleep(Duration::from_millis(ms)).await;
@@ -324,12 +324,14 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
     let raw = std::str::from_utf8(&input[req.path.clone()]).unwrap_or("");
     let path = path_of(req, input);
     let getlike = matches!(req.method, Method::Get | Method::Head);
-    if path == "/ws/echo" || path == "/asr" || path == "/ws/chat" {
+    let funasr = path.strip_prefix("/asr/funasr/").and_then(super::asr::Flavour::from_name);
+    if path == "/ws/echo" || path == "/asr" || path == "/ws/chat" || funasr.is_some() {
         if !upgrade(req, input, w) {
             return close_after(req);
         }
         return match path {
-            "/asr" => Next::WsAsr,
+            "/asr" => Next::WsAsr(None),
+            _ if funasr.is_some() => Next::WsAsr(funasr),
             "/ws/chat" => Next::WsChat { room: super::chat::room_of(raw) },
             _ => Next::WsEcho(None),
         };

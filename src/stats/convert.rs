@@ -84,6 +84,7 @@ fn asr(s: &Shard) -> Option<AsrDoc> {
         }),
         audio_seconds: (a.audio_ms > 0).then_some(a.audio_ms as f64 / 1000.0),
         cpu_us_per_audio_second: None,
+        audio_conversion: None,
     })
 }
 
@@ -218,6 +219,7 @@ impl RunResult {
             asr: asr(s).map(|mut a| {
                 let cpu = m.cpu_user_s + m.cpu_sys_s;
                 a.cpu_us_per_audio_second = a.audio_seconds.filter(|s| *s > 0.0 && cpu > 0.0).map(|s| cpu * 1e6 / s);
+                a.audio_conversion.clone_from(&m.audio_conversion);
                 a
             }),
             chat: chat(s),
@@ -287,6 +289,7 @@ fn meta(d: &ResultDoc) -> RunMeta {
         started_unix_ms: d.started_unix_ms,
         rss_start: d.generator.rss_start_bytes,
         rss_peak: d.generator.rss_peak_bytes,
+        audio_conversion: d.asr.as_ref().and_then(|a| a.audio_conversion.clone()),
     }
 }
 

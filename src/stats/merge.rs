@@ -75,6 +75,10 @@ impl RunResult {
         m.duration_s = m.duration_s.max(b.duration_s);
         m.target_rate = m.target_rate.zip(b.target_rate).map(|(x, y)| x + y);
         m.cpu_user_s += b.cpu_user_s;
+        // The same plan converts the same file the same way: the first part that says so.
+        if m.audio_conversion.is_none() {
+            m.audio_conversion.clone_from(&b.audio_conversion);
+        }
         m.cpu_sys_s += b.cpu_sys_s;
         m.interrupted |= b.interrupted;
         m.started_unix_ms = m.started_unix_ms.min(b.started_unix_ms);

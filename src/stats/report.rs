@@ -36,6 +36,9 @@ pub struct RunMeta {
     /// Resident memory of the generator when the run started, and at its peak (0: unknown).
     pub rss_start: u64,
     pub rss_peak: u64,
+    /// ASR: how the audio was made what the server is told ("audio: 44.1 kHz stereo → 16 kHz
+    /// mono (mixed down, resampled)"); `None`: sent as it is.
+    pub audio_conversion: Option<String>,
 }
 
 pub struct RunResult {

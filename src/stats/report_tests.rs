@@ -19,6 +19,7 @@ fn meta(rate: Option<f64>, cpu: f64) -> RunMeta {
         started_unix_ms: 1_700_000_000_000,
         rss_start: 0,
         rss_peak: 0,
+        audio_conversion: None,
     }
 }
 

@@ -331,6 +331,10 @@ pub struct AsrDoc {
     /// The generator's CPU time (user + sys) per second of audio streamed, in µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_audio_second: Option<f64>,
+    /// How the audio was made what the server is told, e.g. "audio: 44.1 kHz stereo → 16 kHz
+    /// mono (mixed down, resampled)"; absent when it was sent as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_conversion: Option<String>,
 }
 
 /// Completed mid-stream results (an utterance ended before the end of the audio).

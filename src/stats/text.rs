@@ -372,6 +372,9 @@ impl RunResult {
         let per = |n: u64| if s.responses > 0 { n as f64 / s.responses as f64 } else { 0.0 };
         let (fp, c, sv, lag, sl) = (&a.first_partial, &s.corrected, &s.service, &a.frame_lag, &a.segment_latency);
         let _ = writeln!(o, "Streaming  sessions: {} started, {} completed, {} failed", s.sent, s.responses, s.failed);
+        if let Some(c) = &self.meta.audio_conversion {
+            let _ = writeln!(o, "           {c}");
+        }
         let _ = writeln!(o, "           time to first partial p50 {} p99 {}", fmt_q(fp, 0.5), fmt_q(fp, 0.99));
         let _ = writeln!(
             o,
