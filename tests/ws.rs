@@ -245,47 +245,11 @@ fn a_ws_plan_sends_its_headers_and_subprotocols() {
     assert!(header_values(&seen, "x-trace").iter().any(|p| p == "7"));
 }
 
-/// tests/peers/ws_echo_server.py (Python `websockets`) run through scripts/peers-asr.sh with
-/// `args`; its port, or `None` (skipped, said so) when the peers cannot be installed.
+/// The Python `websockets` echo server of tests/peers/ (see `common::pypeer`).
 fn python_echo(args: &[&str], stats: &std::path::Path) -> Option<(std::process::Child, u16)> {
-    use std::io::BufRead;
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut child = std::process::Command::new(format!("{root}/scripts/peers-asr.sh"))
-        .arg("python")
-        .arg(format!("{root}/tests/peers/ws_echo_server.py"))
-        .args(args)
-        .args(["--port", "0", "--stats"])
-        .arg(stats)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run scripts/peers-asr.sh");
-    let mut first = String::new();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let _ = out.read_line(&mut first);
-    if first.is_empty() {
-        let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(2), "scripts/peers-asr.sh failed");
-        common::peer::missing("the Python websockets peers", "scripts/peers-asr.sh");
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(&first).expect("the listening line");
-    std::thread::spawn(move || for _ in out.lines() {});
-    Some((child, v["port"].as_u64().unwrap() as u16))
-}
-
-/// The `session` lines in `stats` once `n` are there (5 s at most).
-fn echo_sessions(stats: &std::path::Path, n: usize) -> Vec<serde_json::Value> {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let text = std::fs::read_to_string(stats).unwrap_or_default();
-        let found: Vec<serde_json::Value> =
-            text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|v| v["event"] == "session").collect();
-        if found.len() >= n || std::time::Instant::now() > until {
-            return found;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let server = format!("{}/tests/peers/ws_echo_server.py", env!("CARGO_MANIFEST_DIR"));
+    let all: Vec<&str> = std::iter::once(server.as_str()).chain(args.iter().copied()).collect();
+    common::pypeer::python_peer(&all, stats)
 }
 
 #[test]
@@ -303,7 +267,7 @@ fn every_connection_ends_with_a_close_1000_that_python_websockets_sees() {
         let v = r.json.unwrap();
         assert!(u(&v, &["requests", "ok"]) > 0, "{v}");
         assert_eq!(u(&v, &["connections", "established"]), 4, "{v}");
-        let all = echo_sessions(&stats, 4 * (i + 1));
+        let all = common::pypeer::sessions(&stats, 4 * (i + 1));
         let s = &all[4 * i..];
         assert_eq!(s.len(), 4, "one session per connection: {all:?}");
         for one in s {

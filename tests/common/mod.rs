@@ -5,6 +5,7 @@
 pub mod hostile;
 pub mod hyper_server;
 pub mod peer;
+pub mod pypeer;
 pub mod ws_server;
 
 use std::net::SocketAddr;
