@@ -111,15 +111,13 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
                         Some(Event::Pong(_)) => ping_out = false,
                         None => {}
                         Some(Event::Close { code, .. }) => {
-                            encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(code.unwrap_or(1000), ""));
-                            let _ = stream.write_all(wbuf).await;
+                            super::ws::close_with(&mut stream, wbuf, code.unwrap_or(1000)).await;
                             return;
                         }
                     }
                 }
                 Err(_) => {
-                    encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(1002, ""));
-                    let _ = stream.write_all(wbuf).await;
+                    super::ws::close_with(&mut stream, wbuf, 1002).await;
                     return;
                 }
             }
@@ -141,16 +139,8 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
             }
             return;
         }
-        if rbuf.len() == rbuf.capacity() {
-            let grow = rbuf.capacity().min(MAX_FRAME as usize + 14);
-            rbuf.reserve(grow);
-        }
-        let (res, b) = crate::net::read_more(&mut stream, rbuf).await;
+        let Some(b) = super::ws::read_frames(&mut stream, rbuf).await else { return };
         rbuf = b;
-        match res {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
     }
 }
 

@@ -79,15 +79,28 @@ pub(crate) async fn echo<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, faults
         if tail > 0 && !fault::ws_stream(&mut stream, tail).await {
             return;
         }
-        if rbuf.len() == rbuf.capacity() {
-            let grow = rbuf.capacity().min(MAX_FRAME as usize + 14);
-            rbuf.reserve(grow);
-        }
-        let (res, b) = crate::net::read_more(&mut stream, rbuf).await;
+        let Some(b) = read_frames(&mut stream, rbuf).await else { return };
         rbuf = b;
-        match res {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
+    }
+}
+
+/// Answers with a close frame of `code` after what `wbuf` already holds, and writes it all (the
+/// connection ends after this).
+pub(crate) async fn close_with<S: ServerConn>(stream: &mut S, mut wbuf: Vec<u8>, code: u16) {
+    encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(code, ""));
+    let _ = monoio::io::AsyncWriteRentExt::write_all(stream, wbuf).await;
+}
+
+/// Reads more frame bytes into `rbuf`, growing it (up to one largest frame) when full; `None`
+/// when the client is gone.
+pub(crate) async fn read_frames<S: ServerConn>(stream: &mut S, mut rbuf: Vec<u8>) -> Option<Vec<u8>> {
+    if rbuf.len() == rbuf.capacity() {
+        let grow = rbuf.capacity().min(MAX_FRAME as usize + 14);
+        rbuf.reserve(grow);
+    }
+    let (res, b) = crate::net::read_more(stream, rbuf).await;
+    match res {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(b),
     }
 }

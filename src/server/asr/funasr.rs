@@ -14,10 +14,8 @@
 
 use std::time::Duration;
 
-use monoio::io::AsyncWriteRentExt;
-
 use super::{bytes_for, Pause, MAX_FRAME};
-use crate::proto::ws::frame::{close_payload, encode_frame, Decoder, Event, Opcode, Role};
+use crate::proto::ws::frame::{encode_frame, Decoder, Event, Opcode, Role};
 use crate::server::{AsrMock, ServerConn};
 
 /// Which FunASR server the mock behaves as.
@@ -154,15 +152,13 @@ pub(super) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, moc
                         Some(Event::Ping(p)) => encode_frame(&mut wbuf, true, Opcode::Pong, None, p),
                         Some(Event::Pong(_)) | None => {}
                         Some(Event::Close { code, .. }) => {
-                            encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(code.unwrap_or(1000), ""));
-                            let _ = stream.write_all(wbuf).await;
+                            crate::server::ws::close_with(&mut stream, wbuf, code.unwrap_or(1000)).await;
                             return;
                         }
                     }
                 }
                 Err(_) => {
-                    encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(1002, ""));
-                    let _ = stream.write_all(wbuf).await;
+                    crate::server::ws::close_with(&mut stream, wbuf, 1002).await;
                     return;
                 }
             }
@@ -189,15 +185,7 @@ pub(super) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, moc
                 return;
             }
         }
-        if rbuf.len() == rbuf.capacity() {
-            let grow = rbuf.capacity().min(MAX_FRAME as usize + 14);
-            rbuf.reserve(grow);
-        }
-        let (res, b) = crate::net::read_more(&mut stream, rbuf).await;
+        let Some(b) = crate::server::ws::read_frames(&mut stream, rbuf).await else { return };
         rbuf = b;
-        match res {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
     }
 }
