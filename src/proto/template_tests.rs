@@ -156,7 +156,7 @@ fn rendering_allocates_nothing_once_warm() {
     for seq in 0..1000 {
         t.render(&v(seq), &mut rng, &mut r);
     }
-    assert_eq!(((r.bytes.capacity(), r.segs.capacity())), caps);
+    assert_eq!((r.bytes.capacity(), r.segs.capacity()), caps);
     assert_eq!((r.bytes.as_ptr(), r.segs.as_ptr()), ptrs);
 }
 
