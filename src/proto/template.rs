@@ -278,6 +278,16 @@ impl Template {
         self.parts.iter().any(|p| p.kind() == Some(kind))
     }
 
+    /// Whether every placeholder is of one of these kinds (true for a literal template).
+    pub fn uses_only(&self, allowed: &[Kind]) -> bool {
+        self.parts.iter().all(|p| p.kind().is_none_or(|k| allowed.contains(&k)))
+    }
+
+    /// No placeholder at all: the text as parsed (with `{{` already made `{`).
+    pub fn is_literal(&self) -> bool {
+        self.uses_only(&[])
+    }
+
     /// The shortest rendered message.
     pub fn min_len(&self) -> usize {
         self.parts.iter().fold(0usize, |a, p| a.saturating_add(self.bounds(p).0))
