@@ -161,6 +161,12 @@ impl RawTemplate {
         &self.template
     }
 
+    /// The shortest and longest framed message (prefix and delimiter included).
+    pub fn len_bounds(&self) -> (usize, usize) {
+        let framing = self.prefix.map_or(0, Prefix::width) + self.suffix.len();
+        (self.template.min_len() + framing, self.template.max_len().saturating_add(framing))
+    }
+
     /// Appends one framed message to `out`; `scratch` is the caller's reused render buffer.
     pub fn encode(&self, v: &Values<'_>, rng: &mut Rng, scratch: &mut Rendered, out: &mut Vec<u8>) {
         self.template.render(v, rng, scratch);
@@ -303,5 +309,7 @@ mod tests {
         assert!(RawTemplate::new(&long, &Framing::LengthPrefix(Prefix::U16Be)).is_err());
         assert!(RawTemplate::new(&long, &Framing::LengthPrefix(Prefix::U32Be)).is_ok());
         assert!(RawTemplate::new(b"{rand:2:1}", &nl()).unwrap_err().contains("MIN is above MAX"));
+        assert_eq!(RawTemplate::new(b"id={seq}", &nl()).unwrap().len_bounds(), (5, 24));
+        assert_eq!(RawTemplate::new(b"{seq}", &Framing::LengthPrefix(Prefix::U32Be)).unwrap().len_bounds(), (5, 24));
     }
 }
