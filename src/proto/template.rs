@@ -191,7 +191,9 @@ impl Rng {
 
 impl Template {
     /// Parses `text`; `names` are the extra names the run knows (CSV columns, captures), in the
-    /// order their values will be given to [`Template::render`]. A name may not be a builtin.
+    /// order their values will be given to [`Template::render`]. A name may not be a builtin; a
+    /// name with bytes outside `[A-Za-z0-9_.:-]` can never be referenced (its `{...}` is
+    /// literal).
     pub fn parse(text: &[u8], names: &[&str]) -> Result<Template, TemplateError> {
         if let Some(n) = names.iter().find(|n| BUILTINS.contains(n)) {
             return Err(TemplateError(format!("the name '{n}' is a builtin placeholder: rename it")));

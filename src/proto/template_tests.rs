@@ -224,3 +224,14 @@ fn random_bytes_and_random_text_hold_no_marks() {
     // 64 × 1638 candidates, each passing the two check chars with probability 1/3844: about 27.
     assert!(false_marks < 60, "{false_marks} false marks in 104832 prefixed candidates");
 }
+
+#[test]
+fn the_word_scan_finds_the_first_byte_like_a_plain_search() {
+    let mut rng = Rng::new(11);
+    for len in 0..200usize {
+        let hay: Vec<u8> = (0..len).map(|_| b"ZzY\x00\xffa"[(rng.next_u64() % 6) as usize]).collect();
+        for b in [b'Z', b'z', 0, 0xff, 0x80, b'Y' + 1] {
+            assert_eq!(super::super::template_mark::find_byte(&hay, b), hay.iter().position(|&x| x == b), "len {len} byte {b}");
+        }
+    }
+}
