@@ -139,7 +139,7 @@ impl Rendered {
         self.len += to - from;
         match self.segs.last_mut() {
             Some(Seg::Own(r)) if r.end == from => r.end = to,
-            _ => self.segs.push(Seg::Own(from..to)),
+            Some(Seg::Own(_) | Seg::Shared(_)) | None => self.segs.push(Seg::Own(from..to)),
         }
     }
 }
@@ -206,9 +206,10 @@ impl Template {
             if b.is_empty() {
                 return;
             }
-            match parts.last_mut() {
-                Some(Part::Lit(r)) if r.end == lits.len() => r.end += b.len(),
-                _ => parts.push(Part::Lit(lits.len()..lits.len() + b.len())),
+            if let Some(Part::Lit(r)) = parts.last_mut().filter(|p| matches!(p, Part::Lit(r) if r.end == lits.len())) {
+                r.end += b.len();
+            } else {
+                parts.push(Part::Lit(lits.len()..lits.len() + b.len()));
             }
             lits.extend_from_slice(b);
         };
