@@ -9,6 +9,8 @@ per step that yields something:
   recv NAME            wait (5 s at most) for one frame: {"step":"recv","conn":NAME,"frame":TEXT}
   closed NAME          wait (10 s at most) until the server closes: {"step":"closed","conn":NAME,
                        "code":N,"reason":"..."}; a silent member reads its frames for the close
+  count NAME SECONDS   read frames for SECONDS: {"step":"count","conn":NAME,"frames":N,
+                       "messages":M (envelopes, "type":"message"),"contents":[their content]}
   close NAME           close with 1000
   sleep SECONDS
   http METHOD URL BODY plain HTTP request: {"step":"http","status":N,"body":{..}}
@@ -99,6 +101,24 @@ async def main(steps):
                 code, reason = c.close_code, c.close_reason
             out({"step": "closed", "conn": steps[i + 1], "code": code, "reason": reason})
             i += 2
+        elif s == "count":
+            c, n, contents = conns[steps[i + 1]], 0, []
+            loop = asyncio.get_running_loop()
+            until = loop.time() + float(steps[i + 2])
+            while (left := until - loop.time()) > 0:
+                try:
+                    f = await asyncio.wait_for(c.recv(), left)
+                except (asyncio.TimeoutError, websockets.ConnectionClosed):
+                    break
+                n += 1
+                try:
+                    m = json.loads(f)
+                    if isinstance(m, dict) and m.get("type") == "message":
+                        contents.append(m.get("content"))
+                except ValueError:
+                    pass
+            out({"step": "count", "conn": steps[i + 1], "frames": n, "messages": len(contents), "contents": contents})
+            i += 3
         elif s == "close":
             await conns[steps[i + 1]].close()
             i += 2
