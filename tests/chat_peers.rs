@@ -76,7 +76,11 @@ fn json_protocol_holds(port: u16, base: &str) -> Option<Vec<Value>> {
     assert_eq!(recv(&lines, 1), serde_json::json!({"type": "joined", "group_id": "g1", "members": 2}), "{lines:?}");
     for k in [2, 3] {
         let env = recv(&lines, k);
-        assert_eq!((&env["type"], &env["group_id"], &env["from"], &env["content"]), (&"message".into(), &"g1".into(), &"u1".into(), &"hello {x}".into()), "{env}");
+        assert_eq!(
+            (&env["type"], &env["group_id"], &env["from"], &env["content"]),
+            (&"message".into(), &"g1".into(), &"u1".into(), &"hello {x}".into()),
+            "{env}"
+        );
         assert!(env["ts"].as_u64().unwrap() > 1_600_000_000_000, "server ms: {env}");
     }
     assert_eq!(recv(&lines, 4)["type"], "error", "{lines:?}");
@@ -170,8 +174,7 @@ fn python_chat_app_requires_a_token_when_asked() {
     };
     let token = step(&lines, "http")[0]["body"]["token"].as_str().unwrap().to_string();
     let ws = format!("ws://127.0.0.1:{port}/ws/u1");
-    let lines =
-        chat_client(&["open401", &ws, "open401", &format!("{ws}?token=wrong"), "open401", &format!("{ws}?token={token}")]).unwrap();
+    let lines = chat_client(&["open401", &ws, "open401", &format!("{ws}?token=wrong"), "open401", &format!("{ws}?token={token}")]).unwrap();
     let codes: Vec<u64> = step(&lines, "open401").iter().map(|l| u(l, &["status"])).collect();
     assert_eq!(codes, [401, 401, 101], "{lines:?}");
     stop(peer);
@@ -270,4 +273,76 @@ fn stampede_rooms_against_the_python_apps_raw_relay() {
     let Some((peer, port)) = chat_peer(&[], &stats) else { return };
     rooms_counts_match(port, &stats);
     stop(peer);
+}
+
+fn embedded_chat(ping: Option<std::time::Duration>) -> stampede::server::ServerHandle {
+    let chat = stampede::server::ChatSettings { ping_interval: ping, ping_timeout: ping.unwrap_or(std::time::Duration::from_secs(20)) };
+    stampede::server::start(&stampede::server::ServeConfig { chat, ..common::loopback() }).expect("embedded server starts")
+}
+
+#[test]
+fn embedded_server_speaks_the_same_json_protocol() {
+    // One worker thread (groups live per worker), pings every 0.5 s, 0.5 s for the pong.
+    let srv = embedded_chat(Some(std::time::Duration::from_millis(500)));
+    let port = srv.local_addr().port();
+    if json_protocol_holds(port, "/ws/").is_none() {
+        return;
+    }
+    // `/ws/chat/json?user=NAME`, a leave, and a message after it is refused.
+    let lines = chat_client(&[
+        "open",
+        "a",
+        &format!("ws://127.0.0.1:{port}/ws/chat/json?user=ann"),
+        "send",
+        "a",
+        r#"{"type":"join","group_id":7}"#,
+        "recv",
+        "a",
+        "send",
+        "a",
+        r#"{"type":"message","group_id":"7","content":{"nested":[1,2]}}"#,
+        "recv",
+        "a",
+        "send",
+        "a",
+        r#"{"type":"leave","group_id":"7"}"#,
+        "recv",
+        "a",
+        "send",
+        "a",
+        r#"{"type":"message","group_id":"7","content":"late"}"#,
+        "recv",
+        "a",
+        "sleep",
+        "1.2",
+        "send",
+        "a",
+        "[1]",
+        "recv",
+        "a",
+    ])
+    .unwrap();
+    assert_eq!(recv(&lines, 0), serde_json::json!({"type": "joined", "group_id": "7", "members": 1}), "{lines:?}");
+    let env = recv(&lines, 1);
+    assert_eq!((&env["from"], &env["content"]), (&"ann".into(), &serde_json::json!({"nested": [1, 2]})), "{env}");
+    assert_eq!(recv(&lines, 2), serde_json::json!({"type": "left", "group_id": "7", "members": 0}), "{lines:?}");
+    assert_eq!(recv(&lines, 3), serde_json::json!({"type": "error", "detail": "not a member of 7"}), "{lines:?}");
+    // websockets answered the server's pings while it slept: still a member, still answered.
+    assert_eq!(recv(&lines, 4)["type"], "error", "{lines:?}");
+    srv.stop();
+}
+
+#[test]
+fn stampede_rooms_keep_up_with_the_embedded_servers_pings() {
+    // The raw rooms with a 0.5 s keepalive: stampede's members answer every ping, so nobody is
+    // closed with 1011 and every message still reaches the 4 members of its room.
+    let srv = embedded_chat(Some(std::time::Duration::from_millis(500)));
+    let url = format!("ws://{}/ws/chat", srv.local_addr());
+    let r = stampede(&["ws", &url, "-c", "4", "-t", "1", "--rooms", "1", "-R", "20", "-d", "2s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    let (sent, delivered) = (u(&v, &["chat", "messages_sent"]), u(&v, &["chat", "deliveries"]));
+    assert!(sent >= 35 && delivered <= 4 * sent && delivered + 8 >= 4 * sent, "{delivered} of {}: {v}", 4 * sent);
+    assert!(!r.stdout.contains("1011"), "{}", r.stdout);
+    srv.stop();
 }
