@@ -346,3 +346,14 @@ fn stampede_rooms_keep_up_with_the_embedded_servers_pings() {
     assert!(!r.stdout.contains("1011"), "{}", r.stdout);
     srv.stop();
 }
+
+#[test]
+fn python_chat_app_closes_members_with_the_code_asked() {
+    let stats = stats_file("py-close");
+    let Some((peer, port)) = chat_peer(&["--close-after-ms", "300", "--close-code", "1013"], &stats) else { return };
+    let Some(lines) = chat_client(&["open", "a", &format!("ws://127.0.0.1:{port}/ws/u1"), "closed", "a"]) else { return };
+    assert_eq!(step(&lines, "closed")[0]["code"], 1013, "{lines:?}");
+    let s = sessions(&stats, 1);
+    assert_eq!((&s[0]["close_sent"], &s[0]["close_rcvd"]), (&1013.into(), &1013.into()), "the client answered the close: {s:?}");
+    stop(peer);
+}
