@@ -246,7 +246,9 @@ pub(crate) async fn session<S: ServerConn>(stream: S, mut rbuf: Vec<u8>, mode: M
     }
     let mut dec = Decoder::new(Role::Server, MAX_FRAME, MAX_FRAME as usize);
     let mut frame = Vec::with_capacity(256);
-    rbuf.reserve(1024);
+    // Members are many and mostly idle: 1 KiB to read into (it grows for larger messages).
+    rbuf.shrink_to(1024);
+    rbuf.reserve(1024usize.saturating_sub(rbuf.len()).max(256));
     'conn: while me.open.get() {
         loop {
             match dec.decode(&rbuf) {

@@ -163,7 +163,10 @@ async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindo
             },
             Next::WsEcho(f) => return super::ws::echo(stream, rbuf, faults, f).await,
             Next::WsAsr(f) => return super::asr::session(stream, rbuf, shared, f).await,
-            Next::WsChat(mode) => return super::chat::session(stream, rbuf, mode, shared.chat).await,
+            Next::WsChat(mode) => {
+                drop(wbuf); // a member may live long: keep only its own small buffers
+                return super::chat::session(stream, rbuf, mode, shared.chat).await;
+            }
             Next::Delay { ms, keep_alive, head_only } => {
                 monoio::time::sleep(Duration::from_millis(ms)).await;
                 let body = b"delayed\n";
