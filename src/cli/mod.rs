@@ -407,6 +407,17 @@ pub struct ServeArgs {
     /// Over this many requests per second (whole server), answer 429.
     #[arg(long = "max-rps", value_name = "N", value_parser = count())]
     pub max_rps: Option<u64>,
+    /// Over this many requests in progress at once (whole server, all threads), answer
+    /// --over-limit-status (a /delay/MS request is in progress through its delay).
+    #[arg(long = "max-concurrent", value_name = "N", value_parser = count())]
+    pub max_concurrent: Option<u64>,
+    /// The status answered over --max-concurrent: 429 (Too Many Requests) or 503.
+    #[arg(long = "over-limit-status", value_name = "429|503", default_value = "429")]
+    pub over_limit_status: String,
+    /// At most N requests in any window of PERIOD (a sliding window, whole server), e.g.
+    /// 2000/min or 333/10s; beyond it answer 429. Refused requests do not count in the window.
+    #[arg(long = "max-rate", value_name = "N/PERIOD")]
+    pub max_rate: Option<String>,
     /// Listen backlog.
     #[arg(long = "backlog", default_value_t = 4096)]
     pub backlog: i32,
