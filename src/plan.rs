@@ -15,6 +15,11 @@
 //! name = "ramp"
 //! duration = "1m"
 //! rate = { from = 100, to = 200 }       # or connections = ..., or streams = ... (asr)
+//!
+//! [[stage]]                             # stages may choose their own drive (plan::drive)
+//! duration = "30s"
+//! connections = 10                      # closed loop, each connection pausing `think`
+//! think = "75ms"                        # between requests (or --think)
 //! ```
 //!
 //! A level is a number (constant), `{ from, to }` (linear ramp), `{ from, to, steps = N }`
@@ -31,6 +36,8 @@ use toml::Spanned;
 use crate::engine::profile::{Profile, Segment};
 use crate::thresholds::Threshold;
 
+pub mod drive;
+
 /// What the stages drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Drive {
@@ -40,6 +47,9 @@ pub enum Drive {
     Connections,
     /// ASR streams at once.
     Streams,
+    /// Each stage chooses: connections (closed loop), rate (open loop over a pool), or a rate
+    /// capped by its connections; see [`drive`].
+    Mixed,
 }
 
 impl Drive {
@@ -48,6 +58,7 @@ impl Drive {
             Drive::Rate => "rate",
             Drive::Connections => "connections",
             Drive::Streams => "streams",
+            Drive::Mixed => "mixed",
         }
     }
 }
@@ -68,6 +79,12 @@ pub struct Stage {
     pub to: f64,
     pub shape: Shape,
     pub thresholds: Vec<Threshold>,
+    /// What this stage's level is (in a mixed plan, stages differ).
+    pub drive: Drive,
+    /// A rate stage's own connections (`rate` with `connections`: a rate capped by them).
+    pub pool: Option<u64>,
+    /// Closed loop: each connection's pause after each answer.
+    pub think: Option<Duration>,
 }
 
 impl Stage {
@@ -96,13 +113,33 @@ impl Stage {
 
     /// "ramp rate 100 -> 200/s" and the like, for the report.
     pub fn describe(&self, drive: Drive) -> String {
+        // A mixed plan's stage says what its own level is.
+        let drive = if drive == Drive::Mixed { self.drive } else { drive };
         let unit = if drive == Drive::Rate { "/s" } else { "" };
         let what = drive.name();
-        match &self.shape {
+        let mut text = match &self.shape {
             Shape::Constant => format!("constant {what} {}{unit}", num(self.to)),
             Shape::Ramp => format!("ramp {what} {} -> {}{unit}", num(self.from), num(self.to)),
             Shape::Step(n) => format!("{n} steps {what} {} -> {}{unit}", num(self.from), num(self.to)),
             Shape::Spike { rise } => format!("spike {what} {} -> {}{unit} within {rise:?}", num(self.from), num(self.to)),
+        };
+        if let Some(p) = self.pool {
+            text += &format!(" over {p} connections");
+        }
+        if let Some(t) = self.think {
+            text += &format!(", think {t:?}");
+        }
+        text
+    }
+
+    /// The stage as the mixed drive sees it.
+    pub fn as_drive(&self) -> drive::StageDrive {
+        drive::StageDrive {
+            segments: self.segments(),
+            duration: self.duration,
+            open: self.drive == Drive::Rate,
+            pool: self.pool,
+            think: self.think,
         }
     }
 }
@@ -188,6 +225,13 @@ impl Plan {
         }
     }
 
+    /// A mixed plan's run-time drive over a pool of `pool` connections (rate stages without
+    /// their own) with `think` for closed-loop stages without their own; `None` otherwise.
+    pub fn mixed(&self, pool: u64, think: Option<Duration>) -> Option<drive::Mixed> {
+        let stages: Vec<drive::StageDrive> = self.stages.iter().map(Stage::as_drive).collect();
+        (self.drive == Drive::Mixed).then(|| drive::Mixed::new(&stages, pool, think))
+    }
+
     /// The command line (after `stampede`) that runs the plan's scenario, less the stages.
     pub fn argv(&self) -> Vec<String> {
         let mut v = vec![self.scenario.clone(), self.url.clone()];
@@ -240,6 +284,8 @@ struct RawStage {
     rate: Option<Spanned<toml::Value>>,
     connections: Option<Spanned<toml::Value>>,
     streams: Option<Spanned<toml::Value>>,
+    /// Closed loop: each connection's pause between an answer and its next request.
+    think: Option<Spanned<String>>,
     #[serde(default)]
     thresholds: Vec<Spanned<String>>,
 }
@@ -266,9 +312,11 @@ pub fn parse(text: &str) -> Result<Plan, String> {
     }
     let (drive, stages) = parse_stages(text, &raw, &scenario)?;
     let drive = drive.unwrap_or(Drive::Rate);
-    if drive == Drive::Connections {
+    if drive == Drive::Connections || drive == Drive::Mixed {
         if let Some(v) = raw.options.get("connections") {
-            return Err(at(v.span(), "options.connections", "the stages set the connections here; remove it".into()));
+            if drive == Drive::Connections {
+                return Err(at(v.span(), "options.connections", "the stages set the connections here; remove it".into()));
+            }
         }
     }
     let requests = parse_requests(text, &raw, &scenario)?;
@@ -353,22 +401,40 @@ fn parse_stages(text: &str, raw: &RawPlan, scenario: &str) -> Result<(Option<Dri
         let field = |f: &str| format!("stage {} ({}).{f}", i + 1, s.name.as_deref().unwrap_or("unnamed"));
         let levels = [(Drive::Rate, &s.rate), (Drive::Connections, &s.connections), (Drive::Streams, &s.streams)];
         let given: Vec<_> = levels.iter().filter_map(|(d, v)| v.as_ref().map(|v| (*d, v))).collect();
-        let (d, level) = match given.as_slice() {
-            [one] => *one,
+        let (d, level, pool) = match given.as_slice() {
+            [one] => (one.0, one.1, None),
+            // A rate capped by a concurrency: the rate over this stage's own connections.
+            [(Drive::Rate, rate), (Drive::Connections, conns)] => {
+                let n = conns.get_ref().as_integer().filter(|n| (1..=10_000_000).contains(n)).ok_or_else(|| {
+                    at(conns.span(), &field("connections"), "with a rate, give the stage's connections as one whole number".into())
+                })?;
+                (Drive::Rate, *rate, Some(n as u64))
+            }
             [] => return Err(at(st.span(), &field("rate"), "give one of rate, connections or streams".into())),
-            _ => return Err(at(st.span(), &field("rate"), "give only one of rate, connections or streams".into())),
+            _ => return Err(at(st.span(), &field("rate"), "give one of rate, connections or streams (or rate with connections)".into())),
         };
-        match drive {
-            None => drive = Some(d),
-            Some(prev) if prev != d => {
+        let think = s
+            .think
+            .as_ref()
+            .map(|t| crate::units::parse_duration(t.get_ref()).map_err(|e| at(t.span(), &field("think"), e)))
+            .transpose()?;
+        if let (Some(t), Drive::Rate | Drive::Streams) = (&s.think, d) {
+            return Err(at(t.span(), &field("think"), "think is for closed-loop stages (connections = N)".into()));
+        }
+        // Stages that drive different things, or a pool or a think time: a mixed plan.
+        let own = if pool.is_some() || think.is_some() { Drive::Mixed } else { d };
+        drive = match drive {
+            None => Some(own),
+            Some(prev) if prev == own => Some(prev),
+            Some(prev) if prev == Drive::Streams || d == Drive::Streams => {
                 return Err(at(
                     level.span(),
                     &field(d.name()),
-                    format!("every stage must drive the same thing; an earlier stage sets {}", prev.name()),
+                    format!("streams do not mix with other drives; an earlier stage sets {}", prev.name()),
                 ))
             }
-            Some(_) => {}
-        }
+            Some(_) => Some(Drive::Mixed),
+        };
         if d == Drive::Streams && scenario != "asr" {
             return Err(at(level.span(), &field("streams"), "streams are for scenario = \"asr\"; use rate or connections".into()));
         }
@@ -390,7 +456,8 @@ fn parse_stages(text: &str, raw: &RawPlan, scenario: &str) -> Result<(Option<Dri
             }
         }
         let thresholds = s.thresholds.iter().map(|t| rule(t, &field("thresholds"))).collect::<Result<Vec<_>, _>>()?;
-        stages.push(Stage { name: s.name.clone().unwrap_or_else(|| format!("stage-{}", i + 1)), duration, from, to, shape, thresholds });
+        let name = s.name.clone().unwrap_or_else(|| format!("stage-{}", i + 1));
+        stages.push(Stage { name, duration, from, to, shape, thresholds, drive: d, pool, think });
     }
     Ok((drive, stages))
 }

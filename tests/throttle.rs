@@ -97,3 +97,70 @@ fn serve_limit_flags_are_validated_and_summarised() {
         assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
     }
 }
+
+fn write_plan(tag: &str, text: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("stampede-throttle-{}-{tag}.toml", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn stage<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no stage {name}: {v}"))
+}
+
+fn n(v: &serde_json::Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+#[test]
+fn a_mixed_plan_runs_closed_loop_with_think_then_a_rate_then_closed_with_nothing_lost_at_the_boundaries() {
+    let srv = common::embedded(None, None);
+    let plan = write_plan(
+        "mixed",
+        &format!(
+            "scenario = \"http\"\nurl = \"{}\"\n[options]\nconnections = 16\nthreads = 1\n\
+             [[stage]]\nname = \"closed\"\nduration = \"2s\"\nconnections = 5\nthink = \"75ms\"\n\
+             [[stage]]\nname = \"open\"\nduration = \"2s\"\nrate = 200\n\
+             [[stage]]\nname = \"closed-again\"\nduration = \"1s\"\nconnections = 3\n",
+            common::url(srv.local_addr(), "/")
+        ),
+    );
+    let r = common::stampede(&["run", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    let (closed, open, again) = (stage(&v, "closed"), stage(&v, "open"), stage(&v, "closed-again"));
+    // The schedule holds exactly 2 s × 200/s = 400 requests, all in the open stage (the
+    // supervisor switches stage shards within its 10 ms tick: ±1 %).
+    assert!((396..=404).contains(&n(open, "sent")), "{open}");
+    // 5 connections, each pausing 75 ms after every answer for 2 s: at most 5 × (2 s / 75 ms
+    // + 1) = 138, and on loopback not far below.
+    assert!((90..=138).contains(&n(closed, "sent")), "{closed}");
+    assert_eq!(closed["shape"], "constant connections 5, think 75ms");
+    // Nothing lost or counted twice: every request sent is answered, in one stage or the next.
+    let sent = common::u(&v, &["requests", "sent"]);
+    // Back to closed loop at once: 3 connections without think send as fast as answered.
+    assert!(n(again, "sent") > n(open, "sent"), "{again}");
+    assert_eq!(sent, n(closed, "sent") + n(open, "sent") + n(again, "sent"));
+    assert_eq!(common::u(&v, &["requests", "ok"]), sent, "{v}");
+    assert_eq!(n(closed, "ok") + n(open, "ok") + n(again, "ok"), sent);
+    common::assert_accounted(&v);
+    let _ = std::fs::remove_file(&plan);
+    srv.stop();
+}
+
+#[test]
+fn think_paces_each_closed_loop_connection_and_is_refused_with_a_rate() {
+    let srv = common::embedded(None, None);
+    let url = common::url(srv.local_addr(), "/");
+    let r = common::stampede(&["http", &url, "-c", "2", "-t", "1", "-d", "1s", "--think", "100ms"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    // 2 connections, 100 ms after each answer, for 1 s: at most 2 × (1 s / 100 ms + 1) = 22.
+    let sent = common::u(&v, &["requests", "sent"]);
+    assert!((12..=22).contains(&sent), "sent {sent}");
+    assert_eq!(common::u(&v, &["requests", "ok"]), sent);
+    let r = common::stampede_raw(&["http", &url, "-R", "10", "--think", "100ms"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--think is for closed loop"), "{}", r.stderr);
+    srv.stop();
+}

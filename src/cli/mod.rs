@@ -170,6 +170,10 @@ pub struct LoadArgs {
     /// Open loop: total requests per second over all connections (units allowed: 20k).
     #[arg(short = 'R', long = "rate", value_name = "RPS", value_parser = rate())]
     pub rate: Option<f64>,
+    /// Closed loop: each connection pauses this long after each answer before its next request
+    /// (a client's think time; a plan's stage may set its own with think = "75ms").
+    #[arg(long = "think", value_name = "TIME", value_parser = duration())]
+    pub think: Option<Duration>,
     /// Requests in flight per connection (HTTP pipelining depth).
     #[arg(long = "pipeline", default_value_t = 1, value_name = "D")]
     pub pipeline: u32,

@@ -9,6 +9,7 @@ use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws};
 use crate::cli::{AsrArgs, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs, ScenarioArgs};
 use crate::config::{self, Drive, HttpConfig, LoadConfig, WsMode};
 use crate::error::{exit, Error, Result};
+use crate::plan::drive::Mixed;
 use crate::plan::{Drive as PlanDrive, Plan};
 use crate::scenario::http::HttpScenario;
 
@@ -45,45 +46,50 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
     let command = parse_scenario(&argv, &plan, &origin)?;
     let levels = Levels { duration: Duration::from_millis(staged.total().as_millis() as u64), peak: staged.profile.peak() };
     // A part of a split run carries its share of every level.
-    let attach = |load: &mut LoadConfig, parts: [(&str, &Option<String>); 2]| -> Result<()> {
+    let attach = |load: &mut LoadConfig, mixed: Option<Mixed>, parts: [(&str, &Option<String>); 2]| -> Result<()> {
         let mut st = staged.clone();
+        let mut mixed = mixed;
         for (flag, spec) in parts {
             if let Some(spec) = spec {
-                st = st.share(config::parse_part(flag, spec)?.1);
+                let n = config::parse_part(flag, spec)?.1;
+                st = st.share(n);
+                mixed = mixed.map(|m| m.share(n));
             }
         }
         let st = Arc::new(st);
-        load.drive = match plan.drive {
-            crate::plan::Drive::Rate => Drive::RatePlan(st),
-            crate::plan::Drive::Connections | crate::plan::Drive::Streams => {
+        load.drive = match (plan.drive, mixed) {
+            (crate::plan::Drive::Rate, _) => Drive::RatePlan(st),
+            (crate::plan::Drive::Connections | crate::plan::Drive::Streams, _) => {
                 Drive::CountPlan { staged: st, rate_per_s: load.drive.constant_rate() }
             }
+            (crate::plan::Drive::Mixed, Some(m)) => Drive::MixedPlan { staged: st, mixed: Arc::new(m) },
+            (crate::plan::Drive::Mixed, None) => return Err(Error::usage(format!("{origin}: stages that mix drives are for http and ws"))),
         };
         Ok(())
     };
     match command.into_scenario() {
         Some(ScenarioArgs::Http(mut h)) => {
-            levels.set_on(&mut h.load, &plan, &origin)?;
+            let mixed = levels.set_on(&mut h.load, &plan, &origin)?;
             let mut cfg = config::http_config(&h)?;
-            attach(&mut cfg.load, [("--shard", &h.load.out.shard), ("--process-part", &h.load.out.process_part)])?;
+            attach(&mut cfg.load, mixed, [("--shard", &h.load.out.shard), ("--process-part", &h.load.out.process_part)])?;
             if plan.requests.is_empty() {
                 return run_http(cfg, "");
             }
             run_mix(&plan, cfg, &h, &origin)
         }
         Some(ScenarioArgs::Ws(mut w)) => {
-            levels.set_on(&mut w.load, &plan, &origin)?;
+            let mixed = levels.set_on(&mut w.load, &plan, &origin)?;
             let mut cfg = config::ws_config(&w)?;
             if matches!(cfg.mode, WsMode::Chat { .. }) {
                 return Err(Error::usage(format!("{origin}: chat rooms (--rooms) do not take stages yet")));
             }
-            attach(&mut cfg.load, [("--shard", &w.load.out.shard), ("--process-part", &w.load.out.process_part)])?;
+            attach(&mut cfg.load, mixed, [("--shard", &w.load.out.shard), ("--process-part", &w.load.out.process_part)])?;
             run_ws(cfg)
         }
         Some(ScenarioArgs::Asr(mut x)) => {
             levels.set_on_asr(&mut x, &plan, &origin)?;
             let mut cfg = config::asr_config(&x)?;
-            attach(&mut cfg.load, [("--shard", &None), ("--process-part", &None)])?;
+            attach(&mut cfg.load, None, [("--shard", &None), ("--process-part", &None)])?;
             run_asr(cfg)
         }
         None => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
@@ -113,9 +119,12 @@ struct Levels {
 }
 
 impl Levels {
-    /// `-d`, `--rate` or `--connections`, and the plan's thresholds (before the user's).
-    fn set_on(&self, load: &mut LoadArgs, plan: &Plan, origin: &str) -> Result<()> {
+    /// `-d`, `--rate` or `--connections`, and the plan's thresholds (before the user's). A
+    /// mixed plan: its drive over the given `--connections` (the pool of its rate stages), and
+    /// as many connections as its busiest stage uses.
+    fn set_on(&self, load: &mut LoadArgs, plan: &Plan, origin: &str) -> Result<Option<Mixed>> {
         load.duration = Some(self.duration);
+        let mut mixed = None;
         match plan.drive {
             PlanDrive::Rate => {
                 let rate = self.peak.max(0.001);
@@ -128,9 +137,15 @@ impl Levels {
             }
             PlanDrive::Connections => load.connections = self.count(),
             PlanDrive::Streams => return Err(Error::usage(format!("{origin}: streams are for scenario = \"asr\""))),
+            PlanDrive::Mixed => {
+                let m = plan.mixed(load.connections, load.think.filter(|t| !t.is_zero()));
+                load.connections = m.as_ref().map_or(1, Mixed::peak_slots).max(1);
+                load.think = None; // carried by the stages
+                mixed = m;
+            }
         }
         load.out.thresholds.splice(0..0, plan.threshold_texts.iter().cloned());
-        Ok(())
+        Ok(mixed)
     }
 
     /// `-d`, `--streams` and the plan's thresholds of an asr plan.
@@ -138,7 +153,9 @@ impl Levels {
         x.duration = Some(self.duration);
         match plan.drive {
             PlanDrive::Streams => x.streams = self.count(),
-            PlanDrive::Rate | PlanDrive::Connections => return Err(Error::usage(format!("{origin}: an asr plan drives streams"))),
+            PlanDrive::Rate | PlanDrive::Connections | PlanDrive::Mixed => {
+                return Err(Error::usage(format!("{origin}: an asr plan drives streams")))
+            }
         }
         x.out.thresholds.splice(0..0, plan.threshold_texts.iter().cloned());
         Ok(())
@@ -156,6 +173,8 @@ fn parse_scenario(argv: &[String], plan: &Plan, origin: &str) -> Result<Command>
         PlanDrive::Rate => ("rate", "-R/--rate"),
         PlanDrive::Connections => ("connections", "-c/--connections"),
         PlanDrive::Streams => ("streams", "--streams"),
+        // --connections stays: the pool of the rate stages without their own.
+        PlanDrive::Mixed => ("rate", "-R/--rate"),
     };
     let context = format!("{origin}: the plan's options do not make a valid command");
     parse_completed(argv, &context, &[("duration", "-d/--duration"), level], |flag| {
