@@ -164,3 +164,34 @@ fn think_paces_each_closed_loop_connection_and_is_refused_with_a_rate() {
     assert!(r.stderr.contains("--think is for closed loop"), "{}", r.stderr);
     srv.stop();
 }
+
+#[test]
+fn a_stage_sends_its_own_request_with_a_one_megabyte_payload_from_one_shared_buffer() {
+    let srv = common::embedded(None, None);
+    let plan = write_plan(
+        "payload",
+        &format!(
+            "scenario = \"http\"\nurl = \"{}\"\n[options]\nthreads = 1\n\
+             [[stage]]\nname = \"small\"\nduration = \"1s\"\nconnections = 2\n\
+             [[stage]]\nname = \"big\"\nduration = \"1s\"\nconnections = 2\nmethod = \"POST\"\npath = \"/echo\"\n\
+             headers = [\"Content-Type: application/json\"]\nbody = '{{\"data\":\"{{payload:1MB}}\"}}'\n\
+             thresholds = [\"status_200>99%\"]\n",
+            common::url(srv.local_addr(), "/")
+        ),
+    );
+    let r = common::stampede(&["run", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    let (small, big) = (stage(&v, "small"), stage(&v, "big"));
+    // POST /echo answers the 1 MB body: every request of the stage carried the megabyte, and
+    // every answer but the 2 small ones of the first stage's last sends (in flight at the
+    // boundary, answered in this stage) brought it back.
+    assert!(n(big, "ok") > 2 && big["status"]["200"] == big["ok"], "{big}");
+    let (written, read) = (n(&big["result"]["bytes"], "written"), n(&big["result"]["bytes"], "read"));
+    assert!(written >= n(big, "sent") * 1_000_000, "{written} for {big}");
+    assert!(read >= (n(big, "ok") - 2) * 1_000_000, "{read} for {big}");
+    let small_written = n(&small["result"]["bytes"], "written");
+    assert!(small_written < n(small, "sent") * 200, "the first stage sends the plan's GET: {small_written}");
+    let _ = std::fs::remove_file(&plan);
+    srv.stop();
+}

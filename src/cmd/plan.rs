@@ -72,6 +72,12 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
             let mixed = levels.set_on(&mut h.load, &plan, &origin)?;
             let mut cfg = config::http_config(&h)?;
             attach(&mut cfg.load, mixed, [("--shard", &h.load.out.shard), ("--process-part", &h.load.out.process_part)])?;
+            if plan.stages.iter().any(|s| s.request.is_some()) {
+                let requests = stage_requests(&plan, &h, &origin)?;
+                let (pf, load) = (plan_for(&cfg.target, &cfg.load), cfg.load.clone());
+                let what = format!("{} {} (and the stages' own requests)", cfg.method, cfg.target.url);
+                return run_scenario(Arc::new(HttpScenario::http_staged(cfg, &requests)), &load, pf, &what, "", None);
+            }
             if plan.requests.is_empty() {
                 return run_http(cfg, "");
             }
@@ -180,6 +186,35 @@ fn parse_scenario(argv: &[String], plan: &Plan, origin: &str) -> Result<Command>
     parse_completed(argv, &context, &[("duration", "-d/--duration"), level], |flag| {
         format!("{origin}: the plan's stages set {flag}; remove it from the flags")
     })
+}
+
+/// Each stage's own request, encoded with the plan's flags (`None`: the plan's request); a
+/// `{payload:N}` body is expanded here, once.
+fn stage_requests(plan: &Plan, base: &HttpArgs, origin: &str) -> Result<Vec<Option<Vec<u8>>>> {
+    let scheme_end = base.url.find("://").map_or(0, |i| i + 3);
+    let host_end = base.url[scheme_end..].find(['/', '?']).map_or(base.url.len(), |j| scheme_end + j);
+    let mut out = Vec::with_capacity(plan.stages.len());
+    for s in &plan.stages {
+        let Some(r) = &s.request else {
+            out.push(None);
+            continue;
+        };
+        let fail = |e: String| Error::usage(format!("{origin}: stage {}: {e}", s.name));
+        let mut hr = base.clone();
+        if let Some(m) = &r.method {
+            hr.request.method = m.clone();
+        }
+        if let Some(p) = &r.path {
+            hr.url = format!("{}{p}", &base.url[..host_end]);
+        }
+        hr.request.headers.extend(r.headers.iter().cloned());
+        if r.body.is_some() || r.body_file.is_some() {
+            hr.request.body = r.body.as_deref().map(crate::plan::request::expand_payload).transpose().map_err(fail)?;
+            hr.request.body_file = r.body_file.as_ref().map(std::path::PathBuf::from);
+        }
+        out.push(Some(config::http_config(&hr).map_err(|e| fail(e.to_string()))?.request));
+    }
+    Ok(out)
 }
 
 /// A mix: each named request of the plan is its own scenario, over its share of the connections.

@@ -398,7 +398,7 @@ impl<W: Wire> Exchange<W> {
                 }
             }
         } else {
-            let range = self.wire.batch(k);
+            let range = self.wire.stage_batch(k, ctx.stage());
             let len = range.len();
             let res = if len > TIMED_WRITE_ABOVE {
                 // A large batch can fill the socket buffers of a peer that stopped reading: the

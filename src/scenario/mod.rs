@@ -218,6 +218,11 @@ impl WorkerCtx {
         }
     }
 
+    /// The plan stage this worker records into now (0 without a plan).
+    pub fn stage(&self) -> usize {
+        self.stage_shards.borrow().len()
+    }
+
     /// Closes the shard of every stage that ended by `now`: what follows records into the next
     /// stage's. Called by the worker's supervisor each tick, and by a connection of a mixed plan
     /// before it claims (so that sends at a boundary count in their own stage, exactly).
