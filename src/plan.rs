@@ -39,6 +39,7 @@ use crate::thresholds::Threshold;
 pub mod drive;
 mod preset;
 pub mod request;
+pub mod throttle;
 
 pub use preset::{preset, with_limit, PRESETS};
 

@@ -107,9 +107,12 @@ fn every_preset_is_a_valid_plan() {
         let p = parse(&text).unwrap_or_else(|e| panic!("preset {name}: {e}\n{text}"));
         assert!(!p.stages.is_empty(), "{name}");
     }
-    let t = parse(&with_limit(&preset("throttle", "http", "http://h/").unwrap(), 200.0)).unwrap();
+    // the rebuilt throttle preset (issue 20): 150 % of the default concurrency limit of 100
+    let t = parse(&preset("throttle", "http", "http://h/").unwrap()).unwrap();
     let over = t.stages.iter().find(|s| s.name == "over-limit").unwrap();
-    assert_eq!(over.to, 300.0, "150 % of the limit");
+    assert_eq!(over.to, 150.0, "150 % of the limit");
+    // the old preset's placeholders still fill (plans written from it)
+    assert_eq!(with_limit("rate = {L150}", 200.0), "rate = 300");
     assert!(preset("nope", "http", "x").unwrap_err().contains("smoke"));
 }
 

@@ -195,3 +195,33 @@ fn a_stage_sends_its_own_request_with_a_one_megabyte_payload_from_one_shared_buf
     let _ = std::fs::remove_file(&plan);
     srv.stop();
 }
+
+#[test]
+fn the_throttle_preset_sees_concurrency_throttling_exactly_over_the_limit() {
+    // The server allows 20 requests in progress, each taking 300 ms. The preset for that
+    // concurrency limit alone, phases of 1 s, connections thinking 75 ms: 2, 10, 16, 20
+    // connections never have more than 20 requests in progress (exactly none refused); 30 want
+    // about 24 in progress (refused); the payload phase starts while over-limit requests are
+    // still in progress (not judged on throttling); recovery's 2 connections are never refused.
+    let srv = limited(1, Limits { max_concurrent: Some(20), ..Default::default() });
+    let target = common::url(srv.local_addr(), "/delay/300");
+    let r = common::stampede(&["run", "--preset", "throttle", &target, "--concurrent-limit", "20", "--stage-duration", "1s", "-t", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    let throttled = |name: &str| stage(&v, name)["status"]["429"].as_u64().unwrap_or(0);
+    let names: Vec<&str> = v["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["baseline", "moderate", "warning", "at-limit", "over-limit", "payload", "recovery"]);
+    for calm in ["baseline", "moderate", "warning", "at-limit", "recovery"] {
+        assert_eq!(throttled(calm), 0, "{calm}: {}", stage(&v, calm));
+        assert!(n(stage(&v, calm), "ok") > 0, "{calm}");
+    }
+    assert!(throttled("over-limit") > 0, "{}", stage(&v, "over-limit"));
+    for s in v["stages"].as_array().unwrap() {
+        assert!(s["thresholds"].as_array().is_none_or(|t| t.iter().all(|x| x["passed"] == true)), "{s}");
+    }
+    // The 1 MB payloads went out (POST /delay/300 reads and drops them).
+    let payload = stage(&v, "payload");
+    assert!(n(&payload["result"]["bytes"], "written") >= n(payload, "sent") * 1_000_000, "{payload}");
+    let c = srv.stop();
+    assert!(c.peak_in_progress <= 20 && c.refused_concurrent == throttled("over-limit") + throttled("payload"), "{c:?}");
+}

@@ -100,9 +100,11 @@ pub struct RunArgs {
     /// Run a built-in plan against the URL given in place of PLAN.
     #[arg(long = "preset", value_name = "NAME")]
     pub preset: Option<String>,
-    /// throttle preset: the target's rate limit in requests/s (its stages are shares of it).
-    #[arg(long = "limit", value_name = "N", value_parser = count())]
-    pub limit: Option<u64>,
+    /// Retired: the throttle preset takes --concurrent-limit and --rate-limit.
+    #[arg(long = "limit", value_name = "N", hide = true)]
+    pub limit: Option<String>,
+    #[command(flatten)]
+    pub throttle: ThrottleArgs,
     /// Flags for the scenario command (--json, --hlog, --threshold, --processes, -H, ...).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FLAGS")]
     pub extra: Vec<String>,
@@ -148,9 +150,27 @@ pub struct PlanArgs {
     /// Target the plan names (http://, https://, ws:// or wss://).
     #[arg(default_value = "http://127.0.0.1:8080/", value_name = "URL")]
     pub url: String,
-    /// throttle preset: the target's rate limit in requests/s.
-    #[arg(long = "limit", value_name = "N", value_parser = count())]
-    pub limit: Option<u64>,
+    /// Retired: the throttle preset takes --concurrent-limit and --rate-limit.
+    #[arg(long = "limit", value_name = "N", hide = true)]
+    pub limit: Option<String>,
+    #[command(flatten)]
+    pub throttle: ThrottleArgs,
+}
+
+/// The throttle preset's knobs (`stampede run|plan --preset throttle`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ThrottleArgs {
+    /// throttle preset: the target's concurrency limit (requests in progress); its phases run
+    /// 10 %, 50 %, 80 %, 100 % and 150 % of it. Without either limit: 100 and 2000/min.
+    #[arg(long = "concurrent-limit", value_name = "N", value_parser = count())]
+    pub concurrent_limit: Option<u64>,
+    /// throttle preset: the target's rate limit as N/PERIOD (2000/min, 333/10s); its phases run
+    /// at it and 50 % over it.
+    #[arg(long = "rate-limit", value_name = "N/PERIOD")]
+    pub rate_limit: Option<String>,
+    /// throttle preset: every phase this long (the use case's: 30 s, 60 s for the rate phases).
+    #[arg(long = "stage-duration", value_name = "TIME", value_parser = duration())]
+    pub stage_duration: Option<Duration>,
 }
 
 #[derive(Args, Debug, Clone)]

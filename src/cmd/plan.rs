@@ -6,31 +6,65 @@ use std::time::Duration;
 
 use super::parse_completed;
 use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws};
-use crate::cli::{AsrArgs, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs, ScenarioArgs};
+use crate::cli::{AsrArgs, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs, ScenarioArgs, ThrottleArgs};
 use crate::config::{self, Drive, HttpConfig, LoadConfig, WsMode};
 use crate::error::{exit, Error, Result};
 use crate::plan::drive::Mixed;
 use crate::plan::{Drive as PlanDrive, Plan};
 use crate::scenario::http::HttpScenario;
 
-/// The TOML of a preset for `url` (`--limit` fills the throttle preset's shares).
-fn preset_text(name: &str, url: &str, limit: Option<u64>) -> Result<String> {
-    let scenario = if url.starts_with("ws://") || url.starts_with("wss://") { "ws" } else { "http" };
-    let text = crate::plan::preset(name, scenario, url).map_err(|e| Error::usage(format!("--preset: {e}")))?;
-    let limit = match limit {
-        Some(l) => l as f64,
-        None => 100.0,
-    };
-    if limit <= 0.0 {
-        return Err(Error::usage("--limit must be greater than 0"));
+/// The TOML of a preset for `url`; the throttle preset's knobs (`think`: from `--think`).
+fn preset_text(name: &str, url: &str, limit: Option<&str>, knobs: &ThrottleArgs, think: Option<Duration>) -> Result<String> {
+    if limit.is_some() {
+        return Err(Error::usage(
+            "--limit is retired: the throttle preset takes the target's limits as --concurrent-limit N and --rate-limit N/PERIOD \
+             (e.g. --concurrent-limit 100 --rate-limit 2000/min; either may be left out)",
+        ));
     }
-    Ok(crate::plan::with_limit(&text, limit))
+    let scenario = if url.starts_with("ws://") || url.starts_with("wss://") { "ws" } else { "http" };
+    let given = knobs.concurrent_limit.is_some() || knobs.rate_limit.is_some() || knobs.stage_duration.is_some();
+    if name != "throttle" {
+        if given {
+            return Err(Error::usage("--concurrent-limit, --rate-limit and --stage-duration go with --preset throttle"));
+        }
+        return crate::plan::preset(name, scenario, url).map_err(|e| Error::usage(format!("--preset: {e}")));
+    }
+    if knobs.concurrent_limit == Some(0) {
+        return Err(Error::usage("--concurrent-limit must be at least 1"));
+    }
+    if knobs.stage_duration.is_some_and(|d| d.is_zero()) {
+        return Err(Error::usage("--stage-duration must be greater than 0"));
+    }
+    let rate = knobs
+        .rate_limit
+        .as_deref()
+        .map(crate::server::limit::RateLimit::parse)
+        .transpose()
+        .map_err(|e| Error::usage(format!("--rate-limit {e}")))?
+        .map(|r| (r.count, Duration::from_nanos(r.period_ns)));
+    let t = crate::plan::throttle::Throttle { concurrent: knobs.concurrent_limit, rate, stage: knobs.stage_duration, think };
+    crate::plan::throttle::throttle(&t, scenario, url).map_err(|e| Error::usage(format!("--preset throttle: {e}")))
 }
 
 /// `stampede plan`: a preset's TOML on stdout, to copy and edit.
 pub(super) fn print_plan(a: &PlanArgs) -> Result<i32> {
-    print!("{}", preset_text(&a.preset, &a.url, a.limit)?);
+    print!("{}", preset_text(&a.preset, &a.url, a.limit.as_deref(), &a.throttle, None)?);
     Ok(exit::OK)
+}
+
+/// `--think TIME` among the scenario flags of `stampede run` (the throttle preset's least think).
+fn think_in(extra: &[String]) -> Result<Option<Duration>> {
+    let mut it = extra.iter();
+    while let Some(w) = it.next() {
+        let value = match w.strip_prefix("--think=") {
+            Some(v) => Some(v.to_string()),
+            None if w == "--think" => it.next().cloned(),
+            None => continue,
+        };
+        let v = value.ok_or_else(|| Error::usage("--think needs a duration, e.g. 75ms"))?;
+        return crate::units::parse_duration(&v).map(Some).map_err(|e| Error::usage(format!("--think: {e}")));
+    }
+    Ok(None)
 }
 
 /// `stampede run`: the plan's options and the user's flags are parsed as the scenario's command
@@ -105,10 +139,13 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
 /// The plan's TOML and where it came from (a preset's name or the file's path).
 fn plan_text(a: &RunArgs) -> Result<(String, String)> {
     match &a.preset {
-        Some(name) => Ok((preset_text(name, &a.plan, a.limit)?, format!("preset {name}"))),
+        Some(name) => Ok((preset_text(name, &a.plan, a.limit.as_deref(), &a.throttle, think_in(&a.extra)?)?, format!("preset {name}"))),
         None => {
             if a.limit.is_some() {
-                return Err(Error::usage("--limit goes with --preset throttle"));
+                return Err(Error::usage("--limit is retired: the throttle preset takes --concurrent-limit N and --rate-limit N/PERIOD"));
+            }
+            if a.throttle.concurrent_limit.is_some() || a.throttle.rate_limit.is_some() || a.throttle.stage_duration.is_some() {
+                return Err(Error::usage("--concurrent-limit, --rate-limit and --stage-duration go with --preset throttle"));
             }
             let text = std::fs::read_to_string(&a.plan).map_err(|e| {
                 Error::usage(format!("{}: cannot read the plan ({e}); for a preset: stampede run --preset load URL", a.plan))

@@ -9,11 +9,7 @@ pub const PRESETS: &[&str] = &["smoke", "load", "stress", "spike", "soak", "qps"
 pub fn preset(name: &str, scenario: &str, url: &str) -> Result<String, String> {
     let head = format!("scenario = \"{scenario}\"\nurl = \"{url}\"\n");
     let (th, opts, stages): (&str, &str, &str) = match name {
-        "smoke" => (
-            r#"["errors<1%", "p99<1s"]"#,
-            "",
-            "[[stage]]\nname = \"smoke\"\nduration = \"10s\"\nconnections = 2\n",
-        ),
+        "smoke" => (r#"["errors<1%", "p99<1s"]"#, "", "[[stage]]\nname = \"smoke\"\nduration = \"10s\"\nconnections = 2\n"),
         "load" => (
             r#"["p95<500ms", "errors<1%"]"#,
             "",
@@ -22,11 +18,9 @@ pub fn preset(name: &str, scenario: &str, url: &str) -> Result<String, String> {
              [[stage]]\nname = \"ramp-to-200\"\nduration = \"30s\"\nconnections = { from = 100, to = 200 }\n\n\
              [[stage]]\nname = \"hold-200\"\nduration = \"1m\"\nconnections = 200\n",
         ),
-        "stress" => (
-            r#"["errors<5%"]"#,
-            "",
-            "[[stage]]\nname = \"step-up\"\nduration = \"5m\"\nconnections = { from = 50, to = 400, steps = 8 }\n",
-        ),
+        "stress" => {
+            (r#"["errors<5%"]"#, "", "[[stage]]\nname = \"step-up\"\nduration = \"5m\"\nconnections = { from = 50, to = 400, steps = 8 }\n")
+        }
         "spike" => (
             r#"["errors<5%"]"#,
             "",
@@ -41,19 +35,7 @@ pub fn preset(name: &str, scenario: &str, url: &str) -> Result<String, String> {
             "[[stage]]\nname = \"warm-up\"\nduration = \"30s\"\nrate = { from = 1000, to = 10000 }\n\n\
              [[stage]]\nname = \"10k-qps\"\nduration = \"5m\"\nrate = 10000\n",
         ),
-        "throttle" => (
-            r#"["errors<1%"]"#,
-            "connections = 64\n",
-            // The limit of a throttled daemon is the unit: give it with --limit (default 100/s).
-            "[[stage]]\nname = \"baseline\"\nduration = \"20s\"\nrate = {L50}\nthresholds = [\"status_429<1%\"]\n\n\
-             [[stage]]\nname = \"warning\"\nduration = \"20s\"\nrate = {L80}\nthresholds = [\"status_429<1%\"]\n\n\
-             [[stage]]\nname = \"at-limit\"\nduration = \"20s\"\nrate = {L100}\n\n\
-             [[stage]]\nname = \"over-limit\"\nduration = \"20s\"\nrate = {L150}\nthresholds = [\"status_429>10%\"]\n\n\
-             [[stage]]\nname = \"burst\"\nduration = \"10s\"\nrate = { from = {L50}, to = {L300}, rise = \"2s\" }\nthresholds = [\"status_429>10%\"]\n\n\
-             # The limiter's window still holds the burst for a moment: judged from the next stage.\n\
-             [[stage]]\nname = \"settle\"\nduration = \"5s\"\nrate = {L50}\n\n\
-             [[stage]]\nname = \"recovery\"\nduration = \"20s\"\nrate = {L50}\nthresholds = [\"status_429<1%\"]\n",
-        ),
+        "throttle" => return throttle(&Throttle::default(), scenario, url),
         other => return Err(format!("no preset '{other}': choose one of {}", PRESETS.join(", "))),
     };
     if scenario == "asr" {
@@ -63,7 +45,8 @@ pub fn preset(name: &str, scenario: &str, url: &str) -> Result<String, String> {
     Ok(format!("{head}thresholds = {th}\n\n[options]\n{opts}\n{stages}"))
 }
 
-/// Fills a throttle preset's `{L50}`-style placeholders for a limit of `limit` requests/s.
+/// Kept for plans written for the old throttle preset's `{L50}`-style placeholders: fills them
+/// for a limit of `limit` requests/s (the rebuilt preset has none).
 pub fn with_limit(text: &str, limit: f64) -> String {
     let mut out = text.to_string();
     for pct in [50u32, 80, 100, 150, 300] {
@@ -71,3 +54,5 @@ pub fn with_limit(text: &str, limit: f64) -> String {
     }
     out
 }
+
+pub use super::throttle::{throttle, Throttle};

@@ -4,7 +4,8 @@
 //! complete request in the read buffer is answered into the write buffer, then one write goes
 //! out (pipelining). Large bodies are written as slices of one static pattern, never built per
 //! request. Routes: `/`, `/bytes/N`, `/delay/MS`, `/status/CODE`, `POST /echo`, `/chunked/N`,
-//! `/eof/N` (close-delimited body), `/close`, and `/fault/KIND` (see `server::fault`).
+//! `/eof/N` (close-delimited body), `/close`, and `/fault/KIND` (see `server::fault`); `/delay/MS`
+//! also takes POST and PUT (the body is read and dropped).
 
 use std::cell::Cell;
 use std::io::Write as _;
@@ -390,7 +391,9 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
             Method::Get | Method::Head | Method::Delete | Method::Other => method_not_allowed(w, req, "POST, PUT"),
         };
     }
-    if !getlike {
+    // A body may go to /delay/MS (a slow daemon taking uploads: the throttle preset's payloads).
+    let upload = matches!(req.method, Method::Post | Method::Put) && path.starts_with("/delay/");
+    if !getlike && !upload {
         return method_not_allowed(w, req, "GET, HEAD");
     }
     if path == "/" {
