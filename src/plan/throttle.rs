@@ -4,11 +4,13 @@
 //! 1 MB payloads; recovery), each with what it expects: no throttling below the limits,
 //! throttling over them. Pure: the plan's TOML text.
 //!
-//! Closed-loop phases pause `think` after each answer. With a rate limit `r`, a phase of `n`
-//! connections thinks at least `2n / r` (so that it sends at most half the rate limit: below
-//! the limits, only the concurrency is tested); the over-limit phase keeps the at-limit think,
-//! so its 1.5 × connections reach the concurrency limit only when the target takes long enough
-//! per request (Little's law: in progress = connections × service / (service + think)).
+//! Closed-loop phases pause `think` after each answer (75 ms, or `--think`). With a rate limit
+//! `r`, a phase of `n` connections below the limits thinks at least `2n / r`, so that it sends
+//! at most half the rate limit: in those phases neither limit can be reached (at most `n <= N`
+//! requests in progress, at most `r / 2` per second). The over-limit phase thinks the least
+//! think: its 1.5 × connections go over the concurrency limit when the target's service time
+//! is long against the think time (Little's law: in progress = connections × service /
+//! (service + think)), and over the rate limit when it is short: throttled either way.
 //! Rate phases run over as many connections as the concurrency limit (a rate capped by it).
 //! Either limit may be left out: its phases are then left out too. The phase right after the
 //! burst (payloads) has no throttling threshold: a sliding-window limiter still holds the
@@ -50,6 +52,7 @@ pub fn throttle(t: &Throttle, scenario: &str, url: &str) -> Result<String, Strin
     let base_think = t.think.unwrap_or(Duration::from_millis(75));
     // Closed loop: n connections pause at least 2n / r, so they send at most half the rate limit.
     let think = |n: u64| per_s.map_or(base_think, |r| base_think.max(Duration::from_secs_f64(2.0 * n as f64 / r)));
+    // (`think(0)`: the least think, for the over-limit phase.)
     let dur = |secs: u64| t.stage.unwrap_or(Duration::from_secs(secs));
     let share = |pct: u64, c: u64| (c * pct).div_ceil(100).max(1);
     let baseline = concurrent.map_or(10, |c| share(10, c));
@@ -72,7 +75,7 @@ pub fn throttle(t: &Throttle, scenario: &str, url: &str) -> Result<String, Strin
         closed(&mut out, "warning", share(80, c), share(80, c), dur(30), Some("status_429<1%"), "");
         closed(&mut out, "at-limit", c, c, dur(30), Some("status_429<1%"), "");
         let note = "# 50 % over the concurrency limit: throttling expected\n";
-        closed(&mut out, "over-limit", share(150, c), c, dur(30), Some("status_429>1%"), note);
+        closed(&mut out, "over-limit", share(150, c), 0, dur(30), Some("status_429>1%"), note);
     }
     if let Some(r) = per_s {
         let pool = concurrent.map_or(String::new(), |c| format!("connections = {c}\n"));
@@ -136,7 +139,7 @@ mod tests {
         assert_eq!(stage(&p, "burst").pool, Some(100));
         // 100 connections think 2 × 100 / 33.3 = 6 s (half the rate limit); 10 think 600 ms
         assert_eq!(stage(&p, "at-limit").think, Some(Duration::from_millis(6000)));
-        assert_eq!(stage(&p, "over-limit").think, Some(Duration::from_millis(6000)));
+        assert_eq!(stage(&p, "over-limit").think, Some(Duration::from_millis(75)), "the least think: over a limit");
         assert_eq!(stage(&p, "baseline").think, Some(Duration::from_millis(600)));
         let payload = stage(&p, "payload").request.clone().unwrap();
         assert_eq!((payload.method.as_deref(), payload.body.as_deref()), (Some("POST"), Some("{payload:1MB}")));
