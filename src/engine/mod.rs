@@ -8,6 +8,11 @@
 //! long stops the run), samples open connections every 100 ms, and once a second
 //! sends a snapshot for the live line; nothing per request crosses threads. When the workers
 //! stop, their shards are merged here.
+//!
+//! A plan's stages drive a worker's connections through its [`WorkerCtx`]: a rate through the
+//! pacer's schedule, connections through the slot profile, and a plan whose stages choose
+//! their drive through both at once, each batch claimed in the mode of its stage (the design is
+//! in `plan::drive`). Each stage records into its own shard, switched at the stage's end.
 
 pub mod pacer;
 pub mod profile;
