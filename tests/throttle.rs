@@ -133,8 +133,8 @@ fn a_mixed_plan_runs_closed_loop_with_think_then_a_rate_then_closed_with_nothing
     // supervisor switches stage shards within its 10 ms tick: ±1 %).
     assert!((396..=404).contains(&n(open, "sent")), "{open}");
     // 5 connections, each pausing 75 ms after every answer for 2 s: at most 5 × (2 s / 75 ms
-    // + 1) = 138, and on loopback not far below.
-    assert!((90..=138).contains(&n(closed, "sent")), "{closed}");
+    // + 1) = 138 (without the pause, thousands), and on loopback not far below.
+    assert!((50..=138).contains(&n(closed, "sent")), "{closed}");
     assert_eq!(closed["shape"], "constant connections 5, think 75ms");
     // Nothing lost or counted twice: every request sent is answered, in one stage or the next.
     let sent = common::u(&v, &["requests", "sent"]);
@@ -157,7 +157,7 @@ fn think_paces_each_closed_loop_connection_and_is_refused_with_a_rate() {
     let v = r.json.unwrap();
     // 2 connections, 100 ms after each answer, for 1 s: at most 2 × (1 s / 100 ms + 1) = 22.
     let sent = common::u(&v, &["requests", "sent"]);
-    assert!((12..=22).contains(&sent), "sent {sent}");
+    assert!((6..=22).contains(&sent), "sent {sent}");
     assert_eq!(common::u(&v, &["requests", "ok"]), sent);
     let r = common::stampede_raw(&["http", &url, "-R", "10", "--think", "100ms"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -199,13 +199,13 @@ fn a_stage_sends_its_own_request_with_a_one_megabyte_payload_from_one_shared_buf
 
 #[test]
 fn the_throttle_preset_sees_concurrency_throttling_exactly_over_the_limit() {
-    // The server allows 20 requests in progress, each taking 300 ms. The preset for that
+    // The server allows 20 requests in progress, each taking 600 ms. The preset for that
     // concurrency limit alone, phases of 1 s, connections thinking 75 ms: 2, 10, 16, 20
     // connections never have more than 20 requests in progress (exactly none refused); 30 want
-    // about 24 in progress (refused); the payload phase starts while over-limit requests are
+    // about 27 in progress (refused); the payload phase starts while over-limit requests are
     // still in progress (not judged on throttling); recovery's 2 connections are never refused.
     let srv = limited(1, Limits { max_concurrent: Some(20), ..Default::default() });
-    let target = common::url(srv.local_addr(), "/delay/300");
+    let target = common::url(srv.local_addr(), "/delay/600");
     let r = common::stampede(&["run", "--preset", "throttle", &target, "--concurrent-limit", "20", "--stage-duration", "1s", "-t", "1"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let v = r.json.unwrap();
@@ -220,7 +220,7 @@ fn the_throttle_preset_sees_concurrency_throttling_exactly_over_the_limit() {
     for s in v["stages"].as_array().unwrap() {
         assert!(s["thresholds"].as_array().is_none_or(|t| t.iter().all(|x| x["passed"] == true)), "{s}");
     }
-    // The 1 MB payloads went out (POST /delay/300 reads and drops them).
+    // The 1 MB payloads went out (POST /delay/600 reads and drops them).
     let payload = stage(&v, "payload");
     let done = n(payload, "sent") - n(payload, "in_flight_at_end");
     assert!(n(&payload["result"]["bytes"], "written") >= done * 1_000_000, "{payload}");
