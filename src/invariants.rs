@@ -530,7 +530,8 @@ pub fn plan(text: &str) {
         assert!(!s.duration.is_zero(), "stage {} of 0 s", s.name);
         for v in [s.from, s.to] {
             assert!(v.is_finite() && v >= 0.0, "stage {} level {v}", s.name);
-            assert!(p.drive == Drive::Rate || v.fract() == 0.0, "stage {} count {v}", s.name);
+            assert!(s.drive == Drive::Rate || v.fract() == 0.0, "stage {} count {v}", s.name);
+            assert!(p.drive == Drive::Mixed || s.drive == p.drive, "stage {} drives {:?} in a {:?} plan", s.name, s.drive, p.drive);
         }
         match s.shape {
             Shape::Step(n) => assert!((1..=1000).contains(&n), "{n} steps"),

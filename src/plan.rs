@@ -15,6 +15,11 @@
 //! name = "ramp"
 //! duration = "1m"
 //! rate = { from = 100, to = 200 }       # or connections = ..., or streams = ... (asr)
+//!
+//! [[stage]]                             # stages may choose their own drive (plan::drive)
+//! duration = "30s"
+//! connections = 10                      # closed loop, each connection pausing `think`
+//! think = "75ms"                        # between requests (or --think)
 //! ```
 //!
 //! A level is a number (constant), `{ from, to }` (linear ramp), `{ from, to, steps = N }`
@@ -31,6 +36,13 @@ use toml::Spanned;
 use crate::engine::profile::{Profile, Segment};
 use crate::thresholds::Threshold;
 
+pub mod drive;
+mod preset;
+pub mod request;
+pub mod throttle;
+
+pub use preset::{preset, with_limit, PRESETS};
+
 /// What the stages drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Drive {
@@ -40,6 +52,9 @@ pub enum Drive {
     Connections,
     /// ASR streams at once.
     Streams,
+    /// Each stage chooses: connections (closed loop), rate (open loop over a pool), or a rate
+    /// capped by its connections; see [`drive`].
+    Mixed,
 }
 
 impl Drive {
@@ -48,6 +63,7 @@ impl Drive {
             Drive::Rate => "rate",
             Drive::Connections => "connections",
             Drive::Streams => "streams",
+            Drive::Mixed => "mixed",
         }
     }
 }
@@ -68,6 +84,14 @@ pub struct Stage {
     pub to: f64,
     pub shape: Shape,
     pub thresholds: Vec<Threshold>,
+    /// What this stage's level is (in a mixed plan, stages differ).
+    pub drive: Drive,
+    /// A rate stage's own connections (`rate` with `connections`: a rate capped by them).
+    pub pool: Option<u64>,
+    /// Closed loop: each connection's pause after each answer.
+    pub think: Option<Duration>,
+    /// The stage's own request (http): `None` sends the plan's.
+    pub request: Option<request::StageRequest>,
 }
 
 impl Stage {
@@ -96,13 +120,33 @@ impl Stage {
 
     /// "ramp rate 100 -> 200/s" and the like, for the report.
     pub fn describe(&self, drive: Drive) -> String {
+        // A mixed plan's stage says what its own level is.
+        let drive = if drive == Drive::Mixed { self.drive } else { drive };
         let unit = if drive == Drive::Rate { "/s" } else { "" };
         let what = drive.name();
-        match &self.shape {
+        let mut text = match &self.shape {
             Shape::Constant => format!("constant {what} {}{unit}", num(self.to)),
             Shape::Ramp => format!("ramp {what} {} -> {}{unit}", num(self.from), num(self.to)),
             Shape::Step(n) => format!("{n} steps {what} {} -> {}{unit}", num(self.from), num(self.to)),
             Shape::Spike { rise } => format!("spike {what} {} -> {}{unit} within {rise:?}", num(self.from), num(self.to)),
+        };
+        if let Some(p) = self.pool {
+            text += &format!(" over {p} connections");
+        }
+        if let Some(t) = self.think {
+            text += &format!(", think {t:?}");
+        }
+        text
+    }
+
+    /// The stage as the mixed drive sees it.
+    pub fn as_drive(&self) -> drive::StageDrive {
+        drive::StageDrive {
+            segments: self.segments(),
+            duration: self.duration,
+            open: self.drive == Drive::Rate,
+            pool: self.pool,
+            think: self.think,
         }
     }
 }
@@ -188,6 +232,13 @@ impl Plan {
         }
     }
 
+    /// A mixed plan's run-time drive over a pool of `pool` connections (rate stages without
+    /// their own) with `think` for closed-loop stages without their own; `None` otherwise.
+    pub fn mixed(&self, pool: u64, think: Option<Duration>) -> Option<drive::Mixed> {
+        let stages: Vec<drive::StageDrive> = self.stages.iter().map(Stage::as_drive).collect();
+        (self.drive == Drive::Mixed).then(|| drive::Mixed::new(&stages, pool, think))
+    }
+
     /// The command line (after `stampede`) that runs the plan's scenario, less the stages.
     pub fn argv(&self) -> Vec<String> {
         let mut v = vec![self.scenario.clone(), self.url.clone()];
@@ -240,6 +291,15 @@ struct RawStage {
     rate: Option<Spanned<toml::Value>>,
     connections: Option<Spanned<toml::Value>>,
     streams: Option<Spanned<toml::Value>>,
+    /// Closed loop: each connection's pause between an answer and its next request.
+    think: Option<Spanned<String>>,
+    /// The stage's own request (http): see `plan::request`.
+    method: Option<String>,
+    path: Option<String>,
+    #[serde(default)]
+    headers: Vec<String>,
+    body: Option<String>,
+    body_file: Option<String>,
     #[serde(default)]
     thresholds: Vec<Spanned<String>>,
 }
@@ -266,9 +326,11 @@ pub fn parse(text: &str) -> Result<Plan, String> {
     }
     let (drive, stages) = parse_stages(text, &raw, &scenario)?;
     let drive = drive.unwrap_or(Drive::Rate);
-    if drive == Drive::Connections {
+    if drive == Drive::Connections || drive == Drive::Mixed {
         if let Some(v) = raw.options.get("connections") {
-            return Err(at(v.span(), "options.connections", "the stages set the connections here; remove it".into()));
+            if drive == Drive::Connections {
+                return Err(at(v.span(), "options.connections", "the stages set the connections here; remove it".into()));
+            }
         }
     }
     let requests = parse_requests(text, &raw, &scenario)?;
@@ -353,22 +415,40 @@ fn parse_stages(text: &str, raw: &RawPlan, scenario: &str) -> Result<(Option<Dri
         let field = |f: &str| format!("stage {} ({}).{f}", i + 1, s.name.as_deref().unwrap_or("unnamed"));
         let levels = [(Drive::Rate, &s.rate), (Drive::Connections, &s.connections), (Drive::Streams, &s.streams)];
         let given: Vec<_> = levels.iter().filter_map(|(d, v)| v.as_ref().map(|v| (*d, v))).collect();
-        let (d, level) = match given.as_slice() {
-            [one] => *one,
+        let (d, level, pool) = match given.as_slice() {
+            [one] => (one.0, one.1, None),
+            // A rate capped by a concurrency: the rate over this stage's own connections.
+            [(Drive::Rate, rate), (Drive::Connections, conns)] => {
+                let n = conns.get_ref().as_integer().filter(|n| (1..=10_000_000).contains(n)).ok_or_else(|| {
+                    at(conns.span(), &field("connections"), "with a rate, give the stage's connections as one whole number".into())
+                })?;
+                (Drive::Rate, *rate, Some(n as u64))
+            }
             [] => return Err(at(st.span(), &field("rate"), "give one of rate, connections or streams".into())),
-            _ => return Err(at(st.span(), &field("rate"), "give only one of rate, connections or streams".into())),
+            _ => return Err(at(st.span(), &field("rate"), "give one of rate, connections or streams (or rate with connections)".into())),
         };
-        match drive {
-            None => drive = Some(d),
-            Some(prev) if prev != d => {
+        let think = s
+            .think
+            .as_ref()
+            .map(|t| crate::units::parse_duration(t.get_ref()).map_err(|e| at(t.span(), &field("think"), e)))
+            .transpose()?;
+        if let (Some(t), Drive::Rate | Drive::Streams) = (&s.think, d) {
+            return Err(at(t.span(), &field("think"), "think is for closed-loop stages (connections = N)".into()));
+        }
+        // Stages that drive different things, or a pool or a think time: a mixed plan.
+        let own = if pool.is_some() || think.is_some() { Drive::Mixed } else { d };
+        drive = match drive {
+            None => Some(own),
+            Some(prev) if prev == own => Some(prev),
+            Some(prev) if prev == Drive::Streams || d == Drive::Streams => {
                 return Err(at(
                     level.span(),
                     &field(d.name()),
-                    format!("every stage must drive the same thing; an earlier stage sets {}", prev.name()),
+                    format!("streams do not mix with other drives; an earlier stage sets {}", prev.name()),
                 ))
             }
-            Some(_) => {}
-        }
+            Some(_) => Some(Drive::Mixed),
+        };
         if d == Drive::Streams && scenario != "asr" {
             return Err(at(level.span(), &field("streams"), "streams are for scenario = \"asr\"; use rate or connections".into()));
         }
@@ -390,7 +470,20 @@ fn parse_stages(text: &str, raw: &RawPlan, scenario: &str) -> Result<(Option<Dri
             }
         }
         let thresholds = s.thresholds.iter().map(|t| rule(t, &field("thresholds"))).collect::<Result<Vec<_>, _>>()?;
-        stages.push(Stage { name: s.name.clone().unwrap_or_else(|| format!("stage-{}", i + 1)), duration, from, to, shape, thresholds });
+        let name = s.name.clone().unwrap_or_else(|| format!("stage-{}", i + 1));
+        let request = request::StageRequest::new(s.method.clone(), s.path.clone(), s.headers.clone(), s.body.clone(), s.body_file.clone())
+            .map_err(|(f, e)| at(st.span(), &field(f), e))?;
+        if request.is_some() && scenario != "http" {
+            return Err(at(
+                st.span(),
+                &field("method"),
+                "a stage's own request (method, path, headers, body) is for scenario = \"http\"".into(),
+            ));
+        }
+        if request.is_some() && !raw.request.is_empty() {
+            return Err(at(st.span(), &field("method"), "a plan with a [[request]] mix sends its requests in every stage".into()));
+        }
+        stages.push(Stage { name, duration, from, to, shape, thresholds, drive: d, pool, think, request });
     }
     Ok((drive, stages))
 }
@@ -495,76 +588,6 @@ fn parse_level(v: &toml::Value, d: Drive) -> Result<(f64, f64, Shape), String> {
 
 fn line_of(text: &str, byte: usize) -> usize {
     text[..byte.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
-}
-
-/// Names of the presets, for `--help` and errors.
-pub const PRESETS: &[&str] = &["smoke", "load", "stress", "spike", "soak", "qps", "throttle"];
-
-/// The TOML of a preset for `url`: the shapes our users describe (../shared/use-cases).
-pub fn preset(name: &str, scenario: &str, url: &str) -> Result<String, String> {
-    let head = format!("scenario = \"{scenario}\"\nurl = \"{url}\"\n");
-    let (th, opts, stages): (&str, &str, &str) = match name {
-        "smoke" => (
-            r#"["errors<1%", "p99<1s"]"#,
-            "",
-            "[[stage]]\nname = \"smoke\"\nduration = \"10s\"\nconnections = 2\n",
-        ),
-        "load" => (
-            r#"["p95<500ms", "errors<1%"]"#,
-            "",
-            "[[stage]]\nname = \"ramp-to-100\"\nduration = \"30s\"\nconnections = { from = 1, to = 100 }\n\n\
-             [[stage]]\nname = \"hold-100\"\nduration = \"1m\"\nconnections = 100\n\n\
-             [[stage]]\nname = \"ramp-to-200\"\nduration = \"30s\"\nconnections = { from = 100, to = 200 }\n\n\
-             [[stage]]\nname = \"hold-200\"\nduration = \"1m\"\nconnections = 200\n",
-        ),
-        "stress" => (
-            r#"["errors<5%"]"#,
-            "",
-            "[[stage]]\nname = \"step-up\"\nduration = \"5m\"\nconnections = { from = 50, to = 400, steps = 8 }\n",
-        ),
-        "spike" => (
-            r#"["errors<5%"]"#,
-            "",
-            "[[stage]]\nname = \"base\"\nduration = \"30s\"\nconnections = 100\n\n\
-             [[stage]]\nname = \"spike\"\nduration = \"1m\"\nconnections = { from = 100, to = 1000, rise = \"10s\" }\n\n\
-             [[stage]]\nname = \"recovery\"\nduration = \"30s\"\nconnections = 100\n",
-        ),
-        "soak" => (r#"["p99<1s", "errors<0.1%"]"#, "", "[[stage]]\nname = \"soak\"\nduration = \"30m\"\nconnections = 50\n"),
-        "qps" => (
-            r#"["p95<500ms", "errors<1%", "rps>9500"]"#,
-            "connections = 200\n",
-            "[[stage]]\nname = \"warm-up\"\nduration = \"30s\"\nrate = { from = 1000, to = 10000 }\n\n\
-             [[stage]]\nname = \"10k-qps\"\nduration = \"5m\"\nrate = 10000\n",
-        ),
-        "throttle" => (
-            r#"["errors<1%"]"#,
-            "connections = 64\n",
-            // The limit of a throttled daemon is the unit: give it with --limit (default 100/s).
-            "[[stage]]\nname = \"baseline\"\nduration = \"20s\"\nrate = {L50}\nthresholds = [\"status_429<1%\"]\n\n\
-             [[stage]]\nname = \"warning\"\nduration = \"20s\"\nrate = {L80}\nthresholds = [\"status_429<1%\"]\n\n\
-             [[stage]]\nname = \"at-limit\"\nduration = \"20s\"\nrate = {L100}\n\n\
-             [[stage]]\nname = \"over-limit\"\nduration = \"20s\"\nrate = {L150}\nthresholds = [\"status_429>10%\"]\n\n\
-             [[stage]]\nname = \"burst\"\nduration = \"10s\"\nrate = { from = {L50}, to = {L300}, rise = \"2s\" }\nthresholds = [\"status_429>10%\"]\n\n\
-             # The limiter's window still holds the burst for a moment: judged from the next stage.\n\
-             [[stage]]\nname = \"settle\"\nduration = \"5s\"\nrate = {L50}\n\n\
-             [[stage]]\nname = \"recovery\"\nduration = \"20s\"\nrate = {L50}\nthresholds = [\"status_429<1%\"]\n",
-        ),
-        other => return Err(format!("no preset '{other}': choose one of {}", PRESETS.join(", "))),
-    };
-    if scenario == "asr" {
-        return Err("presets are for http and ws; write an asr plan with streams = ... stages".into());
-    }
-    let opts = if opts.is_empty() { "# any long flag of the scenario command, e.g.\n# timeout = \"2s\"\n" } else { opts };
-    Ok(format!("{head}thresholds = {th}\n\n[options]\n{opts}\n{stages}"))
-}
-
-/// Fills a throttle preset's `{L50}`-style placeholders for a limit of `limit` requests/s.
-pub fn with_limit(text: &str, limit: f64) -> String {
-    let mut out = text.to_string();
-    for pct in [50u32, 80, 100, 150, 300] {
-        out = out.replace(&format!("{{L{pct}}}"), &num((limit * pct as f64 / 100.0).round()));
-    }
-    out
 }
 
 #[cfg(test)]

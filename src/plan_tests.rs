@@ -71,11 +71,15 @@ fn plan_errors_name_the_line_and_the_field() {
         ("scenario = \"http\"\nurl = \"x\"\n", "no [[stage]]"),
         ("scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"soon\"\nrate = 1\n", "line 4: stage 1 (unnamed).duration"),
         ("scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"1s\"\n", "give one of rate"),
-        ("scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"1s\"\nrate = 1\nconnections = 2\n", "only one of"),
+        // Issue 20: a rate with connections is a rate capped by them, and stages may mix drives
+        // (both parse: see a_mixed_plan_*); what stays refused:
+        ("scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"1s\"\nrate = 1\nconnections = 2.5\n", "line 6: stage 1 (unnamed).connections: with a rate"),
+        ("scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"1s\"\nrate = 1\nstreams = 2\n", "give one of rate"),
         (
-            "scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"1s\"\nrate = 1\n[[stage]]\nname = \"b\"\nduration = \"1s\"\nconnections = 2\n",
-            "line 9: stage 2 (b).connections: every stage must drive the same thing",
+            "scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"1s\"\nrate = 1\n[[stage]]\nname = \"b\"\nduration = \"1s\"\nrate = 2\nthink = \"1s\"\n",
+            "line 10: stage 2 (b).think: think is for closed-loop stages",
         ),
+        ("scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"1s\"\nconnections = 2\nthink = \"soon\"\n", "line 6: stage 1 (unnamed).think"),
         ("scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"1s\"\nrate = { to = 5, steps = 0 }\n", "line 5: stage 1 (unnamed).rate: steps"),
         ("scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"1s\"\nrate = { from = 5 }\n", "missing 'to'"),
         ("scenario = \"http\"\nurl = \"x\"\n[[stage]]\nduration = \"1s\"\nrate = { to = 5, rise = \"2s\" }\n", "longer than the stage"),
@@ -103,9 +107,12 @@ fn every_preset_is_a_valid_plan() {
         let p = parse(&text).unwrap_or_else(|e| panic!("preset {name}: {e}\n{text}"));
         assert!(!p.stages.is_empty(), "{name}");
     }
-    let t = parse(&with_limit(&preset("throttle", "http", "http://h/").unwrap(), 200.0)).unwrap();
+    // the rebuilt throttle preset (issue 20): 150 % of the default concurrency limit of 100
+    let t = parse(&preset("throttle", "http", "http://h/").unwrap()).unwrap();
     let over = t.stages.iter().find(|s| s.name == "over-limit").unwrap();
-    assert_eq!(over.to, 300.0, "150 % of the limit");
+    assert_eq!(over.to, 150.0, "150 % of the limit");
+    // the old preset's placeholders still fill (plans written from it)
+    assert_eq!(with_limit("rate = {L150}", 200.0), "rate = 300");
     assert!(preset("nope", "http", "x").unwrap_err().contains("smoke"));
 }
 
@@ -242,4 +249,24 @@ url = "http://127.0.0.2:9000/health"
     }
     // p99.9 is still a percentile, not a request named p99
     assert_eq!(crate::thresholds::parse("p99.9<1s").unwrap().scope, None);
+}
+
+#[test]
+fn a_mixed_plan_drives_each_stage_its_own_way() {
+    let text = "scenario = \"http\"\nurl = \"http://h/\"\n\
+                [[stage]]\nname = \"closed\"\nduration = \"2s\"\nconnections = 5\nthink = \"75ms\"\n\
+                [[stage]]\nname = \"open\"\nduration = \"2s\"\nrate = 200\n\
+                [[stage]]\nname = \"capped\"\nduration = \"1s\"\nrate = 100\nconnections = 3\n";
+    let p = parse(text).unwrap();
+    assert_eq!(p.drive, Drive::Mixed);
+    assert_eq!([p.stages[0].drive, p.stages[1].drive, p.stages[2].drive], [Drive::Connections, Drive::Rate, Drive::Rate]);
+    assert_eq!((p.stages[0].think, p.stages[2].pool), (Some(Duration::from_millis(75)), Some(3)));
+    let s = p.staged();
+    assert_eq!(s.shapes, ["constant connections 5, think 75ms", "constant rate 200/s", "constant rate 100/s over 3 connections"]);
+    let m = p.mixed(16, None).unwrap();
+    assert!((m.rates.integral_to(u64::MAX) - 500.0).abs() < 1e-9, "400 + 100 scheduled requests");
+    assert_eq!([1, 3, 4].map(|t| m.slots.level_at(t * 1_000_000_000 + 1)), [5.0, 16.0, 3.0]);
+    // a plan of one drive is not mixed
+    assert!(parse(GOOD).unwrap().mixed(16, None).is_none());
+    crate::invariants::plan(text);
 }

@@ -59,32 +59,37 @@ fn a_rate_plan_sends_each_stage_its_share_and_judges_stage_thresholds() {
 }
 
 #[test]
-fn the_throttle_preset_drives_a_throttled_target_over_its_limit_and_back() {
-    // The server answers 429 above 100 requests/s. The preset, with its stages shortened to
-    // 2 s: 50 %, 80 %, 100 %, 150 % of the limit, a burst to 300 %, a settle, a recovery at 50 %.
-    let srv = common::embedded(None, Some(100));
-    let target = url(srv.local_addr(), "/");
-    let r = common::stampede_raw(&["plan", "--preset", "throttle", &target, "--limit", "100"]);
+fn the_throttle_preset_drives_a_rate_limited_target_over_its_limit_and_back() {
+    // The server admits 60 requests per sliding 2 s (30/s). The preset for that rate limit
+    // alone, its phases shortened to 2 s: baseline (10 connections thinking 667 ms: 15/s at
+    // most), the rate limit, a burst 50 % over it, 1 MB payloads, recovery. Throttling exactly
+    // in the burst: at most 40 requests of the calm phases fall in any 2 s window.
+    let limits = stampede::server::limit::Limits {
+        max_rate: Some(stampede::server::limit::RateLimit { count: 60, period_ns: 2_000_000_000 }),
+        ..Default::default()
+    };
+    let srv = stampede::server::start(&stampede::server::ServeConfig { limits, ..common::loopback() }).unwrap();
+    let target = url(srv.local_addr(), "/delay/0");
+    let r = common::stampede_raw(&["plan", "--preset", "throttle", &target, "--rate-limit", "60/2s", "--stage-duration", "2s"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let text = r
-        .stdout
-        .replace("\"20s\"", "\"2s\"")
-        .replace("\"10s\"", "\"2s\"")
-        .replace("\"5s\"", "\"2s\"")
-        .replace("rise = \"2s\"", "rise = \"1s\"");
-    let plan = write_plan("throttle", &text.replacen("[options]\n", "[options]\nthreads = 1\n", 1));
+    let p = stampede::plan::parse(&r.stdout).unwrap();
+    assert_eq!(p.stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["baseline", "rate-limit", "burst", "payload", "recovery"]);
+    let plan = write_plan("throttle", &r.stdout.replacen("[options]\n", "[options]\nthreads = 1\n", 1));
     let r = common::stampede(&["run", plan.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let v = r.json.unwrap();
-    let over = stage(&v, "over-limit");
-    assert!(over["status"]["429"].as_u64().unwrap_or(0) > 30, "{over}");
-    assert!(stage(&v, "burst")["status"]["429"].as_u64().unwrap_or(0) > 30, "{v}");
-    for calm in ["baseline", "warning", "recovery"] {
-        assert_eq!(stage(&v, calm)["status"]["429"].as_u64().unwrap_or(0), 0, "{calm}: {}", stage(&v, calm));
+    let throttled = |name: &str| stage(&v, name)["status"]["429"].as_u64().unwrap_or(0);
+    assert!(throttled("burst") >= 20, "90 sent against 60 per window: {}", stage(&v, "burst"));
+    for calm in ["baseline", "recovery"] {
+        assert_eq!(throttled(calm), 0, "{calm}: {}", stage(&v, calm));
     }
     for s in v["stages"].as_array().unwrap() {
         assert!(s["thresholds"].as_array().is_none_or(|t| t.iter().all(|x| x["passed"] == true)), "{s}");
     }
+    let c = srv.stop();
+    assert_eq!(c.refused_rate, v["stages"].as_array().unwrap().iter().map(|s| s["status"]["429"].as_u64().unwrap_or(0)).sum::<u64>());
+    let srv = common::embedded(None, Some(100));
+    let target = url(srv.local_addr(), "/");
     // Breaking a stage threshold exits 3 and says where.
     let strict = write_plan(
         "strict",
@@ -142,11 +147,32 @@ fn plan_errors_and_presets_from_the_command_line() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("smoke"), "{}", r.stderr);
     // a preset prints as a plan that runs as it is
-    let r = common::stampede_raw(&["plan", "--preset", "throttle", "http://127.0.0.1:9/", "--limit", "200"]);
+    let r = common::stampede_raw(&[
+        "plan",
+        "--preset",
+        "throttle",
+        "http://127.0.0.1:9/",
+        "--concurrent-limit",
+        "200",
+        "--rate-limit",
+        "3000/min",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("name = \"over-limit\"") && r.stdout.contains("rate = 300"), "{}", r.stdout);
+    assert!(r.stdout.contains("name = \"over-limit\"\nduration = \"30s\"\nconnections = 300"), "{}", r.stdout);
+    assert!(r.stdout.contains("name = \"burst\"\nduration = \"60s\"\nrate = 75\nconnections = 200"), "{}", r.stdout);
     let p = stampede::plan::parse(&r.stdout).unwrap();
-    assert_eq!(p.stages.len(), 7, "baseline, warning, at-limit, over-limit, burst, settle, recovery");
+    assert_eq!(p.stages.len(), 9, "the use case's nine phases");
+    // --limit is retired, with the flags that replace it
+    let r = common::stampede_raw(&["plan", "--preset", "throttle", "http://127.0.0.1:9/", "--limit", "200"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--limit is retired") && r.stderr.contains("--concurrent-limit") && r.stderr.contains("--rate-limit"),
+        "{}",
+        r.stderr
+    );
+    let r = common::stampede_raw(&["plan", "--preset", "smoke", "http://127.0.0.1:9/", "--rate-limit", "5/s"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("go with --preset throttle"), "{}", r.stderr);
     // the plan's options go through the scenario's own checks
     let opt = write_plan(
         "opt",

@@ -100,9 +100,11 @@ pub struct RunArgs {
     /// Run a built-in plan against the URL given in place of PLAN.
     #[arg(long = "preset", value_name = "NAME")]
     pub preset: Option<String>,
-    /// throttle preset: the target's rate limit in requests/s (its stages are shares of it).
-    #[arg(long = "limit", value_name = "N", value_parser = count())]
-    pub limit: Option<u64>,
+    /// Retired: the throttle preset takes --concurrent-limit and --rate-limit.
+    #[arg(long = "limit", value_name = "N", hide = true)]
+    pub limit: Option<String>,
+    #[command(flatten)]
+    pub throttle: ThrottleArgs,
     /// Flags for the scenario command (--json, --hlog, --threshold, --processes, -H, ...).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FLAGS")]
     pub extra: Vec<String>,
@@ -148,9 +150,27 @@ pub struct PlanArgs {
     /// Target the plan names (http://, https://, ws:// or wss://).
     #[arg(default_value = "http://127.0.0.1:8080/", value_name = "URL")]
     pub url: String,
-    /// throttle preset: the target's rate limit in requests/s.
-    #[arg(long = "limit", value_name = "N", value_parser = count())]
-    pub limit: Option<u64>,
+    /// Retired: the throttle preset takes --concurrent-limit and --rate-limit.
+    #[arg(long = "limit", value_name = "N", hide = true)]
+    pub limit: Option<String>,
+    #[command(flatten)]
+    pub throttle: ThrottleArgs,
+}
+
+/// The throttle preset's knobs (`stampede run|plan --preset throttle`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ThrottleArgs {
+    /// throttle preset: the target's concurrency limit (requests in progress); its phases run
+    /// 10 %, 50 %, 80 %, 100 % and 150 % of it. Without either limit: 100 and 2000/min.
+    #[arg(long = "concurrent-limit", value_name = "N", value_parser = count())]
+    pub concurrent_limit: Option<u64>,
+    /// throttle preset: the target's rate limit as N/PERIOD (2000/min, 333/10s); its phases run
+    /// at it and 50 % over it.
+    #[arg(long = "rate-limit", value_name = "N/PERIOD")]
+    pub rate_limit: Option<String>,
+    /// throttle preset: every phase this long (the use case's: 30 s, 60 s for the rate phases).
+    #[arg(long = "stage-duration", value_name = "TIME", value_parser = duration())]
+    pub stage_duration: Option<Duration>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -170,6 +190,10 @@ pub struct LoadArgs {
     /// Open loop: total requests per second over all connections (units allowed: 20k).
     #[arg(short = 'R', long = "rate", value_name = "RPS", value_parser = rate())]
     pub rate: Option<f64>,
+    /// Closed loop: each connection pauses this long after each answer before its next request
+    /// (a client's think time; a plan's stage may set its own with think = "75ms").
+    #[arg(long = "think", value_name = "TIME", value_parser = duration())]
+    pub think: Option<Duration>,
     /// Requests in flight per connection (HTTP pipelining depth).
     #[arg(long = "pipeline", default_value_t = 1, value_name = "D")]
     pub pipeline: u32,
@@ -407,6 +431,17 @@ pub struct ServeArgs {
     /// Over this many requests per second (whole server), answer 429.
     #[arg(long = "max-rps", value_name = "N", value_parser = count())]
     pub max_rps: Option<u64>,
+    /// Over this many requests in progress at once (whole server, all threads), answer
+    /// --over-limit-status (a /delay/MS request is in progress through its delay).
+    #[arg(long = "max-concurrent", value_name = "N", value_parser = count())]
+    pub max_concurrent: Option<u64>,
+    /// The status answered over --max-concurrent: 429 (Too Many Requests) or 503.
+    #[arg(long = "over-limit-status", value_name = "429|503", default_value = "429")]
+    pub over_limit_status: String,
+    /// At most N requests in any window of PERIOD (a sliding window, whole server), e.g.
+    /// 2000/min or 333/10s; beyond it answer 429. Refused requests do not count in the window.
+    #[arg(long = "max-rate", value_name = "N/PERIOD")]
+    pub max_rate: Option<String>,
     /// Listen backlog.
     #[arg(long = "backlog", default_value_t = 4096)]
     pub backlog: i32,

@@ -39,6 +39,7 @@ pub(super) fn demo(a: &DemoArgs) -> Result<i32> {
         unix: None,
         tls: None,
         chat: Default::default(),
+        limits: Default::default(),
     };
     let handle = server::start(&settings)?;
     let url = format!("http://{}{}", handle.local_addr(), a.path);

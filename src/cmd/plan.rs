@@ -6,30 +6,65 @@ use std::time::Duration;
 
 use super::parse_completed;
 use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws};
-use crate::cli::{AsrArgs, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs, ScenarioArgs};
+use crate::cli::{AsrArgs, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs, ScenarioArgs, ThrottleArgs};
 use crate::config::{self, Drive, HttpConfig, LoadConfig, WsMode};
 use crate::error::{exit, Error, Result};
+use crate::plan::drive::Mixed;
 use crate::plan::{Drive as PlanDrive, Plan};
 use crate::scenario::http::HttpScenario;
 
-/// The TOML of a preset for `url` (`--limit` fills the throttle preset's shares).
-fn preset_text(name: &str, url: &str, limit: Option<u64>) -> Result<String> {
-    let scenario = if url.starts_with("ws://") || url.starts_with("wss://") { "ws" } else { "http" };
-    let text = crate::plan::preset(name, scenario, url).map_err(|e| Error::usage(format!("--preset: {e}")))?;
-    let limit = match limit {
-        Some(l) => l as f64,
-        None => 100.0,
-    };
-    if limit <= 0.0 {
-        return Err(Error::usage("--limit must be greater than 0"));
+/// The TOML of a preset for `url`; the throttle preset's knobs (`think`: from `--think`).
+fn preset_text(name: &str, url: &str, limit: Option<&str>, knobs: &ThrottleArgs, think: Option<Duration>) -> Result<String> {
+    if limit.is_some() {
+        return Err(Error::usage(
+            "--limit is retired: the throttle preset takes the target's limits as --concurrent-limit N and --rate-limit N/PERIOD \
+             (e.g. --concurrent-limit 100 --rate-limit 2000/min; either may be left out)",
+        ));
     }
-    Ok(crate::plan::with_limit(&text, limit))
+    let scenario = if url.starts_with("ws://") || url.starts_with("wss://") { "ws" } else { "http" };
+    let given = knobs.concurrent_limit.is_some() || knobs.rate_limit.is_some() || knobs.stage_duration.is_some();
+    if name != "throttle" {
+        if given {
+            return Err(Error::usage("--concurrent-limit, --rate-limit and --stage-duration go with --preset throttle"));
+        }
+        return crate::plan::preset(name, scenario, url).map_err(|e| Error::usage(format!("--preset: {e}")));
+    }
+    if knobs.concurrent_limit == Some(0) {
+        return Err(Error::usage("--concurrent-limit must be at least 1"));
+    }
+    if knobs.stage_duration.is_some_and(|d| d.is_zero()) {
+        return Err(Error::usage("--stage-duration must be greater than 0"));
+    }
+    let rate = knobs
+        .rate_limit
+        .as_deref()
+        .map(crate::server::limit::RateLimit::parse)
+        .transpose()
+        .map_err(|e| Error::usage(format!("--rate-limit {e}")))?
+        .map(|r| (r.count, Duration::from_nanos(r.period_ns)));
+    let t = crate::plan::throttle::Throttle { concurrent: knobs.concurrent_limit, rate, stage: knobs.stage_duration, think };
+    crate::plan::throttle::throttle(&t, scenario, url).map_err(|e| Error::usage(format!("--preset throttle: {e}")))
 }
 
 /// `stampede plan`: a preset's TOML on stdout, to copy and edit.
 pub(super) fn print_plan(a: &PlanArgs) -> Result<i32> {
-    print!("{}", preset_text(&a.preset, &a.url, a.limit)?);
+    print!("{}", preset_text(&a.preset, &a.url, a.limit.as_deref(), &a.throttle, None)?);
     Ok(exit::OK)
+}
+
+/// `--think TIME` among the scenario flags of `stampede run` (the throttle preset's least think).
+fn think_in(extra: &[String]) -> Result<Option<Duration>> {
+    let mut it = extra.iter();
+    while let Some(w) = it.next() {
+        let value = match w.strip_prefix("--think=") {
+            Some(v) => Some(v.to_string()),
+            None if w == "--think" => it.next().cloned(),
+            None => continue,
+        };
+        let v = value.ok_or_else(|| Error::usage("--think needs a duration, e.g. 75ms"))?;
+        return crate::units::parse_duration(&v).map(Some).map_err(|e| Error::usage(format!("--think: {e}")));
+    }
+    Ok(None)
 }
 
 /// `stampede run`: the plan's options and the user's flags are parsed as the scenario's command
@@ -45,45 +80,56 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
     let command = parse_scenario(&argv, &plan, &origin)?;
     let levels = Levels { duration: Duration::from_millis(staged.total().as_millis() as u64), peak: staged.profile.peak() };
     // A part of a split run carries its share of every level.
-    let attach = |load: &mut LoadConfig, parts: [(&str, &Option<String>); 2]| -> Result<()> {
+    let attach = |load: &mut LoadConfig, mixed: Option<Mixed>, parts: [(&str, &Option<String>); 2]| -> Result<()> {
         let mut st = staged.clone();
+        let mut mixed = mixed;
         for (flag, spec) in parts {
             if let Some(spec) = spec {
-                st = st.share(config::parse_part(flag, spec)?.1);
+                let n = config::parse_part(flag, spec)?.1;
+                st = st.share(n);
+                mixed = mixed.map(|m| m.share(n));
             }
         }
         let st = Arc::new(st);
-        load.drive = match plan.drive {
-            crate::plan::Drive::Rate => Drive::RatePlan(st),
-            crate::plan::Drive::Connections | crate::plan::Drive::Streams => {
+        load.drive = match (plan.drive, mixed) {
+            (crate::plan::Drive::Rate, _) => Drive::RatePlan(st),
+            (crate::plan::Drive::Connections | crate::plan::Drive::Streams, _) => {
                 Drive::CountPlan { staged: st, rate_per_s: load.drive.constant_rate() }
             }
+            (crate::plan::Drive::Mixed, Some(m)) => Drive::MixedPlan { staged: st, mixed: Arc::new(m) },
+            (crate::plan::Drive::Mixed, None) => return Err(Error::usage(format!("{origin}: stages that mix drives are for http and ws"))),
         };
         Ok(())
     };
     match command.into_scenario() {
         Some(ScenarioArgs::Http(mut h)) => {
-            levels.set_on(&mut h.load, &plan, &origin)?;
+            let mixed = levels.set_on(&mut h.load, &plan, &origin)?;
             let mut cfg = config::http_config(&h)?;
-            attach(&mut cfg.load, [("--shard", &h.load.out.shard), ("--process-part", &h.load.out.process_part)])?;
+            attach(&mut cfg.load, mixed, [("--shard", &h.load.out.shard), ("--process-part", &h.load.out.process_part)])?;
+            if plan.stages.iter().any(|s| s.request.is_some()) {
+                let requests = stage_requests(&plan, &h, &origin)?;
+                let (pf, load) = (plan_for(&cfg.target, &cfg.load), cfg.load.clone());
+                let what = format!("{} {} (and the stages' own requests)", cfg.method, cfg.target.url);
+                return run_scenario(Arc::new(HttpScenario::http_staged(cfg, &requests)), &load, pf, &what, "", None);
+            }
             if plan.requests.is_empty() {
                 return run_http(cfg, "");
             }
             run_mix(&plan, cfg, &h, &origin)
         }
         Some(ScenarioArgs::Ws(mut w)) => {
-            levels.set_on(&mut w.load, &plan, &origin)?;
+            let mixed = levels.set_on(&mut w.load, &plan, &origin)?;
             let mut cfg = config::ws_config(&w)?;
             if matches!(cfg.mode, WsMode::Chat { .. }) {
                 return Err(Error::usage(format!("{origin}: chat rooms (--rooms) do not take stages yet")));
             }
-            attach(&mut cfg.load, [("--shard", &w.load.out.shard), ("--process-part", &w.load.out.process_part)])?;
+            attach(&mut cfg.load, mixed, [("--shard", &w.load.out.shard), ("--process-part", &w.load.out.process_part)])?;
             run_ws(cfg)
         }
         Some(ScenarioArgs::Asr(mut x)) => {
             levels.set_on_asr(&mut x, &plan, &origin)?;
             let mut cfg = config::asr_config(&x)?;
-            attach(&mut cfg.load, [("--shard", &None), ("--process-part", &None)])?;
+            attach(&mut cfg.load, None, [("--shard", &None), ("--process-part", &None)])?;
             run_asr(cfg)
         }
         None => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
@@ -93,10 +139,13 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
 /// The plan's TOML and where it came from (a preset's name or the file's path).
 fn plan_text(a: &RunArgs) -> Result<(String, String)> {
     match &a.preset {
-        Some(name) => Ok((preset_text(name, &a.plan, a.limit)?, format!("preset {name}"))),
+        Some(name) => Ok((preset_text(name, &a.plan, a.limit.as_deref(), &a.throttle, think_in(&a.extra)?)?, format!("preset {name}"))),
         None => {
             if a.limit.is_some() {
-                return Err(Error::usage("--limit goes with --preset throttle"));
+                return Err(Error::usage("--limit is retired: the throttle preset takes --concurrent-limit N and --rate-limit N/PERIOD"));
+            }
+            if a.throttle.concurrent_limit.is_some() || a.throttle.rate_limit.is_some() || a.throttle.stage_duration.is_some() {
+                return Err(Error::usage("--concurrent-limit, --rate-limit and --stage-duration go with --preset throttle"));
             }
             let text = std::fs::read_to_string(&a.plan).map_err(|e| {
                 Error::usage(format!("{}: cannot read the plan ({e}); for a preset: stampede run --preset load URL", a.plan))
@@ -113,9 +162,12 @@ struct Levels {
 }
 
 impl Levels {
-    /// `-d`, `--rate` or `--connections`, and the plan's thresholds (before the user's).
-    fn set_on(&self, load: &mut LoadArgs, plan: &Plan, origin: &str) -> Result<()> {
+    /// `-d`, `--rate` or `--connections`, and the plan's thresholds (before the user's). A
+    /// mixed plan: its drive over the given `--connections` (the pool of its rate stages), and
+    /// as many connections as its busiest stage uses.
+    fn set_on(&self, load: &mut LoadArgs, plan: &Plan, origin: &str) -> Result<Option<Mixed>> {
         load.duration = Some(self.duration);
+        let mut mixed = None;
         match plan.drive {
             PlanDrive::Rate => {
                 let rate = self.peak.max(0.001);
@@ -128,9 +180,15 @@ impl Levels {
             }
             PlanDrive::Connections => load.connections = self.count(),
             PlanDrive::Streams => return Err(Error::usage(format!("{origin}: streams are for scenario = \"asr\""))),
+            PlanDrive::Mixed => {
+                let m = plan.mixed(load.connections, load.think.filter(|t| !t.is_zero()));
+                load.connections = m.as_ref().map_or(1, Mixed::peak_slots).max(1);
+                load.think = None; // carried by the stages
+                mixed = m;
+            }
         }
         load.out.thresholds.splice(0..0, plan.threshold_texts.iter().cloned());
-        Ok(())
+        Ok(mixed)
     }
 
     /// `-d`, `--streams` and the plan's thresholds of an asr plan.
@@ -138,7 +196,9 @@ impl Levels {
         x.duration = Some(self.duration);
         match plan.drive {
             PlanDrive::Streams => x.streams = self.count(),
-            PlanDrive::Rate | PlanDrive::Connections => return Err(Error::usage(format!("{origin}: an asr plan drives streams"))),
+            PlanDrive::Rate | PlanDrive::Connections | PlanDrive::Mixed => {
+                return Err(Error::usage(format!("{origin}: an asr plan drives streams")))
+            }
         }
         x.out.thresholds.splice(0..0, plan.threshold_texts.iter().cloned());
         Ok(())
@@ -156,11 +216,42 @@ fn parse_scenario(argv: &[String], plan: &Plan, origin: &str) -> Result<Command>
         PlanDrive::Rate => ("rate", "-R/--rate"),
         PlanDrive::Connections => ("connections", "-c/--connections"),
         PlanDrive::Streams => ("streams", "--streams"),
+        // --connections stays: the pool of the rate stages without their own.
+        PlanDrive::Mixed => ("rate", "-R/--rate"),
     };
     let context = format!("{origin}: the plan's options do not make a valid command");
     parse_completed(argv, &context, &[("duration", "-d/--duration"), level], |flag| {
         format!("{origin}: the plan's stages set {flag}; remove it from the flags")
     })
+}
+
+/// Each stage's own request, encoded with the plan's flags (`None`: the plan's request); a
+/// `{payload:N}` body is expanded here, once.
+fn stage_requests(plan: &Plan, base: &HttpArgs, origin: &str) -> Result<Vec<Option<Vec<u8>>>> {
+    let scheme_end = base.url.find("://").map_or(0, |i| i + 3);
+    let host_end = base.url[scheme_end..].find(['/', '?']).map_or(base.url.len(), |j| scheme_end + j);
+    let mut out = Vec::with_capacity(plan.stages.len());
+    for s in &plan.stages {
+        let Some(r) = &s.request else {
+            out.push(None);
+            continue;
+        };
+        let fail = |e: String| Error::usage(format!("{origin}: stage {}: {e}", s.name));
+        let mut hr = base.clone();
+        if let Some(m) = &r.method {
+            hr.request.method = m.clone();
+        }
+        if let Some(p) = &r.path {
+            hr.url = format!("{}{p}", &base.url[..host_end]);
+        }
+        hr.request.headers.extend(r.headers.iter().cloned());
+        if r.body.is_some() || r.body_file.is_some() {
+            hr.request.body = r.body.as_deref().map(crate::plan::request::expand_payload).transpose().map_err(fail)?;
+            hr.request.body_file = r.body_file.as_ref().map(std::path::PathBuf::from);
+        }
+        out.push(Some(config::http_config(&hr).map_err(|e| fail(e.to_string()))?.request));
+    }
+    Ok(out)
 }
 
 /// A mix: each named request of the plan is its own scenario, over its share of the connections.

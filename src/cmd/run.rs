@@ -134,6 +134,7 @@ fn run_and_report<S: Scenario>(
         Drive::Closed | Drive::CountPlan { rate_per_s: None, .. } => "closed loop".to_string(),
         Drive::Open { rate_per_s } | Drive::CountPlan { rate_per_s: Some(rate_per_s), .. } => format!("open loop at {rate_per_s} req/s"),
         Drive::RatePlan(st) => format!("open loop at {} req/s", st.profile.peak()),
+        Drive::MixedPlan { mixed, .. } => format!("closed or open loop by stage (rates up to {} req/s)", mixed.rates.peak()),
     };
     let span = match (load.duration, load.requests) {
         (Some(d), Some(n)) => format!("{:.1?} or {n} requests", d),
@@ -273,6 +274,8 @@ fn run_meta<S: Scenario>(scenario: &S, load: &LoadConfig, out: &engine::RunOutpu
             // A plan's rate changes: the target is its mean (what its schedule sends in all).
             Drive::RatePlan(st) => Some(st.profile.integral_to(u64::MAX) / st.total().as_secs_f64().max(1e-9)),
             Drive::Closed | Drive::Open { .. } | Drive::CountPlan { .. } => load.drive.constant_rate(),
+            // Closed-loop stages have no target: the stages' own figures tell.
+            Drive::MixedPlan { .. } => None,
         },
         cpu_user_s: out.cpu_user_s,
         cpu_sys_s: out.cpu_sys_s,

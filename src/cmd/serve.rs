@@ -43,9 +43,12 @@ pub(super) fn serve(a: &ServeArgs) -> Result<i32> {
     for mut c in children {
         let _ = c.wait();
     }
-    handle.stop();
+    let counts = handle.stop();
     drop(self_signed);
     eprintln!("stampede serve: stopped");
+    if s.limits.max_concurrent.is_some() || s.limits.max_rate.is_some() {
+        eprintln!("{}", limits_summary(&s, &counts));
+    }
     Ok(exit::OK)
 }
 
@@ -110,6 +113,20 @@ fn spawn_servers(processes: u32, addr: SocketAddr, self_signed: Option<&SelfSign
     Ok(children)
 }
 
+/// The summary of `--max-concurrent` / `--max-rate`: what was served and refused, and why.
+fn limits_summary(s: &ServeConfig, c: &server::limit::ServeCounts) -> String {
+    let mut out =
+        format!("stampede serve: {} requests under the limits: {} served", c.served + c.refused_concurrent + c.refused_rate, c.served);
+    if let Some(max) = s.limits.max_concurrent {
+        let status = s.limits.over_limit_status.status();
+        out += &format!(", {} refused over {max} in progress ({status}; peak in progress {})", c.refused_concurrent, c.peak_in_progress);
+    }
+    if let Some(r) = s.limits.max_rate {
+        out += &format!(", {} refused over {} (429)", c.refused_rate, r.describe());
+    }
+    out
+}
+
 /// What is served where, on stdout (scripts wait for the first line).
 fn announce(s: &ServeConfig, handle: &ServerHandle, processes: u32, self_signed: Option<&SelfSignedFiles>) {
     let scheme = if s.tls.is_some() { "https" } else { "http" };
@@ -139,6 +156,16 @@ fn announce(s: &ServeConfig, handle: &ServerHandle, processes: u32, self_signed:
     let _ = std::io::stdout().flush();
     if !s.faults.is_empty() {
         eprintln!("stampede serve: faults on: {}", s.faults.describe());
+    }
+    if let Some(max) = s.limits.max_concurrent {
+        eprintln!("stampede serve: at most {max} requests in progress (whole server); beyond: {}", s.limits.over_limit_status.status());
+    }
+    if let Some(r) = s.limits.max_rate {
+        eprintln!(
+            "stampede serve: at most {} requests per sliding window of {:?} (whole server); beyond: 429",
+            r.count,
+            std::time::Duration::from_nanos(r.period_ns)
+        );
     }
 }
 

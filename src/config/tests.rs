@@ -24,6 +24,7 @@ fn seq_numbers_are_unique_over_workers_and_parts() {
 fn load(c: u64, n: Option<u64>, rate: Option<f64>) -> LoadConfig {
     LoadConfig {
         connections: c,
+        think: None,
         duration: None,
         requests: n,
         threads: 2,

@@ -50,6 +50,9 @@ pub enum Drive {
     /// A plan's stages set how many connections (http, ws) or streams (asr) are active; each
     /// active one sends closed-loop, or paced at `rate_per_s` in all when a rate was given.
     CountPlan { staged: Arc<Staged>, rate_per_s: Option<f64> },
+    /// A plan whose stages each choose: connections (closed loop), a rate (open loop over a
+    /// pool), or a rate capped by connections (`plan::drive`).
+    MixedPlan { staged: Arc<Staged>, mixed: Arc<crate::plan::drive::Mixed> },
 }
 
 impl Drive {
@@ -57,7 +60,7 @@ impl Drive {
     pub fn staged(&self) -> Option<&Staged> {
         match self {
             Drive::Closed | Drive::Open { .. } => None,
-            Drive::RatePlan(st) | Drive::CountPlan { staged: st, .. } => Some(st),
+            Drive::RatePlan(st) | Drive::CountPlan { staged: st, .. } | Drive::MixedPlan { staged: st, .. } => Some(st),
         }
     }
 
@@ -66,7 +69,7 @@ impl Drive {
         match self {
             Drive::Open { rate_per_s } => Some(*rate_per_s),
             Drive::CountPlan { rate_per_s, .. } => *rate_per_s,
-            Drive::Closed | Drive::RatePlan(_) => None,
+            Drive::Closed | Drive::RatePlan(_) | Drive::MixedPlan { .. } => None,
         }
     }
 
@@ -79,6 +82,9 @@ impl Drive {
             Drive::RatePlan(st) => Drive::RatePlan(Arc::new(st.share(parts))),
             Drive::CountPlan { staged, rate_per_s } => {
                 Drive::CountPlan { staged: Arc::new(staged.share(parts)), rate_per_s: rate_per_s.map(|r| r / n) }
+            }
+            Drive::MixedPlan { staged, mixed } => {
+                Drive::MixedPlan { staged: Arc::new(staged.share(parts)), mixed: Arc::new(mixed.share(parts)) }
             }
         }
     }
@@ -117,6 +123,8 @@ pub struct TlsOptions {
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
     pub connections: u64,
+    /// Closed loop: each connection's pause after each answer (`--think`).
+    pub think: Option<Duration>,
     /// `None`: run until the request budget is spent.
     pub duration: Option<Duration>,
     pub requests: Option<u64>,

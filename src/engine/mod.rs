@@ -8,6 +8,11 @@
 //! long stops the run), samples open connections every 100 ms, and once a second
 //! sends a snapshot for the live line; nothing per request crosses threads. When the workers
 //! stop, their shards are merged here.
+//!
+//! A plan's stages drive a worker's connections through its [`WorkerCtx`]: a rate through the
+//! pacer's schedule, connections through the slot profile, and a plan whose stages choose
+//! their drive through both at once, each batch claimed in the mode of its stage (the design is
+//! in `plan::drive`). Each stage records into its own shard, switched at the stage's end.
 
 pub mod pacer;
 pub mod profile;
@@ -304,7 +309,6 @@ pub fn apportion(n: u64, weights: &[f64]) -> Vec<u64> {
 /// connections, the rate and the budget, and its own stats.
 struct Group {
     ctx: Rc<WorkerCtx>,
-    stage_shards: Vec<Shard>,
     connections: u64,
 }
 
@@ -344,6 +348,8 @@ async fn worker<S: Scenario>(
     let staged = load.drive.staged();
     let end_ns = load.duration.map(|d| start_ns.saturating_add(d.as_nanos() as u64));
     let mut groups = build_groups(w, scenario.weights(), load, start_ns, end_ns);
+    // Each stage of a plan records into its own shard: the supervisor switches at its end (or a
+    // connection of a mixed plan first, as it claims in the new stage's mode).
     // Each stage of a plan records into its own shard; the supervisor switches at its end.
     let stage_ends: Vec<u64> = staged.map_or(Vec::new(), |st| st.bounds.iter().map(|(_, _, e)| start_ns + e).collect());
     let cpu0 = crate::sys::thread_cpu();
@@ -395,11 +401,7 @@ async fn worker<S: Scenario>(
             }
         }
         for g in groups.iter_mut() {
-            if g.stage_shards.len() + 1 < stage_ends.len() && now >= stage_ends[g.stage_shards.len()] {
-                let mut shard = g.ctx.shard.borrow_mut();
-                let next = shard.split_stage();
-                g.stage_shards.push(std::mem::replace(&mut *shard, next));
-            }
+            g.ctx.advance_stage(now);
         }
         if now >= next_sample {
             for g in &groups {
@@ -470,6 +472,7 @@ fn build_groups(w: usize, weights: Vec<f64>, load: &LoadConfig, start_ns: u64, e
         let share = weight / total_weight;
         let pacer = match &load.drive {
             Drive::RatePlan(st) => Some(Pacer::with_profile(start_ns, Arc::new(st.profile.scaled(share)), workers, w as u64)),
+            Drive::MixedPlan { mixed, .. } => Some(Pacer::with_profile(start_ns, Arc::new(mixed.rates.scaled(share)), workers, w as u64)),
             Drive::Closed | Drive::Open { .. } | Drive::CountPlan { .. } => {
                 load.drive.constant_rate().map(|rate_per_s| Pacer::new(start_ns, rate_per_s * share, workers, w as u64))
             }
@@ -478,9 +481,17 @@ fn build_groups(w: usize, weights: Vec<f64>, load: &LoadConfig, start_ns: u64, e
         ctx.group = g;
         ctx.slots = match &load.drive {
             Drive::CountPlan { staged, .. } => Some(Arc::new(staged.profile.scaled(share))),
+            Drive::MixedPlan { mixed, .. } => Some(Arc::new(mixed.slots.scaled(share))),
             Drive::Closed | Drive::Open { .. } | Drive::RatePlan(_) => None,
         };
-        groups.push(Group { ctx: Rc::new(ctx), stage_shards: Vec::new(), connections: conns[g] });
+        // A mixed plan: each batch in the mode of its stage; else closed loop pauses --think.
+        ctx.modes = match &load.drive {
+            Drive::MixedPlan { mixed, .. } => Some(Arc::clone(&mixed.modes)),
+            Drive::Closed | Drive::Open { .. } | Drive::RatePlan(_) | Drive::CountPlan { .. } => None,
+        };
+        ctx.think_ns = load.think.map_or(0, |t| t.as_nanos() as u64);
+        ctx.stage_ends = load.drive.staged().map_or(Vec::new(), |st| st.bounds.iter().map(|(_, _, e)| start_ns + e).collect());
+        groups.push(Group { ctx: Rc::new(ctx), connections: conns[g] });
     }
     groups
 }
@@ -498,12 +509,13 @@ fn collect_groups(groups: &mut [Group], staged: bool) -> (Shard, Vec<Shard>, Vec
         let whole = if !staged {
             last
         } else {
-            g.stage_shards.push(last);
+            let mut stage_shards = g.ctx.stage_shards.take();
+            stage_shards.push(last);
             let mut whole = Shard::new();
-            for s in &g.stage_shards {
+            for s in &stage_shards {
                 whole.append(s);
             }
-            for (i, s) in g.stage_shards.iter().enumerate() {
+            for (i, s) in stage_shards.iter().enumerate() {
                 match stages.get_mut(i) {
                     Some(m) => m.merge(s),
                     None => stages.push(s.clone()),

@@ -8,7 +8,8 @@
 //! says how bytes frame into answers; it never touches the socket or the stats. Every await on
 //! the socket goes through `net`.
 //!
-//! Closed loop: a connection sends its next batch when the previous one is answered.
+//! Closed loop: a connection sends its next batch when the previous one is answered (and its
+//! think time passed). Stages that choose their drive (`plan::drive`): each batch in its mode.
 //! Open loop: a free connection claims the next scheduled request, sleeps until it is due (or
 //! sends at once when it is late), and adds every other request already due up to the depth;
 //! latency counts from each request's intended time, so waiting for a free connection shows.
@@ -24,7 +25,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use crate::clock;
 use crate::net::{self, Backoff, Handle, ReadOutcome};
-use crate::scenario::{Scenario, WorkerCtx};
+use crate::scenario::{Mode, Scenario, WorkerCtx};
 use crate::stats::{ErrorClass, ProtocolReason};
 
 pub use crate::scenario::wire::{Fed, Wire, READ_BUF};
@@ -80,6 +81,15 @@ struct ConnState<P> {
     out: Handle,
     /// Answers to the peer's control messages, waiting to be written (empty nearly always).
     reply: Vec<u8>,
+    /// The batch in flight was claimed in open loop (intended times from the schedule).
+    open: bool,
+}
+
+/// What claiming a batch gave (`Again`: the open stage ended with nothing more due in it).
+enum Claimed {
+    Batch,
+    Again,
+    RunOver,
 }
 
 impl<W: Wire> Exchange<W> {
@@ -97,6 +107,7 @@ impl<W: Wire> Exchange<W> {
             intended: Vec::with_capacity(load.pipeline as usize),
             out: Handle::default(),
             reply: Vec::new(),
+            open: false,
         };
         if !ctx.ramp(slot, load.connect_rate).await {
             return;
@@ -178,17 +189,21 @@ impl<W: Wire> Exchange<W> {
         res
     }
 
-    /// Claims the next batch; fills `st.intended`. Returns false when the run is over.
-    async fn claim_batch(&self, ctx: &WorkerCtx, st: &mut ConnState<W::Parser>) -> bool {
+    /// Claims the next batch in the mode of the moment; fills `st.intended`.
+    async fn claim_batch(&self, ctx: &WorkerCtx, st: &mut ConnState<W::Parser>) -> Claimed {
         st.intended.clear();
         let depth = self.wire.load().pipeline as u64;
-        if !ctx.is_open_loop() {
+        let mode = ctx.enter(clock::now_ns());
+        st.open = matches!(mode, Mode::Open { .. });
+        let Mode::Open { until } = mode else {
             let k = ctx.claim(depth);
             st.intended.resize(k as usize, 0);
-            return k > 0;
-        }
-        let Some(first) = ctx.claim_scheduled() else {
-            return false;
+            return if k > 0 { Claimed::Batch } else { Claimed::RunOver };
+        };
+        let claimed = if until == u64::MAX { ctx.claim_scheduled() } else { ctx.claim_before(until) };
+        let Some(first) = claimed else {
+            let again = until != u64::MAX && ctx.sleep_until(until).await; // at the open stage's end
+            return if again { Claimed::Again } else { Claimed::RunOver };
         };
         let wait = first.saturating_sub(clock::now_ns());
         if wait > 0 {
@@ -203,22 +218,23 @@ impl<W: Wire> Exchange<W> {
                 st.rbuf = ctx.take_buffer(self.wire.read_buf());
             }
             if !on_time {
-                return false;
+                return Claimed::RunOver;
             }
         }
         let now = clock::now_ns();
         if ctx.past_end(now) {
             ctx.release(1); // woke past the run's end (the worker waits for closes): send nothing new
-            return false;
+            return Claimed::RunOver;
         }
         st.intended.push(first);
-        while (st.intended.len() as u64) < depth {
+        // Due now and before `until` (t <= now < until): never a request of a later stage.
+        while (st.intended.len() as u64) < depth && now < until {
             match ctx.claim_due(now) {
                 Some(t) => st.intended.push(t),
                 None => break,
             }
         }
-        true
+        Claimed::Batch
     }
 
     /// Encodes `k` requests for this connection ([`Wire::encode`]), writes them (a large batch
@@ -263,14 +279,22 @@ impl<W: Wire> Exchange<W> {
             if ctx.slots.is_some() && ctx.slot_state(slot, last_ns) != crate::scenario::SlotState::Active {
                 return Ended::Parked; // the plan has fewer connections now: close this one
             }
-            if ctx.finished(last_ns) || !self.claim_batch(ctx, st).await {
+            if ctx.finished(last_ns) {
                 return Ended::RunOver;
+            }
+            match self.claim_batch(ctx, st).await {
+                Claimed::Batch => {}
+                Claimed::Again => {
+                    last_ns = clock::now_ns();
+                    continue;
+                }
+                Claimed::RunOver => return Ended::RunOver,
             }
             // An open-loop batch may have waited for its time, the connection idle: the peer
             // must have sent nothing meanwhile (the requests claimed then go back to the budget
             // unsent; their schedule slots pass). Closed-loop batches follow each other at once; answers beyond a
             // batch are caught in the buffer when it completes.
-            if ctx.is_open_loop() && self.sent_while_idle(stream, st, last_ns) {
+            if st.open && self.sent_while_idle(stream, st, last_ns) {
                 // Boxed and rare: only a peer that sent something while idle pays for it.
                 if let Err(ended) = Box::pin(self.idle_input(ctx, stream, st, served)).await {
                     ctx.release(st.intended.len() as u64);
@@ -285,6 +309,12 @@ impl<W: Wire> Exchange<W> {
                 Ok(t) => t,
                 Err(ended) => return ended,
             };
+            if let Some(t) = ctx.think_until(last_ns).filter(|_| !st.open) {
+                if !ctx.sleep_until(t).await {
+                    return Ended::RunOver;
+                }
+                last_ns = clock::now_ns();
+            }
         }
     }
 
@@ -368,7 +398,7 @@ impl<W: Wire> Exchange<W> {
                 }
             }
         } else {
-            let range = self.wire.batch(k);
+            let range = self.wire.stage_batch(k, ctx.stage());
             let len = range.len();
             let res = if len > TIMED_WRITE_ABOVE {
                 // A large batch can fill the socket buffers of a peer that stopped reading: the
@@ -388,7 +418,7 @@ impl<W: Wire> Exchange<W> {
             (res, len)
         };
         let sent_ns = clock::now_ns();
-        if !ctx.is_open_loop() {
+        if !st.open {
             st.intended.fill(sent_ns);
         }
         ctx.shard.borrow_mut().on_sent(k as u64, len as u64);

@@ -14,9 +14,12 @@ use crate::stats::{ErrorClass, ProtocolReason};
 
 pub struct HttpWire {
     cfg: HttpConfig,
-    /// `pipeline` copies of the encoded request, back to back.
+    /// `pipeline` copies of the encoded request, back to back (then each stage's own request,
+    /// `pipeline` copies each, for a plan whose stages send their own).
     batch: Shared,
     limits: Limits,
+    /// Per plan stage: where its own request starts in `batch`, and its length.
+    stages: Vec<Option<(usize, usize)>>,
 }
 
 /// The `stampede http` scenario.
@@ -27,7 +30,26 @@ impl HttpScenario {
         let depth = cfg.load.pipeline.max(1) as usize;
         let batch: Vec<u8> = cfg.request.repeat(depth);
         let limits = Limits { max_head_bytes: cfg.max_head, max_headers: cfg.max_headers };
-        Exchange::new(HttpWire { batch: crate::net::shared(batch), cfg, limits })
+        Exchange::new(HttpWire { batch: crate::net::shared(batch), cfg, limits, stages: Vec::new() })
+    }
+
+    /// A plan whose stages may send their own request (encoded, `None`: the run's): every
+    /// request is encoded once, into the one shared buffer.
+    pub fn http_staged(cfg: HttpConfig, stage_requests: &[Option<Vec<u8>>]) -> HttpScenario {
+        let depth = cfg.load.pipeline.max(1) as usize;
+        let mut batch: Vec<u8> = cfg.request.repeat(depth);
+        let mut stages = Vec::with_capacity(stage_requests.len());
+        for r in stage_requests {
+            stages.push(r.as_ref().map(|r| {
+                let start = batch.len();
+                for _ in 0..depth {
+                    batch.extend_from_slice(r);
+                }
+                (start, r.len())
+            }));
+        }
+        let limits = Limits { max_head_bytes: cfg.max_head, max_headers: cfg.max_headers };
+        Exchange::new(HttpWire { batch: crate::net::shared(batch), cfg, limits, stages })
     }
 }
 
@@ -56,6 +78,13 @@ impl Wire for HttpWire {
 
     fn batch(&self, k: usize) -> Range<usize> {
         0..k * self.cfg.request.len()
+    }
+
+    fn stage_batch(&self, k: usize, stage: usize) -> Range<usize> {
+        match self.stages.get(stage).copied().flatten() {
+            Some((start, len)) => start..start + k * len,
+            None => self.batch(k),
+        }
     }
 
     fn feed(&self, p: &mut ResponseParser, input: &[u8], _reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {

@@ -107,6 +107,22 @@ pub struct WorkerCtx {
     pub slots: Option<Arc<crate::engine::profile::Profile>>,
     /// Requests numbered so far by this worker (`raw --seq`).
     pub seq: Cell<u64>,
+    /// A plan whose stages choose their drive: the mode of each instant (`plan::drive`).
+    pub modes: Option<Arc<crate::plan::drive::StageModes>>,
+    /// Closed loop without such a plan: each connection's pause after each answer (`--think`).
+    pub think_ns: u64,
+    /// A plan's stage ends (clock ns), and the shards of the stages already over.
+    pub stage_ends: Vec<u64>,
+    pub stage_shards: RefCell<Vec<Shard>>,
+}
+
+/// How a connection claims its next batch at a given instant (see `plan::drive`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// From the budget, sent at once; then pause until `think_until(answered)`.
+    Closed { think_ns: u64, stage_end: u64 },
+    /// From the schedule, only requests due before `until` (clock ns; `u64::MAX`: any).
+    Open { until: u64 },
 }
 
 /// Whether a connection slot runs now, under a plan that drives connections or streams.
@@ -145,6 +161,10 @@ impl WorkerCtx {
             live_tasks: Cell::new(0),
             slots: None,
             seq: Cell::new(0),
+            modes: None,
+            think_ns: 0,
+            stage_ends: Vec::new(),
+            stage_shards: RefCell::new(Vec::new()),
         }
     }
 
@@ -160,6 +180,66 @@ impl WorkerCtx {
 
     pub fn is_open_loop(&self) -> bool {
         self.pacer.borrow().is_some()
+    }
+
+    /// How the next batch is claimed at clock time `now`: the stage's mode in a mixed plan,
+    /// else open loop exactly when there is a schedule.
+    pub fn mode(&self, now: u64) -> Mode {
+        let Some(m) = &self.modes else {
+            return if self.is_open_loop() {
+                Mode::Open { until: u64::MAX }
+            } else {
+                Mode::Closed { think_ns: self.think_ns, stage_end: u64::MAX }
+            };
+        };
+        let t = now.saturating_sub(self.start_ns);
+        match m.mode_at(t) {
+            crate::plan::drive::Mode::Open { until } => Mode::Open { until: self.start_ns.saturating_add(until) },
+            crate::plan::drive::Mode::Closed { think_ns } => {
+                Mode::Closed { think_ns, stage_end: self.start_ns.saturating_add(m.stage_end(t)) }
+            }
+        }
+    }
+
+    /// The mode at `now` (see [`WorkerCtx::mode`]), first entering its stage in a mixed plan.
+    pub fn enter(&self, now: u64) -> Mode {
+        if self.modes.is_some() {
+            self.advance_stage(now);
+        }
+        self.mode(now)
+    }
+
+    /// Closed loop: until when a connection answered at `answered` pauses (its think time, cut
+    /// at the end of its stage); `None`: no pause.
+    pub fn think_until(&self, answered: u64) -> Option<u64> {
+        match self.mode(answered) {
+            Mode::Closed { think_ns, stage_end } if think_ns > 0 => Some(answered.saturating_add(think_ns).min(stage_end)),
+            Mode::Closed { .. } | Mode::Open { .. } => None,
+        }
+    }
+
+    /// The plan stage this worker records into now (0 without a plan).
+    pub fn stage(&self) -> usize {
+        self.stage_shards.borrow().len()
+    }
+
+    /// Closes the shard of every stage that ended by `now`: what follows records into the next
+    /// stage's. Called by the worker's supervisor each tick, and by a connection of a mixed plan
+    /// before it claims (so that sends at a boundary count in their own stage, exactly).
+    pub fn advance_stage(&self, now: u64) {
+        let mut done = self.stage_shards.borrow_mut();
+        while done.len() + 1 < self.stage_ends.len() && now >= self.stage_ends[done.len()] {
+            let mut shard = self.shard.borrow_mut();
+            let next = shard.split_stage();
+            done.push(std::mem::replace(&mut *shard, next));
+        }
+    }
+
+    /// Open loop in a mixed plan: claims the next scheduled request if it is due before
+    /// `until` (the end of the open stage running now); `None` leaves it to a later stage.
+    pub fn claim_before(&self, until: u64) -> Option<u64> {
+        let due = self.pacer.borrow().as_ref().map(Pacer::peek)?;
+        (due < until).then(|| self.claim_scheduled()).flatten()
     }
 
     /// Closed loop: takes up to `max` requests from the budget; returns how many were granted.

@@ -44,6 +44,11 @@ pub trait Wire: Send + Sync + 'static {
     fn shared(&self) -> &Shared;
     /// Where `k` requests back to back lie in [`Wire::shared`].
     fn batch(&self, k: usize) -> Range<usize>;
+    /// Where `k` requests of plan stage `stage` lie (a stage of an http plan may send its own
+    /// request); by default the run's one.
+    fn stage_batch(&self, k: usize, _stage: usize) -> Range<usize> {
+        self.batch(k)
+    }
     /// True when requests differ from one to the next (`raw --seq`): each batch is then made by
     /// [`Wire::encode`]. False, the default: [`Wire::batch`] is sent as it is (zero-copy).
     fn per_request(&self) -> bool {

@@ -4,7 +4,8 @@
 //! complete request in the read buffer is answered into the write buffer, then one write goes
 //! out (pipelining). Large bodies are written as slices of one static pattern, never built per
 //! request. Routes: `/`, `/bytes/N`, `/delay/MS`, `/status/CODE`, `POST /echo`, `/chunked/N`,
-//! `/eof/N` (close-delimited body), `/close`, and `/fault/KIND` (see `server::fault`).
+//! `/eof/N` (close-delimited body), `/close`, and `/fault/KIND` (see `server::fault`); `/delay/MS`
+//! also takes POST and PUT (the body is read and dropped).
 
 use std::cell::Cell;
 use std::io::Write as _;
@@ -15,7 +16,8 @@ use std::time::Duration;
 
 use monoio::io::AsyncWriteRentExt;
 
-use super::fault::{self, Fault, Picker};
+use super::fault::{self, Fault};
+use super::limit::{Limiter, OverLimit, Refusal};
 use super::{Establish, Listener, ServerConn, Shared, Worker};
 use crate::clock;
 use crate::proto::http::request::{parse_request, Method, RequestError, RequestHead};
@@ -44,7 +46,7 @@ pub(crate) async fn accept_loop<L: Listener, E: Establish<L::Conn>>(listener: L,
                 monoio::spawn(async move {
                     match establish.establish(stream).await {
                         Some(conn) if over => reject(conn).await,
-                        Some(conn) => serve(conn, &worker.shared, &worker.window, &worker.faults).await,
+                        Some(conn) => serve(conn, &worker).await,
                         None => {}
                     }
                     drop(guard);
@@ -122,9 +124,33 @@ enum Next {
     WsChat(super::chat::Mode),
 }
 
-async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindow, faults: &Picker) {
+/// Requests of one connection in progress under `--max-concurrent`: released once their
+/// answers are written, and all of them when the connection ends.
+struct InProgress<'a> {
+    limiter: &'a Limiter,
+    n: u64,
+}
+
+impl InProgress<'_> {
+    /// Keeps `keep` (at most what is held) in progress, releases the rest.
+    fn release_to(&mut self, keep: u64) {
+        let keep = keep.min(self.n);
+        self.limiter.release(self.n - keep);
+        self.n = keep;
+    }
+}
+
+impl Drop for InProgress<'_> {
+    fn drop(&mut self) {
+        self.limiter.release(self.n);
+    }
+}
+
+async fn serve<S: ServerConn>(mut stream: S, worker: &Worker) {
+    let (shared, window, faults) = (&*worker.shared, &worker.window, &worker.faults);
     let mut rbuf: Vec<u8> = Vec::with_capacity(4096);
     let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
+    let mut held = InProgress { limiter: &shared.limiter, n: 0 };
     loop {
         let mut pos = 0;
         let now = clock::now_ns();
@@ -134,8 +160,17 @@ async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindo
                 Ok(Some(req)) => {
                     let input = &rbuf[pos..];
                     let admitted = shared.rps_share.is_none_or(|share| window.admit(now, share));
+                    let limited = if admitted && shared.limiter.active() {
+                        let outcome = shared.limiter.admit(now);
+                        worker.counts.count(outcome);
+                        outcome.map(|permit| held.n += permit).err()
+                    } else {
+                        None
+                    };
                     next = if !admitted {
                         throttled(&req, &mut wbuf)
+                    } else if let Some(refusal) = limited {
+                        refused(refusal, shared.limiter.limits.over_limit_status, &req, &mut wbuf)
                     } else if let Some(f) = faults.for_request(&input[req.path.clone()], req.ws_key.is_some()) {
                         faulty(f, &req, input, &mut wbuf)
                     } else {
@@ -154,6 +189,8 @@ async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindo
         if !super::flush(&mut stream, &mut wbuf).await {
             return;
         }
+        // Answers written: those requests are done; a delayed or streamed one is not yet.
+        held.release_to(u64::from(matches!(next, Next::Delay { .. } | Next::Stream { .. })));
         match next {
             Next::Read => {}
             Next::Close => return,
@@ -189,6 +226,7 @@ async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindo
                     }
                     n -= k as u64;
                 }
+                held.release_to(0);
                 if then_close {
                     return;
                 }
@@ -271,6 +309,16 @@ fn throttled(req: &RequestHead, w: &mut Vec<u8>) -> Next {
     }
 }
 
+/// A request refused by `--max-concurrent` (429 or 503) or `--max-rate` (429).
+fn refused(why: Refusal, over: OverLimit, req: &RequestHead, w: &mut Vec<u8>) -> Next {
+    let status = match why {
+        Refusal::Concurrent => over.status(),
+        Refusal::Rate => 429,
+    };
+    head(w, status, Some(0), !req.keep_alive, "Retry-After: 1\r\n");
+    close_after(req)
+}
+
 fn bad_request(e: RequestError, w: &mut Vec<u8>) {
     let status = match e {
         RequestError::BodyTooLarge => 413,
@@ -350,7 +398,9 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
             Method::Get | Method::Head | Method::Delete | Method::Other => method_not_allowed(w, req, "POST, PUT"),
         };
     }
-    if !getlike {
+    // A body may go to /delay/MS (a slow daemon taking uploads: the throttle preset's payloads).
+    let upload = matches!(req.method, Method::Post | Method::Put) && path.starts_with("/delay/");
+    if !getlike && !upload {
         return method_not_allowed(w, req, "GET, HEAD");
     }
     if path == "/" {

@@ -2,8 +2,9 @@
 //!
 //! Owns: listeners (one `SO_REUSEPORT` socket per worker, so the kernel spreads connections;
 //! an optional Unix socket whose one listening socket every worker accepts from), worker threads
-//! and their stop flag, and the two throttles that reproduce a busy daemon (`max_connections` →
-//! 503 and close, `max_rps` → 429). What each connection says lives in `server::http`; the fault
+//! and their stop flag, and the throttles that reproduce a busy daemon (`max_connections` →
+//! 503 and close, `max_rps` → 429 per worker share, and the whole-server `--max-concurrent` and
+//! `--max-rate N/PERIOD` of `server::limit`). What each connection says lives in `server::http`; the fault
 //! modes (`--fault`) in `server::fault`. Never used by the load engine itself.
 //!
 //! The per-connection code is generic over the transport ([`ServerConn`]): TCP, Unix sockets and
@@ -15,6 +16,7 @@ pub mod chat;
 mod chat_json;
 pub mod fault;
 pub mod http;
+pub mod limit;
 pub mod raw;
 pub mod unix;
 pub mod ws;
@@ -62,6 +64,8 @@ pub struct ServeConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Chat keepalive (`--ws-ping-interval`, `--ws-ping-timeout`).
     pub chat: ChatSettings,
+    /// Whole-server limits: requests in progress, requests per sliding window.
+    pub limits: limit::Limits,
 }
 
 /// A stream the server speaks over: TCP, a Unix socket, or a wrapper such as TLS. The server's
@@ -214,6 +218,7 @@ pub(crate) struct Shared {
     pub asr_sessions: AtomicU64,
     pub faults: fault::FaultPlan,
     pub chat: chat::ChatSettings,
+    pub limiter: limit::Limiter,
 }
 
 /// What one worker's accept loops share (its rate window and fault draws): a worker that accepts
@@ -222,6 +227,8 @@ pub(crate) struct Worker {
     pub shared: Arc<Shared>,
     pub window: http::RateWindow,
     pub faults: fault::Picker,
+    /// What this worker answered under the limits (added to the shared totals when it stops).
+    pub counts: limit::WorkerCounts,
 }
 
 /// A running server. Dropping it without `stop` leaves the threads running (and removes the Unix
@@ -255,10 +262,12 @@ impl ServerHandle {
     }
 
     /// Stops every worker and waits for them (each notices within `STOP_POLL`), then removes
-    /// the Unix socket's file.
-    pub fn stop(self) {
+    /// the Unix socket's file. Returns what the server answered under its limits.
+    pub fn stop(self) -> limit::ServeCounts {
         self.shared.stop.store(true, Ordering::Relaxed);
+        let shared = Arc::clone(&self.shared);
         self.wait();
+        shared.limiter.counts()
     }
 
     /// Waits until the workers stop.
@@ -306,6 +315,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         asr_sessions: AtomicU64::new(0),
         faults: cfg.faults.clone(),
         chat: cfg.chat,
+        limiter: limit::Limiter::new(cfg.limits),
     });
     // block_on picks io_uring exactly when this probe succeeds, so the probe names the driver.
     let driver = if runtime::io_uring_usable() { DriverKind::IoUring } else { DriverKind::Epoll };
@@ -335,6 +345,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
                     window: http::RateWindow::default(),
                     faults: fault::Picker::new(&shared_w.faults),
                     shared: Arc::clone(&shared_w),
+                    counts: limit::WorkerCounts::default(),
                 });
                 // `no-accept`: the listeners stay open and are never accepted from.
                 let _parked = if shared_w.faults.no_accept() {
@@ -356,6 +367,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
                 while !shared_w.stop.load(Ordering::Relaxed) {
                     monoio::time::sleep(STOP_POLL).await;
                 }
+                worker.counts.add_to(&shared_w.limiter);
             });
             if let Err(e) = result {
                 let _ = ready.send(Err(format!("cannot build a runtime: {e}")));

@@ -31,6 +31,7 @@ pub fn loopback() -> ServeConfig {
         unix: None,
         tls: None,
         chat: Default::default(),
+        limits: Default::default(),
     }
 }
 

@@ -51,6 +51,7 @@ pub fn asr_config(a: &AsrArgs) -> Result<AsrConfig> {
         requests: None,
         threads: a.threads,
         rate: None,
+        think: None,
         pipeline: 1,
         connect_rate: None,
         timeout: a.timeout,

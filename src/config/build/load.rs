@@ -43,6 +43,11 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         None => Drive::Closed,
         Some(rate_per_s) => Drive::Open { rate_per_s },
     };
+    if a.rate.is_some() && a.think.is_some_and(|t| !t.is_zero()) {
+        return Err(Error::usage(
+            "--think is for closed loop: each connection pauses after its answer; with -R/--rate the schedule sets the pace",
+        ));
+    }
     if a.pipeline == 0 || a.pipeline > MAX_PIPELINE {
         return Err(Error::usage(format!("--pipeline must be between 1 and {MAX_PIPELINE}")));
     }
@@ -64,6 +69,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
     let threads = threads.min(connections.min(4096) as usize);
     let load = LoadConfig {
         connections,
+        think: a.think.filter(|t| !t.is_zero()),
         duration,
         requests,
         threads,

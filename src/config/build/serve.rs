@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
+use crate::server::limit::{Limits, OverLimit, RateLimit};
 use crate::server::{AsrMock, ChatSettings, ServeConfig};
 
 use super::load::usable_cpus;
@@ -36,6 +37,7 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
     if a.processes == 0 || a.processes > 256 {
         return Err(Error::usage("--processes must be between 1 and 256"));
     }
+    let limits = limits(a)?;
     let asr = AsrMock { partial_ms: a.asr_partial_ms, rtf: a.asr_rtf, max_sessions: a.asr_max_sessions };
     let faults = crate::server::fault::FaultPlan::parse(&a.faults).map_err(|e| Error::usage(format!("--fault {e}")))?;
     let raw_listen = a
@@ -75,5 +77,22 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
         unix: a.unix.clone(),
         tls,
         chat,
+        limits,
     })
+}
+
+/// `--max-concurrent`, `--over-limit-status`, `--max-rate`: whole-server limits, so one process.
+fn limits(a: &ServeArgs) -> Result<Limits> {
+    if a.max_concurrent == Some(0) {
+        return Err(Error::usage("--max-concurrent must be at least 1"));
+    }
+    let over_limit_status = OverLimit::parse(&a.over_limit_status).map_err(|e| Error::usage(format!("--over-limit-status {e}")))?;
+    let max_rate = a.max_rate.as_deref().map(RateLimit::parse).transpose().map_err(|e| Error::usage(format!("--max-rate {e}")))?;
+    let limits = Limits { max_concurrent: a.max_concurrent, over_limit_status, max_rate };
+    if a.processes > 1 && (limits.max_concurrent.is_some() || limits.max_rate.is_some()) {
+        return Err(Error::usage(
+            "--max-concurrent and --max-rate are limits of one server process (shared by its threads): drop --processes",
+        ));
+    }
+    Ok(limits)
 }

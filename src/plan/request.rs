@@ -1,0 +1,112 @@
+//! A stage's own request (http plans): method, path, headers, body or body_file, with
+//! `{payload:N}` in a body standing for N filler bytes (`{payload:1MB}`). Pure: parsing and the
+//! expansion; the scenario encodes each stage's request once into the run's shared buffer, so
+//! a 1 MB body is one buffer that every send of every connection slices, never a copy.
+
+/// What a stage changes of the plan's request (unset: the plan's own).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StageRequest {
+    pub method: Option<String>,
+    /// Starts with `/`: joined with the plan's origin.
+    pub path: Option<String>,
+    /// Added to the plan's headers.
+    pub headers: Vec<String>,
+    pub body: Option<String>,
+    pub body_file: Option<String>,
+}
+
+/// Largest `{payload:N}`.
+pub const MAX_PAYLOAD: u64 = 64 << 20;
+
+impl StageRequest {
+    /// Checks a stage's fields; `None` when the stage changes nothing.
+    pub fn new(
+        method: Option<String>,
+        path: Option<String>,
+        headers: Vec<String>,
+        body: Option<String>,
+        body_file: Option<String>,
+    ) -> Result<Option<StageRequest>, (&'static str, String)> {
+        if let Some(m) = &method {
+            if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(("method", format!("'{m}' is not a method (GET, POST, PUT...)")));
+            }
+            if m == "HEAD" {
+                return Err(("method", "HEAD answers carry no body: set method = \"HEAD\" for the whole plan in [options]".into()));
+            }
+        }
+        if path.as_ref().is_some_and(|p| !p.starts_with('/')) {
+            return Err(("path", "must start with /".into()));
+        }
+        if body.is_some() && body_file.is_some() {
+            return Err(("body", "give body or body_file, not both".into()));
+        }
+        if let Some(b) = &body {
+            payload_len(b).map_err(|e| ("body", e))?;
+        }
+        let r = StageRequest { method, path, headers, body, body_file };
+        Ok((r != StageRequest::default()).then_some(r))
+    }
+}
+
+/// The length of `body` with its `{payload:N}` expanded (checks every one).
+fn payload_len(body: &str) -> Result<u64, String> {
+    let mut len = 0u64;
+    let mut rest = body;
+    while let Some(i) = rest.find("{payload:") {
+        let after = &rest[i + 9..];
+        let end = after.find('}').ok_or("'{payload:' without its '}': write {payload:1MB}")?;
+        let n = crate::units::parse_size(&after[..end]).map_err(|e| format!("{{payload:N}}: {e}"))?;
+        if n > MAX_PAYLOAD {
+            return Err(format!("{{payload:N}}: at most {MAX_PAYLOAD} bytes"));
+        }
+        len += i as u64 + n;
+        rest = &after[end + 1..];
+    }
+    Ok(len + rest.len() as u64)
+}
+
+/// `body` with every `{payload:N}` replaced by N bytes of `x` (built once per run).
+pub fn expand_payload(body: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(payload_len(body)? as usize);
+    let mut rest = body;
+    while let Some(i) = rest.find("{payload:") {
+        let after = &rest[i + 9..];
+        let end = after.find('}').ok_or("'{payload:' without its '}'")?;
+        let n = crate::units::parse_size(&after[..end])?;
+        out.push_str(&rest[..i]);
+        out.extend(std::iter::repeat_n('x', n as usize));
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_expand_to_their_size() {
+        assert_eq!(expand_payload("{payload:3}").unwrap(), "xxx");
+        assert_eq!(expand_payload("{\"d\":\"{payload:2}\",\"e\":\"{payload:1}\"}").unwrap(), "{\"d\":\"xx\",\"e\":\"x\"}");
+        assert_eq!(expand_payload("{payload:1MB}").unwrap().len(), 1_000_000);
+        assert_eq!(expand_payload("{payload:1MiB}").unwrap().len(), 1 << 20);
+        assert_eq!(expand_payload("plain {x}").unwrap(), "plain {x}");
+        for bad in ["{payload:", "{payload:lots}", "{payload:1GB}"] {
+            assert!(expand_payload(bad).is_err(), "{bad}");
+            assert!(StageRequest::new(None, None, vec![], Some(bad.into()), None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stage_requests_are_checked() {
+        assert_eq!(StageRequest::new(None, None, vec![], None, None), Ok(None));
+        let r = StageRequest::new(Some("POST".into()), Some("/echo".into()), vec![], Some("{payload:4}".into()), None).unwrap();
+        assert_eq!(r.unwrap().method.as_deref(), Some("POST"));
+        assert_eq!(StageRequest::new(None, Some("echo".into()), vec![], None, None).unwrap_err().0, "path");
+        assert_eq!(StageRequest::new(Some("HEAD".into()), None, vec![], None, None).unwrap_err().0, "method");
+        assert_eq!(StageRequest::new(Some("post".into()), None, vec![], None, None).unwrap_err().0, "method");
+        assert_eq!(StageRequest::new(None, None, vec![], Some("a".into()), Some("f".into())).unwrap_err().0, "body");
+    }
+}
