@@ -233,3 +233,20 @@ fn every_subcommand_refuses_malformed_input_with_exit_2_and_names_the_problem() 
     assert!(!dir.join("fake-root/proc/sys/net/core/no_such_thing").exists(), "revert created a sysctl");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A second `stampede serve` on a port another server already listens on: our listeners set
+/// SO_REUSEPORT, so a plain bind would have shared the port silently (each server answering
+/// some of the connections); it is refused instead, with exit 2 naming the address.
+#[test]
+fn serve_refuses_a_port_another_server_listens_on() {
+    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
+    let fd = socket::socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    socket::setsockopt(&fd, sockopt::ReusePort, &true).unwrap();
+    socket::bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
+    socket::listen(&fd, socket::Backlog::new(16).unwrap()).unwrap();
+    let listener = std::net::TcpListener::from(fd);
+    let addr = listener.local_addr().unwrap().to_string();
+    let o = run(&["serve", "--listen", &addr]);
+    assert_eq!(o.code, Some(2), "{}", o.stderr);
+    assert!(o.stderr.contains(&format!("cannot listen on {addr}: another process already listens there")), "{}", o.stderr);
+}

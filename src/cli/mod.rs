@@ -402,6 +402,9 @@ pub struct WsArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
+    /// Internal: a process of `--processes` joining the first one's port (no in-use check).
+    #[arg(long = "join-listener", hide = true)]
+    pub join_listener: bool,
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long = "listen", default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,

@@ -30,6 +30,13 @@ pub(super) fn serve(a: &ServeArgs) -> Result<i32> {
     let stop = stop_on_signals()?;
     warn_about_backlog(&s);
     let _ = crate::preflight::raise_nofile_soft_limit();
+    // The processes of --processes share the first one's port on purpose; nobody else may.
+    if !a.join_listener {
+        server::ensure_unclaimed(s.listen)?;
+        if let Some(raw) = s.raw_listen {
+            server::ensure_unclaimed(raw)?;
+        }
+    }
     let handle = server::start(&s)?;
     // More processes on the same port (the port is known now, also when it was 0).
     let children = if a.processes > 1 { spawn_servers(a.processes, handle.local_addr(), self_signed.as_ref())? } else { Vec::new() };
@@ -104,7 +111,7 @@ fn spawn_servers(processes: u32, addr: SocketAddr, self_signed: Option<&SelfSign
     for _ in 1..processes {
         let child = std::process::Command::new(&exe)
             .args(&args)
-            .args(["--listen", &addr.to_string()])
+            .args(["--listen", &addr.to_string(), "--join-listener"])
             .stdout(std::process::Stdio::null())
             .spawn()
             .map_err(|e| Error::io("cannot start a server process", e))?;

@@ -422,6 +422,26 @@ fn listen_error(addr: SocketAddr, e: std::io::Error) -> Error {
     Error::io(format!("cannot listen on {addr}{hint}"), e)
 }
 
+/// Refuses `addr` when another process already listens there. Our listeners set
+/// `SO_REUSEPORT`, so binding over another `SO_REUSEPORT` listener of the same user succeeds
+/// silently and the two servers share the port's connections: probe with a socket that does not
+/// set it, which the kernel refuses while anyone listens (`SO_REUSEADDR` lets it past sockets in
+/// TIME_WAIT). Port 0 is always free; other probe errors are left to the real bind to report.
+pub fn ensure_unclaimed(addr: SocketAddr) -> Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let Ok(fd) = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None) else { return Ok(()) };
+    let _ = socket::setsockopt(&fd, sockopt::ReuseAddr, &true);
+    match socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Err(nix::errno::Errno::EADDRINUSE) => Err(Error::usage(format!(
+            "cannot listen on {addr}: another process already listens there (pick another port, or port 0 for a free one)"
+        ))),
+        Ok(()) | Err(_) => Ok(()),
+    }
+}
+
 /// A listening socket with `SO_REUSEPORT`, ready for monoio.
 fn bind_reuseport(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
     let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
