@@ -446,7 +446,8 @@ impl<W: Wire> Exchange<W> {
                 ReadOutcome::TimedOut => return Err(timed_out(ctx, deadline, k - done, *served)),
                 ReadOutcome::Eof => {
                     if let Some(status) = self.wire.eof(&mut st.parser) {
-                        ctx.shard.borrow_mut().on_response(status, st.intended[done], sent_ns, clock::now_ns());
+                        let judged = self.wire.judge(&mut st.parser, status);
+                        ctx.shard.borrow_mut().on_answer(status, judged, st.intended[done], sent_ns, clock::now_ns());
                         done += 1;
                         *served += 1;
                     }
@@ -496,7 +497,8 @@ impl<W: Wire> Exchange<W> {
                 }
                 Fed::Answer { consumed, status, keep_alive } => {
                     pos += consumed;
-                    ctx.shard.borrow_mut().on_response(status, st.intended[*done], sent_ns, read_ns);
+                    let judged = self.wire.judge(&mut st.parser, status);
+                    ctx.shard.borrow_mut().on_answer(status, judged, st.intended[*done], sent_ns, read_ns);
                     *done += 1;
                     *served += 1;
                     if !keep_alive {

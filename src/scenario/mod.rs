@@ -18,6 +18,7 @@ use crate::stats::Shard;
 pub mod asr;
 pub mod asr_rules;
 pub mod chat;
+pub mod checks;
 pub mod exchange;
 pub mod http;
 pub mod mix;

@@ -207,6 +207,17 @@ impl RunResult {
         };
         let _ = writeln!(o, "{what:<10} {} sent, {} ok, {} failed, {} in flight at the end", s.sent, s.responses, s.failed, s.in_flight);
         let _ = writeln!(o, "{}", accounting_line(&s.accounting()));
+        if s.failed > 0 {
+            let _ = writeln!(o, "Failed     {} ({})", s.failed, failed_detail(s));
+        }
+        if s.checks.checked > 0 {
+            let c = &s.checks;
+            let pct = c.pass_pct().unwrap_or(0.0);
+            let _ = writeln!(o, "Checks     {} of {} answers passed every check ({pct:.2} %)", c.passed, c.checked);
+            for (name, n) in &c.failed {
+                let _ = writeln!(o, "           failed {name}: {n}");
+            }
+        }
         let target = m.target_rate.map_or(String::new(), |r| format!(" (target {r})"));
         let _ = writeln!(o, "Rate       {:.1} {per} achieved{target}", self.achieved_rate());
     }
@@ -472,6 +483,19 @@ fn unfinished(failed: u64, pending: u64) -> String {
         out += &format!(", {pending} pending");
     }
     out
+}
+
+/// What failed requests failed of: `status 503: 400, check_failed: 3, reset: 2` (failed
+/// statuses by code, then the other classes; failed connects are not requests).
+pub fn failed_detail(s: &super::Shard) -> String {
+    let mut parts: Vec<String> = s.failed_statuses().map(|(c, n)| format!("status {c}: {n}")).collect();
+    for c in ErrorClass::ALL {
+        let n = s.errors_of(c).saturating_sub(s.connect_errors_of(c));
+        if n > 0 && !matches!(c, ErrorClass::Status(_)) {
+            parts.push(format!("{}: {n}", c.name()));
+        }
+    }
+    parts.join(", ")
 }
 
 /// `Accounting  1000 sent = 900 ok + 95 errors + 5 in flight`, flagged when it does not add up.
