@@ -26,6 +26,30 @@ pub fn human(ns: f64) -> String {
     }
 }
 
+/// A rate or count for people: rounded, thousands grouped (`1,942`); below 10 with one
+/// decimal (`2.5`), so slow rates do not read as 0 or 3.
+pub fn grouped(x: f64) -> String {
+    if !x.is_finite() {
+        return "-".into();
+    }
+    if x.abs() < 10.0 && x.fract() != 0.0 {
+        return format!("{x:.1}");
+    }
+    let n = x.round() as i128;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A byte count for people: B, KiB, MiB or GiB.
 pub fn human_bytes(b: f64) -> String {
     if b < 1024.0 {
