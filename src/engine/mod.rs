@@ -304,7 +304,6 @@ pub fn apportion(n: u64, weights: &[f64]) -> Vec<u64> {
 /// connections, the rate and the budget, and its own stats.
 struct Group {
     ctx: Rc<WorkerCtx>,
-    stage_shards: Vec<Shard>,
     connections: u64,
 }
 
@@ -344,6 +343,7 @@ async fn worker<S: Scenario>(
     let staged = load.drive.staged();
     let end_ns = load.duration.map(|d| start_ns.saturating_add(d.as_nanos() as u64));
     let mut groups = build_groups(w, scenario.weights(), load, start_ns, end_ns);
+    let by_send = scenario.stages_by_send();
     // Each stage of a plan records into its own shard; the supervisor switches at its end.
     let stage_ends: Vec<u64> = staged.map_or(Vec::new(), |st| st.bounds.iter().map(|(_, _, e)| start_ns + e).collect());
     let cpu0 = crate::sys::thread_cpu();
@@ -359,7 +359,7 @@ async fn worker<S: Scenario>(
     let mut second = 0u64;
     let mut interrupted = false;
     let take_interval = |groups: &[Group]| {
-        let mut iv = groups[0].ctx.shard.borrow_mut().take_interval();
+        let mut iv = groups[0].ctx.take_interval();
         for g in &groups[1..] {
             iv.merge(&g.ctx.shard.borrow_mut().take_interval());
         }
@@ -395,10 +395,12 @@ async fn worker<S: Scenario>(
             }
         }
         for g in groups.iter_mut() {
-            if g.stage_shards.len() + 1 < stage_ends.len() && now >= stage_ends[g.stage_shards.len()] {
-                let mut shard = g.ctx.shard.borrow_mut();
-                let next = shard.split_stage();
-                g.stage_shards.push(std::mem::replace(&mut *shard, next));
+            let ended = g.ctx.stages_ended();
+            if ended + 1 < stage_ends.len() && now >= stage_ends[ended] {
+                // The next stage starts now (at the boundary, within a supervisor tick): every
+                // request recorded so far was intended before now, so a request intended
+                // before it is the ended stage's, whenever it is sent or answered.
+                g.ctx.next_stage(now, by_send);
             }
         }
         if now >= next_sample {
@@ -439,7 +441,7 @@ async fn worker<S: Scenario>(
             monoio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     }
-    let (shard, stages, group_shards, notes) = collect_groups(&mut groups, !stage_ends.is_empty());
+    let (shard, stages, group_shards, notes) = collect_groups(&mut groups, !stage_ends.is_empty(), by_send);
     WorkerOut {
         shard,
         stages,
@@ -480,7 +482,7 @@ fn build_groups(w: usize, weights: Vec<f64>, load: &LoadConfig, start_ns: u64, e
             Drive::CountPlan { staged, .. } => Some(Arc::new(staged.profile.scaled(share))),
             Drive::Closed | Drive::Open { .. } | Drive::RatePlan(_) => None,
         };
-        groups.push(Group { ctx: Rc::new(ctx), stage_shards: Vec::new(), connections: conns[g] });
+        groups.push(Group { ctx: Rc::new(ctx), connections: conns[g] });
     }
     groups
 }
@@ -488,22 +490,25 @@ fn build_groups(w: usize, weights: Vec<f64>, load: &LoadConfig, start_ns: u64, e
 /// Per group: its stages in order, and its whole; the worker's figures add the groups up.
 /// Returns the worker's shard, its stage shards, the groups' shards (none for a single group)
 /// and the scenario's side lines.
-fn collect_groups(groups: &mut [Group], staged: bool) -> (Shard, Vec<Shard>, Vec<Shard>, Vec<String>) {
+fn collect_groups(groups: &mut [Group], staged: bool, by_send: bool) -> (Shard, Vec<Shard>, Vec<Shard>, Vec<String>) {
     let mut group_shards = Vec::with_capacity(groups.len());
     let mut stages: Vec<Shard> = Vec::new();
     let mut notes = Vec::new();
     for g in groups.iter_mut() {
-        let last = g.ctx.shard.replace(Shard::new());
+        let mut own = g.ctx.take_stages();
         notes.extend(g.ctx.notes.take());
         let whole = if !staged {
-            last
+            own.pop().unwrap_or_default()
         } else {
-            g.stage_shards.push(last);
             let mut whole = Shard::new();
-            for s in &g.stage_shards {
+            for s in &own {
                 whole.append(s);
             }
-            for (i, s) in g.stage_shards.iter().enumerate() {
+            if by_send {
+                // Each stage keeps its own requests in flight: the run's are all of them.
+                whole.in_flight = own.iter().map(|s| s.in_flight).sum();
+            }
+            for (i, s) in own.iter().enumerate() {
                 match stages.get_mut(i) {
                     Some(m) => m.merge(s),
                     None => stages.push(s.clone()),

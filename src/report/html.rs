@@ -81,7 +81,7 @@ fn header(o: &mut String, v: &ResultDoc) {
     let _ = writeln!(o, "<header>\n<h1>stampede {}</h1>", esc(&v.scenario));
     let _ = writeln!(o, "<p class=\"target\">{}</p>", esc(&v.target));
     let mode = match (v.rate.target_per_s, v.loop_mode) {
-        (Some(r), Loop::Open) => format!("open loop at {} req/s", num(r, if r.fract() == 0.0 { 0 } else { 2 })),
+        (Some(r), Loop::Open) => format!("open loop at {} req/s", crate::stats::report::grouped(r)),
         (None, Loop::Open) | (_, Loop::Closed) => "closed loop".to_string(),
     };
     let started = Some(v.started_unix_ms).filter(|t| *t > 0).map_or(String::new(), |t| format!("started {}, ", view::utc(t)));
@@ -132,19 +132,25 @@ fn verdict_rows(o: &mut String, list: &[VerdictRow]) {
     }
 }
 
+/// The verdict at the top of the page: every threshold (run, stages, named requests) counted,
+/// as the text report and the exit code count them; then the run's own rules.
 fn thresholds(o: &mut String, v: &ResultDoc) {
-    let list = view::verdicts(&v.thresholds);
-    if list.is_empty() {
+    let (total, failed) = view::verdict_count(v);
+    if total == 0 {
         return;
     }
-    let failed = list.iter().filter(|t| !t.passed).count();
-    let _ = writeln!(
-        o,
-        "<section id=\"thresholds\">\n<h2>Thresholds: {}</h2>\n<table>\n<tr><th>rule</th><th>observed</th><th>limit</th><th>verdict</th></tr>",
-        if failed == 0 { format!("all {} passed", list.len()) } else { format!("{failed} of {} failed", list.len()) }
-    );
-    verdict_rows(o, &list);
-    let _ = writeln!(o, "</table>\n</section>");
+    let _ =
+        writeln!(o, "<section id=\"thresholds\">\n<h2 id=\"verdict\">{}</h2>", esc(&crate::stats::report::verdict_headline(total, failed)));
+    let list = view::verdicts(&v.thresholds);
+    if list.len() < total {
+        let _ = writeln!(o, "<p class=\"note\">Stage thresholds are listed with the stages below.</p>");
+    }
+    if !list.is_empty() {
+        let _ = writeln!(o, "<table>\n<tr><th>rule</th><th>observed</th><th>limit</th><th>verdict</th></tr>");
+        verdict_rows(o, &list);
+        let _ = writeln!(o, "</table>");
+    }
+    let _ = writeln!(o, "</section>");
 }
 
 /// A `th` + value row whose value cell is tagged with the JSON path it shows.

@@ -23,6 +23,7 @@ pub mod exchange;
 pub mod http;
 pub mod mix;
 pub mod raw;
+mod stages;
 pub mod wire;
 pub mod ws;
 pub mod ws_session;
@@ -54,6 +55,11 @@ pub trait Scenario: Send + Sync + 'static {
     /// Spawns the task of connection slot `slot` (of group `ctx.group`) on the current worker's runtime. The task must
     /// be spawned with [`WorkerCtx::spawn_counted`], which counts it live until it ends.
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64);
+    /// True when every request's answer or failure is recorded at its intended send time
+    /// ([`WorkerCtx::shard_at`]): a plan's stages then count only the requests they sent.
+    fn stages_by_send(&self) -> bool {
+        false
+    }
 }
 
 /// A connection task's handle on its worker's context: counts the task as live until dropped.
@@ -92,7 +98,13 @@ pub struct WorkerCtx {
     pub end_ns: Option<u64>,
     /// Set by the worker's supervisor on SIGINT/SIGTERM.
     pub stop: Cell<bool>,
+    /// The current stage's shard (the run's, without a plan).
     pub shard: RefCell<Shard>,
+    /// Stages of a plan that ended, with their start times, still receiving the answers to
+    /// their requests (see `stages.rs`).
+    earlier: RefCell<Vec<(u64, Shard)>>,
+    /// Clock time the current stage started (0: the first stage, or no plan).
+    stage_start: Cell<u64>,
     pacer: RefCell<Option<Pacer>>,
     /// Requests this worker may still send (`None`: unlimited).
     budget: Cell<Option<u64>>,
@@ -138,6 +150,8 @@ impl WorkerCtx {
             end_ns,
             stop: Cell::new(false),
             shard: RefCell::new(Shard::new()),
+            earlier: RefCell::new(Vec::new()),
+            stage_start: Cell::new(0),
             pacer: RefCell::new(pacer),
             budget: Cell::new(budget),
             sources: RefCell::new(sources),

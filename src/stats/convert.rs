@@ -235,6 +235,7 @@ impl RunResult {
             monitor: self.monitor.iter().map(MonitorSeries::to_doc).collect(),
             intervals: self.intervals.iter().map(|r| r.to_doc(self.stage_name_at(r.t_s as f64 - 0.5))).collect(),
             thresholds: None,
+            verdict: None,
             host: None,
         }
     }
@@ -262,6 +263,7 @@ impl RunResult {
         r.aborted = d.aborted.clone();
         r.stalled = d.stalled.clone();
         r.partial = d.partial.clone();
+        r.verdict = d.verdict.as_ref().map(|v| (v.thresholds as usize, v.failed as usize));
         for (name, entry) in &d.by_name {
             // A request without its full result (hand-written JSON) is left out.
             let Some(inner) = &entry.result else { continue };

@@ -14,7 +14,7 @@ use super::timeline::{IntervalRec, MonitorSeries, StageResult};
 use super::Shard;
 
 pub use super::result::SCHEMA;
-pub use super::text::{accounting_line, grouped, human, human_bytes, live_line, render_distribution};
+pub use super::text::{accounting_line, grouped, human, human_bytes, live_line, render_distribution, verdict_headline};
 
 /// Facts about the run that the shard does not hold.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -58,6 +58,9 @@ pub struct RunResult {
     pub stalled: Option<String>,
     /// A `--processes` run with parts missing.
     pub partial: Option<super::result::PartialDoc>,
+    /// Every threshold of the run (run, stage, named request) judged: (total, failed), for the
+    /// report's headline; set by the command that judged them.
+    pub verdict: Option<(usize, usize)>,
 }
 
 /// Whether the generator, not the target, limited the run.
@@ -93,6 +96,7 @@ impl RunResult {
             aborted: None,
             stalled: None,
             partial: None,
+            verdict: None,
         }
     }
 

@@ -142,6 +142,9 @@ pub struct ResultDoc {
     /// The verdicts of the run's thresholds (added by the command that judged them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Vec<VerdictDoc>>,
+    /// Every threshold judged (run, stages, named requests), counted: what the exit code says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<VerdictSummary>,
     /// The host the run ran on (the preflight's `Host`, added by the run command).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<Value>,
@@ -176,6 +179,14 @@ pub struct ChecksDoc {
     pub passed_pct: Option<f64>,
     /// Answers that failed each check, by check name (`"body contains \"ok\"": 3`).
     pub failed: BTreeMap<String, u64>,
+}
+
+/// All thresholds of a run counted (`"thresholds": 3, "failed": 1, "passed": false`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerdictSummary {
+    pub thresholds: u64,
+    pub failed: u64,
+    pub passed: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -78,12 +78,12 @@ impl RunResult {
             let q = |p: f64| if h.is_empty() { "-".to_string() } else { human(h.value_at_quantile(p) as f64) };
             let _ = writeln!(
                 o,
-                "  {:<16} {:>9} {:>9} {:>7} {:>9.1} {:>9} {:>9} {:>9}",
+                "  {:<16} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}",
                 name,
                 shard.sent,
                 shard.responses,
                 shard.failed,
-                r.achieved_rate(),
+                grouped(r.achieved_rate()),
                 q(0.5),
                 q(0.95),
                 q(0.99)
@@ -109,14 +109,14 @@ impl RunResult {
             let q = |p: f64| if h.is_empty() { "-".to_string() } else { human(h.value_at_quantile(p) as f64) };
             let _ = writeln!(
                 o,
-                "  {:<16} {:>13}  {:<34} {:>9} {:>9} {:>7} {:>9.1} {:>9} {:>9}",
+                "  {:<16} {:>13}  {:<34} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}",
                 st.name,
                 format!("{:.0}-{:.0}s", st.start_s, st.end_s),
                 st.shape,
                 st.shard.sent,
                 st.shard.responses,
                 st.shard.failed,
-                r.achieved_rate(),
+                grouped(r.achieved_rate()),
                 q(0.5),
                 q(0.99)
             );
@@ -177,7 +177,7 @@ impl RunResult {
     fn text_headline(&self, o: &mut String) {
         let m = &self.meta;
         let mode = match m.target_rate {
-            Some(r) => format!("open loop at {r} req/s"),
+            Some(r) => format!("open loop at {} req/s", grouped(r)),
             None => "closed loop".to_string(),
         };
         let _ = writeln!(o);
@@ -204,6 +204,9 @@ impl RunResult {
             None => format!("{} connections", m.connections),
         };
         let _ = writeln!(o, "stampede {} {}", m.scenario, m.target);
+        if let Some((total, failed)) = self.verdict {
+            let _ = writeln!(o, "  {}", verdict_headline(total, failed));
+        }
         match self.kind() {
             // Streams send audio in real time: no loop, no pipeline.
             Some(ScenarioKind::Asr) => {
@@ -242,8 +245,8 @@ impl RunResult {
                 let _ = writeln!(o, "           failed {name}: {n}");
             }
         }
-        let target = m.target_rate.map_or(String::new(), |r| format!(" (target {r})"));
-        let _ = writeln!(o, "Rate       {:.1} {per} achieved{target}", self.achieved_rate());
+        let target = m.target_rate.map_or(String::new(), |r| format!(" (target {})", grouped(r)));
+        let _ = writeln!(o, "Rate       {} {per} achieved{target}", grouped(self.achieved_rate()));
     }
 
     /// Chat messages are not answered: they are sent, and delivered to room members.
@@ -507,6 +510,16 @@ fn unfinished(failed: u64, pending: u64) -> String {
         out += &format!(", {pending} pending");
     }
     out
+}
+
+/// `Thresholds: all 3 passed` or `Thresholds: 1 of 3 failed`: every threshold of a run (run,
+/// stage, named request), the same words in the text, the HTML page and the exit code's cause.
+pub fn verdict_headline(total: usize, failed: usize) -> String {
+    if failed == 0 {
+        format!("Thresholds: all {total} passed")
+    } else {
+        format!("Thresholds: {failed} of {total} failed")
+    }
 }
 
 /// What failed requests failed of: `status 503: 400, check_failed: 3, reset: 2` (failed
