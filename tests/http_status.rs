@@ -107,3 +107,31 @@ fn bad_check_and_status_flags_are_usage_errors() {
         assert!(r.stderr.contains(flag), "{flag}: {}", r.stderr);
     }
 }
+
+#[test]
+fn failed_statuses_and_checks_reach_the_html_page_and_survive_a_merge() {
+    let srv = common::embedded(None, None);
+    let (_, _, v) = run(srv.local_addr(), "/status/503", &["--expect-body", "x"]);
+    let json = common::temp_json("status-page");
+    std::fs::write(&json, serde_json::to_vec(&v).unwrap()).unwrap();
+    let html = json.with_extension("html");
+    let r = common::stampede_raw(&["report", json.to_str().unwrap(), "-o", html.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("data-key=\"status_errors\">503: 200<"), "{page}");
+    assert!(page.contains("data-key=\"checks.passed\">0 of 200"), "{page}");
+    // Two results merge: per-code failures and per-check counts add.
+    let merged = common::temp_json("status-merged");
+    let r = common::stampede_raw(&["merge", json.to_str().unwrap(), json.to_str().unwrap(), "-o", merged.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let m: Value = serde_json::from_slice(&std::fs::read(&merged).unwrap()).unwrap();
+    assert_eq!(u(&m, &["status_errors", "503"]), 400, "{m}");
+    assert_eq!(u(&m, &["checks", "checked"]), 400, "{m}");
+    assert_eq!(u(&m, &["checks", "failed", "body contains \"x\""]), 400, "{m}");
+    assert_eq!(u(&m, &["errors", "status"]), 400, "{m}");
+    assert_accounted(&m);
+    for p in [json, html, merged] {
+        let _ = std::fs::remove_file(p);
+    }
+    srv.stop();
+}

@@ -197,13 +197,24 @@ fn totals(o: &mut String, v: &ResultDoc) {
     kv(o, &format!("{what} ok"), "requests.ok", &int(q.ok));
     kv(o, &format!("{what} failed"), "requests.errors", &int(q.errors));
     kv(o, "In flight at the end", "requests.in_flight", &int(q.in_flight));
-    kv(o, "Rate achieved", "rate.achieved_per_s", &format!("{} {per}", num(v.rate.achieved_per_s, 1)));
+    let rate = crate::stats::report::grouped;
+    kv(o, "Rate achieved", "rate.achieved_per_s", &format!("{} {per}", rate(v.rate.achieved_per_s)));
     if let Some(t) = v.rate.target_per_s {
-        kv(o, "Rate asked for", "rate.target_per_s", &format!("{} {per}", num(t, 1)));
+        kv(o, "Rate asked for", "rate.target_per_s", &format!("{} {per}", rate(t)));
     }
     kv(o, "Status codes", "status", &counts(&v.status));
     kv(o, "Not 2xx/3xx", "non_2xx_3xx", &int(v.non_2xx_3xx));
     kv(o, "Errors by class", "errors", &counts(&v.errors));
+    if !v.status_errors.is_empty() {
+        kv(o, "Failed by status", "status_errors", &counts(&v.status_errors));
+    }
+    if let Some(c) = &v.checks {
+        let pct = c.passed_pct.map_or("-".to_string(), |p| num(p, 2));
+        kv(o, "Checks passed", "checks.passed", &format!("{} of {} ({pct} %)", int(c.passed), int(c.checked)));
+        if !c.failed.is_empty() {
+            kv(o, "Checks failed", "checks.failed", &counts(&c.failed));
+        }
+    }
     if !v.close_codes.is_empty() {
         kv(o, "Closes by the server", "close_codes", &counts(&v.close_codes));
     }

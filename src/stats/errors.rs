@@ -89,7 +89,7 @@ pub enum ErrorClass {
     AddrUnavailable,
     FdLimit,
     Other,
-    /// An answer arrived but failed a check (`raw --expect`).
+    /// An answer arrived but failed a check (`raw --expect`, HTTP `--expect-*`).
     Check,
     /// The server's TLS certificate was rejected (unknown issuer, wrong name, expired).
     TlsCert,

@@ -571,9 +571,11 @@ impl Shard {
         self.status_failed.iter().enumerate().skip(1).filter(|(_, n)| **n > 0).map(|(s, n)| (s as u16, *n))
     }
 
-    /// Answers of any status, failed ones included (the base of a status share).
+    /// Answers, failed ones included (a status not expected, a failed check): the base of a
+    /// status share. (From the counters, not the status slots: answers without a status, as
+    /// WebSocket messages, are not in a result's `status`.)
     pub fn answers(&self) -> u64 {
-        self.status.iter().sum()
+        self.responses + self.errors_of(ErrorClass::Status(0)) + self.errors_of(ErrorClass::Check)
     }
 
     /// (status, count) for every HTTP status seen (answers without a status are left out).

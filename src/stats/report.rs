@@ -157,9 +157,7 @@ impl RunResult {
     pub fn answered_rate(&self) -> f64 {
         let done = match self.kind() {
             Some(ScenarioKind::WsChat) => self.shard.broadcasts(),
-            Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Asr | ScenarioKind::Raw) | None => {
-                self.shard.answers().max(self.shard.responses)
-            }
+            Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Asr | ScenarioKind::Raw) | None => self.shard.answers(),
         };
         done as f64 / self.meta.duration_s.max(1e-9)
     }
