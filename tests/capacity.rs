@@ -76,7 +76,7 @@ fn capacity_with_an_error_slo_finds_a_rate_limit_because_429_fails() {
 
 #[test]
 fn a_step_the_target_cannot_answer_fails_with_rate_not_reached() {
-    // 4 connections to a 100 ms answer: at most 40 answers/s. A step asking far more does not
+    // 2 connections to a 100 ms answer: at most 20 answers/s. A step asking far more does not
     // meet the SLO, whatever its latency says, and the search never goes past it.
     let srv = common::embedded(None, None);
     let json = common::temp_json("capacity-slow");
@@ -95,7 +95,7 @@ fn a_step_the_target_cannot_answer_fails_with_rate_not_reached() {
         json.to_str().unwrap(),
         "--",
         "-c",
-        "4",
+        "2",
         "-t",
         "1",
     ]);
@@ -104,10 +104,11 @@ fn a_step_the_target_cannot_answer_fails_with_rate_not_reached() {
     let short: Vec<_> = steps.iter().filter(|s| s["rate_not_reached"] == "target").collect();
     assert!(!short.is_empty(), "{}{}", r.stdout, r.stderr);
     assert!(short.iter().all(|s| s["passed"] == false), "{}", r.stdout);
-    assert!(r.stdout.contains("rate not reached: the target: answered too slowly"), "{}", r.stdout);
+    // Too slow for the connections, or fewer answers than sends (near the limit): the target.
+    assert!(r.stdout.contains("rate not reached: the target: answered"), "{}", r.stdout);
     let knee = v["knee"].as_f64().unwrap_or(0.0);
-    assert!(knee <= 44.0, "knee {knee} beyond what 4 connections at 100 ms can answer:\n{}", r.stdout);
-    assert!(steps.iter().all(|s| s["level"].as_f64().unwrap() <= 160.0), "{}", r.stdout);
+    assert!(knee <= 22.0, "knee {knee} beyond what 2 connections at 100 ms can answer:\n{}", r.stdout);
+    assert!(steps.iter().all(|s| s["level"].as_f64().unwrap() <= 80.0), "{}", r.stdout);
     let _ = std::fs::remove_file(json);
     srv.stop();
 }
