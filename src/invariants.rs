@@ -468,6 +468,7 @@ fn canonical(t: &Threshold) -> String {
         Metric::ErrorRate => "errors".into(),
         Metric::Rate => "rps".into(),
         Metric::StatusShare(c) => format!("status_{c}"),
+        Metric::Checks => "checks".into(),
         Metric::ConnectSuccess => "connect_ok".into(),
         Metric::TargetCpu => "target_cpu".into(),
         Metric::TargetRss => "target_rss".into(),
@@ -480,7 +481,7 @@ fn canonical(t: &Threshold) -> String {
     };
     let value = match t.metric {
         Metric::Latency(_) | Metric::MeanLatency => format!("{}ms", t.limit),
-        Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => format!("{}%", t.limit),
+        Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu => format!("{}%", t.limit),
         Metric::Rate => format!("{}", t.limit),
         Metric::TargetRss => format!("{}B", t.limit),
     };

@@ -185,6 +185,8 @@ pub struct PlanRequest {
     pub headers: Vec<String>,
     pub body: Option<String>,
     pub body_file: Option<String>,
+    /// `ok_status` of this request (`--ok-status`), else the plan's.
+    pub ok_status: Option<String>,
 }
 
 /// A plan as the engine runs it.
@@ -267,6 +269,8 @@ struct RawPlan {
     #[serde(default)]
     abort_on_fail: bool,
     abort_grace: Option<Spanned<String>>,
+    /// Statuses that count as success (`200-299,429`): `--ok-status` of the run.
+    ok_status: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +285,8 @@ struct RawRequest {
     headers: Vec<String>,
     body: Option<String>,
     body_file: Option<String>,
+    /// Statuses that count as success for this request (else the plan's).
+    ok_status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -398,6 +404,12 @@ fn parse_options(text: &str, raw: &RawPlan) -> Result<Vec<(String, Vec<String>)>
             return Err(at(g.span(), "abort_grace", "goes with abort_on_fail = true".into()));
         }
         options.push(("abort-grace".to_string(), vec![g.get_ref().clone()]));
+    }
+    if let Some(ok) = &raw.ok_status {
+        if raw.options.contains_key("ok-status") || raw.options.contains_key("ok_status") {
+            return Err(at(ok.span(), "ok_status", "given twice (also in [options]); keep one".into()));
+        }
+        options.push(("ok-status".to_string(), vec![ok.get_ref().clone()]));
     }
     Ok(options)
 }
@@ -533,6 +545,7 @@ fn parse_requests(text: &str, raw: &RawPlan, scenario: &str) -> Result<Vec<PlanR
             headers: r.headers.clone(),
             body: r.body.clone(),
             body_file: r.body_file.clone(),
+            ok_status: r.ok_status.clone(),
         });
     }
     Ok(out)

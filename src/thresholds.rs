@@ -1,5 +1,5 @@
 //! Pass/fail thresholds on a run's result: `p99<50ms`, `errors<1%`, `rps>9500`,
-//! `status_429>10%`. Pure: parsed once from the command line, judged against a `RunResult`.
+//! `status_429>10%`, `checks>99%`. Pure: parsed once from the command line, judged against a `RunResult`.
 //! A breached threshold makes the run exit 3, and the report says which, and by how much.
 //! Verdicts are written into the result as the schema's `VerdictDoc`.
 
@@ -48,8 +48,10 @@ pub enum Metric {
     ErrorRate,
     /// Achieved answers per second.
     Rate,
-    /// Share of responses with this status, in %.
+    /// Share of answers with this status (failed ones included), in %.
     StatusShare(u16),
+    /// Share of checked answers that passed every check (`--expect-*`), in %.
+    Checks,
     /// Established over attempted connections, in %.
     ConnectSuccess,
     /// Mean CPU of the `--monitor-pid` targets (summed), in % of one CPU.
@@ -63,7 +65,7 @@ impl Metric {
     pub fn unit(self) -> &'static str {
         match self {
             Metric::Latency(_) | Metric::MeanLatency => " ms",
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => " %",
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu => " %",
             Metric::TargetRss => " B",
             Metric::Rate => "/s",
         }
@@ -88,7 +90,7 @@ pub struct Verdict {
     pub passed: bool,
 }
 
-const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%), rps, status_NNN (%), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB); OP is <, <=, > or >=";
+const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%, failed requests: transport, protocol, a status not expected, a failed check), rps, status_NNN (%), checks (% of answers passing every check), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB); OP is <, <=, > or >=";
 
 impl Threshold {
     /// Whether the per-second figures of a run in progress can judge it (latency, errors,
@@ -129,6 +131,7 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
         "errors" | "error_rate" => Metric::ErrorRate,
         "rps" | "rate" => Metric::Rate,
         "connect_ok" => Metric::ConnectSuccess,
+        "checks" => Metric::Checks,
         "target_cpu" => Metric::TargetCpu,
         "target_rss" => Metric::TargetRss,
         n => match n.strip_prefix("status_").and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..1000).contains(c)) {
@@ -139,7 +142,7 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
     let limit = match metric {
         Metric::Latency(_) | Metric::MeanLatency => parse_duration(value).map_err(|e| format!("'{expr}': {e}"))?.as_secs_f64() * 1000.0,
         Metric::TargetRss => crate::units::parse_size(value).map_err(|e| format!("'{expr}': {e}"))? as f64,
-        Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => {
+        Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu => {
             let v = value.strip_suffix('%').ok_or_else(|| format!("'{expr}': give a percentage, e.g. 1%"))?;
             v.parse::<f64>().map_err(|_| format!("'{expr}': '{value}' is not a percentage"))?
         }
@@ -168,7 +171,10 @@ fn actual(metric: Metric, r: &RunResult) -> Option<f64> {
             pct(errors, s.requests_total() + s.connects_attempted - s.connects_ok)
         }
         Metric::Rate => Some(r.achieved_rate()),
-        Metric::StatusShare(code) => pct(s.status_count(code), s.responses),
+        // Every answer of that status, whether its request failed or not.
+        Metric::StatusShare(code) => pct(s.status_count(code), s.answers()),
+        // No check ran: no data, which fails the threshold.
+        Metric::Checks => s.checks.pass_pct(),
         Metric::ConnectSuccess => pct(s.connects_ok, s.connects_attempted),
         // No monitored process, or one with no sample: no data, which fails the threshold.
         Metric::TargetCpu if !r.monitor.is_empty() => r.monitor.iter().map(|m| m.cpu_mean()).sum::<Option<f64>>(),
@@ -198,7 +204,7 @@ pub fn render(thresholds: &[Threshold], verdicts: &[Verdict]) -> String {
         // Memory reads in MiB; the rest in its own unit.
         let (unit, scale) = match t.metric {
             Metric::Latency(_) | Metric::MeanLatency => (" ms", 1.0),
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => (" %", 1.0),
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu => (" %", 1.0),
             Metric::TargetRss => (" MiB", 1.0 / 1048576.0),
             Metric::Rate => ("/s", 1.0),
         };

@@ -347,12 +347,39 @@ pub struct RequestArgs {
     /// larger is a protocol error (`protocol: head too large`).
     #[arg(long = "max-head", value_name = "SIZE", default_value = "64KiB", value_parser = size())]
     pub max_head: u64,
+    /// Statuses that count as success, e.g. 200-299,404,429 [default: 200-399]; any other
+    /// answer is a failed request (error class `status`, counted per code).
+    #[arg(long = "ok-status", value_name = "LIST")]
+    pub ok_status: Option<String>,
+    /// Check: the status is in LIST (200-299,404); a failed check fails the request as
+    /// `check_failed`, counted per check (`checks>99%` judges the share passing all checks).
+    #[arg(long = "expect-status", value_name = "LIST")]
+    pub expect_status: Option<String>,
+    /// Check: the body contains TEXT (case-sensitive, looked for in the first 64 KiB of the
+    /// decoded body, chunked or not). Repeatable.
+    #[arg(long = "expect-body", value_name = "TEXT")]
+    pub expect_body: Vec<String>,
+    /// Check: a header 'Name: value' (name in any case) whose value contains the text
+    /// (case-sensitive; 'Name' alone: the header is present). Repeatable.
+    #[arg(long = "expect-header", value_name = "HEADER")]
+    pub expect_header: Vec<String>,
 }
 
 impl RequestArgs {
     /// A plain GET with the default limits (commands that build their own request).
     pub fn get() -> RequestArgs {
-        RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None, max_headers: 128, max_head: 64 * 1024 }
+        RequestArgs {
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: None,
+            body_file: None,
+            max_headers: 128,
+            max_head: 64 * 1024,
+            ok_status: None,
+            expect_status: None,
+            expect_body: Vec::new(),
+            expect_header: Vec::new(),
+        }
     }
 }
 

@@ -270,6 +270,9 @@ fn run_mix(plan: &Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str) -> Resul
         hr.url = r.url.clone();
         hr.request.method = r.method.clone();
         hr.request.headers.extend(r.headers.iter().cloned());
+        if r.ok_status.is_some() {
+            hr.request.ok_status.clone_from(&r.ok_status);
+        }
         if r.body.is_some() || r.body_file.is_some() {
             if hr.request.body.is_some() || hr.request.body_file.is_some() {
                 return Err(Error::usage(format!("{origin}: request {}: the plan's options already give a body", r.name)));

@@ -21,7 +21,7 @@ use crate::scenario::chat::ChatScenario;
 use crate::scenario::http::HttpScenario;
 use crate::scenario::ws::WsScenario;
 use crate::scenario::Scenario;
-use crate::stats::report::{RunMeta, RunResult};
+use crate::stats::report::{grouped, RunMeta, RunResult};
 
 use output::report;
 pub(crate) use output::write_junit;
@@ -132,9 +132,11 @@ fn run_and_report<S: Scenario>(
     }
     let mode = match &load.drive {
         Drive::Closed | Drive::CountPlan { rate_per_s: None, .. } => "closed loop".to_string(),
-        Drive::Open { rate_per_s } | Drive::CountPlan { rate_per_s: Some(rate_per_s), .. } => format!("open loop at {rate_per_s} req/s"),
-        Drive::RatePlan(st) => format!("open loop at {} req/s", st.profile.peak()),
-        Drive::MixedPlan { mixed, .. } => format!("closed or open loop by stage (rates up to {} req/s)", mixed.rates.peak()),
+        Drive::Open { rate_per_s } | Drive::CountPlan { rate_per_s: Some(rate_per_s), .. } => {
+            format!("open loop at {} req/s", grouped(*rate_per_s))
+        }
+        Drive::RatePlan(st) => format!("open loop at {} req/s", grouped(st.profile.peak())),
+        Drive::MixedPlan { mixed, .. } => format!("closed or open loop by stage (rates up to {} req/s)", grouped(mixed.rates.peak())),
     };
     let span = match (load.duration, load.requests) {
         (Some(d), Some(n)) => format!("{:.1?} or {n} requests", d),

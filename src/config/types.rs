@@ -196,6 +196,8 @@ pub struct HttpConfig {
     /// Most header fields, and largest head in bytes, accepted in a response.
     pub max_headers: usize,
     pub max_head: usize,
+    /// The statuses that are a success and the checks on every answer.
+    pub expect: crate::config::Expect,
     pub load: LoadConfig,
 }
 

@@ -57,6 +57,10 @@ pub fn throttle(t: &Throttle, scenario: &str, url: &str) -> Result<String, Strin
     let share = |pct: u64, c: u64| (c * pct).div_ceil(100).max(1);
     let baseline = concurrent.map_or(10, |c| share(10, c));
     let mut out = format!("scenario = \"{scenario}\"\nurl = \"{url}\"\nthresholds = [\"errors<1%\"]\n\n[options]\n");
+    if scenario == "http" {
+        // 429 is the limiter's answer, which this plan provokes: expected, not a failed request.
+        out.push_str("ok-status = \"200-299,429\"\n");
+    }
     out += "# any long flag of the scenario command, e.g. timeout = \"2s\"\n\n";
     let none = "no throttling expected";
     let closed = |out: &mut String, name: &str, n: u64, th: u64, d: Duration, expect: Option<&str>, extra: &str| {

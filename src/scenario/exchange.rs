@@ -55,6 +55,10 @@ impl<W: Wire> Scenario for Exchange<W> {
         self.wire.target().url.clone()
     }
 
+    fn stages_by_send(&self) -> bool {
+        true
+    }
+
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64) {
         let me = Arc::clone(self);
         ctx.spawn_counted(move |ctx| async move { me.connection(&ctx, slot).await });
@@ -393,8 +397,8 @@ impl<W: Wire> Exchange<W> {
             match sent {
                 Sent::Done(res) => (res, len),
                 Sent::TimedOut { deadline } => {
-                    ctx.shard.borrow_mut().on_sent(k as u64, len as u64);
-                    return Err(timed_out(ctx, deadline, k, served));
+                    ctx.on_sent_at(&st.intended, len as u64);
+                    return Err(timed_out(ctx, deadline, &st.intended, served));
                 }
             }
         } else {
@@ -408,8 +412,8 @@ impl<W: Wire> Exchange<W> {
                 match Box::pin(st.out.write_until(stream, self.wire.shared(), range, until)).await {
                     Some(res) => res,
                     None => {
-                        ctx.shard.borrow_mut().on_sent(k as u64, len as u64);
-                        return Err(timed_out(ctx, deadline, k, served));
+                        ctx.on_sent_at(&st.intended, len as u64);
+                        return Err(timed_out(ctx, deadline, &st.intended, served));
                     }
                 }
             } else {
@@ -421,8 +425,8 @@ impl<W: Wire> Exchange<W> {
         if !st.open {
             st.intended.fill(sent_ns);
         }
-        ctx.shard.borrow_mut().on_sent(k as u64, len as u64);
-        res.map_err(|e| fail_rest(ctx, ErrorClass::from_io(&e), k, served))?;
+        ctx.on_sent_at(&st.intended, len as u64);
+        res.map_err(|e| fail_rest(ctx, ErrorClass::from_io(&e), &st.intended, served))?;
         Ok(sent_ns)
     }
 
@@ -437,7 +441,6 @@ impl<W: Wire> Exchange<W> {
         timeout_ns: u64,
         served: &mut u64,
     ) -> Result<u64, Ended> {
-        let k = st.intended.len();
         let deadline = sent_ns.saturating_add(timeout_ns);
         let read_until = ctx.end_ns.map_or(deadline, |e| e.min(deadline));
         let mut done = 0usize;
@@ -450,14 +453,14 @@ impl<W: Wire> Exchange<W> {
                 match (&parsed, written) {
                     (_, Some(Ok(()))) | (Parsed::Ends(_) | Parsed::Unsolicited, _) => {} // a closing connection's reply is best effort
                     (Parsed::More | Parsed::Complete, Some(Err(e))) => {
-                        return Err(fail_rest(ctx, ErrorClass::from_io(&e), k - done, *served))
+                        return Err(fail_rest(ctx, ErrorClass::from_io(&e), &st.intended[done..], *served))
                     }
-                    (Parsed::More | Parsed::Complete, None) => return Err(timed_out(ctx, deadline, k - done, *served)),
+                    (Parsed::More | Parsed::Complete, None) => return Err(timed_out(ctx, deadline, &st.intended[done..], *served)),
                 }
             }
             match parsed {
                 Parsed::Complete => return Ok(read_ns),
-                Parsed::Ends(class) => return Err(fail_rest(ctx, class, k - done, *served)),
+                Parsed::Ends(class) => return Err(fail_rest(ctx, class, &st.intended[done..], *served)),
                 Parsed::Unsolicited => {
                     ctx.shard.borrow_mut().on_error(ErrorClass::Unsolicited);
                     return Err(Ended::Closed { served: *served });
@@ -465,7 +468,7 @@ impl<W: Wire> Exchange<W> {
                 Parsed::More => {}
             }
             if !self.room_to_read(ctx, &mut st.rbuf) {
-                return Err(fail_rest(ctx, ErrorClass::Protocol(ProtocolReason::TooLong), k - done, *served));
+                return Err(fail_rest(ctx, ErrorClass::Protocol(ProtocolReason::TooLong), &st.intended[done..], *served));
             }
             // Boxed: the read with its timer is ~1 KiB of future (monoio's timer entry is
             // cache-padded); inline, every idle connection's task would carry it. Measured:
@@ -473,16 +476,17 @@ impl<W: Wire> Exchange<W> {
             // shrinks from 1.9 to 0.8 KiB.
             match Box::pin(net::read_some(stream, &mut st.rbuf, read_until, &ctx.shard)).await {
                 ReadOutcome::Data => read_ns = clock::now_ns(),
-                ReadOutcome::TimedOut => return Err(timed_out(ctx, deadline, k - done, *served)),
+                ReadOutcome::TimedOut => return Err(timed_out(ctx, deadline, &st.intended[done..], *served)),
                 ReadOutcome::Eof => {
                     if let Some(status) = self.wire.eof(&mut st.parser) {
-                        ctx.shard.borrow_mut().on_response(status, st.intended[done], sent_ns, clock::now_ns());
+                        let judged = self.wire.judge(&mut st.parser, status);
+                        ctx.shard_at(st.intended[done]).on_answer(status, judged, st.intended[done], sent_ns, clock::now_ns());
                         done += 1;
                         *served += 1;
                     }
-                    return Err(fail_rest(ctx, ErrorClass::ClosedEarly, k - done, *served));
+                    return Err(fail_rest(ctx, ErrorClass::ClosedEarly, &st.intended[done..], *served));
                 }
-                ReadOutcome::Failed(class) => return Err(fail_rest(ctx, class, k - done, *served)),
+                ReadOutcome::Failed(class) => return Err(fail_rest(ctx, class, &st.intended[done..], *served)),
             }
         }
     }
@@ -526,7 +530,8 @@ impl<W: Wire> Exchange<W> {
                 }
                 Fed::Answer { consumed, status, keep_alive } => {
                     pos += consumed;
-                    ctx.shard.borrow_mut().on_response(status, st.intended[*done], sent_ns, read_ns);
+                    let judged = self.wire.judge(&mut st.parser, status);
+                    ctx.shard_at(st.intended[*done]).on_answer(status, judged, st.intended[*done], sent_ns, read_ns);
                     *done += 1;
                     *served += 1;
                     if !keep_alive {
@@ -536,7 +541,7 @@ impl<W: Wire> Exchange<W> {
                 }
                 Fed::Failed { consumed, class } => {
                     pos += consumed;
-                    ctx.shard.borrow_mut().on_request_error(class, 1);
+                    ctx.shard_at(st.intended[*done]).on_request_error(class, 1);
                     *done += 1;
                     *served += 1;
                 }
@@ -613,9 +618,9 @@ async fn write_reply<S: AsyncWriteRent>(
     Some(res)
 }
 
-/// A read or write gave up with `n` requests in flight: when the run ended before their
+/// A read or write gave up with the requests intended at `n` in flight: when the run ended before their
 /// `deadline` they stay in flight (the report says so), else they timed out.
-fn timed_out(ctx: &WorkerCtx, deadline: u64, n: usize, served: u64) -> Ended {
+fn timed_out(ctx: &WorkerCtx, deadline: u64, n: &[u64], served: u64) -> Ended {
     let now = clock::now_ns();
     if now < deadline && ctx.past_end(now) {
         return Ended::RunOver;
@@ -632,11 +637,10 @@ enum Sent {
     },
 }
 
-/// Counts the `n` requests still in flight on a closing connection as failed.
-fn fail_rest(ctx: &WorkerCtx, class: ErrorClass, n: usize, served: u64) -> Ended {
-    if n > 0 {
-        ctx.shard.borrow_mut().on_request_error(class, n as u64);
-    }
+/// Counts the requests still in flight on a closing connection (intended at `intended`) as
+/// failed, each in the stage it was sent in.
+fn fail_rest(ctx: &WorkerCtx, class: ErrorClass, intended: &[u64], served: u64) -> Ended {
+    ctx.failed_at(class, intended);
     Ended::Closed { served }
 }
 

@@ -9,8 +9,9 @@ use std::ops::Range;
 use crate::config::{HttpConfig, LoadConfig, Target};
 use crate::net::Shared;
 use crate::proto::http::response::{Eof, Limits, ParseError, Progress, ResponseParser};
+use crate::scenario::checks::{judge, CheckState, Observer};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
-use crate::stats::{ErrorClass, ProtocolReason};
+use crate::stats::{ErrorClass, Judged, ProtocolReason};
 
 pub struct HttpWire {
     cfg: HttpConfig,
@@ -20,6 +21,12 @@ pub struct HttpWire {
     limits: Limits,
     /// Per plan stage: where its own request starts in `batch`, and its length.
     stages: Vec<Option<(usize, usize)>>,
+}
+
+/// A connection's response parser, and its check state when the run has checks.
+pub struct HttpParser {
+    resp: ResponseParser,
+    checks: Option<CheckState>,
 }
 
 /// The `stampede http` scenario.
@@ -54,7 +61,7 @@ impl HttpScenario {
 }
 
 impl Wire for HttpWire {
-    type Parser = ResponseParser;
+    type Parser = HttpParser;
 
     fn name(&self) -> &'static str {
         "http"
@@ -68,8 +75,9 @@ impl Wire for HttpWire {
         &self.cfg.load
     }
 
-    fn new_parser(&self) -> ResponseParser {
-        ResponseParser::new(self.limits)
+    fn new_parser(&self) -> HttpParser {
+        let checks = (!self.cfg.expect.checks.is_empty()).then(|| CheckState::new(&self.cfg.expect));
+        HttpParser { resp: ResponseParser::new(self.limits), checks }
     }
 
     fn shared(&self) -> &Shared {
@@ -87,8 +95,15 @@ impl Wire for HttpWire {
         }
     }
 
-    fn feed(&self, p: &mut ResponseParser, input: &[u8], _reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {
-        match p.feed(input, self.cfg.head_request) {
+    fn feed(&self, p: &mut HttpParser, input: &[u8], _reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {
+        let progress = match &mut p.checks {
+            None => p.resp.feed(input, self.cfg.head_request),
+            Some(state) => {
+                let mut obs = Observer { checks: &self.cfg.expect.checks, state };
+                p.resp.feed_observed(input, self.cfg.head_request, &mut obs)
+            }
+        };
+        match progress {
             Ok(Progress::Partial { consumed }) => Ok(Fed::Partial { consumed }),
             Ok(Progress::Complete { consumed, response }) => {
                 Ok(Fed::Answer { consumed, status: response.status, keep_alive: response.keep_alive })
@@ -102,15 +117,23 @@ impl Wire for HttpWire {
         crate::scenario::exchange::READ_BUF.max(self.limits.max_head_bytes + 1)
     }
 
-    fn eof(&self, p: &mut ResponseParser) -> Option<u16> {
-        match p.eof() {
+    #[inline]
+    fn judge<'a>(&'a self, p: &mut HttpParser, status: u16) -> Judged<'a> {
+        judge(&self.cfg.expect, p.checks.as_mut(), status)
+    }
+
+    fn eof(&self, p: &mut HttpParser) -> Option<u16> {
+        match p.resp.eof() {
             Eof::Complete(r) => Some(r.status),
             Eof::Idle | Eof::Truncated => None,
         }
     }
 
-    fn reset(&self, p: &mut ResponseParser) {
-        p.reset();
+    fn reset(&self, p: &mut HttpParser) {
+        p.resp.reset();
+        if let Some(c) = &mut p.checks {
+            c.reset();
+        }
     }
 }
 

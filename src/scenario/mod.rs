@@ -18,10 +18,12 @@ use crate::stats::Shard;
 pub mod asr;
 pub mod asr_rules;
 pub mod chat;
+pub mod checks;
 pub mod exchange;
 pub mod http;
 pub mod mix;
 pub mod raw;
+mod stages;
 pub mod wire;
 pub mod ws;
 pub mod ws_session;
@@ -53,6 +55,11 @@ pub trait Scenario: Send + Sync + 'static {
     /// Spawns the task of connection slot `slot` (of group `ctx.group`) on the current worker's runtime. The task must
     /// be spawned with [`WorkerCtx::spawn_counted`], which counts it live until it ends.
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64);
+    /// True when every request's answer or failure is recorded at its intended send time
+    /// ([`WorkerCtx::shard_at`]): a plan's stages then count only the requests they sent.
+    fn stages_by_send(&self) -> bool {
+        false
+    }
 }
 
 /// A connection task's handle on its worker's context: counts the task as live until dropped.
@@ -91,7 +98,13 @@ pub struct WorkerCtx {
     pub end_ns: Option<u64>,
     /// Set by the worker's supervisor on SIGINT/SIGTERM.
     pub stop: Cell<bool>,
+    /// The current stage's shard (the run's, without a plan).
     pub shard: RefCell<Shard>,
+    /// Stages of a plan that ended, with their start times, still receiving the answers to
+    /// their requests (see `stages.rs`).
+    earlier: RefCell<Vec<(u64, Shard)>>,
+    /// Clock time the current stage started (0: the first stage, or no plan).
+    stage_start: Cell<u64>,
     pacer: RefCell<Option<Pacer>>,
     /// Requests this worker may still send (`None`: unlimited).
     budget: Cell<Option<u64>>,
@@ -111,9 +124,11 @@ pub struct WorkerCtx {
     pub modes: Option<Arc<crate::plan::drive::StageModes>>,
     /// Closed loop without such a plan: each connection's pause after each answer (`--think`).
     pub think_ns: u64,
-    /// A plan's stage ends (clock ns), and the shards of the stages already over.
+    /// A plan's stage ends (clock ns); the shards of the stages already over are in `earlier`.
     pub stage_ends: Vec<u64>,
-    pub stage_shards: RefCell<Vec<Shard>>,
+    /// The scenario records each request in the stage of its intended send
+    /// ([`Scenario::stages_by_send`]).
+    pub by_send: bool,
 }
 
 /// How a connection claims its next batch at a given instant (see `plan::drive`).
@@ -153,6 +168,8 @@ impl WorkerCtx {
             end_ns,
             stop: Cell::new(false),
             shard: RefCell::new(Shard::new()),
+            earlier: RefCell::new(Vec::new()),
+            stage_start: Cell::new(0),
             pacer: RefCell::new(pacer),
             budget: Cell::new(budget),
             sources: RefCell::new(sources),
@@ -164,7 +181,7 @@ impl WorkerCtx {
             modes: None,
             think_ns: 0,
             stage_ends: Vec::new(),
-            stage_shards: RefCell::new(Vec::new()),
+            by_send: false,
         }
     }
 
@@ -220,18 +237,18 @@ impl WorkerCtx {
 
     /// The plan stage this worker records into now (0 without a plan).
     pub fn stage(&self) -> usize {
-        self.stage_shards.borrow().len()
+        self.stages_ended()
     }
 
     /// Closes the shard of every stage that ended by `now`: what follows records into the next
     /// stage's. Called by the worker's supervisor each tick, and by a connection of a mixed plan
     /// before it claims (so that sends at a boundary count in their own stage, exactly).
+    /// The next stage starts at `now` (not at the boundary itself, up to a supervisor tick
+    /// earlier): every request recorded so far was intended before `now`, so a request intended
+    /// before it is the ended stage's, whenever it is sent or answered (see `stages.rs`).
     pub fn advance_stage(&self, now: u64) {
-        let mut done = self.stage_shards.borrow_mut();
-        while done.len() + 1 < self.stage_ends.len() && now >= self.stage_ends[done.len()] {
-            let mut shard = self.shard.borrow_mut();
-            let next = shard.split_stage();
-            done.push(std::mem::replace(&mut *shard, next));
+        while self.stages_ended() + 1 < self.stage_ends.len() && now >= self.stage_ends[self.stages_ended()] {
+            self.next_stage(now, self.by_send);
         }
     }
 

@@ -10,8 +10,8 @@ use hdrhistogram::Histogram;
 use super::codec::{decode_hist, encode_hist};
 use super::report::{ms, RunMeta, RunResult};
 use super::result::{
-    AccountingDoc, AsrDoc, Bytes, ChatDoc, Connections, FinalLatency, Generator, Histograms, Latency, Loop, OpeningsDoc, PartDoc,
-    PartLatency, Rate, Requests, ResultDoc, Segments, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
+    AccountingDoc, AsrDoc, Bytes, ChatDoc, ChecksDoc, Connections, FinalLatency, Generator, Histograms, Latency, Loop, OpeningsDoc,
+    PartDoc, PartLatency, Rate, Requests, ResultDoc, Segments, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
 };
 use super::timeline::{IntervalRec, MonitorSeries, StageResult};
 use super::{new_histogram, AsrStats, ChatStats, ErrorClass, ProtocolReason, ScenarioStats, Shard};
@@ -186,6 +186,13 @@ impl RunResult {
                 .collect(),
             errors: ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| (c.name().to_string(), s.errors_of(*c))).collect(),
             protocol_errors: s.protocol_reasons().map(|(r, n)| (r.name().to_string(), n)).collect(),
+            status_errors: s.failed_statuses().map(|(c, n)| (c.to_string(), n)).collect(),
+            checks: (s.checks.checked > 0).then(|| ChecksDoc {
+                checked: s.checks.checked,
+                passed: s.checks.passed,
+                passed_pct: s.checks.pass_pct(),
+                failed: s.checks.failed.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            }),
             pushed: s.pushed,
             openings: openings(s),
             connect_errors: ErrorClass::ALL
@@ -228,6 +235,7 @@ impl RunResult {
             monitor: self.monitor.iter().map(MonitorSeries::to_doc).collect(),
             intervals: self.intervals.iter().map(|r| r.to_doc(self.stage_name_at(r.t_s as f64 - 0.5))).collect(),
             thresholds: None,
+            verdict: None,
             host: None,
         }
     }
@@ -255,6 +263,7 @@ impl RunResult {
         r.aborted = d.aborted.clone();
         r.stalled = d.stalled.clone();
         r.partial = d.partial.clone();
+        r.verdict = d.verdict.as_ref().map(|v| (v.thresholds as usize, v.failed as usize));
         for (name, entry) in &d.by_name {
             // A request without its full result (hand-written JSON) is left out.
             let Some(inner) = &entry.result else { continue };
@@ -351,6 +360,17 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
     for (code, n) in &d.status {
         let code: usize = code.parse().map_err(|_| format!("bad status code {code}"))?;
         *s.status.get_mut(code).ok_or_else(|| format!("bad status code {code}"))? = *n;
+    }
+    for (code, n) in &d.status_errors {
+        let code: usize = code.parse().map_err(|_| format!("bad status code {code}"))?;
+        *s.status_failed.get_mut(code).ok_or_else(|| format!("bad status code {code}"))? = *n;
+    }
+    if let Some(c) = &d.checks {
+        s.checks.checked = c.checked;
+        s.checks.passed = c.passed;
+        for (name, n) in &c.failed {
+            s.checks.add(&std::sync::Arc::from(name.as_str()), *n);
+        }
     }
     for (name, n) in &d.errors {
         let class = ErrorClass::from_name(name).ok_or_else(|| format!("unknown error class {name}"))?;

@@ -89,7 +89,7 @@ pub enum ErrorClass {
     AddrUnavailable,
     FdLimit,
     Other,
-    /// An answer arrived but failed a check (`raw --expect`).
+    /// An answer arrived but failed a check (`raw --expect`, HTTP `--expect-*`).
     Check,
     /// The server's TLS certificate was rejected (unknown issuer, wrong name, expired).
     TlsCert,
@@ -98,10 +98,13 @@ pub enum ErrorClass {
     /// Bytes no request asked for (HTTP, raw): an answer with nothing in flight, or more
     /// answers than requests. The connection is closed; counted once per connection closed.
     Unsolicited,
+    /// An HTTP answer whose status is not a success (outside 200–399, or `--ok-status`):
+    /// counted per code (`status 503: 400`).
+    Status(u16),
 }
 
 impl ErrorClass {
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
     /// One of each class (the protocol class with a placeholder reason: only its slot counts).
     pub const ALL: [ErrorClass; Self::COUNT] = [
         ErrorClass::Refused,
@@ -118,6 +121,7 @@ impl ErrorClass {
         ErrorClass::TlsCert,
         ErrorClass::Tls,
         ErrorClass::Unsolicited,
+        ErrorClass::Status(0),
     ];
 
     pub fn name(self) -> &'static str {
@@ -136,6 +140,7 @@ impl ErrorClass {
             ErrorClass::TlsCert => "tls_cert",
             ErrorClass::Tls => "tls",
             ErrorClass::Unsolicited => "unsolicited",
+            ErrorClass::Status(_) => "status",
         }
     }
 
@@ -158,7 +163,8 @@ impl ErrorClass {
             | ErrorClass::Handshake
             | ErrorClass::ClosedEarly
             | ErrorClass::Other
-            | ErrorClass::Check => return None,
+            | ErrorClass::Check
+            | ErrorClass::Status(_) => return None,
         })
     }
 
@@ -186,7 +192,8 @@ impl ErrorClass {
         }
     }
 
-    /// The slot of the class in a counter array (every protocol reason shares one).
+    /// The slot of the class in a counter array (every protocol reason shares one, every
+    /// failed status too).
     pub(crate) fn index(self) -> usize {
         match self {
             ErrorClass::Refused => 0,
@@ -203,6 +210,7 @@ impl ErrorClass {
             ErrorClass::TlsCert => 11,
             ErrorClass::Tls => 12,
             ErrorClass::Unsolicited => 13,
+            ErrorClass::Status(_) => 14,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! `text` (the text report and live line), `timeline` (per-second records, stages, monitor),
 //! `hlog` (the HdrHistogram log).
 
+mod checks;
 mod codec;
 mod convert;
 mod errors;
@@ -26,6 +27,7 @@ pub mod timeline;
 
 use hdrhistogram::Histogram;
 
+pub use checks::{CheckCounts, Judged};
 pub use errors::{Classified, ErrorClass, ProtocolReason};
 pub use parts::{AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats};
 use result::ScenarioKind;
@@ -104,7 +106,12 @@ pub struct Shard {
     pub ext: ScenarioStats,
     pub sent: u64,
     pub responses: u64,
+    /// Answers by status, failed ones included.
     pub status: Box<[u64; STATUS_SLOTS]>,
+    /// Answers whose status failed the request (`status` errors by code; a part of `status`).
+    pub status_failed: Box<[u64; STATUS_SLOTS]>,
+    /// Checks on answers (`--expect-*`).
+    pub checks: CheckCounts,
     pub errors: [u64; ErrorClass::COUNT],
     /// Protocol errors by reason (they add up to the `protocol` slot of `errors`).
     pub protocol: [u64; ProtocolReason::COUNT],
@@ -188,6 +195,8 @@ impl Shard {
             sent: 0,
             responses: 0,
             status: Box::new([0; STATUS_SLOTS]),
+            status_failed: Box::new([0; STATUS_SLOTS]),
+            checks: CheckCounts::default(),
             errors: [0; ErrorClass::COUNT],
             protocol: [0; ProtocolReason::COUNT],
             pushed: 0,
@@ -219,10 +228,26 @@ impl Shard {
         self.interval.sent += requests;
     }
 
-    /// A complete response. Times are clock nanoseconds.
+    /// A complete response that is a success. Times are clock nanoseconds.
     pub fn on_response(&mut self, status: u16, intended_ns: u64, sent_ns: u64, done_ns: u64) {
-        self.responses += 1;
-        self.in_flight = self.in_flight.saturating_sub(1);
+        self.on_answer(status, Judged::OK, intended_ns, sent_ns, done_ns);
+    }
+
+    /// A complete answer as its scenario judged it: its latency and status are recorded either
+    /// way; a failed one (a status not expected, a failed check) counts as a failed request.
+    #[inline]
+    pub fn on_answer(&mut self, status: u16, judged: Judged<'_>, intended_ns: u64, sent_ns: u64, done_ns: u64) {
+        if !judged.checks.is_empty() {
+            self.checks.record(judged.checks, judged.checks_failed);
+        }
+        match judged.failed {
+            None => {
+                self.responses += 1;
+                self.interval.responses += 1;
+                self.in_flight = self.in_flight.saturating_sub(1);
+            }
+            Some(class) => self.on_request_error(class, 1),
+        }
         let slot = if (100..1000).contains(&status) { status as usize } else { 0 };
         self.status[slot] += 1;
         let corrected = done_ns.saturating_sub(intended_ns);
@@ -233,7 +258,6 @@ impl Shard {
         } else {
             record(&mut self.lateness, 1);
         }
-        self.interval.responses += 1;
         record(&mut self.interval.latency, corrected);
     }
 
@@ -259,6 +283,9 @@ impl Shard {
         self.errors[class.index()] += n;
         if let ErrorClass::Protocol(reason) = class {
             self.protocol[reason.index()] += n;
+        }
+        if let ErrorClass::Status(code) = class {
+            self.status_failed[(code as usize).min(STATUS_SLOTS - 1)] += n;
         }
     }
 
@@ -453,6 +480,10 @@ impl Shard {
         for (a, b) in self.status.iter_mut().zip(o.status.iter()) {
             *a += b;
         }
+        for (a, b) in self.status_failed.iter_mut().zip(o.status_failed.iter()) {
+            *a += b;
+        }
+        self.checks.merge(&o.checks);
         for (a, b) in self.errors.iter_mut().zip(o.errors.iter()) {
             *a += b;
         }
@@ -533,6 +564,18 @@ impl Shard {
     /// Count of responses with this status.
     pub fn status_count(&self, status: u16) -> u64 {
         self.status.get(status as usize).copied().unwrap_or(0)
+    }
+
+    /// (status, count) for every status that failed its request (`status` errors by code).
+    pub fn failed_statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.status_failed.iter().enumerate().skip(1).filter(|(_, n)| **n > 0).map(|(s, n)| (s as u16, *n))
+    }
+
+    /// Answers, failed ones included (a status not expected, a failed check): the base of a
+    /// status share. (From the counters, not the status slots: answers without a status, as
+    /// WebSocket messages, are not in a result's `status`.)
+    pub fn answers(&self) -> u64 {
+        self.responses + self.errors_of(ErrorClass::Status(0)) + self.errors_of(ErrorClass::Check)
     }
 
     /// (status, count) for every HTTP status seen (answers without a status are left out).

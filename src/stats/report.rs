@@ -14,7 +14,7 @@ use super::timeline::{IntervalRec, MonitorSeries, StageResult};
 use super::Shard;
 
 pub use super::result::SCHEMA;
-pub use super::text::{accounting_line, human, human_bytes, live_line, render_distribution};
+pub use super::text::{accounting_line, grouped, human, human_bytes, live_line, render_distribution, verdict_headline};
 
 /// Facts about the run that the shard does not hold.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -58,6 +58,9 @@ pub struct RunResult {
     pub stalled: Option<String>,
     /// A `--processes` run with parts missing.
     pub partial: Option<super::result::PartialDoc>,
+    /// Every threshold of the run (run, stage, named request) judged: (total, failed), for the
+    /// report's headline; set by the command that judged them.
+    pub verdict: Option<(usize, usize)>,
 }
 
 /// Whether the generator, not the target, limited the run.
@@ -93,6 +96,7 @@ impl RunResult {
             aborted: None,
             stalled: None,
             partial: None,
+            verdict: None,
         }
     }
 
@@ -148,6 +152,16 @@ impl RunResult {
         }
     }
 
+    /// Answers per second, failed ones included (a 429 is an answer): how fast the target
+    /// answered, whatever it answered. Chat: messages sent per second, as [`Self::achieved_rate`].
+    pub fn answered_rate(&self) -> f64 {
+        let done = match self.kind() {
+            Some(ScenarioKind::WsChat) => self.shard.broadcasts(),
+            Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Asr | ScenarioKind::Raw) | None => self.shard.answers(),
+        };
+        done as f64 / self.meta.duration_s.max(1e-9)
+    }
+
     pub fn cpu_us_per_request(&self) -> Option<f64> {
         let n = self.shard.requests_total();
         (n > 0).then(|| (self.meta.cpu_user_s + self.meta.cpu_sys_s) * 1e6 / n as f64)
@@ -187,7 +201,8 @@ impl RunResult {
                     ));
                 }
             }
-            let achieved = self.achieved_rate();
+            // Answers of any status: a target that refuses fast (429) is not a slow generator.
+            let achieved = self.answered_rate();
             if self.meta.duration_s >= 1.0 && achieved < 0.95 * rate && !self.meta.interrupted {
                 reasons.push(format!("achieved {achieved:.0} req/s of the {rate:.0} asked for ({:.0}%)", 100.0 * achieved / rate));
             }

@@ -194,7 +194,7 @@ fn saturation_decisions() {
 fn text_report_shows_the_key_figures() {
     let t = RunResult::new(meta(Some(1000.0), 1.0), shard(10_000, 0)).render_text();
     for needle in [
-        "open loop at 1000",
+        "open loop at 1,000 req/s",
         "corrected",
         "service",
         "send late",

@@ -106,6 +106,13 @@ pub struct ResultDoc {
     /// Protocol errors by reason (`"too many headers": 70`); they add up to `errors.protocol`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub protocol_errors: BTreeMap<String, u64>,
+    /// Answers whose status failed the request, by code (`"503": 400`); they add up to
+    /// `errors.status` and are counted in `status` too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub status_errors: BTreeMap<String, u64>,
+    /// The checks on answers (`--expect-*`), when the run had any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<ChecksDoc>,
     /// Messages the server pushed that no request asked for (WebSocket).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub pushed: u64,
@@ -135,6 +142,9 @@ pub struct ResultDoc {
     /// The verdicts of the run's thresholds (added by the command that judged them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Vec<VerdictDoc>>,
+    /// Every threshold judged (run, stages, named requests), counted: what the exit code says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<VerdictSummary>,
     /// The host the run ran on (the preflight's `Host`, added by the run command).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<Value>,
@@ -158,6 +168,25 @@ impl ResultDoc {
         }
         ResultDoc::deserialize(v).map_err(|e| format!("missing or bad field: {e}"))
     }
+}
+
+/// Checks on answers: `checked = passed + answers that failed at least one`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChecksDoc {
+    pub checked: u64,
+    pub passed: u64,
+    /// Share of checked answers that passed every check, in % (`null`: nothing checked).
+    pub passed_pct: Option<f64>,
+    /// Answers that failed each check, by check name (`"body contains \"ok\"": 3`).
+    pub failed: BTreeMap<String, u64>,
+}
+
+/// All thresholds of a run counted (`"thresholds": 3, "failed": 1, "passed": false`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerdictSummary {
+    pub thresholds: u64,
+    pub failed: u64,
+    pub passed: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! `stampede http` flags -> [`HttpConfig`]: the request encoded once.
 
 use crate::cli::{HttpArgs, RequestArgs};
-use crate::config::{HttpConfig, LoadConfig, Target};
+use crate::config::{Check, Expect, HttpConfig, LoadConfig, OkStatus, Target};
 use crate::error::{Error, Result};
 use crate::proto::http::request::{encode_request, RequestSpec};
 
@@ -37,5 +37,28 @@ pub fn build_http(target: Target, r: &RequestArgs, mut load: LoadConfig) -> Resu
         return Err(Error::usage(format!("--max-head: {} bytes is out of range (256 bytes to 16MiB)", r.max_head)));
     }
     let (max_headers, max_head) = (r.max_headers, r.max_head as usize);
-    Ok(HttpConfig { head_request: method == "HEAD", target, method, request, max_headers, max_head, load })
+    let expect = expect(r)?;
+    Ok(HttpConfig { head_request: method == "HEAD", target, method, request, max_headers, max_head, expect, load })
+}
+
+/// `--ok-status` and the checks.
+fn expect(r: &RequestArgs) -> Result<Expect> {
+    let ok = match &r.ok_status {
+        Some(spec) => OkStatus::parse(spec).map_err(|e| Error::usage(format!("--ok-status: {e}")))?,
+        None => OkStatus::default(),
+    };
+    let mut checks = Vec::new();
+    if let Some(spec) = &r.expect_status {
+        checks.push(Check::Status(OkStatus::parse(spec).map_err(|e| Error::usage(format!("--expect-status: {e}")))?));
+    }
+    for b in &r.expect_body {
+        if b.is_empty() || b.len() > crate::config::BODY_CHECK_BOUND {
+            return Err(Error::usage("--expect-body: give a text of 1 byte to 64 KiB"));
+        }
+        checks.push(Check::Body(b.clone().into_bytes()));
+    }
+    for h in &r.expect_header {
+        checks.push(Check::header(h).map_err(|e| Error::usage(format!("--expect-header: {e}")))?);
+    }
+    Expect::new(ok, checks).map_err(|e| Error::usage(format!("--expect-*: {e}")))
 }
