@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::clock;
 use crate::engine::pacer::Pacer;
+use crate::engine::timer::Timer;
 use crate::net::{Run, SourcePool};
 use crate::stats::Shard;
 
@@ -107,6 +108,8 @@ pub struct WorkerCtx {
     pub slots: Option<Arc<crate::engine::profile::Profile>>,
     /// Requests numbered so far by this worker (`raw --seq`).
     pub seq: Cell<u64>,
+    /// The worker's precise timer, shared by its groups (`None`: the runtime's 1 ms wheel).
+    pub timer: Option<Rc<Timer>>,
 }
 
 /// Whether a connection slot runs now, under a plan that drives connections or streams.
@@ -145,6 +148,7 @@ impl WorkerCtx {
             live_tasks: Cell::new(0),
             slots: None,
             seq: Cell::new(0),
+            timer: None,
         }
     }
 
@@ -248,12 +252,12 @@ impl WorkerCtx {
     /// Sleeps until clock time `t_ns`, or the end of the run if that comes first.
     /// Returns false when the run ended (or was stopped) before `t_ns`.
     pub async fn sleep_until(&self, t_ns: u64) -> bool {
-        crate::net::dial::sleep_until(self.end_ns, &self.stop, t_ns).await
+        crate::net::dial::sleep_until(self.end_ns, &self.stop, self.timer.as_deref(), t_ns).await
     }
 
     /// What the transport layer needs of this worker's run (to dial, open, sleep).
     pub fn run(&self) -> Run<'_> {
-        Run { end_ns: self.end_ns, stop: &self.stop, shard: &self.shard, sources: &self.sources }
+        Run { end_ns: self.end_ns, stop: &self.stop, shard: &self.shard, sources: &self.sources, timer: self.timer.as_deref() }
     }
 
     /// Ramp-up: with a connect rate, global slot `k` (slot × workers + worker) opens at
