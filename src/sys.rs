@@ -142,7 +142,9 @@ pub fn monotonic_ns() -> u64 {
 /// how late the kernel may fire the thread's timed waits to batch wake-ups.
 pub fn set_timer_slack(ns: u64) -> io::Result<()> {
     // SAFETY: PR_SET_TIMERSLACK takes the slack as an unsigned long by value; no pointers.
-    let r = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns.max(1) as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    let r = unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, ns.max(1) as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong)
+    };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -153,7 +153,10 @@ impl RunResult {
     fn text_headline(&self, o: &mut String) {
         let m = &self.meta;
         let mode = match m.target_rate {
-            Some(r) => format!("open loop at {r} req/s"),
+            Some(r) => match &m.pacing {
+                Some(p) => format!("open loop at {r} req/s (pacing {p})"),
+                None => format!("open loop at {r} req/s"),
+            },
             None => "closed loop".to_string(),
         };
         let _ = writeln!(o);
@@ -239,6 +242,9 @@ impl RunResult {
                 let _ = writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", name, fmt_q(hs[0], q), fmt_q(hs[1], q), fmt_q(hs[2], q));
             }
             let _ = writeln!(o, "  (corrected: from the intended send time; service: from the actual send)");
+            if let Some(note) = self.pacing_note() {
+                let _ = writeln!(o, "  WARNING: {note}");
+            }
         } else {
             let _ = writeln!(o, "Latency    (closed loop: latency = service time)");
             let _ = writeln!(o, "  {:<8} {:>12}", "min", fmt_min(&s.service));

@@ -91,8 +91,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
             .map(|m| m.parse().map_err(|_| Error::usage(format!("--metrics-listen '{m}': give IP:PORT, e.g. 127.0.0.1:9464"))))
             .transpose()?,
         abort_after: a.out.abort_on_fail.then_some(a.out.abort_grace),
-        pacing: Pacing::from_name(&a.out.pacing)
-            .ok_or_else(|| Error::usage(format!("--pacing '{}': give sleep or spin", a.out.pacing)))?,
+        pacing: Pacing::from_name(&a.out.pacing).ok_or_else(|| Error::usage(format!("--pacing '{}': give sleep or spin", a.out.pacing)))?,
         monitor_pids: monitor_pids(&a.out.monitor_pids)?,
         junit: a.out.junit.clone(),
         latency: a.out.latency,
