@@ -200,10 +200,11 @@ impl RunResult {
 
     /// Open loop: when sends left later than a tenth of the service time (p99 send lateness above
     /// a tenth of the service p50), latencies of that order measure the generator's own pacing,
-    /// not the target. The note that says so, for the text, the HTML and the JSON.
+    /// not the target. The note that says so, for the text, the HTML and the JSON. Only for
+    /// results that record their pacing mode: one written before it existed reads back as it was.
     pub fn pacing_note(&self) -> Option<String> {
         let late = &self.shard.lateness;
-        if !self.open_loop() || late.is_empty() || self.shard.service.is_empty() {
+        if !self.open_loop() || self.meta.pacing.is_none() || late.is_empty() || self.shard.service.is_empty() {
             return None;
         }
         let (p99, p50) = (late.value_at_quantile(0.99), self.shard.service.value_at_quantile(0.5));

@@ -319,8 +319,12 @@ fn late_sends_against_a_fast_service_are_called_the_generators_own_pacing() {
     let html = crate::report::html::render(&back.to_doc(), &back);
     assert!(html.contains("id=\"pacing\"") && html.contains("own pacing"), "{html}");
     assert!(html.contains("(pacing spin)"), "{html}");
-    // 100 µs late against 2 ms: within a tenth, no note; closed loop: never
-    assert!(RunResult::new(meta(Some(1000.0), 1.0), shard(1_000, 100_000)).pacing_note().is_none());
+    // 100 µs late against 2 ms: within a tenth, no note; closed loop: never; a result without
+    // its pacing mode (written before it existed): none, so that it reads back unchanged
+    let mut m = meta(Some(1000.0), 1.0);
+    m.pacing = Some("sleep".into());
+    assert!(RunResult::new(m, shard(1_000, 100_000)).pacing_note().is_none());
+    assert!(RunResult::new(meta(Some(1000.0), 1.0), shard(1_000, 300_000)).pacing_note().is_none());
     let closed = RunResult::new(meta(None, 1.0), shard(1_000, 0));
     assert!(closed.pacing_note().is_none());
     assert!(at(&closed.to_json(), "generator.pacing_note").is_null());
