@@ -262,6 +262,12 @@ pub struct OutputArgs {
     /// Write the thresholds as JUnit XML test cases to FILE (without thresholds: one case, "run completed").
     #[arg(long = "junit", value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Open loop: how a worker waits for each scheduled send. sleep: one timerfd per worker wakes it at the
+    /// send time (as late as the kernel wakes a thread, tens of us; not the runtime's 1 ms steps). spin: woken
+    /// 50 us early, the worker spins to the send time, at a CPU price: up to 50 us of spinning per wake-up,
+    /// a whole core per worker once send times are closer than 50 us apart (~20k/s per thread and up).
+    #[arg(long = "pacing", default_value = "sleep", value_name = "MODE", value_parser = ["sleep", "spin"])]
+    pub pacing: String,
     /// Print the full latency percentile distribution.
     #[arg(long = "latency")]
     pub latency: bool,

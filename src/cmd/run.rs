@@ -286,6 +286,7 @@ fn run_meta<S: Scenario>(scenario: &S, load: &LoadConfig, out: &engine::RunOutpu
         rss_start: out.rss_start,
         rss_peak: out.rss_peak,
         audio_conversion: scenario.audio_conversion(),
+        pacing: Some(load.pacing.name().to_string()),
     }
 }
 

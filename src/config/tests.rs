@@ -47,6 +47,7 @@ fn load(c: u64, n: Option<u64>, rate: Option<f64>) -> LoadConfig {
         monitor_pids: Vec::new(),
         metrics_listen: None,
         abort_after: None,
+        pacing: crate::config::Pacing::Sleep,
         unix: None,
         tls_options: TlsOptions::default(),
         tls: None,

@@ -90,6 +90,30 @@ impl Drive {
     }
 }
 
+/// How a worker waits for a scheduled send (`--pacing`): its precise timer wakes it at the
+/// deadline (`Sleep`), or a little before it and the worker spins the rest (`Spin`: tighter
+/// send times for a busy core).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pacing {
+    #[default]
+    Sleep,
+    Spin,
+}
+
+impl Pacing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pacing::Sleep => "sleep",
+            Pacing::Spin => "spin",
+        }
+    }
+
+    /// The mode named `name` (`--pacing`).
+    pub fn from_name(name: &str) -> Option<Pacing> {
+        [Pacing::Sleep, Pacing::Spin].into_iter().find(|p| p.name() == name)
+    }
+}
+
 /// Options applied to every client socket.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectOpts {
@@ -163,6 +187,8 @@ pub struct LoadConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `--abort-on-fail`: stop at the first breach of a live-judged threshold after this grace.
     pub abort_after: Option<Duration>,
+    /// `--pacing`: how workers wait for scheduled sends.
+    pub pacing: Pacing,
 }
 
 impl LoadConfig {

@@ -17,6 +17,7 @@
 pub mod pacer;
 pub mod profile;
 pub mod runtime;
+pub mod timer;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -348,7 +349,15 @@ async fn worker<S: Scenario>(
     let staged = load.drive.staged();
     let end_ns = load.duration.map(|d| start_ns.saturating_add(d.as_nanos() as u64));
     let by_send = scenario.stages_by_send();
-    let mut groups = build_groups(w, scenario.weights(), by_send, load, start_ns, end_ns);
+    // One precise timer per worker; without one (no timerfd here) sleeps use the runtime's wheel.
+    let timer = match timer::Timer::start(load.pacing) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!("stampede: warning: worker {w}: no precise timer ({e}); open-loop sends keep 1 ms steps");
+            None
+        }
+    };
+    let mut groups = build_groups(w, scenario.weights(), by_send, load, (start_ns, end_ns), timer.as_ref());
     // Each stage of a plan records into its own shard: the supervisor switches at its end (or a
     // connection of a mixed plan first, as it claims in the new stage's mode).
     let stage_ends: Vec<u64> = staged.map_or(Vec::new(), |st| st.bounds.iter().map(|(_, _, e)| start_ns + e).collect());
@@ -377,6 +386,9 @@ async fn worker<S: Scenario>(
             for g in &groups {
                 g.ctx.stop.set(true);
             }
+            if let Some(t) = &timer {
+                t.wake_all();
+            }
             interrupted = true;
             break;
         }
@@ -396,6 +408,9 @@ async fn worker<S: Scenario>(
                 stalled = Some(Stalled { idle_s: now.saturating_sub(last) / SECOND_NS, unconnected: live.saturating_sub(open) });
                 for g in &groups {
                     g.ctx.stop.set(true);
+                }
+                if let Some(t) = &timer {
+                    t.wake_all();
                 }
                 break;
             }
@@ -436,10 +451,16 @@ async fn worker<S: Scenario>(
         for g in &groups {
             g.ctx.stop.set(true);
         }
+        if let Some(t) = &timer {
+            t.wake_all();
+        }
         let settle = clock::now_ns().saturating_add(crate::scenario::ws_session::CLOSE_AFTER_END_NS);
         while groups.iter().any(|g| g.ctx.live_tasks() > 0) && clock::now_ns() < settle {
             monoio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
+    }
+    if let Some(t) = &timer {
+        t.close();
     }
     let (shard, stages, group_shards, notes) = collect_groups(&mut groups, !stage_ends.is_empty(), by_send);
     WorkerOut {
@@ -459,7 +480,15 @@ async fn worker<S: Scenario>(
 
 /// Worker `w`'s groups (one per request of a mix, else one): each with its share of the
 /// connections, the budget and the rate, its pacer and a plan's connection slots.
-fn build_groups(w: usize, weights: Vec<f64>, by_send: bool, load: &LoadConfig, start_ns: u64, end_ns: Option<u64>) -> Vec<Group> {
+fn build_groups(
+    w: usize,
+    weights: Vec<f64>,
+    by_send: bool,
+    load: &LoadConfig,
+    span: (u64, Option<u64>),
+    timer: Option<&Rc<timer::Timer>>,
+) -> Vec<Group> {
+    let (start_ns, end_ns) = span;
     let workers = load.threads.max(1) as u64;
     let total_weight: f64 = weights.iter().sum();
     let conns = apportion(load.connections_of(w), &weights);
@@ -479,6 +508,7 @@ fn build_groups(w: usize, weights: Vec<f64>, by_send: bool, load: &LoadConfig, s
         };
         let mut ctx = WorkerCtx::new(w, workers as usize, start_ns, end_ns, pacer, budgets[g], SourcePool::new(load.sources.clone(), w));
         ctx.group = g;
+        ctx.timer = timer.cloned();
         ctx.slots = match &load.drive {
             Drive::CountPlan { staged, .. } => Some(Arc::new(staged.profile.scaled(share))),
             Drive::MixedPlan { mixed, .. } => Some(Arc::new(mixed.slots.scaled(share))),

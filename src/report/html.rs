@@ -81,7 +81,11 @@ fn header(o: &mut String, v: &ResultDoc) {
     let _ = writeln!(o, "<header>\n<h1>stampede {}</h1>", esc(&v.scenario));
     let _ = writeln!(o, "<p class=\"target\">{}</p>", esc(&v.target));
     let mode = match (v.rate.target_per_s, v.loop_mode) {
-        (Some(r), Loop::Open) => format!("open loop at {} req/s", crate::stats::report::grouped(r)),
+        (Some(r), Loop::Open) => format!(
+            "open loop at {} req/s{}",
+            crate::stats::report::grouped(r),
+            v.pacing.as_deref().map_or(String::new(), |p| format!(" (pacing {})", esc(p)))
+        ),
         (None, Loop::Open) | (_, Loop::Closed) => "closed loop".to_string(),
     };
     let started = Some(v.started_unix_ms).filter(|t| *t > 0).map_or(String::new(), |t| format!("started {}, ", view::utc(t)));
@@ -106,6 +110,9 @@ fn header(o: &mut String, v: &ResultDoc) {
             let _ = writeln!(o, "<li>{}</li>", esc(reason));
         }
         let _ = writeln!(o, "</ul>The figures then describe stampede's limit, not the target's.</div>");
+    }
+    if let Some(note) = &v.generator.pacing_note {
+        let _ = writeln!(o, "<div class=\"warning\" id=\"pacing\"><b>WARNING:</b> {}</div>", esc(note));
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::clock;
 use crate::engine::pacer::Pacer;
+use crate::engine::timer::Timer;
 use crate::net::{Run, SourcePool};
 use crate::stats::Shard;
 
@@ -129,6 +130,8 @@ pub struct WorkerCtx {
     /// The scenario records each request in the stage of its intended send
     /// ([`Scenario::stages_by_send`]).
     pub by_send: bool,
+    /// The worker's precise timer, shared by its groups (`None`: the runtime's 1 ms wheel).
+    pub timer: Option<Rc<Timer>>,
 }
 
 /// How a connection claims its next batch at a given instant (see `plan::drive`).
@@ -182,6 +185,7 @@ impl WorkerCtx {
             think_ns: 0,
             stage_ends: Vec::new(),
             by_send: false,
+            timer: None,
         }
     }
 
@@ -345,12 +349,12 @@ impl WorkerCtx {
     /// Sleeps until clock time `t_ns`, or the end of the run if that comes first.
     /// Returns false when the run ended (or was stopped) before `t_ns`.
     pub async fn sleep_until(&self, t_ns: u64) -> bool {
-        crate::net::dial::sleep_until(self.end_ns, &self.stop, t_ns).await
+        crate::net::dial::sleep_until(self.end_ns, &self.stop, self.timer.as_deref(), t_ns).await
     }
 
     /// What the transport layer needs of this worker's run (to dial, open, sleep).
     pub fn run(&self) -> Run<'_> {
-        Run { end_ns: self.end_ns, stop: &self.stop, shard: &self.shard, sources: &self.sources }
+        Run { end_ns: self.end_ns, stop: &self.stop, shard: &self.shard, sources: &self.sources, timer: self.timer.as_deref() }
     }
 
     /// Ramp-up: with a connect rate, global slot `k` (slot × workers + worker) opens at

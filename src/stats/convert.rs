@@ -159,6 +159,7 @@ impl RunResult {
             stalled: self.stalled.clone(),
             partial: self.partial.clone(),
             loop_mode: if self.open_loop() { Loop::Open } else { Loop::Closed },
+            pacing: m.pacing.clone(),
             requests: Requests { total: s.requests_total(), ok: s.responses, errors: s.failed, sent: s.sent, in_flight: s.in_flight },
             accounting: AccountingDoc {
                 sent: acc.sent,
@@ -211,6 +212,7 @@ impl RunResult {
                 rss_start_bytes: m.rss_start,
                 rss_peak_bytes: m.rss_peak,
                 bytes_per_connection: self.bytes_per_connection(),
+                pacing_note: self.pacing_note(),
             },
             connections: Connections {
                 planned: m.connections,
@@ -299,6 +301,7 @@ fn meta(d: &ResultDoc) -> RunMeta {
         rss_start: d.generator.rss_start_bytes,
         rss_peak: d.generator.rss_peak_bytes,
         audio_conversion: d.asr.as_ref().and_then(|a| a.audio_conversion.clone()),
+        pacing: d.pacing.clone(),
     }
 }
 

@@ -39,6 +39,9 @@ pub struct RunMeta {
     /// ASR: how the audio was made what the server is told ("audio: 44.1 kHz stereo → 16 kHz
     /// mono (mixed down, resampled)"); `None`: sent as it is.
     pub audio_conversion: Option<String>,
+    /// How the workers waited for scheduled sends (`--pacing`: "sleep", "spin"); `None`: not
+    /// recorded (results written before it existed).
+    pub pacing: Option<String>,
 }
 
 pub struct RunResult {
@@ -208,6 +211,26 @@ impl RunResult {
             }
         }
         Saturation { cpu_busy, saturated: !reasons.is_empty(), reasons }
+    }
+
+    /// Open loop: when sends left later than a tenth of the service time (p99 send lateness above
+    /// a tenth of the service p50), latencies of that order measure the generator's own pacing,
+    /// not the target. The note that says so, for the text, the HTML and the JSON. Only for
+    /// results that record their pacing mode: one written before it existed reads back as it was.
+    pub fn pacing_note(&self) -> Option<String> {
+        let late = &self.shard.lateness;
+        if !self.open_loop() || self.meta.pacing.is_none() || late.is_empty() || self.shard.service.is_empty() {
+            return None;
+        }
+        let (p99, p50) = (late.value_at_quantile(0.99), self.shard.service.value_at_quantile(0.5));
+        (p99 as f64 > 0.1 * p50 as f64).then(|| {
+            format!(
+                "send lateness p99 {} is above a tenth of the service p50 {}: latency below {} is the generator's own pacing",
+                human(p99 as f64),
+                human(p50 as f64),
+                human(p99 as f64)
+            )
+        })
     }
 
     /// The result as its JSON document (`stampede.result/1`).

@@ -20,6 +20,7 @@ fn meta(rate: Option<f64>, cpu: f64) -> RunMeta {
         rss_start: 0,
         rss_peak: 0,
         audio_conversion: None,
+        pacing: None,
     }
 }
 
@@ -297,4 +298,36 @@ fn reasons_pushes_and_pending_round_trip_and_merge() {
         assert!(plain.get(k).is_none(), "{k} written without a value");
     }
     assert!(plain["connections"].get("pending").is_none());
+}
+
+#[test]
+fn late_sends_against_a_fast_service_are_called_the_generators_own_pacing() {
+    // service 2 ms each; sends 300 µs late: above a tenth of the service p50
+    let mut m = meta(Some(1000.0), 1.0);
+    m.pacing = Some("spin".into());
+    let r = RunResult::new(m, shard(1_000, 300_000));
+    let note = r.pacing_note().expect("a note");
+    assert!(note.contains("latency below 300") && note.contains("generator's own pacing"), "{note}");
+    let t = r.render_text();
+    assert!(t.contains("open loop at 1000 req/s (pacing spin)"), "{t}");
+    assert!(t.contains(&format!("WARNING: {note}")), "{t}");
+    let v = r.to_json();
+    assert_eq!(at(&v, "pacing"), "spin");
+    assert_eq!(at(&v, "generator.pacing_note").as_str(), Some(note.as_str()));
+    let back = RunResult::from_json(&v).unwrap();
+    assert_eq!(back.meta.pacing.as_deref(), Some("spin"));
+    let html = crate::report::html::render(&back.to_doc(), &back);
+    assert!(html.contains("id=\"pacing\"") && html.contains("own pacing"), "{html}");
+    assert!(html.contains("(pacing spin)"), "{html}");
+    // 100 µs late against 2 ms: within a tenth, no note; closed loop: never; a result without
+    // its pacing mode (written before it existed): none, so that it reads back unchanged
+    let mut m = meta(Some(1000.0), 1.0);
+    m.pacing = Some("sleep".into());
+    assert!(RunResult::new(m, shard(1_000, 100_000)).pacing_note().is_none());
+    assert!(RunResult::new(meta(Some(1000.0), 1.0), shard(1_000, 300_000)).pacing_note().is_none());
+    let closed = RunResult::new(meta(None, 1.0), shard(1_000, 0));
+    assert!(closed.pacing_note().is_none());
+    assert!(at(&closed.to_json(), "generator.pacing_note").is_null());
+    // an old result without the field loads, with no mode
+    assert!(at(&RunResult::new(meta(Some(10.0), 1.0), shard(10, 0)).to_json(), "pacing").is_null());
 }

@@ -79,6 +79,10 @@ pub struct ResultDoc {
     pub partial: Option<PartialDoc>,
     #[serde(rename = "loop", default)]
     pub loop_mode: Loop,
+    /// How the workers waited for scheduled sends (`--pacing`: "sleep" or "spin"); absent in
+    /// results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<String>,
     pub requests: Requests,
     #[serde(default)]
     pub accounting: AccountingDoc,
@@ -295,6 +299,10 @@ pub struct Generator {
     pub rss_peak_bytes: u64,
     #[serde(default)]
     pub bytes_per_connection: Option<f64>,
+    /// Open loop: the warning that latencies below the p99 send lateness are the generator's own
+    /// pacing (see `RunResult::pacing_note`); absent when pacing was tight enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing_note: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

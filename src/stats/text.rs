@@ -177,7 +177,10 @@ impl RunResult {
     fn text_headline(&self, o: &mut String) {
         let m = &self.meta;
         let mode = match m.target_rate {
-            Some(r) => format!("open loop at {} req/s", grouped(r)),
+            Some(r) => match &m.pacing {
+                Some(p) => format!("open loop at {} req/s (pacing {p})", grouped(r)),
+                None => format!("open loop at {} req/s", grouped(r)),
+            },
             None => "closed loop".to_string(),
         };
         let _ = writeln!(o);
@@ -277,6 +280,9 @@ impl RunResult {
                 let _ = writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", name, fmt_q(hs[0], q), fmt_q(hs[1], q), fmt_q(hs[2], q));
             }
             let _ = writeln!(o, "  (corrected: from the intended send time; service: from the actual send)");
+            if let Some(note) = self.pacing_note() {
+                let _ = writeln!(o, "  WARNING: {note}");
+            }
         } else {
             let _ = writeln!(o, "Latency    (closed loop: latency = service time)");
             let _ = writeln!(o, "  {:<8} {:>12}", "min", fmt_min(&s.service));
