@@ -315,6 +315,15 @@ pub struct RequestArgs {
     /// Request body read from FILE.
     #[arg(long = "body-file", value_name = "FILE")]
     pub body_file: Option<PathBuf>,
+    /// CSV file whose columns are placeholders in the URL, headers and body (`{user}`); its first
+    /// row names the columns. Rows are dealt round-robin over every worker and process (request
+    /// number `{seq}` takes row `seq - 1`, wrapping), so a run of at least as many requests as
+    /// rows uses every row.
+    #[arg(long = "data", value_name = "FILE.csv")]
+    pub data: Option<PathBuf>,
+    /// How `--data` rows are taken: `sequential` (dealt in file order) or `random`.
+    #[arg(long = "data-order", value_name = "ORDER", default_value = "sequential", requires = "data")]
+    pub data_order: String,
     /// Most header fields accepted in a response (1 to 256); more is a protocol error
     /// (`protocol: too many headers`).
     #[arg(long = "max-headers", value_name = "N", default_value_t = 128)]
@@ -328,7 +337,16 @@ pub struct RequestArgs {
 impl RequestArgs {
     /// A plain GET with the default limits (commands that build their own request).
     pub fn get() -> RequestArgs {
-        RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None, max_headers: 128, max_head: 64 * 1024 }
+        RequestArgs {
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: None,
+            body_file: None,
+            data: None,
+            data_order: "sequential".into(),
+            max_headers: 128,
+            max_head: 64 * 1024,
+        }
     }
 }
 

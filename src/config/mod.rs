@@ -7,6 +7,7 @@
 //! what to change.
 
 mod build;
+mod dynamic;
 mod target;
 mod types;
 
@@ -14,6 +15,7 @@ pub use build::{
     asr_config, attach_tls, build_http, http_config, load_config, parse_part, parse_rules, raw_config, serve_settings, take_part,
     usable_cpus, ws_config,
 };
+pub use dynamic::*;
 pub use target::{parse_target, parse_url};
 pub use types::*;
 

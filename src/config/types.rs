@@ -155,6 +155,14 @@ pub struct LoadConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `--abort-on-fail`: stop at the first breach of a live-judged threshold after this grace.
     pub abort_after: Option<Duration>,
+    /// This process's part of a split run (`--shard`, `--process-part`) and the number of parts
+    /// (0 and 1 for a whole run): global connection and request numbers include them.
+    pub part: u64,
+    pub parts: u64,
+    /// Values captured by the plan's `[[setup]]` (template names for every scenario).
+    pub captures: Arc<super::Captures>,
+    /// The `[[setup]]` requests as measured, for the report (none without setup).
+    pub setup: Option<Arc<Vec<crate::stats::setup::SetupStepDoc>>>,
 }
 
 impl LoadConfig {
@@ -188,6 +196,9 @@ pub struct HttpConfig {
     /// Most header fields, and largest head in bytes, accepted in a response.
     pub max_headers: usize,
     pub max_head: usize,
+    /// Placeholders in the URL, headers or body: the request is rendered per request (`None`:
+    /// `request` is sent as it is, zero-copy).
+    pub dynamic: Option<Arc<super::DynamicHttp>>,
     pub load: LoadConfig,
 }
 

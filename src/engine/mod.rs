@@ -476,6 +476,7 @@ fn build_groups(w: usize, weights: Vec<f64>, load: &LoadConfig, start_ns: u64, e
         };
         let mut ctx = WorkerCtx::new(w, workers as usize, start_ns, end_ns, pacer, budgets[g], SourcePool::new(load.sources.clone(), w));
         ctx.group = g;
+        (ctx.part, ctx.parts) = (load.part, load.parts);
         ctx.slots = match &load.drive {
             Drive::CountPlan { staged, .. } => Some(Arc::new(staged.profile.scaled(share))),
             Drive::Closed | Drive::Open { .. } | Drive::RatePlan(_) => None,

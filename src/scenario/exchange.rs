@@ -98,6 +98,7 @@ impl<W: Wire> Exchange<W> {
             out: Handle::default(),
             reply: Vec::new(),
         };
+        self.wire.attach(&mut st.parser, ctx.global_conn(slot));
         if !ctx.ramp(slot, load.connect_rate).await {
             return;
         }
