@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::parse_completed;
-use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws};
+use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws, setup_phase, tls_options, SetupContext, SetupDone};
 use crate::cli::{AsrArgs, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs, ScenarioArgs};
 use crate::config::{self, Drive, HttpConfig, LoadConfig, WsMode};
 use crate::error::{exit, Error, Result};
@@ -64,16 +64,20 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
     match command.into_scenario() {
         Some(ScenarioArgs::Http(mut h)) => {
             levels.set_on(&mut h.load, &plan, &origin)?;
-            let mut cfg = config::http_config(&h)?;
+            let setup = setup_phase(&plan.setups, setup_context(&origin, &h.load))?;
+            let mut cfg = config::http_config_captured(&h, std::sync::Arc::clone(&setup.captures))?;
+            cfg.load.setup = setup.steps.clone();
             attach(&mut cfg.load, [("--shard", &h.load.out.shard), ("--process-part", &h.load.out.process_part)])?;
             if plan.requests.is_empty() {
                 return run_http(cfg, "");
             }
-            run_mix(&plan, cfg, &h, &origin)
+            run_mix(&plan, cfg, &h, &origin, &setup)
         }
         Some(ScenarioArgs::Ws(mut w)) => {
             levels.set_on(&mut w.load, &plan, &origin)?;
+            let setup = setup_phase(&plan.setups, setup_context(&origin, &w.load))?;
             let mut cfg = config::ws_config(&w)?;
+            (cfg.load.captures, cfg.load.setup) = (setup.captures.clone(), setup.steps.clone());
             if matches!(cfg.mode, WsMode::Chat { .. }) {
                 return Err(Error::usage(format!("{origin}: chat rooms (--rooms) do not take stages yet")));
             }
@@ -82,11 +86,25 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
         }
         Some(ScenarioArgs::Asr(mut x)) => {
             levels.set_on_asr(&mut x, &plan, &origin)?;
+            let cx = SetupContext { origin: &origin, tls: tls_options(&x.tls), timeout: x.timeout, child: false, processes: 1 };
+            let setup = setup_phase(&plan.setups, cx)?;
             let mut cfg = config::asr_config(&x)?;
+            (cfg.load.captures, cfg.load.setup) = (setup.captures.clone(), setup.steps.clone());
             attach(&mut cfg.load, [("--shard", &None), ("--process-part", &None)])?;
             run_asr(cfg)
         }
         None => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
+    }
+}
+
+/// How a plan's setup phase runs for a scenario with these load flags.
+fn setup_context<'a>(origin: &'a str, load: &LoadArgs) -> SetupContext<'a> {
+    SetupContext {
+        origin,
+        tls: tls_options(&load.tls),
+        timeout: load.timeout,
+        child: load.out.process_part.is_some(),
+        processes: load.out.processes,
     }
 }
 
@@ -164,7 +182,7 @@ fn parse_scenario(argv: &[String], plan: &Plan, origin: &str) -> Result<Command>
 }
 
 /// A mix: each named request of the plan is its own scenario, over its share of the connections.
-fn run_mix(plan: &Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str) -> Result<i32> {
+fn run_mix(plan: &Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str, setup: &SetupDone) -> Result<i32> {
     let groups = plan.requests.len() as u64;
     if cfg.load.connections < groups * cfg.load.threads as u64 {
         return Err(Error::usage(format!(
@@ -186,7 +204,8 @@ fn run_mix(plan: &Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str) -> Resul
             hr.request.body = r.body.clone();
             hr.request.body_file = r.body_file.as_ref().map(std::path::PathBuf::from);
         }
-        let mut c = config::http_config(&hr).map_err(|e| Error::usage(format!("{origin}: request {}: {e}", r.name)))?;
+        let mut c = config::http_config_captured(&hr, std::sync::Arc::clone(&setup.captures))
+            .map_err(|e| Error::usage(format!("{origin}: request {}: {e}", r.name)))?;
         c.load = cfg.load.clone();
         members.push((r.name.clone(), r.weight, HttpScenario::http(c)));
     }

@@ -23,6 +23,8 @@ pub mod http;
 pub mod http_template;
 pub mod mix;
 pub mod raw;
+pub mod setup;
+pub mod setup_client;
 pub mod wire;
 pub mod ws;
 pub mod ws_session;

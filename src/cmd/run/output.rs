@@ -112,6 +112,7 @@ fn write_files(
         let mut doc = result.to_doc();
         doc.host = Some(crate::preflight::Host::read(Path::new("/")).to_json());
         doc.thresholds = Some(thresholds::to_docs(&verdicts.run));
+        doc.setup = load.setup.as_ref().map(|s| s.to_vec());
         for (i, v) in &verdicts.stages {
             if let Some(stage) = doc.stages.get_mut(*i) {
                 stage.part.thresholds = Some(thresholds::to_docs(v));

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::cli::{HttpArgs, RequestArgs};
-use crate::config::{template_names, unknown_name, DataOrder, DataSet, DynamicHttp, HttpConfig, LoadConfig, Target, MAX_NAMES};
+use crate::config::{template_names, unknown_name, Captures, DataOrder, DataSet, DynamicHttp, HttpConfig, LoadConfig, Target, MAX_NAMES};
 use crate::error::{Error, Result};
 use crate::proto::csv::Csv;
 use crate::proto::http::request::{encode_request, RequestSpec};
@@ -15,8 +15,14 @@ use super::load::{attach_tls, load_config, parse_headers};
 use crate::config::parse_target;
 
 pub fn http_config(a: &HttpArgs) -> Result<HttpConfig> {
+    http_config_captured(a, Arc::default())
+}
+
+/// [`http_config`] for a plan whose `[[setup]]` captured values: their names are placeholders.
+pub fn http_config_captured(a: &HttpArgs, captures: Arc<Captures>) -> Result<HttpConfig> {
     let target = parse_target(&a.url)?;
-    let load = load_config(&a.load)?;
+    let mut load = load_config(&a.load)?;
+    load.captures = captures;
     build_http(target, &a.request, load)
 }
 
