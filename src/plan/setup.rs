@@ -157,3 +157,49 @@ fn http_origin(url: &str) -> String {
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     format!("{scheme}://{}", &rest[..end])
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::parse;
+
+    const STAGE: &str = "[[stage]]\nduration = \"1s\"\nrate = 1\n";
+
+    #[test]
+    fn setups_parse_in_order_with_defaults_and_paths_on_the_plans_server() {
+        let text = format!(
+            "scenario = \"ws\"\nurl = \"wss://h:9/chat\"\n[[setup]]\nname = \"login\"\nmethod = \"post\"\npath = \"/login\"\n\
+             headers = [\"A: b\"]\ncapture = {{ token = \"/token\", id = \"/user/id\" }}\n[[setup]]\nname = \"g\"\n\
+             url = \"http://x:1/g\"\ncount = 3\nrate = 2.5\nmax_failed = 1\n{STAGE}"
+        );
+        let p = parse(&text).unwrap();
+        let (a, b) = (&p.setups[0], &p.setups[1]);
+        assert_eq!((a.method.as_str(), a.url.as_str(), a.count, a.rate, a.max_failed), ("POST", "https://h:9/login", 1, None, 0));
+        assert_eq!(a.headers, ["A: b"]);
+        assert_eq!(a.capture, [("id".to_string(), "/user/id".to_string()), ("token".to_string(), "/token".to_string())]);
+        assert_eq!((b.url.as_str(), b.count, b.rate, b.max_failed), ("http://x:1/g", 3, Some(2.5), 1));
+        assert!(b.describe().contains("x3 at 2.5/s"), "{}", b.describe());
+        assert!(parse(&format!("scenario = \"http\"\nurl = \"http://h/\"\n{STAGE}")).unwrap().setups.is_empty());
+    }
+
+    #[test]
+    fn bad_setups_name_the_line_and_the_field() {
+        for (body, want) in [
+            ("name = \"a b\"\npath = \"/\"", "line 4: setup 1 (a b).name"),
+            ("name = \"s\"\nurl = \"ftp://x/\"", "must be an http:// or https:// URL"),
+            ("name = \"s\"\npath = \"x\"", "must start with /"),
+            ("name = \"s\"\npath = \"/\"\nrate = 0", "setup 1 (s).rate"),
+            ("name = \"s\"\npath = \"/\"\nmax_failed = -1", "max_failed: must be 0 or more"),
+            ("name = \"s\"\npath = \"/\"\ncapture = { \"a-b\" = \"/x\" }", "capture.a-b"),
+            ("name = \"s\"\npath = \"/\"\nbogus = 1", "unknown field"),
+            ("name = \"s\"\npath = \"/\"\ncapture = { t = \"/t\" }\n[[setup]]\nname = \"s\"\npath = \"/\"", "another setup has this name"),
+            (
+                "name = \"s\"\npath = \"/\"\ncapture = { t = \"/t\" }\n[[setup]]\nname = \"u\"\npath = \"/\"\ncapture = { t = \"/u\" }",
+                "an earlier setup captures this name",
+            ),
+        ] {
+            let text = format!("scenario = \"http\"\nurl = \"http://h/\"\n[[setup]]\n{body}\n{STAGE}");
+            let e = parse(&text).unwrap_err();
+            assert!(e.contains(want), "{body}: {e}");
+        }
+    }
+}

@@ -50,7 +50,7 @@ pub fn run(setups: &[PlanSetup], opts: &SetupOpts, mut captures: Captures) -> Re
             }
             Err(StepError::Usage(m)) => return Err(SetupError::Usage(format!("setup \"{}\": {m}", s.name))),
             Err(StepError::Failed(message, doc)) => {
-                steps.push(doc);
+                steps.push(*doc);
                 return Err(SetupError::Failed { message, steps });
             }
         }
@@ -60,8 +60,11 @@ pub fn run(setups: &[PlanSetup], opts: &SetupOpts, mut captures: Captures) -> Re
 
 enum StepError {
     Usage(String),
-    Failed(String, SetupStepDoc),
+    Failed(String, Box<SetupStepDoc>),
 }
+
+/// Captured values by name, in the setup's order.
+type Captured = Vec<(String, Vec<String>)>;
 
 /// The request of a setup: encoded once, or its template.
 enum Request {
@@ -69,7 +72,7 @@ enum Request {
     Template(Box<RequestTemplate>),
 }
 
-fn run_one(s: &PlanSetup, opts: &SetupOpts, captures: &Captures) -> Result<(SetupStepDoc, Vec<(String, Vec<String>)>), StepError> {
+fn run_one(s: &PlanSetup, opts: &SetupOpts, captures: &Captures) -> Result<(SetupStepDoc, Captured), StepError> {
     let target = crate::config::parse_target(&s.url).map_err(|e| StepError::Usage(e.to_string()))?;
     let tls = tls_for(&target, &opts.tls).map_err(StepError::Usage)?;
     let headers = parse_headers(&s.headers).map_err(StepError::Usage)?;
@@ -120,7 +123,7 @@ fn run_one(s: &PlanSetup, opts: &SetupOpts, captures: &Captures) -> Result<(Setu
                     finish(&mut doc, &lat, start, &values);
                     let n = if s.count > 1 { format!(" (request {} of {})", i + 1, s.count) } else { String::new() };
                     let limit = if s.max_failed > 0 { format!("; more than max_failed = {}", s.max_failed) } else { String::new() };
-                    return Err(StepError::Failed(format!("setup \"{}\": {why}{n}{limit}", s.name), doc));
+                    return Err(StepError::Failed(format!("setup \"{}\": {why}{n}{limit}", s.name), Box::new(doc)));
                 }
             }
         }
