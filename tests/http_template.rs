@@ -139,3 +139,56 @@ fn bad_csv_files_and_unknown_columns_are_refused_with_the_file_and_line() {
     let _ = std::fs::remove_file(bad);
     let _ = std::fs::remove_file(good);
 }
+
+/// A line server written here: records each line it reads, answers it back.
+fn line_server() -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for sock in listener.incoming().take(64).flatten() {
+            let seen = std::sync::Arc::clone(&seen);
+            std::thread::spawn(move || {
+                let mut out = sock.try_clone().unwrap();
+                for line in std::io::BufReader::new(sock).lines().take(100_000) {
+                    let Ok(line) = line else { break };
+                    seen.lock().unwrap().push(line.clone());
+                    if out.write_all(format!("{line}\n").as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, lines)
+}
+
+#[test]
+fn raw_conn_is_the_runs_connection_index_across_processes() {
+    let (addr, lines) = line_server();
+    let target = format!("tcp://{addr}");
+    let r = stampede(&[
+        "raw",
+        &target,
+        "--message",
+        "c={conn} s={seq}",
+        "--seq",
+        "--expect",
+        "s={seq}",
+        "-n",
+        "80",
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "--processes",
+        "2",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = lines.lock().unwrap();
+    assert_eq!(lines.len(), 80);
+    let conns: BTreeSet<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(conns, BTreeSet::from(["c=0", "c=1", "c=2", "c=3"]), "{{conn}} unique over the two processes");
+}

@@ -12,7 +12,7 @@ use crate::proto::csv::Csv;
 /// A capture made by one request is one value; by N requests (`count = N`), a list of N values.
 /// The rule for handing out a list: the `k`-th value goes to index `k` modulo the list's length,
 /// where the index is the room (`{room}`, chat) or else the connection's global index
-/// ([`crate::scenario::WorkerCtx::global_conn`]): room k gets the k-th value; connections take
+/// (`WorkerCtx::global_conn` in the scenarios): room k gets the k-th value; connections take
 /// them round-robin. One value goes to everyone.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Captures {
