@@ -52,6 +52,12 @@ fn a_login_token_goes_into_the_load_header_and_the_server_accepts_it() {
     assert_eq!(u(setup, &["captured", "token"]), 1);
     assert!(setup["latency_ms"]["p50"].as_f64().unwrap() > 0.0);
     assert!(r.stdout.contains("Setup\n  login") && r.stdout.contains("captured: {token}"), "{}", r.stdout);
+    // `run --check` shows the setups and sends nothing.
+    let r = common::stampede_raw(&["run", plan.to_str().unwrap(), "--check"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("setup login POST http://{addr}/login, capture {{token}} = /token")), "{}", r.stdout);
+    assert!(r.stdout.contains("stage stage-1 1s: constant rate 60/s"), "{}", r.stdout);
+    assert_eq!(app.seen("/login").len(), 1, "--check sends nothing");
 }
 
 #[test]

@@ -103,6 +103,10 @@ pub struct RunArgs {
     /// throttle preset: the target's rate limit in requests/s (its stages are shares of it).
     #[arg(long = "limit", value_name = "N", value_parser = count())]
     pub limit: Option<u64>,
+    /// Check the plan and print what it would run (setups, stages, the scenario's command line),
+    /// then exit without sending anything.
+    #[arg(long = "check")]
+    pub check: bool,
     /// Flags for the scenario command (--json, --hlog, --threshold, --processes, -H, ...).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FLAGS")]
     pub extra: Vec<String>,

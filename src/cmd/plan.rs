@@ -43,6 +43,10 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
     argv.extend(plan.argv());
     argv.extend(a.extra.iter().cloned());
     let command = parse_scenario(&argv, &plan, &origin)?;
+    if a.check {
+        print!("{}", describe(&plan, &origin, &argv));
+        return Ok(exit::OK);
+    }
     let levels = Levels { duration: Duration::from_millis(staged.total().as_millis() as u64), peak: staged.profile.peak() };
     // A part of a split run carries its share of every level.
     let attach = |load: &mut LoadConfig, parts: [(&str, &Option<String>); 2]| -> Result<()> {
@@ -95,6 +99,25 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
         }
         None => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
     }
+}
+
+/// `run --check`: the plan as it would run.
+fn describe(plan: &Plan, origin: &str, argv: &[String]) -> String {
+    let mut out = format!("plan {origin}: {} {}\n", plan.scenario, plan.url);
+    for s in &plan.setups {
+        out.push_str(&format!("  setup {}\n", s.describe()));
+    }
+    for r in &plan.requests {
+        out.push_str(&format!("  request {} (weight {}) {} {}\n", r.name, r.weight, r.method, r.url));
+    }
+    for s in &plan.stages {
+        out.push_str(&format!("  stage {} {:?}: {}\n", s.name, s.duration, s.describe(plan.drive)));
+    }
+    if !plan.threshold_texts.is_empty() {
+        out.push_str(&format!("  thresholds {}\n", plan.threshold_texts.join(", ")));
+    }
+    out.push_str(&format!("  command {}\n", argv.join(" ")));
+    out
 }
 
 /// How a plan's setup phase runs for a scenario with these load flags.
