@@ -42,6 +42,8 @@ pub mod request;
 pub mod throttle;
 
 pub use preset::{preset, with_limit, PRESETS};
+mod setup;
+pub use setup::{PlanSetup, MAX_SETUP_COUNT};
 
 /// What the stages drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,6 +174,8 @@ pub struct Plan {
     pub stages: Vec<Stage>,
     /// A request mix (`[[request]]`): empty for the scenario's single request.
     pub requests: Vec<PlanRequest>,
+    /// `[[setup]]` requests run before the load, in order.
+    pub setups: Vec<PlanSetup>,
 }
 
 /// One named request of a mix.
@@ -265,6 +269,8 @@ struct RawPlan {
     stage: Vec<Spanned<RawStage>>,
     #[serde(default)]
     request: Vec<Spanned<RawRequest>>,
+    #[serde(default)]
+    setup: Vec<Spanned<setup::RawSetup>>,
     /// Stop at the first breach of a plan threshold (latency, errors, rate) after `abort_grace`.
     #[serde(default)]
     abort_on_fail: bool,
@@ -340,6 +346,7 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         }
     }
     let requests = parse_requests(text, &raw, &scenario)?;
+    let setups = setup::parse_setups(text, &raw.setup, raw.url.get_ref())?;
     // A threshold on `name.metric` must name a request of the mix.
     for t in thresholds.iter().chain(stages.iter().flat_map(|s| s.thresholds.iter())) {
         if let Some(scope) = &t.scope {
@@ -360,6 +367,7 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         drive,
         stages,
         requests,
+        setups,
     })
 }
 

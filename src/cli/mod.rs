@@ -105,6 +105,10 @@ pub struct RunArgs {
     pub limit: Option<String>,
     #[command(flatten)]
     pub throttle: ThrottleArgs,
+    /// Check the plan and print what it would run (setups, stages, the scenario's command line),
+    /// then exit without sending anything.
+    #[arg(long = "check")]
+    pub check: bool,
     /// Flags for the scenario command (--json, --hlog, --threshold, --processes, -H, ...).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FLAGS")]
     pub extra: Vec<String>,
@@ -345,6 +349,15 @@ pub struct RequestArgs {
     /// Request body read from FILE.
     #[arg(long = "body-file", value_name = "FILE")]
     pub body_file: Option<PathBuf>,
+    /// CSV file whose columns are placeholders in the URL, headers and body (`{user}`); its first
+    /// row names the columns. Rows are dealt round-robin over every worker and process (request
+    /// number `{seq}` takes row `seq - 1`, wrapping), so a run of at least as many requests as
+    /// rows uses every row.
+    #[arg(long = "data", value_name = "FILE.csv")]
+    pub data: Option<PathBuf>,
+    /// How `--data` rows are taken: `sequential` (dealt in file order) or `random`.
+    #[arg(long = "data-order", value_name = "ORDER", default_value = "sequential", requires = "data")]
+    pub data_order: String,
     /// Most header fields accepted in a response (1 to 256); more is a protocol error
     /// (`protocol: too many headers`).
     #[arg(long = "max-headers", value_name = "N", default_value_t = 128)]
@@ -379,6 +392,8 @@ impl RequestArgs {
             headers: Vec::new(),
             body: None,
             body_file: None,
+            data: None,
+            data_order: "sequential".into(),
             max_headers: 128,
             max_head: 64 * 1024,
             ok_status: None,

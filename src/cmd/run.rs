@@ -4,6 +4,7 @@
 
 mod output;
 mod processes;
+mod setup;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -26,6 +27,7 @@ use crate::stats::report::{grouped, RunMeta, RunResult};
 use output::report;
 pub(crate) use output::write_junit;
 use processes::{run_processes, wait_for_start, PROGRESS_ENV};
+pub(crate) use setup::{setup_phase, tls_options, SetupContext, SetupDone};
 
 /// Runs an HTTP load and reports it. `banner` is printed before the run (demo).
 pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {

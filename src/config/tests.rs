@@ -51,6 +51,10 @@ fn load(c: u64, n: Option<u64>, rate: Option<f64>) -> LoadConfig {
         unix: None,
         tls_options: TlsOptions::default(),
         tls: None,
+        part: 0,
+        parts: 1,
+        captures: Default::default(),
+        setup: None,
     }
 }
 

@@ -189,6 +189,14 @@ pub struct LoadConfig {
     pub abort_after: Option<Duration>,
     /// `--pacing`: how workers wait for scheduled sends.
     pub pacing: Pacing,
+    /// This process's part of a split run (`--shard`, `--process-part`) and the number of parts
+    /// (0 and 1 for a whole run): global connection and request numbers include them.
+    pub part: u64,
+    pub parts: u64,
+    /// Values captured by the plan's `[[setup]]` (template names for every scenario).
+    pub captures: Arc<super::Captures>,
+    /// The `[[setup]]` requests as measured, for the report (none without setup).
+    pub setup: Option<Arc<Vec<crate::stats::setup::SetupStepDoc>>>,
 }
 
 impl LoadConfig {
@@ -224,6 +232,9 @@ pub struct HttpConfig {
     pub max_head: usize,
     /// The statuses that are a success and the checks on every answer.
     pub expect: crate::config::Expect,
+    /// Placeholders in the URL, headers or body: the request is rendered per request (`None`:
+    /// `request` is sent as it is, zero-copy).
+    pub dynamic: Option<Arc<super::DynamicHttp>>,
     pub load: LoadConfig,
 }
 

@@ -509,6 +509,7 @@ fn build_groups(
         let mut ctx = WorkerCtx::new(w, workers as usize, start_ns, end_ns, pacer, budgets[g], SourcePool::new(load.sources.clone(), w));
         ctx.group = g;
         ctx.timer = timer.cloned();
+        (ctx.part, ctx.parts) = (load.part, load.parts);
         ctx.slots = match &load.drive {
             Drive::CountPlan { staged, .. } => Some(Arc::new(staged.profile.scaled(share))),
             Drive::MixedPlan { mixed, .. } => Some(Arc::new(mixed.slots.scaled(share))),

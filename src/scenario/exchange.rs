@@ -113,6 +113,7 @@ impl<W: Wire> Exchange<W> {
             reply: Vec::new(),
             open: false,
         };
+        self.wire.attach(&mut st.parser, ctx.global_conn(slot));
         if !ctx.ramp(slot, load.connect_rate).await {
             return;
         }

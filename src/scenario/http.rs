@@ -2,7 +2,8 @@
 //!
 //! The request is encoded once; `pipeline` copies of it sit in one [`Shared`] buffer, so every
 //! write of every connection on every worker is a slice of that one buffer: no copy, no
-//! reference count, no allocation per request. Responses are framed by `proto::http::response`.
+//! reference count, no allocation per request. A request with placeholders is rendered per
+//! request instead (`scenario::http_template`). Responses are framed by `proto::http::response`.
 
 use std::ops::Range;
 
@@ -11,6 +12,8 @@ use crate::net::Shared;
 use crate::proto::http::response::{Eof, Limits, ParseError, Progress, ResponseParser};
 use crate::scenario::checks::{judge, CheckState, Observer};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
+use crate::scenario::http_template::{self, HttpConn};
+use crate::scenario::WorkerCtx;
 use crate::stats::{ErrorClass, Judged, ProtocolReason};
 
 pub struct HttpWire {
@@ -21,12 +24,6 @@ pub struct HttpWire {
     limits: Limits,
     /// Per plan stage: where its own request starts in `batch`, and its length.
     stages: Vec<Option<(usize, usize)>>,
-}
-
-/// A connection's response parser, and its check state when the run has checks.
-pub struct HttpParser {
-    resp: ResponseParser,
-    checks: Option<CheckState>,
 }
 
 /// The `stampede http` scenario.
@@ -61,7 +58,7 @@ impl HttpScenario {
 }
 
 impl Wire for HttpWire {
-    type Parser = HttpParser;
+    type Parser = HttpConn;
 
     fn name(&self) -> &'static str {
         "http"
@@ -75,9 +72,28 @@ impl Wire for HttpWire {
         &self.cfg.load
     }
 
-    fn new_parser(&self) -> HttpParser {
+    fn new_parser(&self) -> HttpConn {
         let checks = (!self.cfg.expect.checks.is_empty()).then(|| CheckState::new(&self.cfg.expect));
-        HttpParser { resp: ResponseParser::new(self.limits), checks }
+        HttpConn::new(ResponseParser::new(self.limits), self.cfg.dynamic.is_some(), checks)
+    }
+
+    fn attach(&self, p: &mut HttpConn, conn: u64) {
+        p.attach(conn);
+    }
+
+    fn per_request(&self) -> bool {
+        self.cfg.dynamic.is_some()
+    }
+
+    fn encode(&self, ctx: &WorkerCtx, p: &mut HttpConn, k: usize) -> Vec<u8> {
+        match &self.cfg.dynamic {
+            Some(t) => http_template::encode(t, &self.cfg.load, ctx, p, k),
+            None => Vec::new(),
+        }
+    }
+
+    fn encoded(&self, p: &mut HttpConn, buf: Vec<u8>) {
+        p.encoded(buf);
     }
 
     fn shared(&self) -> &Shared {
@@ -95,7 +111,7 @@ impl Wire for HttpWire {
         }
     }
 
-    fn feed(&self, p: &mut HttpParser, input: &[u8], _reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {
+    fn feed(&self, p: &mut HttpConn, input: &[u8], _reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {
         let progress = match &mut p.checks {
             None => p.resp.feed(input, self.cfg.head_request),
             Some(state) => {
@@ -118,18 +134,18 @@ impl Wire for HttpWire {
     }
 
     #[inline]
-    fn judge<'a>(&'a self, p: &mut HttpParser, status: u16) -> Judged<'a> {
+    fn judge<'a>(&'a self, p: &mut HttpConn, status: u16) -> Judged<'a> {
         judge(&self.cfg.expect, p.checks.as_mut(), status)
     }
 
-    fn eof(&self, p: &mut HttpParser) -> Option<u16> {
+    fn eof(&self, p: &mut HttpConn) -> Option<u16> {
         match p.resp.eof() {
             Eof::Complete(r) => Some(r.status),
             Eof::Idle | Eof::Truncated => None,
         }
     }
 
-    fn reset(&self, p: &mut HttpParser) {
+    fn reset(&self, p: &mut HttpConn) {
         p.resp.reset();
         if let Some(c) = &mut p.checks {
             c.reset();

@@ -22,9 +22,12 @@ pub mod chat;
 pub mod checks;
 pub mod exchange;
 pub mod http;
+pub mod http_template;
 pub mod mix;
 pub mod raw;
 mod stages;
+pub mod setup;
+pub mod setup_client;
 pub mod wire;
 pub mod ws;
 pub mod ws_session;
@@ -119,7 +122,7 @@ pub struct WorkerCtx {
     /// A plan that drives connections or streams: slot `k` (global) is active while the
     /// profile's level is above `k`.
     pub slots: Option<Arc<crate::engine::profile::Profile>>,
-    /// Requests numbered so far by this worker (`raw --seq`).
+    /// Requests numbered so far by this worker (`raw --seq`, templated requests).
     pub seq: Cell<u64>,
     /// A plan whose stages choose their drive: the mode of each instant (`plan::drive`).
     pub modes: Option<Arc<crate::plan::drive::StageModes>>,
@@ -132,6 +135,9 @@ pub struct WorkerCtx {
     pub by_send: bool,
     /// The worker's precise timer, shared by its groups (`None`: the runtime's 1 ms wheel).
     pub timer: Option<Rc<Timer>>,
+    /// This process's part of a split run and the number of parts (0 and 1 when whole).
+    pub part: u64,
+    pub parts: u64,
 }
 
 /// How a connection claims its next batch at a given instant (see `plan::drive`).
@@ -186,6 +192,8 @@ impl WorkerCtx {
             stage_ends: Vec::new(),
             by_send: false,
             timer: None,
+            part: 0,
+            parts: 1,
         }
     }
 
@@ -392,8 +400,34 @@ impl WorkerCtx {
         }
     }
 
+    /// The run's one index of connection slot `slot` of this worker (`{conn}`): unique across
+    /// the workers of a process and the processes or shards of a run,
+    /// `(slot × workers + worker) × parts + part`, from 0.
+    pub fn global_conn(&self, slot: u64) -> u64 {
+        global(slot, self.index, self.workers, self.part, self.parts)
+    }
+
+    /// The run's number of this worker's `n`-th numbered request (`{seq}`): unique across the
+    /// run like [`WorkerCtx::global_conn`], from 1.
+    pub fn global_seq(&self, n: u64) -> u64 {
+        global(n, self.index, self.workers, self.part, self.parts).wrapping_add(1)
+    }
+
+    /// Claims the numbers of the next `k` requests of this worker: the global number of the
+    /// first, and the step from one to the next.
+    pub fn take_seqs(&self, k: u64) -> (u64, u64) {
+        let first = self.seq.get();
+        self.seq.set(first + k);
+        (self.global_seq(first), (self.workers as u64).wrapping_mul(self.parts.max(1)))
+    }
+
     /// Sleeps for `d` (bounded by the end of the run); false when the run ended first.
     pub async fn sleep_for(&self, d: Duration) -> bool {
         self.sleep_until(clock::now_ns().saturating_add(d.as_nanos() as u64)).await
     }
+}
+
+/// `(n × workers + worker) × parts + part`.
+fn global(n: u64, worker: usize, workers: usize, part: u64, parts: u64) -> u64 {
+    n.wrapping_mul(workers as u64).wrapping_add(worker as u64).wrapping_mul(parts.max(1)).wrapping_add(part)
 }

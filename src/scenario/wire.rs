@@ -59,6 +59,9 @@ pub trait Wire: Send + Sync + 'static {
     fn encode(&self, _ctx: &WorkerCtx, _p: &mut Self::Parser, _k: usize) -> Vec<u8> {
         Vec::new()
     }
+    /// Tells a connection's parser state its global index (`{conn}`,
+    /// [`WorkerCtx::global_conn`]), once, when its task starts.
+    fn attach(&self, _p: &mut Self::Parser, _conn: u64) {}
     /// Takes back the buffer of [`Wire::encode`] once it is written.
     fn encoded(&self, _p: &mut Self::Parser, _buf: Vec<u8>) {}
     /// Where the bytes that open the protocol after connect (the WebSocket upgrade request) lie

@@ -158,6 +158,7 @@ impl RunResult {
             aborted: self.aborted.clone(),
             stalled: self.stalled.clone(),
             partial: self.partial.clone(),
+            setup: None,
             loop_mode: if self.open_loop() { Loop::Open } else { Loop::Closed },
             pacing: m.pacing.clone(),
             requests: Requests { total: s.requests_total(), ok: s.responses, errors: s.failed, sent: s.sent, in_flight: s.in_flight },

@@ -22,6 +22,7 @@ mod merge;
 pub mod parts;
 pub mod report;
 pub mod result;
+pub mod setup;
 mod text;
 pub mod timeline;
 

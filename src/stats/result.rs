@@ -77,6 +77,9 @@ pub struct ResultDoc {
     /// A `--processes` run with parts missing: the figures cover only the parts that reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<PartialDoc>,
+    /// A plan's `[[setup]]` requests, measured apart from the load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<Vec<super::setup::SetupStepDoc>>,
     #[serde(rename = "loop", default)]
     pub loop_mode: Loop,
     /// How the workers waited for scheduled sends (`--pacing`: "sleep" or "spin"); absent in

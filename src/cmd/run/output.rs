@@ -132,6 +132,7 @@ fn write_files(
             failed: failed as u64,
             passed: failed == 0,
         });
+        doc.setup = load.setup.as_ref().map(|s| s.to_vec());
         for (i, v) in &verdicts.stages {
             if let Some(stage) = doc.stages.get_mut(*i) {
                 stage.part.thresholds = Some(thresholds::to_docs(v));

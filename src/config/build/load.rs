@@ -111,6 +111,10 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
             .as_deref()
             .map(|t| crate::units::parse_start_at(t, std::time::SystemTime::now()).map_err(|e| Error::usage(format!("--start-at {e}"))))
             .transpose()?,
+        part: 0,
+        parts: 1,
+        captures: Default::default(),
+        setup: None,
     };
     split(load, a)
 }
@@ -229,6 +233,7 @@ pub fn take_part(mut load: LoadConfig, i: u64, n: u64, split_cpus: bool) -> Resu
     }
     load.threads = load.threads.min(load.connections as usize).max(1);
     load.processes = 1;
+    (load.part, load.parts) = (i, n);
     Ok(load)
 }
 
