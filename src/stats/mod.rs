@@ -27,7 +27,7 @@ pub mod timeline;
 use hdrhistogram::Histogram;
 
 pub use errors::{Classified, ErrorClass, ProtocolReason};
-pub use parts::{AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats};
+pub use parts::{Arrival, AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats};
 use result::ScenarioKind;
 
 /// `sent = ok + errors + in flight`: what became of every request (message, session) sent.
@@ -369,13 +369,45 @@ impl Shard {
         self.interval.sent += 1;
     }
 
+    /// Chat: a marked message went out to a room whose other live members number `expected`.
+    pub fn on_marked_broadcast(&mut self, bytes: u64, expected: u64) {
+        self.on_broadcast(bytes);
+        let chat = self.ext.chat_mut();
+        chat.marked = true;
+        chat.expected += expected;
+    }
+
     /// Chat: a room message arrived, `latency_ns` after its sender meant to send it.
     pub fn on_delivery(&mut self, latency_ns: u64) {
+        self.on_arrival(Arrival::Other { corrected_ns: latency_ns, service_ns: latency_ns, late: false });
+    }
+
+    /// Chat: a frame arrived at a member (see [`Arrival`]).
+    pub fn on_arrival(&mut self, a: Arrival) {
         let chat = self.ext.chat_mut();
-        chat.deliveries += 1;
-        record(&mut chat.delivery, latency_ns);
-        self.interval.responses += 1;
-        record(&mut self.interval.latency, latency_ns);
+        match a {
+            Arrival::Other { corrected_ns, service_ns, late } => {
+                chat.deliveries += 1;
+                if late {
+                    chat.late += 1;
+                } else {
+                    chat.delivered += 1;
+                }
+                record(&mut chat.delivery, corrected_ns);
+                record(&mut chat.delivery_service, service_ns);
+                self.interval.responses += 1;
+                record(&mut self.interval.latency, corrected_ns);
+            }
+            Arrival::Duplicate => {
+                chat.deliveries += 1;
+                chat.duplicated += 1;
+            }
+            Arrival::ToSelf => {
+                chat.deliveries += 1;
+                chat.self_deliveries += 1;
+            }
+            Arrival::Unmarked => chat.unmarked += 1,
+        }
     }
 
     /// A failure outside any request or connect (a chat connection's malformed frame).
