@@ -163,9 +163,8 @@ pub async fn deliveries<R: AsyncReadRent, W: AsyncWriteRent>(mut rd: R, mut rbuf
             match ev {
                 Some(Event::Message { payload, .. }) => {
                     let now = clock::now_ns().saturating_sub(ctx.start_ns);
-                    if let Some(a) = r.receiver.classify(payload, now, r.timeout_ns, &r.rooms) {
-                        ctx.shard.borrow_mut().on_arrival(a);
-                    }
+                    let a = r.receiver.classify(payload, now, r.timeout_ns, &r.rooms);
+                    ctx.shard.borrow_mut().on_arrival(a);
                 }
                 Some(Event::Close { code, .. }) => {
                     ctx.shard.borrow_mut().on_close_code(code);

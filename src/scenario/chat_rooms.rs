@@ -77,26 +77,25 @@ impl Receiver {
         Receiver { conn, joined_ns, recent: [u64::MAX; RECENT], next: 0 }
     }
 
-    /// Classifies a data frame received `now_ns` after the run's start; `None` for a marked
-    /// copy of a message sent before this member joined (not expected, not a delivery to count).
-    pub fn classify(&mut self, frame: &[u8], now_ns: u64, timeout_ns: u64, rooms: &Rooms) -> Option<Arrival> {
-        let Some(m) = Mark::find(frame) else { return Some(Arrival::Unmarked) };
+    /// Classifies a data frame received `now_ns` after the run's start.
+    pub fn classify(&mut self, frame: &[u8], now_ns: u64, timeout_ns: u64, rooms: &Rooms) -> Arrival {
+        let Some(m) = Mark::find(frame) else { return Arrival::Unmarked };
         if u64::from(m.conn) == self.conn {
-            return Some(Arrival::ToSelf);
+            return Arrival::ToSelf;
         }
         let id = m.id();
         if self.recent.contains(&id) {
-            return Some(Arrival::Duplicate);
+            return Arrival::Duplicate;
         }
         // Times of other processes are on their own clocks: only local senders are compared.
         if rooms.is_local(u64::from(m.conn)) && m.sent_ns() < self.joined_ns {
-            return None;
+            return Arrival::BeforeJoin;
         }
         self.recent[self.next] = id;
         self.next = (self.next + 1) % RECENT;
         let corrected_ns = now_ns.saturating_sub(m.intended_ns);
         let service_ns = now_ns.saturating_sub(m.sent_ns());
-        Some(Arrival::Other { corrected_ns, service_ns, late: corrected_ns > timeout_ns })
+        Arrival::Other { corrected_ns, service_ns, late: corrected_ns > timeout_ns }
     }
 }
 
@@ -148,18 +147,18 @@ mod tests {
             f.extend_from_slice(br#""}"#);
             f
         };
-        assert_eq!(me.classify(br#"{"type":"joined"}"#, 5_000, 100, &r), Some(Arrival::Unmarked));
-        assert_eq!(me.classify(&frame(1, 0, 2_000), 5_000, 10_000, &r), Some(Arrival::ToSelf));
+        assert_eq!(me.classify(br#"{"type":"joined"}"#, 5_000, 100, &r), Arrival::Unmarked);
+        assert_eq!(me.classify(&frame(1, 0, 2_000), 5_000, 10_000, &r), Arrival::ToSelf);
         assert_eq!(
             me.classify(&frame(3, 0, 2_000), 5_000, 10_000, &r),
-            Some(Arrival::Other { corrected_ns: 3_000, service_ns: 2_990, late: false })
+            Arrival::Other { corrected_ns: 3_000, service_ns: 2_990, late: false }
         );
-        assert_eq!(me.classify(&frame(3, 0, 2_000), 6_000, 10_000, &r), Some(Arrival::Duplicate));
+        assert_eq!(me.classify(&frame(3, 0, 2_000), 6_000, 10_000, &r), Arrival::Duplicate);
         assert_eq!(
             me.classify(&frame(3, 1, 2_000), 20_000, 10_000, &r),
-            Some(Arrival::Other { corrected_ns: 18_000, service_ns: 17_990, late: true })
+            Arrival::Other { corrected_ns: 18_000, service_ns: 17_990, late: true }
         );
         // sent before this member joined: not expected of it
-        assert_eq!(me.classify(&frame(2, 0, 100), 5_000, 10_000, &r), None);
+        assert_eq!(me.classify(&frame(2, 0, 100), 5_000, 10_000, &r), Arrival::BeforeJoin);
     }
 }

@@ -406,6 +406,10 @@ impl Shard {
                 chat.deliveries += 1;
                 chat.self_deliveries += 1;
             }
+            Arrival::BeforeJoin => {
+                chat.deliveries += 1;
+                chat.before_join += 1;
+            }
             Arrival::Unmarked => chat.unmarked += 1,
         }
     }

@@ -133,6 +133,8 @@ pub struct ChatStats {
     pub duplicated: u64,
     /// A member's own message coming back to it (servers differ: counted apart).
     pub self_deliveries: u64,
+    /// Copies of messages sent before the member had joined (not expected of it).
+    pub before_join: u64,
     /// Frames with no valid mark (acks, notices, error replies): never deliveries.
     pub unmarked: u64,
     /// Whether the run could match deliveries (its messages carry a mark).
@@ -157,6 +159,7 @@ impl ChatStats {
             late: 0,
             duplicated: 0,
             self_deliveries: 0,
+            before_join: 0,
             unmarked: 0,
             marked: false,
         }
@@ -172,6 +175,7 @@ impl ChatStats {
         self.late += o.late;
         self.duplicated += o.duplicated;
         self.self_deliveries += o.self_deliveries;
+        self.before_join += o.before_join;
         self.unmarked += o.unmarked;
         self.marked |= o.marked;
     }
@@ -197,6 +201,8 @@ pub enum Arrival {
     Duplicate,
     /// The member's own message, back from the server.
     ToSelf,
+    /// A copy of a message sent before this member had joined: not expected of it.
+    BeforeJoin,
     /// A frame with no valid mark (an ack, a notice, an error reply).
     Unmarked,
 }

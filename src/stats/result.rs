@@ -393,6 +393,9 @@ pub struct DeliveryDoc {
     pub late: u64,
     pub duplicated: u64,
     pub self_deliveries: u64,
+    /// Copies of messages sent before the receiving member had joined (not expected of it).
+    #[serde(default)]
+    pub before_join: u64,
     /// Frames without a valid mark (acks, notices, error replies).
     pub unmarked: u64,
     /// Fan-out latency from the actual send (service).

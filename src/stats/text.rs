@@ -360,13 +360,14 @@ impl RunResult {
             let pct = c.delivered_pct().map_or("-".to_string(), |p| format!("{p:.2}%"));
             let _ = writeln!(
                 o,
-                "Delivery   {} expected, {} delivered to others ({pct}), {} lost, {} late, {} duplicated, {} to the sender itself",
+                "Delivery   {} expected, {} delivered to others ({pct}), {} lost, {} late, {} duplicated, {} to the sender itself, {} sent before the receiver joined",
                 c.expected,
                 c.delivered,
                 c.lost(),
                 c.late,
                 c.duplicated,
-                c.self_deliveries
+                c.self_deliveries,
+                c.before_join
             );
             let pcts: [(&str, f64); 5] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)];
             let row = |h: &Histogram<u64>| pcts.iter().map(|(n, q)| format!("{n} {}", fmt_q(h, *q))).collect::<Vec<_>>().join(" ");
