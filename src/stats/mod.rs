@@ -537,6 +537,12 @@ impl Shard {
         self.chat().map_or(0, |c| c.broadcasts)
     }
 
+    /// What a chat run got back: its deliveries, or, when its messages carry no mark, the
+    /// frames it received (0 outside chat).
+    pub fn chat_answers(&self) -> u64 {
+        self.chat().map_or(0, |c| if c.marked { c.deliveries } else { c.deliveries + c.unmarked })
+    }
+
     /// Chat messages delivered (0 outside chat).
     pub fn deliveries(&self) -> u64 {
         self.chat().map_or(0, |c| c.deliveries)

@@ -18,7 +18,7 @@ pub(super) fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>,
     let shard = &result.shard;
     let no_answer =
         // (an answer that failed a check is still an answer)
-        shard.responses + shard.deliveries() + shard.errors_of(crate::stats::ErrorClass::Check) == 0
+        shard.responses + shard.chat_answers() + shard.errors_of(crate::stats::ErrorClass::Check) == 0
             && shard.requests_total() + shard.connects_attempted > 0
             && !result.meta.interrupted;
     // What makes the run fail, for JUnit's one failed case when no threshold says more.
