@@ -11,8 +11,14 @@ use crate::scenario::raw::RawScenario;
 /// `stampede raw`.
 pub(super) fn raw(a: &RawArgs) -> Result<i32> {
     let cfg = config::raw_config(a)?;
-    let numbered = if cfg.seq.is_some() { " numbered by {seq}" } else { "" };
-    let what = format!("{} B messages{numbered} to {}", cfg.message.len(), cfg.target.url);
+    let what = match &cfg.seq {
+        // A rendered message's size varies with its values: the bounds, framing included.
+        Some(seq) => match seq.message.len_bounds() {
+            (min, max) if min == max => format!("{min} B messages numbered by {{seq}} to {}", cfg.target.url),
+            (min, max) => format!("{min}-{max} B messages numbered by {{seq}} to {}", cfg.target.url),
+        },
+        None => format!("{} B messages to {}", cfg.message.len(), cfg.target.url),
+    };
     let plan = plan_for(&cfg.target, &cfg.load);
     let load = cfg.load.clone();
     run_scenario(Arc::new(RawScenario::raw(cfg)), &load, plan, &what, "", None)

@@ -7,7 +7,7 @@ use super::*;
 
 #[test]
 fn seq_numbers_are_unique_over_workers_and_parts() {
-    let template = crate::proto::raw::SeqMessage::new(b"{seq}", &crate::proto::raw::Framing::Fixed(1)).unwrap().unwrap();
+    let template = crate::proto::raw::RawTemplate::new(b"{seq}", &crate::proto::raw::Framing::Fixed(1)).unwrap();
     let mut all = std::collections::HashSet::new();
     for part in 0..2 {
         let seq = SeqConfig { message: template.clone(), expect: None, part, parts: 2 };

@@ -267,9 +267,9 @@ pub struct RawConfig {
 /// unique across the workers of a process and the processes or shards of a run.
 #[derive(Clone, Debug)]
 pub struct SeqConfig {
-    pub message: crate::proto::raw::SeqMessage,
+    pub message: crate::proto::raw::RawTemplate,
     /// `--expect` with `{seq}`: the text each answer must contain, with its request's number.
-    pub expect: Option<crate::proto::raw::SeqMessage>,
+    pub expect: Option<crate::proto::template::Template>,
     /// This process's part (`--shard`, `--processes`) and the number of parts.
     pub part: u64,
     pub parts: u64,

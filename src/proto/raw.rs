@@ -2,7 +2,10 @@
 //! a response ends at a delimiter, after a length prefix's count of bytes, or after a fixed
 //! size. Pure and push-driven: `feed` says whether the buffered bytes hold a complete response
 //! and how long it is; partial input is not an error. Also the request side: a message with
-//! `{seq}` placeholders ([`SeqMessage`]), framed anew for every number.
+//! placeholders (`{seq}`...), rendered by the template engine and framed anew for every
+//! request ([`RawTemplate`]).
+
+use super::template::{Rendered, Rng, Template, Values};
 
 /// How a response is framed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,80 +128,53 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The placeholder `--seq` replaces with each request's number.
-pub const SEQ: &[u8] = b"{seq}";
-/// Most decimal digits of a `u64`.
-const MAX_DIGITS: usize = 20;
-
-/// A message with `{seq}` placeholders, split once; [`SeqMessage::encode`] writes it with a
-/// number, framed like the fixed messages (the length prefixed, the delimiter appended).
+/// A request rendered anew for every message through a [`Template`] (`raw --seq`), framed like
+/// the fixed messages: the length prefixed, the delimiter appended unless the message ends with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SeqMessage {
-    /// The text around the placeholders (one more piece than placeholders).
-    pieces: Vec<Vec<u8>>,
+pub struct RawTemplate {
+    template: Template,
     prefix: Option<Prefix>,
-    /// Appended after the last piece (the delimiter, unless the message ends with it).
+    /// Appended after the message (the delimiter, unless the message ends with it).
     suffix: Vec<u8>,
 }
 
-impl SeqMessage {
-    /// Splits `message` at every `{seq}`; `None` when it has none. Fails when the longest
-    /// encoding (20 digits for each placeholder) would not fit the length prefix.
-    pub fn new(message: &[u8], framing: &Framing) -> Option<Result<SeqMessage, String>> {
-        let mut pieces = Vec::new();
-        let mut rest = message;
-        while let Some(at) = find(rest, SEQ) {
-            pieces.push(rest[..at].to_vec());
-            rest = &rest[at + SEQ.len()..];
-        }
-        if pieces.is_empty() {
-            return None;
-        }
-        pieces.push(rest.to_vec());
+impl RawTemplate {
+    /// Parses `message` as a template (placeholders in `proto::template`). Fails on a malformed
+    /// placeholder, or when the longest rendering would not fit the length prefix.
+    pub fn new(message: &[u8], framing: &Framing) -> Result<RawTemplate, String> {
+        let template = Template::parse(message, &[]).map_err(|e| e.to_string())?;
         let (prefix, suffix) = match framing {
             Framing::Delimiter(d) if !message.ends_with(d) => (None, d.clone()),
             Framing::LengthPrefix(p) => (Some(*p), Vec::new()),
             Framing::Delimiter(_) | Framing::Fixed(_) => (None, Vec::new()),
         };
-        let m = SeqMessage { pieces, prefix, suffix };
         if let Some(p) = prefix {
-            let longest = m.body_len(MAX_DIGITS);
+            let longest = template.max_len().saturating_add(suffix.len());
             if p.encode(longest).is_none() {
-                return Some(Err(format!("the message with {{seq}} can reach {longest} bytes, too long for its --length-prefix")));
+                return Err(format!("the message with {{seq}} can reach {longest} bytes, too long for its --length-prefix"));
             }
         }
-        Some(Ok(m))
+        Ok(RawTemplate { template, prefix, suffix })
     }
 
-    /// Body length (without the prefix) when every number has `digits` digits.
-    fn body_len(&self, digits: usize) -> usize {
-        self.pieces.iter().map(Vec::len).sum::<usize>() + (self.pieces.len() - 1) * digits + self.suffix.len()
+    pub fn template(&self) -> &Template {
+        &self.template
     }
 
-    /// Appends the message for number `seq` to `out`, framed.
-    pub fn encode(&self, seq: u64, out: &mut Vec<u8>) {
-        let mut digits = [0u8; MAX_DIGITS];
-        let mut at = MAX_DIGITS;
-        let mut n = seq;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let number = &digits[at..];
+    /// The shortest and longest framed message (prefix and delimiter included).
+    pub fn len_bounds(&self) -> (usize, usize) {
+        let framing = self.prefix.map_or(0, Prefix::width) + self.suffix.len();
+        (self.template.min_len() + framing, self.template.max_len().saturating_add(framing))
+    }
+
+    /// Appends one framed message to `out`; `scratch` is the caller's reused render buffer.
+    pub fn encode(&self, v: &Values<'_>, rng: &mut Rng, scratch: &mut Rendered, out: &mut Vec<u8>) {
+        self.template.render(v, rng, scratch);
         if let Some(p) = self.prefix {
             // Checked at construction: the longest body fits the prefix.
-            out.extend_from_slice(&p.encode(self.body_len(number.len())).unwrap_or_default());
+            out.extend_from_slice(&p.encode(scratch.len + self.suffix.len()).unwrap_or_default());
         }
-        let (last, first) = self.pieces.split_last().unwrap_or((&self.suffix, &[]));
-        for piece in first {
-            out.extend_from_slice(piece);
-            out.extend_from_slice(number);
-        }
-        out.extend_from_slice(last);
+        scratch.write_to(self.template.shared(), out);
         out.extend_from_slice(&self.suffix);
     }
 }
@@ -307,7 +283,8 @@ mod tests {
     fn seq_messages_carry_their_number_framed_like_fixed_ones() {
         let enc = |m: &[u8], f: Framing, seq: u64| {
             let mut out = b"old".to_vec();
-            SeqMessage::new(m, &f).unwrap().unwrap().encode(seq, &mut out);
+            let v = Values { seq, ..Values::default() };
+            RawTemplate::new(m, &f).unwrap().encode(&v, &mut Rng::new(0), &mut Rendered::default(), &mut out);
             out[3..].to_vec()
         };
         let nl = || Framing::Delimiter(b"\n".to_vec());
@@ -317,17 +294,22 @@ mod tests {
         assert_eq!(enc(b"a{seq}", Framing::Fixed(4), 7), b"a7");
         assert_eq!(enc(b"n={seq}", Framing::LengthPrefix(Prefix::U16Be), 12345), b"\0\x07n=12345");
         assert_eq!(enc(b"{seq}", Framing::LengthPrefix(Prefix::U32Le), 9), b"\x01\0\0\x009");
+        assert_eq!(enc(b"{seq}{payload:3}", Framing::LengthPrefix(Prefix::U16Be), 9), b"\0\x049abc", "other placeholders too");
         // Each number decodes back as one whole response of the same framing.
         for (f, seq) in [(nl(), 5u64), (Framing::LengthPrefix(Prefix::U16Be), 99_999)] {
             let mut out = Vec::new();
-            let m = SeqMessage::new(b"x{seq}y", &f).unwrap().unwrap();
-            m.encode(seq, &mut out);
+            let m = RawTemplate::new(b"x{seq}y", &f).unwrap();
+            m.encode(&Values { seq, ..Values::default() }, &mut Rng::new(0), &mut Rendered::default(), &mut out);
             assert_eq!(RawDecoder::new(f, 64).feed(&out), Ok(Some(out.len())));
         }
-        assert_eq!(SeqMessage::new(b"no placeholder", &nl()), None);
-        assert_eq!(SeqMessage::new(b"{se}q", &nl()), None);
+        use super::super::template::Kind;
+        assert!(!RawTemplate::new(b"no placeholder", &nl()).unwrap().template().uses(Kind::Seq));
+        assert!(!RawTemplate::new(b"{se}q", &nl()).unwrap().template().uses(Kind::Seq));
         let long = [vec![b'x'; 65_530], b"{seq}".to_vec()].concat();
-        assert!(SeqMessage::new(&long, &Framing::LengthPrefix(Prefix::U16Be)).unwrap().is_err());
-        assert!(SeqMessage::new(&long, &Framing::LengthPrefix(Prefix::U32Be)).unwrap().is_ok());
+        assert!(RawTemplate::new(&long, &Framing::LengthPrefix(Prefix::U16Be)).is_err());
+        assert!(RawTemplate::new(&long, &Framing::LengthPrefix(Prefix::U32Be)).is_ok());
+        assert!(RawTemplate::new(b"{rand:2:1}", &nl()).unwrap_err().contains("MIN is above MAX"));
+        assert_eq!(RawTemplate::new(b"id={seq}", &nl()).unwrap().len_bounds(), (5, 24));
+        assert_eq!(RawTemplate::new(b"{seq}", &Framing::LengthPrefix(Prefix::U32Be)).unwrap().len_bounds(), (5, 24));
     }
 }

@@ -1,14 +1,18 @@
 //! Raw request/response load: the [`Wire`] for `stampede raw`. Each connection writes a fixed
 //! message (encoded once, like HTTP requests) and waits for the response, framed by
 //! `proto::raw` (delimiter, length prefix or fixed size); `--expect` checks each response.
-//! With `--seq` each request carries its own number instead, encoded into the connection's
-//! buffer, and an `--expect` with `{seq}` wants each answer to carry its request's number.
+//! With `--seq` each request is rendered through the template engine instead (its own number
+//! for `{seq}`, and `{conn}`, `{rand:A:B}`, `{uuid}`, `{payload:N}`), encoded into the
+//! connection's buffer, and an `--expect` with `{seq}` wants each answer to carry its request's
+//! number.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::{LoadConfig, RawConfig, Target};
 use crate::net::Shared;
 use crate::proto::raw::{RawDecoder, RawError};
+use crate::proto::template::{Rendered, Rng, Values};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
 use crate::scenario::WorkerCtx;
 use crate::stats::{ErrorClass, ProtocolReason};
@@ -23,6 +27,11 @@ pub struct RawConn {
     want: Vec<u8>,
     /// `--seq`: the connection's requests, encoded for each batch into this one buffer.
     out: Vec<u8>,
+    /// `--seq`: `{conn}` (a number unique among this process's connections), the state of
+    /// `{rand}`/`{uuid}`, and the reused render buffer.
+    conn: u64,
+    rng: Rng,
+    scratch: Rendered,
 }
 
 pub struct RawWire {
@@ -30,6 +39,8 @@ pub struct RawWire {
     /// `pipeline` copies of the framed message, back to back.
     batch: Shared,
     message_len: usize,
+    /// Connections made so far in this process (`{conn}`).
+    conns: AtomicU64,
 }
 
 pub type RawScenario = Exchange<RawWire>;
@@ -38,7 +49,7 @@ impl RawScenario {
     pub fn raw(cfg: RawConfig) -> RawScenario {
         let batch = cfg.message.repeat(cfg.load.pipeline.max(1) as usize);
         let message_len = cfg.message.len();
-        Exchange::new(RawWire { batch: crate::net::shared(batch), message_len, cfg })
+        Exchange::new(RawWire { batch: crate::net::shared(batch), message_len, cfg, conns: AtomicU64::new(0) })
     }
 }
 
@@ -58,7 +69,13 @@ impl Wire for RawWire {
     }
 
     fn new_parser(&self) -> RawConn {
+        let conn = self.conns.fetch_add(1, Ordering::Relaxed);
+        // Seeded per connection and per part of the run: two processes draw different values.
+        let part = self.cfg.seq.as_ref().map_or(0, |s| s.part);
         RawConn {
+            conn,
+            rng: Rng::new(conn ^ part.rotate_left(40)),
+            scratch: Rendered::default(),
             dec: RawDecoder::new(self.cfg.framing.clone(), self.cfg.max_response),
             next: 0,
             stride: 0,
@@ -86,7 +103,8 @@ impl Wire for RawWire {
         let first = ctx.seq.get();
         ctx.seq.set(first + k as u64);
         for n in first..first + k as u64 {
-            seq.message.encode(seq.number(n, ctx.index, ctx.workers), &mut out);
+            let v = Values { seq: seq.number(n, ctx.index, ctx.workers), conn: p.conn, ..Values::default() };
+            seq.message.encode(&v, &mut p.rng, &mut p.scratch, &mut out);
         }
         // The batch is answered in order, or the connection closes (and the next batch resets this).
         (p.next, p.stride) = (seq.number(first, ctx.index, ctx.workers), seq.stride(ctx.workers));
@@ -112,7 +130,9 @@ impl Wire for RawWire {
         let want = match (self.cfg.seq.as_ref().and_then(|s| s.expect.as_ref()), &self.cfg.expect) {
             (Some(template), _) => {
                 p.want.clear();
-                template.encode(number, &mut p.want);
+                // Only {seq} and {conn} vary in an expected text (checked by the config).
+                let v = Values { seq: number, conn: p.conn, ..Values::default() };
+                template.render_to(&v, &mut p.rng, &mut p.scratch, &mut p.want);
                 Some(p.want.as_slice())
             }
             (None, want) => want.as_deref(),

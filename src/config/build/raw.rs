@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use crate::cli::RawArgs;
 use crate::config::{parse_url, LoadConfig, RawConfig, SeqConfig, Target};
 use crate::error::{Error, Result};
-use crate::proto::raw::{parse_delimiter, Framing, Prefix};
+use crate::proto::raw::{parse_delimiter, Framing, Prefix, RawTemplate};
+use crate::proto::template::{Kind, Template};
 
 use super::load::{attach_tls, load_config, parse_part};
 
@@ -45,11 +46,23 @@ pub fn raw_config(a: &RawArgs) -> Result<RawConfig> {
     }
     let expect = a.expect.as_ref().map(|e| e.as_bytes().to_vec());
     let seq = if let Some(unframed) = unframed {
-        let template = crate::proto::raw::SeqMessage::new(&unframed, &framing)
-            .ok_or_else(|| Error::usage("--seq: the message has no {seq} to replace (e.g. --message '{\"id\":{seq}}')"))?
-            .map_err(|e| Error::usage(format!("--seq: {e}")))?;
-        let expect = expect.as_deref().and_then(|e| crate::proto::raw::SeqMessage::new(e, &Framing::Fixed(1))).transpose();
-        let expect = expect.map_err(|e| Error::usage(format!("--expect: {e}")))?;
+        let template = RawTemplate::new(&unframed, &framing).map_err(|e| Error::usage(format!("--seq: {e}")))?;
+        if !template.template().uses(Kind::Seq) {
+            return Err(Error::usage("--seq: the message has no {seq} to replace (e.g. --message '{\"id\":{seq}}')"));
+        }
+        for (kind, name) in [(Kind::Room, "{room}"), (Kind::Mark, "{mark}")] {
+            if template.template().uses(kind) {
+                return Err(Error::usage(format!("--seq: {name} is not available in raw messages")));
+            }
+        }
+        let expect = match expect.as_deref().map(|e| Template::parse(e, &[])).transpose() {
+            // Without placeholders the text is matched as typed (`expect` below).
+            Ok(Some(t)) if t.is_literal() => None,
+            Ok(Some(t)) if t.uses_only(&[Kind::Seq, Kind::Conn]) => Some(t),
+            Ok(Some(_)) => return Err(Error::usage("--expect: only {seq} and {conn} can vary in the expected text")),
+            Ok(None) => None,
+            Err(e) => return Err(Error::usage(format!("--expect: {e}"))),
+        };
         let part = match (&a.load.out.shard, &a.load.out.process_part) {
             (Some(s), _) => parse_part("--shard", s)?,
             (None, Some(p)) => parse_part("--process-part", p)?,

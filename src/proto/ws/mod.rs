@@ -2,3 +2,4 @@
 
 pub mod frame;
 pub mod handshake;
+pub mod template_frame;
