@@ -1,10 +1,12 @@
 //! Chat rooms: `stampede ws URL --rooms N`. Member `c` (its connection index in the run) joins
 //! its rooms ([`Rooms`]: by the URL's `{conn}`/`{room}`, `--on-open` messages, or `?room=K` for
 //! `stampede serve`'s raw relay), sends its messages on the open-loop schedule (rotating over its
-//! rooms), and reads what the rooms fan out to it. Every message carries a [`Mark`] (the
-//! template's `{mark}`, or the first bytes of the default payload): a received frame is a
-//! delivery only when a valid mark is found in it, and its fan-out latency is measured from its
-//! sender's intended send time (corrected) and actual send (service). Each message expects one
+//! rooms), and reads what the rooms fan out to it. Messages are `proto::template` templates;
+//! each carries a [`Mark`] (the template's `{mark}`, or the first bytes of the default
+//! payload): a received frame is a delivery only when a valid mark is found in it, and its
+//! fan-out latency is measured from its sender's intended send time (corrected) and actual send
+//! (service). The mark's `intended_ns` is relative to the run's start; its `seq` carries the
+//! sender's message number (high 32 bits) and how late the send was, in ns (low 32 bits). Each message expects one
 //! delivery per other live member of its room: members count as live from their join to their
 //! close, in per-room counters shared by the workers of this process (touched per join and
 //! close, read per message).
@@ -20,9 +22,10 @@ use std::sync::Arc;
 use crate::clock;
 use crate::config::{ChatConfig, WsConfig};
 use crate::net::{self, Backoff};
+use crate::proto::template::{Kind, Mark, Rendered, Rng, Template, Values, MARK_LEN};
 use crate::proto::ws::frame::{apply_mask, FrameHeader, Opcode};
 use crate::proto::ws::handshake::{encode_request, parse_answer};
-use crate::scenario::chat_mark::{Fill, Mark, Template, MARK_LEN};
+use crate::proto::ws::template_frame::{mask_rendered, write_frame, FrameSeg, MaskedShared};
 use crate::scenario::chat_read::{deliveries, join, Membership, Reading, Session};
 use crate::scenario::chat_rooms::{Receiver, Rooms};
 use crate::scenario::ws_session::{WsWriter, CLOSE_AFTER_END_NS};
@@ -37,8 +40,23 @@ const DRAIN_NS: u64 = CLOSE_AFTER_END_NS * 2 / 5;
 enum Body {
     /// The default payload (`--size`), its first bytes replaced by the mark.
     Raw(Vec<u8>),
-    /// A `--message` template.
-    Template(Template),
+    /// A `--message` template, and its shared bytes masked once.
+    Template(Template, MaskedShared),
+}
+
+/// A member's reused buffers for rendering its messages.
+#[derive(Default)]
+struct Scratch {
+    rendered: Rendered,
+    segs: Vec<FrameSeg>,
+    rng: Option<Rng>,
+}
+
+/// A template's rendering as text (URL paths, on-open messages: cold path).
+fn render_string(t: &Template, conn: u64, room: u64) -> Vec<u8> {
+    let (mut r, mut out) = (Rendered::default(), Vec::with_capacity(t.max_len()));
+    t.render_to(&Values { conn, room, seq: conn, ..Values::default() }, &mut Rng::new(conn), &mut r, &mut out);
+    out
 }
 
 pub struct ChatScenario {
@@ -76,24 +94,28 @@ impl ChatScenario {
         });
         let key = crate::proto::ws::handshake::client_key(nonce);
         let mask = [nonce[2], nonce[6], nonce[10], nonce[14]];
-        // Validated by the config: a template cannot fail here.
-        let parse = |t: &str| Template::parse(t).unwrap_or_default();
+        // Validated by the config: a template that fails here is sent as typed (never happens).
+        let parse = |t: &str| Template::parse(t.as_bytes(), &[]).unwrap_or_else(|_| literal(t));
         let path = parse(&cfg.target.path);
         let room_query = !chat.path_template && chat.on_open.is_empty();
         let body = match &chat.message {
-            Some(m) => Body::Template(parse(m)),
+            Some(m) => {
+                let t = parse(m);
+                let masked = MaskedShared::new(t.shared(), mask);
+                Body::Template(t, masked)
+            }
             None => Body::Raw(cfg.payload.clone()),
         };
         let marked = match &body {
             Body::Raw(p) => p.len() >= MARK_LEN,
-            Body::Template(t) => t.has_mark(),
+            Body::Template(t, _) => t.uses(Kind::Mark),
         };
         let on_open = chat.on_open.iter().map(|m| parse(m)).collect();
         let opcode = if chat.text { Opcode::Text } else { Opcode::Binary };
         let live: Arc<[AtomicU32]> = (0..chat.rooms).map(|_| AtomicU32::new(0)).collect();
         let longest = match &body {
             Body::Raw(p) => p.len(),
-            Body::Template(t) => t.max_len(),
+            Body::Template(t, _) => t.max_len(),
         };
         // The server's copy of a message: ours in an envelope (a few hundred bytes more).
         let read_start = (longest + 14 + 512).next_power_of_two().clamp(1024, 64 * 1024);
@@ -111,19 +133,18 @@ impl ChatScenario {
             let sep = if self.cfg.target.path.contains('?') { '&' } else { '?' };
             format!("{}{sep}room={room}", self.cfg.target.path)
         } else {
-            self.path.render_string(&Fill { conn, room, seq: 0, mark: None })
+            String::from_utf8_lossy(&render_string(&self.path, conn, room)).into_owned()
         };
         encode_request(&self.cfg.target.host_header, &path, &self.key, &self.cfg.headers, &self.cfg.protocols)
     }
 
     /// The on-open messages of member `conn`: each once, or once per room when it names one.
     fn on_open_frames(&self, conn: u64, my_rooms: &[u64]) -> (Vec<u8>, usize) {
-        let (mut out, mut plain, mut n) = (Vec::new(), Vec::new(), 0);
+        let (mut out, mut n) = (Vec::new(), 0);
         for t in &self.on_open {
-            let rooms = if t.has_room() { my_rooms } else { &my_rooms[..1] };
+            let rooms = if t.uses(Kind::Room) { my_rooms } else { &my_rooms[..1] };
             for room in rooms {
-                plain.clear();
-                t.render(&mut plain, &Fill { conn, room: *room, seq: conn, mark: None });
+                let plain = render_string(t, conn, *room);
                 crate::proto::ws::frame::encode_frame(&mut out, true, Opcode::Text, Some(self.mask), &plain);
                 n += 1;
             }
@@ -133,29 +154,31 @@ impl ChatScenario {
 
     /// Message `n` of member `conn` to `room`, framed and masked into `buf`; returns the
     /// deliveries it expects.
-    fn message(&self, buf: &mut Vec<u8>, conn: u64, room: u64, n: u32, intended_rel: u64, now_rel: u64) -> u64 {
-        let mark = Mark {
-            conn: conn as u32,
-            n,
-            intended_ns: intended_rel,
-            late_ns: now_rel.saturating_sub(intended_rel).min(u64::from(u32::MAX)) as u32,
-        };
+    #[allow(clippy::too_many_arguments)]
+    fn message(&self, buf: &mut Vec<u8>, sc: &mut Scratch, conn: u64, room: u64, n: u32, intended_rel: u64, now_rel: u64) -> u64 {
+        let late = now_rel.saturating_sub(intended_rel).min(u64::from(u32::MAX));
+        let mark = Mark { sender: conn as u32, seq: (u64::from(n) << 32) | late, intended_ns: intended_rel };
         buf.clear();
         match &self.body {
             Body::Raw(p) => {
                 mark.encode(buf);
                 buf.extend_from_slice(&p[MARK_LEN.min(p.len())..]);
+                let header = FrameHeader { fin: true, opcode: self.opcode, mask: Some(self.mask), payload_len: buf.len() as u64 };
+                let mut head = Vec::with_capacity(14);
+                header.encode(&mut head);
+                apply_mask(buf, self.mask, 0);
+                buf.splice(0..0, head);
             }
-            Body::Template(t) => {
+            Body::Template(t, masked) => {
                 let seq = u64::from(n) * self.rooms.total + conn;
-                t.render(buf, &Fill { conn, room, seq, mark: Some(mark) });
+                let rng = sc.rng.get_or_insert_with(|| {
+                    Rng::new(conn ^ u64::from_le_bytes([self.mask[0], self.mask[1], self.mask[2], self.mask[3], 0, 0, 0, 1]))
+                });
+                t.render(&Values { conn, room, seq, mark, names: &[] }, rng, &mut sc.rendered);
+                mask_rendered(&mut sc.rendered, self.opcode, masked, &mut sc.segs);
+                write_frame(&sc.rendered, masked, &sc.segs, buf);
             }
         }
-        let header = FrameHeader { fin: true, opcode: self.opcode, mask: Some(self.mask), payload_len: buf.len() as u64 };
-        let mut head = Vec::with_capacity(14);
-        header.encode(&mut head);
-        apply_mask(buf, self.mask, 0);
-        buf.splice(0..0, head);
         let live = u64::from(self.live[room as usize].load(Ordering::Relaxed));
         live.saturating_sub(1) + self.rooms.remote(room)
     }
@@ -168,6 +191,7 @@ impl ChatScenario {
         let my_rooms: Vec<u64> = (0..self.rooms.per_conn).map(|j| self.rooms.room(conn, j)).collect();
         let mut backoff = Backoff::new(clock::now_ns() ^ conn.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut buf = Vec::new();
+        let mut sc = Scratch::default();
         let mut n: u32 = 0;
         let timeout = self.cfg.load.connect.timeout;
         while !ctx.finished(clock::now_ns()) {
@@ -216,7 +240,7 @@ impl ChatScenario {
             // Until the server's close, or a bounded time after the run's end.
             let give_up = ctx.end_ns.map_or(u64::MAX, |e| e.saturating_add(CLOSE_AFTER_END_NS));
             let reader = monoio::spawn(deliveries(rd, rbuf, reading, give_up));
-            self.send_loop(ctx, &writer, &session, &mut buf, conn, &my_rooms, &mut n).await;
+            self.send_loop(ctx, &writer, &session, (&mut buf, &mut sc), conn, &my_rooms, &mut n).await;
             let ended = ctx.finished(clock::now_ns());
             if ended && !session.gone.get() {
                 // The messages sent last are still on their way: read them before closing.
@@ -242,7 +266,7 @@ impl ChatScenario {
         ctx: &Rc<WorkerCtx>,
         writer: &WsWriter<W>,
         session: &Session,
-        buf: &mut Vec<u8>,
+        (buf, sc): (&mut Vec<u8>, &mut Scratch),
         conn: u64,
         my_rooms: &[u64],
         n: &mut u32,
@@ -286,7 +310,7 @@ impl ChatScenario {
             }
             let room = my_rooms[(*n as usize) % my_rooms.len()];
             let now = clock::now_ns();
-            let expected = self.message(buf, conn, room, *n, t.saturating_sub(ctx.start_ns), now.saturating_sub(ctx.start_ns));
+            let expected = self.message(buf, sc, conn, room, *n, t.saturating_sub(ctx.start_ns), now.saturating_sub(ctx.start_ns));
             *n = n.wrapping_add(1);
             let len = buf.len() as u64;
             let (res, b) = writer.write_own(std::mem::take(buf)).await;
@@ -301,6 +325,12 @@ impl ChatScenario {
             }
         }
     }
+}
+
+/// `t` as a template with no placeholder.
+fn literal(t: &str) -> Template {
+    let escaped = t.replace('{', "{{");
+    Template::parse(escaped.as_bytes(), &[]).unwrap_or_else(|_| literal(""))
 }
 
 impl Scenario for ChatScenario {

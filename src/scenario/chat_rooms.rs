@@ -12,7 +12,7 @@
 use crate::config::ChatConfig;
 use crate::stats::Arrival;
 
-use super::chat_mark::Mark;
+use crate::proto::template::{find_marks, Mark};
 
 /// The rooms of a run and the part of its members this process drives.
 #[derive(Clone, Debug)]
@@ -79,24 +79,35 @@ impl Receiver {
 
     /// Classifies a data frame received `now_ns` after the run's start.
     pub fn classify(&mut self, frame: &[u8], now_ns: u64, timeout_ns: u64, rooms: &Rooms) -> Arrival {
-        let Some(m) = Mark::find(frame) else { return Arrival::Unmarked };
-        if u64::from(m.conn) == self.conn {
+        let Some(m) = find_marks(frame).next() else { return Arrival::Unmarked };
+        if u64::from(m.sender) == self.conn {
             return Arrival::ToSelf;
         }
-        let id = m.id();
+        let id = id(&m);
         if self.recent.contains(&id) {
             return Arrival::Duplicate;
         }
         // Times of other processes are on their own clocks: only local senders are compared.
-        if rooms.is_local(u64::from(m.conn)) && m.sent_ns() < self.joined_ns {
+        if rooms.is_local(u64::from(m.sender)) && sent_ns(&m) < self.joined_ns {
             return Arrival::BeforeJoin;
         }
         self.recent[self.next] = id;
         self.next = (self.next + 1) % RECENT;
         let corrected_ns = now_ns.saturating_sub(m.intended_ns);
-        let service_ns = now_ns.saturating_sub(m.sent_ns());
+        let service_ns = now_ns.saturating_sub(sent_ns(&m));
         Arrival::Other { corrected_ns, service_ns, late: corrected_ns > timeout_ns }
     }
+}
+
+/// A chat message's identity: its sender and number (the high half of the mark's `seq`).
+fn id(m: &Mark) -> u64 {
+    (u64::from(m.sender) << 32) | (m.seq >> 32)
+}
+
+/// When a chat message was actually sent: its intended time plus the lateness in the low half of
+/// the mark's `seq`.
+fn sent_ns(m: &Mark) -> u64 {
+    m.intended_ns.saturating_add(m.seq & 0xffff_ffff)
 }
 
 #[cfg(test)]
@@ -141,10 +152,10 @@ mod tests {
     fn frames_are_classified_by_their_mark() {
         let r = rooms(2, 1, 4, 0, 4);
         let mut me = Receiver::new(1, 1_000);
-        let frame = |conn: u32, n: u32, intended_ns: u64| {
-            let mut f = br#"{"type":"message","content":""#.to_vec();
-            Mark { conn, n, intended_ns, late_ns: 10 }.encode(&mut f);
-            f.extend_from_slice(br#""}"#);
+        let frame = |sender: u32, n: u64, intended_ns: u64| {
+            let mut f = br#"{"type":"message","from":"u3","content":"Zm4Kx"#.to_vec();
+            Mark { sender, seq: (n << 32) | 10, intended_ns }.encode(&mut f);
+            f.extend_from_slice(br#"","ts":1}"#);
             f
         };
         assert_eq!(me.classify(br#"{"type":"joined"}"#, 5_000, 100, &r), Arrival::Unmarked);

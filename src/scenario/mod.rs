@@ -18,7 +18,6 @@ use crate::stats::Shard;
 pub mod asr;
 pub mod asr_rules;
 pub mod chat;
-pub mod chat_mark;
 pub mod chat_read;
 pub mod chat_rooms;
 pub mod exchange;

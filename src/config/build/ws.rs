@@ -89,12 +89,13 @@ pub fn ws_config(a: &WsArgs) -> Result<WsConfig> {
 
 /// The chat part of `ws --rooms`: templates checked, membership numbered across the run.
 fn chat_config(a: &WsArgs, rooms: u64, payload: &[u8], path: &str, load: &LoadConfig) -> Result<ChatConfig> {
-    use crate::scenario::chat_mark::{Template, MARK_LEN};
+    use crate::proto::template::{Kind, Template, MARK_LEN};
     if a.rooms_per_conn == 0 || a.rooms_per_conn > rooms {
         return Err(Error::usage(format!("--rooms-per-conn must be between 1 and --rooms ({rooms})")));
     }
-    let template = |flag: &str, t: &str| Template::parse(t).map_err(|e| Error::usage(format!("{flag} '{t}': {e}")));
-    let path_template = template("the URL", path)?.is_per_member();
+    let template = |flag: &str, t: &str| Template::parse(t.as_bytes(), &[]).map_err(|e| Error::usage(format!("{flag} '{t}': {e}")));
+    let path = template("the URL", path)?;
+    let path_template = path.uses(Kind::Conn) || path.uses(Kind::Room);
     let message = match &a.message {
         Some(_) => {
             let text = std::str::from_utf8(payload)
