@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{stampede, stampede_raw, u};
 use serde_json::Value;
 
-fn acct<'a>(v: &'a Value) -> &'a Value {
+fn acct(v: &Value) -> &Value {
     &v["chat"]["accounting"]
 }
 
