@@ -90,6 +90,7 @@ fn chat_flags_are_checked() {
         (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--rooms-per-conn", "3", "-d", "1s"], "--rooms-per-conn"),
         (&["ws", "ws://127.0.0.1:1/", "--rooms", "4", "--rooms-per-conn", "2", "-d", "1s"], "--on-open"),
         (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--heartbeat", "0s", "-d", "1s"], "--heartbeat"),
+        (&["ws", "ws://127.0.0.1:1/", "--heartbeat", "1s", "--ping-interval", "1s"], "--heartbeat"),
         (&["ws", "ws://127.0.0.1:1/", "--on-open", "x"], "--rooms"),
         (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--message", "{payload:huge}", "-d", "1s"], "--message"),
         (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--size", "20", "-d", "1s"], "34-byte mark"),
@@ -133,5 +134,18 @@ fn a_heartbeat_without_pongs_is_an_error() {
     let r = stampede(&["ws", &url, "-c", "2", "-t", "1", "--rooms", "1", "-R", "10", "-d", "2s", "--heartbeat", "200ms"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("Errors     none"), "{}", r.stdout);
+    srv.stop();
+}
+
+#[test]
+fn ws_echo_sends_heartbeats_too() {
+    // The embedded echo answers pings: the heartbeat costs no error and no echo.
+    let srv = common::embedded(None, None);
+    let url = format!("ws://{}/ws/echo", srv.local_addr());
+    let r = stampede(&["ws", &url, "-c", "2", "-t", "1", "-R", "40", "-d", "1s", "--heartbeat", "100ms"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!(u(&v, &["requests", "errors"]), 0, "{v}");
+    assert!(u(&v, &["requests", "ok"]) >= 35, "{v}");
     srv.stop();
 }

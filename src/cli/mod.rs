@@ -381,10 +381,10 @@ pub struct WsArgs {
     /// TEXT (e.g. joined); none is a connect error (check_failed). Membership counts from it.
     #[arg(long = "on-open-expect", value_name = "TEXT", requires = "on_open")]
     pub on_open_expect: Option<String>,
-    /// Chat: send a ping every INTERVAL; a pong missing after INTERVAL (or --timeout, if
-    /// shorter) is an error (protocol: pong timeout) and closes the connection. Server pings
-    /// are always answered at once.
-    #[arg(long = "heartbeat", value_name = "INTERVAL", value_parser = duration(), requires = "rooms")]
+    /// Send a ping every INTERVAL (chat members on their own; echo connections before the next
+    /// batch due); a pong missing after INTERVAL (or --timeout, if shorter) is an error
+    /// (protocol: pong timeout) and closes the connection. Server pings are always answered.
+    #[arg(long = "heartbeat", value_name = "INTERVAL", value_parser = duration(), conflicts_with = "ping_interval")]
     pub heartbeat: Option<Duration>,
     /// Extra header on the upgrade request "Name: value" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
