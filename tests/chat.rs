@@ -149,3 +149,22 @@ fn ws_echo_sends_heartbeats_too() {
     assert!(u(&v, &["requests", "ok"]) >= 35, "{v}");
     srv.stop();
 }
+
+#[test]
+fn an_on_open_answer_that_never_comes_is_check_failed() {
+    // The raw relay sends each member's on-open message back to its room: `hello` arrives,
+    // `welcome` never does.
+    let srv = common::embedded(None, None);
+    let url = format!("ws://{}/ws/chat", srv.local_addr());
+    let base = ["ws", &url, "-c", "2", "-t", "1", "--rooms", "1", "-R", "10", "-d", "2s", "--connect-timeout", "300ms"];
+    let r = stampede(&[&base[..], &["--on-open", "hello {conn}", "--on-open-expect", "hello"]].concat());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(u(&r.json.unwrap(), &["chat", "accounting", "delivered"]) > 0);
+    let r = stampede(&[&base[..], &["--on-open", "hello {conn}", "--on-open-expect", "welcome"]].concat());
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert!(u(&v, &["errors", "check_failed"]) >= 2, "{v}");
+    assert_eq!(u(&v, &["chat", "messages_sent"]), 0, "no member joined, none sent: {v}");
+    assert!(r.stdout.contains("Connect errors check_failed"), "{}", r.stdout);
+    srv.stop();
+}

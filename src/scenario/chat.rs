@@ -201,19 +201,24 @@ impl ChatScenario {
                 parse_answer(i, &self.key, 16 * 1024, &self.cfg.protocols).map(|a| a.map(|a| a.head)).map_err(|_| ErrorClass::Handshake)
             })
             .await;
-            let opened = match opened {
-                Ok(()) if self.on_open.is_empty() => Ok(()),
+            let (opened, joining) = match opened {
+                Ok(()) if self.on_open.is_empty() => (Ok(()), false),
                 Ok(()) => {
                     let (frames, count) = self.on_open_frames(conn, &my_rooms);
-                    join(ctx, &mut stream, &mut rbuf, frames, count, self.chat.on_open_expect.as_deref(), self.mask, timeout).await
+                    let expect = self.chat.on_open_expect.as_deref();
+                    (join(ctx, &mut stream, &mut rbuf, frames, count, expect, self.mask, timeout).await, true)
                 }
-                Err(e) => Err(e),
+                Err(e) => (Err(e), false),
             };
             match opened {
                 Ok(()) => {}
                 Err(None) => return,
                 Err(Some(class)) => {
-                    ctx.shard.borrow_mut().on_open_error(class);
+                    if joining {
+                        ctx.shard.borrow_mut().on_join_error(class);
+                    } else {
+                        ctx.shard.borrow_mut().on_open_error(class);
+                    }
                     ctx.shard.borrow_mut().on_close();
                     if !ctx.sleep_for(backoff.next_delay()).await {
                         return;

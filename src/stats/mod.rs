@@ -308,6 +308,14 @@ impl Shard {
         self.interval.errors += 1;
     }
 
+    /// A chat member's join (`--on-open`, `--on-open-expect`) failed after the upgrade
+    /// succeeded: a connect error of `class` (the opening itself is counted as done).
+    pub fn on_join_error(&mut self, class: ErrorClass) {
+        self.count_error(class, 1);
+        self.connect_errors[class.index()] += 1;
+        self.interval.errors += 1;
+    }
+
     pub fn opens_pending(&self) -> u64 {
         self.opens_started.saturating_sub(self.handshake.len() + self.opens_failed)
     }
