@@ -367,7 +367,7 @@ pub struct WsArgs {
     /// messages at -R in total (default 1 msg/s per member); deliveries are matched to their
     /// sends by a {mark} and fan-out latency is measured. Without --on-open or a {conn}/{room}
     /// in the URL, the room is joined with ?room=K (stampede serve's /ws/chat).
-    #[arg(long = "rooms", value_name = "N", conflicts_with = "ping_interval")]
+    #[arg(long = "rooms", value_name = "N", conflicts_with = "ping_interval", value_parser = count())]
     pub rooms: Option<u64>,
     /// Chat: each member joins K rooms (C·K+j mod N, j < K); its messages rotate over them and
     /// the --on-open messages that use {room} are sent once per room.

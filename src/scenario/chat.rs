@@ -44,6 +44,15 @@ enum Body {
     Template(Template, MaskedShared),
 }
 
+/// How a member's connect phase ended.
+enum Connected {
+    In(net::Conn, Vec<u8>),
+    /// Failed (counted, backed off): try again.
+    Retry,
+    /// The run ended.
+    Stop,
+}
+
 /// A member's reused buffers for rendering its messages.
 #[derive(Default)]
 struct Scratch {
@@ -118,7 +127,7 @@ impl ChatScenario {
             Body::Template(t, _) => t.max_len(),
         };
         // The server's copy of a message: ours in an envelope (a few hundred bytes more).
-        let read_start = (longest + 14 + 512).next_power_of_two().clamp(1024, 64 * 1024);
+        let read_start = (longest + 14 + 256).next_power_of_two().clamp(512, 64 * 1024);
         ChatScenario { rooms: Rooms::of(&chat), chat, cfg, key, mask, path, room_query, body, marked, on_open, opcode, live, read_start }
     }
 
@@ -183,6 +192,43 @@ impl ChatScenario {
         live.saturating_sub(1) + self.rooms.remote(room)
     }
 
+    /// Dials, upgrades and joins member `conn`'s rooms (failures counted, backed off).
+    async fn connect(&self, ctx: &Rc<WorkerCtx>, conn: u64, my_rooms: &[u64], backoff: &mut Backoff) -> Connected {
+        let timeout = self.cfg.load.connect.timeout;
+        let Some(mut stream) = net::dial(ctx.run(), &self.cfg.target, &self.cfg.load, backoff).await else { return Connected::Stop };
+        let mut rbuf = Vec::with_capacity(self.read_start);
+        let opened = net::open_with(ctx.run(), &mut stream, &mut rbuf, self.opening(conn, my_rooms[0]), timeout, |i| {
+            parse_answer(i, &self.key, 16 * 1024, &self.cfg.protocols).map(|a| a.map(|a| a.head)).map_err(|_| ErrorClass::Handshake)
+        })
+        .await;
+        let (opened, joining) = match opened {
+            Ok(()) if self.on_open.is_empty() => (Ok(()), false),
+            Ok(()) => {
+                let (frames, count) = self.on_open_frames(conn, my_rooms);
+                let expect = self.chat.on_open_expect.as_deref();
+                (join(ctx, &mut stream, &mut rbuf, frames, count, expect, self.mask, timeout).await, true)
+            }
+            Err(e) => (Err(e), false),
+        };
+        match opened {
+            Ok(()) => Connected::In(stream, rbuf),
+            Err(None) => Connected::Stop,
+            Err(Some(class)) => {
+                if joining {
+                    ctx.shard.borrow_mut().on_join_error(class);
+                } else {
+                    ctx.shard.borrow_mut().on_open_error(class);
+                }
+                ctx.shard.borrow_mut().on_close();
+                if ctx.sleep_for(backoff.next_delay()).await {
+                    Connected::Retry
+                } else {
+                    Connected::Stop
+                }
+            }
+        }
+    }
+
     async fn member(self: Arc<Self>, ctx: &Rc<WorkerCtx>, slot: u64) {
         if !ctx.ramp(slot, self.cfg.load.connect_rate).await {
             return;
@@ -193,39 +239,13 @@ impl ChatScenario {
         let mut buf = Vec::new();
         let mut sc = Scratch::default();
         let mut n: u32 = 0;
-        let timeout = self.cfg.load.connect.timeout;
         while !ctx.finished(clock::now_ns()) {
-            let Some(mut stream) = net::dial(ctx.run(), &self.cfg.target, &self.cfg.load, &mut backoff).await else { return };
-            let mut rbuf = Vec::with_capacity(self.read_start);
-            let opened = net::open_with(ctx.run(), &mut stream, &mut rbuf, self.opening(conn, my_rooms[0]), timeout, |i| {
-                parse_answer(i, &self.key, 16 * 1024, &self.cfg.protocols).map(|a| a.map(|a| a.head)).map_err(|_| ErrorClass::Handshake)
-            })
-            .await;
-            let (opened, joining) = match opened {
-                Ok(()) if self.on_open.is_empty() => (Ok(()), false),
-                Ok(()) => {
-                    let (frames, count) = self.on_open_frames(conn, &my_rooms);
-                    let expect = self.chat.on_open_expect.as_deref();
-                    (join(ctx, &mut stream, &mut rbuf, frames, count, expect, self.mask, timeout).await, true)
-                }
-                Err(e) => (Err(e), false),
+            // Boxed: the connect phase's futures are large and gone once the member is in.
+            let (stream, rbuf) = match Box::pin(self.connect(ctx, conn, &my_rooms, &mut backoff)).await {
+                Connected::In(stream, rbuf) => (stream, rbuf),
+                Connected::Retry => continue,
+                Connected::Stop => return,
             };
-            match opened {
-                Ok(()) => {}
-                Err(None) => return,
-                Err(Some(class)) => {
-                    if joining {
-                        ctx.shard.borrow_mut().on_join_error(class);
-                    } else {
-                        ctx.shard.borrow_mut().on_open_error(class);
-                    }
-                    ctx.shard.borrow_mut().on_close();
-                    if !ctx.sleep_for(backoff.next_delay()).await {
-                        return;
-                    }
-                    continue;
-                }
-            }
             backoff.reset();
             let joined = clock::now_ns().saturating_sub(ctx.start_ns);
             let membership = Membership::join(Arc::clone(&self.live), my_rooms.clone());
@@ -250,14 +270,14 @@ impl ChatScenario {
             if ended && !session.gone.get() {
                 // The messages sent last are still on their way: read them before closing.
                 let drain = ctx.end_ns.map_or(DRAIN_NS, |e| e.saturating_add(DRAIN_NS).saturating_sub(clock::now_ns()));
-                monoio::time::sleep(std::time::Duration::from_nanos(drain)).await;
+                Box::pin(monoio::time::sleep(std::time::Duration::from_nanos(drain))).await;
             }
             // The session ends with our close; the reader waits for the server's.
-            writer.close(1000).await;
+            Box::pin(writer.close(1000)).await;
             let _ = reader.await;
             drop(Rc::try_unwrap(writer).ok().and_then(WsWriter::into_half));
             ctx.shard.borrow_mut().on_close();
-            if !ended && !ctx.sleep_for(backoff.next_delay()).await {
+            if !ended && !Box::pin(ctx.sleep_for(backoff.next_delay())).await {
                 return;
             }
         }
@@ -301,7 +321,7 @@ impl ChatScenario {
                 }
                 if let (Some(p), Some(h)) = (next_ping, hb) {
                     if now >= p {
-                        writer.ping(b"stampede").await;
+                        Box::pin(writer.ping(b"stampede")).await;
                         ctx.shard.borrow_mut().on_bytes_written(6 + 8);
                         if pong_due.is_none() {
                             pong_due = Some((now, now.saturating_add(h.pong_timeout.as_nanos() as u64)));
@@ -318,7 +338,9 @@ impl ChatScenario {
             let expected = self.message(buf, sc, conn, room, *n, t.saturating_sub(ctx.start_ns), now.saturating_sub(ctx.start_ns));
             *n = n.wrapping_add(1);
             let len = buf.len() as u64;
-            let (res, b) = writer.write_own(std::mem::take(buf)).await;
+            // Boxed: the write's future lives only while a message goes out, not in every
+            // idle member.
+            let (res, b) = Box::pin(writer.write_own(std::mem::take(buf))).await;
             *buf = b;
             if res.is_err() {
                 return;

@@ -170,13 +170,13 @@ pub async fn deliveries<R: AsyncReadRent, W: AsyncWriteRent>(mut rd: R, mut rbuf
                     ctx.shard.borrow_mut().on_close_code(code);
                     // Before our close: the server ended the session (1011 keepalive, 1008...).
                     failed(ErrorClass::ClosedEarly, &r);
-                    r.writer.close(1000).await;
+                    Box::pin(r.writer.close(1000)).await;
                     return rd;
                 }
                 Some(Event::Ping(payload)) => {
                     let payload = payload.to_vec();
                     rbuf.drain(..n);
-                    r.writer.pong(&payload).await;
+                    Box::pin(r.writer.pong(&payload)).await;
                     // A masked pong: 2 header bytes, 4 of mask, the payload (≤ 125).
                     ctx.shard.borrow_mut().on_bytes_written(6 + payload.len() as u64);
                     continue;
