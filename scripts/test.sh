@@ -24,6 +24,15 @@ if ! scripts/peers-asr.sh >/dev/null; then
         exit 1
     fi
 fi
+# tests/chat_peers.rs checks the chat servers and `stampede ws --rooms` against a Node `ws` relay
+# (tests/peers/ws_relay.js): scripts/peers-node.sh installs ws@8 into its cache (npm). The Python
+# chat app (tests/peers/chat_server.py) uses the venv of scripts/peers-asr.sh above.
+if ! scripts/peers-node.sh >/dev/null; then
+    if [ "${CI:-}" = true ]; then
+        echo "scripts/test.sh: scripts/peers-node.sh failed (CI=true: the chat peer tests must run)" >&2
+        exit 1
+    fi
+fi
 skipped_file=$(mktemp "${TMPDIR:-/tmp}/stampede-skipped.XXXXXX")
 trap 'rm -f "$skipped_file"' EXIT
 rc=0

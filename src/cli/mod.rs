@@ -443,6 +443,13 @@ pub struct ServeArgs {
     /// Mock ASR: sessions at once; over it the upgrade is closed with 1013 (try again later).
     #[arg(long = "asr-max-sessions", value_name = "N")]
     pub asr_max_sessions: Option<u64>,
+    /// Chat (/ws/chat, /ws/u{N}, /ws/chat/json): ping every member this often (e.g. 500ms);
+    /// a member whose pong is --ws-ping-timeout late is closed with 1011 [default: no pings].
+    #[arg(long = "ws-ping-interval", value_name = "TIME", value_parser = duration())]
+    pub ws_ping_interval: Option<Duration>,
+    /// Chat keepalive: how long a pong may take [default: the --ws-ping-interval].
+    #[arg(long = "ws-ping-timeout", value_name = "TIME", value_parser = duration())]
+    pub ws_ping_timeout: Option<Duration>,
     /// Misbehave on purpose, repeatable: KIND or KIND:RATE (reset, stall, drip, bad-status, huge-head, bad-chunk, short-body, garbage, accept-close, no-accept, ws-*); --help lists them.
     #[arg(long = "fault", value_name = "KIND[:RATE]", long_help = crate::server::fault::HELP)]
     pub faults: Vec<String>,

@@ -38,6 +38,7 @@ pub(super) fn demo(a: &DemoArgs) -> Result<i32> {
         raw_listen: None,
         unix: None,
         tls: None,
+        chat: Default::default(),
     };
     let handle = server::start(&settings)?;
     let url = format!("http://{}{}", handle.local_addr(), a.path);

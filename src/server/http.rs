@@ -118,8 +118,8 @@ enum Next {
     WsEcho(Option<fault::WsFault>),
     /// The 101 is buffered: after it, the mock recogniser (FunASR's protocol in this flavour).
     WsAsr(Option<super::asr::Flavour>),
-    /// The 101 is buffered: after it, a chat room member.
-    WsChat { room: String },
+    /// The 101 is buffered: after it, a chat member (raw room or JSON groups).
+    WsChat(super::chat::Mode),
 }
 
 async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindow, faults: &Picker) {
@@ -163,7 +163,10 @@ async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindo
             },
             Next::WsEcho(f) => return super::ws::echo(stream, rbuf, faults, f).await,
             Next::WsAsr(f) => return super::asr::session(stream, rbuf, shared, f).await,
-            Next::WsChat { room } => return super::chat::session(stream, rbuf, room).await,
+            Next::WsChat(mode) => {
+                drop(wbuf); // a member may live long: keep only its own small buffers
+                return super::chat::session(stream, rbuf, mode, shared.chat).await;
+            }
             Next::Delay { ms, keep_alive, head_only } => {
                 monoio::time::sleep(Duration::from_millis(ms)).await;
                 let body = b"delayed\n";
@@ -325,15 +328,19 @@ fn respond(req: &RequestHead, input: &[u8], w: &mut Vec<u8>) -> Next {
     let path = path_of(req, input);
     let getlike = matches!(req.method, Method::Get | Method::Head);
     let funasr = path.strip_prefix("/asr/funasr/").and_then(super::asr::Flavour::from_name);
-    if path == "/ws/echo" || path == "/asr" || path == "/ws/chat" || funasr.is_some() {
+    let chat_user = super::chat_json::user_of(path, raw);
+    if path == "/ws/echo" || path == "/asr" || path == "/ws/chat" || funasr.is_some() || chat_user.is_some() {
         if !upgrade(req, input, w) {
             return close_after(req);
         }
         return match path {
             "/asr" => Next::WsAsr(None),
             _ if funasr.is_some() => Next::WsAsr(funasr),
-            "/ws/chat" => Next::WsChat { room: super::chat::room_of(raw) },
-            _ => Next::WsEcho(None),
+            "/ws/chat" => Next::WsChat(super::chat::Mode::Raw { room: super::chat::room_of(raw) }),
+            _ => match chat_user {
+                Some(user) => Next::WsChat(super::chat::Mode::Json { user }),
+                None => Next::WsEcho(None),
+            },
         };
     }
     let head_only = req.method == Method::Head;

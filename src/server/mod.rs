@@ -12,11 +12,14 @@
 
 pub mod asr;
 pub mod chat;
+mod chat_json;
 pub mod fault;
 pub mod http;
 pub mod raw;
 pub mod unix;
 pub mod ws;
+
+pub use chat::ChatSettings;
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
@@ -57,6 +60,8 @@ pub struct ServeConfig {
     /// Serve TLS (https, wss) on `listen` with this configuration; the Unix socket and the raw
     /// echo stay plain.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Chat keepalive (`--ws-ping-interval`, `--ws-ping-timeout`).
+    pub chat: ChatSettings,
 }
 
 /// A stream the server speaks over: TCP, a Unix socket, or a wrapper such as TLS. The server's
@@ -208,6 +213,7 @@ pub(crate) struct Shared {
     pub asr: AsrMock,
     pub asr_sessions: AtomicU64,
     pub faults: fault::FaultPlan,
+    pub chat: chat::ChatSettings,
 }
 
 /// What one worker's accept loops share (its rate window and fault draws): a worker that accepts
@@ -299,6 +305,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         asr: cfg.asr,
         asr_sessions: AtomicU64::new(0),
         faults: cfg.faults.clone(),
+        chat: cfg.chat,
     });
     // block_on picks io_uring exactly when this probe succeeds, so the probe names the driver.
     let driver = if runtime::io_uring_usable() { DriverKind::IoUring } else { DriverKind::Epoll };

@@ -30,6 +30,7 @@ pub fn loopback() -> ServeConfig {
         raw_listen: None,
         unix: None,
         tls: None,
+        chat: Default::default(),
     }
 }
 

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
-use crate::server::{AsrMock, ServeConfig};
+use crate::server::{AsrMock, ChatSettings, ServeConfig};
 
 use super::load::usable_cpus;
 
@@ -54,6 +54,14 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
         }
         _ => None,
     };
+    let chat = match (a.ws_ping_interval, a.ws_ping_timeout) {
+        (Some(i), _) if i.is_zero() => return Err(Error::usage("--ws-ping-interval must be above 0")),
+        (_, Some(t)) if t.is_zero() => return Err(Error::usage("--ws-ping-timeout must be above 0")),
+        (None, Some(_)) => return Err(Error::usage("--ws-ping-timeout needs --ws-ping-interval")),
+        (interval, timeout) => {
+            ChatSettings { ping_interval: interval, ping_timeout: timeout.or(interval).unwrap_or(ChatSettings::default().ping_timeout) }
+        }
+    };
     Ok(ServeConfig {
         listen,
         threads,
@@ -66,5 +74,6 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
         raw_listen,
         unix: a.unix.clone(),
         tls,
+        chat,
     })
 }
