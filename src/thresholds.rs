@@ -58,14 +58,18 @@ pub enum Metric {
     TargetCpu,
     /// Peak resident memory of the `--monitor-pid` targets (summed), in bytes.
     TargetRss,
+    /// Chat: deliveries to other members in time over those expected, in %.
+    Delivered,
+    /// Chat: fan-out latency (from the sender's intended time) at this quantile, in ms.
+    Fanout(f64),
 }
 
 impl Metric {
     /// The unit of the measured value, as the reports print it after the number.
     pub fn unit(self) -> &'static str {
         match self {
-            Metric::Latency(_) | Metric::MeanLatency => " ms",
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu => " %",
+            Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => " ms",
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu | Metric::Delivered => " %",
             Metric::TargetRss => " B",
             Metric::Rate => "/s",
         }
@@ -90,7 +94,7 @@ pub struct Verdict {
     pub passed: bool,
 }
 
-const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%, failed requests: transport, protocol, a status not expected, a failed check), rps, status_NNN (%), checks (% of answers passing every check), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB); OP is <, <=, > or >=";
+const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%, failed requests: transport, protocol, a status not expected, a failed check), rps, status_NNN (%), checks (% of answers passing every check), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB), chat: delivered (%), fanout.p50|p90|p95|p99|p999|max (durations); OP is <, <=, > or >=";
 
 impl Threshold {
     /// Whether the per-second figures of a run in progress can judge it (latency, errors,
@@ -106,6 +110,8 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
     let (name, rest) = s.split_at(at);
     // `knowledge.p95`: a named request of a mix (but `p99.9` is a percentile).
     let (scope, name) = match name.split_once('.') {
+        // `fanout.p99`: the chat fan-out latency, not a named request.
+        Some(("fanout", _)) => (None, name),
         Some((scope, metric)) if name != "p99.9" && !scope.is_empty() => {
             if !scope.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
                 return Err(format!("'{expr}': '{scope}' is not a request name (letters, digits, - and _)"));
@@ -134,15 +140,24 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
         "checks" => Metric::Checks,
         "target_cpu" => Metric::TargetCpu,
         "target_rss" => Metric::TargetRss,
+        "delivered" => Metric::Delivered,
+        "fanout.p50" => Metric::Fanout(0.5),
+        "fanout.p90" => Metric::Fanout(0.9),
+        "fanout.p95" => Metric::Fanout(0.95),
+        "fanout.p99" => Metric::Fanout(0.99),
+        "fanout.p999" | "fanout.p99.9" => Metric::Fanout(0.999),
+        "fanout.max" => Metric::Fanout(1.0),
         n => match n.strip_prefix("status_").and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..1000).contains(c)) {
             Some(code) => Metric::StatusShare(code),
             None => return Err(format!("'{expr}': unknown metric '{name}'; {HELP}")),
         },
     };
     let limit = match metric {
-        Metric::Latency(_) | Metric::MeanLatency => parse_duration(value).map_err(|e| format!("'{expr}': {e}"))?.as_secs_f64() * 1000.0,
+        Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => {
+            parse_duration(value).map_err(|e| format!("'{expr}': {e}"))?.as_secs_f64() * 1000.0
+        }
         Metric::TargetRss => crate::units::parse_size(value).map_err(|e| format!("'{expr}': {e}"))? as f64,
-        Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu => {
+        Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu | Metric::Delivered => {
             let v = value.strip_suffix('%').ok_or_else(|| format!("'{expr}': give a percentage, e.g. 1%"))?;
             v.parse::<f64>().map_err(|_| format!("'{expr}': '{value}' is not a percentage"))?
         }
@@ -180,6 +195,13 @@ fn actual(metric: Metric, r: &RunResult) -> Option<f64> {
         Metric::TargetCpu if !r.monitor.is_empty() => r.monitor.iter().map(|m| m.cpu_mean()).sum::<Option<f64>>(),
         Metric::TargetRss if !r.monitor.is_empty() => r.monitor.iter().map(|m| m.rss_peak().map(|b| b as f64)).sum::<Option<f64>>(),
         Metric::TargetCpu | Metric::TargetRss => None,
+        // Only a run whose messages carry a mark can say what was delivered.
+        Metric::Delivered => s.chat().filter(|c| c.marked).and_then(|c| c.delivered_pct()),
+        Metric::Fanout(q) => s
+            .chat()
+            .map(|c| &c.delivery)
+            .filter(|h| !h.is_empty())
+            .map(|h| (if q >= 1.0 { h.max() } else { h.value_at_quantile(q) }) as f64 / 1e6),
     }
 }
 
@@ -203,8 +225,8 @@ pub fn render(thresholds: &[Threshold], verdicts: &[Verdict]) -> String {
     for (t, v) in thresholds.iter().zip(verdicts) {
         // Memory reads in MiB; the rest in its own unit.
         let (unit, scale) = match t.metric {
-            Metric::Latency(_) | Metric::MeanLatency => (" ms", 1.0),
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu => (" %", 1.0),
+            Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => (" ms", 1.0),
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu | Metric::Delivered => (" %", 1.0),
             Metric::TargetRss => (" MiB", 1.0 / 1048576.0),
             Metric::Rate => ("/s", 1.0),
         };
@@ -257,6 +279,26 @@ mod tests {
     }
     use crate::stats::report::RunMeta;
     use crate::stats::{ErrorClass, Shard};
+
+    #[test]
+    fn chat_thresholds_read_the_delivery_accounting() {
+        let rules: Vec<Threshold> =
+            ["delivered>99%", "delivered>=99%", "fanout.p99<200ms", "fanout.max<5ms"].iter().map(|t| parse(t).unwrap()).collect();
+        assert_eq!(rules[2].scope, None, "fanout is not a named request");
+        let meta = RunMeta { threads: 1, duration_s: 1.0, ..Default::default() };
+        let r = RunResult::new(meta.clone(), Shard::new());
+        assert!(judge(&rules, &r).iter().all(|v| v.actual.is_none() && !v.passed), "no chat: no data");
+        let mut s = Shard::new();
+        s.on_marked_broadcast(100, 100);
+        for i in 0..99u64 {
+            s.on_arrival(crate::stats::Arrival::Other { corrected_ns: (i + 1) * 100_000, service_ns: 1, late: false });
+        }
+        s.on_arrival(crate::stats::Arrival::ToSelf);
+        let v = judge(&rules, &RunResult::new(meta, s));
+        assert_eq!(v[0].actual, Some(99.0));
+        assert_eq!((v[0].passed, v[1].passed, v[2].passed, v[3].passed), (false, true, true, false), "{v:?}");
+        assert!(render(&rules, &v).contains("FAIL  delivered>99%"), "{}", render(&rules, &v));
+    }
 
     fn result() -> RunResult {
         let mut s = Shard::new();

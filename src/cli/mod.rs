@@ -421,7 +421,9 @@ pub struct WsArgs {
     /// Message payload size in bytes (units allowed: 4KiB), filled with a fixed pattern.
     #[arg(long = "size", default_value = "64", value_name = "BYTES", conflicts_with = "message", value_parser = size())]
     pub size: u64,
-    /// Message payload: TEXT, or @FILE to read it from a file.
+    /// Message payload: TEXT, or @FILE to read it from a file. With --rooms, a template:
+    /// {conn}, {room}, {seq}, {payload:N} (N filler bytes) and {mark} (what matches each
+    /// delivery to its send; without it deliveries are not matched, frames only counted).
     #[arg(long = "message", value_name = "TEXT|@FILE")]
     pub message: Option<String>,
     /// Send text frames (payload must be UTF-8).
@@ -433,10 +435,29 @@ pub struct WsArgs {
     /// Idle/heartbeat mode: hold the connections and send a ping on each every TIME; report pong latency.
     #[arg(long = "ping-interval", value_name = "TIME", conflicts_with = "rate", value_parser = duration())]
     pub ping_interval: Option<Duration>,
-    /// Chat mode: each connection joins room (slot mod N) via ?room=K, sends messages with a
-    /// timestamp at -R in total (default 1 msg/s per connection), and fan-out latency is measured.
-    #[arg(long = "rooms", value_name = "N", conflicts_with = "ping_interval")]
+    /// Chat mode: connection C (0, 1, ... across the run) is a member of room C mod N, sends
+    /// messages at -R in total (default 1 msg/s per member); deliveries are matched to their
+    /// sends by a {mark} and fan-out latency is measured. Without --on-open or a {conn}/{room}
+    /// in the URL, the room is joined with ?room=K (stampede serve's /ws/chat).
+    #[arg(long = "rooms", value_name = "N", conflicts_with = "ping_interval", value_parser = count())]
     pub rooms: Option<u64>,
+    /// Chat: each member joins K rooms (C·K+j mod N, j < K); its messages rotate over them and
+    /// the --on-open messages that use {room} are sent once per room.
+    #[arg(long = "rooms-per-conn", value_name = "K", default_value_t = 1, requires = "rooms")]
+    pub rooms_per_conn: u64,
+    /// Chat: a message sent after the upgrade, before the load (repeatable; a template like
+    /// --message: {conn}, {room}, {seq}), e.g. '{"type":"join","group_id":"g{room}"}'.
+    #[arg(long = "on-open", value_name = "MSG", requires = "rooms")]
+    pub on_open: Vec<String>,
+    /// Chat: each --on-open message waits (up to --connect-timeout) for a frame containing
+    /// TEXT (e.g. joined); none is a connect error (check_failed). Membership counts from it.
+    #[arg(long = "on-open-expect", value_name = "TEXT", requires = "on_open")]
+    pub on_open_expect: Option<String>,
+    /// Send a ping every INTERVAL (chat members on their own; echo connections before the next
+    /// batch due); a pong missing after INTERVAL (or --timeout, if shorter) is an error
+    /// (protocol: pong timeout) and closes the connection. Server pings are always answered.
+    #[arg(long = "heartbeat", value_name = "INTERVAL", value_parser = duration(), conflicts_with = "ping_interval")]
+    pub heartbeat: Option<Duration>,
     /// Extra header on the upgrade request "Name: value" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,

@@ -47,7 +47,7 @@ pub fn run_ws(cfg: WsConfig) -> Result<i32> {
     let plan = plan_for(&cfg.target, &cfg.load);
     let load = cfg.load.clone();
     match cfg.mode {
-        WsMode::Chat { rooms, .. } => run_scenario(Arc::new(ChatScenario::new(cfg, rooms, nonce()?)), &load, plan, &what, "", None),
+        WsMode::Chat { .. } => run_scenario(Arc::new(ChatScenario::new(cfg, nonce()?)), &load, plan, &what, "", None),
         WsMode::Echo { .. } | WsMode::Ping => run_scenario(Arc::new(WsScenario::ws(cfg, nonce()?)), &load, plan, &what, "", None),
     }
 }

@@ -259,6 +259,40 @@ pub struct WsConfig {
     /// Subprotocols offered on the upgrade (validated tokens, in order).
     pub protocols: Vec<String>,
     pub load: LoadConfig,
+    /// `--rooms`: what each member sends and how deliveries are matched.
+    pub chat: Option<ChatConfig>,
+    /// `--heartbeat`: a client ping this often; a pong missing after the pong timeout fails.
+    pub heartbeat: Option<Heartbeat>,
+}
+
+/// `--heartbeat INTERVAL`: pings every `every`, each answered within `pong_timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub every: Duration,
+    pub pong_timeout: Duration,
+}
+
+/// A chat run (`ws --rooms`): the members' rooms and messages.
+#[derive(Clone, Debug)]
+pub struct ChatConfig {
+    pub rooms: u64,
+    /// `--rooms-per-conn`: rooms each member joins (messages rotate over them).
+    pub rooms_per_conn: u64,
+    /// Members in the whole run, and this process's part of them (`first..first + len`).
+    pub total: u64,
+    pub first: u64,
+    pub len: u64,
+    /// The message template (`--message`); `None`: the raw relay's default payload with a mark
+    /// at its start.
+    pub message: Option<String>,
+    /// Text frames (binary with `--binary`, or the default payload).
+    pub text: bool,
+    /// The URL path names the member (`{conn}`, `{room}`): no `?room=` is added.
+    pub path_template: bool,
+    /// `--on-open`: sent after the upgrade (once per room when they use `{room}`).
+    pub on_open: Vec<String>,
+    /// `--on-open-expect`: a frame containing this answers each on-open message.
+    pub on_open_expect: Option<Vec<u8>>,
 }
 
 /// A validated `stampede raw` run.

@@ -374,7 +374,8 @@ impl<W: Wire> Exchange<W> {
         }
         match parsed {
             Parsed::More | Parsed::Complete => Ok(()),
-            Parsed::Ends(ErrorClass::ClosedEarly) => closed(None), // the server's close, counted by its code
+            // The server's close before the end (1011 keepalive, 1008 policy...): an error, and its code.
+            Parsed::Ends(ErrorClass::ClosedEarly) => closed(Some(ErrorClass::ClosedEarly)),
             Parsed::Ends(class) => closed(Some(class)),
             Parsed::Unsolicited => closed(Some(ErrorClass::Unsolicited)),
         }

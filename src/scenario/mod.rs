@@ -20,6 +20,8 @@ pub mod asr;
 pub mod asr_rules;
 pub mod chat;
 pub mod checks;
+pub mod chat_read;
+pub mod chat_rooms;
 pub mod exchange;
 pub mod http;
 pub mod http_template;

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use super::codec::{decode_hist, encode_hist};
 use super::report::{ms, RunMeta, RunResult};
 use super::result::{
-    AccountingDoc, AsrDoc, Bytes, ChatDoc, ChecksDoc, Connections, FinalLatency, Generator, Histograms, Latency, Loop, OpeningsDoc,
+    AccountingDoc, AsrDoc, Bytes, ChatDoc, ChecksDoc, Connections, DeliveryDoc, FinalLatency, Generator, Histograms, Latency, Loop, OpeningsDoc,
     PartDoc, PartLatency, Rate, Requests, ResultDoc, Segments, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
 };
 use super::timeline::{IntervalRec, MonitorSeries, StageResult};
@@ -95,6 +95,19 @@ fn chat(s: &Shard) -> Option<ChatDoc> {
         deliveries: c.deliveries,
         deliveries_per_message: if c.broadcasts > 0 { c.deliveries as f64 / c.broadcasts as f64 } else { 0.0 },
         delivery_latency_ms: short(&c.delivery),
+        accounting: (c.marked || c.unmarked > 0 || c.expected > 0).then(|| DeliveryDoc {
+            marked: c.marked,
+            expected: c.expected,
+            delivered: c.delivered,
+            delivered_pct: c.delivered_pct(),
+            lost: c.lost(),
+            late: c.late,
+            duplicated: c.duplicated,
+            self_deliveries: c.self_deliveries,
+            before_join: c.before_join,
+            unmarked: c.unmarked,
+            service_latency_ms: short(&c.delivery_service),
+        }),
     })
 }
 
@@ -135,6 +148,7 @@ fn histograms(s: &Shard) -> Histograms {
         first_partial: of(asr.map(|a| &a.first_partial)),
         rtf_permille: of(asr.map(|a| &a.rtf_permille)),
         delivery: of(s.chat().map(|c| &c.delivery)),
+        delivery_service: s.chat().filter(|c| c.marked).map(|c| encode_hist(&c.delivery_service)),
         segment_latency: asr.filter(|a| a.audio_ms > 0).map(|a| encode_hist(&a.segment_latency)),
     }
 }
@@ -346,6 +360,15 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
             broadcasts: c.messages_sent,
             deliveries: c.deliveries,
             delivery: optional(&h.delivery)?,
+            delivery_service: optional(&h.delivery_service)?,
+            expected: c.accounting.as_ref().map_or(0, |a| a.expected),
+            delivered: c.accounting.as_ref().map_or(0, |a| a.delivered),
+            late: c.accounting.as_ref().map_or(0, |a| a.late),
+            duplicated: c.accounting.as_ref().map_or(0, |a| a.duplicated),
+            self_deliveries: c.accounting.as_ref().map_or(0, |a| a.self_deliveries),
+            before_join: c.accounting.as_ref().map_or(0, |a| a.before_join),
+            unmarked: c.accounting.as_ref().map_or(0, |a| a.unmarked),
+            marked: c.accounting.as_ref().is_some_and(|a| a.marked),
         })),
         (None, None) => ScenarioStats::Plain,
     };

@@ -28,10 +28,12 @@ pub enum ProtocolReason {
     TooLong,
     /// Any other malformed message (a streaming recogniser's, a chat frame).
     BadMessage,
+    /// No pong to a heartbeat ping within its timeout (`ws --heartbeat`).
+    NoPong,
 }
 
 impl ProtocolReason {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
     pub const ALL: [ProtocolReason; Self::COUNT] = [
         ProtocolReason::TooManyHeaders,
         ProtocolReason::HeadTooLarge,
@@ -45,6 +47,7 @@ impl ProtocolReason {
         ProtocolReason::EchoMismatch,
         ProtocolReason::TooLong,
         ProtocolReason::BadMessage,
+        ProtocolReason::NoPong,
     ];
 
     /// The reason as reports name it (`protocol: too many headers`), also its JSON key.
@@ -62,6 +65,7 @@ impl ProtocolReason {
             ProtocolReason::EchoMismatch => "echo mismatch",
             ProtocolReason::TooLong => "answer too long",
             ProtocolReason::BadMessage => "bad message",
+            ProtocolReason::NoPong => "pong timeout",
         }
     }
 

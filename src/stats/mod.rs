@@ -30,7 +30,7 @@ use hdrhistogram::Histogram;
 
 pub use checks::{CheckCounts, Judged};
 pub use errors::{Classified, ErrorClass, ProtocolReason};
-pub use parts::{AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats};
+pub use parts::{Arrival, AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats};
 use result::ScenarioKind;
 
 /// `sent = ok + errors + in flight`: what became of every request (message, session) sent.
@@ -336,6 +336,14 @@ impl Shard {
         self.interval.errors += 1;
     }
 
+    /// A chat member's join (`--on-open`, `--on-open-expect`) failed after the upgrade
+    /// succeeded: a connect error of `class` (the opening itself is counted as done).
+    pub fn on_join_error(&mut self, class: ErrorClass) {
+        self.count_error(class, 1);
+        self.connect_errors[class.index()] += 1;
+        self.interval.errors += 1;
+    }
+
     pub fn opens_pending(&self) -> u64 {
         self.opens_started.saturating_sub(self.handshake.len() + self.opens_failed)
     }
@@ -397,13 +405,49 @@ impl Shard {
         self.interval.sent += 1;
     }
 
+    /// Chat: a marked message went out to a room whose other live members number `expected`.
+    pub fn on_marked_broadcast(&mut self, bytes: u64, expected: u64) {
+        self.on_broadcast(bytes);
+        let chat = self.ext.chat_mut();
+        chat.marked = true;
+        chat.expected += expected;
+    }
+
     /// Chat: a room message arrived, `latency_ns` after its sender meant to send it.
     pub fn on_delivery(&mut self, latency_ns: u64) {
+        self.on_arrival(Arrival::Other { corrected_ns: latency_ns, service_ns: latency_ns, late: false });
+    }
+
+    /// Chat: a frame arrived at a member (see [`Arrival`]).
+    pub fn on_arrival(&mut self, a: Arrival) {
         let chat = self.ext.chat_mut();
-        chat.deliveries += 1;
-        record(&mut chat.delivery, latency_ns);
-        self.interval.responses += 1;
-        record(&mut self.interval.latency, latency_ns);
+        match a {
+            Arrival::Other { corrected_ns, service_ns, late } => {
+                chat.deliveries += 1;
+                if late {
+                    chat.late += 1;
+                } else {
+                    chat.delivered += 1;
+                }
+                record(&mut chat.delivery, corrected_ns);
+                record(&mut chat.delivery_service, service_ns);
+                self.interval.responses += 1;
+                record(&mut self.interval.latency, corrected_ns);
+            }
+            Arrival::Duplicate => {
+                chat.deliveries += 1;
+                chat.duplicated += 1;
+            }
+            Arrival::ToSelf => {
+                chat.deliveries += 1;
+                chat.self_deliveries += 1;
+            }
+            Arrival::BeforeJoin => {
+                chat.deliveries += 1;
+                chat.before_join += 1;
+            }
+            Arrival::Unmarked => chat.unmarked += 1,
+        }
     }
 
     /// A failure outside any request or connect (a chat connection's malformed frame).
@@ -531,6 +575,12 @@ impl Shard {
     /// Chat messages sent (0 outside chat).
     pub fn broadcasts(&self) -> u64 {
         self.chat().map_or(0, |c| c.broadcasts)
+    }
+
+    /// What a chat run got back: its deliveries, or, when its messages carry no mark, the
+    /// frames it received (0 outside chat).
+    pub fn chat_answers(&self) -> u64 {
+        self.chat().map_or(0, |c| if c.marked { c.deliveries } else { c.deliveries + c.unmarked })
     }
 
     /// Chat messages delivered (0 outside chat).

@@ -331,3 +331,39 @@ fn late_sends_against_a_fast_service_are_called_the_generators_own_pacing() {
     // an old result without the field loads, with no mode
     assert!(at(&RunResult::new(meta(Some(10.0), 1.0), shard(10, 0)).to_json(), "pacing").is_null());
 }
+
+#[test]
+fn chat_accounting_round_trips_and_merges_losslessly() {
+    use crate::stats::Arrival;
+    let part = |others: u64| {
+        let mut s = Shard::for_kind(Some(crate::stats::result::ScenarioKind::WsChat));
+        s.on_marked_broadcast(100, others + 1);
+        for i in 0..others {
+            s.on_arrival(Arrival::Other { corrected_ns: (i + 1) * MS, service_ns: (i + 1) * MS / 2, late: i == 0 });
+        }
+        for a in [Arrival::ToSelf, Arrival::Duplicate, Arrival::BeforeJoin, Arrival::Unmarked] {
+            s.on_arrival(a);
+        }
+        s
+    };
+    let (a, b) = (part(3), part(5));
+    let doc = |s: &Shard| RunResult::new(meta(Some(10.0), 1.0), s.clone()).to_json();
+    let merged = {
+        let back = |s: &Shard| RunResult::from_json(&doc(s)).unwrap().shard;
+        let mut m = back(&a);
+        m.merge(&back(&b));
+        m
+    };
+    let c = merged.chat().expect("the chat part");
+    // 10 expected, 6 in time + 2 late, so 2 lost; counters add, histograms merge
+    assert_eq!((c.broadcasts, c.expected, c.delivered, c.late, c.lost()), (2, 10, 6, 2, 2));
+    assert_eq!((c.duplicated, c.self_deliveries, c.before_join, c.unmarked, c.deliveries), (2, 2, 2, 2, 14));
+    assert_eq!((c.delivery.len(), c.delivery_service.len(), c.delivery.max() / MS), (8, 8, 5));
+    assert!(c.marked);
+    let v = RunResult::new(meta(Some(10.0), 1.0), merged.clone()).to_json();
+    assert_eq!(at(&v, "chat.accounting.lost").as_u64(), Some(2), "{v}");
+    assert_eq!(at(&v, "chat.accounting.delivered_pct").as_f64(), Some(60.0), "{v}");
+    let text = RunResult::new(meta(Some(10.0), 1.0), merged).render_text();
+    assert!(text.contains("Delivery   10 expected, 6 delivered to others (60.00%), 2 lost, 2 late, 2 duplicated"), "{text}");
+    assert!(text.contains("2 frames without a mark"), "{text}");
+}

@@ -344,6 +344,9 @@ pub struct Histograms {
     pub rtf_permille: Option<String>,
     #[serde(default)]
     pub delivery: Option<String>,
+    /// Chat fan-out from the actual send, in results written since the delivery accounting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_service: Option<String>,
     /// Streaming results written since segments were counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment_latency: Option<String>,
@@ -404,9 +407,39 @@ pub struct FinalLatency {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatDoc {
     pub messages_sent: u64,
+    /// Frames with a valid mark received by the members (their own messages included).
     pub deliveries: u64,
     pub deliveries_per_message: f64,
+    /// Fan-out latency to the other members, from the sender's intended time (corrected).
     pub delivery_latency_ms: Short,
+    /// The delivery accounting, in results written since messages carry a mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounting: Option<DeliveryDoc>,
+}
+
+/// Chat delivery accounting: every message expects one delivery per other live member of its
+/// room; `lost` = expected − delivered − late.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryDoc {
+    /// False when the messages carried no `{mark}`: deliveries could not be matched and only
+    /// frames are counted (`unmarked`).
+    pub marked: bool,
+    pub expected: u64,
+    /// First copies to other members within `--timeout`.
+    pub delivered: u64,
+    /// `delivered` over `expected`, in %.
+    pub delivered_pct: Option<f64>,
+    pub lost: u64,
+    pub late: u64,
+    pub duplicated: u64,
+    pub self_deliveries: u64,
+    /// Copies of messages sent before the receiving member had joined (not expected of it).
+    #[serde(default)]
+    pub before_join: u64,
+    /// Frames without a valid mark (acks, notices, error replies).
+    pub unmarked: u64,
+    /// Fan-out latency from the actual send (service).
+    pub service_latency_ms: Short,
 }
 
 /// A named request of a mix (`by_name`).

@@ -400,6 +400,29 @@ impl RunResult {
             fmt_q(&c.delivery, 0.99),
             fmt_q(&c.delivery, 1.0)
         );
+        if c.marked {
+            let pct = c.delivered_pct().map_or("-".to_string(), |p| format!("{p:.2}%"));
+            let _ = writeln!(
+                o,
+                "Delivery   {} expected, {} delivered to others ({pct}), {} lost, {} late, {} duplicated, {} to the sender itself, {} sent before the receiver joined",
+                c.expected,
+                c.delivered,
+                c.lost(),
+                c.late,
+                c.duplicated,
+                c.self_deliveries,
+                c.before_join
+            );
+            let pcts: [(&str, f64); 5] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)];
+            let row = |h: &Histogram<u64>| pcts.iter().map(|(n, q)| format!("{n} {}", fmt_q(h, *q))).collect::<Vec<_>>().join(" ");
+            let _ = writeln!(o, "Fan-out    corrected {}", row(&c.delivery));
+            let _ = writeln!(o, "           service   {}", row(&c.delivery_service));
+        } else if c.broadcasts > 0 && c.unmarked > 0 {
+            let _ = writeln!(o, "Delivery   not matched: the messages carry no {{mark}}, so frames are only counted");
+        }
+        if c.unmarked > 0 {
+            let _ = writeln!(o, "           {} frames without a mark (acks, notices, errors): not deliveries", c.unmarked);
+        }
     }
 
     /// Streaming sessions (ASR): transcript updates, segments, final latency, frame pacing,

@@ -8,6 +8,7 @@ use crate::cmd::write_atomically;
 use crate::config::LoadConfig;
 use crate::error::{exit, Error, Result};
 use crate::stats::report::RunResult;
+use crate::stats::ErrorClass::Check;
 use crate::thresholds::{self, Verdict};
 
 /// Prints the report, writes the JSON result (and side lines), judges thresholds; the exit code.
@@ -21,8 +22,9 @@ pub(super) fn report(mut result: RunResult, load: &LoadConfig, busiest: Option<f
     let _ = std::io::stdout().flush();
     let shard = &result.shard;
     let no_answer =
-        // (an answer that failed a check, or whose status was not expected, is still an answer)
-        shard.answers() + shard.deliveries() == 0
+        // (an answer that failed a check, or whose status was not expected, is still an answer;
+        // a chat join that did not get its expected answer is not)
+        (shard.answers() + shard.chat_answers()).saturating_sub(shard.connect_errors_of(Check)) == 0
             && shard.requests_total() + shard.connects_attempted > 0
             && !result.meta.interrupted;
     // What makes the run fail, for JUnit's one failed case when no threshold says more.
