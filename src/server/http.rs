@@ -1,6 +1,7 @@
 //! What one server connection says: routes, pipelined responses, throttling answers.
 //!
-//! One task per connection, a read and a write buffer allocated at accept and reused; every
+//! One task per connection; its read and write buffers are lent by the worker while it has
+//! bytes to read or answer (an idle keep-alive connection holds none); every
 //! complete request in the read buffer is answered into the write buffer, then one write goes
 //! out (pipelining). Large bodies are written as slices of one static pattern, never built per
 //! request. Routes: `/`, `/bytes/N`, `/delay/MS`, `/status/CODE`, `POST /echo`, `/chunked/N`,
@@ -18,6 +19,7 @@ use monoio::io::AsyncWriteRentExt;
 use super::fault::{self, Fault, Picker};
 use super::{Establish, Listener, ServerConn, Shared, Worker};
 use crate::clock;
+use crate::net::{Lender, Loan};
 use crate::proto::http::request::{parse_request, Method, RequestError, RequestHead};
 
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -44,7 +46,7 @@ pub(crate) async fn accept_loop<L: Listener, E: Establish<L::Conn>>(listener: L,
                 monoio::spawn(async move {
                     match establish.establish(stream).await {
                         Some(conn) if over => reject(conn).await,
-                        Some(conn) => serve(conn, &worker.shared, &worker.window, &worker.faults).await,
+                        Some(conn) => serve(conn, &worker.shared, &worker.window, &worker.faults, &worker.lender).await,
                         None => {}
                     }
                     drop(guard);
@@ -122,10 +124,13 @@ enum Next {
     WsChat { room: String },
 }
 
-async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindow, faults: &Picker) {
-    let mut rbuf: Vec<u8> = Vec::with_capacity(4096);
-    let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
+/// Serves one connection. Its read and write buffers are lent by the worker while it has
+/// something to read or answer; waiting for the next request it holds none (`read_lent`).
+async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindow, faults: &Picker, lender: &Lender) {
+    let mut rbuf = Loan::new(lender);
+    let mut wbuf = Loan::new(lender);
     loop {
+        wbuf.lend(super::LEND);
         let mut pos = 0;
         let now = clock::now_ns();
         let mut next = Next::Read;
@@ -154,6 +159,7 @@ async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindo
         if !super::flush(&mut stream, &mut wbuf).await {
             return;
         }
+        wbuf.settle(); // written: the buffer goes back (a WebSocket session after this holds none)
         match next {
             Next::Read => {}
             Next::Close => return,
@@ -163,16 +169,17 @@ async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindo
             },
             Next::WsEcho(f) => return super::ws::echo(stream, rbuf, faults, f).await,
             Next::WsAsr(f) => return super::asr::session(stream, rbuf, shared, f).await,
-            Next::WsChat { room } => return super::chat::session(stream, rbuf, room).await,
+            Next::WsChat { room } => return super::chat::session(stream, rbuf.to_vec(), room).await,
             Next::Delay { ms, keep_alive, head_only } => {
                 monoio::time::sleep(Duration::from_millis(ms)).await;
                 let body = b"delayed\n";
+                wbuf.lend(super::LEND);
                 head(&mut wbuf, 200, Some(body.len() as u64), !keep_alive, "");
                 if !head_only {
                     wbuf.extend_from_slice(body);
                 }
                 if !keep_alive {
-                    let _ = stream.write_all(wbuf).await;
+                    let _ = stream.write_all(std::mem::take(&mut *wbuf)).await;
                     return;
                 }
                 continue; // write it with the next batch (or right away: the loop writes first)
@@ -192,14 +199,8 @@ async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindo
                 continue;
             }
         }
-        if rbuf.len() == rbuf.capacity() {
-            rbuf.reserve(rbuf.capacity().min(MAX_HEAD + MAX_BODY));
-        }
-        let (res, b) = crate::net::read_more(&mut stream, rbuf).await;
-        rbuf = b;
-        match res {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        if !super::read_lent(&mut stream, &mut rbuf, super::LEND, MAX_HEAD + MAX_BODY + super::LEND).await {
+            return;
         }
     }
 }

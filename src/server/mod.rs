@@ -61,7 +61,7 @@ pub struct ServeConfig {
 
 /// A stream the server speaks over: TCP, a Unix socket, or a wrapper such as TLS. The server's
 /// connection code is generic over it (monomorphised: no boxing, no dynamic dispatch).
-pub trait ServerConn: AsyncReadRent + AsyncWriteRent + Sized + 'static {
+pub trait ServerConn: AsyncReadRent + AsyncWriteRent + crate::net::Readable + Sized + 'static {
     /// The halves a chat member's reader and writer tasks own (see [`ServerConn::split`]).
     type ReadHalf: AsyncReadRent + 'static;
     type WriteHalf: AsyncWriteRent + 'static;
@@ -181,6 +181,33 @@ pub(crate) async fn flush<S: AsyncWriteRent>(stream: &mut S, buf: &mut Vec<u8>) 
     res.is_ok()
 }
 
+/// How much a connection borrows for a read, and the remainder below which it gives the buffer
+/// back while it waits for the next bytes.
+pub(crate) const LEND: usize = 4096;
+
+/// Reads more of the client's bytes into `rbuf`. A connection with nothing buffered, or only a
+/// small remainder (under `cap` bytes), gives its buffer back and waits for bytes holding only
+/// that remainder, then borrows one of `cap` for the read; one deep in a large message keeps its
+/// buffer (more is on its way), doubling it up to `max` when full. False when the client is
+/// gone (end of stream, an error) or the buffer is full at `max`.
+pub(crate) async fn read_lent<S: ServerConn>(stream: &mut S, rbuf: &mut crate::net::Loan<'_>, cap: usize, max: usize) -> bool {
+    if rbuf.len() < cap {
+        rbuf.settle();
+        stream.readable().await;
+    }
+    rbuf.lend(cap);
+    if rbuf.len() == rbuf.capacity() {
+        if rbuf.capacity() >= max {
+            return false;
+        }
+        let grow = rbuf.capacity().min(max - rbuf.capacity());
+        rbuf.reserve_exact(grow);
+    }
+    let (res, b) = crate::net::read_more(stream, std::mem::take(&mut **rbuf)).await;
+    **rbuf = b;
+    matches!(res, Ok(n) if n > 0)
+}
+
 /// The mock recogniser behind `/asr` (vosk protocol).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AsrMock {
@@ -208,6 +235,9 @@ pub(crate) struct Shared {
     pub asr: AsrMock,
     pub asr_sessions: AtomicU64,
     pub faults: fault::FaultPlan,
+    /// Buffers the workers' connections hold on loan ([`crate::net::Lender`]), as each worker
+    /// last published it (every `STOP_POLL`).
+    pub lent: AtomicU64,
 }
 
 /// What one worker's accept loops share (its rate window and fault draws): a worker that accepts
@@ -216,6 +246,8 @@ pub(crate) struct Worker {
     pub shared: Arc<Shared>,
     pub window: http::RateWindow,
     pub faults: fault::Picker,
+    /// Read and write buffers, lent to connections while they have something to read or write.
+    pub lender: crate::net::Lender,
 }
 
 /// A running server. Dropping it without `stop` leaves the threads running (and removes the Unix
@@ -246,6 +278,12 @@ impl ServerHandle {
 
     pub fn driver(&self) -> DriverKind {
         self.driver
+    }
+
+    /// Read and write buffers the connections hold now, summed over the workers (each publishes
+    /// its count every 20 ms): 0 when every connection is idle.
+    pub fn buffers_lent(&self) -> u64 {
+        self.shared.lent.load(Ordering::Relaxed)
     }
 
     /// Stops every worker and waits for them (each notices within `STOP_POLL`), then removes
@@ -299,6 +337,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         asr: cfg.asr,
         asr_sessions: AtomicU64::new(0),
         faults: cfg.faults.clone(),
+        lent: AtomicU64::new(0),
     });
     // block_on picks io_uring exactly when this probe succeeds, so the probe names the driver.
     let driver = if runtime::io_uring_usable() { DriverKind::IoUring } else { DriverKind::Epoll };
@@ -328,6 +367,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
                     window: http::RateWindow::default(),
                     faults: fault::Picker::new(&shared_w.faults),
                     shared: Arc::clone(&shared_w),
+                    lender: crate::net::Lender::new(),
                 });
                 // `no-accept`: the listeners stay open and are never accepted from.
                 let _parked = if shared_w.faults.no_accept() {
@@ -346,8 +386,12 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
                     monoio::spawn(raw::accept_loop(raw, Arc::clone(&shared_w)));
                 }
                 let _ = ready_inner.send(Ok(()));
+                let mut published = 0u64;
                 while !shared_w.stop.load(Ordering::Relaxed) {
                     monoio::time::sleep(STOP_POLL).await;
+                    let lent = worker.lender.lent();
+                    shared_w.lent.fetch_add(lent.wrapping_sub(published), Ordering::Relaxed);
+                    published = lent;
                 }
             });
             if let Err(e) = result {
