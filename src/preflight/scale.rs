@@ -8,8 +8,9 @@ use super::read::Host;
 use super::{recommended, Check, Plan, Status};
 
 /// User memory `stampede serve` holds per idle connection (keep-alive or WebSocket), measured by
-/// bench-100k (RSS growth / connections over its processes); used when the target is local.
-pub const SERVE_IDLE_CONN_BYTES: u64 = 3 * 1024;
+/// bench-100k (RSS growth / connections over its processes, 3.5 KiB); used when the target is
+/// local.
+pub const SERVE_IDLE_CONN_BYTES: u64 = 3584;
 
 /// Descriptors a process keeps besides its sockets; fds per process are planned below the hard
 /// limit by this much.
@@ -64,6 +65,30 @@ pub fn shape(host: &Host, plan: &Plan) -> Shape {
         kernel_bytes: sockets(plan) * KERNEL_BYTES_PER_SOCKET,
         user_bytes: n * plan.client_bytes_per_conn + server,
     }
+}
+
+/// `--processes auto`: processes whose fd hard limit holds `connections` (1 when unlimited),
+/// at most 1024.
+pub fn auto_processes(host: &Host, connections: u64) -> u32 {
+    let per = host.nofile.and_then(|l| l.hard).map_or(u64::MAX, |h| h.saturating_sub(FD_SLACK).max(1));
+    connections.div_ceil(per).clamp(1, 1024) as u32
+}
+
+/// `--source auto`: loopback source addresses the port range requires for `connections` to one
+/// destination, using at most 90% of each address's ports (reconnects and TIME_WAIT need the
+/// rest). 1 means the default source (127.0.0.1, no pool).
+pub fn auto_sources(host: &Host, connections: u64) -> u64 {
+    let usable = (per_pair_ports(host) * 9 / 10).max(1);
+    connections.div_ceil(usable).max(1)
+}
+
+/// The loopback addresses of `--source auto`: none for one (the default source), else
+/// 127.0.0.2 onwards (at most 250).
+pub fn auto_source_addrs(count: u64) -> Vec<std::net::IpAddr> {
+    if count <= 1 {
+        return Vec::new();
+    }
+    (0..count.min(250)).map(|i| std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2 + i as u8))).collect()
 }
 
 /// The plan in one line; FAIL (fatal) when its memory does not fit in MemAvailable, saying by

@@ -43,14 +43,15 @@ pub(crate) async fn accept_loop<L: Listener, E: Establish<L::Conn>>(listener: L,
                 let over = worker.shared.max_connections.is_some_and(|m| guard.count > m);
                 let worker = Rc::clone(&worker);
                 let establish = Rc::clone(&establish);
-                monoio::spawn(async move {
+                let task = async move {
                     match establish.establish(stream).await {
                         Some(conn) if over => reject(conn).await,
                         Some(conn) => serve(conn, &worker.shared, &worker.window, &worker.faults, &worker.lender).await,
                         None => {}
                     }
                     drop(guard);
-                });
+                };
+                monoio::spawn(task);
             }
             Err(_) => monoio::time::sleep(Duration::from_millis(10)).await,
         }
@@ -163,15 +164,17 @@ async fn serve<S: ServerConn>(mut stream: S, shared: &Shared, window: &RateWindo
         match next {
             Next::Read => {}
             Next::Close => return,
-            Next::Fault(f) => match fault::http(&mut stream, f).await {
+            // Boxed (here and below): what a connection does once, or rarely, stays out of every
+            // idle connection's task (a timer inline makes it 128-aligned and kilobytes large).
+            Next::Fault(f) => match Box::pin(fault::http(&mut stream, f)).await {
                 fault::After::Read => continue, // answer what is buffered, then read
                 fault::After::Close => return,
             },
-            Next::WsEcho(f) => return super::ws::echo(stream, rbuf, faults, f).await,
-            Next::WsAsr(f) => return super::asr::session(stream, rbuf, shared, f).await,
-            Next::WsChat { room } => return super::chat::session(stream, rbuf.to_vec(), room).await,
+            Next::WsEcho(f) => return Box::pin(super::ws::echo(stream, rbuf, faults, f)).await,
+            Next::WsAsr(f) => return Box::pin(super::asr::session(stream, rbuf, shared, f)).await,
+            Next::WsChat { room } => return Box::pin(super::chat::session(stream, rbuf.to_vec(), room)).await,
             Next::Delay { ms, keep_alive, head_only } => {
-                monoio::time::sleep(Duration::from_millis(ms)).await;
+                Box::pin(monoio::time::sleep(Duration::from_millis(ms))).await;
                 let body = b"delayed\n";
                 wbuf.lend(super::LEND);
                 head(&mut wbuf, 200, Some(body.len() as u64), !keep_alive, "");
