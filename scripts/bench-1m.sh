@@ -65,9 +65,9 @@ ramp=$(( CONNS / RATE + 1 )); secs=$(( ramp + HOLD ))
 common=(--connect-rate "$((RATE / 2))" --every "${EVERY}s" -d "${secs}s" --connect-timeout 60s --timeout 60s --no-preflight "${linger[@]}")
 echo "== ramp at $RATE/s (~${ramp}s), hold ${HOLD}s, a request or ping per connection every ${EVERY}s"
 t0=$(date +%s.%N)
-"$bin" hold "$url_http" -c "$http_conns" --processes "$gen_http" --source "$src" "${common[@]}" --json "$work/http.json" >"$work/http.txt" 2>&1 &
+"$bin" hold "$url_http" -c "$http_conns" --processes "$gen_http" --source "$src" "${common[@]}" --json "$work/http.json" -q >"$work/http.txt" 2>&1 &
 gens+=($!)
-"$bin" hold "$url_ws" -c "$ws_conns" --processes "$gen_ws" --source "$src" "${common[@]}" --json "$work/ws.json" >"$work/ws.txt" 2>&1 &
+"$bin" hold "$url_ws" -c "$ws_conns" --processes "$gen_ws" --source "$src" "${common[@]}" --json "$work/ws.json" -q >"$work/ws.txt" 2>&1 &
 gens+=($!)
 peak_srv=$srv_before; peak_slab=$slab_before; peak_inuse=$inuse_before; ramp_s=""
 while kill -0 "${gens[0]}" 2>/dev/null || kill -0 "${gens[1]}" 2>/dev/null; do
@@ -97,7 +97,10 @@ for name, p in zip(("http", "ws"), paths):
     c, g = v["connections"], v["generator"]
     est += c["established"]; open_peak += c["peak_open"]
     for k, n in (v["errors"] or {}).items(): fails[k] = fails.get(k, 0) + n
-    gen_mem += g["rss_peak_bytes"] - g.get("rss_start_bytes", 0)
+    gen_mem += (g.get("bytes_per_connection") or 0) * c["peak_open"]
+    if v.get("partial"):
+        for m in v["partial"].get("missing", []):
+            print(f"{name}: part {m.get('part')} missing: {m.get('status')} {m.get('message', '')}")
     print(f"{name}: established {c['established']} of {c['planned']}, peak open {c['peak_open']}; connect p50 {v['connect_ms']['p50']} ms p99 {v['connect_ms']['p99']} ms; requests ok {v['requests']['ok']} errors {v['requests']['errors']}")
 print(f"established {est} of {conns}; failures by class: {fails or 'none'}")
 if open_peak:
