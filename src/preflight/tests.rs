@@ -326,3 +326,17 @@ fn memory_counts_a_local_server_too() {
     assert!(row(&local, "memory").needed.contains("local server"), "{}", row(&local, "memory").needed);
     assert!(!row(&remote, "memory").needed.contains("local server"));
 }
+
+#[test]
+fn auto_processes_and_sources_follow_the_fd_limit_and_the_port_range() {
+    let root = million_box("c1m-auto");
+    let host = Host::read(root.path());
+    assert_eq!(auto_processes(&host, 1_000_000), 51, "19,936 connections a process under 20,000 fds");
+    assert_eq!(auto_processes(&host, 1_000), 1);
+    assert_eq!(auto_sources(&host, 1_000_000), 40, "90% of 28,232 ports an address");
+    assert_eq!(auto_sources(&host, 20_000), 1, "one address is enough: the default source");
+    assert!(auto_source_addrs(1).is_empty());
+    let addrs = auto_source_addrs(3);
+    assert_eq!(addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    assert_eq!(auto_source_addrs(1000).len(), 250, "at most 127.0.0.2-127.0.0.251");
+}
