@@ -45,8 +45,8 @@ for depth in ${DEPTHS:-1 16}; do
   n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"]["ok"])' "$work/r.json")
   echo "== depth $depth: $n requests in ${DURATION}s"
   # Samples per DSO: the kernel's share against stampede's own code and libc.
-  perf report -i "$data" --stdio --no-children --sort dso 2>/dev/null | grep -E '^ +[0-9]' | head -6
+  perf report -i "$data" --stdio --no-children --sort dso 2>/dev/null | grep -E '^ +[0-9]' | head -6 || true
   echo "-- user space (stampede's own code), self time, share of all samples:"
-  perf report -i "$data" --stdio --no-children --sort sym --dsos stampede 2>/dev/null \
-    | grep -E '^ +[0-9]' | head -"$TOP" | cut -c1-150
+  perf report -i "$data" --stdio --no-children --sort sym --dsos "$(basename "$bin")" 2>/dev/null \
+    | grep -E '^ +[0-9]' | head -"$TOP" | cut -c1-150 || true
 done
