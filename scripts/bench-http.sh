@@ -79,7 +79,8 @@ run_stampede() { # $1 = pipeline depth, $2 = binary ($bin)
   local j="$work/s.json"
   local cpu; cpu=$(cpu_of taskset -c "$GEN_CPU" "${2:-$bin}" http "$url" -c "$CONNS" -t 1 -d "${DURATION}s" --pipeline "$1" -q --no-preflight --json "$j" 2>&1 >/dev/null | grep '^CPU')
   local f; f=$(python3 -c 'import json,sys
-v=json.load(open(sys.argv[1])); print(v["rate"]["achieved_per_s"], f"{v[\"latency_ms\"][\"p99\"]:.3f}", v["requests"]["ok"])' "$j")
+v=json.load(open(sys.argv[1])); p99=v["latency_ms"]["p99"] or 0
+print(v["rate"]["achieved_per_s"], f"{p99:.3f}", v["requests"]["ok"])' "$j")
   read -r rate p99 n <<<"$f"; per_req "$rate" "$p99" $(cpu_us "$cpu") "$n"
 }
 run_stampede_b() { run_stampede "$1" "$bin_b"; }
@@ -115,7 +116,8 @@ run_oha() {
   local f; f=$(python3 -c 'import json,sys
 o=sys.argv[1]; v=json.loads(o[o.index("{"):o.rindex("}")+1]); s_=v["summary"]
 n=sum(v.get("statusCodeDistribution",{}).values())
-print(s_["requestsPerSec"], f"{v[\"latencyPercentiles\"][\"p99\"]*1e3:.3f}", n)' "$out")
+p99=v["latencyPercentiles"]["p99"]*1e3
+print(s_["requestsPerSec"], f"{p99:.3f}", n)' "$out")
   read -r rate p99 n <<<"$f"; per_req "$rate" "$p99" $(cpu_us "$out") "$n"
 }
 
