@@ -1,6 +1,8 @@
 # Shared by scripts/bench-http.sh and scripts/bench-tls.sh (sourced after ROUNDS, DURATION,
 # CONNS, PORT, TARGET_CPU and GEN_CPU are set): a work directory and the target's PID, cleaned
-# up on exit; helpers to find and install tools; the release binary in $bin.
+# up on exit; helpers to find and install tools; the release binary in $bin (STAMPEDE_BIN: that
+# binary instead, nothing built; STAMPEDE_BIN_B: a second binary the scripts that support it run
+# as a tool of its own, alternated with the first, for A/B comparisons of two builds).
 
 work=$(mktemp -d); target_pid=""
 cleanup() { [ -n "$target_pid" ] && kill "$target_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -10,11 +12,17 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # apt-get install, only as root with apt-get and without NO_APT; updates the lists once if needed.
 apt_get() { [ -z "${NO_APT:-}" ] && [ "$(id -u)" = 0 ] && have apt-get && { apt-get install -y -qq "$@" >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$@" >/dev/null 2>&1; }; }; }
 
-cargo build --release --quiet
-bin=target/release/stampede
-[ -x "$bin" ] || bin=${CARGO_TARGET_DIR:-target}/release/stampede
+if [ -n "${STAMPEDE_BIN:-}" ]; then
+  bin=$STAMPEDE_BIN
+else
+  cargo build --release --quiet
+  bin=target/release/stampede
+  [ -x "$bin" ] || bin=${CARGO_TARGET_DIR:-target}/release/stampede
+fi
+bin_b=${STAMPEDE_BIN_B:-${BASE_BIN:-}}
 
-# Runs a command; its CPU seconds (user, sys), measured by the parent, go to stderr as "CPU u s".
+# Runs a command; its CPU seconds (user, sys) of the child and its descendants, measured by the
+# parent with getrusage(RUSAGE_CHILDREN), go to stderr as "CPU u s".
 cpu_of() { python3 -c 'import resource,subprocess,sys
 subprocess.run(sys.argv[1:])
 r=resource.getrusage(resource.RUSAGE_CHILDREN); print(f"CPU {r.ru_utime:.3f} {r.ru_stime:.3f}", file=sys.stderr)' "$@"; }

@@ -2,7 +2,8 @@
 # WebSocket and ASR benchmark against the embedded server (pinned to CPU 0; generators on CPU 1).
 #  1. echo: 1k and 5k connections, 5 KiB messages, 500 msg/s in total (the chat use case),
 #     stampede vs a Python `websockets` client doing the same (installed into a temp venv when
-#     pip can reach PyPI; skipped with a note otherwise): rate, p99, CPU µs per message.
+#     pip can reach PyPI; skipped with a note otherwise): rate, p99, CPU µs per message split
+#     into user and system time (getrusage of the generator process), so the kernel's share shows.
 #  2. ASR: real-time streams against the mock recogniser, stepped up until the frame send lag
 #     p99 passes 5 ms; prints the largest stream count that kept pacing.
 # Env: DURATION (10) ASR_STEPS ("50 100 200 400 800 1600") PORT (18090)
@@ -21,14 +22,19 @@ for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && bre
 
 cpu_of() { python3 -c 'import resource,subprocess,sys
 subprocess.run(sys.argv[1:])
-r=resource.getrusage(resource.RUSAGE_CHILDREN); print(f"CPU {r.ru_utime+r.ru_stime:.3f}", file=sys.stderr)' "$@"; }
+r=resource.getrusage(resource.RUSAGE_CHILDREN); print(f"CPU {r.ru_utime:.3f} {r.ru_stime:.3f}", file=sys.stderr)' "$@"; }
+# "user sys" seconds and a message count -> "U user + S sys = T CPU us/msg"
+usersys() { python3 -c 'import sys
+u,s,n=float(sys.argv[1]),float(sys.argv[2]),max(float(sys.argv[3]),1)
+print(f"{u*1e6/n:6.2f} user + {s*1e6/n:6.2f} sys = {(u+s)*1e6/n:6.2f} CPU us/msg")' "$@"; }
 
 summary() { python3 - "$1" "$2" <<'PY'
 import json,sys
-v=json.load(open(sys.argv[1])); cpu=float(sys.argv[2])
+v=json.load(open(sys.argv[1])); u,s=(float(x) for x in sys.argv[2].split())
 n=max(v["requests"]["ok"],1)
 print(f'{v["rate"]["achieved_per_s"]:10.0f} msg/s  p99 {v["latency_ms"]["p99"] or 0:8.3f} ms  '
-      f'{cpu*1e6/n:8.2f} CPU us/msg  errors {v["requests"]["errors"]}  established {v["connections"]["established"]}')
+      f'{u*1e6/n:6.2f} user + {s*1e6/n:6.2f} sys = {(u+s)*1e6/n:6.2f} CPU us/msg  '
+      f'errors {v["requests"]["errors"]}  established {v["connections"]["established"]}')
 PY
 }
 
@@ -36,7 +42,7 @@ echo "machine: $(nproc) CPUs, $(uname -r); server: stampede serve on CPU 0; gene
 echo "== echo, 5 KiB messages, 500 msg/s in total, ${DURATION}s"
 for c in 1000 5000; do
   cpu=$(cpu_of taskset -c 1 "$bin" ws "ws://127.0.0.1:$PORT/ws/echo" -c "$c" --connect-rate 2000 -t 1 -R 500 --size 5KiB \
-        -d "$((DURATION + c / 2000 + 1))s" -q --no-preflight --json "$work/ws.json" 2>&1 >/dev/null | grep '^CPU' | cut -d' ' -f2)
+        -d "$((DURATION + c / 2000 + 1))s" -q --no-preflight --json "$work/ws.json" 2>&1 >/dev/null | grep '^CPU' | cut -d' ' -f2-)
   printf 'stampede  %5d conns  ' "$c"; summary "$work/ws.json" "$cpu"
 done
 
@@ -66,9 +72,9 @@ print(f"{len(lat)/D:10.0f} msg/s  p99 {1000*lat[int(len(lat)*0.99)] if lat else 
 PY
   for c in 1000 5000; do
     out=$(cpu_of taskset -c 1 "$py" "$work/peer.py" "ws://127.0.0.1:$PORT/ws/echo" "$c" 500 "$DURATION" 2>&1 || true)
-    n=$(echo "$out" | grep -o 'messages [0-9]*' | cut -d' ' -f2); cpu=$(echo "$out" | grep '^CPU' | cut -d' ' -f2)
-    printf 'websockets %5d conns  %s  %s CPU us/msg\n' "$c" "$(echo "$out" | grep 'msg/s' | sed 's/ *messages.*//')" \
-      "$(python3 -c "print(f'{${cpu:-0}*1e6/max(${n:-0},1):.2f}')")"
+    n=$(echo "$out" | grep -o 'messages [0-9]*' | cut -d' ' -f2); cpu=$(echo "$out" | grep '^CPU' | cut -d' ' -f2-)
+    # shellcheck disable=SC2086 # "user sys"
+    printf 'websockets %5d conns  %s  %s\n' "$c" "$(echo "$out" | grep 'msg/s' | sed 's/ *messages.*//')" "$(usersys ${cpu:-0 0} "${n:-0}")"
   done
 else
   echo "websockets peer: skipped (python venv or PyPI not available)"
