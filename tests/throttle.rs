@@ -200,13 +200,15 @@ fn a_stage_sends_its_own_request_with_a_one_megabyte_payload_from_one_shared_buf
 #[test]
 fn the_throttle_preset_sees_concurrency_throttling_exactly_over_the_limit() {
     // The server allows 20 requests in progress, each taking 600 ms. The preset for that
-    // concurrency limit alone, phases of 1 s, connections thinking 75 ms: 2, 10, 16, 20
+    // concurrency limit alone, phases of 2 s, connections thinking 75 ms: 2, 10, 16, 20
     // connections never have more than 20 requests in progress (exactly none refused); 30 want
     // about 27 in progress (refused); the payload phase starts while over-limit requests are
     // still in progress (not judged on throttling); recovery's 2 connections are never refused.
+    // (Answers count in the phase of their send: a phase of 1 s could end before its first
+    // 600 ms request, sent after the payload phase's last ones, is answered: no data.)
     let srv = limited(1, Limits { max_concurrent: Some(20), ..Default::default() });
     let target = common::url(srv.local_addr(), "/delay/600");
-    let r = common::stampede(&["run", "--preset", "throttle", &target, "--concurrent-limit", "20", "--stage-duration", "1s", "-t", "1"]);
+    let r = common::stampede(&["run", "--preset", "throttle", &target, "--concurrent-limit", "20", "--stage-duration", "2s", "-t", "1"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let v = r.json.unwrap();
     let throttled = |name: &str| stage(&v, name)["status"]["429"].as_u64().unwrap_or(0);

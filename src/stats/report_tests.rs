@@ -309,7 +309,7 @@ fn late_sends_against_a_fast_service_are_called_the_generators_own_pacing() {
     let note = r.pacing_note().expect("a note");
     assert!(note.contains("latency below 300") && note.contains("generator's own pacing"), "{note}");
     let t = r.render_text();
-    assert!(t.contains("open loop at 1000 req/s (pacing spin)"), "{t}");
+    assert!(t.contains("open loop at 1,000 req/s (pacing spin)"), "{t}");
     assert!(t.contains(&format!("WARNING: {note}")), "{t}");
     let v = r.to_json();
     assert_eq!(at(&v, "pacing"), "spin");
