@@ -469,6 +469,7 @@ fn canonical(t: &Threshold) -> String {
         Metric::Rate => "rps".into(),
         Metric::StatusShare(c) => format!("status_{c}"),
         Metric::ConnectSuccess => "connect_ok".into(),
+        Metric::Throttled => "throttled".into(),
         Metric::TargetCpu => "target_cpu".into(),
         Metric::TargetRss => "target_rss".into(),
     };
@@ -480,7 +481,9 @@ fn canonical(t: &Threshold) -> String {
     };
     let value = match t.metric {
         Metric::Latency(_) | Metric::MeanLatency => format!("{}ms", t.limit),
-        Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => format!("{}%", t.limit),
+        Metric::ErrorRate | Metric::StatusShare(_) | Metric::Throttled | Metric::ConnectSuccess | Metric::TargetCpu => {
+            format!("{}%", t.limit)
+        }
         Metric::Rate => format!("{}", t.limit),
         Metric::TargetRss => format!("{}B", t.limit),
     };
@@ -520,7 +523,7 @@ pub fn plan(text: &str) {
         }
         Ok(p) => p,
     };
-    assert!(matches!(p.scenario.as_str(), "http" | "ws" | "asr"), "scenario {}", p.scenario);
+    assert!(matches!(p.scenario.as_str(), "http" | "ws" | "asr" | "raw"), "scenario {}", p.scenario);
     assert!(!p.stages.is_empty());
     assert_eq!(p.scenario == "asr", p.drive == Drive::Streams, "asr plans and only they drive streams");
     if p.drive == Drive::Rate {
@@ -539,6 +542,8 @@ pub fn plan(text: &str) {
             Shape::Constant => assert_eq!(s.from, s.to),
             Shape::Ramp => {}
         }
+        assert!(s.message.is_none() || p.scenario == "raw", "stage {}: a message outside raw", s.name);
+        assert!(s.request.is_none() || p.scenario == "http", "stage {}: a request outside http", s.name);
         let _ = s.describe(p.drive);
     }
     let argv = p.argv();

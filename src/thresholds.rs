@@ -50,6 +50,9 @@ pub enum Metric {
     Rate,
     /// Share of responses with this status, in %.
     StatusShare(u16),
+    /// Requests whose answer said the target throttled them (`raw --throttled-match`), over
+    /// all requests (answered or failed), in %.
+    Throttled,
     /// Established over attempted connections, in %.
     ConnectSuccess,
     /// Mean CPU of the `--monitor-pid` targets (summed), in % of one CPU.
@@ -63,7 +66,7 @@ impl Metric {
     pub fn unit(self) -> &'static str {
         match self {
             Metric::Latency(_) | Metric::MeanLatency => " ms",
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => " %",
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Throttled | Metric::ConnectSuccess | Metric::TargetCpu => " %",
             Metric::TargetRss => " B",
             Metric::Rate => "/s",
         }
@@ -88,7 +91,7 @@ pub struct Verdict {
     pub passed: bool,
 }
 
-const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%), rps, status_NNN (%), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB); OP is <, <=, > or >=";
+const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%), rps, status_NNN (%), throttled (% of requests, raw --throttled-match), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB); OP is <, <=, > or >=";
 
 impl Threshold {
     /// Whether the per-second figures of a run in progress can judge it (latency, errors,
@@ -129,6 +132,7 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
         "errors" | "error_rate" => Metric::ErrorRate,
         "rps" | "rate" => Metric::Rate,
         "connect_ok" => Metric::ConnectSuccess,
+        "throttled" => Metric::Throttled,
         "target_cpu" => Metric::TargetCpu,
         "target_rss" => Metric::TargetRss,
         n => match n.strip_prefix("status_").and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..1000).contains(c)) {
@@ -139,7 +143,7 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
     let limit = match metric {
         Metric::Latency(_) | Metric::MeanLatency => parse_duration(value).map_err(|e| format!("'{expr}': {e}"))?.as_secs_f64() * 1000.0,
         Metric::TargetRss => crate::units::parse_size(value).map_err(|e| format!("'{expr}': {e}"))? as f64,
-        Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => {
+        Metric::ErrorRate | Metric::StatusShare(_) | Metric::Throttled | Metric::ConnectSuccess | Metric::TargetCpu => {
             let v = value.strip_suffix('%').ok_or_else(|| format!("'{expr}': give a percentage, e.g. 1%"))?;
             v.parse::<f64>().map_err(|_| format!("'{expr}': '{value}' is not a percentage"))?
         }
@@ -169,6 +173,7 @@ fn actual(metric: Metric, r: &RunResult) -> Option<f64> {
         }
         Metric::Rate => Some(r.achieved_rate()),
         Metric::StatusShare(code) => pct(s.status_count(code), s.responses),
+        Metric::Throttled => pct(s.errors_of(crate::stats::ErrorClass::Throttled), s.requests_total()),
         Metric::ConnectSuccess => pct(s.connects_ok, s.connects_attempted),
         // No monitored process, or one with no sample: no data, which fails the threshold.
         Metric::TargetCpu if !r.monitor.is_empty() => r.monitor.iter().map(|m| m.cpu_mean()).sum::<Option<f64>>(),
@@ -198,7 +203,7 @@ pub fn render(thresholds: &[Threshold], verdicts: &[Verdict]) -> String {
         // Memory reads in MiB; the rest in its own unit.
         let (unit, scale) = match t.metric {
             Metric::Latency(_) | Metric::MeanLatency => (" ms", 1.0),
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::ConnectSuccess | Metric::TargetCpu => (" %", 1.0),
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Throttled | Metric::ConnectSuccess | Metric::TargetCpu => (" %", 1.0),
             Metric::TargetRss => (" MiB", 1.0 / 1048576.0),
             Metric::Rate => ("/s", 1.0),
         };
@@ -280,6 +285,8 @@ mod tests {
         assert_eq!(parse(" errors <= 1% ").unwrap().op, Op::Le);
         assert_eq!(parse("rps>9.5k").unwrap().limit, 9500.0);
         assert_eq!(parse("status_429>10%").unwrap().metric, Metric::StatusShare(429));
+        assert_eq!(parse("throttled>1%").unwrap().metric, Metric::Throttled);
+        assert!(parse("throttled>1").is_err(), "a percentage");
         assert_eq!(parse("max<2s").unwrap().limit, 2000.0);
         for bad in ["p99", "p98<1ms", "errors<1", "p99<fast", "status_42>1%", "rps>-3", "latency<5ms"] {
             let e = parse(bad).unwrap_err();
@@ -307,6 +314,7 @@ mod tests {
             "rps",
             "rate",
             "connect_ok",
+            "throttled",
             "status_429",
             "status_99",
             "status_1000",

@@ -98,10 +98,13 @@ pub enum ErrorClass {
     /// Bytes no request asked for (HTTP, raw): an answer with nothing in flight, or more
     /// answers than requests. The connection is closed; counted once per connection closed.
     Unsolicited,
+    /// An answer that says the target throttled the request (`raw --throttled-match TEXT`): a
+    /// failed request, the raw counterpart of an HTTP 429; judged by `throttled>1%`.
+    Throttled,
 }
 
 impl ErrorClass {
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
     /// One of each class (the protocol class with a placeholder reason: only its slot counts).
     pub const ALL: [ErrorClass; Self::COUNT] = [
         ErrorClass::Refused,
@@ -118,6 +121,7 @@ impl ErrorClass {
         ErrorClass::TlsCert,
         ErrorClass::Tls,
         ErrorClass::Unsolicited,
+        ErrorClass::Throttled,
     ];
 
     pub fn name(self) -> &'static str {
@@ -136,6 +140,7 @@ impl ErrorClass {
             ErrorClass::TlsCert => "tls_cert",
             ErrorClass::Tls => "tls",
             ErrorClass::Unsolicited => "unsolicited",
+            ErrorClass::Throttled => "throttled",
         }
     }
 
@@ -158,7 +163,8 @@ impl ErrorClass {
             | ErrorClass::Handshake
             | ErrorClass::ClosedEarly
             | ErrorClass::Other
-            | ErrorClass::Check => return None,
+            | ErrorClass::Check
+            | ErrorClass::Throttled => return None,
         })
     }
 
@@ -203,6 +209,7 @@ impl ErrorClass {
             ErrorClass::TlsCert => 11,
             ErrorClass::Tls => 12,
             ErrorClass::Unsolicited => 13,
+            ErrorClass::Throttled => 14,
         }
     }
 }

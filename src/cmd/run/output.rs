@@ -17,8 +17,12 @@ pub(super) fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>,
     let _ = std::io::stdout().flush();
     let shard = &result.shard;
     let no_answer =
-        // (an answer that failed a check is still an answer)
-        shard.responses + shard.deliveries() + shard.errors_of(crate::stats::ErrorClass::Check) == 0
+        // (an answer that failed a check, or said it was throttled, is still an answer)
+        shard.responses
+            + shard.deliveries()
+            + shard.errors_of(crate::stats::ErrorClass::Check)
+            + shard.errors_of(crate::stats::ErrorClass::Throttled)
+            == 0
             && shard.requests_total() + shard.connects_attempted > 0
             && !result.meta.interrupted;
     // What makes the run fail, for JUnit's one failed case when no threshold says more.
