@@ -83,6 +83,7 @@ struct ConnState<P> {
     reply: Vec<u8>,
     /// The batch in flight was claimed in open loop (intended times from the schedule).
     open: bool,
+    stage: usize, // the plan stage the batch was claimed in: its request, where it counts
 }
 
 /// What claiming a batch gave (`Again`: the open stage ended with nothing more due in it).
@@ -108,6 +109,7 @@ impl<W: Wire> Exchange<W> {
             out: Handle::default(),
             reply: Vec::new(),
             open: false,
+            stage: 0,
         };
         if !ctx.ramp(slot, load.connect_rate).await {
             return;
@@ -195,6 +197,7 @@ impl<W: Wire> Exchange<W> {
         let depth = self.wire.load().pipeline as u64;
         let mode = ctx.enter(clock::now_ns());
         st.open = matches!(mode, Mode::Open { .. });
+        st.stage = ctx.stage();
         let Mode::Open { until } = mode else {
             let k = ctx.claim(depth);
             st.intended.resize(k as usize, 0);
@@ -290,10 +293,9 @@ impl<W: Wire> Exchange<W> {
                 }
                 Claimed::RunOver => return Ended::RunOver,
             }
-            // An open-loop batch may have waited for its time, the connection idle: the peer
-            // must have sent nothing meanwhile (the requests claimed then go back to the budget
-            // unsent; their schedule slots pass). Closed-loop batches follow each other at once; answers beyond a
-            // batch are caught in the buffer when it completes.
+            // An open-loop batch may have waited for its time, the connection idle: the peer must
+            // have sent nothing meanwhile (the requests claimed then go back to the budget unsent;
+            // their schedule slots pass). Closed-loop batches follow each other at once.
             if st.open && self.sent_while_idle(stream, st, last_ns) {
                 // Boxed and rare: only a peer that sent something while idle pays for it.
                 if let Err(ended) = Box::pin(self.idle_input(ctx, stream, st, served)).await {
@@ -393,12 +395,12 @@ impl<W: Wire> Exchange<W> {
             match sent {
                 Sent::Done(res) => (res, len),
                 Sent::TimedOut { deadline } => {
-                    ctx.shard.borrow_mut().on_sent(k as u64, len as u64);
+                    ctx.on_sent_in(st.stage, k as u64, len as u64);
                     return Err(timed_out(ctx, deadline, k, served));
                 }
             }
         } else {
-            let range = self.wire.stage_batch(k, ctx.stage());
+            let range = self.wire.stage_batch(k, st.stage); // (an open batch may wake past its stage)
             let len = range.len();
             let res = if len > TIMED_WRITE_ABOVE {
                 // A large batch can fill the socket buffers of a peer that stopped reading: the
@@ -408,7 +410,7 @@ impl<W: Wire> Exchange<W> {
                 match Box::pin(st.out.write_until(stream, self.wire.shared(), range, until)).await {
                     Some(res) => res,
                     None => {
-                        ctx.shard.borrow_mut().on_sent(k as u64, len as u64);
+                        ctx.on_sent_in(st.stage, k as u64, len as u64);
                         return Err(timed_out(ctx, deadline, k, served));
                     }
                 }
@@ -421,7 +423,7 @@ impl<W: Wire> Exchange<W> {
         if !st.open {
             st.intended.fill(sent_ns);
         }
-        ctx.shard.borrow_mut().on_sent(k as u64, len as u64);
+        ctx.on_sent_in(st.stage, k as u64, len as u64);
         res.map_err(|e| fail_rest(ctx, ErrorClass::from_io(&e), k, served))?;
         Ok(sent_ns)
     }

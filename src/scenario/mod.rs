@@ -223,6 +223,17 @@ impl WorkerCtx {
         self.stage_shards.borrow().len()
     }
 
+    /// Records `k` requests (`bytes`) sent as requests of plan stage `stage`, read before their
+    /// write: a write that the stage's end overtook still counts in the stage whose request it
+    /// carried (its own message or request), not in the next one.
+    pub fn on_sent_in(&self, stage: usize, k: u64, bytes: u64) {
+        let mut done = self.stage_shards.borrow_mut();
+        match done.get_mut(stage) {
+            Some(closed) => closed.on_sent_after_close(&mut self.shard.borrow_mut(), k, bytes),
+            None => self.shard.borrow_mut().on_sent(k, bytes),
+        }
+    }
+
     /// Closes the shard of every stage that ended by `now`: what follows records into the next
     /// stage's. Called by the worker's supervisor each tick, and by a connection of a mixed plan
     /// before it claims (so that sends at a boundary count in their own stage, exactly).

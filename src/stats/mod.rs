@@ -219,6 +219,18 @@ impl Shard {
         self.interval.sent += requests;
     }
 
+    /// `requests` (`bytes`) sent as requests of this stage after its shard was closed (the
+    /// stage's end overtook their write): counted sent here and in flight at its end, like the
+    /// requests sent before it; in flight and in the time series of `running`, which their
+    /// answers reach.
+    pub fn on_sent_after_close(&mut self, running: &mut Shard, requests: u64, bytes: u64) {
+        self.sent += requests;
+        self.in_flight += requests;
+        self.bytes_written += bytes;
+        running.in_flight += requests;
+        running.interval.sent += requests;
+    }
+
     /// A complete response. Times are clock nanoseconds.
     pub fn on_response(&mut self, status: u16, intended_ns: u64, sent_ns: u64, done_ns: u64) {
         self.responses += 1;
