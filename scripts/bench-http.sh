@@ -9,6 +9,7 @@
 #
 # Env: ROUNDS (3) DURATION (10) CONNS (64) PORT (18080) TARGET_CPU (0) GEN_CPU (1)
 #      TARGET=nginx|stampede (auto) NO_APT=1 (never apt-get install)
+#      BASE_BIN=path: also run that stampede binary as tool "base", alternating (A/B of two builds)
 # Loopback only; every run is bounded by DURATION; the target is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +67,7 @@ v=json.load(open(sys.argv[1])); u,s=map(float,sys.argv[2].split()[1:])
 n=v["requests"]["ok"]; print(f'{v["rate"]["achieved_per_s"]:.0f} {v["latency_ms"]["p99"]:.3f} {(u+s)*1e6/max(n,1):.2f}')
 PY
 }
+run_base() { local bin=$BASE_BIN; run_stampede "$1"; } # another build of stampede, same flags
 run_wrk() { # $1 = pipeline depth
   local script=(); [ "$1" -gt 1 ] && script=(-s "$work/pipeline.lua")
   local out; out=$(cpu_of taskset -c "$GEN_CPU" wrk -t1 -c "$CONNS" -d "${DURATION}s" --latency "${script[@]}" "$url" 2>&1)
@@ -93,7 +95,7 @@ PY
 echo "machine: $(nproc) CPUs, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "target:  $target_name on CPU $TARGET_CPU; generators on CPU $GEN_CPU, 1 thread, $CONNS connections, ${DURATION}s, $ROUNDS rounds"
 printf '%-10s %-6s %-9s %12s %10s %14s\n' tool round pipeline "req/s" "p99 ms" "CPU us/req"
-tools=(stampede); have wrk && tools+=(wrk); have oha && tools+=(oha)
+tools=(stampede); [ -n "${BASE_BIN:-}" ] && tools+=(base); have wrk && tools+=(wrk); have oha && tools+=(oha)
 for depth in 1 16; do
   for r in $(seq 1 "$ROUNDS"); do
     for t in "${tools[@]}"; do

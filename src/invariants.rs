@@ -464,10 +464,21 @@ fn canonical(t: &Threshold) -> String {
             1000 => "max".into(),
             other => panic!("a latency threshold at quantile {other}/1000"),
         },
+        Metric::Fanout(q) => match (q * 1000.0).round() as u32 {
+            500 => "fanout.p50".into(),
+            900 => "fanout.p90".into(),
+            950 => "fanout.p95".into(),
+            990 => "fanout.p99".into(),
+            999 => "fanout.p999".into(),
+            1000 => "fanout.max".into(),
+            other => panic!("a fan-out threshold at quantile {other}/1000"),
+        },
+        Metric::Delivered => "delivered".into(),
         Metric::MeanLatency => "mean".into(),
         Metric::ErrorRate => "errors".into(),
         Metric::Rate => "rps".into(),
         Metric::StatusShare(c) => format!("status_{c}"),
+        Metric::Checks => "checks".into(),
         Metric::ConnectSuccess => "connect_ok".into(),
         Metric::Throttled => "throttled".into(),
         Metric::TargetCpu => "target_cpu".into(),
@@ -480,8 +491,14 @@ fn canonical(t: &Threshold) -> String {
         Op::Ge => ">=",
     };
     let value = match t.metric {
-        Metric::Latency(_) | Metric::MeanLatency => format!("{}ms", t.limit),
-        Metric::ErrorRate | Metric::StatusShare(_) | Metric::Throttled | Metric::ConnectSuccess | Metric::TargetCpu => {
+        Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => format!("{}ms", t.limit),
+        Metric::ErrorRate
+        | Metric::StatusShare(_)
+        | Metric::Checks
+        | Metric::Throttled
+        | Metric::ConnectSuccess
+        | Metric::TargetCpu
+        | Metric::Delivered => {
             format!("{}%", t.limit)
         }
         Metric::Rate => format!("{}", t.limit),

@@ -19,6 +19,7 @@
 //! config/     types.rs: plain validated types, no clap (plan, thresholds, audio, proto);
 //!             target.rs: URLs parsed and resolved
 //! engine/pacer              each request's intended send time, pure (config)
+//! engine/timer              the worker's precise timer: one timerfd, a heap of deadlines (config)
 //! net/        every client transport: sockets with a source pool and options, connect with
 //!             retry and backoff (dial), Unix, TLS (tls/), reads and writes (io)
 //! scenario/   what one connection does: http, ws echo, chat, asr, raw, mix (net, proto, config)

@@ -46,6 +46,8 @@ pub mod request;
 pub mod throttle;
 
 pub use preset::{preset, with_limit, PRESETS};
+mod setup;
+pub use setup::{PlanSetup, MAX_SETUP_COUNT};
 
 /// What the stages drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +180,8 @@ pub struct Plan {
     pub stages: Vec<Stage>,
     /// A request mix (`[[request]]`): empty for the scenario's single request.
     pub requests: Vec<PlanRequest>,
+    /// `[[setup]]` requests run before the load, in order.
+    pub setups: Vec<PlanSetup>,
 }
 
 /// One named request of a mix.
@@ -191,6 +195,8 @@ pub struct PlanRequest {
     pub headers: Vec<String>,
     pub body: Option<String>,
     pub body_file: Option<String>,
+    /// `ok_status` of this request (`--ok-status`), else the plan's.
+    pub ok_status: Option<String>,
 }
 
 /// A plan as the engine runs it.
@@ -269,10 +275,14 @@ struct RawPlan {
     stage: Vec<Spanned<RawStage>>,
     #[serde(default)]
     request: Vec<Spanned<RawRequest>>,
+    #[serde(default)]
+    setup: Vec<Spanned<setup::RawSetup>>,
     /// Stop at the first breach of a plan threshold (latency, errors, rate) after `abort_grace`.
     #[serde(default)]
     abort_on_fail: bool,
     abort_grace: Option<Spanned<String>>,
+    /// Statuses that count as success (`200-299,429`): `--ok-status` of the run.
+    ok_status: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -287,6 +297,8 @@ struct RawRequest {
     headers: Vec<String>,
     body: Option<String>,
     body_file: Option<String>,
+    /// Statuses that count as success for this request (else the plan's).
+    ok_status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -342,6 +354,7 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         }
     }
     let requests = parse_requests(text, &raw, &scenario)?;
+    let setups = setup::parse_setups(text, &raw.setup, raw.url.get_ref())?;
     // A threshold on `name.metric` must name a request of the mix.
     for t in thresholds.iter().chain(stages.iter().flat_map(|s| s.thresholds.iter())) {
         if let Some(scope) = &t.scope {
@@ -362,6 +375,7 @@ pub fn parse(text: &str) -> Result<Plan, String> {
         drive,
         stages,
         requests,
+        setups,
     })
 }
 
@@ -406,6 +420,12 @@ fn parse_options(text: &str, raw: &RawPlan) -> Result<Vec<(String, Vec<String>)>
             return Err(at(g.span(), "abort_grace", "goes with abort_on_fail = true".into()));
         }
         options.push(("abort-grace".to_string(), vec![g.get_ref().clone()]));
+    }
+    if let Some(ok) = &raw.ok_status {
+        if raw.options.contains_key("ok-status") || raw.options.contains_key("ok_status") {
+            return Err(at(ok.span(), "ok_status", "given twice (also in [options]); keep one".into()));
+        }
+        options.push(("ok-status".to_string(), vec![ok.get_ref().clone()]));
     }
     Ok(options)
 }
@@ -551,6 +571,7 @@ fn parse_requests(text: &str, raw: &RawPlan, scenario: &str) -> Result<Vec<PlanR
             headers: r.headers.clone(),
             body: r.body.clone(),
             body_file: r.body_file.clone(),
+            ok_status: r.ok_status.clone(),
         });
     }
     Ok(out)

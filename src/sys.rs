@@ -3,7 +3,7 @@
 //! Everything else in the crate is safe code; each block here carries a `// SAFETY:` line.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{self, getsockopt, sockopt, Backlog};
 
@@ -96,6 +96,71 @@ pub fn fill_io_buf<T: monoio::buf::IoBufMut>(buf: &mut T, src: &[u8]) -> usize {
     n
 }
 
+/// A timerfd on `CLOCK_MONOTONIC`, non-blocking and close-on-exec, disarmed: the worker's
+/// precise timer (see `engine::timer`), armed with [`timerfd_arm`].
+pub fn timerfd() -> io::Result<OwnedFd> {
+    // SAFETY: timerfd_create takes no pointers; a non-negative result is a new fd this process
+    // owns and nothing else refers to, so the `OwnedFd` is its only owner.
+    unsafe {
+        let fd = libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Arms a timerfd to expire once at `CLOCK_MONOTONIC` time `at_ns` (absolute,
+/// `TFD_TIMER_ABSTIME`; a time already past expires at once); `None` disarms it. Either way its
+/// expiration count goes back to 0: the fd is not readable until the new time.
+pub fn timerfd_arm(fd: RawFd, at_ns: Option<u64>) -> io::Result<()> {
+    // An it_value of zero disarms: a time to arm is at least 1 ns.
+    let at = at_ns.map_or(0, |t| t.max(1));
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
+        it_value: libc::timespec { tv_sec: (at / 1_000_000_000) as libc::time_t, tv_nsec: (at % 1_000_000_000) as libc::c_long },
+    };
+    // SAFETY: `spec` is a live local read by the call; the old value pointer is null (allowed);
+    // the caller passes the fd of a timerfd it owns for the whole call.
+    let r = unsafe { libc::timerfd_settime(fd, libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock a timerfd is armed against (the `Instant` behind
+/// `clock::now_ns` reads the same clock; `engine::timer` maps one onto the other once).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through the pointer, which points at a live local.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Sets the calling thread's timer slack (`PR_SET_TIMERSLACK`, the kernel's default is 50 µs):
+/// how late the kernel may fire the thread's timed waits to batch wake-ups.
+pub fn set_timer_slack(ns: u64) -> io::Result<()> {
+    // SAFETY: PR_SET_TIMERSLACK takes the slack as an unsigned long by value; no pointers.
+    let r = unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, ns.max(1) as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong)
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling thread's timer slack in nanoseconds (`PR_GET_TIMERSLACK`).
+pub fn timer_slack() -> io::Result<u64> {
+    // SAFETY: PR_GET_TIMERSLACK takes no argument and returns the slack; no pointers.
+    let r = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r as u64)
+}
+
 /// Makes the process `cmd` starts receive `SIGKILL` when the thread that starts it ends (its
 /// parent died): a `--processes` child never outlives its parent, however the parent ends.
 pub fn kill_with_parent(cmd: &mut std::process::Command) {
@@ -154,6 +219,31 @@ mod tests {
         let mut empty = Vec::new();
         assert_eq!(fill_io_buf(&mut empty, b"x"), 0);
         assert!(io_buf_bytes(&empty).is_empty());
+    }
+
+    #[test]
+    fn a_timerfd_fires_at_its_absolute_time_and_rearming_clears_it() {
+        let fd = timerfd().unwrap();
+        let raw = fd.as_raw_fd();
+        let readable = || {
+            let mut p = libc::pollfd { fd: raw, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one pollfd, a live local; zero timeout.
+            unsafe { libc::poll(&mut p, 1, 0) == 1 }
+        };
+        assert!(!readable(), "a new timerfd is disarmed");
+        timerfd_arm(raw, Some(monotonic_ns().saturating_sub(1_000))).unwrap();
+        let mut waited = 0;
+        while !readable() && waited < 1000 {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+            waited += 1;
+        }
+        assert!(readable(), "a time in the past fires at once");
+        timerfd_arm(raw, Some(monotonic_ns() + 3_600_000_000_000)).unwrap();
+        assert!(!readable(), "re-arming resets the expiration count");
+        timerfd_arm(raw, None).unwrap();
+        assert!(!readable());
+        set_timer_slack(20_000).unwrap();
+        assert_eq!(timer_slack().unwrap(), 20_000);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Pass/fail thresholds on a run's result: `p99<50ms`, `errors<1%`, `rps>9500`,
-//! `status_429>10%`. Pure: parsed once from the command line, judged against a `RunResult`.
+//! `status_429>10%`, `checks>99%`. Pure: parsed once from the command line, judged against a `RunResult`.
 //! A breached threshold makes the run exit 3, and the report says which, and by how much.
 //! Verdicts are written into the result as the schema's `VerdictDoc`.
 
@@ -48,8 +48,10 @@ pub enum Metric {
     ErrorRate,
     /// Achieved answers per second.
     Rate,
-    /// Share of responses with this status, in %.
+    /// Share of answers with this status (failed ones included), in %.
     StatusShare(u16),
+    /// Share of checked answers that passed every check (`--expect-*`), in %.
+    Checks,
     /// Requests whose answer said the target throttled them (`raw --throttled-match`), over
     /// all requests (answered or failed), in %.
     Throttled,
@@ -59,14 +61,24 @@ pub enum Metric {
     TargetCpu,
     /// Peak resident memory of the `--monitor-pid` targets (summed), in bytes.
     TargetRss,
+    /// Chat: deliveries to other members in time over those expected, in %.
+    Delivered,
+    /// Chat: fan-out latency (from the sender's intended time) at this quantile, in ms.
+    Fanout(f64),
 }
 
 impl Metric {
     /// The unit of the measured value, as the reports print it after the number.
     pub fn unit(self) -> &'static str {
         match self {
-            Metric::Latency(_) | Metric::MeanLatency => " ms",
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Throttled | Metric::ConnectSuccess | Metric::TargetCpu => " %",
+            Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => " ms",
+            Metric::ErrorRate
+            | Metric::StatusShare(_)
+            | Metric::Checks
+            | Metric::Throttled
+            | Metric::ConnectSuccess
+            | Metric::TargetCpu
+            | Metric::Delivered => " %",
             Metric::TargetRss => " B",
             Metric::Rate => "/s",
         }
@@ -91,7 +103,7 @@ pub struct Verdict {
     pub passed: bool,
 }
 
-const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%), rps, status_NNN (%), throttled (% of requests, raw --throttled-match), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB); OP is <, <=, > or >=";
+const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%, failed requests: transport, protocol, a status not expected, a failed check), rps, status_NNN (%), checks (% of answers passing every check), throttled (% of requests, raw --throttled-match), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB), chat: delivered (%), fanout.p50|p90|p95|p99|p999|max (durations); OP is <, <=, > or >=";
 
 impl Threshold {
     /// Whether the per-second figures of a run in progress can judge it (latency, errors,
@@ -107,6 +119,8 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
     let (name, rest) = s.split_at(at);
     // `knowledge.p95`: a named request of a mix (but `p99.9` is a percentile).
     let (scope, name) = match name.split_once('.') {
+        // `fanout.p99`: the chat fan-out latency, not a named request.
+        Some(("fanout", _)) => (None, name),
         Some((scope, metric)) if name != "p99.9" && !scope.is_empty() => {
             if !scope.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
                 return Err(format!("'{expr}': '{scope}' is not a request name (letters, digits, - and _)"));
@@ -132,18 +146,34 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
         "errors" | "error_rate" => Metric::ErrorRate,
         "rps" | "rate" => Metric::Rate,
         "connect_ok" => Metric::ConnectSuccess,
+        "checks" => Metric::Checks,
         "throttled" => Metric::Throttled,
         "target_cpu" => Metric::TargetCpu,
         "target_rss" => Metric::TargetRss,
+        "delivered" => Metric::Delivered,
+        "fanout.p50" => Metric::Fanout(0.5),
+        "fanout.p90" => Metric::Fanout(0.9),
+        "fanout.p95" => Metric::Fanout(0.95),
+        "fanout.p99" => Metric::Fanout(0.99),
+        "fanout.p999" | "fanout.p99.9" => Metric::Fanout(0.999),
+        "fanout.max" => Metric::Fanout(1.0),
         n => match n.strip_prefix("status_").and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..1000).contains(c)) {
             Some(code) => Metric::StatusShare(code),
             None => return Err(format!("'{expr}': unknown metric '{name}'; {HELP}")),
         },
     };
     let limit = match metric {
-        Metric::Latency(_) | Metric::MeanLatency => parse_duration(value).map_err(|e| format!("'{expr}': {e}"))?.as_secs_f64() * 1000.0,
+        Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => {
+            parse_duration(value).map_err(|e| format!("'{expr}': {e}"))?.as_secs_f64() * 1000.0
+        }
         Metric::TargetRss => crate::units::parse_size(value).map_err(|e| format!("'{expr}': {e}"))? as f64,
-        Metric::ErrorRate | Metric::StatusShare(_) | Metric::Throttled | Metric::ConnectSuccess | Metric::TargetCpu => {
+        Metric::ErrorRate
+        | Metric::StatusShare(_)
+        | Metric::Checks
+        | Metric::Throttled
+        | Metric::ConnectSuccess
+        | Metric::TargetCpu
+        | Metric::Delivered => {
             let v = value.strip_suffix('%').ok_or_else(|| format!("'{expr}': give a percentage, e.g. 1%"))?;
             v.parse::<f64>().map_err(|_| format!("'{expr}': '{value}' is not a percentage"))?
         }
@@ -172,13 +202,23 @@ fn actual(metric: Metric, r: &RunResult) -> Option<f64> {
             pct(errors, s.requests_total() + s.connects_attempted - s.connects_ok)
         }
         Metric::Rate => Some(r.achieved_rate()),
-        Metric::StatusShare(code) => pct(s.status_count(code), s.responses),
+        // Every answer of that status, whether its request failed or not.
+        Metric::StatusShare(code) => pct(s.status_count(code), s.answers()),
+        // No check ran: no data, which fails the threshold.
+        Metric::Checks => s.checks.pass_pct(),
         Metric::Throttled => pct(s.errors_of(crate::stats::ErrorClass::Throttled), s.requests_total()),
         Metric::ConnectSuccess => pct(s.connects_ok, s.connects_attempted),
         // No monitored process, or one with no sample: no data, which fails the threshold.
         Metric::TargetCpu if !r.monitor.is_empty() => r.monitor.iter().map(|m| m.cpu_mean()).sum::<Option<f64>>(),
         Metric::TargetRss if !r.monitor.is_empty() => r.monitor.iter().map(|m| m.rss_peak().map(|b| b as f64)).sum::<Option<f64>>(),
         Metric::TargetCpu | Metric::TargetRss => None,
+        // Only a run whose messages carry a mark can say what was delivered.
+        Metric::Delivered => s.chat().filter(|c| c.marked).and_then(|c| c.delivered_pct()),
+        Metric::Fanout(q) => s
+            .chat()
+            .map(|c| &c.delivery)
+            .filter(|h| !h.is_empty())
+            .map(|h| (if q >= 1.0 { h.max() } else { h.value_at_quantile(q) }) as f64 / 1e6),
     }
 }
 
@@ -202,8 +242,14 @@ pub fn render(thresholds: &[Threshold], verdicts: &[Verdict]) -> String {
     for (t, v) in thresholds.iter().zip(verdicts) {
         // Memory reads in MiB; the rest in its own unit.
         let (unit, scale) = match t.metric {
-            Metric::Latency(_) | Metric::MeanLatency => (" ms", 1.0),
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Throttled | Metric::ConnectSuccess | Metric::TargetCpu => (" %", 1.0),
+            Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => (" ms", 1.0),
+            Metric::ErrorRate
+            | Metric::StatusShare(_)
+            | Metric::Checks
+            | Metric::Throttled
+            | Metric::ConnectSuccess
+            | Metric::TargetCpu
+            | Metric::Delivered => (" %", 1.0),
             Metric::TargetRss => (" MiB", 1.0 / 1048576.0),
             Metric::Rate => ("/s", 1.0),
         };
@@ -256,6 +302,26 @@ mod tests {
     }
     use crate::stats::report::RunMeta;
     use crate::stats::{ErrorClass, Shard};
+
+    #[test]
+    fn chat_thresholds_read_the_delivery_accounting() {
+        let rules: Vec<Threshold> =
+            ["delivered>99%", "delivered>=99%", "fanout.p99<200ms", "fanout.max<5ms"].iter().map(|t| parse(t).unwrap()).collect();
+        assert_eq!(rules[2].scope, None, "fanout is not a named request");
+        let meta = RunMeta { threads: 1, duration_s: 1.0, ..Default::default() };
+        let r = RunResult::new(meta.clone(), Shard::new());
+        assert!(judge(&rules, &r).iter().all(|v| v.actual.is_none() && !v.passed), "no chat: no data");
+        let mut s = Shard::new();
+        s.on_marked_broadcast(100, 100);
+        for i in 0..99u64 {
+            s.on_arrival(crate::stats::Arrival::Other { corrected_ns: (i + 1) * 100_000, service_ns: 1, late: false });
+        }
+        s.on_arrival(crate::stats::Arrival::ToSelf);
+        let v = judge(&rules, &RunResult::new(meta, s));
+        assert_eq!(v[0].actual, Some(99.0));
+        assert_eq!((v[0].passed, v[1].passed, v[2].passed, v[3].passed), (false, true, true, false), "{v:?}");
+        assert!(render(&rules, &v).contains("FAIL  delivered>99%"), "{}", render(&rules, &v));
+    }
 
     fn result() -> RunResult {
         let mut s = Shard::new();

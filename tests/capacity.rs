@@ -41,6 +41,79 @@ fn capacity_search_converges_to_a_known_limit() {
 }
 
 #[test]
+fn capacity_with_an_error_slo_finds_a_rate_limit_because_429_fails() {
+    // 429s are failed requests by default: `errors<1%` alone finds the limiter's rate.
+    let srv = common::embedded(None, Some(3000));
+    let json = common::temp_json("capacity-3000");
+    let r = common::stampede_raw(&[
+        "capacity",
+        &url(srv.local_addr(), "/"),
+        "--slo",
+        "errors<1%",
+        "--start",
+        "1000",
+        // 2 s: every step holds at least one whole second of the server's per-second window.
+        "--step",
+        "2s",
+        "--precision",
+        "5%",
+        "--json",
+        json.to_str().unwrap(),
+        "--",
+        "-c",
+        "32",
+        "-t",
+        "1",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let knee = v["knee"].as_f64().unwrap();
+    assert!((2700.0..=3300.0).contains(&knee), "knee {knee} should be within 10 % of 3000:\n{}{}", r.stdout, r.stderr);
+    assert!(v["steps"].as_array().unwrap().len() <= 10, "{}", r.stdout);
+    let _ = std::fs::remove_file(json);
+    srv.stop();
+}
+
+#[test]
+fn a_step_the_target_cannot_answer_fails_with_rate_not_reached() {
+    // 2 connections to a 100 ms answer: at most 20 answers/s. A step asking far more does not
+    // meet the SLO, whatever its latency says, and the search never goes past it.
+    let srv = common::embedded(None, None);
+    let json = common::temp_json("capacity-slow");
+    let r = common::stampede_raw(&[
+        "capacity",
+        &url(srv.local_addr(), "/delay/100"),
+        "--slo",
+        "errors<1%",
+        "--start",
+        "10",
+        "--step",
+        "1s",
+        "--precision",
+        "20%",
+        "--json",
+        json.to_str().unwrap(),
+        "--",
+        "-c",
+        "2",
+        "-t",
+        "1",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let steps = v["steps"].as_array().unwrap();
+    let short: Vec<_> = steps.iter().filter(|s| s["rate_not_reached"] == "target").collect();
+    assert!(!short.is_empty(), "{}{}", r.stdout, r.stderr);
+    assert!(short.iter().all(|s| s["passed"] == false), "{}", r.stdout);
+    // Too slow for the connections, or fewer answers than sends (near the limit): the target.
+    assert!(r.stdout.contains("rate not reached: the target: answered"), "{}", r.stdout);
+    let knee = v["knee"].as_f64().unwrap_or(0.0);
+    assert!(knee <= 22.0, "knee {knee} beyond what 2 connections at 100 ms can answer:\n{}", r.stdout);
+    assert!(steps.iter().all(|s| s["level"].as_f64().unwrap() <= 80.0), "{}", r.stdout);
+    let _ = std::fs::remove_file(json);
+    srv.stop();
+}
+
+#[test]
 fn capacity_misuse_exits_2() {
     for (args, needle) in [
         (vec!["capacity", "http://127.0.0.1:9/", "--slo", ""], "--slo"),
@@ -51,6 +124,7 @@ fn capacity_misuse_exits_2() {
         (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--step", "0s"], "--step"),
         (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--start", "0"], "--start"),
         (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--", "--pipeline", "x"], "pipeline"),
+        (vec!["capacity", "http://127.0.0.1:9/", "--slo", "p99<1s", "--start", "2000000000"], "--start"),
     ] {
         let r = common::stampede_raw(&args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
@@ -80,7 +154,7 @@ fn capacity_searches_ws_rates_and_asr_streams_too() {
         "1",
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("Every step met") && r.stdout.contains("400.0 req/s"), "{}", r.stdout);
+    assert!(r.stdout.contains("Every step met") && r.stdout.contains("400 req/s"), "{}", r.stdout);
     let asr = format!("ws://{}/asr", srv.local_addr());
     let r = common::stampede_raw(&[
         "capacity",
@@ -102,6 +176,6 @@ fn capacity_searches_ws_rates_and_asr_streams_too() {
         "300ms",
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("4.0 streams"), "{}", r.stdout);
+    assert!(r.stdout.contains("up to 4 streams"), "{}", r.stdout);
     srv.stop();
 }

@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["thresholds"],
     &["plan"],
     &["config"],
-    &["engine/pacer"],
+    &["engine/pacer", "engine/timer"],
     &["net"],
     &["scenario"],
     &["engine"],

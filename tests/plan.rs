@@ -295,3 +295,104 @@ fn metrics_listen_serves_prometheus_text_during_the_run() {
     assert!(ok > 0.0, "{body}");
     srv.stop();
 }
+
+#[test]
+fn answers_belong_to_the_stage_that_sent_them() {
+    // 100/s of 300 ms answers, then 10/s: some 30 requests of the first stage are answered
+    // during the second. Counted where they were answered, the second stage would show about
+    // 37 ok of 10 sent; a request belongs to the stage of its intended send time.
+    let srv = common::embedded(None, None);
+    let plan = write_plan(
+        "by-send",
+        &format!(
+            "scenario = \"http\"\nurl = \"{}\"\n[options]\nconnections = 64\nthreads = 1\n\
+             [[stage]]\nname = \"busy\"\nduration = \"1s\"\nrate = 100\n\
+             [[stage]]\nname = \"calm\"\nduration = \"1s\"\nrate = 10\n\
+             [[stage]]\nname = \"last\"\nduration = \"1s\"\nrate = 10\n",
+            url(srv.local_addr(), "/delay/300")
+        ),
+    );
+    let r = common::stampede(&["run", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    common::assert_accounted(&v);
+    let mut sent = 0;
+    for s in v["stages"].as_array().unwrap() {
+        let (st_sent, ok, errors, left) = (u(s, &["sent"]), u(s, &["ok"]), u(s, &["errors"]), u(s, &["in_flight_at_end"]));
+        assert!(ok + errors <= st_sent, "a stage answered more than it sent: {s}");
+        assert_eq!(st_sent, ok + errors + left, "{s}");
+        sent += st_sent;
+    }
+    assert_eq!(sent, u(&v, &["requests", "sent"]), "the stages add up to the run: {v}");
+    // The stage ends when the supervisor sees its end (a 10 ms tick): a request or two more.
+    assert!((95..=103).contains(&u(stage(&v, "busy"), &["ok"])), "{}", stage(&v, "busy"));
+    assert!(u(stage(&v, "calm"), &["sent"]) <= 11, "{}", stage(&v, "calm"));
+    let _ = std::fs::remove_file(plan);
+    srv.stop();
+}
+
+#[test]
+fn one_verdict_counts_run_and_stage_thresholds_in_text_json_and_html() {
+    let srv = common::embedded(None, None);
+    let plan = write_plan(
+        "verdict",
+        &format!(
+            "scenario = \"http\"\nurl = \"{}\"\nthresholds = [\"errors<1%\", \"p99<10s\"]\n[options]\nconnections = 8\nthreads = 1\n\
+             [[stage]]\nname = \"spike\"\nduration = \"1s\"\nrate = 200\nthresholds = [\"rps>1000000\"]\n",
+            url(srv.local_addr(), "/")
+        ),
+    );
+    let r = common::stampede(&["run", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    // The headline (under the target) and the end of the report say the same.
+    assert_eq!(r.stdout.matches("Thresholds: 1 of 3 failed").count(), 2, "{}", r.stdout);
+    assert!(r.stdout.contains("open loop at 200 req/s"), "{}", r.stdout);
+    let v = r.json.unwrap();
+    assert_eq!(v["verdict"], serde_json::json!({"thresholds": 3, "failed": 1, "passed": false}), "{v}");
+    let json = common::temp_json("verdict");
+    std::fs::write(&json, serde_json::to_vec(&v).unwrap()).unwrap();
+    let html = json.with_extension("html");
+    let rep = common::stampede_raw(&["report", json.to_str().unwrap(), "-o", html.to_str().unwrap()]);
+    assert_eq!(rep.code, 0, "{}", rep.stderr);
+    let page = std::fs::read_to_string(&html).unwrap();
+    let top = &page[page.find("<section id=\"thresholds\">").expect("the verdict section")..];
+    assert!(top[..top.find("</section>").unwrap()].contains("Thresholds: 1 of 3 failed"), "{top}");
+    for p in [plan, json, html] {
+        let _ = std::fs::remove_file(p);
+    }
+    srv.stop();
+}
+
+#[test]
+fn ok_status_in_a_plan_and_per_named_request() {
+    let srv = common::embedded(None, None);
+    let plan = write_plan(
+        "ok-status",
+        &format!(
+            "scenario = \"http\"\nurl = \"{}\"\nok_status = \"200-299,404\"\nthresholds = [\"errors<1%\"]\n[options]\nconnections = 8\nthreads = 1\n\
+             [[stage]]\nduration = \"1s\"\nrate = 100\n\
+             [[request]]\nname = \"missing\"\npath = \"/status/404\"\n\
+             [[request]]\nname = \"busy\"\npath = \"/status/503\"\nok_status = \"503\"\n",
+            url(srv.local_addr(), "/")
+        ),
+    );
+    let r = common::stampede(&["run", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!(u(&v, &["requests", "errors"]), 0, "{v}");
+    assert!(u(&v, &["by_name", "busy", "ok"]) > 0 && u(&v, &["by_name", "missing", "ok"]) > 0, "{v}");
+    // Without them, both fail as `status`, counted per code.
+    let strict = write_plan(
+        "ok-status-strict",
+        &std::fs::read_to_string(&plan).unwrap().replace("ok_status = \"200-299,404\"\n", "").replace("ok_status = \"503\"\n", ""),
+    );
+    let r = common::stampede(&["run", strict.to_str().unwrap()]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert!(u(&v, &["status_errors", "404"]) > 0 && u(&v, &["status_errors", "503"]) > 0, "{v}");
+    assert!(r.stdout.contains("Failed ") && r.stdout.contains("status 404: ") && r.stdout.contains("status 503: "), "{}", r.stdout);
+    for p in [plan, strict] {
+        let _ = std::fs::remove_file(p);
+    }
+    srv.stop();
+}

@@ -218,7 +218,7 @@ fn html_report_draws_every_chart_and_shows_the_results_figures() {
     // Thresholds: whole run and per stage, PASS and FAIL.
     let section = &html[html.find("<section id=\"thresholds\">").unwrap()..];
     let section = &section[..section.find("</section>").unwrap()];
-    assert!(section.contains("1 of 2 failed"), "{section}");
+    assert!(section.contains("Thresholds: 2 of 4 failed"), "run and stage thresholds counted together: {section}");
     assert!(section.contains("p99&lt;10s") && section.contains("PASS") && section.contains("rps&gt;1000000") && section.contains("FAIL"));
     assert!(section.contains("&gt; 1,000,000/s"), "the limit is shown: {section}");
     let per_stage = &html[html.find("id=\"stage-thresholds\"").expect("per-stage verdicts")..];

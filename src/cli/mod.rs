@@ -105,6 +105,10 @@ pub struct RunArgs {
     pub limit: Option<String>,
     #[command(flatten)]
     pub throttle: ThrottleArgs,
+    /// Check the plan and print what it would run (setups, stages, the scenario's command line),
+    /// then exit without sending anything.
+    #[arg(long = "check")]
+    pub check: bool,
     /// Flags for the scenario command (--json, --hlog, --threshold, --processes, -H, ...).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FLAGS")]
     pub extra: Vec<String>,
@@ -266,6 +270,12 @@ pub struct OutputArgs {
     /// Write the thresholds as JUnit XML test cases to FILE (without thresholds: one case, "run completed").
     #[arg(long = "junit", value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Open loop: how a worker waits for each scheduled send. sleep: one timerfd per worker wakes it at the
+    /// send time (as late as the kernel wakes a thread, tens of us; not the runtime's 1 ms steps). spin: woken
+    /// 50 us early, the worker spins to the send time, at a CPU price: up to 50 us of spinning per wake-up,
+    /// a whole core per worker once send times are closer than 50 us apart (~20k/s per thread and up).
+    #[arg(long = "pacing", default_value = "sleep", value_name = "MODE", value_parser = ["sleep", "spin"])]
+    pub pacing: String,
     /// Print the full latency percentile distribution.
     #[arg(long = "latency")]
     pub latency: bool,
@@ -348,6 +358,15 @@ pub struct RequestArgs {
     /// Request body read from FILE.
     #[arg(long = "body-file", value_name = "FILE")]
     pub body_file: Option<PathBuf>,
+    /// CSV file whose columns are placeholders in the URL, headers and body (`{user}`); its first
+    /// row names the columns. Rows are dealt round-robin over every worker and process (request
+    /// number `{seq}` takes row `seq - 1`, wrapping), so a run of at least as many requests as
+    /// rows uses every row.
+    #[arg(long = "data", value_name = "FILE.csv")]
+    pub data: Option<PathBuf>,
+    /// How `--data` rows are taken: `sequential` (dealt in file order) or `random`.
+    #[arg(long = "data-order", value_name = "ORDER", default_value = "sequential", requires = "data")]
+    pub data_order: String,
     /// Most header fields accepted in a response (1 to 256); more is a protocol error
     /// (`protocol: too many headers`).
     #[arg(long = "max-headers", value_name = "N", default_value_t = 128)]
@@ -356,12 +375,41 @@ pub struct RequestArgs {
     /// larger is a protocol error (`protocol: head too large`).
     #[arg(long = "max-head", value_name = "SIZE", default_value = "64KiB", value_parser = size())]
     pub max_head: u64,
+    /// Statuses that count as success, e.g. 200-299,404,429 [default: 200-399]; any other
+    /// answer is a failed request (error class `status`, counted per code).
+    #[arg(long = "ok-status", value_name = "LIST")]
+    pub ok_status: Option<String>,
+    /// Check: the status is in LIST (200-299,404); a failed check fails the request as
+    /// `check_failed`, counted per check (`checks>99%` judges the share passing all checks).
+    #[arg(long = "expect-status", value_name = "LIST")]
+    pub expect_status: Option<String>,
+    /// Check: the body contains TEXT (case-sensitive, looked for in the first 64 KiB of the
+    /// decoded body, chunked or not). Repeatable.
+    #[arg(long = "expect-body", value_name = "TEXT")]
+    pub expect_body: Vec<String>,
+    /// Check: a header 'Name: value' (name in any case) whose value contains the text
+    /// (case-sensitive; 'Name' alone: the header is present). Repeatable.
+    #[arg(long = "expect-header", value_name = "HEADER")]
+    pub expect_header: Vec<String>,
 }
 
 impl RequestArgs {
     /// A plain GET with the default limits (commands that build their own request).
     pub fn get() -> RequestArgs {
-        RequestArgs { method: "GET".into(), headers: Vec::new(), body: None, body_file: None, max_headers: 128, max_head: 64 * 1024 }
+        RequestArgs {
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: None,
+            body_file: None,
+            data: None,
+            data_order: "sequential".into(),
+            max_headers: 128,
+            max_head: 64 * 1024,
+            ok_status: None,
+            expect_status: None,
+            expect_body: Vec::new(),
+            expect_header: Vec::new(),
+        }
     }
 }
 
@@ -382,7 +430,9 @@ pub struct WsArgs {
     /// Message payload size in bytes (units allowed: 4KiB), filled with a fixed pattern.
     #[arg(long = "size", default_value = "64", value_name = "BYTES", conflicts_with = "message", value_parser = size())]
     pub size: u64,
-    /// Message payload: TEXT, or @FILE to read it from a file.
+    /// Message payload: TEXT, or @FILE to read it from a file. With --rooms, a template:
+    /// {conn}, {room}, {seq}, {payload:N} (N filler bytes) and {mark} (what matches each
+    /// delivery to its send; without it deliveries are not matched, frames only counted).
     #[arg(long = "message", value_name = "TEXT|@FILE")]
     pub message: Option<String>,
     /// Send text frames (payload must be UTF-8).
@@ -394,10 +444,29 @@ pub struct WsArgs {
     /// Idle/heartbeat mode: hold the connections and send a ping on each every TIME; report pong latency.
     #[arg(long = "ping-interval", value_name = "TIME", conflicts_with = "rate", value_parser = duration())]
     pub ping_interval: Option<Duration>,
-    /// Chat mode: each connection joins room (slot mod N) via ?room=K, sends messages with a
-    /// timestamp at -R in total (default 1 msg/s per connection), and fan-out latency is measured.
-    #[arg(long = "rooms", value_name = "N", conflicts_with = "ping_interval")]
+    /// Chat mode: connection C (0, 1, ... across the run) is a member of room C mod N, sends
+    /// messages at -R in total (default 1 msg/s per member); deliveries are matched to their
+    /// sends by a {mark} and fan-out latency is measured. Without --on-open or a {conn}/{room}
+    /// in the URL, the room is joined with ?room=K (stampede serve's /ws/chat).
+    #[arg(long = "rooms", value_name = "N", conflicts_with = "ping_interval", value_parser = count())]
     pub rooms: Option<u64>,
+    /// Chat: each member joins K rooms (C·K+j mod N, j < K); its messages rotate over them and
+    /// the --on-open messages that use {room} are sent once per room.
+    #[arg(long = "rooms-per-conn", value_name = "K", default_value_t = 1, requires = "rooms")]
+    pub rooms_per_conn: u64,
+    /// Chat: a message sent after the upgrade, before the load (repeatable; a template like
+    /// --message: {conn}, {room}, {seq}), e.g. '{"type":"join","group_id":"g{room}"}'.
+    #[arg(long = "on-open", value_name = "MSG", requires = "rooms")]
+    pub on_open: Vec<String>,
+    /// Chat: each --on-open message waits (up to --connect-timeout) for a frame containing
+    /// TEXT (e.g. joined); none is a connect error (check_failed). Membership counts from it.
+    #[arg(long = "on-open-expect", value_name = "TEXT", requires = "on_open")]
+    pub on_open_expect: Option<String>,
+    /// Send a ping every INTERVAL (chat members on their own; echo connections before the next
+    /// batch due); a pong missing after INTERVAL (or --timeout, if shorter) is an error
+    /// (protocol: pong timeout) and closes the connection. Server pings are always answered.
+    #[arg(long = "heartbeat", value_name = "INTERVAL", value_parser = duration(), conflicts_with = "ping_interval")]
+    pub heartbeat: Option<Duration>,
     /// Extra header on the upgrade request "Name: value" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,

@@ -2,8 +2,11 @@
 //! steps (doubling from `--start`) until a step breaks the SLO, then bisects between the last
 //! good and the first bad step until they are within `--precision`. Every step is a full run of
 //! the scenario (open loop at a rate for http and ws, a number of streams for asr) judged with
-//! the same thresholds as `--threshold`. Steps where stampede itself was the limit are marked:
-//! past them the knee is only a lower bound.
+//! the same thresholds as `--threshold`. A rate step whose answers (any status) fall below
+//! 90 % of the asked rate fails too (`rate not reached`), saying whether the generator (its CPU
+//! saturated, or it sent late) or the target (answered too slowly for the connections, or
+//! answered fewer) held it back: the search never climbs past what a step showed reachable.
+//! When the generator was the limit, the result is its ceiling on this machine, not a knee.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -19,11 +22,18 @@ use crate::error::{exit, Error, Result};
 use crate::scenario::asr::AsrScenario;
 use crate::scenario::http::HttpScenario;
 use crate::scenario::ws::WsScenario;
-use crate::stats::report::{human, RunResult};
+use crate::stats::report::{grouped, human, RunResult};
 use crate::thresholds::{self, Threshold};
 
 /// Most steps one search runs (doubling from 1 to 2^20 and 10 bisections fit).
 const MAX_STEPS: usize = 32;
+
+/// Below this share of the asked rate, a step did not run at the rate it was asked for.
+const REACHED: f64 = 0.9;
+/// The generator's CPU share (of its threads) past which it, not the target, is the limit.
+const GENERATOR_BUSY: f64 = 0.9;
+/// Highest rate a step may ask (what `-R/--rate` accepts).
+const MAX_RATE: f64 = 1e9;
 
 /// One probe of the search.
 struct Step {
@@ -32,6 +42,62 @@ struct Step {
     saturated: bool,
     result: RunResult,
     failed: Vec<String>,
+    /// The step did not reach its rate: who held it back.
+    short: Option<Limiter>,
+}
+
+/// Who held a step below its asked rate.
+#[derive(Clone, Debug, PartialEq)]
+enum Limiter {
+    /// The generator: its CPU saturated, or it sent late. Answers per second it managed.
+    Generator { why: String, answered: f64 },
+    /// The target: it answered too slowly for the connections, or fewer than were sent.
+    Target { why: String },
+}
+
+impl Limiter {
+    fn describe(&self) -> String {
+        match self {
+            Limiter::Generator { why, .. } => format!("the generator: {why}"),
+            Limiter::Target { why } => format!("the target: {why}"),
+        }
+    }
+}
+
+/// Whether a rate step of `step_s` seconds reached `level`: answers of any status over 90 %
+/// of the requests the step asked for (a count, so the wait for the last answers after the
+/// step does not dilute a short step's rate); and if not, who held it back.
+fn rate_reached(level: f64, step_s: f64, r: &RunResult) -> Option<Limiter> {
+    let secs = step_s.max(1e-9);
+    let (sent, answered) = (r.shard.sent as f64 / secs, r.shard.answers() as f64 / secs);
+    if answered >= REACHED * level {
+        return None;
+    }
+    let figures = format!("{} of {} asked/s answered, {} sent", grouped(answered), grouped(level), grouped(sent));
+    let cpu = r.saturation().cpu_busy;
+    if cpu >= GENERATOR_BUSY {
+        let why = format!("its CPU was saturated ({:.0} % of its threads; {figures})", cpu * 100.0);
+        return Some(Limiter::Generator { why, answered });
+    }
+    if sent < REACHED * level {
+        // Little's law: the asked rate times the time an answer takes is the number of
+        // requests in flight it needs; past the connections open, sends wait for answers.
+        let service_s = r.shard.service.mean() / 1e9;
+        let needed = level * service_s * r.meta.pipeline.max(1) as f64;
+        let conns = (r.meta.connections as f64).max(1.0);
+        if needed >= REACHED * conns {
+            return Some(Limiter::Target {
+                why: format!(
+                    "answered too slowly ({} mean: the rate needs ~{} requests in flight on {} connections; {figures})",
+                    human(service_s * 1e9),
+                    grouped(level * service_s),
+                    r.meta.connections
+                ),
+            });
+        }
+        return Some(Limiter::Generator { why: format!("it sent late ({figures})"), answered });
+    }
+    Some(Limiter::Target { why: format!("answered fewer than were sent ({figures})") })
 }
 
 /// The search's settings, checked.
@@ -82,7 +148,11 @@ fn settings(a: &CapacityArgs) -> Result<Search> {
         return Err(Error::usage("--start must be at least 1"));
     }
     let start = a.start as f64;
-    let max = a.max.map_or(f64::INFINITY, |m| m as f64);
+    // Never past what a step can ask: the search ends at the rate limit of -R/--rate.
+    let max = a.max.map_or(MAX_RATE, |m| m as f64).min(MAX_RATE);
+    if start > MAX_RATE {
+        return Err(Error::usage(format!("--start: at most {MAX_RATE} requests/s")));
+    }
     if max < start {
         return Err(Error::usage("--max must be at least --start"));
     }
@@ -103,21 +173,26 @@ fn search(s: &Search, probe: &Probe, stop: &Arc<AtomicBool>) -> Result<(Vec<Step
     let run = |level: f64, steps: &mut Vec<Step>| -> Result<bool> {
         let result = probe.run(level, Arc::clone(stop))?;
         let verdicts = thresholds::judge(&s.rules, &result);
-        let failed: Vec<String> = verdicts
+        let mut failed: Vec<String> = verdicts
             .iter()
             .filter(|v| !v.passed)
             .map(|v| format!("{} ({})", v.expr, v.actual.map_or("no data".into(), |x| format!("{x:.3}"))))
             .collect();
+        // Streams are not a rate: an asr step holds its streams or fails them.
+        let short = if s.unit == "streams" || stopped(stop) { None } else { rate_reached(level, s.step.as_secs_f64(), &result) };
+        if let Some(l) = &short {
+            failed.insert(0, format!("rate not reached: {}", l.describe()));
+        }
         let passed = failed.is_empty();
         let saturated = result.saturation().saturated;
-        eprintln!(
-            "  {:>10.0} {}: {}{}",
-            level,
-            s.unit,
-            if passed { "meets the SLO" } else { "breaks the SLO" },
-            if saturated { " (stampede itself was saturated)" } else { "" }
-        );
-        steps.push(Step { level, passed, saturated, result, failed });
+        let verdict = match (&short, passed) {
+            (Some(l), _) => format!("rate not reached, held back by {}", l.describe()),
+            (None, true) => "meets the SLO".to_string(),
+            (None, false) => "breaks the SLO".to_string(),
+        };
+        let sat = if saturated && short.is_none() { " (stampede itself was saturated)" } else { "" };
+        eprintln!("  {:>10} {}: {verdict}{sat}", grouped(level), s.unit);
+        steps.push(Step { level, passed, saturated, result, failed, short });
         Ok(passed)
     };
     // Up: double until a step fails, the maximum is reached, or the run is stopped.
@@ -237,6 +312,17 @@ impl Probe {
     }
 }
 
+/// The generator's ceiling: the most it answered on a step it could not drive to its rate.
+fn ceiling(steps: &[Step]) -> Option<f64> {
+    steps
+        .iter()
+        .filter_map(|s| match &s.short {
+            Some(Limiter::Generator { answered, .. }) => Some(*answered),
+            Some(Limiter::Target { .. }) | None => None,
+        })
+        .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))))
+}
+
 /// The table of steps and the verdict.
 fn render(steps: &[Step], lo: Option<f64>, hi: Option<f64>, unit: &str, slo: &str) -> String {
     let mut o = String::from("\nCapacity search\n");
@@ -256,25 +342,33 @@ fn render(steps: &[Step], lo: Option<f64>, hi: Option<f64>, unit: &str, slo: &st
         let errors = r.shard.errors.iter().sum::<u64>();
         let verdict = if s.passed { "pass".to_string() } else { format!("FAIL {}", s.failed.join(", ")) };
         o.push_str(&format!(
-            "  {:>3} {:>12.1} {:>12.1} {:>9} {:>9} {:>8}  {verdict}{}\n",
+            "  {:>3} {:>12} {:>12} {:>9} {:>9} {:>8}  {verdict}{}\n",
             i + 1,
-            s.level,
-            r.achieved_rate(),
+            grouped(s.level),
+            grouped(r.achieved_rate()),
             q(0.5),
             q(0.99),
             errors,
             if s.saturated { "  [stampede saturated]" } else { "" }
         ));
     }
-    match (lo, hi) {
+    let ceiling = ceiling(steps);
+    let (l, h) = (lo.map(grouped), hi.map(grouped));
+    match (l, h) {
         (Some(l), Some(h)) => {
-            o.push_str(&format!("\nKnee: {l:.1} {unit} meets \"{slo}\"; {h:.1} {unit} does not.\n"));
-            if steps.iter().any(|s| !s.passed && s.saturated) {
+            o.push_str(&format!("\nKnee: {l} {unit} meets \"{slo}\"; {h} {unit} does not.\n"));
+            if ceiling.is_none() && steps.iter().any(|s| !s.passed && s.saturated) {
                 o.push_str("WARNING: stampede itself was saturated on a failing step: the target may do more (add threads, processes or machines).\n");
             }
         }
-        (Some(l), None) => o.push_str(&format!("\nEvery step met \"{slo}\", up to {l:.1} {unit}: raise --max to look further.\n")),
+        (Some(l), None) => o.push_str(&format!("\nEvery step met \"{slo}\", up to {l} {unit}: raise --max to look further.\n")),
         (None, _) => o.push_str(&format!("\nThe first step already breaks \"{slo}\": lower --start.\n")),
+    }
+    if let Some(c) = ceiling {
+        o.push_str(&format!(
+            "The generator's ceiling on this machine is ~{}/s: the target may go higher (add threads, processes or machines).\n",
+            grouped(c)
+        ));
     }
     o
 }
@@ -287,11 +381,16 @@ fn to_json(steps: &[Step], lo: Option<f64>, hi: Option<f64>, unit: &str, slo: &s
         "unit": unit,
         "knee": lo,
         "first_failing": hi,
+        "generator_ceiling_per_s": ceiling(steps),
         "steps": steps.iter().map(|s| json!({
             "level": s.level,
             "passed": s.passed,
             "saturated": s.saturated,
             "failed": s.failed,
+            "rate_not_reached": s.short.as_ref().map(|l| match l {
+                Limiter::Generator { .. } => "generator",
+                Limiter::Target { .. } => "target",
+            }),
             "result": s.result.to_json(),
         })).collect::<Vec<_>>(),
     })

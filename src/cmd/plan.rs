@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::parse_completed;
-use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws};
+use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws, setup_phase, tls_options, SetupContext, SetupDone};
 use crate::cli::{AsrArgs, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs, ScenarioArgs, ThrottleArgs};
 use crate::config::{self, Drive, HttpConfig, LoadConfig, RawConfig, WsMode};
 use crate::error::{exit, Error, Result};
@@ -94,6 +94,10 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
     argv.extend(plan.argv());
     argv.extend(a.extra.iter().cloned());
     let command = parse_scenario(&argv, &plan, &origin)?;
+    if a.check {
+        print!("{}", describe(&plan, &origin, &argv));
+        return Ok(exit::OK);
+    }
     let levels = Levels { duration: Duration::from_millis(staged.total().as_millis() as u64), peak: staged.profile.peak() };
     // A part of a split run carries its share of every level.
     let attach = |load: &mut LoadConfig, mixed: Option<Mixed>, parts: [(&str, &Option<String>); 2]| -> Result<()> {
@@ -131,7 +135,9 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
     match command.into_scenario() {
         Some(ScenarioArgs::Http(mut h)) => {
             let mixed = levels.set_on(&mut h.load, &plan, &origin)?;
-            let mut cfg = config::http_config(&h)?;
+            let setup = setup_phase(&plan.setups, setup_context(&origin, &h.load))?;
+            let mut cfg = config::http_config_captured(&h, std::sync::Arc::clone(&setup.captures))?;
+            cfg.load.setup = setup.steps.clone();
             attach(&mut cfg.load, mixed, [("--shard", &h.load.out.shard), ("--process-part", &h.load.out.process_part)])?;
             if plan.stages.iter().any(|s| s.request.is_some()) {
                 let requests = stage_requests(&plan, &h, &origin)?;
@@ -142,11 +148,13 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
             if plan.requests.is_empty() {
                 return run_http(cfg, "");
             }
-            run_mix(&plan, cfg, &h, &origin)
+            run_mix(&plan, cfg, &h, &origin, &setup)
         }
         Some(ScenarioArgs::Ws(mut w)) => {
             let mixed = levels.set_on(&mut w.load, &plan, &origin)?;
+            let setup = setup_phase(&plan.setups, setup_context(&origin, &w.load))?;
             let mut cfg = config::ws_config(&w)?;
+            (cfg.load.captures, cfg.load.setup) = (setup.captures.clone(), setup.steps.clone());
             if matches!(cfg.mode, WsMode::Chat { .. }) {
                 return Err(Error::usage(format!("{origin}: chat rooms (--rooms) do not take stages yet")));
             }
@@ -155,11 +163,44 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
         }
         Some(ScenarioArgs::Asr(mut x)) => {
             levels.set_on_asr(&mut x, &plan, &origin)?;
+            let cx = SetupContext { origin: &origin, tls: tls_options(&x.tls), timeout: x.timeout, child: false, processes: 1 };
+            let setup = setup_phase(&plan.setups, cx)?;
             let mut cfg = config::asr_config(&x)?;
+            (cfg.load.captures, cfg.load.setup) = (setup.captures.clone(), setup.steps.clone());
             attach(&mut cfg.load, None, [("--shard", &None), ("--process-part", &None)])?;
             run_asr(cfg)
         }
         None => Err(Error::usage(format!("{origin}: scenario must be http, ws, asr or raw"))),
+    }
+}
+
+/// `run --check`: the plan as it would run.
+fn describe(plan: &Plan, origin: &str, argv: &[String]) -> String {
+    let mut out = format!("plan {origin}: {} {}\n", plan.scenario, plan.url);
+    for s in &plan.setups {
+        out.push_str(&format!("  setup {}\n", s.describe()));
+    }
+    for r in &plan.requests {
+        out.push_str(&format!("  request {} (weight {}) {} {}\n", r.name, r.weight, r.method, r.url));
+    }
+    for s in &plan.stages {
+        out.push_str(&format!("  stage {} {:?}: {}\n", s.name, s.duration, s.describe(plan.drive)));
+    }
+    if !plan.threshold_texts.is_empty() {
+        out.push_str(&format!("  thresholds {}\n", plan.threshold_texts.join(", ")));
+    }
+    out.push_str(&format!("  command {}\n", argv.join(" ")));
+    out
+}
+
+/// How a plan's setup phase runs for a scenario with these load flags.
+fn setup_context<'a>(origin: &'a str, load: &LoadArgs) -> SetupContext<'a> {
+    SetupContext {
+        origin,
+        tls: tls_options(&load.tls),
+        timeout: load.timeout,
+        child: load.out.process_part.is_some(),
+        processes: load.out.processes,
     }
 }
 
@@ -320,7 +361,7 @@ fn run_raw_plan(plan: &Plan, cfg: RawConfig, origin: &str) -> Result<i32> {
 }
 
 /// A mix: each named request of the plan is its own scenario, over its share of the connections.
-fn run_mix(plan: &Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str) -> Result<i32> {
+fn run_mix(plan: &Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str, setup: &SetupDone) -> Result<i32> {
     let groups = plan.requests.len() as u64;
     if cfg.load.connections < groups * cfg.load.threads as u64 {
         return Err(Error::usage(format!(
@@ -335,6 +376,9 @@ fn run_mix(plan: &Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str) -> Resul
         hr.url = r.url.clone();
         hr.request.method = r.method.clone();
         hr.request.headers.extend(r.headers.iter().cloned());
+        if r.ok_status.is_some() {
+            hr.request.ok_status.clone_from(&r.ok_status);
+        }
         if r.body.is_some() || r.body_file.is_some() {
             if hr.request.body.is_some() || hr.request.body_file.is_some() {
                 return Err(Error::usage(format!("{origin}: request {}: the plan's options already give a body", r.name)));
@@ -342,7 +386,8 @@ fn run_mix(plan: &Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str) -> Resul
             hr.request.body = r.body.clone();
             hr.request.body_file = r.body_file.as_ref().map(std::path::PathBuf::from);
         }
-        let mut c = config::http_config(&hr).map_err(|e| Error::usage(format!("{origin}: request {}: {e}", r.name)))?;
+        let mut c = config::http_config_captured(&hr, std::sync::Arc::clone(&setup.captures))
+            .map_err(|e| Error::usage(format!("{origin}: request {}: {e}", r.name)))?;
         c.load = cfg.load.clone();
         members.push((r.name.clone(), r.weight, HttpScenario::http(c)));
     }

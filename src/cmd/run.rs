@@ -4,6 +4,7 @@
 
 mod output;
 mod processes;
+mod setup;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -21,11 +22,12 @@ use crate::scenario::chat::ChatScenario;
 use crate::scenario::http::HttpScenario;
 use crate::scenario::ws::WsScenario;
 use crate::scenario::Scenario;
-use crate::stats::report::{RunMeta, RunResult};
+use crate::stats::report::{grouped, RunMeta, RunResult};
 
 use output::report;
 pub(crate) use output::write_junit;
 use processes::{run_processes, wait_for_start, PROGRESS_ENV};
+pub(crate) use setup::{setup_phase, tls_options, SetupContext, SetupDone};
 
 /// Runs an HTTP load and reports it. `banner` is printed before the run (demo).
 pub fn run_http(cfg: HttpConfig, banner: &str) -> Result<i32> {
@@ -45,7 +47,7 @@ pub fn run_ws(cfg: WsConfig) -> Result<i32> {
     let plan = plan_for(&cfg.target, &cfg.load);
     let load = cfg.load.clone();
     match cfg.mode {
-        WsMode::Chat { rooms, .. } => run_scenario(Arc::new(ChatScenario::new(cfg, rooms, nonce()?)), &load, plan, &what, "", None),
+        WsMode::Chat { .. } => run_scenario(Arc::new(ChatScenario::new(cfg, nonce()?)), &load, plan, &what, "", None),
         WsMode::Echo { .. } | WsMode::Ping => run_scenario(Arc::new(WsScenario::ws(cfg, nonce()?)), &load, plan, &what, "", None),
     }
 }
@@ -132,9 +134,11 @@ fn run_and_report<S: Scenario>(
     }
     let mode = match &load.drive {
         Drive::Closed | Drive::CountPlan { rate_per_s: None, .. } => "closed loop".to_string(),
-        Drive::Open { rate_per_s } | Drive::CountPlan { rate_per_s: Some(rate_per_s), .. } => format!("open loop at {rate_per_s} req/s"),
-        Drive::RatePlan(st) => format!("open loop at {} req/s", st.profile.peak()),
-        Drive::MixedPlan { mixed, .. } => format!("closed or open loop by stage (rates up to {} req/s)", mixed.rates.peak()),
+        Drive::Open { rate_per_s } | Drive::CountPlan { rate_per_s: Some(rate_per_s), .. } => {
+            format!("open loop at {} req/s", grouped(*rate_per_s))
+        }
+        Drive::RatePlan(st) => format!("open loop at {} req/s", grouped(st.profile.peak())),
+        Drive::MixedPlan { mixed, .. } => format!("closed or open loop by stage (rates up to {} req/s)", grouped(mixed.rates.peak())),
     };
     let span = match (load.duration, load.requests) {
         (Some(d), Some(n)) => format!("{:.1?} or {n} requests", d),
@@ -284,6 +288,7 @@ fn run_meta<S: Scenario>(scenario: &S, load: &LoadConfig, out: &engine::RunOutpu
         rss_start: out.rss_start,
         rss_peak: out.rss_peak,
         audio_conversion: scenario.audio_conversion(),
+        pacing: Some(load.pacing.name().to_string()),
     }
 }
 

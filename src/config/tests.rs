@@ -47,9 +47,14 @@ fn load(c: u64, n: Option<u64>, rate: Option<f64>) -> LoadConfig {
         monitor_pids: Vec::new(),
         metrics_listen: None,
         abort_after: None,
+        pacing: crate::config::Pacing::Sleep,
         unix: None,
         tls_options: TlsOptions::default(),
         tls: None,
+        part: 0,
+        parts: 1,
+        captures: Default::default(),
+        setup: None,
     }
 }
 

@@ -90,6 +90,30 @@ impl Drive {
     }
 }
 
+/// How a worker waits for a scheduled send (`--pacing`): its precise timer wakes it at the
+/// deadline (`Sleep`), or a little before it and the worker spins the rest (`Spin`: tighter
+/// send times for a busy core).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pacing {
+    #[default]
+    Sleep,
+    Spin,
+}
+
+impl Pacing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pacing::Sleep => "sleep",
+            Pacing::Spin => "spin",
+        }
+    }
+
+    /// The mode named `name` (`--pacing`).
+    pub fn from_name(name: &str) -> Option<Pacing> {
+        [Pacing::Sleep, Pacing::Spin].into_iter().find(|p| p.name() == name)
+    }
+}
+
 /// Options applied to every client socket.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectOpts {
@@ -163,6 +187,16 @@ pub struct LoadConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `--abort-on-fail`: stop at the first breach of a live-judged threshold after this grace.
     pub abort_after: Option<Duration>,
+    /// `--pacing`: how workers wait for scheduled sends.
+    pub pacing: Pacing,
+    /// This process's part of a split run (`--shard`, `--process-part`) and the number of parts
+    /// (0 and 1 for a whole run): global connection and request numbers include them.
+    pub part: u64,
+    pub parts: u64,
+    /// Values captured by the plan's `[[setup]]` (template names for every scenario).
+    pub captures: Arc<super::Captures>,
+    /// The `[[setup]]` requests as measured, for the report (none without setup).
+    pub setup: Option<Arc<Vec<crate::stats::setup::SetupStepDoc>>>,
 }
 
 impl LoadConfig {
@@ -196,6 +230,11 @@ pub struct HttpConfig {
     /// Most header fields, and largest head in bytes, accepted in a response.
     pub max_headers: usize,
     pub max_head: usize,
+    /// The statuses that are a success and the checks on every answer.
+    pub expect: crate::config::Expect,
+    /// Placeholders in the URL, headers or body: the request is rendered per request (`None`:
+    /// `request` is sent as it is, zero-copy).
+    pub dynamic: Option<Arc<super::DynamicHttp>>,
     pub load: LoadConfig,
 }
 
@@ -220,6 +259,40 @@ pub struct WsConfig {
     /// Subprotocols offered on the upgrade (validated tokens, in order).
     pub protocols: Vec<String>,
     pub load: LoadConfig,
+    /// `--rooms`: what each member sends and how deliveries are matched.
+    pub chat: Option<ChatConfig>,
+    /// `--heartbeat`: a client ping this often; a pong missing after the pong timeout fails.
+    pub heartbeat: Option<Heartbeat>,
+}
+
+/// `--heartbeat INTERVAL`: pings every `every`, each answered within `pong_timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub every: Duration,
+    pub pong_timeout: Duration,
+}
+
+/// A chat run (`ws --rooms`): the members' rooms and messages.
+#[derive(Clone, Debug)]
+pub struct ChatConfig {
+    pub rooms: u64,
+    /// `--rooms-per-conn`: rooms each member joins (messages rotate over them).
+    pub rooms_per_conn: u64,
+    /// Members in the whole run, and this process's part of them (`first..first + len`).
+    pub total: u64,
+    pub first: u64,
+    pub len: u64,
+    /// The message template (`--message`); `None`: the raw relay's default payload with a mark
+    /// at its start.
+    pub message: Option<String>,
+    /// Text frames (binary with `--binary`, or the default payload).
+    pub text: bool,
+    /// The URL path names the member (`{conn}`, `{room}`): no `?room=` is added.
+    pub path_template: bool,
+    /// `--on-open`: sent after the upgrade (once per room when they use `{room}`).
+    pub on_open: Vec<String>,
+    /// `--on-open-expect`: a frame containing this answers each on-open message.
+    pub on_open_expect: Option<Vec<u8>>,
 }
 
 /// A validated `stampede raw` run.

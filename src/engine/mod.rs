@@ -17,6 +17,7 @@
 pub mod pacer;
 pub mod profile;
 pub mod runtime;
+pub mod timer;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -347,10 +348,18 @@ async fn worker<S: Scenario>(
     let mut stalled = None;
     let staged = load.drive.staged();
     let end_ns = load.duration.map(|d| start_ns.saturating_add(d.as_nanos() as u64));
-    let mut groups = build_groups(w, scenario.weights(), load, start_ns, end_ns);
+    let by_send = scenario.stages_by_send();
+    // One precise timer per worker; without one (no timerfd here) sleeps use the runtime's wheel.
+    let timer = match timer::Timer::start(load.pacing) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!("stampede: warning: worker {w}: no precise timer ({e}); open-loop sends keep 1 ms steps");
+            None
+        }
+    };
+    let mut groups = build_groups(w, scenario.weights(), by_send, load, (start_ns, end_ns), timer.as_ref());
     // Each stage of a plan records into its own shard: the supervisor switches at its end (or a
     // connection of a mixed plan first, as it claims in the new stage's mode).
-    // Each stage of a plan records into its own shard; the supervisor switches at its end.
     let stage_ends: Vec<u64> = staged.map_or(Vec::new(), |st| st.bounds.iter().map(|(_, _, e)| start_ns + e).collect());
     let cpu0 = crate::sys::thread_cpu();
     if !stop.load(Ordering::Relaxed) {
@@ -365,7 +374,7 @@ async fn worker<S: Scenario>(
     let mut second = 0u64;
     let mut interrupted = false;
     let take_interval = |groups: &[Group]| {
-        let mut iv = groups[0].ctx.shard.borrow_mut().take_interval();
+        let mut iv = groups[0].ctx.take_interval();
         for g in &groups[1..] {
             iv.merge(&g.ctx.shard.borrow_mut().take_interval());
         }
@@ -376,6 +385,9 @@ async fn worker<S: Scenario>(
         if stop.load(Ordering::Relaxed) {
             for g in &groups {
                 g.ctx.stop.set(true);
+            }
+            if let Some(t) = &timer {
+                t.wake_all();
             }
             interrupted = true;
             break;
@@ -396,6 +408,9 @@ async fn worker<S: Scenario>(
                 stalled = Some(Stalled { idle_s: now.saturating_sub(last) / SECOND_NS, unconnected: live.saturating_sub(open) });
                 for g in &groups {
                     g.ctx.stop.set(true);
+                }
+                if let Some(t) = &timer {
+                    t.wake_all();
                 }
                 break;
             }
@@ -436,12 +451,18 @@ async fn worker<S: Scenario>(
         for g in &groups {
             g.ctx.stop.set(true);
         }
+        if let Some(t) = &timer {
+            t.wake_all();
+        }
         let settle = clock::now_ns().saturating_add(crate::scenario::ws_session::CLOSE_AFTER_END_NS);
         while groups.iter().any(|g| g.ctx.live_tasks() > 0) && clock::now_ns() < settle {
             monoio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     }
-    let (shard, stages, group_shards, notes) = collect_groups(&mut groups, !stage_ends.is_empty());
+    if let Some(t) = &timer {
+        t.close();
+    }
+    let (shard, stages, group_shards, notes) = collect_groups(&mut groups, !stage_ends.is_empty(), by_send);
     WorkerOut {
         shard,
         stages,
@@ -459,7 +480,15 @@ async fn worker<S: Scenario>(
 
 /// Worker `w`'s groups (one per request of a mix, else one): each with its share of the
 /// connections, the budget and the rate, its pacer and a plan's connection slots.
-fn build_groups(w: usize, weights: Vec<f64>, load: &LoadConfig, start_ns: u64, end_ns: Option<u64>) -> Vec<Group> {
+fn build_groups(
+    w: usize,
+    weights: Vec<f64>,
+    by_send: bool,
+    load: &LoadConfig,
+    span: (u64, Option<u64>),
+    timer: Option<&Rc<timer::Timer>>,
+) -> Vec<Group> {
+    let (start_ns, end_ns) = span;
     let workers = load.threads.max(1) as u64;
     let total_weight: f64 = weights.iter().sum();
     let conns = apportion(load.connections_of(w), &weights);
@@ -479,6 +508,8 @@ fn build_groups(w: usize, weights: Vec<f64>, load: &LoadConfig, start_ns: u64, e
         };
         let mut ctx = WorkerCtx::new(w, workers as usize, start_ns, end_ns, pacer, budgets[g], SourcePool::new(load.sources.clone(), w));
         ctx.group = g;
+        ctx.timer = timer.cloned();
+        (ctx.part, ctx.parts) = (load.part, load.parts);
         ctx.slots = match &load.drive {
             Drive::CountPlan { staged, .. } => Some(Arc::new(staged.profile.scaled(share))),
             Drive::MixedPlan { mixed, .. } => Some(Arc::new(mixed.slots.scaled(share))),
@@ -490,6 +521,7 @@ fn build_groups(w: usize, weights: Vec<f64>, load: &LoadConfig, start_ns: u64, e
             Drive::Closed | Drive::Open { .. } | Drive::RatePlan(_) | Drive::CountPlan { .. } => None,
         };
         ctx.think_ns = load.think.map_or(0, |t| t.as_nanos() as u64);
+        ctx.by_send = by_send;
         ctx.stage_ends = load.drive.staged().map_or(Vec::new(), |st| st.bounds.iter().map(|(_, _, e)| start_ns + e).collect());
         groups.push(Group { ctx: Rc::new(ctx), connections: conns[g] });
     }
@@ -499,23 +531,25 @@ fn build_groups(w: usize, weights: Vec<f64>, load: &LoadConfig, start_ns: u64, e
 /// Per group: its stages in order, and its whole; the worker's figures add the groups up.
 /// Returns the worker's shard, its stage shards, the groups' shards (none for a single group)
 /// and the scenario's side lines.
-fn collect_groups(groups: &mut [Group], staged: bool) -> (Shard, Vec<Shard>, Vec<Shard>, Vec<String>) {
+fn collect_groups(groups: &mut [Group], staged: bool, by_send: bool) -> (Shard, Vec<Shard>, Vec<Shard>, Vec<String>) {
     let mut group_shards = Vec::with_capacity(groups.len());
     let mut stages: Vec<Shard> = Vec::new();
     let mut notes = Vec::new();
     for g in groups.iter_mut() {
-        let last = g.ctx.shard.replace(Shard::new());
+        let mut own = g.ctx.take_stages();
         notes.extend(g.ctx.notes.take());
         let whole = if !staged {
-            last
+            own.pop().unwrap_or_default()
         } else {
-            let mut stage_shards = g.ctx.stage_shards.take();
-            stage_shards.push(last);
             let mut whole = Shard::new();
-            for s in &stage_shards {
+            for s in &own {
                 whole.append(s);
             }
-            for (i, s) in stage_shards.iter().enumerate() {
+            if by_send {
+                // Each stage keeps its own requests in flight: the run's are all of them.
+                whole.in_flight = own.iter().map(|s| s.in_flight).sum();
+            }
+            for (i, s) in own.iter().enumerate() {
                 match stages.get_mut(i) {
                     Some(m) => m.merge(s),
                     None => stages.push(s.clone()),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::clock;
 use crate::config::{LoadConfig, Target};
+use crate::engine::timer::Timer;
 use crate::net::tls::TlsStream;
 use crate::net::{connect, Backoff, Conn, SourcePool};
 use crate::stats::{ErrorClass, Shard};
@@ -24,6 +25,8 @@ pub struct Run<'a> {
     pub stop: &'a Cell<bool>,
     pub shard: &'a RefCell<Shard>,
     pub sources: &'a RefCell<SourcePool>,
+    /// The worker's precise timer (`None`: the runtime's millisecond timer wheel).
+    pub timer: Option<&'a Timer>,
 }
 
 impl Run<'_> {
@@ -33,20 +36,24 @@ impl Run<'_> {
     }
 
     pub async fn sleep_for(&self, d: Duration) -> bool {
-        sleep_until(self.end_ns, self.stop, clock::now_ns().saturating_add(d.as_nanos() as u64)).await
+        sleep_until(self.end_ns, self.stop, self.timer, clock::now_ns().saturating_add(d.as_nanos() as u64)).await
     }
 }
 
-/// Sleeps until clock time `t_ns`, or the run's end (`end_ns`) if that comes first. Returns true
-/// when woken at `t_ns` and not `stop`ped.
-pub async fn sleep_until(end_ns: Option<u64>, stop: &Cell<bool>, t_ns: u64) -> bool {
+/// Sleeps until clock time `t_ns`, or the run's end (`end_ns`) if that comes first, on the
+/// worker's precise `timer` (to the microsecond) or else the runtime's wheel (1 ms steps). Returns
+/// true when woken at `t_ns` and not `stop`ped (a stop wakes the timer's sleepers at once).
+pub async fn sleep_until(end_ns: Option<u64>, stop: &Cell<bool>, timer: Option<&Timer>, t_ns: u64) -> bool {
     let wake = end_ns.map_or(t_ns, |e| e.min(t_ns));
-    if wake > clock::now_ns() {
-        // Boxed: monoio's timer entry is cache-padded (256 B, 128-aligned); inline it would
-        // sit in every waiting connection's task.
-        Box::pin(monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake)))).await;
+    if !stop.get() && wake > clock::now_ns() {
+        match timer {
+            Some(t) => t.sleep_until(wake).await,
+            // Boxed: monoio's timer entry is cache-padded (256 B, 128-aligned); inline it would
+            // sit in every waiting connection's task.
+            None => Box::pin(monoio::time::sleep_until(monoio::time::Instant::from_std(clock::instant_at(wake)))).await,
+        }
     }
-    !stop.get() && wake == t_ns
+    !stop.get() && wake == t_ns && clock::now_ns() >= wake
 }
 
 /// Connects to the run's target: its Unix socket (`--unix-socket`), or TCP from the next source

@@ -76,6 +76,10 @@ pub fn throttle(t: &Throttle, scenario: &str, url: &str) -> Result<String, Strin
     };
     let plan_rules = if raw { "[]" } else { "[\"errors<1%\"]" };
     let mut out = format!("scenario = \"{scenario}\"\nurl = \"{url}\"\nthresholds = {plan_rules}\n\n[options]\n");
+    if scenario == "http" {
+        // 429 is the limiter's answer, which this plan provokes: expected, not a failed request.
+        out.push_str("ok-status = \"200-299,429\"\n");
+    }
     out += "# any long flag of the scenario command, e.g. timeout = \"2s\"\n\n";
     let none = "no throttling expected";
     let closed = |out: &mut String, name: &str, n: u64, th: u64, d: Duration, expect: Option<&str>, extra: &str| {

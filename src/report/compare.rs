@@ -101,7 +101,7 @@ pub struct Comparison {
 
 fn side(label: &str, v: &ResultDoc) -> Side {
     let mode = match (v.rate.target_per_s, v.loop_mode) {
-        (Some(r), Loop::Open) => format!("open loop at {r} req/s"),
+        (Some(r), Loop::Open) => format!("open loop at {} req/s", crate::stats::report::grouped(r)),
         (None, Loop::Open) | (_, Loop::Closed) => "closed loop".to_string(),
     };
     Side { label: label.to_string(), scenario: v.scenario.clone(), target: v.target.clone(), mode, duration_s: v.duration_s }

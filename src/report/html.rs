@@ -81,7 +81,11 @@ fn header(o: &mut String, v: &ResultDoc) {
     let _ = writeln!(o, "<header>\n<h1>stampede {}</h1>", esc(&v.scenario));
     let _ = writeln!(o, "<p class=\"target\">{}</p>", esc(&v.target));
     let mode = match (v.rate.target_per_s, v.loop_mode) {
-        (Some(r), Loop::Open) => format!("open loop at {} req/s", num(r, if r.fract() == 0.0 { 0 } else { 2 })),
+        (Some(r), Loop::Open) => format!(
+            "open loop at {} req/s{}",
+            crate::stats::report::grouped(r),
+            v.pacing.as_deref().map_or(String::new(), |p| format!(" (pacing {})", esc(p)))
+        ),
         (None, Loop::Open) | (_, Loop::Closed) => "closed loop".to_string(),
     };
     let started = Some(v.started_unix_ms).filter(|t| *t > 0).map_or(String::new(), |t| format!("started {}, ", view::utc(t)));
@@ -106,6 +110,9 @@ fn header(o: &mut String, v: &ResultDoc) {
             let _ = writeln!(o, "<li>{}</li>", esc(reason));
         }
         let _ = writeln!(o, "</ul>The figures then describe stampede's limit, not the target's.</div>");
+    }
+    if let Some(note) = &v.generator.pacing_note {
+        let _ = writeln!(o, "<div class=\"warning\" id=\"pacing\"><b>WARNING:</b> {}</div>", esc(note));
     }
 }
 
@@ -132,19 +139,25 @@ fn verdict_rows(o: &mut String, list: &[VerdictRow]) {
     }
 }
 
+/// The verdict at the top of the page: every threshold (run, stages, named requests) counted,
+/// as the text report and the exit code count them; then the run's own rules.
 fn thresholds(o: &mut String, v: &ResultDoc) {
-    let list = view::verdicts(&v.thresholds);
-    if list.is_empty() {
+    let (total, failed) = view::verdict_count(v);
+    if total == 0 {
         return;
     }
-    let failed = list.iter().filter(|t| !t.passed).count();
-    let _ = writeln!(
-        o,
-        "<section id=\"thresholds\">\n<h2>Thresholds: {}</h2>\n<table>\n<tr><th>rule</th><th>observed</th><th>limit</th><th>verdict</th></tr>",
-        if failed == 0 { format!("all {} passed", list.len()) } else { format!("{failed} of {} failed", list.len()) }
-    );
-    verdict_rows(o, &list);
-    let _ = writeln!(o, "</table>\n</section>");
+    let _ =
+        writeln!(o, "<section id=\"thresholds\">\n<h2 id=\"verdict\">{}</h2>", esc(&crate::stats::report::verdict_headline(total, failed)));
+    let list = view::verdicts(&v.thresholds);
+    if list.len() < total {
+        let _ = writeln!(o, "<p class=\"note\">Stage thresholds are listed with the stages below.</p>");
+    }
+    if !list.is_empty() {
+        let _ = writeln!(o, "<table>\n<tr><th>rule</th><th>observed</th><th>limit</th><th>verdict</th></tr>");
+        verdict_rows(o, &list);
+        let _ = writeln!(o, "</table>");
+    }
+    let _ = writeln!(o, "</section>");
 }
 
 /// A `th` + value row whose value cell is tagged with the JSON path it shows.
@@ -191,13 +204,24 @@ fn totals(o: &mut String, v: &ResultDoc) {
     kv(o, &format!("{what} ok"), "requests.ok", &int(q.ok));
     kv(o, &format!("{what} failed"), "requests.errors", &int(q.errors));
     kv(o, "In flight at the end", "requests.in_flight", &int(q.in_flight));
-    kv(o, "Rate achieved", "rate.achieved_per_s", &format!("{} {per}", num(v.rate.achieved_per_s, 1)));
+    let rate = crate::stats::report::grouped;
+    kv(o, "Rate achieved", "rate.achieved_per_s", &format!("{} {per}", rate(v.rate.achieved_per_s)));
     if let Some(t) = v.rate.target_per_s {
-        kv(o, "Rate asked for", "rate.target_per_s", &format!("{} {per}", num(t, 1)));
+        kv(o, "Rate asked for", "rate.target_per_s", &format!("{} {per}", rate(t)));
     }
     kv(o, "Status codes", "status", &counts(&v.status));
     kv(o, "Not 2xx/3xx", "non_2xx_3xx", &int(v.non_2xx_3xx));
     kv(o, "Errors by class", "errors", &counts(&v.errors));
+    if !v.status_errors.is_empty() {
+        kv(o, "Failed by status", "status_errors", &counts(&v.status_errors));
+    }
+    if let Some(c) = &v.checks {
+        let pct = c.passed_pct.map_or("-".to_string(), |p| num(p, 2));
+        kv(o, "Checks passed", "checks.passed", &format!("{} of {} ({pct} %)", int(c.passed), int(c.checked)));
+        if !c.failed.is_empty() {
+            kv(o, "Checks failed", "checks.failed", &counts(&c.failed));
+        }
+    }
     if !v.close_codes.is_empty() {
         kv(o, "Closes by the server", "close_codes", &counts(&v.close_codes));
     }

@@ -194,6 +194,21 @@ pub fn monitor(d: &ResultDoc) -> Vec<MonitorProc> {
         .collect()
 }
 
+/// Every threshold of a result counted, (total, failed): the run's verdicts (named requests'
+/// included) and each stage's, as the command that judged them counted them into `verdict`
+/// and its exit code (counted here from the lists, so results written before `verdict` read
+/// the same).
+pub fn verdict_count(d: &ResultDoc) -> (usize, usize) {
+    let all = || {
+        d.thresholds
+            .iter()
+            .flatten()
+            .chain(d.stages.iter().flat_map(|s| s.part.thresholds.iter().flatten()))
+            .chain(d.by_name.values().flat_map(|p| p.thresholds.iter().flatten()))
+    };
+    (all().count(), all().filter(|t| !t.passed).count())
+}
+
 /// A verdict's observed value and its limit, with units (`63.2 ms`, `< 50 ms`), from the
 /// threshold's own text; a rule this version cannot parse shows the bare number and no limit.
 pub fn observed_and_limit(t: &VerdictRow) -> (String, Option<String>) {

@@ -55,6 +55,10 @@ impl<W: Wire> Scenario for Exchange<W> {
         self.wire.target().url.clone()
     }
 
+    fn stages_by_send(&self) -> bool {
+        true
+    }
+
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64) {
         let me = Arc::clone(self);
         ctx.spawn_counted(move |ctx| async move { me.connection(&ctx, slot).await });
@@ -83,7 +87,7 @@ struct ConnState<P> {
     reply: Vec<u8>,
     /// The batch in flight was claimed in open loop (intended times from the schedule).
     open: bool,
-    stage: usize, // the plan stage the batch was claimed in: its request, where it counts
+    stage: usize, // the plan stage the batch was claimed in: its request (a stage's own)
 }
 
 /// What claiming a batch gave (`Again`: the open stage ended with nothing more due in it).
@@ -111,6 +115,7 @@ impl<W: Wire> Exchange<W> {
             open: false,
             stage: 0,
         };
+        self.wire.attach(&mut st.parser, ctx.global_conn(slot));
         if !ctx.ramp(slot, load.connect_rate).await {
             return;
         }
@@ -293,9 +298,10 @@ impl<W: Wire> Exchange<W> {
                 }
                 Claimed::RunOver => return Ended::RunOver,
             }
-            // An open-loop batch may have waited for its time, the connection idle: the peer must
-            // have sent nothing meanwhile (the requests claimed then go back to the budget unsent;
-            // their schedule slots pass). Closed-loop batches follow each other at once.
+            // An open-loop batch may have waited for its time, the connection idle: the peer
+            // must have sent nothing meanwhile (the requests claimed then go back to the budget
+            // unsent; their schedule slots pass). Closed-loop batches follow each other at once; answers beyond a
+            // batch are caught in the buffer when it completes.
             if st.open && self.sent_while_idle(stream, st, last_ns) {
                 // Boxed and rare: only a peer that sent something while idle pays for it.
                 if let Err(ended) = Box::pin(self.idle_input(ctx, stream, st, served)).await {
@@ -371,7 +377,8 @@ impl<W: Wire> Exchange<W> {
         }
         match parsed {
             Parsed::More | Parsed::Complete => Ok(()),
-            Parsed::Ends(ErrorClass::ClosedEarly) => closed(None), // the server's close, counted by its code
+            // The server's close before the end (1011 keepalive, 1008 policy...): an error, and its code.
+            Parsed::Ends(ErrorClass::ClosedEarly) => closed(Some(ErrorClass::ClosedEarly)),
             Parsed::Ends(class) => closed(Some(class)),
             Parsed::Unsolicited => closed(Some(ErrorClass::Unsolicited)),
         }
@@ -395,8 +402,8 @@ impl<W: Wire> Exchange<W> {
             match sent {
                 Sent::Done(res) => (res, len),
                 Sent::TimedOut { deadline } => {
-                    ctx.on_sent_in(st.stage, k as u64, len as u64);
-                    return Err(timed_out(ctx, deadline, k, served));
+                    ctx.on_sent_at(&st.intended, len as u64);
+                    return Err(timed_out(ctx, deadline, &st.intended, served));
                 }
             }
         } else {
@@ -410,8 +417,8 @@ impl<W: Wire> Exchange<W> {
                 match Box::pin(st.out.write_until(stream, self.wire.shared(), range, until)).await {
                     Some(res) => res,
                     None => {
-                        ctx.on_sent_in(st.stage, k as u64, len as u64);
-                        return Err(timed_out(ctx, deadline, k, served));
+                        ctx.on_sent_at(&st.intended, len as u64);
+                        return Err(timed_out(ctx, deadline, &st.intended, served));
                     }
                 }
             } else {
@@ -423,8 +430,8 @@ impl<W: Wire> Exchange<W> {
         if !st.open {
             st.intended.fill(sent_ns);
         }
-        ctx.on_sent_in(st.stage, k as u64, len as u64);
-        res.map_err(|e| fail_rest(ctx, ErrorClass::from_io(&e), k, served))?;
+        ctx.on_sent_at(&st.intended, len as u64);
+        res.map_err(|e| fail_rest(ctx, ErrorClass::from_io(&e), &st.intended, served))?;
         Ok(sent_ns)
     }
 
@@ -439,7 +446,6 @@ impl<W: Wire> Exchange<W> {
         timeout_ns: u64,
         served: &mut u64,
     ) -> Result<u64, Ended> {
-        let k = st.intended.len();
         let deadline = sent_ns.saturating_add(timeout_ns);
         let read_until = ctx.end_ns.map_or(deadline, |e| e.min(deadline));
         let mut done = 0usize;
@@ -452,14 +458,14 @@ impl<W: Wire> Exchange<W> {
                 match (&parsed, written) {
                     (_, Some(Ok(()))) | (Parsed::Ends(_) | Parsed::Unsolicited, _) => {} // a closing connection's reply is best effort
                     (Parsed::More | Parsed::Complete, Some(Err(e))) => {
-                        return Err(fail_rest(ctx, ErrorClass::from_io(&e), k - done, *served))
+                        return Err(fail_rest(ctx, ErrorClass::from_io(&e), &st.intended[done..], *served))
                     }
-                    (Parsed::More | Parsed::Complete, None) => return Err(timed_out(ctx, deadline, k - done, *served)),
+                    (Parsed::More | Parsed::Complete, None) => return Err(timed_out(ctx, deadline, &st.intended[done..], *served)),
                 }
             }
             match parsed {
                 Parsed::Complete => return Ok(read_ns),
-                Parsed::Ends(class) => return Err(fail_rest(ctx, class, k - done, *served)),
+                Parsed::Ends(class) => return Err(fail_rest(ctx, class, &st.intended[done..], *served)),
                 Parsed::Unsolicited => {
                     ctx.shard.borrow_mut().on_error(ErrorClass::Unsolicited);
                     return Err(Ended::Closed { served: *served });
@@ -467,7 +473,7 @@ impl<W: Wire> Exchange<W> {
                 Parsed::More => {}
             }
             if !self.room_to_read(ctx, &mut st.rbuf) {
-                return Err(fail_rest(ctx, ErrorClass::Protocol(ProtocolReason::TooLong), k - done, *served));
+                return Err(fail_rest(ctx, ErrorClass::Protocol(ProtocolReason::TooLong), &st.intended[done..], *served));
             }
             // Boxed: the read with its timer is ~1 KiB of future (monoio's timer entry is
             // cache-padded); inline, every idle connection's task would carry it. Measured:
@@ -475,16 +481,17 @@ impl<W: Wire> Exchange<W> {
             // shrinks from 1.9 to 0.8 KiB.
             match Box::pin(net::read_some(stream, &mut st.rbuf, read_until, &ctx.shard)).await {
                 ReadOutcome::Data => read_ns = clock::now_ns(),
-                ReadOutcome::TimedOut => return Err(timed_out(ctx, deadline, k - done, *served)),
+                ReadOutcome::TimedOut => return Err(timed_out(ctx, deadline, &st.intended[done..], *served)),
                 ReadOutcome::Eof => {
                     if let Some(status) = self.wire.eof(&mut st.parser) {
-                        ctx.shard.borrow_mut().on_response(status, st.intended[done], sent_ns, clock::now_ns());
+                        let judged = self.wire.judge(&mut st.parser, status);
+                        ctx.shard_at(st.intended[done]).on_answer(status, judged, st.intended[done], sent_ns, clock::now_ns());
                         done += 1;
                         *served += 1;
                     }
-                    return Err(fail_rest(ctx, ErrorClass::ClosedEarly, k - done, *served));
+                    return Err(fail_rest(ctx, ErrorClass::ClosedEarly, &st.intended[done..], *served));
                 }
-                ReadOutcome::Failed(class) => return Err(fail_rest(ctx, class, k - done, *served)),
+                ReadOutcome::Failed(class) => return Err(fail_rest(ctx, class, &st.intended[done..], *served)),
             }
         }
     }
@@ -528,7 +535,8 @@ impl<W: Wire> Exchange<W> {
                 }
                 Fed::Answer { consumed, status, keep_alive } => {
                     pos += consumed;
-                    ctx.shard.borrow_mut().on_response(status, st.intended[*done], sent_ns, read_ns);
+                    let judged = self.wire.judge(&mut st.parser, status);
+                    ctx.shard_at(st.intended[*done]).on_answer(status, judged, st.intended[*done], sent_ns, read_ns);
                     *done += 1;
                     *served += 1;
                     if !keep_alive {
@@ -538,7 +546,7 @@ impl<W: Wire> Exchange<W> {
                 }
                 Fed::Failed { consumed, class } => {
                     pos += consumed;
-                    ctx.shard.borrow_mut().on_request_error(class, 1);
+                    ctx.shard_at(st.intended[*done]).on_request_error(class, 1);
                     *done += 1;
                     *served += 1;
                 }
@@ -615,9 +623,9 @@ async fn write_reply<S: AsyncWriteRent>(
     Some(res)
 }
 
-/// A read or write gave up with `n` requests in flight: when the run ended before their
+/// A read or write gave up with the requests intended at `n` in flight: when the run ended before their
 /// `deadline` they stay in flight (the report says so), else they timed out.
-fn timed_out(ctx: &WorkerCtx, deadline: u64, n: usize, served: u64) -> Ended {
+fn timed_out(ctx: &WorkerCtx, deadline: u64, n: &[u64], served: u64) -> Ended {
     let now = clock::now_ns();
     if now < deadline && ctx.past_end(now) {
         return Ended::RunOver;
@@ -634,11 +642,10 @@ enum Sent {
     },
 }
 
-/// Counts the `n` requests still in flight on a closing connection as failed.
-fn fail_rest(ctx: &WorkerCtx, class: ErrorClass, n: usize, served: u64) -> Ended {
-    if n > 0 {
-        ctx.shard.borrow_mut().on_request_error(class, n as u64);
-    }
+/// Counts the requests still in flight on a closing connection (intended at `intended`) as
+/// failed, each in the stage it was sent in.
+fn fail_rest(ctx: &WorkerCtx, class: ErrorClass, intended: &[u64], served: u64) -> Ended {
+    ctx.failed_at(class, intended);
     Ended::Closed { served }
 }
 

@@ -2,15 +2,19 @@
 //!
 //! The request is encoded once; `pipeline` copies of it sit in one [`Shared`] buffer, so every
 //! write of every connection on every worker is a slice of that one buffer: no copy, no
-//! reference count, no allocation per request. Responses are framed by `proto::http::response`.
+//! reference count, no allocation per request. A request with placeholders is rendered per
+//! request instead (`scenario::http_template`). Responses are framed by `proto::http::response`.
 
 use std::ops::Range;
 
 use crate::config::{HttpConfig, LoadConfig, Target};
 use crate::net::Shared;
 use crate::proto::http::response::{Eof, Limits, ParseError, Progress, ResponseParser};
+use crate::scenario::checks::{judge, CheckState, Observer};
 use crate::scenario::exchange::{Exchange, Fed, Wire};
-use crate::stats::{ErrorClass, ProtocolReason};
+use crate::scenario::http_template::{self, HttpConn};
+use crate::scenario::WorkerCtx;
+use crate::stats::{ErrorClass, Judged, ProtocolReason};
 
 pub struct HttpWire {
     cfg: HttpConfig,
@@ -54,7 +58,7 @@ impl HttpScenario {
 }
 
 impl Wire for HttpWire {
-    type Parser = ResponseParser;
+    type Parser = HttpConn;
 
     fn name(&self) -> &'static str {
         "http"
@@ -68,8 +72,28 @@ impl Wire for HttpWire {
         &self.cfg.load
     }
 
-    fn new_parser(&self) -> ResponseParser {
-        ResponseParser::new(self.limits)
+    fn new_parser(&self) -> HttpConn {
+        let checks = (!self.cfg.expect.checks.is_empty()).then(|| CheckState::new(&self.cfg.expect));
+        HttpConn::new(ResponseParser::new(self.limits), self.cfg.dynamic.is_some(), checks)
+    }
+
+    fn attach(&self, p: &mut HttpConn, conn: u64) {
+        p.attach(conn);
+    }
+
+    fn per_request(&self) -> bool {
+        self.cfg.dynamic.is_some()
+    }
+
+    fn encode(&self, ctx: &WorkerCtx, p: &mut HttpConn, k: usize) -> Vec<u8> {
+        match &self.cfg.dynamic {
+            Some(t) => http_template::encode(t, &self.cfg.load, ctx, p, k),
+            None => Vec::new(),
+        }
+    }
+
+    fn encoded(&self, p: &mut HttpConn, buf: Vec<u8>) {
+        p.encoded(buf);
     }
 
     fn shared(&self) -> &Shared {
@@ -87,8 +111,15 @@ impl Wire for HttpWire {
         }
     }
 
-    fn feed(&self, p: &mut ResponseParser, input: &[u8], _reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {
-        match p.feed(input, self.cfg.head_request) {
+    fn feed(&self, p: &mut HttpConn, input: &[u8], _reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {
+        let progress = match &mut p.checks {
+            None => p.resp.feed(input, self.cfg.head_request),
+            Some(state) => {
+                let mut obs = Observer { checks: &self.cfg.expect.checks, state };
+                p.resp.feed_observed(input, self.cfg.head_request, &mut obs)
+            }
+        };
+        match progress {
             Ok(Progress::Partial { consumed }) => Ok(Fed::Partial { consumed }),
             Ok(Progress::Complete { consumed, response }) => {
                 Ok(Fed::Answer { consumed, status: response.status, keep_alive: response.keep_alive })
@@ -102,15 +133,23 @@ impl Wire for HttpWire {
         crate::scenario::exchange::READ_BUF.max(self.limits.max_head_bytes + 1)
     }
 
-    fn eof(&self, p: &mut ResponseParser) -> Option<u16> {
-        match p.eof() {
+    #[inline]
+    fn judge<'a>(&'a self, p: &mut HttpConn, status: u16) -> Judged<'a> {
+        judge(&self.cfg.expect, p.checks.as_mut(), status)
+    }
+
+    fn eof(&self, p: &mut HttpConn) -> Option<u16> {
+        match p.resp.eof() {
             Eof::Complete(r) => Some(r.status),
             Eof::Idle | Eof::Truncated => None,
         }
     }
 
-    fn reset(&self, p: &mut ResponseParser) {
-        p.reset();
+    fn reset(&self, p: &mut HttpConn) {
+        p.resp.reset();
+        if let Some(c) = &mut p.checks {
+            c.reset();
+        }
     }
 }
 

@@ -36,6 +36,10 @@ impl Scenario for MixScenario {
         self.members.iter().map(|m| m.0.clone()).collect()
     }
 
+    fn stages_by_send(&self) -> bool {
+        true // every member is an `Exchange`
+    }
+
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64) {
         if let Some(m) = self.members.get(ctx.group) {
             m.2.spawn_connection(ctx, slot);

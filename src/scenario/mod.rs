@@ -12,16 +12,24 @@ use std::time::Duration;
 
 use crate::clock;
 use crate::engine::pacer::Pacer;
+use crate::engine::timer::Timer;
 use crate::net::{Run, SourcePool};
 use crate::stats::Shard;
 
 pub mod asr;
 pub mod asr_rules;
 pub mod chat;
+pub mod chat_read;
+pub mod chat_rooms;
+pub mod checks;
 pub mod exchange;
 pub mod http;
+pub mod http_template;
 pub mod mix;
 pub mod raw;
+pub mod setup;
+pub mod setup_client;
+mod stages;
 pub mod wire;
 pub mod ws;
 pub mod ws_session;
@@ -53,6 +61,11 @@ pub trait Scenario: Send + Sync + 'static {
     /// Spawns the task of connection slot `slot` (of group `ctx.group`) on the current worker's runtime. The task must
     /// be spawned with [`WorkerCtx::spawn_counted`], which counts it live until it ends.
     fn spawn_connection(self: &Arc<Self>, ctx: Rc<WorkerCtx>, slot: u64);
+    /// True when every request's answer or failure is recorded at its intended send time
+    /// ([`WorkerCtx::shard_at`]): a plan's stages then count only the requests they sent.
+    fn stages_by_send(&self) -> bool {
+        false
+    }
 }
 
 /// A connection task's handle on its worker's context: counts the task as live until dropped.
@@ -91,7 +104,13 @@ pub struct WorkerCtx {
     pub end_ns: Option<u64>,
     /// Set by the worker's supervisor on SIGINT/SIGTERM.
     pub stop: Cell<bool>,
+    /// The current stage's shard (the run's, without a plan).
     pub shard: RefCell<Shard>,
+    /// Stages of a plan that ended, with their start times, still receiving the answers to
+    /// their requests (see `stages.rs`).
+    earlier: RefCell<Vec<(u64, Shard)>>,
+    /// Clock time the current stage started (0: the first stage, or no plan).
+    stage_start: Cell<u64>,
     pacer: RefCell<Option<Pacer>>,
     /// Requests this worker may still send (`None`: unlimited).
     budget: Cell<Option<u64>>,
@@ -105,15 +124,22 @@ pub struct WorkerCtx {
     /// A plan that drives connections or streams: slot `k` (global) is active while the
     /// profile's level is above `k`.
     pub slots: Option<Arc<crate::engine::profile::Profile>>,
-    /// Requests numbered so far by this worker (`raw --seq`).
+    /// Requests numbered so far by this worker (`raw --seq`, templated requests).
     pub seq: Cell<u64>,
     /// A plan whose stages choose their drive: the mode of each instant (`plan::drive`).
     pub modes: Option<Arc<crate::plan::drive::StageModes>>,
     /// Closed loop without such a plan: each connection's pause after each answer (`--think`).
     pub think_ns: u64,
-    /// A plan's stage ends (clock ns), and the shards of the stages already over.
+    /// A plan's stage ends (clock ns); the shards of the stages already over are in `earlier`.
     pub stage_ends: Vec<u64>,
-    pub stage_shards: RefCell<Vec<Shard>>,
+    /// The scenario records each request in the stage of its intended send
+    /// ([`Scenario::stages_by_send`]).
+    pub by_send: bool,
+    /// The worker's precise timer, shared by its groups (`None`: the runtime's 1 ms wheel).
+    pub timer: Option<Rc<Timer>>,
+    /// This process's part of a split run and the number of parts (0 and 1 when whole).
+    pub part: u64,
+    pub parts: u64,
 }
 
 /// How a connection claims its next batch at a given instant (see `plan::drive`).
@@ -153,6 +179,8 @@ impl WorkerCtx {
             end_ns,
             stop: Cell::new(false),
             shard: RefCell::new(Shard::new()),
+            earlier: RefCell::new(Vec::new()),
+            stage_start: Cell::new(0),
             pacer: RefCell::new(pacer),
             budget: Cell::new(budget),
             sources: RefCell::new(sources),
@@ -164,7 +192,10 @@ impl WorkerCtx {
             modes: None,
             think_ns: 0,
             stage_ends: Vec::new(),
-            stage_shards: RefCell::new(Vec::new()),
+            by_send: false,
+            timer: None,
+            part: 0,
+            parts: 1,
         }
     }
 
@@ -220,29 +251,18 @@ impl WorkerCtx {
 
     /// The plan stage this worker records into now (0 without a plan).
     pub fn stage(&self) -> usize {
-        self.stage_shards.borrow().len()
-    }
-
-    /// Records `k` requests (`bytes`) sent as requests of plan stage `stage`, read before their
-    /// write: a write that the stage's end overtook still counts in the stage whose request it
-    /// carried (its own message or request), not in the next one.
-    pub fn on_sent_in(&self, stage: usize, k: u64, bytes: u64) {
-        let mut done = self.stage_shards.borrow_mut();
-        match done.get_mut(stage) {
-            Some(closed) => closed.on_sent_after_close(&mut self.shard.borrow_mut(), k, bytes),
-            None => self.shard.borrow_mut().on_sent(k, bytes),
-        }
+        self.stages_ended()
     }
 
     /// Closes the shard of every stage that ended by `now`: what follows records into the next
     /// stage's. Called by the worker's supervisor each tick, and by a connection of a mixed plan
     /// before it claims (so that sends at a boundary count in their own stage, exactly).
+    /// The next stage starts at `now` (not at the boundary itself, up to a supervisor tick
+    /// earlier): every request recorded so far was intended before `now`, so a request intended
+    /// before it is the ended stage's, whenever it is sent or answered (see `stages.rs`).
     pub fn advance_stage(&self, now: u64) {
-        let mut done = self.stage_shards.borrow_mut();
-        while done.len() + 1 < self.stage_ends.len() && now >= self.stage_ends[done.len()] {
-            let mut shard = self.shard.borrow_mut();
-            let next = shard.split_stage();
-            done.push(std::mem::replace(&mut *shard, next));
+        while self.stages_ended() + 1 < self.stage_ends.len() && now >= self.stage_ends[self.stages_ended()] {
+            self.next_stage(now, self.by_send);
         }
     }
 
@@ -339,12 +359,12 @@ impl WorkerCtx {
     /// Sleeps until clock time `t_ns`, or the end of the run if that comes first.
     /// Returns false when the run ended (or was stopped) before `t_ns`.
     pub async fn sleep_until(&self, t_ns: u64) -> bool {
-        crate::net::dial::sleep_until(self.end_ns, &self.stop, t_ns).await
+        crate::net::dial::sleep_until(self.end_ns, &self.stop, self.timer.as_deref(), t_ns).await
     }
 
     /// What the transport layer needs of this worker's run (to dial, open, sleep).
     pub fn run(&self) -> Run<'_> {
-        Run { end_ns: self.end_ns, stop: &self.stop, shard: &self.shard, sources: &self.sources }
+        Run { end_ns: self.end_ns, stop: &self.stop, shard: &self.shard, sources: &self.sources, timer: self.timer.as_deref() }
     }
 
     /// Ramp-up: with a connect rate, global slot `k` (slot × workers + worker) opens at
@@ -382,8 +402,34 @@ impl WorkerCtx {
         }
     }
 
+    /// The run's one index of connection slot `slot` of this worker (`{conn}`): unique across
+    /// the workers of a process and the processes or shards of a run,
+    /// `(slot × workers + worker) × parts + part`, from 0.
+    pub fn global_conn(&self, slot: u64) -> u64 {
+        global(slot, self.index, self.workers, self.part, self.parts)
+    }
+
+    /// The run's number of this worker's `n`-th numbered request (`{seq}`): unique across the
+    /// run like [`WorkerCtx::global_conn`], from 1.
+    pub fn global_seq(&self, n: u64) -> u64 {
+        global(n, self.index, self.workers, self.part, self.parts).wrapping_add(1)
+    }
+
+    /// Claims the numbers of the next `k` requests of this worker: the global number of the
+    /// first, and the step from one to the next.
+    pub fn take_seqs(&self, k: u64) -> (u64, u64) {
+        let first = self.seq.get();
+        self.seq.set(first + k);
+        (self.global_seq(first), (self.workers as u64).wrapping_mul(self.parts.max(1)))
+    }
+
     /// Sleeps for `d` (bounded by the end of the run); false when the run ended first.
     pub async fn sleep_for(&self, d: Duration) -> bool {
         self.sleep_until(clock::now_ns().saturating_add(d.as_nanos() as u64)).await
     }
+}
+
+/// `(n × workers + worker) × parts + part`.
+fn global(n: u64, worker: usize, workers: usize, part: u64, parts: u64) -> u64 {
+    n.wrapping_mul(workers as u64).wrapping_add(worker as u64).wrapping_mul(parts.max(1)).wrapping_add(part)
 }

@@ -12,7 +12,6 @@
 //! (class `throttled`, checked before `--expect`).
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::{LoadConfig, RawConfig, Target};
 use crate::net::Shared;
@@ -32,8 +31,9 @@ pub struct RawConn {
     want: Vec<u8>,
     /// `--seq`: the connection's requests, encoded for each batch into this one buffer.
     out: Vec<u8>,
-    /// `--seq`: `{conn}` (a number unique among this process's connections), the state of
-    /// `{rand}`/`{uuid}`, and the reused render buffer.
+    /// `--seq`: `{conn}` (the connection's global index, unique across workers, processes and
+    /// shards: [`WorkerCtx::global_conn`]), the state of `{rand}`/`{uuid}`, and the reused
+    /// render buffer.
     conn: u64,
     rng: Rng,
     scratch: Rendered,
@@ -47,8 +47,6 @@ pub struct RawWire {
     message_len: usize,
     /// Per plan stage: where its own message starts in `batch`, and its length.
     stages: Vec<Option<(usize, usize)>>,
-    /// Connections made so far in this process (`{conn}`).
-    conns: AtomicU64,
 }
 
 pub type RawScenario = Exchange<RawWire>;
@@ -74,7 +72,7 @@ impl RawScenario {
             }));
         }
         let message_len = cfg.message.len();
-        Exchange::new(RawWire { batch: crate::net::shared(batch), message_len, stages, cfg, conns: AtomicU64::new(0) })
+        Exchange::new(RawWire { batch: crate::net::shared(batch), message_len, stages, cfg })
     }
 }
 
@@ -94,12 +92,9 @@ impl Wire for RawWire {
     }
 
     fn new_parser(&self) -> RawConn {
-        let conn = self.conns.fetch_add(1, Ordering::Relaxed);
-        // Seeded per connection and per part of the run: two processes draw different values.
-        let part = self.cfg.seq.as_ref().map_or(0, |s| s.part);
         RawConn {
-            conn,
-            rng: Rng::new(conn ^ part.rotate_left(40)),
+            conn: 0,
+            rng: Rng::new(0),
             scratch: Rendered::default(),
             dec: RawDecoder::new(self.cfg.framing.clone(), self.cfg.max_response),
             next: 0,
@@ -111,6 +106,11 @@ impl Wire for RawWire {
 
     fn shared(&self) -> &Shared {
         &self.batch
+    }
+
+    fn attach(&self, p: &mut RawConn, conn: u64) {
+        // Seeded per connection of the whole run: two processes draw different values.
+        (p.conn, p.rng) = (conn, Rng::new(conn));
     }
 
     fn batch(&self, k: usize) -> Range<usize> {

@@ -8,7 +8,7 @@ use std::ops::Range;
 use crate::config::{LoadConfig, Target};
 use crate::net::Shared;
 use crate::scenario::WorkerCtx;
-use crate::stats::ErrorClass;
+use crate::stats::{ErrorClass, Judged};
 
 /// What feeding buffered bytes to a protocol parser produced.
 #[derive(Debug, PartialEq, Eq)]
@@ -59,6 +59,9 @@ pub trait Wire: Send + Sync + 'static {
     fn encode(&self, _ctx: &WorkerCtx, _p: &mut Self::Parser, _k: usize) -> Vec<u8> {
         Vec::new()
     }
+    /// Tells a connection's parser state its global index (`{conn}`,
+    /// [`WorkerCtx::global_conn`]), once, when its task starts.
+    fn attach(&self, _p: &mut Self::Parser, _conn: u64) {}
     /// Takes back the buffer of [`Wire::encode`] once it is written.
     fn encoded(&self, _p: &mut Self::Parser, _buf: Vec<u8>) {}
     /// Where the bytes that open the protocol after connect (the WebSocket upgrade request) lie
@@ -84,6 +87,12 @@ pub trait Wire: Send + Sync + 'static {
     /// Feeds buffered input; bytes to write back ([`Fed::Reply`], [`Fed::Closing`]) are appended
     /// to `reply`, a buffer the connection owns and reuses.
     fn feed(&self, p: &mut Self::Parser, input: &[u8], reply: &mut Vec<u8>) -> Result<Fed, ErrorClass>;
+    /// The verdict on an answer that just completed with `status` (HTTP: `--ok-status` and the
+    /// checks). The default: every answer is a success.
+    #[inline]
+    fn judge<'a>(&'a self, _p: &mut Self::Parser, _status: u16) -> Judged<'a> {
+        Judged::OK
+    }
     /// The peer closed: an answer that ends at EOF completes here (status).
     fn eof(&self, p: &mut Self::Parser) -> Option<u16>;
     /// How a connection that ends with the run (or its plan slot) says goodbye: true when the

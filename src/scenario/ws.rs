@@ -36,6 +36,20 @@ pub type WsScenario = Exchange<WsWire>;
 
 pub struct WsParser {
     decoder: Decoder,
+    /// `--heartbeat`: this connection's pings.
+    hb: Option<Beat>,
+    /// The connection's batches when they are encoded per connection (with a heartbeat).
+    out: Vec<u8>,
+}
+
+/// A connection's heartbeat: when the next ping is due, and the one waiting for its pong.
+#[derive(Clone, Copy, Debug, Default)]
+struct Beat {
+    next_ns: u64,
+    /// When the unanswered ping went out.
+    waiting: Option<u64>,
+    /// Its pong did not come in time: the next frame read ends the connection.
+    missed: bool,
 }
 
 impl WsScenario {
@@ -86,7 +100,38 @@ impl Wire for WsWire {
     }
 
     fn new_parser(&self) -> WsParser {
-        WsParser { decoder: Decoder::new(Role::Client, self.max_frame(), MAX_MESSAGE.max(self.cfg.payload.len())) }
+        let hb = self
+            .cfg
+            .heartbeat
+            .map(|h| Beat { next_ns: crate::clock::now_ns().saturating_add(h.every.as_nanos() as u64), ..Beat::default() });
+        WsParser { decoder: Decoder::new(Role::Client, self.max_frame(), MAX_MESSAGE.max(self.cfg.payload.len())), hb, out: Vec::new() }
+    }
+
+    /// With `--heartbeat`, batches are encoded per connection: a due ping goes out before them.
+    fn per_request(&self) -> bool {
+        self.cfg.heartbeat.is_some()
+    }
+
+    fn encode(&self, _ctx: &crate::scenario::WorkerCtx, p: &mut WsParser, k: usize) -> Vec<u8> {
+        let mut out = std::mem::take(&mut p.out);
+        out.clear();
+        if let (Some(b), Some(h)) = (p.hb.as_mut(), self.cfg.heartbeat) {
+            let now = crate::clock::now_ns();
+            if let Some(sent) = b.waiting {
+                b.missed |= now.saturating_sub(sent) >= h.pong_timeout.as_nanos() as u64;
+            }
+            if now >= b.next_ns {
+                self.masked(&mut out, Opcode::Ping, b"stampede");
+                b.waiting = b.waiting.or(Some(now));
+                b.next_ns = now.saturating_add(h.every.as_nanos() as u64);
+            }
+        }
+        out.extend_from_slice(&self.shared[self.batch(k)]);
+        out
+    }
+
+    fn encoded(&self, p: &mut WsParser, buf: Vec<u8>) {
+        p.out = buf;
     }
 
     fn solicited_only(&self) -> bool {
@@ -123,7 +168,13 @@ impl Wire for WsWire {
 
     fn feed(&self, p: &mut WsParser, input: &[u8], reply: &mut Vec<u8>) -> Result<Fed, ErrorClass> {
         let ping_mode = matches!(self.cfg.mode, WsMode::Ping);
+        if p.hb.is_some_and(|b| b.missed) {
+            return Err(ErrorClass::Protocol(ProtocolReason::NoPong));
+        }
         let (consumed, event) = p.decoder.decode(input).map_err(|_| ErrorClass::Protocol(ProtocolReason::BadFrame))?;
+        if let (Some(Event::Pong(_)), Some(b)) = (&event, p.hb.as_mut()) {
+            b.waiting = None;
+        }
         Ok(match event {
             None if consumed == 0 => Fed::Partial { consumed },
             None => Fed::Skipped { consumed },

@@ -123,6 +123,13 @@ impl<W: AsyncWriteRent> WsWriter<W> {
         self.kick().await;
     }
 
+    /// A ping carrying `payload` (a client heartbeat): out now when the half is free, else
+    /// right after the current write.
+    pub async fn ping(&self, payload: &[u8]) {
+        encode_frame(&mut self.pending.borrow_mut(), true, Opcode::Ping, Some(self.mask), payload);
+        self.kick().await;
+    }
+
     /// Our close frame with `code` (once per session).
     pub async fn close(&self, code: u16) {
         if self.closed.replace(true) {

@@ -10,8 +10,8 @@ use hdrhistogram::Histogram;
 use super::codec::{decode_hist, encode_hist};
 use super::report::{ms, RunMeta, RunResult};
 use super::result::{
-    AccountingDoc, AsrDoc, Bytes, ChatDoc, Connections, FinalLatency, Generator, Histograms, Latency, Loop, OpeningsDoc, PartDoc,
-    PartLatency, Rate, Requests, ResultDoc, Segments, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
+    AccountingDoc, AsrDoc, Bytes, ChatDoc, ChecksDoc, Connections, DeliveryDoc, FinalLatency, Generator, Histograms, Latency, Loop,
+    OpeningsDoc, PartDoc, PartLatency, Rate, Requests, ResultDoc, Segments, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
 };
 use super::timeline::{IntervalRec, MonitorSeries, StageResult};
 use super::{new_histogram, AsrStats, ChatStats, ErrorClass, ProtocolReason, ScenarioStats, Shard};
@@ -95,6 +95,19 @@ fn chat(s: &Shard) -> Option<ChatDoc> {
         deliveries: c.deliveries,
         deliveries_per_message: if c.broadcasts > 0 { c.deliveries as f64 / c.broadcasts as f64 } else { 0.0 },
         delivery_latency_ms: short(&c.delivery),
+        accounting: (c.marked || c.unmarked > 0 || c.expected > 0).then(|| DeliveryDoc {
+            marked: c.marked,
+            expected: c.expected,
+            delivered: c.delivered,
+            delivered_pct: c.delivered_pct(),
+            lost: c.lost(),
+            late: c.late,
+            duplicated: c.duplicated,
+            self_deliveries: c.self_deliveries,
+            before_join: c.before_join,
+            unmarked: c.unmarked,
+            service_latency_ms: short(&c.delivery_service),
+        }),
     })
 }
 
@@ -135,6 +148,7 @@ fn histograms(s: &Shard) -> Histograms {
         first_partial: of(asr.map(|a| &a.first_partial)),
         rtf_permille: of(asr.map(|a| &a.rtf_permille)),
         delivery: of(s.chat().map(|c| &c.delivery)),
+        delivery_service: s.chat().filter(|c| c.marked).map(|c| encode_hist(&c.delivery_service)),
         segment_latency: asr.filter(|a| a.audio_ms > 0).map(|a| encode_hist(&a.segment_latency)),
     }
 }
@@ -158,7 +172,9 @@ impl RunResult {
             aborted: self.aborted.clone(),
             stalled: self.stalled.clone(),
             partial: self.partial.clone(),
+            setup: None,
             loop_mode: if self.open_loop() { Loop::Open } else { Loop::Closed },
+            pacing: m.pacing.clone(),
             requests: Requests { total: s.requests_total(), ok: s.responses, errors: s.failed, sent: s.sent, in_flight: s.in_flight },
             accounting: AccountingDoc {
                 sent: acc.sent,
@@ -186,6 +202,13 @@ impl RunResult {
                 .collect(),
             errors: ErrorClass::ALL.iter().filter(|c| s.errors_of(**c) > 0).map(|c| (c.name().to_string(), s.errors_of(*c))).collect(),
             protocol_errors: s.protocol_reasons().map(|(r, n)| (r.name().to_string(), n)).collect(),
+            status_errors: s.failed_statuses().map(|(c, n)| (c.to_string(), n)).collect(),
+            checks: (s.checks.checked > 0).then(|| ChecksDoc {
+                checked: s.checks.checked,
+                passed: s.checks.passed,
+                passed_pct: s.checks.pass_pct(),
+                failed: s.checks.failed.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            }),
             pushed: s.pushed,
             openings: openings(s),
             connect_errors: ErrorClass::ALL
@@ -204,6 +227,7 @@ impl RunResult {
                 rss_start_bytes: m.rss_start,
                 rss_peak_bytes: m.rss_peak,
                 bytes_per_connection: self.bytes_per_connection(),
+                pacing_note: self.pacing_note(),
             },
             connections: Connections {
                 planned: m.connections,
@@ -228,6 +252,7 @@ impl RunResult {
             monitor: self.monitor.iter().map(MonitorSeries::to_doc).collect(),
             intervals: self.intervals.iter().map(|r| r.to_doc(self.stage_name_at(r.t_s as f64 - 0.5))).collect(),
             thresholds: None,
+            verdict: None,
             host: None,
         }
     }
@@ -255,6 +280,7 @@ impl RunResult {
         r.aborted = d.aborted.clone();
         r.stalled = d.stalled.clone();
         r.partial = d.partial.clone();
+        r.verdict = d.verdict.as_ref().map(|v| (v.thresholds as usize, v.failed as usize));
         for (name, entry) in &d.by_name {
             // A request without its full result (hand-written JSON) is left out.
             let Some(inner) = &entry.result else { continue };
@@ -290,6 +316,7 @@ fn meta(d: &ResultDoc) -> RunMeta {
         rss_start: d.generator.rss_start_bytes,
         rss_peak: d.generator.rss_peak_bytes,
         audio_conversion: d.asr.as_ref().and_then(|a| a.audio_conversion.clone()),
+        pacing: d.pacing.clone(),
     }
 }
 
@@ -333,6 +360,15 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
             broadcasts: c.messages_sent,
             deliveries: c.deliveries,
             delivery: optional(&h.delivery)?,
+            delivery_service: optional(&h.delivery_service)?,
+            expected: c.accounting.as_ref().map_or(0, |a| a.expected),
+            delivered: c.accounting.as_ref().map_or(0, |a| a.delivered),
+            late: c.accounting.as_ref().map_or(0, |a| a.late),
+            duplicated: c.accounting.as_ref().map_or(0, |a| a.duplicated),
+            self_deliveries: c.accounting.as_ref().map_or(0, |a| a.self_deliveries),
+            before_join: c.accounting.as_ref().map_or(0, |a| a.before_join),
+            unmarked: c.accounting.as_ref().map_or(0, |a| a.unmarked),
+            marked: c.accounting.as_ref().is_some_and(|a| a.marked),
         })),
         (None, None) => ScenarioStats::Plain,
     };
@@ -351,6 +387,17 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
     for (code, n) in &d.status {
         let code: usize = code.parse().map_err(|_| format!("bad status code {code}"))?;
         *s.status.get_mut(code).ok_or_else(|| format!("bad status code {code}"))? = *n;
+    }
+    for (code, n) in &d.status_errors {
+        let code: usize = code.parse().map_err(|_| format!("bad status code {code}"))?;
+        *s.status_failed.get_mut(code).ok_or_else(|| format!("bad status code {code}"))? = *n;
+    }
+    if let Some(c) = &d.checks {
+        s.checks.checked = c.checked;
+        s.checks.passed = c.passed;
+        for (name, n) in &c.failed {
+            s.checks.add(&std::sync::Arc::from(name.as_str()), *n);
+        }
     }
     for (name, n) in &d.errors {
         let class = ErrorClass::from_name(name).ok_or_else(|| format!("unknown error class {name}"))?;

@@ -28,10 +28,12 @@ pub enum ProtocolReason {
     TooLong,
     /// Any other malformed message (a streaming recogniser's, a chat frame).
     BadMessage,
+    /// No pong to a heartbeat ping within its timeout (`ws --heartbeat`).
+    NoPong,
 }
 
 impl ProtocolReason {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
     pub const ALL: [ProtocolReason; Self::COUNT] = [
         ProtocolReason::TooManyHeaders,
         ProtocolReason::HeadTooLarge,
@@ -45,6 +47,7 @@ impl ProtocolReason {
         ProtocolReason::EchoMismatch,
         ProtocolReason::TooLong,
         ProtocolReason::BadMessage,
+        ProtocolReason::NoPong,
     ];
 
     /// The reason as reports name it (`protocol: too many headers`), also its JSON key.
@@ -62,6 +65,7 @@ impl ProtocolReason {
             ProtocolReason::EchoMismatch => "echo mismatch",
             ProtocolReason::TooLong => "answer too long",
             ProtocolReason::BadMessage => "bad message",
+            ProtocolReason::NoPong => "pong timeout",
         }
     }
 
@@ -89,7 +93,7 @@ pub enum ErrorClass {
     AddrUnavailable,
     FdLimit,
     Other,
-    /// An answer arrived but failed a check (`raw --expect`).
+    /// An answer arrived but failed a check (`raw --expect`, HTTP `--expect-*`).
     Check,
     /// The server's TLS certificate was rejected (unknown issuer, wrong name, expired).
     TlsCert,
@@ -98,13 +102,16 @@ pub enum ErrorClass {
     /// Bytes no request asked for (HTTP, raw): an answer with nothing in flight, or more
     /// answers than requests. The connection is closed; counted once per connection closed.
     Unsolicited,
+    /// An HTTP answer whose status is not a success (outside 200–399, or `--ok-status`):
+    /// counted per code (`status 503: 400`).
+    Status(u16),
     /// An answer that says the target throttled the request (`raw --throttled-match TEXT`): a
     /// failed request, the raw counterpart of an HTTP 429; judged by `throttled>1%`.
     Throttled,
 }
 
 impl ErrorClass {
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
     /// One of each class (the protocol class with a placeholder reason: only its slot counts).
     pub const ALL: [ErrorClass; Self::COUNT] = [
         ErrorClass::Refused,
@@ -121,6 +128,7 @@ impl ErrorClass {
         ErrorClass::TlsCert,
         ErrorClass::Tls,
         ErrorClass::Unsolicited,
+        ErrorClass::Status(0),
         ErrorClass::Throttled,
     ];
 
@@ -140,6 +148,7 @@ impl ErrorClass {
             ErrorClass::TlsCert => "tls_cert",
             ErrorClass::Tls => "tls",
             ErrorClass::Unsolicited => "unsolicited",
+            ErrorClass::Status(_) => "status",
             ErrorClass::Throttled => "throttled",
         }
     }
@@ -164,6 +173,7 @@ impl ErrorClass {
             | ErrorClass::ClosedEarly
             | ErrorClass::Other
             | ErrorClass::Check
+            | ErrorClass::Status(_)
             | ErrorClass::Throttled => return None,
         })
     }
@@ -192,7 +202,8 @@ impl ErrorClass {
         }
     }
 
-    /// The slot of the class in a counter array (every protocol reason shares one).
+    /// The slot of the class in a counter array (every protocol reason shares one, every
+    /// failed status too).
     pub(crate) fn index(self) -> usize {
         match self {
             ErrorClass::Refused => 0,
@@ -209,7 +220,8 @@ impl ErrorClass {
             ErrorClass::TlsCert => 11,
             ErrorClass::Tls => 12,
             ErrorClass::Unsolicited => 13,
-            ErrorClass::Throttled => 14,
+            ErrorClass::Status(_) => 14,
+            ErrorClass::Throttled => 15,
         }
     }
 }

@@ -79,6 +79,9 @@ impl RunResult {
         if m.audio_conversion.is_none() {
             m.audio_conversion.clone_from(&b.audio_conversion);
         }
+        if m.pacing.is_none() {
+            m.pacing.clone_from(&b.pacing);
+        }
         m.cpu_sys_s += b.cpu_sys_s;
         m.interrupted |= b.interrupted;
         m.started_unix_ms = m.started_unix_ms.min(b.started_unix_ms);

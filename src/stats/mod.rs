@@ -13,6 +13,7 @@
 //! `text` (the text report and live line), `timeline` (per-second records, stages, monitor),
 //! `hlog` (the HdrHistogram log).
 
+mod checks;
 mod codec;
 mod convert;
 mod errors;
@@ -21,13 +22,15 @@ mod merge;
 pub mod parts;
 pub mod report;
 pub mod result;
+pub mod setup;
 mod text;
 pub mod timeline;
 
 use hdrhistogram::Histogram;
 
+pub use checks::{CheckCounts, Judged};
 pub use errors::{Classified, ErrorClass, ProtocolReason};
-pub use parts::{AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats};
+pub use parts::{Arrival, AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats};
 use result::ScenarioKind;
 
 /// `sent = ok + errors + in flight`: what became of every request (message, session) sent.
@@ -104,7 +107,12 @@ pub struct Shard {
     pub ext: ScenarioStats,
     pub sent: u64,
     pub responses: u64,
+    /// Answers by status, failed ones included.
     pub status: Box<[u64; STATUS_SLOTS]>,
+    /// Answers whose status failed the request (`status` errors by code; a part of `status`).
+    pub status_failed: Box<[u64; STATUS_SLOTS]>,
+    /// Checks on answers (`--expect-*`).
+    pub checks: CheckCounts,
     pub errors: [u64; ErrorClass::COUNT],
     /// Protocol errors by reason (they add up to the `protocol` slot of `errors`).
     pub protocol: [u64; ProtocolReason::COUNT],
@@ -188,6 +196,8 @@ impl Shard {
             sent: 0,
             responses: 0,
             status: Box::new([0; STATUS_SLOTS]),
+            status_failed: Box::new([0; STATUS_SLOTS]),
+            checks: CheckCounts::default(),
             errors: [0; ErrorClass::COUNT],
             protocol: [0; ProtocolReason::COUNT],
             pushed: 0,
@@ -219,22 +229,26 @@ impl Shard {
         self.interval.sent += requests;
     }
 
-    /// `requests` (`bytes`) sent as requests of this stage after its shard was closed (the
-    /// stage's end overtook their write): counted sent here and in flight at its end, like the
-    /// requests sent before it; in flight and in the time series of `running`, which their
-    /// answers reach.
-    pub fn on_sent_after_close(&mut self, running: &mut Shard, requests: u64, bytes: u64) {
-        self.sent += requests;
-        self.in_flight += requests;
-        self.bytes_written += bytes;
-        running.in_flight += requests;
-        running.interval.sent += requests;
+    /// A complete response that is a success. Times are clock nanoseconds.
+    pub fn on_response(&mut self, status: u16, intended_ns: u64, sent_ns: u64, done_ns: u64) {
+        self.on_answer(status, Judged::OK, intended_ns, sent_ns, done_ns);
     }
 
-    /// A complete response. Times are clock nanoseconds.
-    pub fn on_response(&mut self, status: u16, intended_ns: u64, sent_ns: u64, done_ns: u64) {
-        self.responses += 1;
-        self.in_flight = self.in_flight.saturating_sub(1);
+    /// A complete answer as its scenario judged it: its latency and status are recorded either
+    /// way; a failed one (a status not expected, a failed check) counts as a failed request.
+    #[inline]
+    pub fn on_answer(&mut self, status: u16, judged: Judged<'_>, intended_ns: u64, sent_ns: u64, done_ns: u64) {
+        if !judged.checks.is_empty() {
+            self.checks.record(judged.checks, judged.checks_failed);
+        }
+        match judged.failed {
+            None => {
+                self.responses += 1;
+                self.interval.responses += 1;
+                self.in_flight = self.in_flight.saturating_sub(1);
+            }
+            Some(class) => self.on_request_error(class, 1),
+        }
         let slot = if (100..1000).contains(&status) { status as usize } else { 0 };
         self.status[slot] += 1;
         let corrected = done_ns.saturating_sub(intended_ns);
@@ -245,7 +259,6 @@ impl Shard {
         } else {
             record(&mut self.lateness, 1);
         }
-        self.interval.responses += 1;
         record(&mut self.interval.latency, corrected);
     }
 
@@ -271,6 +284,9 @@ impl Shard {
         self.errors[class.index()] += n;
         if let ErrorClass::Protocol(reason) = class {
             self.protocol[reason.index()] += n;
+        }
+        if let ErrorClass::Status(code) = class {
+            self.status_failed[(code as usize).min(STATUS_SLOTS - 1)] += n;
         }
     }
 
@@ -317,6 +333,14 @@ impl Shard {
         self.count_error(class, 1);
         self.connect_errors[class.index()] += 1;
         self.opens_failed += 1;
+        self.interval.errors += 1;
+    }
+
+    /// A chat member's join (`--on-open`, `--on-open-expect`) failed after the upgrade
+    /// succeeded: a connect error of `class` (the opening itself is counted as done).
+    pub fn on_join_error(&mut self, class: ErrorClass) {
+        self.count_error(class, 1);
+        self.connect_errors[class.index()] += 1;
         self.interval.errors += 1;
     }
 
@@ -381,13 +405,49 @@ impl Shard {
         self.interval.sent += 1;
     }
 
+    /// Chat: a marked message went out to a room whose other live members number `expected`.
+    pub fn on_marked_broadcast(&mut self, bytes: u64, expected: u64) {
+        self.on_broadcast(bytes);
+        let chat = self.ext.chat_mut();
+        chat.marked = true;
+        chat.expected += expected;
+    }
+
     /// Chat: a room message arrived, `latency_ns` after its sender meant to send it.
     pub fn on_delivery(&mut self, latency_ns: u64) {
+        self.on_arrival(Arrival::Other { corrected_ns: latency_ns, service_ns: latency_ns, late: false });
+    }
+
+    /// Chat: a frame arrived at a member (see [`Arrival`]).
+    pub fn on_arrival(&mut self, a: Arrival) {
         let chat = self.ext.chat_mut();
-        chat.deliveries += 1;
-        record(&mut chat.delivery, latency_ns);
-        self.interval.responses += 1;
-        record(&mut self.interval.latency, latency_ns);
+        match a {
+            Arrival::Other { corrected_ns, service_ns, late } => {
+                chat.deliveries += 1;
+                if late {
+                    chat.late += 1;
+                } else {
+                    chat.delivered += 1;
+                }
+                record(&mut chat.delivery, corrected_ns);
+                record(&mut chat.delivery_service, service_ns);
+                self.interval.responses += 1;
+                record(&mut self.interval.latency, corrected_ns);
+            }
+            Arrival::Duplicate => {
+                chat.deliveries += 1;
+                chat.duplicated += 1;
+            }
+            Arrival::ToSelf => {
+                chat.deliveries += 1;
+                chat.self_deliveries += 1;
+            }
+            Arrival::BeforeJoin => {
+                chat.deliveries += 1;
+                chat.before_join += 1;
+            }
+            Arrival::Unmarked => chat.unmarked += 1,
+        }
     }
 
     /// A failure outside any request or connect (a chat connection's malformed frame).
@@ -465,6 +525,10 @@ impl Shard {
         for (a, b) in self.status.iter_mut().zip(o.status.iter()) {
             *a += b;
         }
+        for (a, b) in self.status_failed.iter_mut().zip(o.status_failed.iter()) {
+            *a += b;
+        }
+        self.checks.merge(&o.checks);
         for (a, b) in self.errors.iter_mut().zip(o.errors.iter()) {
             *a += b;
         }
@@ -513,6 +577,12 @@ impl Shard {
         self.chat().map_or(0, |c| c.broadcasts)
     }
 
+    /// What a chat run got back: its deliveries, or, when its messages carry no mark, the
+    /// frames it received (0 outside chat).
+    pub fn chat_answers(&self) -> u64 {
+        self.chat().map_or(0, |c| if c.marked { c.deliveries } else { c.deliveries + c.unmarked })
+    }
+
     /// Chat messages delivered (0 outside chat).
     pub fn deliveries(&self) -> u64 {
         self.chat().map_or(0, |c| c.deliveries)
@@ -545,6 +615,18 @@ impl Shard {
     /// Count of responses with this status.
     pub fn status_count(&self, status: u16) -> u64 {
         self.status.get(status as usize).copied().unwrap_or(0)
+    }
+
+    /// (status, count) for every status that failed its request (`status` errors by code).
+    pub fn failed_statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.status_failed.iter().enumerate().skip(1).filter(|(_, n)| **n > 0).map(|(s, n)| (s as u16, *n))
+    }
+
+    /// Answers, failed ones included (a status not expected, a failed check): the base of a
+    /// status share. (From the counters, not the status slots: answers without a status, as
+    /// WebSocket messages, are not in a result's `status`.)
+    pub fn answers(&self) -> u64 {
+        self.responses + self.errors_of(ErrorClass::Status(0)) + self.errors_of(ErrorClass::Check) + self.errors_of(ErrorClass::Throttled)
     }
 
     /// (status, count) for every HTTP status seen (answers without a status are left out).

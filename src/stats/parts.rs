@@ -110,14 +110,35 @@ impl AsrStats {
     }
 }
 
-/// Chat rooms: messages broadcast (no answer expected) and their deliveries.
+/// Chat rooms: messages broadcast (no answer is expected) and their deliveries, matched to their
+/// sends by the mark each message carries.
 #[derive(Clone, Debug)]
 pub struct ChatStats {
     pub broadcasts: u64,
-    /// Messages delivered to this generator's connections, and their fan-out latency
-    /// (delivery − the sender's intended send time).
+    /// Frames carrying a valid mark, delivered to this generator's members (the sender's own
+    /// copy included, as results before the accounting counted them).
     pub deliveries: u64,
+    /// Fan-out latency of the deliveries to other members: delivery − the sender's intended
+    /// send time (corrected).
     pub delivery: Histogram<u64>,
+    /// The same deliveries from the actual send (service).
+    pub delivery_service: Histogram<u64>,
+    /// Deliveries the sends should have made: the other live members of the room of each message.
+    pub expected: u64,
+    /// First copies delivered to another member within `--timeout`.
+    pub delivered: u64,
+    /// First copies delivered to another member after `--timeout`.
+    pub late: u64,
+    /// Copies of a message a member had already received.
+    pub duplicated: u64,
+    /// A member's own message coming back to it (servers differ: counted apart).
+    pub self_deliveries: u64,
+    /// Copies of messages sent before the member had joined (not expected of it).
+    pub before_join: u64,
+    /// Frames with no valid mark (acks, notices, error replies): never deliveries.
+    pub unmarked: u64,
+    /// Whether the run could match deliveries (its messages carry a mark).
+    pub marked: bool,
 }
 
 impl Default for ChatStats {
@@ -128,14 +149,62 @@ impl Default for ChatStats {
 
 impl ChatStats {
     pub fn new() -> ChatStats {
-        ChatStats { broadcasts: 0, deliveries: 0, delivery: new_histogram() }
+        ChatStats {
+            broadcasts: 0,
+            deliveries: 0,
+            delivery: new_histogram(),
+            delivery_service: new_histogram(),
+            expected: 0,
+            delivered: 0,
+            late: 0,
+            duplicated: 0,
+            self_deliveries: 0,
+            before_join: 0,
+            unmarked: 0,
+            marked: false,
+        }
     }
 
     pub fn merge(&mut self, o: &ChatStats) {
         self.broadcasts += o.broadcasts;
         self.deliveries += o.deliveries;
         let _ = self.delivery.add(&o.delivery);
+        let _ = self.delivery_service.add(&o.delivery_service);
+        self.expected += o.expected;
+        self.delivered += o.delivered;
+        self.late += o.late;
+        self.duplicated += o.duplicated;
+        self.self_deliveries += o.self_deliveries;
+        self.before_join += o.before_join;
+        self.unmarked += o.unmarked;
+        self.marked |= o.marked;
     }
+
+    /// Expected deliveries that never came (neither in time nor late).
+    pub fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.delivered + self.late)
+    }
+
+    /// Delivered in time over expected, in % (`None` with nothing expected).
+    pub fn delivered_pct(&self) -> Option<f64> {
+        (self.expected > 0).then(|| 100.0 * self.delivered as f64 / self.expected as f64)
+    }
+}
+
+/// What a frame a chat member received was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// The first copy of another member's message: its fan-out latency from the sender's
+    /// intended time (corrected) and actual send (service); late when past `--timeout`.
+    Other { corrected_ns: u64, service_ns: u64, late: bool },
+    /// A copy of a message this member had already received.
+    Duplicate,
+    /// The member's own message, back from the server.
+    ToSelf,
+    /// A copy of a message sent before this member had joined: not expected of it.
+    BeforeJoin,
+    /// A frame with no valid mark (an ack, a notice, an error reply).
+    Unmarked,
 }
 
 /// The scenario's own figures.

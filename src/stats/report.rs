@@ -14,7 +14,7 @@ use super::timeline::{IntervalRec, MonitorSeries, StageResult};
 use super::Shard;
 
 pub use super::result::SCHEMA;
-pub use super::text::{accounting_line, human, human_bytes, live_line, render_distribution};
+pub use super::text::{accounting_line, grouped, human, human_bytes, live_line, render_distribution, verdict_headline};
 
 /// Facts about the run that the shard does not hold.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -39,6 +39,9 @@ pub struct RunMeta {
     /// ASR: how the audio was made what the server is told ("audio: 44.1 kHz stereo → 16 kHz
     /// mono (mixed down, resampled)"); `None`: sent as it is.
     pub audio_conversion: Option<String>,
+    /// How the workers waited for scheduled sends (`--pacing`: "sleep", "spin"); `None`: not
+    /// recorded (results written before it existed).
+    pub pacing: Option<String>,
 }
 
 pub struct RunResult {
@@ -58,6 +61,9 @@ pub struct RunResult {
     pub stalled: Option<String>,
     /// A `--processes` run with parts missing.
     pub partial: Option<super::result::PartialDoc>,
+    /// Every threshold of the run (run, stage, named request) judged: (total, failed), for the
+    /// report's headline; set by the command that judged them.
+    pub verdict: Option<(usize, usize)>,
 }
 
 /// Whether the generator, not the target, limited the run.
@@ -93,6 +99,7 @@ impl RunResult {
             aborted: None,
             stalled: None,
             partial: None,
+            verdict: None,
         }
     }
 
@@ -148,6 +155,16 @@ impl RunResult {
         }
     }
 
+    /// Answers per second, failed ones included (a 429 is an answer): how fast the target
+    /// answered, whatever it answered. Chat: messages sent per second, as [`Self::achieved_rate`].
+    pub fn answered_rate(&self) -> f64 {
+        let done = match self.kind() {
+            Some(ScenarioKind::WsChat) => self.shard.broadcasts(),
+            Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Asr | ScenarioKind::Raw) | None => self.shard.answers(),
+        };
+        done as f64 / self.meta.duration_s.max(1e-9)
+    }
+
     pub fn cpu_us_per_request(&self) -> Option<f64> {
         let n = self.shard.requests_total();
         (n > 0).then(|| (self.meta.cpu_user_s + self.meta.cpu_sys_s) * 1e6 / n as f64)
@@ -187,12 +204,33 @@ impl RunResult {
                     ));
                 }
             }
-            let achieved = self.achieved_rate();
+            // Answers of any status: a target that refuses fast (429) is not a slow generator.
+            let achieved = self.answered_rate();
             if self.meta.duration_s >= 1.0 && achieved < 0.95 * rate && !self.meta.interrupted {
                 reasons.push(format!("achieved {achieved:.0} req/s of the {rate:.0} asked for ({:.0}%)", 100.0 * achieved / rate));
             }
         }
         Saturation { cpu_busy, saturated: !reasons.is_empty(), reasons }
+    }
+
+    /// Open loop: when sends left later than a tenth of the service time (p99 send lateness above
+    /// a tenth of the service p50), latencies of that order measure the generator's own pacing,
+    /// not the target. The note that says so, for the text, the HTML and the JSON. Only for
+    /// results that record their pacing mode: one written before it existed reads back as it was.
+    pub fn pacing_note(&self) -> Option<String> {
+        let late = &self.shard.lateness;
+        if !self.open_loop() || self.meta.pacing.is_none() || late.is_empty() || self.shard.service.is_empty() {
+            return None;
+        }
+        let (p99, p50) = (late.value_at_quantile(0.99), self.shard.service.value_at_quantile(0.5));
+        (p99 as f64 > 0.1 * p50 as f64).then(|| {
+            format!(
+                "send lateness p99 {} is above a tenth of the service p50 {}: latency below {} is the generator's own pacing",
+                human(p99 as f64),
+                human(p50 as f64),
+                human(p99 as f64)
+            )
+        })
     }
 
     /// The result as its JSON document (`stampede.result/1`).

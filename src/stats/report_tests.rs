@@ -20,6 +20,7 @@ fn meta(rate: Option<f64>, cpu: f64) -> RunMeta {
         rss_start: 0,
         rss_peak: 0,
         audio_conversion: None,
+        pacing: None,
     }
 }
 
@@ -194,7 +195,7 @@ fn saturation_decisions() {
 fn text_report_shows_the_key_figures() {
     let t = RunResult::new(meta(Some(1000.0), 1.0), shard(10_000, 0)).render_text();
     for needle in [
-        "open loop at 1000",
+        "open loop at 1,000 req/s",
         "corrected",
         "service",
         "send late",
@@ -297,4 +298,72 @@ fn reasons_pushes_and_pending_round_trip_and_merge() {
         assert!(plain.get(k).is_none(), "{k} written without a value");
     }
     assert!(plain["connections"].get("pending").is_none());
+}
+
+#[test]
+fn late_sends_against_a_fast_service_are_called_the_generators_own_pacing() {
+    // service 2 ms each; sends 300 µs late: above a tenth of the service p50
+    let mut m = meta(Some(1000.0), 1.0);
+    m.pacing = Some("spin".into());
+    let r = RunResult::new(m, shard(1_000, 300_000));
+    let note = r.pacing_note().expect("a note");
+    assert!(note.contains("latency below 300") && note.contains("generator's own pacing"), "{note}");
+    let t = r.render_text();
+    assert!(t.contains("open loop at 1000 req/s (pacing spin)"), "{t}");
+    assert!(t.contains(&format!("WARNING: {note}")), "{t}");
+    let v = r.to_json();
+    assert_eq!(at(&v, "pacing"), "spin");
+    assert_eq!(at(&v, "generator.pacing_note").as_str(), Some(note.as_str()));
+    let back = RunResult::from_json(&v).unwrap();
+    assert_eq!(back.meta.pacing.as_deref(), Some("spin"));
+    let html = crate::report::html::render(&back.to_doc(), &back);
+    assert!(html.contains("id=\"pacing\"") && html.contains("own pacing"), "{html}");
+    assert!(html.contains("(pacing spin)"), "{html}");
+    // 100 µs late against 2 ms: within a tenth, no note; closed loop: never; a result without
+    // its pacing mode (written before it existed): none, so that it reads back unchanged
+    let mut m = meta(Some(1000.0), 1.0);
+    m.pacing = Some("sleep".into());
+    assert!(RunResult::new(m, shard(1_000, 100_000)).pacing_note().is_none());
+    assert!(RunResult::new(meta(Some(1000.0), 1.0), shard(1_000, 300_000)).pacing_note().is_none());
+    let closed = RunResult::new(meta(None, 1.0), shard(1_000, 0));
+    assert!(closed.pacing_note().is_none());
+    assert!(at(&closed.to_json(), "generator.pacing_note").is_null());
+    // an old result without the field loads, with no mode
+    assert!(at(&RunResult::new(meta(Some(10.0), 1.0), shard(10, 0)).to_json(), "pacing").is_null());
+}
+
+#[test]
+fn chat_accounting_round_trips_and_merges_losslessly() {
+    use crate::stats::Arrival;
+    let part = |others: u64| {
+        let mut s = Shard::for_kind(Some(crate::stats::result::ScenarioKind::WsChat));
+        s.on_marked_broadcast(100, others + 1);
+        for i in 0..others {
+            s.on_arrival(Arrival::Other { corrected_ns: (i + 1) * MS, service_ns: (i + 1) * MS / 2, late: i == 0 });
+        }
+        for a in [Arrival::ToSelf, Arrival::Duplicate, Arrival::BeforeJoin, Arrival::Unmarked] {
+            s.on_arrival(a);
+        }
+        s
+    };
+    let (a, b) = (part(3), part(5));
+    let doc = |s: &Shard| RunResult::new(meta(Some(10.0), 1.0), s.clone()).to_json();
+    let merged = {
+        let back = |s: &Shard| RunResult::from_json(&doc(s)).unwrap().shard;
+        let mut m = back(&a);
+        m.merge(&back(&b));
+        m
+    };
+    let c = merged.chat().expect("the chat part");
+    // 10 expected, 6 in time + 2 late, so 2 lost; counters add, histograms merge
+    assert_eq!((c.broadcasts, c.expected, c.delivered, c.late, c.lost()), (2, 10, 6, 2, 2));
+    assert_eq!((c.duplicated, c.self_deliveries, c.before_join, c.unmarked, c.deliveries), (2, 2, 2, 2, 14));
+    assert_eq!((c.delivery.len(), c.delivery_service.len(), c.delivery.max() / MS), (8, 8, 5));
+    assert!(c.marked);
+    let v = RunResult::new(meta(Some(10.0), 1.0), merged.clone()).to_json();
+    assert_eq!(at(&v, "chat.accounting.lost").as_u64(), Some(2), "{v}");
+    assert_eq!(at(&v, "chat.accounting.delivered_pct").as_f64(), Some(60.0), "{v}");
+    let text = RunResult::new(meta(Some(10.0), 1.0), merged).render_text();
+    assert!(text.contains("Delivery   10 expected, 6 delivered to others (60.00%), 2 lost, 2 late, 2 duplicated"), "{text}");
+    assert!(text.contains("2 frames without a mark"), "{text}");
 }

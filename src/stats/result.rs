@@ -77,8 +77,15 @@ pub struct ResultDoc {
     /// A `--processes` run with parts missing: the figures cover only the parts that reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<PartialDoc>,
+    /// A plan's `[[setup]]` requests, measured apart from the load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<Vec<super::setup::SetupStepDoc>>,
     #[serde(rename = "loop", default)]
     pub loop_mode: Loop,
+    /// How the workers waited for scheduled sends (`--pacing`: "sleep" or "spin"); absent in
+    /// results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<String>,
     pub requests: Requests,
     #[serde(default)]
     pub accounting: AccountingDoc,
@@ -106,6 +113,13 @@ pub struct ResultDoc {
     /// Protocol errors by reason (`"too many headers": 70`); they add up to `errors.protocol`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub protocol_errors: BTreeMap<String, u64>,
+    /// Answers whose status failed the request, by code (`"503": 400`); they add up to
+    /// `errors.status` and are counted in `status` too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub status_errors: BTreeMap<String, u64>,
+    /// The checks on answers (`--expect-*`), when the run had any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<ChecksDoc>,
     /// Messages the server pushed that no request asked for (WebSocket).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub pushed: u64,
@@ -135,6 +149,9 @@ pub struct ResultDoc {
     /// The verdicts of the run's thresholds (added by the command that judged them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Vec<VerdictDoc>>,
+    /// Every threshold judged (run, stages, named requests), counted: what the exit code says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<VerdictSummary>,
     /// The host the run ran on (the preflight's `Host`, added by the run command).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<Value>,
@@ -158,6 +175,25 @@ impl ResultDoc {
         }
         ResultDoc::deserialize(v).map_err(|e| format!("missing or bad field: {e}"))
     }
+}
+
+/// Checks on answers: `checked = passed + answers that failed at least one`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChecksDoc {
+    pub checked: u64,
+    pub passed: u64,
+    /// Share of checked answers that passed every check, in % (`null`: nothing checked).
+    pub passed_pct: Option<f64>,
+    /// Answers that failed each check, by check name (`"body contains \"ok\"": 3`).
+    pub failed: BTreeMap<String, u64>,
+}
+
+/// All thresholds of a run counted (`"thresholds": 3, "failed": 1, "passed": false`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerdictSummary {
+    pub thresholds: u64,
+    pub failed: u64,
+    pub passed: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -266,6 +302,10 @@ pub struct Generator {
     pub rss_peak_bytes: u64,
     #[serde(default)]
     pub bytes_per_connection: Option<f64>,
+    /// Open loop: the warning that latencies below the p99 send lateness are the generator's own
+    /// pacing (see `RunResult::pacing_note`); absent when pacing was tight enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing_note: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -304,6 +344,9 @@ pub struct Histograms {
     pub rtf_permille: Option<String>,
     #[serde(default)]
     pub delivery: Option<String>,
+    /// Chat fan-out from the actual send, in results written since the delivery accounting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_service: Option<String>,
     /// Streaming results written since segments were counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment_latency: Option<String>,
@@ -364,9 +407,39 @@ pub struct FinalLatency {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatDoc {
     pub messages_sent: u64,
+    /// Frames with a valid mark received by the members (their own messages included).
     pub deliveries: u64,
     pub deliveries_per_message: f64,
+    /// Fan-out latency to the other members, from the sender's intended time (corrected).
     pub delivery_latency_ms: Short,
+    /// The delivery accounting, in results written since messages carry a mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounting: Option<DeliveryDoc>,
+}
+
+/// Chat delivery accounting: every message expects one delivery per other live member of its
+/// room; `lost` = expected − delivered − late.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryDoc {
+    /// False when the messages carried no `{mark}`: deliveries could not be matched and only
+    /// frames are counted (`unmarked`).
+    pub marked: bool,
+    pub expected: u64,
+    /// First copies to other members within `--timeout`.
+    pub delivered: u64,
+    /// `delivered` over `expected`, in %.
+    pub delivered_pct: Option<f64>,
+    pub lost: u64,
+    pub late: u64,
+    pub duplicated: u64,
+    pub self_deliveries: u64,
+    /// Copies of messages sent before the receiving member had joined (not expected of it).
+    #[serde(default)]
+    pub before_join: u64,
+    /// Frames without a valid mark (acks, notices, error replies).
+    pub unmarked: u64,
+    /// Fan-out latency from the actual send (service).
+    pub service_latency_ms: Short,
 }
 
 /// A named request of a mix (`by_name`).

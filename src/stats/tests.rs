@@ -147,3 +147,12 @@ fn a_scenario_part_is_typed_and_carried_through_stages_and_merges() {
     s.on_close_code(Some(1001));
     assert_eq!((s.tls.handshakes.len(), s.tls.resumed, s.ws.close_codes[1]), (1, 1, 1));
 }
+
+#[test]
+fn grouped_rounds_and_groups_thousands() {
+    use super::report::grouped;
+    for (x, s) in [(1942.3076923076924, "1,942"), (0.0, "0"), (2.5, "2.5"), (999.6, "1,000"), (1234567.0, "1,234,567"), (-1500.0, "-1,500")]
+    {
+        assert_eq!(grouped(x), s, "{x}");
+    }
+}

@@ -26,6 +26,30 @@ pub fn human(ns: f64) -> String {
     }
 }
 
+/// A rate or count for people: rounded, thousands grouped (`1,942`); below 10 with one
+/// decimal (`2.5`), so slow rates do not read as 0 or 3.
+pub fn grouped(x: f64) -> String {
+    if !x.is_finite() {
+        return "-".into();
+    }
+    if x.abs() < 10.0 && x.fract() != 0.0 {
+        return format!("{x:.1}");
+    }
+    let n = x.round() as i128;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A byte count for people: B, KiB, MiB or GiB.
 pub fn human_bytes(b: f64) -> String {
     if b < 1024.0 {
@@ -54,12 +78,12 @@ impl RunResult {
             let q = |p: f64| if h.is_empty() { "-".to_string() } else { human(h.value_at_quantile(p) as f64) };
             let _ = writeln!(
                 o,
-                "  {:<16} {:>9} {:>9} {:>7} {:>9.1} {:>9} {:>9} {:>9}",
+                "  {:<16} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}",
                 name,
                 shard.sent,
                 shard.responses,
                 shard.failed,
-                r.achieved_rate(),
+                grouped(r.achieved_rate()),
                 q(0.5),
                 q(0.95),
                 q(0.99)
@@ -85,14 +109,14 @@ impl RunResult {
             let q = |p: f64| if h.is_empty() { "-".to_string() } else { human(h.value_at_quantile(p) as f64) };
             let _ = writeln!(
                 o,
-                "  {:<16} {:>13}  {:<34} {:>9} {:>9} {:>7} {:>9.1} {:>9} {:>9}",
+                "  {:<16} {:>13}  {:<34} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}",
                 st.name,
                 format!("{:.0}-{:.0}s", st.start_s, st.end_s),
                 st.shape,
                 st.shard.sent,
                 st.shard.responses,
                 st.shard.failed,
-                r.achieved_rate(),
+                grouped(r.achieved_rate()),
                 q(0.5),
                 q(0.99)
             );
@@ -153,7 +177,10 @@ impl RunResult {
     fn text_headline(&self, o: &mut String) {
         let m = &self.meta;
         let mode = match m.target_rate {
-            Some(r) => format!("open loop at {r} req/s"),
+            Some(r) => match &m.pacing {
+                Some(p) => format!("open loop at {} req/s (pacing {p})", grouped(r)),
+                None => format!("open loop at {} req/s", grouped(r)),
+            },
             None => "closed loop".to_string(),
         };
         let _ = writeln!(o);
@@ -180,6 +207,9 @@ impl RunResult {
             None => format!("{} connections", m.connections),
         };
         let _ = writeln!(o, "stampede {} {}", m.scenario, m.target);
+        if let Some((total, failed)) = self.verdict {
+            let _ = writeln!(o, "  {}", verdict_headline(total, failed));
+        }
         match self.kind() {
             // Streams send audio in real time: no loop, no pipeline.
             Some(ScenarioKind::Asr) => {
@@ -207,8 +237,19 @@ impl RunResult {
         };
         let _ = writeln!(o, "{what:<10} {} sent, {} ok, {} failed, {} in flight at the end", s.sent, s.responses, s.failed, s.in_flight);
         let _ = writeln!(o, "{}", accounting_line(&s.accounting()));
-        let target = m.target_rate.map_or(String::new(), |r| format!(" (target {r})"));
-        let _ = writeln!(o, "Rate       {:.1} {per} achieved{target}", self.achieved_rate());
+        if s.failed > 0 {
+            let _ = writeln!(o, "Failed     {} ({})", s.failed, failed_detail(s));
+        }
+        if s.checks.checked > 0 {
+            let c = &s.checks;
+            let pct = c.pass_pct().unwrap_or(0.0);
+            let _ = writeln!(o, "Checks     {} of {} answers passed every check ({pct:.2} %)", c.passed, c.checked);
+            for (name, n) in &c.failed {
+                let _ = writeln!(o, "           failed {name}: {n}");
+            }
+        }
+        let target = m.target_rate.map_or(String::new(), |r| format!(" (target {})", grouped(r)));
+        let _ = writeln!(o, "Rate       {} {per} achieved{target}", grouped(self.achieved_rate()));
     }
 
     /// Chat messages are not answered: they are sent, and delivered to room members.
@@ -239,6 +280,9 @@ impl RunResult {
                 let _ = writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", name, fmt_q(hs[0], q), fmt_q(hs[1], q), fmt_q(hs[2], q));
             }
             let _ = writeln!(o, "  (corrected: from the intended send time; service: from the actual send)");
+            if let Some(note) = self.pacing_note() {
+                let _ = writeln!(o, "  WARNING: {note}");
+            }
         } else {
             let _ = writeln!(o, "Latency    (closed loop: latency = service time)");
             let _ = writeln!(o, "  {:<8} {:>12}", "min", fmt_min(&s.service));
@@ -356,6 +400,29 @@ impl RunResult {
             fmt_q(&c.delivery, 0.99),
             fmt_q(&c.delivery, 1.0)
         );
+        if c.marked {
+            let pct = c.delivered_pct().map_or("-".to_string(), |p| format!("{p:.2}%"));
+            let _ = writeln!(
+                o,
+                "Delivery   {} expected, {} delivered to others ({pct}), {} lost, {} late, {} duplicated, {} to the sender itself, {} sent before the receiver joined",
+                c.expected,
+                c.delivered,
+                c.lost(),
+                c.late,
+                c.duplicated,
+                c.self_deliveries,
+                c.before_join
+            );
+            let pcts: [(&str, f64); 5] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)];
+            let row = |h: &Histogram<u64>| pcts.iter().map(|(n, q)| format!("{n} {}", fmt_q(h, *q))).collect::<Vec<_>>().join(" ");
+            let _ = writeln!(o, "Fan-out    corrected {}", row(&c.delivery));
+            let _ = writeln!(o, "           service   {}", row(&c.delivery_service));
+        } else if c.broadcasts > 0 && c.unmarked > 0 {
+            let _ = writeln!(o, "Delivery   not matched: the messages carry no {{mark}}, so frames are only counted");
+        }
+        if c.unmarked > 0 {
+            let _ = writeln!(o, "           {} frames without a mark (acks, notices, errors): not deliveries", c.unmarked);
+        }
     }
 
     /// Streaming sessions (ASR): transcript updates, segments, final latency, frame pacing,
@@ -472,6 +539,29 @@ fn unfinished(failed: u64, pending: u64) -> String {
         out += &format!(", {pending} pending");
     }
     out
+}
+
+/// `Thresholds: all 3 passed` or `Thresholds: 1 of 3 failed`: every threshold of a run (run,
+/// stage, named request), the same words in the text, the HTML page and the exit code's cause.
+pub fn verdict_headline(total: usize, failed: usize) -> String {
+    if failed == 0 {
+        format!("Thresholds: all {total} passed")
+    } else {
+        format!("Thresholds: {failed} of {total} failed")
+    }
+}
+
+/// What failed requests failed of: `status 503: 400, check_failed: 3, reset: 2` (failed
+/// statuses by code, then the other classes; failed connects are not requests).
+pub fn failed_detail(s: &super::Shard) -> String {
+    let mut parts: Vec<String> = s.failed_statuses().map(|(c, n)| format!("status {c}: {n}")).collect();
+    for c in ErrorClass::ALL {
+        let n = s.errors_of(c).saturating_sub(s.connect_errors_of(c));
+        if n > 0 && !matches!(c, ErrorClass::Status(_)) {
+            parts.push(format!("{}: {n}", c.name()));
+        }
+    }
+    parts.join(", ")
 }
 
 /// `Accounting  1000 sent = 900 ok + 95 errors + 5 in flight`, flagged when it does not add up.

@@ -1,6 +1,7 @@
 //! An independent HTTP/1.1 server (hyper on a tokio current-thread runtime) for the e2e tests.
 //! Routes: `/cl` (Content-Length body), `/chunked` (chunked body), `/close` (Connection: close),
-//! `/stall` (the Nth request to it sleeps for a while, the others answer at once).
+//! `/stall` (the Nth request to it sleeps for a while, the others answer at once),
+//! `/status/CODE` (that status, a `content-type: text/plain` body `status CODE`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -81,6 +82,14 @@ async fn route(req: Request<Incoming>, stalls: Arc<AtomicU64>, stall: Option<(u6
             }
             Response::new(Full::new(Bytes::from_static(b"ok")).boxed())
         }
+        p if p.starts_with("/status/") => match p["/status/".len()..].parse::<u16>() {
+            Ok(code) if (200..=999).contains(&code) => Response::builder()
+                .status(code)
+                .header("content-type", "text/plain")
+                .body(Full::new(Bytes::from(format!("status {code}"))).boxed())
+                .unwrap(),
+            _ => Response::builder().status(400).body(Full::new(Bytes::new()).boxed()).unwrap(),
+        },
         _ => Response::builder().status(404).body(Full::new(Bytes::new()).boxed()).unwrap(),
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod hyper_app;
 pub mod hyper_server;
 pub mod peer;
 pub mod pypeer;

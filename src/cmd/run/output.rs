@@ -8,21 +8,23 @@ use crate::cmd::write_atomically;
 use crate::config::LoadConfig;
 use crate::error::{exit, Error, Result};
 use crate::stats::report::RunResult;
+use crate::stats::ErrorClass::Check;
 use crate::thresholds::{self, Verdict};
 
 /// Prints the report, writes the JSON result (and side lines), judges thresholds; the exit code.
-pub(super) fn report(result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Option<(&Path, Vec<String>)>) -> Result<i32> {
-    let (text, verdicts) = render(&result, load, busiest);
+pub(super) fn report(mut result: RunResult, load: &LoadConfig, busiest: Option<f64>, notes: Option<(&Path, Vec<String>)>) -> Result<i32> {
+    let verdicts = judge(&result, load);
+    // One count of every threshold, in the headline, the JSON and the exit code alike.
+    let total = verdicts.all().count();
+    result.verdict = (total > 0).then(|| (total, verdicts.all().filter(|v| !v.passed).count()));
+    let text = render(&result, load, busiest, &verdicts);
     print!("{text}");
     let _ = std::io::stdout().flush();
     let shard = &result.shard;
     let no_answer =
-        // (an answer that failed a check, or said it was throttled, is still an answer)
-        shard.responses
-            + shard.deliveries()
-            + shard.errors_of(crate::stats::ErrorClass::Check)
-            + shard.errors_of(crate::stats::ErrorClass::Throttled)
-            == 0
+        // (an answer that failed a check, or whose status was not expected, is still an answer;
+        // a chat join that did not get its expected answer is not)
+        (shard.answers() + shard.chat_answers()).saturating_sub(shard.connect_errors_of(Check)) == 0
             && shard.requests_total() + shard.connects_attempted > 0
             && !result.meta.interrupted;
     // What makes the run fail, for JUnit's one failed case when no threshold says more.
@@ -72,8 +74,21 @@ impl Verdicts {
     }
 }
 
+/// Judges the run's thresholds, and a plan's stage thresholds on each stage alone.
+fn judge(result: &RunResult, load: &LoadConfig) -> Verdicts {
+    let run = thresholds::judge(&load.thresholds, result);
+    let mut stages = Vec::new();
+    if let Some(st) = load.drive.staged() {
+        for (i, rules) in st.thresholds.iter().enumerate() {
+            let Some(r) = result.stage_result(i).filter(|_| !rules.is_empty()) else { continue };
+            stages.push((i, thresholds::judge(rules, &r)));
+        }
+    }
+    Verdicts { run, stages }
+}
+
 /// The text report with its verdicts.
-fn render(result: &RunResult, load: &LoadConfig, busiest: Option<f64>) -> (String, Verdicts) {
+fn render(result: &RunResult, load: &LoadConfig, busiest: Option<f64>, verdicts: &Verdicts) -> String {
     let mut text = result.render_text();
     if let Some(b) = busiest.filter(|_| !result.saturation().saturated) {
         text.push_str(&format!(
@@ -87,21 +102,19 @@ fn render(result: &RunResult, load: &LoadConfig, busiest: Option<f64>) -> (Strin
     text.push_str(&result.render_monitor());
     text.push_str(&result.render_by_name());
     text.push_str(&result.render_stages());
-    let run = thresholds::judge(&load.thresholds, result);
-    if !run.is_empty() {
-        text.push_str(&thresholds::render(&load.thresholds, &run));
+    if !verdicts.run.is_empty() {
+        text.push_str(&thresholds::render(&load.thresholds, &verdicts.run));
     }
-    // A plan's stage thresholds, judged on each stage alone.
-    let mut stages = Vec::new();
     if let Some(st) = load.drive.staged() {
-        for (i, rules) in st.thresholds.iter().enumerate() {
-            let Some(r) = result.stage_result(i).filter(|_| !rules.is_empty()) else { continue };
-            let v = thresholds::judge(rules, &r);
-            text.push_str(&thresholds::render(rules, &v).replacen("Thresholds", &format!("Thresholds of stage {}", st.bounds[i].0), 1));
-            stages.push((i, v));
+        for (i, v) in &verdicts.stages {
+            let rules = &st.thresholds[*i];
+            text.push_str(&thresholds::render(rules, v).replacen("Thresholds", &format!("Thresholds of stage {}", st.bounds[*i].0), 1));
         }
     }
-    (text, Verdicts { run, stages })
+    if let Some((total, failed)) = result.verdict {
+        text.push_str(&format!("\n{}\n", crate::stats::report::verdict_headline(total, failed)));
+    }
+    text
 }
 
 /// Writes what the run was asked to leave: the JSON result, JUnit, side lines, the HdrHistogram log.
@@ -116,6 +129,12 @@ fn write_files(
         let mut doc = result.to_doc();
         doc.host = Some(crate::preflight::Host::read(Path::new("/")).to_json());
         doc.thresholds = Some(thresholds::to_docs(&verdicts.run));
+        doc.verdict = result.verdict.map(|(total, failed)| crate::stats::result::VerdictSummary {
+            thresholds: total as u64,
+            failed: failed as u64,
+            passed: failed == 0,
+        });
+        doc.setup = load.setup.as_ref().map(|s| s.to_vec());
         for (i, v) in &verdicts.stages {
             if let Some(stage) = doc.stages.get_mut(*i) {
                 stage.part.thresholds = Some(thresholds::to_docs(v));

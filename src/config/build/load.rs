@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::cli::LoadArgs;
-use crate::config::{share, ClientTls, ConnectOpts, Drive, LoadConfig, Target, TlsOptions, DEFAULT_DURATION, MAX_PIPELINE};
+use crate::config::{share, ClientTls, ConnectOpts, Drive, LoadConfig, Pacing, Target, TlsOptions, DEFAULT_DURATION, MAX_PIPELINE};
 use crate::error::{Error, Result};
 use crate::net::parse_sources;
 
@@ -97,6 +97,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
             .map(|m| m.parse().map_err(|_| Error::usage(format!("--metrics-listen '{m}': give IP:PORT, e.g. 127.0.0.1:9464"))))
             .transpose()?,
         abort_after: a.out.abort_on_fail.then_some(a.out.abort_grace),
+        pacing: Pacing::from_name(&a.out.pacing).ok_or_else(|| Error::usage(format!("--pacing '{}': give sleep or spin", a.out.pacing)))?,
         monitor_pids: monitor_pids(&a.out.monitor_pids)?,
         junit: a.out.junit.clone(),
         latency: a.out.latency,
@@ -110,6 +111,10 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
             .as_deref()
             .map(|t| crate::units::parse_start_at(t, std::time::SystemTime::now()).map_err(|e| Error::usage(format!("--start-at {e}"))))
             .transpose()?,
+        part: 0,
+        parts: 1,
+        captures: Default::default(),
+        setup: None,
     };
     split(load, a)
 }
@@ -228,6 +233,7 @@ pub fn take_part(mut load: LoadConfig, i: u64, n: u64, split_cpus: bool) -> Resu
     }
     load.threads = load.threads.min(load.connections as usize).max(1);
     load.processes = 1;
+    (load.part, load.parts) = (i, n);
     Ok(load)
 }
 

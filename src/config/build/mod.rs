@@ -9,7 +9,7 @@ mod serve;
 mod ws;
 
 pub use asr::asr_config;
-pub use http::{build_http, http_config};
+pub use http::{build_http, http_config, http_config_captured};
 pub use load::{attach_tls, load_config, parse_part, parse_rules, take_part, usable_cpus};
 pub use raw::raw_config;
 pub use serve::serve_settings;

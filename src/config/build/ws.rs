@@ -1,10 +1,10 @@
 //! `stampede ws` flags -> [`WsConfig`]: the payload, echo, ping or chat.
 
 use crate::cli::WsArgs;
-use crate::config::{parse_url, Drive, WsConfig, WsMode, MAX_WS_BATCH, MAX_WS_MESSAGE};
+use crate::config::{parse_url, share, ChatConfig, Drive, Heartbeat, LoadConfig, WsConfig, WsMode, MAX_WS_BATCH, MAX_WS_MESSAGE};
 use crate::error::{Error, Result};
 
-use super::load::{attach_tls, load_config, parse_headers};
+use super::load::{attach_tls, load_config, parse_headers, parse_part};
 
 pub fn ws_config(a: &WsArgs) -> Result<WsConfig> {
     let target = parse_url(&a.url, "ws")?;
@@ -63,9 +63,6 @@ pub fn ws_config(a: &WsArgs) -> Result<WsConfig> {
                 if a.load.duration.is_none() && a.load.requests.is_some() {
                     return Err(Error::usage("--rooms: give the run a -d duration (deliveries keep arriving after the last send)"));
                 }
-                if payload.len() < 16 {
-                    return Err(Error::usage("--rooms: messages carry a 16-byte timestamp and sender; use --size 16 or more"));
-                }
                 if matches!(load.drive, Drive::Closed) {
                     load.drive = Drive::Open { rate_per_s: load.connections as f64 };
                 }
@@ -74,7 +71,77 @@ pub fn ws_config(a: &WsArgs) -> Result<WsConfig> {
             None => WsMode::Echo { text },
         },
     };
-    Ok(WsConfig { target, mode, payload, headers, protocols, load })
+    let chat = match mode {
+        WsMode::Chat { rooms, .. } => Some(chat_config(a, rooms, &payload, &target.path, &load)?),
+        WsMode::Echo { .. } | WsMode::Ping => None,
+    };
+    let mode = match (mode, &chat) {
+        (WsMode::Chat { rooms, .. }, Some(c)) => WsMode::Chat { rooms, text: c.text },
+        (m, _) => m,
+    };
+    let heartbeat = match a.heartbeat {
+        Some(every) if every.is_zero() => return Err(Error::usage("--heartbeat must be greater than 0")),
+        Some(every) => Some(Heartbeat { every, pong_timeout: every.min(load.timeout) }),
+        None => None,
+    };
+    Ok(WsConfig { target, mode, payload, headers, protocols, load, chat, heartbeat })
+}
+
+/// The chat part of `ws --rooms`: templates checked, membership numbered across the run.
+fn chat_config(a: &WsArgs, rooms: u64, payload: &[u8], path: &str, load: &LoadConfig) -> Result<ChatConfig> {
+    use crate::proto::template::{Kind, Template, MARK_LEN};
+    if a.rooms_per_conn == 0 || a.rooms_per_conn > rooms {
+        return Err(Error::usage(format!("--rooms-per-conn must be between 1 and --rooms ({rooms})")));
+    }
+    let template = |flag: &str, t: &str| Template::parse(t.as_bytes(), &[]).map_err(|e| Error::usage(format!("{flag} '{t}': {e}")));
+    let path = template("the URL", path)?;
+    let path_template = path.uses(Kind::Conn) || path.uses(Kind::Room);
+    let message = match &a.message {
+        Some(_) => {
+            let text = std::str::from_utf8(payload)
+                .map_err(|_| Error::usage("--rooms --message: the message is a template and must be UTF-8 text"))?;
+            template("--message", text)?;
+            Some(text.to_string())
+        }
+        None => {
+            if (payload.len()) < MARK_LEN {
+                return Err(Error::usage(format!(
+                    "--rooms: each message carries a {MARK_LEN}-byte mark (sender, number, send times) where the 16-byte timestamp was; use --size {MARK_LEN} or more"
+                )));
+            }
+            None
+        }
+    };
+    for m in &a.on_open {
+        template("--on-open", m)?;
+    }
+    if a.rooms_per_conn > 1 && a.on_open.is_empty() && !path_template {
+        return Err(Error::usage(
+            "--rooms-per-conn: a member joins its rooms with --on-open messages using {room} (the ?room= of /ws/chat names one room)",
+        ));
+    }
+    let (first, len) = match (&a.load.out.shard, &a.load.out.process_part) {
+        (Some(s), _) => part_of(a.load.connections, parse_part("--shard", s)?),
+        (None, Some(p)) => part_of(a.load.connections, parse_part("--process-part", p)?),
+        (None, None) => (0, load.connections),
+    };
+    Ok(ChatConfig {
+        rooms,
+        rooms_per_conn: a.rooms_per_conn,
+        total: a.load.connections,
+        first,
+        len,
+        text: a.message.is_some() && !a.binary,
+        message,
+        path_template,
+        on_open: a.on_open.clone(),
+        on_open_expect: a.on_open_expect.as_ref().map(|t| t.as_bytes().to_vec()),
+    })
+}
+
+/// The first member and the number of members of part `i` of `n` of `total`.
+fn part_of(total: u64, (i, n): (u64, u64)) -> (u64, u64) {
+    ((0..i).map(|j| share(total, n, j)).sum(), share(total, n, i))
 }
 
 /// Extra request headers, `(name, value)`.

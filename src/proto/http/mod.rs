@@ -2,4 +2,5 @@
 //! server-side request parser used by the embedded target.
 
 pub mod request;
+pub mod request_template;
 pub mod response;

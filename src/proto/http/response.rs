@@ -112,6 +112,18 @@ enum State {
     },
 }
 
+/// Sees what a response carries as it is parsed (the checks of `--expect-*`): the final
+/// head, then the decoded body in pieces. The parser's framing is the same with or without one;
+/// `()` sees nothing and costs nothing.
+pub trait Observe {
+    /// The head of a final (non-1xx) response.
+    fn head(&mut self, _status: u16, _headers: &[httparse::Header<'_>]) {}
+    /// Payload bytes of the body (chunked coding removed), in order.
+    fn body(&mut self, _bytes: &[u8]) {}
+}
+
+impl Observe for () {}
+
 pub struct ResponseParser {
     limits: Limits,
     state: State,
@@ -165,11 +177,16 @@ impl ResponseParser {
 
     /// Feeds bytes; `head_request` says the request this response answers was HEAD.
     pub fn feed(&mut self, input: &[u8], head_request: bool) -> Result<Progress, ParseError> {
+        self.feed_observed(input, head_request, &mut ())
+    }
+
+    /// [`ResponseParser::feed`], showing the head and the body to `obs` as they are parsed.
+    pub fn feed_observed<O: Observe>(&mut self, input: &[u8], head_request: bool, obs: &mut O) -> Result<Progress, ParseError> {
         let mut pos = 0usize;
         loop {
             let rest = &input[pos..];
             match self.state {
-                State::Head { .. } => match self.parse_head(rest, head_request)? {
+                State::Head { .. } => match self.parse_head(rest, head_request, obs)? {
                     HeadStep::Partial => {
                         self.state = State::Head { pending: !rest.is_empty() };
                         return Ok(Progress::Partial { consumed: pos });
@@ -186,6 +203,7 @@ impl ResponseParser {
                 },
                 State::Length { remaining, mut response } => {
                     let n = remaining.min(rest.len() as u64);
+                    obs.body(&rest[..n as usize]);
                     pos += n as usize;
                     response.body_len += n;
                     if n == remaining {
@@ -196,6 +214,7 @@ impl ResponseParser {
                     return Ok(Progress::Partial { consumed: pos });
                 }
                 State::UntilEof { mut response } => {
+                    obs.body(rest);
                     response.body_len += rest.len() as u64;
                     self.state = State::UntilEof { response };
                     return Ok(Progress::Partial { consumed: input.len() });
@@ -212,6 +231,7 @@ impl ResponseParser {
                     }
                     Chunk::Data { remaining } => {
                         let n = remaining.min(rest.len() as u64);
+                        obs.body(&rest[..n as usize]);
                         pos += n as usize;
                         response.body_len += n;
                         let chunk = if n == remaining { Chunk::DataEnd } else { Chunk::Data { remaining: remaining - n } };
@@ -245,7 +265,7 @@ impl ResponseParser {
         }
     }
 
-    fn parse_head(&self, input: &[u8], head_request: bool) -> Result<HeadStep, ParseError> {
+    fn parse_head<O: Observe>(&self, input: &[u8], head_request: bool, obs: &mut O) -> Result<HeadStep, ParseError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
         let mut r = httparse::Response::new(&mut headers[..self.limits.max_headers]);
         // Only the first max_head_bytes + 1 bytes are looked at: what lies past the limit (a bad
@@ -285,6 +305,7 @@ impl ResponseParser {
         let http11 = r.version == Some(1);
         let keep_alive = if http11 { !f.close } else { f.keep_alive && !f.close };
         let response = Response { status, head_len: len, body_len: 0, keep_alive };
+        obs.head(status, r.headers);
         if head_request || status == 204 || status == 304 {
             return Ok(HeadStep::NoBody(response));
         }

@@ -1,0 +1,356 @@
+//! End to end: `stampede ws --rooms` and its delivery accounting, against the embedded raw
+//! relay, a tungstenite server that never answers pings, and the independent chat servers of
+//! tests/peers (the Python `websockets` JSON chat app and the Node `ws` relay).
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::{f, stampede, stampede_raw, u};
+use serde_json::Value;
+
+fn acct(v: &Value) -> &Value {
+    &v["chat"]["accounting"]
+}
+
+/// The accounting's own identities: what was delivered to others plus what was lost is what was
+/// expected; every marked frame is one of delivered, late, duplicate, to the sender, before join.
+fn assert_books_balance(v: &Value) {
+    let a = acct(v);
+    let n = |k: &str| a[k].as_u64().unwrap_or_else(|| panic!("accounting.{k} missing: {v}"));
+    assert_eq!(n("expected"), n("delivered") + n("late") + n("lost"), "{v}");
+    assert_eq!(
+        u(v, &["chat", "deliveries"]),
+        n("delivered") + n("late") + n("duplicated") + n("self_deliveries") + n("before_join"),
+        "{v}"
+    );
+}
+
+#[test]
+fn the_raw_relay_is_accounted_exactly() {
+    // One server thread: rooms span every connection. 20 members in 2 rooms of 10.
+    let srv = common::embedded(None, None);
+    let url = format!("ws://{}/ws/chat", srv.local_addr());
+    let r = stampede(&["ws", &url, "-c", "20", "-t", "2", "--rooms", "2", "-R", "100", "-d", "2s", "--threshold", "delivered>=99%"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert_books_balance(&v);
+    let a = acct(&v);
+    let sent = u(&v, &["chat", "messages_sent"]);
+    assert_eq!(a["marked"], true, "{v}");
+    // the relay sends each message back to its sender, and to the 9 others of its room
+    assert_eq!(u(a, &["self_deliveries"]), sent, "{v}");
+    // The relay joins a member to its room just after its 101 has gone out: a message relayed
+    // in that instant misses the member (seen once under a loaded CPU). Anything more is a bug.
+    assert!(u(a, &["lost"]) <= 2, "{v}");
+    assert_eq!((u(a, &["late"]), u(a, &["duplicated"]), u(a, &["unmarked"])), (0, 0, 0), "{v}");
+    assert!(u(a, &["expected"]) <= sent * 9 && u(a, &["expected"]) + 9 * 20 >= sent * 9, "{v}");
+    assert!(v["errors"].as_object().is_none_or(|e| e.values().all(|n| n == 0)), "{v}");
+    assert_eq!(u(&v, &["close_codes", "1000"]), 20, "every member closed with 1000 and got the server's: {v}");
+    assert!(r.stdout.contains("Delivery ") && r.stdout.contains("Fan-out    corrected p50"), "{}", r.stdout);
+    srv.stop();
+}
+
+#[test]
+fn a_message_without_a_mark_counts_frames_only() {
+    let srv = common::embedded(None, None);
+    let url = format!("ws://{}/ws/chat", srv.local_addr());
+    let r = stampede(&["ws", &url, "-c", "4", "-t", "1", "--rooms", "1", "--message", "hello from {conn}", "-R", "20", "-d", "1s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json.unwrap();
+    let a = acct(&v);
+    assert_eq!(a["marked"], false, "{v}");
+    assert_eq!((u(&v, &["chat", "deliveries"]), u(a, &["expected"])), (0, 0), "nothing can be matched: {v}");
+    assert!(u(a, &["unmarked"]) >= u(&v, &["chat", "messages_sent"]), "every relayed frame is counted apart: {v}");
+    assert!(r.stdout.contains("not matched"), "{}", r.stdout);
+    // and a threshold on deliveries has no data: it fails
+    let r = stampede(&[
+        "ws",
+        &url,
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "--rooms",
+        "1",
+        "--message",
+        "hi",
+        "-R",
+        "10",
+        "-d",
+        "1s",
+        "--threshold",
+        "delivered>99%",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    srv.stop();
+}
+
+#[test]
+fn chat_flags_are_checked() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--rooms-per-conn", "3", "-d", "1s"], "--rooms-per-conn"),
+        (&["ws", "ws://127.0.0.1:1/", "--rooms", "4", "--rooms-per-conn", "2", "-d", "1s"], "--on-open"),
+        (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--heartbeat", "0s", "-d", "1s"], "--heartbeat"),
+        (&["ws", "ws://127.0.0.1:1/", "--heartbeat", "1s", "--ping-interval", "1s"], "--heartbeat"),
+        (&["ws", "ws://127.0.0.1:1/", "--on-open", "x"], "--rooms"),
+        (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--message", "{payload:huge}", "-d", "1s"], "--message"),
+        (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--size", "20", "-d", "1s"], "34-byte mark"),
+    ];
+    for (args, needle) in cases {
+        let r = stampede_raw(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+}
+
+/// A WebSocket server (tungstenite) that accepts members and never reads again: it answers no
+/// ping. Ends when the test process does.
+fn deaf_server() -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().take(64).flatten() {
+            if let Ok(ws) = tungstenite::accept(s) {
+                held.push(ws);
+            }
+        }
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    addr
+}
+
+#[test]
+fn a_heartbeat_without_pongs_is_an_error() {
+    let addr = deaf_server();
+    let url = format!("ws://{addr}/room");
+    let r = stampede(&["ws", &url, "-c", "2", "-t", "1", "--rooms", "1", "-R", "4", "-d", "2s", "--heartbeat", "300ms"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert!(u(&v, &["protocol_errors", "pong timeout"]) >= 2, "{v}");
+    assert!(r.stdout.contains("pong timeout"), "{}", r.stdout);
+    // the embedded relay answers them: no error
+    let srv = common::embedded(None, None);
+    let url = format!("ws://{}/ws/chat", srv.local_addr());
+    let r = stampede(&["ws", &url, "-c", "2", "-t", "1", "--rooms", "1", "-R", "10", "-d", "2s", "--heartbeat", "200ms"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Errors     none"), "{}", r.stdout);
+    srv.stop();
+}
+
+#[test]
+fn ws_echo_sends_heartbeats_too() {
+    // The embedded echo answers pings: the heartbeat costs no error and no echo.
+    let srv = common::embedded(None, None);
+    let url = format!("ws://{}/ws/echo", srv.local_addr());
+    let r = stampede(&["ws", &url, "-c", "2", "-t", "1", "-R", "40", "-d", "1s", "--heartbeat", "100ms"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert_eq!(u(&v, &["requests", "errors"]), 0, "{v}");
+    assert!(u(&v, &["requests", "ok"]) >= 35, "{v}");
+    srv.stop();
+}
+
+#[test]
+fn an_on_open_answer_that_never_comes_is_check_failed() {
+    // The raw relay sends each member's on-open message back to its room: `hello` arrives,
+    // `welcome` never does.
+    let srv = common::embedded(None, None);
+    let url = format!("ws://{}/ws/chat", srv.local_addr());
+    let base = ["ws", &url, "-c", "2", "-t", "1", "--rooms", "1", "-R", "10", "-d", "2s", "--connect-timeout", "300ms"];
+    let r = stampede(&[&base[..], &["--on-open", "hello {conn}", "--on-open-expect", "hello"]].concat());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(u(&r.json.unwrap(), &["chat", "accounting", "delivered"]) > 0);
+    let r = stampede(&[&base[..], &["--on-open", "hello {conn}", "--on-open-expect", "welcome"]].concat());
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert!(u(&v, &["errors", "check_failed"]) >= 2, "{v}");
+    assert_eq!(u(&v, &["chat", "messages_sent"]), 0, "no member joined, none sent: {v}");
+    assert!(r.stdout.contains("Connect errors check_failed"), "{}", r.stdout);
+    srv.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the independent chat servers of tests/peers (started by the tests, installed by
+// scripts/test.sh): their own counts are the reference.
+
+fn stats_file(tag: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("stampede-chat-{}-{tag}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// The issue's example scaled to this machine: 10 members in 2 groups, each joining with a JSON
+/// message and waiting for `joined`, 5000-byte messages in a JSON envelope, under a 0.5 s
+/// keepalive ping.
+fn example(port: u16, (c, rate, d): (&str, &str, &str), extra: &[&str]) -> common::Run {
+    let url = format!("ws://127.0.0.1:{port}/ws/u{{conn}}");
+    let mut args = vec![
+        "ws",
+        url.as_str(),
+        "-c",
+        c,
+        "-t",
+        "2",
+        "--rooms",
+        "2",
+        "--on-open",
+        r#"{"type":"join","group_id":"g{room}"}"#,
+        "--on-open-expect",
+        "joined",
+        "--message",
+        r#"{"type":"message","group_id":"g{room}","content":"{mark}{payload:5000}"}"#,
+        "-R",
+        rate,
+        "-d",
+        d,
+    ];
+    args.extend_from_slice(extra);
+    stampede(&args)
+}
+
+fn sum(s: &[Value], k: &str) -> u64 {
+    s.iter().map(|l| u(l, &[k])).sum()
+}
+
+/// Every frame the server delivered was received and classified, but those it wrote as the
+/// members were closing (a member reads 0.2 s past the end, then closes: a relay later than
+/// that is written to a closed session).
+fn assert_delivered_all(s: &[Value], v: &Value) {
+    let (server, ours) = (sum(s, "deliveries"), u(v, &["chat", "deliveries"]));
+    assert!(ours <= server && server - ours <= 10, "server {server}, stampede {ours}: {s:?} {v}");
+}
+
+/// Exact delivery counts against a JSON chat server's own: every message the server relayed was
+/// sent by stampede, every frame it delivered was received and classified, none lost; every
+/// member answered the 0.5 s keepalive pings for 3 s and closed with 1000.
+fn exact_against(port: u16, stats: &std::path::Path) {
+    let r = example(port, ("10", "50", "3s"), &["--threshold", "delivered>=100%", "--threshold", "fanout.p99<2s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert_books_balance(&v);
+    let a = acct(&v);
+    let s = common::pypeer::sessions(stats, 10);
+    assert_eq!(s.len(), 10, "{s:?}");
+    let sent = u(&v, &["chat", "messages_sent"]);
+    assert!(sent >= 140, "{v}");
+    assert_eq!(sum(&s, "relayed"), sent, "the server relayed every message sent: {s:?}");
+    assert_delivered_all(&s, &v);
+    assert_eq!(u(a, &["self_deliveries"]), sent, "the app echoes to the sender: {v}");
+    assert_eq!((u(a, &["lost"]), u(a, &["late"]), u(a, &["duplicated"]), u(a, &["unmarked"])), (0, 0, 0, 0), "{v}");
+    // 4 others per message once every member has joined (fewer before: joins take long on a
+    // loaded machine)
+    assert!(u(a, &["expected"]) >= sent && u(a, &["expected"]) <= 4 * sent, "{v}");
+    assert_eq!(sum(&s, "errors_sent"), 0, "{s:?}");
+    // keepalive: every ping answered (but one per member at most, sent as it closed), nobody
+    // closed with 1011
+    assert!(sum(&s, "pings_sent") >= 10 * 4, "{s:?}");
+    assert!(sum(&s, "pongs_rcvd") + 10 >= sum(&s, "pings_sent"), "{s:?}");
+    for one in &s {
+        assert_eq!((&one["close_rcvd"], &one["close_sent"]), (&1000.into(), &1000.into()), "{one}");
+    }
+    assert_eq!(u(&v, &["close_codes", "1000"]), 10, "{v}");
+    assert!(r.stdout.contains("Errors     none"), "{}", r.stdout);
+}
+
+#[test]
+fn exact_deliveries_against_the_python_json_chat_app() {
+    let stats = stats_file("py-exact");
+    let Some((peer, port)) = common::pypeer::chat_peer(&["--ping-interval", "0.5", "--ping-timeout", "0.5"], &stats) else { return };
+    exact_against(port, &stats);
+    common::pypeer::stop(peer);
+}
+
+#[test]
+fn exact_deliveries_against_the_node_ws_relay() {
+    let stats = stats_file("node-exact");
+    let Some((peer, port)) = common::pypeer::node_relay(&["--json", "--ping-interval", "0.5", "--ping-timeout", "0.5"], &stats) else {
+        return;
+    };
+    exact_against(port, &stats);
+    common::pypeer::stop(peer);
+}
+
+#[test]
+fn one_relay_in_a_hundred_dropped_is_one_percent_lost() {
+    let stats = stats_file("py-drop");
+    let args = ["--drop-every", "100", "--no-echo-self", "--ping-interval", "0.5", "--ping-timeout", "0.5"];
+    let Some((peer, port)) = common::pypeer::chat_peer(&args, &stats) else { return };
+    let r = example(port, ("10", "100", "3s"), &["--threshold", "delivered>99.5%"]);
+    assert_eq!(r.code, 3, "the threshold is breached: {}\n{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert_books_balance(&v);
+    let a = acct(&v);
+    let s = common::pypeer::sessions(&stats, 10);
+    let dropped = sum(&s, "dropped");
+    assert!(dropped >= 10, "{s:?}");
+    assert_delivered_all(&s, &v);
+    // Every drop is a lost delivery, unless it was a copy of a message sent before the receiver
+    // joined (not expected of it, never counted lost); a relay slower than the members' last
+    // 0.2 s of reading is lost too (seen on a loaded machine).
+    let (lost, before) = (u(a, &["lost"]), u(a, &["before_join"]));
+    assert!(lost <= dropped + 10 && lost + before >= dropped, "lost {lost}, dropped {dropped}: {v}");
+    let pct = f(a, &["delivered_pct"]);
+    assert!((98.0..99.5).contains(&pct), "{pct}% delivered: {v}");
+    assert!(r.stdout.contains(&format!("{lost} lost")), "{}", r.stdout);
+    common::pypeer::stop(peer);
+}
+
+#[test]
+fn a_member_closed_by_the_server_is_reported_by_its_code() {
+    for code in ["1011", "1008"] {
+        let stats = stats_file(&format!("py-close-{code}"));
+        let Some((peer, port)) = common::pypeer::chat_peer(&["--close-after-ms", "700", "--close-code", code], &stats) else { return };
+        let r = example(port, ("3", "15", "2s"), &[]);
+        let v = r.json.unwrap();
+        assert!(u(&v, &["close_codes", code]) >= 3, "{v}");
+        assert!(u(&v, &["errors", "closed_early"]) >= 3, "{v}");
+        assert!(r.stdout.contains(&format!("{code}: ")) && r.stdout.contains("closed_early"), "{}", r.stdout);
+        assert!(!r.stdout.contains("Errors     none"), "{}", r.stdout);
+        common::pypeer::stop(peer);
+    }
+}
+
+#[test]
+fn members_of_several_rooms_join_each_and_rotate_their_messages() {
+    // 4 members, 6 groups, 3 groups each: 12 joins (one on-open per room), messages rotate over
+    // a member's groups; the server's counts and stampede's agree exactly.
+    let stats = stats_file("py-multi");
+    let Some((peer, port)) = common::pypeer::chat_peer(&["--no-echo-self"], &stats) else { return };
+    let url = format!("ws://127.0.0.1:{port}/ws/u{{conn}}");
+    let r = stampede(&[
+        "ws",
+        &url,
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "--rooms",
+        "6",
+        "--rooms-per-conn",
+        "3",
+        "--on-open",
+        r#"{"type":"join","group_id":"g{room}"}"#,
+        "--on-open-expect",
+        "joined",
+        "--message",
+        r#"{"type":"message","group_id":"g{room}","content":"{mark} #{seq}"}"#,
+        "-R",
+        "40",
+        "-d",
+        "2s",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    assert_books_balance(&v);
+    let s = common::pypeer::sessions(&stats, 4);
+    assert_eq!(sum(&s, "errors_sent"), 0, "every message went to a group its sender had joined: {s:?}");
+    assert_eq!(sum(&s, "relayed"), u(&v, &["chat", "messages_sent"]), "{s:?}");
+    assert_delivered_all(&s, &v);
+    assert_eq!(u(acct(&v), &["lost"]), 0, "{v}");
+    // each group has 2 members: every message expects exactly one delivery once all joined
+    assert!(u(acct(&v), &["expected"]) <= u(&v, &["chat", "messages_sent"]), "{v}");
+    common::pypeer::stop(peer);
+}
