@@ -7,7 +7,7 @@
 # sends a request now and then (REQS requests/s in total), and prints: established, failures by
 # class, connect latency, requests, and memory per connection for generator and servers.
 # Preflight runs first so its numbers can be compared with what happened.
-# Env: CONNS (100000) PROCS (6) SERVERS (7) RATE (10000) HOLD (30) REQS (1000) PORT (18100)
+# Env: CONNS (100000) PROCS (6) SERVERS (7) RATE (10000) HOLD (30) REQS (1000) PORT (18100) BIN (a binary: no build)
 # Loopback only; bounded by HOLD + the connect time; servers are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +16,10 @@ HOLD=${HOLD:-30}; REQS=${REQS:-1000}; PORT=${PORT:-18100}
 work=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-cargo build --release --quiet
-bin=target/release/stampede; [ -x "$bin" ] || bin=${CARGO_TARGET_DIR:-target}/release/stampede
+if [ -n "${BIN:-}" ]; then bin=$BIN; else  # BIN: a stampede binary to measure (no build)
+  cargo build --release --quiet
+  bin=target/release/stampede; [ -x "$bin" ] || bin=${CARGO_TARGET_DIR:-target}/release/stampede
+fi
 src=127.0.0.2-127.0.0.9
 url="http://127.0.0.1:$PORT/"
 

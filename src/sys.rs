@@ -182,6 +182,16 @@ pub fn kill_with_parent(cmd: &mut std::process::Command) {
     }
 }
 
+/// The stream behind a monoio read half, for a call that takes `&self` (a readiness wait, which
+/// only clones the stream's fd handle).
+pub fn read_half_stream<T>(half: &monoio::io::OwnedReadHalf<T>) -> &T {
+    // SAFETY: the runtime is single-threaded and the halves share the stream through this
+    // `UnsafeCell`; the shared reference lives for the borrow of `half` and is only used for
+    // `&self` calls that touch no state the write half mutates (monoio's own halves hand out
+    // `&mut` to the same cell the same way).
+    unsafe { &*half.0.get() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

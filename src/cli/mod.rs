@@ -11,7 +11,7 @@ mod asr;
 mod units;
 
 pub use asr::AsrArgs;
-use units::{count, duration, rate, size};
+use units::{count, duration, processes_arg, rate, size};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -288,8 +288,8 @@ pub struct OutputArgs {
     /// Pass/fail rule, repeatable: "p99<50ms", "errors<1%", "rps>9500", "status_429>10%", "connect_ok>=99%". Breached: exit 3.
     #[arg(long = "threshold", value_name = "RULE")]
     pub thresholds: Vec<String>,
-    /// Split the run over N processes (connections, rate, requests and CPUs divided); one merged report.
-    #[arg(long = "processes", default_value_t = 1, value_name = "N")]
+    /// Split the run over N processes (connections, rate, requests and CPUs divided); one merged report. auto: as many as the open-files limit requires for -c.
+    #[arg(long = "processes", default_value = "1", value_name = "N|auto", value_parser = processes_arg)]
     pub processes: u32,
     /// Run part I (0-based) of N equal parts of the plan, for several machines; merge with `stampede merge`.
     #[arg(long = "shard", value_name = "I/N", conflicts_with = "processes")]
@@ -618,8 +618,8 @@ pub struct PreflightArgs {
     /// Planned source addresses (as for `http --source`).
     #[arg(long = "source", value_name = "ADDRS")]
     pub source: Option<String>,
-    /// Processes the run will be split into.
-    #[arg(long = "processes", default_value_t = 1)]
+    /// Processes the run will be split into (auto: as many as the open-files limit requires).
+    #[arg(long = "processes", default_value = "1", value_name = "N|auto", value_parser = processes_arg)]
     pub processes: u32,
     /// Planned worker threads per process.
     #[arg(short = 't', long = "threads")]

@@ -50,3 +50,14 @@ pub(super) fn duration() -> Unit<Duration> {
 pub(super) fn rate() -> Unit<f64> {
     Unit(crate::units::parse_rate)
 }
+
+/// `--processes N` or `auto` (0: worked out from the fd limit and the connections).
+pub(super) fn processes_arg(s: &str) -> Result<u32, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(0);
+    }
+    match s.parse::<u32>() {
+        Ok(0) | Err(_) => Err(format!("'{s}': give a number of processes (1 or more) or auto")),
+        Ok(n) => Ok(n),
+    }
+}

@@ -87,7 +87,10 @@ pub(super) fn preflight(a: &PreflightArgs) -> Result<i32> {
     if let Some(p) = &a.json {
         check_writable("--json", p)?;
     }
+    // `auto` (--processes, --source): what this machine's fd limit and port range require.
+    let host = preflight::Host::read(&a.root);
     let source_addrs = match &a.source {
+        Some(s) if s.eq_ignore_ascii_case("auto") => preflight::auto_sources(&host, connections),
         Some(s) => crate::net::parse_sources(s).map_err(|e| Error::usage(format!("--source: {e}")))?.len() as u64,
         None => 1,
     };
@@ -95,13 +98,14 @@ pub(super) fn preflight(a: &PreflightArgs) -> Result<i32> {
         Some(t) => config::parse_target(t)?.addr.ip().is_loopback(),
         None => true,
     };
-    if a.processes == 0 {
-        return Err(Error::usage("--processes must be at least 1"));
-    }
+    let processes = match a.processes {
+        0 => preflight::auto_processes(&host, connections),
+        n => n,
+    };
     let plan = Plan {
         connections,
-        processes: a.processes,
-        threads: a.threads.unwrap_or_else(|| (config::usable_cpus().len() / a.processes.max(1) as usize).max(1)),
+        processes,
+        threads: a.threads.unwrap_or_else(|| (config::usable_cpus().len() / processes as usize).max(1)),
         source_addrs,
         destinations: 1,
         target_is_local,

@@ -78,6 +78,26 @@ impl Waiting for Conn {
     }
 }
 
+impl crate::net::Readable for Conn {
+    async fn readable(&self) {
+        match self {
+            Conn::Tcp(s) => crate::net::Readable::readable(s).await,
+            Conn::Unix(s) => crate::net::Readable::readable(s).await,
+            Conn::Tls(_) => {} // the read waits (rustls holds its records)
+        }
+    }
+}
+
+impl crate::net::Readable for ConnRead {
+    async fn readable(&self) {
+        match self {
+            ConnRead::Tcp(s) => s.readable().await,
+            ConnRead::Unix(s) => s.readable().await,
+            ConnRead::Tls(_) => {} // the read waits (rustls holds its records)
+        }
+    }
+}
+
 /// Runs `$call` on the stream of whichever variant `$self` is; the TLS variant's future is boxed.
 macro_rules! on_stream {
     ($self:ident, $enum:ident, $s:ident => $call:expr) => {

@@ -8,6 +8,8 @@
 //!   backoff ([`backoff`]), each attempt counted.
 //! - [`io`]: reads under a deadline, writes of a connection's own bytes or of slices of a run's
 //!   [`Shared`] buffer (zero-copy), and a protocol's opening exchange.
+//! - [`lend`]: buffers a worker lends its connections ([`Lender`]), and waiting for bytes
+//!   without a buffer ([`Readable`]): an idle connection holds none.
 //! - [`source`]: the source-address pool (`--source`).
 //! - [`tls`]: rustls driven on owned buffers, for the client and the embedded server.
 //!
@@ -18,6 +20,7 @@ pub mod conn;
 pub mod connect;
 pub mod dial;
 pub mod io;
+pub mod lend;
 pub mod source;
 pub mod tls;
 
@@ -26,6 +29,7 @@ pub use conn::{Conn, Waiting};
 pub use connect::{connect, ConnectOpts};
 pub use dial::{dial, Run};
 pub use io::{open_with, read_some, shared, write_all, write_until, Handle, ReadOutcome, Shared};
+pub use lend::{Lender, Loan, Readable};
 pub use source::{parse_sources, SourcePool};
 
 /// Reads more bytes into the spare capacity of `buf`, after the bytes it already holds.

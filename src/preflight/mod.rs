@@ -8,6 +8,7 @@
 
 mod checks;
 mod read;
+mod scale;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,6 +18,7 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 
 pub use read::{BurstCounters, Host};
+pub use scale::{auto_processes, auto_source_addrs, auto_sources, shape, thousands, Shape, SERVE_IDLE_CONN_BYTES};
 
 /// The run being planned.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -44,6 +44,8 @@ pub struct Host {
     /// (max, count) when conntrack is loaded.
     pub conntrack: Option<(u64, Option<u64>)>,
     pub io_uring_disabled: Option<u64>,
+    pub max_orphans: Option<u64>,
+    pub max_map_count: Option<u64>,
 }
 
 fn file(root: &Path, rel: &str) -> PathBuf {
@@ -147,6 +149,8 @@ impl Host {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok()),
             conntrack: conntrack_max.map(|m| (m, num(root, "net.netfilter.nf_conntrack_count"))),
             io_uring_disabled: num(root, "kernel.io_uring_disabled"),
+            max_orphans: num(root, "net.ipv4.tcp_max_orphans"),
+            max_map_count: num(root, "vm.max_map_count"),
         }
     }
 
@@ -178,6 +182,8 @@ impl Host {
                 "net.netfilter.nf_conntrack_max": self.conntrack.map(|c| c.0),
                 "net.netfilter.nf_conntrack_count": self.conntrack.and_then(|c| c.1),
                 "kernel.io_uring_disabled": self.io_uring_disabled,
+                "net.ipv4.tcp_max_orphans": self.max_orphans,
+                "vm.max_map_count": self.max_map_count,
             },
             "time_wait_sockets": self.time_wait,
         })

@@ -246,3 +246,97 @@ fn a_unix_socket_needs_no_ephemeral_ports() {
     assert!(c.observed.contains("Unix socket"), "{}", c.observed);
     assert_eq!(status(&unix, "TIME_WAIT"), Some(Status::Pass));
 }
+
+/// This box: 20,000 fds a process, 28,232 ports, MemAvailable 23.1 GB, both ends local.
+fn million_box(tag: &str) -> FakeRoot {
+    let root = FakeRoot::new(tag);
+    root.set("proc/self/limits", "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            20000                20000                files     \n");
+    root.set("proc/meminfo", "MemAvailable:   22558593 kB\n");
+    root
+}
+
+fn million() -> Plan {
+    Plan { target_is_local: true, client_bytes_per_conn: 2048, ..plan(1_000_000) }
+}
+
+fn row<'a>(r: &'a Report, name: &str) -> &'a Check {
+    r.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no {name} row: {}", r.render_text()))
+}
+
+#[test]
+fn a_million_is_planned_in_processes_and_source_addresses() {
+    let root = million_box("c1m");
+    let r = run(root.path(), &million());
+    let s = shape(&r.host, &million());
+    assert_eq!((s.processes, s.fds_per_process), (51, 19_608), "20,000 - 64 fds a process");
+    assert_eq!((s.sources, s.ports_per_source), (36, 27_778), "28,232 ports per source address");
+    assert_eq!(s.kernel_bytes, 2_000_000 * 5325, "both ends' sockets");
+    assert_eq!(s.user_bytes, 1_000_000 * (2048 + SERVE_IDLE_CONN_BYTES));
+    let plan = row(&r, "plan");
+    assert_eq!(plan.status, Status::Pass, "{}", r.render_text());
+    assert!(
+        plan.observed.starts_with("1,000,000 connections: 51 processes × 19,608 fds, 36 source addresses × 27,778 ports, kernel memory ~10.7 GB, user ~5.6 GB: fits in MemAvailable 23.1 GB"),
+        "{}",
+        plan.observed
+    );
+    assert!(plan.needed.contains("--processes 51 --source 127.0.0.2-127.0.0.37"), "{}", plan.needed);
+}
+
+#[test]
+fn a_million_that_does_not_fit_is_refused_saying_by_how_much() {
+    let root = million_box("c1m-short");
+    root.set("proc/meminfo", "MemAvailable:   12000000 kB\n");
+    let r = run(root.path(), &million());
+    let plan = row(&r, "plan");
+    assert_eq!((plan.status, plan.fatal), (Status::Fail, true), "{}", r.render_text());
+    assert!(plan.observed.contains("does not fit in MemAvailable 12.3 GB"), "{}", plan.observed);
+    let fix = plan.fix.as_deref().unwrap();
+    assert!(fix.starts_with("4.0 GB short: plan at most ~754,698 connections"), "{fix}");
+    assert!(r.fatal().iter().any(|c| c.name == "plan"));
+}
+
+#[test]
+fn teardown_and_map_checks_for_a_million() {
+    let root = million_box("c1m-teardown");
+    root.sysctl("net.ipv4.tcp_max_orphans", "65536");
+    root.sysctl("vm.max_map_count", "65530");
+    let r = run(root.path(), &million());
+    assert_eq!(row(&r, "net.ipv4.tcp_max_orphans").status, Status::Warn, "65,536 orphans for 1M closes");
+    assert!(row(&r, "net.ipv4.tcp_max_orphans").fix.as_deref().unwrap().contains("tcp_max_orphans=1048576"));
+    let tw = row(&r, "TIME_WAIT at teardown");
+    assert_eq!(tw.status, Status::Warn, "131,072 buckets for 1M closes");
+    assert_eq!(tw.sysctl, Some(("net.ipv4.tcp_max_tw_buckets", "2000000".to_string())));
+    assert_eq!(row(&r, "vm.max_map_count").status, Status::Pass, "~40 MiB a process: few maps");
+    root.sysctl("net.ipv4.tcp_max_orphans", "2097152");
+    root.sysctl("net.ipv4.tcp_max_tw_buckets", "2000000");
+    root.sysctl("vm.max_map_count", "100");
+    let r = run(root.path(), &million());
+    assert_eq!(row(&r, "net.ipv4.tcp_max_orphans").status, Status::Pass);
+    assert_eq!(row(&r, "TIME_WAIT at teardown").status, Status::Pass);
+    assert_eq!(row(&r, "vm.max_map_count").status, Status::Warn);
+    assert_eq!(thousands(1_000_000), "1,000,000");
+    assert_eq!(thousands(999), "999");
+}
+
+#[test]
+fn memory_counts_a_local_server_too() {
+    let root = million_box("c1m-mem");
+    let local = run(root.path(), &million());
+    let remote = run(root.path(), &Plan { target_is_local: false, ..million() });
+    assert!(row(&local, "memory").needed.contains("local server"), "{}", row(&local, "memory").needed);
+    assert!(!row(&remote, "memory").needed.contains("local server"));
+}
+
+#[test]
+fn auto_processes_and_sources_follow_the_fd_limit_and_the_port_range() {
+    let root = million_box("c1m-auto");
+    let host = Host::read(root.path());
+    assert_eq!(auto_processes(&host, 1_000_000), 51, "19,936 connections a process under 20,000 fds");
+    assert_eq!(auto_processes(&host, 1_000), 1);
+    assert_eq!(auto_sources(&host, 1_000_000), 40, "90% of 28,232 ports an address");
+    assert_eq!(auto_sources(&host, 20_000), 1, "one address is enough: the default source");
+    assert!(auto_source_addrs(1).is_empty());
+    let addrs = auto_source_addrs(3);
+    assert_eq!(addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    assert_eq!(auto_source_addrs(1000).len(), 250, "at most 127.0.0.2-127.0.0.251");
+}

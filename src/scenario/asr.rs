@@ -37,7 +37,6 @@ use read::{read_messages, Reading};
 
 /// Largest server message accepted (a final transcript with word timings can be long).
 const MAX_SERVER_MESSAGE: usize = 1 << 20;
-const READ_BUF: usize = 64 * 1024;
 /// How often the writer looks whether the server's ready message came.
 const READY_POLL_MS: u64 = 2;
 
@@ -248,7 +247,7 @@ impl AsrScenario {
     /// The handshake, then the audio against the reader of the server's messages; records the
     /// session's outcome.
     async fn speak(&self, ctx: &Rc<WorkerCtx>, mut stream: net::Conn) -> Option<bool> {
-        let mut rbuf = Vec::with_capacity(READ_BUF);
+        let mut rbuf = Vec::new(); // grows as the handshake's answer needs (net::open_with)
         let timeout = self.cfg.load.connect.timeout;
         let opening = monoio::buf::Slice::new(Arc::clone(&self.shared), self.opening.start, self.opening.end);
         let opened = net::open_with(ctx.run(), &mut stream, &mut rbuf, opening, timeout, |i| {

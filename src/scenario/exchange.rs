@@ -80,6 +80,9 @@ enum Ended {
 struct ConnState<P> {
     parser: P,
     rbuf: Vec<u8>,
+    /// True while `rbuf` is lent by the worker (from the first read of a batch until its
+    /// answers are in): an idle connection holds no read buffer.
+    lent: bool,
     intended: Vec<u64>,
     /// The connection's handle on the wire's shared bytes.
     out: Handle,
@@ -109,6 +112,7 @@ impl<W: Wire> Exchange<W> {
             parser: self.wire.new_parser(),
             // Allocated at the first successful connect: a slot that never connects costs no buffer.
             rbuf: Vec::new(),
+            lent: false,
             intended: Vec::with_capacity(load.pipeline as usize),
             out: Handle::default(),
             reply: Vec::new(),
@@ -132,6 +136,7 @@ impl<W: Wire> Exchange<W> {
             ctx.shard.borrow_mut().on_close();
             self.wire.reset(&mut st.parser);
             st.rbuf.clear();
+            settle(ctx, &mut st);
             st.reply.clear();
             match ended {
                 Ended::RunOver => return,
@@ -213,21 +218,8 @@ impl<W: Wire> Exchange<W> {
             let again = until != u64::MAX && ctx.sleep_until(until).await; // at the open stage's end
             return if again { Claimed::Again } else { Claimed::RunOver };
         };
-        let wait = first.saturating_sub(clock::now_ns());
-        if wait > 0 {
-            // A long wait with nothing buffered: park without a read buffer (idle connections
-            // then cost no user-space buffer; the pool hands one back when it is time to read).
-            let park = wait > crate::scenario::PARK_AFTER_NS && st.rbuf.is_empty() && st.rbuf.capacity() > 0;
-            if park {
-                ctx.give_buffer(std::mem::take(&mut st.rbuf));
-            }
-            let on_time = ctx.sleep_until(first).await;
-            if park {
-                st.rbuf = ctx.take_buffer(self.wire.read_buf());
-            }
-            if !on_time {
-                return Claimed::RunOver;
-            }
+        if first > clock::now_ns() && !ctx.sleep_until(first).await {
+            return Claimed::RunOver;
         }
         let now = clock::now_ns();
         if ctx.past_end(now) {
@@ -317,6 +309,7 @@ impl<W: Wire> Exchange<W> {
                 Ok(t) => t,
                 Err(ended) => return ended,
             };
+            settle(ctx, st); // idle until the next batch: the read buffer goes back
             if let Some(t) = ctx.think_until(last_ns).filter(|_| !st.open) {
                 if !ctx.sleep_until(t).await {
                     return Ended::RunOver;
@@ -353,7 +346,7 @@ impl<W: Wire> Exchange<W> {
         if self.wire.solicited_only() {
             return closed(Some(ErrorClass::Unsolicited));
         }
-        if !self.room_to_read(ctx, &mut st.rbuf) {
+        if !self.room_to_read(ctx, st) {
             return closed(Some(ErrorClass::Protocol(ProtocolReason::TooLong)));
         }
         // Bytes are waiting: the read returns at once (the timeout only bounds the unexpected).
@@ -375,6 +368,7 @@ impl<W: Wire> Exchange<W> {
                 return closed(Some(ErrorClass::ClosedEarly)); // the pong could not go out
             }
         }
+        settle(ctx, st);
         match parsed {
             Parsed::More | Parsed::Complete => Ok(()),
             // The server's close before the end (1011 keepalive, 1008 policy...): an error, and its code.
@@ -472,7 +466,7 @@ impl<W: Wire> Exchange<W> {
                 }
                 Parsed::More => {}
             }
-            if !self.room_to_read(ctx, &mut st.rbuf) {
+            if !self.room_to_read(ctx, st) {
                 return Err(fail_rest(ctx, ErrorClass::Protocol(ProtocolReason::TooLong), &st.intended[done..], *served));
             }
             // Boxed: the read with its timer is ~1 KiB of future (monoio's timer entry is
@@ -574,22 +568,6 @@ impl<W: Wire> Exchange<W> {
         }
         parsed
     }
-
-    /// Makes room in the read buffer for the next read: a buffer taken from the pool at the
-    /// first read after a park, or a full one doubled up to the protocol's largest unit. False
-    /// when the buffer is full at that size (the parser should have refused the input).
-    fn room_to_read(&self, ctx: &WorkerCtx, rbuf: &mut Vec<u8>) -> bool {
-        if rbuf.capacity() == 0 {
-            *rbuf = ctx.take_buffer(FIRST_READ.min(self.wire.read_buf()));
-        } else if rbuf.len() == rbuf.capacity() {
-            let (cap, max) = (rbuf.capacity(), self.wire.read_buf());
-            if cap >= max {
-                return false;
-            }
-            rbuf.reserve_exact(cap.min(max - cap));
-        }
-        true
-    }
 }
 
 /// What parsing the buffered bytes of a batch came to.
@@ -651,6 +629,10 @@ fn fail_rest(ctx: &WorkerCtx, class: ErrorClass, intended: &[u64], served: u64) 
 
 #[path = "exchange_close.rs"]
 mod close;
+
+#[path = "exchange_buf.rs"]
+mod buf;
+use buf::settle;
 
 #[cfg(test)]
 #[path = "exchange_tests.rs"]

@@ -51,7 +51,7 @@ impl<W: Wire> Exchange<W> {
             }
             st.rbuf.drain(..pos);
             st.reply.clear(); // no pong after our close (RFC 6455 §5.5.1)
-            if !self.room_to_read(ctx, &mut st.rbuf) {
+            if !self.room_to_read(ctx, st) {
                 return;
             }
             match net::read_some(stream, &mut st.rbuf, until, &ctx.shard).await {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::clock;
 use crate::engine::pacer::Pacer;
 use crate::engine::timer::Timer;
-use crate::net::{Run, SourcePool};
+use crate::net::{Lender, Run, SourcePool};
 use crate::stats::Shard;
 
 pub mod asr;
@@ -34,8 +34,6 @@ pub mod wire;
 pub mod ws;
 pub mod ws_session;
 
-/// Most read buffers a worker keeps pooled (the rest are freed).
-const MAX_POOLED_BUFFERS: usize = 64;
 /// A connection that will wait longer than this before its next send gives its buffer back.
 pub const PARK_AFTER_NS: u64 = 2_000_000;
 
@@ -117,9 +115,9 @@ pub struct WorkerCtx {
     pub sources: RefCell<SourcePool>,
     /// Text lines a scenario keeps for the report's side files (ASR transcripts).
     pub notes: RefCell<Vec<String>>,
-    /// Read buffers of connections that are waiting, for the next one that reads: an idle
-    /// connection holds no buffer.
-    buffers: RefCell<Vec<Vec<u8>>>,
+    /// Read buffers lent to connections while they read (an answer is due, a message is half
+    /// in): an idle connection holds none.
+    buffers: Lender,
     live_tasks: Cell<usize>,
     /// A plan that drives connections or streams: slot `k` (global) is active while the
     /// profile's level is above `k`.
@@ -185,7 +183,7 @@ impl WorkerCtx {
             budget: Cell::new(budget),
             sources: RefCell::new(sources),
             notes: RefCell::new(Vec::new()),
-            buffers: RefCell::new(Vec::new()),
+            buffers: Lender::new(),
             live_tasks: Cell::new(0),
             slots: None,
             seq: Cell::new(0),
@@ -324,24 +322,20 @@ impl WorkerCtx {
         monoio::spawn(make(Live(self)));
     }
 
-    /// A read buffer of at least `cap` bytes, from the pool when one is there.
+    /// A read buffer of at least `cap` bytes, lent from the worker's pool.
     pub fn take_buffer(&self, cap: usize) -> Vec<u8> {
-        match self.buffers.borrow_mut().pop() {
-            Some(mut b) => {
-                b.clear();
-                b.reserve_exact(cap);
-                b
-            }
-            None => Vec::with_capacity(cap),
-        }
+        self.buffers.take(cap)
     }
 
-    /// Returns an empty read buffer to the pool.
+    /// Gives back a buffer of [`WorkerCtx::take_buffer`] (its bytes are dropped).
     pub fn give_buffer(&self, b: Vec<u8>) {
-        let mut pool = self.buffers.borrow_mut();
-        if b.capacity() > 0 && pool.len() < MAX_POOLED_BUFFERS {
-            pool.push(b);
-        }
+        self.buffers.give(b);
+    }
+
+    /// The worker's buffer lender: a connection task borrows its read (or write) buffer with
+    /// [`crate::net::Loan::new`] and gives it back when it waits for bytes (see `net::lend`).
+    pub fn lender(&self) -> &Lender {
+        &self.buffers
     }
 
     pub fn task_started(&self) {

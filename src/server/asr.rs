@@ -18,9 +18,13 @@ use std::time::Duration;
 use monoio::io::AsyncWriteRentExt;
 
 use super::{ServerConn, Shared};
+use crate::net::Loan;
 use crate::proto::ws::frame::{close_payload, encode_frame, Decoder, Event, Opcode, Role};
 
 const MAX_FRAME: u64 = 1 << 20;
+/// What a session borrows for a read or its answers (audio messages are a few KiB); between
+/// messages it holds no buffer.
+pub(super) const LEND: usize = 4 * super::LEND;
 
 /// Counts a session against `max_sessions`; uncounts it on drop.
 struct SessionGuard<'a>(&'a Shared);
@@ -37,15 +41,16 @@ fn bytes_for(ms: u64, rate: u64) -> u64 {
 }
 
 /// One `/asr` session: vosk's protocol, or FunASR's in `funasr` flavour.
-pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, shared: &Shared, funasr: Option<Flavour>) {
+pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Loan<'_>, shared: &Shared, funasr: Option<Flavour>) {
     let now_open = shared.asr_sessions.fetch_add(1, Ordering::Relaxed) + 1;
     let _guard = SessionGuard(shared);
     let mock = shared.asr;
-    let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
+    let mut wbuf = Loan::new(rbuf.lender());
+    wbuf.lend(LEND);
     if mock.max_sessions.is_some_and(|m| now_open > m) {
         encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(1013, "try again later"));
-        let _ = stream.write_all(wbuf).await;
-        linger(stream, rbuf).await;
+        let _ = stream.write_all(std::mem::take(&mut *wbuf)).await;
+        linger(stream, std::mem::take(&mut *rbuf)).await;
         return;
     }
     if let Some(flavour) = funasr {
@@ -61,7 +66,6 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
     // ping every `KEEPALIVE_MS` of audio; unanswered when the next is due: close 1011.
     let mut next_ping = bytes_for(KEEPALIVE_MS, rate);
     let mut ping_out = false;
-    rbuf.reserve(64 * 1024);
     loop {
         let mut pos = 0;
         let mut eof = false;
@@ -85,7 +89,7 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
                             if audio >= next_ping {
                                 if ping_out {
                                     encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(1011, "keepalive ping timeout"));
-                                    let (res, b) = stream.write_all(wbuf).await;
+                                    let (res, b) = stream.write_all(std::mem::take(&mut *wbuf)).await;
                                     if res.is_ok() {
                                         linger(stream, b).await;
                                     }
@@ -111,13 +115,13 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
                         Some(Event::Pong(_)) => ping_out = false,
                         None => {}
                         Some(Event::Close { code, .. }) => {
-                            super::ws::close_with(&mut stream, wbuf, code.unwrap_or(1000)).await;
+                            super::ws::close_with(&mut stream, std::mem::take(&mut *wbuf), code.unwrap_or(1000)).await;
                             return;
                         }
                     }
                 }
                 Err(_) => {
-                    super::ws::close_with(&mut stream, wbuf, 1002).await;
+                    super::ws::close_with(&mut stream, std::mem::take(&mut *wbuf), 1002).await;
                     return;
                 }
             }
@@ -133,14 +137,17 @@ pub(crate) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, sha
             encode_frame(&mut wbuf, true, Opcode::Text, None, msg.as_bytes());
             // As vosk-server: the handler returns after the eof's answer and the server closes.
             encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(1000, ""));
-            let (res, b) = stream.write_all(wbuf).await;
+            let (res, b) = stream.write_all(std::mem::take(&mut *wbuf)).await;
             if res.is_ok() {
                 linger(stream, b).await;
             }
             return;
         }
-        let Some(b) = super::ws::read_frames(&mut stream, rbuf).await else { return };
-        rbuf = b;
+        wbuf.settle();
+        if !super::read_lent(&mut stream, &mut rbuf, LEND, super::ws::READ_MAX).await {
+            return;
+        }
+        wbuf.lend(LEND);
     }
 }
 
@@ -182,6 +189,7 @@ impl Pause {
 /// until it closes, for at most a second, so the client reads our close frame instead of a reset.
 async fn linger<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>) {
     let _ = stream.shutdown().await;
+    rbuf.reserve(1024); // a lent buffer's `Vec` may have been moved out
     let until = std::time::Instant::now() + Duration::from_secs(1);
     loop {
         rbuf.clear();

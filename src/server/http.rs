@@ -1,6 +1,7 @@
 //! What one server connection says: routes, pipelined responses, throttling answers.
 //!
-//! One task per connection, a read and a write buffer allocated at accept and reused; every
+//! One task per connection; its read and write buffers are lent by the worker while it has
+//! bytes to read or answer (an idle keep-alive connection holds none); every
 //! complete request in the read buffer is answered into the write buffer, then one write goes
 //! out (pipelining). Large bodies are written as slices of one static pattern, never built per
 //! request. Routes: `/`, `/bytes/N`, `/delay/MS`, `/status/CODE`, `POST /echo`, `/chunked/N`,
@@ -20,6 +21,7 @@ use super::fault::{self, Fault};
 use super::limit::{Limiter, OverLimit, Refusal};
 use super::{Establish, Listener, ServerConn, Shared, Worker};
 use crate::clock;
+use crate::net::Loan;
 use crate::proto::http::request::{parse_request, Method, RequestError, RequestHead};
 
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -43,14 +45,15 @@ pub(crate) async fn accept_loop<L: Listener, E: Establish<L::Conn>>(listener: L,
                 let over = worker.shared.max_connections.is_some_and(|m| guard.count > m);
                 let worker = Rc::clone(&worker);
                 let establish = Rc::clone(&establish);
-                monoio::spawn(async move {
+                let task = async move {
                     match establish.establish(stream).await {
                         Some(conn) if over => reject(conn).await,
                         Some(conn) => serve(conn, &worker).await,
                         None => {}
                     }
                     drop(guard);
-                });
+                };
+                monoio::spawn(task);
             }
             Err(_) => monoio::time::sleep(Duration::from_millis(10)).await,
         }
@@ -146,12 +149,15 @@ impl Drop for InProgress<'_> {
     }
 }
 
+/// Serves one connection. Its read and write buffers are lent by the worker while it has
+/// something to read or answer; waiting for the next request it holds none (`read_lent`).
 async fn serve<S: ServerConn>(mut stream: S, worker: &Worker) {
     let (shared, window, faults) = (&*worker.shared, &worker.window, &worker.faults);
-    let mut rbuf: Vec<u8> = Vec::with_capacity(4096);
-    let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
+    let mut rbuf = Loan::new(&worker.lender);
+    let mut wbuf = Loan::new(&worker.lender);
     let mut held = InProgress { limiter: &shared.limiter, n: 0 };
     loop {
+        wbuf.lend(super::LEND);
         let mut pos = 0;
         let now = clock::now_ns();
         let mut next = Next::Read;
@@ -191,28 +197,34 @@ async fn serve<S: ServerConn>(mut stream: S, worker: &Worker) {
         }
         // Answers written: those requests are done; a delayed or streamed one is not yet.
         held.release_to(u64::from(matches!(next, Next::Delay { .. } | Next::Stream { .. })));
+        wbuf.settle(); // written: the buffer goes back (a WebSocket session after this holds none)
         match next {
             Next::Read => {}
             Next::Close => return,
-            Next::Fault(f) => match fault::http(&mut stream, f).await {
+            // Boxed (here and below): what a connection does once, or rarely, stays out of every
+            // idle connection's task (a timer inline makes it 128-aligned and kilobytes large).
+            Next::Fault(f) => match Box::pin(fault::http(&mut stream, f)).await {
                 fault::After::Read => continue, // answer what is buffered, then read
                 fault::After::Close => return,
             },
-            Next::WsEcho(f) => return super::ws::echo(stream, rbuf, faults, f).await,
-            Next::WsAsr(f) => return super::asr::session(stream, rbuf, shared, f).await,
+            Next::WsEcho(f) => return Box::pin(super::ws::echo(stream, rbuf, faults, f)).await,
+            Next::WsAsr(f) => return Box::pin(super::asr::session(stream, rbuf, shared, f)).await,
             Next::WsChat(mode) => {
-                drop(wbuf); // a member may live long: keep only its own small buffers
-                return super::chat::session(stream, rbuf, mode, shared.chat).await;
+                // A member may live long: it keeps only its own small buffers, none lent.
+                let first = rbuf.to_vec();
+                drop((rbuf, wbuf));
+                return Box::pin(super::chat::session(stream, first, mode, shared.chat)).await;
             }
             Next::Delay { ms, keep_alive, head_only } => {
-                monoio::time::sleep(Duration::from_millis(ms)).await;
+                Box::pin(monoio::time::sleep(Duration::from_millis(ms))).await;
                 let body = b"delayed\n";
+                wbuf.lend(super::LEND);
                 head(&mut wbuf, 200, Some(body.len() as u64), !keep_alive, "");
                 if !head_only {
                     wbuf.extend_from_slice(body);
                 }
                 if !keep_alive {
-                    let _ = stream.write_all(wbuf).await;
+                    let _ = stream.write_all(std::mem::take(&mut *wbuf)).await;
                     return;
                 }
                 continue; // write it with the next batch (or right away: the loop writes first)
@@ -233,14 +245,8 @@ async fn serve<S: ServerConn>(mut stream: S, worker: &Worker) {
                 continue;
             }
         }
-        if rbuf.len() == rbuf.capacity() {
-            rbuf.reserve(rbuf.capacity().min(MAX_HEAD + MAX_BODY));
-        }
-        let (res, b) = crate::net::read_more(&mut stream, rbuf).await;
-        rbuf = b;
-        match res {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        if !super::read_lent(&mut stream, &mut rbuf, super::LEND, MAX_HEAD + MAX_BODY + super::LEND).await {
+            return;
         }
     }
 }

@@ -70,7 +70,7 @@ pub struct ServeConfig {
 
 /// A stream the server speaks over: TCP, a Unix socket, or a wrapper such as TLS. The server's
 /// connection code is generic over it (monomorphised: no boxing, no dynamic dispatch).
-pub trait ServerConn: AsyncReadRent + AsyncWriteRent + Sized + 'static {
+pub trait ServerConn: AsyncReadRent + AsyncWriteRent + crate::net::Readable + Sized + 'static {
     /// The halves a chat member's reader and writer tasks own (see [`ServerConn::split`]).
     type ReadHalf: AsyncReadRent + 'static;
     type WriteHalf: AsyncWriteRent + 'static;
@@ -190,6 +190,33 @@ pub(crate) async fn flush<S: AsyncWriteRent>(stream: &mut S, buf: &mut Vec<u8>) 
     res.is_ok()
 }
 
+/// How much a connection borrows for a read, and the remainder below which it gives the buffer
+/// back while it waits for the next bytes.
+pub(crate) const LEND: usize = 4096;
+
+/// Reads more of the client's bytes into `rbuf`. A connection with nothing buffered, or only a
+/// small remainder (under `cap` bytes), gives its buffer back and waits for bytes holding only
+/// that remainder, then borrows one of `cap` for the read; one deep in a large message keeps its
+/// buffer (more is on its way), doubling it up to `max` when full. False when the client is
+/// gone (end of stream, an error) or the buffer is full at `max`.
+pub(crate) async fn read_lent<S: ServerConn>(stream: &mut S, rbuf: &mut crate::net::Loan<'_>, cap: usize, max: usize) -> bool {
+    if rbuf.len() < cap {
+        rbuf.settle();
+        stream.readable().await;
+    }
+    rbuf.lend(cap);
+    if rbuf.len() == rbuf.capacity() {
+        if rbuf.capacity() >= max {
+            return false;
+        }
+        let grow = rbuf.capacity().min(max - rbuf.capacity());
+        rbuf.reserve_exact(grow);
+    }
+    let (res, b) = crate::net::read_more(stream, std::mem::take(&mut **rbuf)).await;
+    **rbuf = b;
+    matches!(res, Ok(n) if n > 0)
+}
+
 /// The mock recogniser behind `/asr` (vosk protocol).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AsrMock {
@@ -219,6 +246,9 @@ pub(crate) struct Shared {
     pub faults: fault::FaultPlan,
     pub chat: chat::ChatSettings,
     pub limiter: limit::Limiter,
+    /// Buffers the workers' connections hold on loan ([`crate::net::Lender`]), as each worker
+    /// last published it (every `STOP_POLL`).
+    pub lent: AtomicU64,
 }
 
 /// What one worker's accept loops share (its rate window and fault draws): a worker that accepts
@@ -229,6 +259,8 @@ pub(crate) struct Worker {
     pub faults: fault::Picker,
     /// What this worker answered under the limits (added to the shared totals when it stops).
     pub counts: limit::WorkerCounts,
+    /// Read and write buffers, lent to connections while they have something to read or write.
+    pub lender: crate::net::Lender,
 }
 
 /// A running server. Dropping it without `stop` leaves the threads running (and removes the Unix
@@ -259,6 +291,12 @@ impl ServerHandle {
 
     pub fn driver(&self) -> DriverKind {
         self.driver
+    }
+
+    /// Read and write buffers the connections hold now, summed over the workers (each publishes
+    /// its count every 20 ms): 0 when every connection is idle.
+    pub fn buffers_lent(&self) -> u64 {
+        self.shared.lent.load(Ordering::Relaxed)
     }
 
     /// Stops every worker and waits for them (each notices within `STOP_POLL`), then removes
@@ -316,6 +354,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         faults: cfg.faults.clone(),
         chat: cfg.chat,
         limiter: limit::Limiter::new(cfg.limits),
+        lent: AtomicU64::new(0),
     });
     // block_on picks io_uring exactly when this probe succeeds, so the probe names the driver.
     let driver = if runtime::io_uring_usable() { DriverKind::IoUring } else { DriverKind::Epoll };
@@ -346,6 +385,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
                     faults: fault::Picker::new(&shared_w.faults),
                     shared: Arc::clone(&shared_w),
                     counts: limit::WorkerCounts::default(),
+                    lender: crate::net::Lender::new(),
                 });
                 // `no-accept`: the listeners stay open and are never accepted from.
                 let _parked = if shared_w.faults.no_accept() {
@@ -364,8 +404,12 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
                     monoio::spawn(raw::accept_loop(raw, Arc::clone(&shared_w)));
                 }
                 let _ = ready_inner.send(Ok(()));
+                let mut published = 0u64;
                 while !shared_w.stop.load(Ordering::Relaxed) {
                     monoio::time::sleep(STOP_POLL).await;
+                    let lent = worker.lender.lent();
+                    shared_w.lent.fetch_add(lent.wrapping_sub(published), Ordering::Relaxed);
+                    published = lent;
                 }
                 worker.counts.add_to(&shared_w.limiter);
             });

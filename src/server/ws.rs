@@ -4,6 +4,7 @@
 
 use super::fault::{self, Picker, WsAnswer, WsFault};
 use super::ServerConn;
+use crate::net::Loan;
 use crate::proto::ws::frame::{close_payload, encode_frame, DecodeError, Decoder, Event, FrameError, Opcode, Role};
 
 /// Largest frame and message the server accepts.
@@ -12,11 +13,13 @@ pub const MAX_MESSAGE: usize = 4 << 20;
 
 /// Echoes until the client closes. `rbuf` holds bytes that came after the upgrade request.
 /// Each echo meets the fault `fixed` (a `/fault/ws-*` route) or one drawn by `faults`.
-pub(crate) async fn echo<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, faults: &Picker, fixed: Option<WsFault>) {
+/// Its buffers are lent by the worker while it has bytes to read or answer (`read_lent`): an
+/// idle connection holds none.
+pub(crate) async fn echo<S: ServerConn>(mut stream: S, mut rbuf: Loan<'_>, faults: &Picker, fixed: Option<WsFault>) {
     let mut dec = Decoder::new(Role::Server, MAX_FRAME, MAX_MESSAGE);
-    let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
-    rbuf.reserve(4096);
+    let mut wbuf = Loan::new(rbuf.lender());
     loop {
+        wbuf.lend(super::LEND);
         let mut pos = 0;
         let mut closing = false;
         let mut tail = 0u64;
@@ -79,28 +82,20 @@ pub(crate) async fn echo<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, faults
         if tail > 0 && !fault::ws_stream(&mut stream, tail).await {
             return;
         }
-        let Some(b) = read_frames(&mut stream, rbuf).await else { return };
-        rbuf = b;
+        wbuf.settle();
+        if !super::read_lent(&mut stream, &mut rbuf, super::LEND, READ_MAX).await {
+            return;
+        }
     }
 }
+
+/// Largest read buffer of a WebSocket connection: one largest frame (and its header) beyond a
+/// lent buffer's worth of remainder.
+pub(crate) const READ_MAX: usize = MAX_FRAME as usize + 14 + super::LEND;
 
 /// Answers with a close frame of `code` after what `wbuf` already holds, and writes it all (the
 /// connection ends after this).
 pub(crate) async fn close_with<S: ServerConn>(stream: &mut S, mut wbuf: Vec<u8>, code: u16) {
     encode_frame(&mut wbuf, true, Opcode::Close, None, &close_payload(code, ""));
     let _ = monoio::io::AsyncWriteRentExt::write_all(stream, wbuf).await;
-}
-
-/// Reads more frame bytes into `rbuf`, growing it (up to one largest frame) when full; `None`
-/// when the client is gone.
-pub(crate) async fn read_frames<S: ServerConn>(stream: &mut S, mut rbuf: Vec<u8>) -> Option<Vec<u8>> {
-    if rbuf.len() == rbuf.capacity() {
-        let grow = rbuf.capacity().min(MAX_FRAME as usize + 14);
-        rbuf.reserve(grow);
-    }
-    let (res, b) = crate::net::read_more(stream, rbuf).await;
-    match res {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(b),
-    }
 }

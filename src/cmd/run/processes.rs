@@ -149,6 +149,18 @@ fn child_args(load: &LoadConfig) -> Vec<OsString> {
         let s = a.to_string_lossy();
         if PARENT_ONLY.contains(&s.as_ref()) {
             it.next();
+        } else if s == "--source" || s.starts_with("--source=") {
+            // `auto` is resolved once, here: every child gets the same addresses (its own
+            // rotation), not its own smaller count starting at the same address.
+            let v = match s.strip_prefix("--source=") {
+                Some(v) => v.to_string(),
+                None => it.next().map(|v| v.to_string_lossy().into_owned()).unwrap_or_default(),
+            };
+            let spec =
+                if v.eq_ignore_ascii_case("auto") { load.sources.iter().map(|ip| ip.to_string()).collect::<Vec<_>>().join(",") } else { v };
+            if !spec.is_empty() {
+                args.extend(["--source".into(), spec.into()]);
+            }
         } else if !(PARENT_ONLY.iter().any(|f| s.strip_prefix(f).is_some_and(|rest| rest.starts_with('=')))
             || matches!(s.as_ref(), "-q" | "--quiet" | "--no-preflight"))
         {

@@ -55,9 +55,19 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
     if timeout.is_zero() || connect_timeout.is_zero() {
         return Err(Error::usage("--timeout and --connect-timeout must be greater than 0"));
     }
-    let sources = match &a.source {
-        Some(s) => parse_sources(s).map_err(|e| Error::usage(format!("--source: {e}")))?,
-        None => Vec::new(),
+    // `auto` (both): what this machine's fd limit and port range require for -c (issue 21).
+    let host = (a.out.processes == 0 || a.source.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("auto")))
+        .then(|| crate::preflight::Host::read(std::path::Path::new("/")));
+    let sources = match (&a.source, &host) {
+        (Some(s), Some(h)) if s.eq_ignore_ascii_case("auto") => {
+            crate::preflight::auto_source_addrs(crate::preflight::auto_sources(h, connections))
+        }
+        (Some(s), _) => parse_sources(s).map_err(|e| Error::usage(format!("--source: {e}")))?,
+        (None, _) => Vec::new(),
+    };
+    let processes = match (a.out.processes, &host) {
+        (0, Some(h)) => crate::preflight::auto_processes(h, connections),
+        (n, _) => n,
     };
     let cpus = usable_cpus();
     let threads = match a.threads {
@@ -104,7 +114,7 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         quiet: a.out.quiet,
         preflight: !a.out.no_preflight,
         thresholds: parse_rules("--threshold", &a.out.thresholds)?,
-        processes: a.out.processes,
+        processes,
         start_at: a
             .out
             .start_at
@@ -162,7 +172,7 @@ fn monitor_pids(pids: &[u32]) -> Result<Vec<u32>> {
 
 /// `--processes` checked; this part of a split run (`--shard`, `--process-part`).
 fn split(load: LoadConfig, a: &LoadArgs) -> Result<LoadConfig> {
-    if a.out.processes == 0 || a.out.processes > 1024 {
+    if load.processes == 0 || load.processes > 1024 {
         return Err(Error::usage("--processes must be between 1 and 1024"));
     }
     let part = match (&a.out.shard, &a.out.process_part) {
@@ -171,7 +181,7 @@ fn split(load: LoadConfig, a: &LoadArgs) -> Result<LoadConfig> {
         (None, None) => None,
     };
     // Every process needs a part of the work: refused here, before any child starts.
-    let n = u64::from(a.out.processes);
+    let n = u64::from(load.processes);
     if part.is_none() && n > 1 {
         if load.connections < n {
             return Err(Error::usage(format!(

@@ -6,12 +6,15 @@ use std::rc::Rc;
 
 use super::{Seen, MAX_SERVER_MESSAGE};
 use crate::clock;
-use crate::net::{self, ReadOutcome};
+use crate::net::{self, Loan, ReadOutcome};
 use crate::proto::ws::frame::{Decoder, Event, Opcode, Role};
 use crate::scenario::asr_rules::{AtClose, Heard, Judge};
 use crate::scenario::ws_session::{close_verdict, CloseVerdict, WsWriter, CLOSE_WAIT_NS};
 use crate::scenario::WorkerCtx;
 use crate::stats::{ErrorClass, ProtocolReason};
+
+/// What a stream borrows for a read of the server's messages (transcripts are small).
+const LEND: usize = 8 * 1024;
 
 /// What the reader of one session holds.
 pub(super) struct Reading<W> {
@@ -94,15 +97,21 @@ enum Got {
 
 /// Reads the server's messages until its close (waited for a bounded time after the final),
 /// an error or `give_up`; answers pings at once.
-pub(super) async fn read_messages<R: monoio::io::AsyncReadRent, W: monoio::io::AsyncWriteRent>(
+///
+/// Between the server's messages the stream holds no read buffer: it waits for bytes, then
+/// borrows one from the worker (`net::lend`); a message half in keeps only its bytes.
+pub(super) async fn read_messages<R: monoio::io::AsyncReadRent + net::Readable, W: monoio::io::AsyncWriteRent>(
     mut rd: R,
-    mut rbuf: Vec<u8>,
+    first: Vec<u8>,
     mut reading: Reading<W>,
     give_up: u64,
     ctx: Rc<WorkerCtx>,
 ) -> R {
     let mut dec = Decoder::new(Role::Client, MAX_SERVER_MESSAGE as u64, MAX_SERVER_MESSAGE);
     let mut deadline = give_up;
+    let mut rbuf = Loan::new(ctx.lender());
+    rbuf.extend_from_slice(&first); // what came after the handshake (not lent: nothing, nearly always)
+    drop(first);
     loop {
         loop {
             let (n, ev) = match dec.decode(&rbuf) {
@@ -138,9 +147,22 @@ pub(super) async fn read_messages<R: monoio::io::AsyncReadRent, W: monoio::io::A
                 Got::Other => {}
             }
         }
+        if rbuf.len() < LEND {
+            // Between messages (or with a small part of one): wait for bytes with no buffer.
+            rbuf.settle();
+            let until = monoio::time::Instant::from_std(clock::instant_at(deadline));
+            if monoio::time::timeout_at(until, rd.readable()).await.is_err() {
+                return rd;
+            }
+        }
+        rbuf.lend(LEND);
         if rbuf.len() == rbuf.capacity() {
-            reading.seen.fail(ErrorClass::Protocol(ProtocolReason::TooLong));
-            return rd;
+            if rbuf.len() >= MAX_SERVER_MESSAGE + 14 {
+                reading.seen.fail(ErrorClass::Protocol(ProtocolReason::TooLong));
+                return rd;
+            }
+            let grow = rbuf.len().min(MAX_SERVER_MESSAGE + 14 - rbuf.len());
+            rbuf.reserve_exact(grow);
         }
         match net::read_some(&mut rd, &mut rbuf, deadline, &ctx.shard).await {
             ReadOutcome::Data => {}

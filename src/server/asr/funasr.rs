@@ -14,7 +14,8 @@
 
 use std::time::Duration;
 
-use super::{bytes_for, Pause, MAX_FRAME};
+use super::{bytes_for, Pause, LEND, MAX_FRAME};
+use crate::net::Loan;
 use crate::proto::ws::frame::{encode_frame, Decoder, Event, Opcode, Role};
 use crate::server::{AsrMock, ServerConn};
 
@@ -87,8 +88,9 @@ impl Heard {
     }
 }
 
-pub(super) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, mock: AsrMock, flavour: Flavour) {
-    let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
+pub(super) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Loan<'_>, mock: AsrMock, flavour: Flavour) {
+    let mut wbuf = Loan::new(rbuf.lender());
+    wbuf.lend(LEND);
     let mut dec = Decoder::new(Role::Server, MAX_FRAME, MAX_FRAME as usize);
     let mut h = Heard {
         wav_name: "wav-default-id".into(),
@@ -102,7 +104,6 @@ pub(super) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, moc
     let mut next_word = bytes_for(u64::from(mock.partial_ms), h.rate);
     let mut pause = Pause::default();
     let (partial_final, segment_final, final_final) = flavour.is_final();
-    rbuf.reserve(64 * 1024);
     loop {
         let mut pos = 0;
         let mut end: Option<bool> = None; // the end message, with whether it asked for the ack
@@ -152,13 +153,13 @@ pub(super) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, moc
                         Some(Event::Ping(p)) => encode_frame(&mut wbuf, true, Opcode::Pong, None, p),
                         Some(Event::Pong(_)) | None => {}
                         Some(Event::Close { code, .. }) => {
-                            crate::server::ws::close_with(&mut stream, wbuf, code.unwrap_or(1000)).await;
+                            crate::server::ws::close_with(&mut stream, std::mem::take(&mut *wbuf), code.unwrap_or(1000)).await;
                             return;
                         }
                     }
                 }
                 Err(_) => {
-                    crate::server::ws::close_with(&mut stream, wbuf, 1002).await;
+                    crate::server::ws::close_with(&mut stream, std::mem::take(&mut *wbuf), 1002).await;
                     return;
                 }
             }
@@ -185,7 +186,10 @@ pub(super) async fn session<S: ServerConn>(mut stream: S, mut rbuf: Vec<u8>, moc
                 return;
             }
         }
-        let Some(b) = crate::server::ws::read_frames(&mut stream, rbuf).await else { return };
-        rbuf = b;
+        wbuf.settle();
+        if !crate::server::read_lent(&mut stream, &mut rbuf, LEND, crate::server::ws::READ_MAX).await {
+            return;
+        }
+        wbuf.lend(LEND);
     }
 }

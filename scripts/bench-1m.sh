@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# C1M: a million concurrent loopback connections on this one box, both ends here (issue 21).
+# Half are HTTP keep-alive connections sending a request now and then (`stampede hold http://`),
+# half WebSocket connections that ping (`stampede hold ws://`), against SERVERS `stampede serve`
+# processes sharing one port (SO_REUSEPORT). Each side is split into processes that fit the
+# per-process fd limit; source addresses 127.0.0.2.. give each its own ephemeral port range.
+# Prints: established, failures by class, connect p50/p99, user memory per connection for both
+# sides, kernel slab per socket, and the time to ramp up and to tear down.
+#
+# Runs only when asked (never in the test suite), and refuses to start when MemAvailable is
+# short for CONNS, saying by how much. Loopback only; bounded by the ramp + HOLD + a teardown
+# wait of at most TEARDOWN_MAX seconds; every process it starts is stopped on exit.
+# Env: CONNS (1000000) RATE (20000 connects/s) HOLD (60 s) EVERY (30 s between requests or
+#      pings of one connection) PORT (18200) PER_PROC (19000 connections a process)
+#      LINGER_ZERO=1 (close with RST: no TIME_WAIT, fast teardown) TEARDOWN_MAX (120)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONNS=${CONNS:-1000000}; RATE=${RATE:-20000}; HOLD=${HOLD:-60}; EVERY=${EVERY:-30}; PORT=${PORT:-18200}
+PER_PROC=${PER_PROC:-19000}; TEARDOWN_MAX=${TEARDOWN_MAX:-120}
+# Per connection, as measured by bench-100k: kernel 5.2 KiB per socket (two per loopback pair),
+# generator 3.5 KiB, server 3.5 KiB; plus 10% headroom.
+need_kib=$(( CONNS * (2 * 5325 + 3584 + 3584) / 1024 * 11 / 10 ))
+avail_kib=$(awk '/MemAvailable/{print $2}' /proc/meminfo)
+if [ "$avail_kib" -lt "$need_kib" ]; then
+  printf 'bench-1m: %d connections need ~%.1f GB here (kernel 2 × 5.2 KiB + generator 3.5 KiB + server 3.5 KiB each, +10%%), MemAvailable is %.1f GB: %.1f GB short. Lower CONNS (at most ~%d) or free memory.\n' \
+    "$CONNS" "$(echo "$need_kib/1000000" | bc -l)" "$(echo "$avail_kib/1000000" | bc -l)" \
+    "$(echo "($need_kib-$avail_kib)/1000000" | bc -l)" "$(( CONNS * avail_kib / need_kib ))" >&2
+  exit 1
+fi
+
+http_conns=$(( CONNS / 2 )); ws_conns=$(( CONNS - http_conns ))
+procs() { echo $(( ($1 + PER_PROC - 1) / PER_PROC )); }
+gen_http=$(procs "$http_conns"); gen_ws=$(procs "$ws_conns"); servers=$(procs "$CONNS")
+ports=$(( $(awk '{print $2 - $1 + 1}' /proc/sys/net/ipv4/ip_local_port_range) ))
+sources=$(( (CONNS + ports * 9 / 10 - 1) / (ports * 9 / 10) ))
+[ "$sources" -gt 250 ] && { echo "bench-1m: $sources source addresses needed; at most 250 on 127.0.0.0/24" >&2; exit 1; }
+src="127.0.0.2-127.0.0.$(( sources + 1 ))"
+linger=(); [ "${LINGER_ZERO:-0}" = 1 ] && linger=(--linger-zero)
+
+work=$(mktemp -d); pids=(); gens=()
+cleanup() { for p in "${gens[@]}" "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+if [ -n "${BIN:-}" ]; then bin=$BIN; else  # BIN: a stampede binary to measure (no build)
+  cargo build --release --quiet
+  bin=target/release/stampede; [ -x "$bin" ] || bin=${CARGO_TARGET_DIR:-target}/release/stampede
+fi
+url_http="http://127.0.0.1:$PORT/"; url_ws="ws://127.0.0.1:$PORT/ws/echo"
+
+echo "== plan: $CONNS connections ($http_conns http + $ws_conns ws) from $((gen_http + gen_ws)) generator processes, $servers servers, sources $src"
+"$bin" preflight -c "$CONNS" --processes "$((gen_http + gen_ws))" --source "$src" --target "$url_http" | grep -E "^(WARN|FAIL)|plan" || true
+
+slab_kib() { awk '/^Slab:/{print $2}' /proc/meminfo; }
+tcp_inuse() { awk '/^TCP:/{print $3}' /proc/net/sockstat; }
+sum_rss() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
+
+for _ in $(seq 1 "$servers"); do
+  "$bin" serve --listen "127.0.0.1:$PORT" -t 1 --backlog 65535 >/dev/null 2>&1 &
+  pids+=($!)
+done
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+sleep 1
+srv_before=$(sum_rss "${pids[@]}"); slab_before=$(slab_kib); inuse_before=$(tcp_inuse)
+
+ramp=$(( CONNS / RATE + 1 )); secs=$(( ramp + HOLD ))
+common=(--connect-rate "$((RATE / 2))" --every "${EVERY}s" -d "${secs}s" --connect-timeout 60s --timeout 60s --no-preflight "${linger[@]}")
+echo "== ramp at $RATE/s (~${ramp}s), hold ${HOLD}s, a request or ping per connection every ${EVERY}s"
+t0=$(date +%s.%N)
+"$bin" hold "$url_http" -c "$http_conns" --processes "$gen_http" --source "$src" "${common[@]}" --json "$work/http.json" -q >"$work/http.txt" 2>&1 &
+gens+=($!)
+"$bin" hold "$url_ws" -c "$ws_conns" --processes "$gen_ws" --source "$src" "${common[@]}" --json "$work/ws.json" -q >"$work/ws.txt" 2>&1 &
+gens+=($!)
+peak_srv=$srv_before; peak_slab=$slab_before; peak_inuse=$inuse_before; ramp_s=""
+while kill -0 "${gens[0]}" 2>/dev/null || kill -0 "${gens[1]}" 2>/dev/null; do
+  sleep 1
+  s=$(sum_rss "${pids[@]}"); [ "$s" -gt "$peak_srv" ] && peak_srv=$s
+  k=$(slab_kib); [ "$k" -gt "$peak_slab" ] && peak_slab=$k
+  i=$(tcp_inuse); [ "$i" -gt "$peak_inuse" ] && peak_inuse=$i
+  if [ -z "$ramp_s" ] && [ $((i - inuse_before)) -ge $((CONNS * 2 * 99 / 100)) ]; then ramp_s=$(echo "$(date +%s.%N) - $t0" | bc); fi
+done
+t_end=$(date +%s.%N)
+wait "${gens[@]}" 2>/dev/null || true
+# Teardown: until the kernel holds no more of the run's sockets (ESTABLISHED on the server side
+# closing, orphans, and TIME_WAIT are not "inuse"), bounded.
+for _ in $(seq 1 "$TEARDOWN_MAX"); do [ "$(tcp_inuse)" -le $((inuse_before + 100)) ] && break; sleep 1; done
+down_s=$(echo "$(date +%s.%N) - $t_end" | bc)
+
+python3 - "$work/http.json" "$work/ws.json" "$srv_before" "$peak_srv" "$slab_before" "$peak_slab" "$((peak_inuse - inuse_before))" "${ramp_s:-not reached}" "$down_s" "$CONNS" <<'PY'
+import json, sys
+paths = sys.argv[1:3]; srv0, srv1, slab0, slab1 = map(int, sys.argv[3:7]); socks = int(sys.argv[7])
+ramp, down, conns = sys.argv[8], float(sys.argv[9]), int(sys.argv[10])
+est = 0; fails = {}; gen_mem = 0; open_peak = 0
+for name, p in zip(("http", "ws"), paths):
+    try:
+        v = json.load(open(p))
+    except Exception as e:
+        print(f"{name}: no result ({e})"); continue
+    c, g = v["connections"], v["generator"]
+    est += c["established"]; open_peak += c["peak_open"]
+    for k, n in (v["errors"] or {}).items(): fails[k] = fails.get(k, 0) + n
+    gen_mem += (g.get("bytes_per_connection") or 0) * c["peak_open"]
+    if v.get("partial"):
+        for m in v["partial"].get("missing", []):
+            print(f"{name}: part {m.get('part')} missing: {m.get('status')} {m.get('message', '')}")
+    print(f"{name}: established {c['established']} of {c['planned']}, peak open {c['peak_open']}; connect p50 {v['connect_ms']['p50']} ms p99 {v['connect_ms']['p99']} ms; requests ok {v['requests']['ok']} errors {v['requests']['errors']}")
+print(f"established {est} of {conns}; failures by class: {fails or 'none'}")
+if open_peak:
+    print(f"user memory per connection: generator {gen_mem/open_peak/1024:.2f} KiB, server {(srv1-srv0)*1024/open_peak/1024:.2f} KiB")
+if socks:
+    print(f"kernel slab {(slab1-slab0)/1024:.0f} MiB for {socks} sockets: {(slab1-slab0)*1024/socks/1024:.2f} KiB per socket")
+print(f"ramp to 99% of sockets: {ramp} s; teardown: {down:.1f} s")
+PY
