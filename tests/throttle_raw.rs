@@ -230,10 +230,13 @@ fn a_mixed_raw_plan_sends_each_stage_s_own_message_counted_exactly_on_both_sides
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let v = r.json.unwrap();
     let (closed, open, plain) = (stage(&v, "closed"), stage(&v, "open"), stage(&v, "plain"));
-    // Each stage counts the requests that carried its message, exactly what the daemon
-    // answered per op, boundaries included (a write the stage's end overtook counts in the
-    // stage whose message it carried); a stage's last answers may arrive in the next stage.
-    assert_eq!((d.ops("a"), d.ops("b")), (n(closed, "sent"), n(open, "sent")), "{v}");
+    // Every message the daemon answered is a request some stage counted, exactly; per stage,
+    // within the requests at a boundary: a request counts in the stage of its intended time,
+    // and the next stage's records start when the worker switches (up to a supervisor tick
+    // after the boundary), so an open-loop request due in that tick counts in the stage
+    // before while it carries its own stage's message.
+    assert_eq!(d.ops("a") + d.ops("b"), n(closed, "sent") + n(open, "sent"), "{v}");
+    assert!(d.ops("a").abs_diff(n(closed, "sent")) <= 3 && d.ops("b").abs_diff(n(open, "sent")) <= 3, "{v}");
     for s in [closed, open] {
         assert_eq!(n(s, "ok") + n(s, "in_flight_at_end"), n(s, "sent"), "{s}");
     }
