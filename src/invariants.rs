@@ -480,6 +480,7 @@ fn canonical(t: &Threshold) -> String {
         Metric::StatusShare(c) => format!("status_{c}"),
         Metric::Checks => "checks".into(),
         Metric::ConnectSuccess => "connect_ok".into(),
+        Metric::Throttled => "throttled".into(),
         Metric::TargetCpu => "target_cpu".into(),
         Metric::TargetRss => "target_rss".into(),
     };
@@ -491,7 +492,13 @@ fn canonical(t: &Threshold) -> String {
     };
     let value = match t.metric {
         Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => format!("{}ms", t.limit),
-        Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu | Metric::Delivered => {
+        Metric::ErrorRate
+        | Metric::StatusShare(_)
+        | Metric::Checks
+        | Metric::Throttled
+        | Metric::ConnectSuccess
+        | Metric::TargetCpu
+        | Metric::Delivered => {
             format!("{}%", t.limit)
         }
         Metric::Rate => format!("{}", t.limit),
@@ -533,7 +540,7 @@ pub fn plan(text: &str) {
         }
         Ok(p) => p,
     };
-    assert!(matches!(p.scenario.as_str(), "http" | "ws" | "asr"), "scenario {}", p.scenario);
+    assert!(matches!(p.scenario.as_str(), "http" | "ws" | "asr" | "raw"), "scenario {}", p.scenario);
     assert!(!p.stages.is_empty());
     assert_eq!(p.scenario == "asr", p.drive == Drive::Streams, "asr plans and only they drive streams");
     if p.drive == Drive::Rate {
@@ -552,6 +559,8 @@ pub fn plan(text: &str) {
             Shape::Constant => assert_eq!(s.from, s.to),
             Shape::Ramp => {}
         }
+        assert!(s.message.is_none() || p.scenario == "raw", "stage {}: a message outside raw", s.name);
+        assert!(s.request.is_none() || p.scenario == "http", "stage {}: a request outside http", s.name);
         let _ = s.describe(p.drive);
     }
     let argv = p.argv();

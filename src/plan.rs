@@ -4,7 +4,7 @@
 //! plan through [`Staged`]: a [`Profile`] and the stage boundaries.
 //!
 //! ```toml
-//! scenario = "http"                     # http | ws | asr
+//! scenario = "http"                     # http | ws | asr | raw
 //! url = "http://127.0.0.1:8080/"
 //! thresholds = ["p95<500ms", "errors<1%"]
 //!
@@ -21,6 +21,10 @@
 //! connections = 10                      # closed loop, each connection pausing `think`
 //! think = "75ms"                        # between requests (or --think)
 //! ```
+//!
+//! A `raw` plan (`url = "unix:///run/d.sock"` or `tcp://HOST:PORT`, framing and `--message` in
+//! `[options]`) gives a stage its own `message = '{"op":"ping"}'`: a template (`{payload:1M}`;
+//! `{{` for a literal `{`), rendered once and framed like the plan's message.
 //!
 //! A level is a number (constant), `{ from, to }` (linear ramp), `{ from, to, steps = N }`
 //! (N equal steps from `from` to `to`) or `{ from, to, rise = "10s" }` (a spike: up to `to`
@@ -94,6 +98,8 @@ pub struct Stage {
     pub think: Option<Duration>,
     /// The stage's own request (http): `None` sends the plan's.
     pub request: Option<request::StageRequest>,
+    /// The stage's own message (raw): a template rendered once; `None` sends the plan's.
+    pub message: Option<String>,
 }
 
 impl Stage {
@@ -312,6 +318,8 @@ struct RawStage {
     headers: Vec<String>,
     body: Option<String>,
     body_file: Option<String>,
+    /// The stage's own message (raw): see `plan::request::check_message`.
+    message: Option<Spanned<String>>,
     #[serde(default)]
     thresholds: Vec<Spanned<String>>,
 }
@@ -327,8 +335,8 @@ pub fn parse(text: &str) -> Result<Plan, String> {
     })?;
     let at = |span: std::ops::Range<usize>, field: &str, msg: String| format!("line {}: {field}: {msg}", line_of(text, span.start));
     let scenario = raw.scenario.get_ref().clone();
-    if !matches!(scenario.as_str(), "http" | "ws" | "asr") {
-        return Err(at(raw.scenario.span(), "scenario", format!("'{scenario}' is not one of http, ws, asr")));
+    if !matches!(scenario.as_str(), "http" | "ws" | "asr" | "raw") {
+        return Err(at(raw.scenario.span(), "scenario", format!("'{scenario}' is not one of http, ws, asr, raw")));
     }
     let options = parse_options(text, &raw)?;
     let rule = |t: &Spanned<String>, field: &str| crate::thresholds::parse(t.get_ref()).map_err(|e| at(t.span(), field, e));
@@ -503,7 +511,17 @@ fn parse_stages(text: &str, raw: &RawPlan, scenario: &str) -> Result<(Option<Dri
         if request.is_some() && !raw.request.is_empty() {
             return Err(at(st.span(), &field("method"), "a plan with a [[request]] mix sends its requests in every stage".into()));
         }
-        stages.push(Stage { name, duration, from, to, shape, thresholds, drive: d, pool, think, request });
+        let message = match &s.message {
+            Some(m) if scenario != "raw" => {
+                return Err(at(m.span(), &field("message"), "a stage's own message is for scenario = \"raw\"".into()))
+            }
+            Some(m) => {
+                request::check_message(m.get_ref()).map_err(|e| at(m.span(), &field("message"), e))?;
+                Some(m.get_ref().clone())
+            }
+            None => None,
+        };
+        stages.push(Stage { name, duration, from, to, shape, thresholds, drive: d, pool, think, request, message });
     }
     Ok((drive, stages))
 }

@@ -270,3 +270,20 @@ fn a_mixed_plan_drives_each_stage_its_own_way() {
     assert!(parse(GOOD).unwrap().mixed(16, None).is_none());
     crate::invariants::plan(text);
 }
+
+#[test]
+fn raw_plans_give_stages_their_own_fixed_message() {
+    let text = "scenario = \"raw\"\nurl = \"unix:///tmp/d.sock\"\n[options]\nmessage = '{\"op\":\"ping\"}'\n\
+                [[stage]]\nduration = \"1s\"\nconnections = 2\nmessage = '{\"op\":\"a\",\"d\":\"{payload:4}\"}'\n\
+                [[stage]]\nduration = \"1s\"\nrate = 10\n";
+    let p = parse(text).unwrap();
+    assert_eq!(p.drive, Drive::Mixed);
+    assert_eq!(p.stages[0].message.as_deref(), Some("{\"op\":\"a\",\"d\":\"{payload:4}\"}"));
+    assert_eq!(p.stages[1].message, None);
+    let bad = |m: &str| parse(&text.replacen("{\"op\":\"a\",\"d\":\"{payload:4}\"}", m, 1)).unwrap_err();
+    assert!(bad("id={seq}").contains("stage 1 (unnamed).message: a stage's message is rendered once"), "{}", bad("id={seq}"));
+    assert!(bad("{rand:5:1}").contains("message"), "{}", bad("{rand:5:1}"));
+    assert!(bad("").contains("is empty"));
+    let http = parse(&text.replace("\"raw\"", "\"http\"").replace("unix:///tmp/d.sock", "http://h/")).unwrap_err();
+    assert!(http.contains("a stage's own message is for scenario = \"raw\""), "{http}");
+}

@@ -52,6 +52,9 @@ pub enum Metric {
     StatusShare(u16),
     /// Share of checked answers that passed every check (`--expect-*`), in %.
     Checks,
+    /// Requests whose answer said the target throttled them (`raw --throttled-match`), over
+    /// all requests (answered or failed), in %.
+    Throttled,
     /// Established over attempted connections, in %.
     ConnectSuccess,
     /// Mean CPU of the `--monitor-pid` targets (summed), in % of one CPU.
@@ -69,7 +72,13 @@ impl Metric {
     pub fn unit(self) -> &'static str {
         match self {
             Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => " ms",
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu | Metric::Delivered => " %",
+            Metric::ErrorRate
+            | Metric::StatusShare(_)
+            | Metric::Checks
+            | Metric::Throttled
+            | Metric::ConnectSuccess
+            | Metric::TargetCpu
+            | Metric::Delivered => " %",
             Metric::TargetRss => " B",
             Metric::Rate => "/s",
         }
@@ -94,7 +103,7 @@ pub struct Verdict {
     pub passed: bool,
 }
 
-const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%, failed requests: transport, protocol, a status not expected, a failed check), rps, status_NNN (%), checks (% of answers passing every check), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB), chat: delivered (%), fanout.p50|p90|p95|p99|p999|max (durations); OP is <, <=, > or >=";
+const HELP: &str = "write thresholds as METRIC OP VALUE: p50|p90|p95|p99|p999|max|mean (durations: 50ms, 1s), errors (%, failed requests: transport, protocol, a status not expected, a failed check), rps, status_NNN (%), checks (% of answers passing every check), throttled (% of requests, raw --throttled-match), connect_ok (%), target_cpu (% of a CPU), target_rss (1GiB), chat: delivered (%), fanout.p50|p90|p95|p99|p999|max (durations); OP is <, <=, > or >=";
 
 impl Threshold {
     /// Whether the per-second figures of a run in progress can judge it (latency, errors,
@@ -138,6 +147,7 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
         "rps" | "rate" => Metric::Rate,
         "connect_ok" => Metric::ConnectSuccess,
         "checks" => Metric::Checks,
+        "throttled" => Metric::Throttled,
         "target_cpu" => Metric::TargetCpu,
         "target_rss" => Metric::TargetRss,
         "delivered" => Metric::Delivered,
@@ -157,7 +167,13 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
             parse_duration(value).map_err(|e| format!("'{expr}': {e}"))?.as_secs_f64() * 1000.0
         }
         Metric::TargetRss => crate::units::parse_size(value).map_err(|e| format!("'{expr}': {e}"))? as f64,
-        Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu | Metric::Delivered => {
+        Metric::ErrorRate
+        | Metric::StatusShare(_)
+        | Metric::Checks
+        | Metric::Throttled
+        | Metric::ConnectSuccess
+        | Metric::TargetCpu
+        | Metric::Delivered => {
             let v = value.strip_suffix('%').ok_or_else(|| format!("'{expr}': give a percentage, e.g. 1%"))?;
             v.parse::<f64>().map_err(|_| format!("'{expr}': '{value}' is not a percentage"))?
         }
@@ -190,6 +206,7 @@ fn actual(metric: Metric, r: &RunResult) -> Option<f64> {
         Metric::StatusShare(code) => pct(s.status_count(code), s.answers()),
         // No check ran: no data, which fails the threshold.
         Metric::Checks => s.checks.pass_pct(),
+        Metric::Throttled => pct(s.errors_of(crate::stats::ErrorClass::Throttled), s.requests_total()),
         Metric::ConnectSuccess => pct(s.connects_ok, s.connects_attempted),
         // No monitored process, or one with no sample: no data, which fails the threshold.
         Metric::TargetCpu if !r.monitor.is_empty() => r.monitor.iter().map(|m| m.cpu_mean()).sum::<Option<f64>>(),
@@ -226,7 +243,13 @@ pub fn render(thresholds: &[Threshold], verdicts: &[Verdict]) -> String {
         // Memory reads in MiB; the rest in its own unit.
         let (unit, scale) = match t.metric {
             Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => (" ms", 1.0),
-            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu | Metric::Delivered => (" %", 1.0),
+            Metric::ErrorRate
+            | Metric::StatusShare(_)
+            | Metric::Checks
+            | Metric::Throttled
+            | Metric::ConnectSuccess
+            | Metric::TargetCpu
+            | Metric::Delivered => (" %", 1.0),
             Metric::TargetRss => (" MiB", 1.0 / 1048576.0),
             Metric::Rate => ("/s", 1.0),
         };
@@ -328,6 +351,8 @@ mod tests {
         assert_eq!(parse(" errors <= 1% ").unwrap().op, Op::Le);
         assert_eq!(parse("rps>9.5k").unwrap().limit, 9500.0);
         assert_eq!(parse("status_429>10%").unwrap().metric, Metric::StatusShare(429));
+        assert_eq!(parse("throttled>1%").unwrap().metric, Metric::Throttled);
+        assert!(parse("throttled>1").is_err(), "a percentage");
         assert_eq!(parse("max<2s").unwrap().limit, 2000.0);
         for bad in ["p99", "p98<1ms", "errors<1", "p99<fast", "status_42>1%", "rps>-3", "latency<5ms"] {
             let e = parse(bad).unwrap_err();
@@ -355,6 +380,7 @@ mod tests {
             "rps",
             "rate",
             "connect_ok",
+            "throttled",
             "status_429",
             "status_99",
             "status_1000",

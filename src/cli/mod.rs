@@ -175,6 +175,10 @@ pub struct ThrottleArgs {
     /// throttle preset: every phase this long (the use case's: 30 s, 60 s for the rate phases).
     #[arg(long = "stage-duration", value_name = "TIME", value_parser = duration())]
     pub stage_duration: Option<Duration>,
+    /// throttle preset over raw (unix:///PATH, tcp://): the payload phase's message, a template
+    /// with {payload:N}, e.g. '{"op":"ping","data":"{payload:1M}"}' [default: the run's --message].
+    #[arg(long = "payload-message", value_name = "TEXT")]
+    pub payload_message: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -328,6 +332,11 @@ pub struct RawArgs {
     /// An answer without this text counts as check_failed (the connection goes on).
     #[arg(long = "expect", value_name = "TEXT")]
     pub expect: Option<String>,
+    /// An answer containing this text says the target throttled the request (e.g.
+    /// '"error":"rate_limited"'): counted as a failed request of class `throttled` (the raw
+    /// counterpart of an HTTP 429), judged by thresholds such as throttled>1%.
+    #[arg(long = "throttled-match", value_name = "TEXT")]
+    pub throttled_match: Option<String>,
     /// Longest answer accepted; longer is a protocol error.
     #[arg(long = "max-response", default_value = "1MiB", value_name = "SIZE", value_parser = size())]
     pub max_response: u64,

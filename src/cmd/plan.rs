@@ -7,11 +7,15 @@ use std::time::Duration;
 use super::parse_completed;
 use super::run::{plan_for, run_asr, run_http, run_scenario, run_ws, setup_phase, tls_options, SetupContext, SetupDone};
 use crate::cli::{AsrArgs, Command, HttpArgs, LoadArgs, PlanArgs, RunArgs, ScenarioArgs, ThrottleArgs};
-use crate::config::{self, Drive, HttpConfig, LoadConfig, WsMode};
+use crate::config::{self, Drive, HttpConfig, LoadConfig, RawConfig, WsMode};
 use crate::error::{exit, Error, Result};
 use crate::plan::drive::Mixed;
 use crate::plan::{Drive as PlanDrive, Plan};
+use crate::proto::raw::RawTemplate;
+use crate::proto::template::{Rendered, Rng, Values};
 use crate::scenario::http::HttpScenario;
+use crate::scenario::raw::RawScenario;
+use crate::thresholds::Metric;
 
 /// The TOML of a preset for `url`; the throttle preset's knobs (`think`: from `--think`).
 fn preset_text(name: &str, url: &str, limit: Option<&str>, knobs: &ThrottleArgs, think: Option<Duration>) -> Result<String> {
@@ -21,11 +25,17 @@ fn preset_text(name: &str, url: &str, limit: Option<&str>, knobs: &ThrottleArgs,
              (e.g. --concurrent-limit 100 --rate-limit 2000/min; either may be left out)",
         ));
     }
-    let scenario = if url.starts_with("ws://") || url.starts_with("wss://") { "ws" } else { "http" };
-    let given = knobs.concurrent_limit.is_some() || knobs.rate_limit.is_some() || knobs.stage_duration.is_some();
+    let scenario = match url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("ws" | "wss") => "ws",
+        // A daemon over a Unix socket or TCP: `raw` (its --message and framing on the command line).
+        Some("unix" | "tcp" | "tls") => "raw",
+        _ => "http",
+    };
+    let given =
+        knobs.concurrent_limit.is_some() || knobs.rate_limit.is_some() || knobs.stage_duration.is_some() || knobs.payload_message.is_some();
     if name != "throttle" {
         if given {
-            return Err(Error::usage("--concurrent-limit, --rate-limit and --stage-duration go with --preset throttle"));
+            return Err(Error::usage("--concurrent-limit, --rate-limit, --stage-duration and --payload-message go with --preset throttle"));
         }
         return crate::plan::preset(name, scenario, url).map_err(|e| Error::usage(format!("--preset: {e}")));
     }
@@ -42,7 +52,13 @@ fn preset_text(name: &str, url: &str, limit: Option<&str>, knobs: &ThrottleArgs,
         .transpose()
         .map_err(|e| Error::usage(format!("--rate-limit {e}")))?
         .map(|r| (r.count, Duration::from_nanos(r.period_ns)));
-    let t = crate::plan::throttle::Throttle { concurrent: knobs.concurrent_limit, rate, stage: knobs.stage_duration, think };
+    let t = crate::plan::throttle::Throttle {
+        concurrent: knobs.concurrent_limit,
+        rate,
+        stage: knobs.stage_duration,
+        think,
+        payload_message: knobs.payload_message.clone(),
+    };
     crate::plan::throttle::throttle(&t, scenario, url).map_err(|e| Error::usage(format!("--preset throttle: {e}")))
 }
 
@@ -101,9 +117,20 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
                 Drive::CountPlan { staged: st, rate_per_s: load.drive.constant_rate() }
             }
             (crate::plan::Drive::Mixed, Some(m)) => Drive::MixedPlan { staged: st, mixed: Arc::new(m) },
-            (crate::plan::Drive::Mixed, None) => return Err(Error::usage(format!("{origin}: stages that mix drives are for http and ws"))),
+            (crate::plan::Drive::Mixed, None) => {
+                return Err(Error::usage(format!("{origin}: stages that mix drives are for http, ws and raw")))
+            }
         };
         Ok(())
+    };
+    let command = match command {
+        Command::Raw(mut r) => {
+            let mixed = levels.set_on(&mut r.load, &plan, &origin)?;
+            let mut cfg = config::raw_config(&r)?;
+            attach(&mut cfg.load, mixed, [("--shard", &r.load.out.shard), ("--process-part", &r.load.out.process_part)])?;
+            return run_raw_plan(&plan, cfg, &origin);
+        }
+        other => other,
     };
     match command.into_scenario() {
         Some(ScenarioArgs::Http(mut h)) => {
@@ -143,7 +170,7 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
             attach(&mut cfg.load, None, [("--shard", &None), ("--process-part", &None)])?;
             run_asr(cfg)
         }
-        None => Err(Error::usage(format!("{origin}: scenario must be http, ws or asr"))),
+        None => Err(Error::usage(format!("{origin}: scenario must be http, ws, asr or raw"))),
     }
 }
 
@@ -185,8 +212,11 @@ fn plan_text(a: &RunArgs) -> Result<(String, String)> {
             if a.limit.is_some() {
                 return Err(Error::usage("--limit is retired: the throttle preset takes --concurrent-limit N and --rate-limit N/PERIOD"));
             }
-            if a.throttle.concurrent_limit.is_some() || a.throttle.rate_limit.is_some() || a.throttle.stage_duration.is_some() {
-                return Err(Error::usage("--concurrent-limit, --rate-limit and --stage-duration go with --preset throttle"));
+            let t = &a.throttle;
+            if t.concurrent_limit.is_some() || t.rate_limit.is_some() || t.stage_duration.is_some() || t.payload_message.is_some() {
+                return Err(Error::usage(
+                    "--concurrent-limit, --rate-limit, --stage-duration and --payload-message go with --preset throttle",
+                ));
             }
             let text = std::fs::read_to_string(&a.plan).map_err(|e| {
                 Error::usage(format!("{}: cannot read the plan ({e}); for a preset: stampede run --preset load URL", a.plan))
@@ -293,6 +323,41 @@ fn stage_requests(plan: &Plan, base: &HttpArgs, origin: &str) -> Result<Vec<Opti
         out.push(Some(config::http_config(&hr).map_err(|e| fail(e.to_string()))?.request));
     }
     Ok(out)
+}
+
+/// A raw plan: each stage's own message framed once (`None`: the plan's); a `throttled` rule
+/// needs `--throttled-match`, which says what a throttled answer carries.
+fn run_raw_plan(plan: &Plan, cfg: RawConfig, origin: &str) -> Result<i32> {
+    let rules = plan.thresholds.iter().chain(plan.stages.iter().flat_map(|s| s.thresholds.iter())).chain(cfg.load.thresholds.iter());
+    if cfg.throttled.is_none() && rules.clone().any(|t| t.metric == Metric::Throttled) {
+        let rule = rules.filter(|t| t.metric == Metric::Throttled).map(|t| t.expr.as_str()).next().unwrap_or("throttled");
+        return Err(Error::usage(format!(
+            "{origin}: '{rule}' counts answers that say the target throttled the request: give --throttled-match TEXT \
+             (e.g. --throttled-match '\"error\":\"rate_limited\"'), or throttled_match in the plan's [options]"
+        )));
+    }
+    let own = plan.stages.iter().any(|s| s.message.is_some());
+    if own && cfg.seq.is_some() {
+        return Err(Error::usage(format!("{origin}: --seq numbers the plan's message; stages with their own message do not take it")));
+    }
+    let mut messages = Vec::with_capacity(plan.stages.len());
+    for s in &plan.stages {
+        let Some(m) = &s.message else {
+            messages.push(None);
+            continue;
+        };
+        let fail = |e: String| Error::usage(format!("{origin}: stage {}: message: {e}", s.name));
+        let t = RawTemplate::new(m.as_bytes(), &cfg.framing).map_err(fail)?;
+        let mut out = Vec::new();
+        t.encode(&Values::default(), &mut Rng::new(0), &mut Rendered::default(), &mut out);
+        messages.push(Some(out));
+    }
+    let what = match own {
+        true => format!("{} B messages (and the stages' own) to {}", cfg.message.len(), cfg.target.url),
+        false => format!("{} B messages to {}", cfg.message.len(), cfg.target.url),
+    };
+    let (pf, load) = (plan_for(&cfg.target, &cfg.load), cfg.load.clone());
+    run_scenario(Arc::new(RawScenario::raw_staged(cfg, &messages)), &load, pf, &what, "", None)
 }
 
 /// A mix: each named request of the plan is its own scenario, over its share of the connections.

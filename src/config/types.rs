@@ -304,6 +304,8 @@ pub struct RawConfig {
     pub framing: crate::proto::raw::Framing,
     pub max_response: usize,
     pub expect: Option<Vec<u8>>,
+    /// `--throttled-match`: an answer containing this is a request the target throttled.
+    pub throttled: Option<Vec<u8>>,
     /// `--seq`: each request carries its own number.
     pub seq: Option<SeqConfig>,
     pub load: LoadConfig,

@@ -49,6 +49,24 @@ impl StageRequest {
     }
 }
 
+/// Checks a raw stage's own `message`: a template (`proto::template`) that renders the same
+/// every time (literals and `{payload:N}`), so that it is framed once into the shared buffer.
+pub fn check_message(message: &str) -> Result<(), String> {
+    if message.is_empty() {
+        return Err("is empty".into());
+    }
+    let t = crate::proto::template::Template::parse(message.as_bytes(), &[]).map_err(|e| e.to_string())?;
+    if !t.is_fixed() {
+        return Err("a stage's message is rendered once: it may hold {payload:N} but no per-request placeholder \
+                    ({seq}, {conn}, {rand:A:B}, {uuid})"
+            .into());
+    }
+    if t.max_len() as u64 > MAX_PAYLOAD {
+        return Err(format!("at most {MAX_PAYLOAD} bytes"));
+    }
+    Ok(())
+}
+
 /// The length of `body` with its `{payload:N}` expanded (checks every one).
 fn payload_len(body: &str) -> Result<u64, String> {
     let mut len = 0u64;

@@ -16,6 +16,13 @@
 //! burst (payloads) has no throttling threshold: a sliding-window limiter still holds the
 //! burst's requests for one window; it is there for the target's memory (`--monitor-pid`,
 //! e.g. `thresholds = ["target_rss<200MiB"]`).
+//!
+//! Over `raw` (a daemon on a Unix socket or TCP) throttling is an answer that carries a text
+//! (`--throttled-match`), counted as failed requests of class `throttled`: the phases judge
+//! `throttled<1%` / `throttled>1%` instead of `status_429`, and since those failures are errors,
+//! the plan-wide `errors<1%` becomes a per-phase rule of the phases that expect no throttling.
+//! The payload phase sends `payload_message` (`--payload-message`), e.g.
+//! `{"op":"ping","data":"{payload:1M}"}`, else the run's message.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -33,6 +40,8 @@ pub struct Throttle {
     pub stage: Option<Duration>,
     /// The least pause after each answer in closed loop (default 75 ms).
     pub think: Option<Duration>,
+    /// raw: the payload phase's own message (a template with `{payload:N}`).
+    pub payload_message: Option<String>,
 }
 
 /// The use case's limits, when neither is given.
@@ -56,7 +65,17 @@ pub fn throttle(t: &Throttle, scenario: &str, url: &str) -> Result<String, Strin
     let dur = |secs: u64| t.stage.unwrap_or(Duration::from_secs(secs));
     let share = |pct: u64, c: u64| (c * pct).div_ceil(100).max(1);
     let baseline = concurrent.map_or(10, |c| share(10, c));
-    let mut out = format!("scenario = \"{scenario}\"\nurl = \"{url}\"\nthresholds = [\"errors<1%\"]\n\n[options]\n");
+    let raw = scenario == "raw";
+    if t.payload_message.is_some() && !raw {
+        return Err("a payload message is for raw targets (unix:///PATH, tcp://HOST:PORT); http sends 1 MB bodies".into());
+    }
+    // What says "throttled": a 429, or (raw) an answer matched by --throttled-match.
+    let (calm, over) = match raw {
+        true => ("throttled<1%\", \"errors<1%", "throttled>1%"),
+        false => ("status_429<1%", "status_429>1%"),
+    };
+    let plan_rules = if raw { "[]" } else { "[\"errors<1%\"]" };
+    let mut out = format!("scenario = \"{scenario}\"\nurl = \"{url}\"\nthresholds = {plan_rules}\n\n[options]\n");
     if scenario == "http" {
         // 429 is the limiter's answer, which this plan provokes: expected, not a failed request.
         out.push_str("ok-status = \"200-299,429\"\n");
@@ -73,13 +92,13 @@ pub fn throttle(t: &Throttle, scenario: &str, url: &str) -> Result<String, Strin
             None => out.push('\n'),
         }
     };
-    closed(&mut out, "baseline", baseline, baseline, dur(30), Some("status_429<1%"), &format!("# {none}\n"));
+    closed(&mut out, "baseline", baseline, baseline, dur(30), Some(calm), &format!("# {none}\n"));
     if let Some(c) = concurrent {
-        closed(&mut out, "moderate", share(50, c), share(50, c), dur(30), Some("status_429<1%"), "");
-        closed(&mut out, "warning", share(80, c), share(80, c), dur(30), Some("status_429<1%"), "");
-        closed(&mut out, "at-limit", c, c, dur(30), Some("status_429<1%"), "");
+        closed(&mut out, "moderate", share(50, c), share(50, c), dur(30), Some(calm), "");
+        closed(&mut out, "warning", share(80, c), share(80, c), dur(30), Some(calm), "");
+        closed(&mut out, "at-limit", c, c, dur(30), Some(calm), "");
         let note = "# 50 % over the concurrency limit: throttling expected\n";
-        closed(&mut out, "over-limit", share(150, c), 0, dur(30), Some("status_429>1%"), note);
+        closed(&mut out, "over-limit", share(150, c), 0, dur(30), Some(over), note);
     }
     if let Some(r) = per_s {
         let pool = concurrent.map_or(String::new(), |c| format!("connections = {c}\n"));
@@ -91,7 +110,7 @@ pub fn throttle(t: &Throttle, scenario: &str, url: &str) -> Result<String, Strin
         );
         let _ = write!(
             out,
-            "[[stage]]\nname = \"burst\"\nduration = \"{}\"\nrate = {}\n{pool}# 50 % over the rate limit: throttling expected\nthresholds = [\"status_429>1%\"]\n\n",
+            "[[stage]]\nname = \"burst\"\nduration = \"{}\"\nrate = {}\n{pool}# 50 % over the rate limit: throttling expected\nthresholds = [\"{over}\"]\n\n",
             secs(dur(60)),
             num(round3(1.5 * r))
         );
@@ -99,10 +118,36 @@ pub fn throttle(t: &Throttle, scenario: &str, url: &str) -> Result<String, Strin
     let payload = "method = \"POST\"\nheaders = [\"Content-Type: application/octet-stream\"]\nbody = \"{payload:1MB}\"\n\
                    # 1 MB bodies for the target's memory: add thresholds = [\"target_rss<200MiB\"] with --monitor-pid PID\n";
     // A stage's own request is http's; a ws plan's messages are sized by [options] size = "...".
-    let payload = if scenario == "http" { payload } else { "# 1 MB messages for the target's memory: give size = \"1MB\" in [options]\n" };
+    let own;
+    let payload = match (scenario, &t.payload_message) {
+        ("http", _) => payload,
+        ("raw", Some(m)) => {
+            own = format!("message = {}\n# large messages for the target's memory (--monitor-pid PID, target_rss)\n", quoted(m));
+            &own
+        }
+        ("raw", None) => "# large messages for the target's memory: give this stage message = '{\"op\":\"ping\",\"data\":\"{payload:1M}\"}' (--payload-message)\n",
+        _ => "# 1 MB messages for the target's memory: give size = \"1MB\" in [options]\n",
+    };
     closed(&mut out, "payload", baseline, baseline, dur(30), None, payload);
-    closed(&mut out, "recovery", baseline, baseline, dur(20), Some("status_429<1%"), "");
+    closed(&mut out, "recovery", baseline, baseline, dur(20), Some(calm), "");
     Ok(out)
+}
+
+/// `s` as a TOML basic string.
+fn quoted(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn round3(x: f64) -> f64 {
@@ -172,5 +217,34 @@ mod tests {
         assert_eq!((stage(&p, "rate-limit").to, stage(&p, "burst").to, stage(&p, "burst").pool), (30.0, 45.0, None));
         assert_eq!(stage(&p, "baseline").think, Some(Duration::from_millis(666)), "10 connections at half of 30/s");
         assert!(throttle(&Throttle { concurrent: Some(0), ..Default::default() }, "http", "x").is_err());
+    }
+
+    #[test]
+    fn over_raw_the_phases_judge_throttled_answers_and_the_payload_phase_sends_its_message() {
+        let t = Throttle {
+            concurrent: Some(20),
+            rate: Some((600, Duration::from_secs(60))),
+            payload_message: Some("{\"op\":\"ping\",\"data\":\"{payload:1M}\"}".into()),
+            ..Default::default()
+        };
+        let text = throttle(&t, "raw", "unix:///tmp/d.sock").unwrap();
+        let p = crate::plan::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(p.scenario, "raw");
+        assert!(p.thresholds.is_empty(), "throttled answers are errors: errors<1% is judged per calm phase");
+        let expects = |name: &str| stage(&p, name).thresholds.iter().map(|t| t.expr.clone()).collect::<Vec<_>>();
+        for calm in ["baseline", "moderate", "warning", "at-limit", "recovery"] {
+            assert_eq!(expects(calm), ["throttled<1%", "errors<1%"], "{calm}");
+        }
+        assert_eq!((expects("over-limit"), expects("burst")), (vec!["throttled>1%".to_string()], vec!["throttled>1%".to_string()]));
+        assert!(expects("rate-limit").is_empty() && expects("payload").is_empty());
+        assert_eq!(stage(&p, "payload").message.as_deref(), Some("{\"op\":\"ping\",\"data\":\"{payload:1M}\"}"));
+        assert!(p.stages.iter().filter(|s| s.name != "payload").all(|s| s.message.is_none() && s.request.is_none()));
+        // Without a payload message the phase sends the run's message, and says how to give one.
+        let text = throttle(&Throttle { payload_message: None, ..t.clone() }, "raw", "tcp://127.0.0.1:9").unwrap();
+        assert!(text.contains("--payload-message"), "{text}");
+        assert!(crate::plan::parse(&text).unwrap().stages.iter().all(|s| s.message.is_none()));
+        assert!(throttle(&t, "http", "http://h/").unwrap_err().contains("raw"));
+        assert_eq!(quoted("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000A\"");
+        crate::invariants::plan(&text);
     }
 }

@@ -90,6 +90,7 @@ struct ConnState<P> {
     reply: Vec<u8>,
     /// The batch in flight was claimed in open loop (intended times from the schedule).
     open: bool,
+    stage: usize, // the plan stage the batch was claimed in: its request (a stage's own)
 }
 
 /// What claiming a batch gave (`Again`: the open stage ended with nothing more due in it).
@@ -116,6 +117,7 @@ impl<W: Wire> Exchange<W> {
             out: Handle::default(),
             reply: Vec::new(),
             open: false,
+            stage: 0,
         };
         self.wire.attach(&mut st.parser, ctx.global_conn(slot));
         if !ctx.ramp(slot, load.connect_rate).await {
@@ -205,6 +207,7 @@ impl<W: Wire> Exchange<W> {
         let depth = self.wire.load().pipeline as u64;
         let mode = ctx.enter(clock::now_ns());
         st.open = matches!(mode, Mode::Open { .. });
+        st.stage = ctx.stage();
         let Mode::Open { until } = mode else {
             let k = ctx.claim(depth);
             st.intended.resize(k as usize, 0);
@@ -398,7 +401,7 @@ impl<W: Wire> Exchange<W> {
                 }
             }
         } else {
-            let range = self.wire.stage_batch(k, ctx.stage());
+            let range = self.wire.stage_batch(k, st.stage); // (an open batch may wake past its stage)
             let len = range.len();
             let res = if len > TIMED_WRITE_ABOVE {
                 // A large batch can fill the socket buffers of a peer that stopped reading: the

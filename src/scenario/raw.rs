@@ -5,6 +5,11 @@
 //! for `{seq}`, and `{conn}`, `{rand:A:B}`, `{uuid}`, `{payload:N}`), encoded into the
 //! connection's buffer, and an `--expect` with `{seq}` wants each answer to carry its request's
 //! number.
+//!
+//! A plan's stages may send their own message (`message = "..."` in a `[[stage]]`): each is
+//! framed once into the run's one shared buffer (`pipeline` copies), like the run's message.
+//! `--throttled-match TEXT`: an answer containing TEXT is a request the target throttled
+//! (class `throttled`, checked before `--expect`).
 
 use std::ops::Range;
 
@@ -36,18 +41,38 @@ pub struct RawConn {
 
 pub struct RawWire {
     cfg: RawConfig,
-    /// `pipeline` copies of the framed message, back to back.
+    /// `pipeline` copies of the framed message, back to back (then each stage's own message,
+    /// `pipeline` copies each, for a plan whose stages send their own).
     batch: Shared,
     message_len: usize,
+    /// Per plan stage: where its own message starts in `batch`, and its length.
+    stages: Vec<Option<(usize, usize)>>,
 }
 
 pub type RawScenario = Exchange<RawWire>;
 
 impl RawScenario {
     pub fn raw(cfg: RawConfig) -> RawScenario {
-        let batch = cfg.message.repeat(cfg.load.pipeline.max(1) as usize);
+        Self::raw_staged(cfg, &[])
+    }
+
+    /// A plan whose stages may send their own message (framed, `None`: the run's): every
+    /// message is in the one shared buffer.
+    pub fn raw_staged(cfg: RawConfig, stage_messages: &[Option<Vec<u8>>]) -> RawScenario {
+        let depth = cfg.load.pipeline.max(1) as usize;
+        let mut batch = cfg.message.repeat(depth);
+        let mut stages = Vec::with_capacity(stage_messages.len());
+        for m in stage_messages {
+            stages.push(m.as_ref().map(|m| {
+                let start = batch.len();
+                for _ in 0..depth {
+                    batch.extend_from_slice(m);
+                }
+                (start, m.len())
+            }));
+        }
         let message_len = cfg.message.len();
-        Exchange::new(RawWire { batch: crate::net::shared(batch), message_len, cfg })
+        Exchange::new(RawWire { batch: crate::net::shared(batch), message_len, stages, cfg })
     }
 }
 
@@ -92,6 +117,13 @@ impl Wire for RawWire {
         0..k * self.message_len
     }
 
+    fn stage_batch(&self, k: usize, stage: usize) -> Range<usize> {
+        match self.stages.get(stage).copied().flatten() {
+            Some((start, len)) => start..start + k * len,
+            None => self.batch(k),
+        }
+    }
+
     fn per_request(&self) -> bool {
         self.cfg.seq.is_some()
     }
@@ -127,6 +159,9 @@ impl Wire for RawWire {
         };
         let number = p.next;
         p.next = p.next.wrapping_add(p.stride);
+        if self.cfg.throttled.as_deref().is_some_and(|t| contains(&input[..n], t)) {
+            return Ok(Fed::Failed { consumed: n, class: ErrorClass::Throttled });
+        }
         let want = match (self.cfg.seq.as_ref().and_then(|s| s.expect.as_ref()), &self.cfg.expect) {
             (Some(template), _) => {
                 p.want.clear();

@@ -105,10 +105,13 @@ pub enum ErrorClass {
     /// An HTTP answer whose status is not a success (outside 200–399, or `--ok-status`):
     /// counted per code (`status 503: 400`).
     Status(u16),
+    /// An answer that says the target throttled the request (`raw --throttled-match TEXT`): a
+    /// failed request, the raw counterpart of an HTTP 429; judged by `throttled>1%`.
+    Throttled,
 }
 
 impl ErrorClass {
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
     /// One of each class (the protocol class with a placeholder reason: only its slot counts).
     pub const ALL: [ErrorClass; Self::COUNT] = [
         ErrorClass::Refused,
@@ -126,6 +129,7 @@ impl ErrorClass {
         ErrorClass::Tls,
         ErrorClass::Unsolicited,
         ErrorClass::Status(0),
+        ErrorClass::Throttled,
     ];
 
     pub fn name(self) -> &'static str {
@@ -145,6 +149,7 @@ impl ErrorClass {
             ErrorClass::Tls => "tls",
             ErrorClass::Unsolicited => "unsolicited",
             ErrorClass::Status(_) => "status",
+            ErrorClass::Throttled => "throttled",
         }
     }
 
@@ -168,7 +173,8 @@ impl ErrorClass {
             | ErrorClass::ClosedEarly
             | ErrorClass::Other
             | ErrorClass::Check
-            | ErrorClass::Status(_) => return None,
+            | ErrorClass::Status(_)
+            | ErrorClass::Throttled => return None,
         })
     }
 
@@ -215,6 +221,7 @@ impl ErrorClass {
             ErrorClass::Tls => 12,
             ErrorClass::Unsolicited => 13,
             ErrorClass::Status(_) => 14,
+            ErrorClass::Throttled => 15,
         }
     }
 }

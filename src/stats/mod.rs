@@ -626,7 +626,7 @@ impl Shard {
     /// status share. (From the counters, not the status slots: answers without a status, as
     /// WebSocket messages, are not in a result's `status`.)
     pub fn answers(&self) -> u64 {
-        self.responses + self.errors_of(ErrorClass::Status(0)) + self.errors_of(ErrorClass::Check)
+        self.responses + self.errors_of(ErrorClass::Status(0)) + self.errors_of(ErrorClass::Check) + self.errors_of(ErrorClass::Throttled)
     }
 
     /// (status, count) for every HTTP status seen (answers without a status are left out).

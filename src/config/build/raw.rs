@@ -45,6 +45,10 @@ pub fn raw_config(a: &RawArgs) -> Result<RawConfig> {
         return Err(Error::usage("--max-response must be between 1 B and 64 MiB"));
     }
     let expect = a.expect.as_ref().map(|e| e.as_bytes().to_vec());
+    let throttled = match a.throttled_match.as_deref() {
+        Some("") => return Err(Error::usage("--throttled-match is empty: give the text a throttled answer carries")),
+        m => m.map(|m| m.as_bytes().to_vec()),
+    };
     let seq = if let Some(unframed) = unframed {
         let template = RawTemplate::new(&unframed, &framing).map_err(|e| Error::usage(format!("--seq: {e}")))?;
         if !template.template().uses(Kind::Seq) {
@@ -72,7 +76,7 @@ pub fn raw_config(a: &RawArgs) -> Result<RawConfig> {
     } else {
         None
     };
-    Ok(RawConfig { target, message, framing, max_response, expect, seq, load })
+    Ok(RawConfig { target, message, framing, max_response, expect, throttled, seq, load })
 }
 
 /// `tcp://HOST:PORT`, `tls://HOST:PORT` or `unix:///PATH` (which sets `load.unix`).
