@@ -231,10 +231,10 @@ fn a_mixed_raw_plan_sends_each_stage_s_own_message_counted_exactly_on_both_sides
     let v = r.json.unwrap();
     let (closed, open, plain) = (stage(&v, "closed"), stage(&v, "open"), stage(&v, "plain"));
     // Every message the daemon answered is a request some stage counted, exactly; per stage,
-    // within the requests at a boundary: a request counts in the stage of its intended time,
-    // and the next stage's records start when the worker switches (up to a supervisor tick
-    // after the boundary), so an open-loop request due in that tick counts in the stage
-    // before while it carries its own stage's message.
+    // within the requests at a boundary: a request counts in the stage of its intended time
+    // (a closed-loop one: its send), while its message is the stage's it was claimed in, so a
+    // closed-loop batch claimed just before the boundary and written after it carries the
+    // earlier stage's message into the later stage's count.
     assert_eq!(d.ops("a") + d.ops("b"), n(closed, "sent") + n(open, "sent"), "{v}");
     assert!(d.ops("a").abs_diff(n(closed, "sent")) <= 3 && d.ops("b").abs_diff(n(open, "sent")) <= 3, "{v}");
     for s in [closed, open] {

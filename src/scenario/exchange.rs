@@ -227,6 +227,10 @@ impl<W: Wire> Exchange<W> {
             return Claimed::RunOver;
         }
         st.intended.push(first);
+        // The batch's request (a stage's own) is its first send's stage's, switched to now if
+        // the supervisor has not yet.
+        ctx.catch_up(first);
+        st.stage = ctx.stage();
         // Due now and before `until` (t <= now < until): never a request of a later stage.
         while (st.intended.len() as u64) < depth && now < until {
             match ctx.claim_due(now) {

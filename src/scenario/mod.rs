@@ -255,12 +255,24 @@ impl WorkerCtx {
     /// Closes the shard of every stage that ended by `now`: what follows records into the next
     /// stage's. Called by the worker's supervisor each tick, and by a connection of a mixed plan
     /// before it claims (so that sends at a boundary count in their own stage, exactly).
-    /// The next stage starts at `now` (not at the boundary itself, up to a supervisor tick
-    /// earlier): every request recorded so far was intended before `now`, so a request intended
-    /// before it is the ended stage's, whenever it is sent or answered (see `stages.rs`).
+    /// Ends every stage whose end is at or before `now`; each next one starts exactly at its
+    /// boundary. Called by the worker's supervisor each tick, by a connection of a mixed plan
+    /// as it claims, and before anything is recorded for a request intended at `now`
+    /// ([`WorkerCtx::catch_up`]): so nothing intended at or after a boundary is ever recorded
+    /// before the switch, and a request belongs to the stage of its intended send exactly, not
+    /// within a supervisor tick (see `stages.rs`).
     pub fn advance_stage(&self, now: u64) {
         while self.stages_ended() + 1 < self.stage_ends.len() && now >= self.stage_ends[self.stages_ended()] {
-            self.next_stage(now, self.by_send);
+            self.next_stage(self.stage_ends[self.stages_ended()], self.by_send);
+        }
+    }
+
+    /// [`WorkerCtx::advance_stage`] for a request intended at `t`, at the cost of one length
+    /// test outside plans.
+    #[inline]
+    pub fn catch_up(&self, t: u64) {
+        if self.stage_ends.len() > 1 {
+            self.advance_stage(t);
         }
     }
 

@@ -13,6 +13,7 @@ impl WorkerCtx {
     /// The shard of the stage a request intended at `intended_ns` belongs to.
     #[inline]
     pub fn shard_at(&self, intended_ns: u64) -> RefMut<'_, Shard> {
+        self.catch_up(intended_ns);
         if intended_ns >= self.stage_start.get() {
             return self.shard.borrow_mut();
         }
@@ -30,6 +31,9 @@ impl WorkerCtx {
 
     /// A batch of requests intended at `intended` (ascending) was written, `bytes` in all.
     pub fn on_sent_at(&self, intended: &[u64], bytes: u64) {
+        if let Some(last) = intended.last() {
+            self.catch_up(*last);
+        }
         let k = intended.len() as u64;
         match intended.first() {
             Some(first) if *first < self.stage_start.get() => {
@@ -44,6 +48,9 @@ impl WorkerCtx {
 
     /// The requests intended at `intended` failed with `class`.
     pub fn failed_at(&self, class: ErrorClass, intended: &[u64]) {
+        if let Some(last) = intended.last() {
+            self.catch_up(*last);
+        }
         match intended.first() {
             Some(first) if *first < self.stage_start.get() => {
                 for t in intended {
@@ -56,8 +63,8 @@ impl WorkerCtx {
     }
 
     /// Ends the current stage; the next one starts at clock time `start_ns`, which must not be
-    /// earlier than any intended time recorded so far (the supervisor passes its `now`: a
-    /// send's time is read before it is recorded, on this same thread). `by_send`: the
+    /// earlier than any intended time recorded so far ([`WorkerCtx::advance_stage`] passes the
+    /// boundary, and every record by intended time catches up to it first). `by_send`: the
     /// scenario records through [`WorkerCtx::shard_at`] (the ended stage keeps its requests in
     /// flight and their answers); else the next stage carries them on (see
     /// [`Shard::split_stage`]).
