@@ -197,6 +197,8 @@ pub struct PlanRequest {
     pub body_file: Option<String>,
     /// `ok_status` of this request (`--ok-status`), else the plan's.
     pub ok_status: Option<String>,
+    /// This request's own checks (a kind given replaces the plan's).
+    pub checks: request::Checks,
 }
 
 /// A plan as the engine runs it.
@@ -283,6 +285,10 @@ struct RawPlan {
     abort_grace: Option<Spanned<String>>,
     /// Statuses that count as success (`200-299,429`): `--ok-status` of the run.
     ok_status: Option<Spanned<String>>,
+    /// The checks of every request (`--expect-*`): see `plan::request::Checks`.
+    expect_status: Option<String>,
+    expect_body: Option<request::Texts>,
+    expect_header: Option<request::Texts>,
 }
 
 #[derive(Deserialize)]
@@ -299,6 +305,10 @@ struct RawRequest {
     body_file: Option<String>,
     /// Statuses that count as success for this request (else the plan's).
     ok_status: Option<String>,
+    /// This request's checks (each kind given replaces the plan's).
+    expect_status: Option<String>,
+    expect_body: Option<request::Texts>,
+    expect_header: Option<request::Texts>,
 }
 
 #[derive(Deserialize)]
@@ -427,6 +437,7 @@ fn parse_options(text: &str, raw: &RawPlan) -> Result<Vec<(String, Vec<String>)>
         }
         options.push(("ok-status".to_string(), vec![ok.get_ref().clone()]));
     }
+    options.extend(request::Checks::new(raw.expect_status.clone(), raw.expect_body.clone(), raw.expect_header.clone()).flags());
     Ok(options)
 }
 
@@ -572,6 +583,7 @@ fn parse_requests(text: &str, raw: &RawPlan, scenario: &str) -> Result<Vec<PlanR
             body: r.body.clone(),
             body_file: r.body_file.clone(),
             ok_status: r.ok_status.clone(),
+            checks: request::Checks::new(r.expect_status.clone(), r.expect_body.clone(), r.expect_header.clone()),
         });
     }
     Ok(out)

@@ -396,3 +396,46 @@ fn ok_status_in_a_plan_and_per_named_request() {
     }
     srv.stop();
 }
+
+#[test]
+fn checks_in_a_plan_and_per_named_request() {
+    let srv = common::embedded(None, None);
+    // The plan's checks apply to every request; a request's own replace them, kind by kind.
+    let plan = write_plan(
+        "checks",
+        &format!(
+            "scenario = \"http\"\nurl = \"{}\"\nexpect_status = \"200\"\nexpect_header = [\"Content-Length\"]\n\
+             thresholds = [\"good.checks>99%\", \"echo.checks>99%\", \"bad.checks>99%\"]\n[options]\nconnections = 8\nthreads = 1\n\
+             [[stage]]\nduration = \"1s\"\nrate = 90\n\
+             [[request]]\nname = \"good\"\npath = \"/bytes/16\"\nexpect_header = \"Content-Length: 16\"\n\
+             [[request]]\nname = \"echo\"\nmethod = \"POST\"\npath = \"/echo\"\nbody = \"id={{seq}}\"\nexpect_body = [\"id=\", \"=\"]\n\
+             [[request]]\nname = \"bad\"\npath = \"/bytes/16\"\nexpect_body = \"nope\"\n",
+            url(srv.local_addr(), "/")
+        ),
+    );
+    let check = common::stampede_raw(&["run", plan.to_str().unwrap(), "--check"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert!(check.stdout.contains("check --expect-header Content-Length: 16"), "{}", check.stdout);
+    assert!(check.stdout.contains("--expect-status 200 --expect-header Content-Length"), "{}", check.stdout);
+    let r = common::stampede(&["run", plan.to_str().unwrap()]);
+    // bad's body never has "nope": its checks fail, it alone breaks its threshold.
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("PASS  good.checks>99%") && r.stdout.contains("PASS  echo.checks>99%"), "{}", r.stdout);
+    assert!(r.stdout.contains("FAIL  bad.checks>99%"), "{}", r.stdout);
+    let v = r.json.unwrap();
+    for name in ["good", "echo", "bad"] {
+        let n = &v["by_name"][name];
+        assert!(n["sent"].as_u64().unwrap() > 0, "{name}: {n}");
+        assert_eq!(n["result"]["checks"]["checked"], n["sent"], "{name}: {n}");
+    }
+    let bad = &v["by_name"]["bad"]["result"]["checks"];
+    assert_eq!(bad["passed"], 0, "{bad}");
+    let failed = bad["failed"].as_object().unwrap();
+    assert!(failed.keys().any(|k| k.contains("nope")), "the failed check is named: {bad}");
+    assert_eq!(v["by_name"]["good"]["result"]["checks"]["passed"], v["by_name"]["good"]["sent"]);
+    // Each request's checks: `good` has the plan's status check and its own header check.
+    assert_eq!(v["by_name"]["echo"]["result"]["checks"]["passed"], v["by_name"]["echo"]["sent"]);
+    common::assert_accounted(&v);
+    let _ = std::fs::remove_file(plan);
+    srv.stop();
+}

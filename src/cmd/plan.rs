@@ -182,6 +182,9 @@ fn describe(plan: &Plan, origin: &str, argv: &[String]) -> String {
     }
     for r in &plan.requests {
         out.push_str(&format!("  request {} (weight {}) {} {}\n", r.name, r.weight, r.method, r.url));
+        for (flag, v) in r.checks.flags() {
+            out.push_str(&format!("    check --{flag} {}\n", v.join(" ")));
+        }
     }
     for s in &plan.stages {
         out.push_str(&format!("  stage {} {:?}: {}\n", s.name, s.duration, s.describe(plan.drive)));
@@ -378,6 +381,16 @@ fn run_mix(plan: &Plan, cfg: HttpConfig, base: &HttpArgs, origin: &str, setup: &
         hr.request.headers.extend(r.headers.iter().cloned());
         if r.ok_status.is_some() {
             hr.request.ok_status.clone_from(&r.ok_status);
+        }
+        // The request's own checks, kind by kind, replace the plan's.
+        if r.checks.status.is_some() {
+            hr.request.expect_status.clone_from(&r.checks.status);
+        }
+        if !r.checks.body.is_empty() {
+            hr.request.expect_body.clone_from(&r.checks.body);
+        }
+        if !r.checks.header.is_empty() {
+            hr.request.expect_header.clone_from(&r.checks.header);
         }
         if r.body.is_some() || r.body_file.is_some() {
             if hr.request.body.is_some() || hr.request.body_file.is_some() {

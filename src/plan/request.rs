@@ -3,6 +3,49 @@
 //! expansion; the scenario encodes each stage's request once into the run's shared buffer, so
 //! a 1 MB body is one buffer that every send of every connection slices, never a copy.
 
+/// The checks of a plan or of one named request (`expect_status`, `expect_body`,
+/// `expect_header`: the `--expect-*` flags); a request's own replace the plan's, kind by kind.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Checks {
+    pub status: Option<String>,
+    pub body: Vec<String>,
+    pub header: Vec<String>,
+}
+
+impl Checks {
+    pub fn new(status: Option<String>, body: Option<Texts>, header: Option<Texts>) -> Checks {
+        Checks { status, body: body.map_or_else(Vec::new, Texts::list), header: header.map_or_else(Vec::new, Texts::list) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self == &Checks::default()
+    }
+
+    /// As `--expect-*` flags with their values.
+    pub fn flags(&self) -> Vec<(String, Vec<String>)> {
+        let status = self.status.iter().map(|s| ("expect-status".to_string(), vec![s.clone()]));
+        let body = self.body.iter().map(|b| ("expect-body".to_string(), vec![b.clone()]));
+        status.chain(body).chain(self.header.iter().map(|h| ("expect-header".to_string(), vec![h.clone()]))).collect()
+    }
+}
+
+/// A text or a list of texts (`expect_body = "ok"` or `["a", "b"]`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Texts {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Texts {
+    fn list(self) -> Vec<String> {
+        match self {
+            Texts::One(s) => vec![s],
+            Texts::Many(v) => v,
+        }
+    }
+}
+
 /// What a stage changes of the plan's request (unset: the plan's own).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StageRequest {
