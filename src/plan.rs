@@ -100,6 +100,9 @@ pub struct Stage {
     pub request: Option<request::StageRequest>,
     /// The stage's own message (raw): a template rendered once; `None` sends the plan's.
     pub message: Option<String>,
+    /// The statuses that are a success for this stage's requests (http; checked where the run
+    /// is built, `config::OkStatus`): `None` keeps the run's.
+    pub ok_status: Option<String>,
 }
 
 impl Stage {
@@ -330,6 +333,8 @@ struct RawStage {
     body_file: Option<String>,
     /// The stage's own message (raw): see `plan::request::check_message`.
     message: Option<Spanned<String>>,
+    /// The statuses that are a success in this stage (http), e.g. "200-299,429".
+    ok_status: Option<Spanned<String>>,
     #[serde(default)]
     thresholds: Vec<Spanned<String>>,
 }
@@ -532,7 +537,11 @@ fn parse_stages(text: &str, raw: &RawPlan, scenario: &str) -> Result<(Option<Dri
             }
             None => None,
         };
-        stages.push(Stage { name, duration, from, to, shape, thresholds, drive: d, pool, think, request, message });
+        if let Some(o) = s.ok_status.as_ref().filter(|_| scenario != "http") {
+            return Err(at(o.span(), &field("ok_status"), "a stage's own ok_status is for scenario = \"http\"".into()));
+        }
+        let ok_status = s.ok_status.as_ref().map(|o| o.get_ref().clone());
+        stages.push(Stage { name, duration, from, to, shape, thresholds, drive: d, pool, think, request, message, ok_status });
     }
     Ok((drive, stages))
 }

@@ -439,3 +439,34 @@ fn checks_in_a_plan_and_per_named_request() {
     let _ = std::fs::remove_file(plan);
     srv.stop();
 }
+
+#[test]
+fn a_stage_judges_statuses_by_its_own_ok_status() {
+    // The same 503 answers: failed in the first stage (the default 200-399), expected in the
+    // second (its own ok_status); each stage's thresholds say so, and the run's exit with them.
+    let srv = common::embedded(None, None);
+    let plan = write_plan(
+        "stage-ok-status",
+        &format!(
+            "scenario = \"http\"\nurl = \"{}\"\n[options]\nconnections = 4\nthreads = 1\n\
+             [[stage]]\nname = \"strict\"\nduration = \"1s\"\nrate = 50\nthresholds = [\"errors>90%\"]\n\
+             [[stage]]\nname = \"lenient\"\nduration = \"1s\"\nrate = 50\nok_status = \"200-299,503\"\nthresholds = [\"errors<1%\"]\n",
+            url(srv.local_addr(), "/status/503")
+        ),
+    );
+    let r = common::stampede(&["run", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    let (strict, lenient) = (stage(&v, "strict"), stage(&v, "lenient"));
+    assert!(u(strict, &["ok"]) == 0 && u(strict, &["errors"]) > 0, "{strict}");
+    assert!(u(lenient, &["ok"]) > 0 && u(lenient, &["errors"]) == 0, "{lenient}");
+    // A stage's ok_status is for http, and must parse.
+    let bad = write_plan("stage-ok-status-bad", &std::fs::read_to_string(&plan).unwrap().replace("200-299,503", "2xx"));
+    let r = common::stampede(&["run", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("stage lenient: ok_status"), "{}", r.stderr);
+    for p in [plan, bad] {
+        let _ = std::fs::remove_file(p);
+    }
+    srv.stop();
+}

@@ -139,11 +139,12 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
             let mut cfg = config::http_config_captured(&h, std::sync::Arc::clone(&setup.captures))?;
             cfg.load.setup = setup.steps.clone();
             attach(&mut cfg.load, mixed, [("--shard", &h.load.out.shard), ("--process-part", &h.load.out.process_part)])?;
-            if plan.stages.iter().any(|s| s.request.is_some()) {
+            if plan.stages.iter().any(|s| s.request.is_some() || s.ok_status.is_some()) {
                 let requests = stage_requests(&plan, &h, &origin)?;
+                let expects = stage_expects(&plan, &cfg.expect, &origin)?;
                 let (pf, load) = (plan_for(&cfg.target, &cfg.load), cfg.load.clone());
                 let what = format!("{} {} (and the stages' own requests)", cfg.method, cfg.target.url);
-                return run_scenario(Arc::new(HttpScenario::http_staged(cfg, &requests)), &load, pf, &what, "", None);
+                return run_scenario(Arc::new(HttpScenario::http_staged(cfg, &requests, expects)), &load, pf, &what, "", None);
             }
             if plan.requests.is_empty() {
                 return run_http(cfg, "");
@@ -297,6 +298,16 @@ fn parse_scenario(argv: &[String], plan: &Plan, origin: &str) -> Result<Command>
     parse_completed(argv, &context, &[("duration", "-d/--duration"), level], |flag| {
         format!("{origin}: the plan's stages set {flag}; remove it from the flags")
     })
+}
+
+/// Each stage's own expected statuses (`ok_status`), with the run's checks; `None`: the run's.
+fn stage_expects(plan: &Plan, run: &config::Expect, origin: &str) -> Result<Vec<Option<config::Expect>>> {
+    let one = |s: &crate::plan::Stage, spec: &str| {
+        let fail = |e: String| Error::usage(format!("{origin}: stage {}: ok_status: {e}", s.name));
+        let ok = config::OkStatus::parse(spec).map_err(fail)?;
+        config::Expect::new(ok, run.checks.clone()).map_err(fail)
+    };
+    plan.stages.iter().map(|s| s.ok_status.as_deref().map(|spec| one(s, spec)).transpose()).collect()
 }
 
 /// Each stage's own request, encoded with the plan's flags (`None`: the plan's request); a

@@ -482,7 +482,7 @@ impl<W: Wire> Exchange<W> {
                 ReadOutcome::TimedOut => return Err(timed_out(ctx, deadline, &st.intended[done..], *served)),
                 ReadOutcome::Eof => {
                     if let Some(status) = self.wire.eof(&mut st.parser) {
-                        let judged = self.wire.judge(&mut st.parser, status);
+                        let judged = self.wire.judge(&mut st.parser, status, st.stage);
                         ctx.shard_at(st.intended[done]).on_answer(status, judged, st.intended[done], sent_ns, clock::now_ns());
                         done += 1;
                         *served += 1;
@@ -533,7 +533,7 @@ impl<W: Wire> Exchange<W> {
                 }
                 Fed::Answer { consumed, status, keep_alive } => {
                     pos += consumed;
-                    let judged = self.wire.judge(&mut st.parser, status);
+                    let judged = self.wire.judge(&mut st.parser, status, st.stage);
                     ctx.shard_at(st.intended[*done]).on_answer(status, judged, st.intended[*done], sent_ns, read_ns);
                     *done += 1;
                     *served += 1;

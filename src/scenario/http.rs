@@ -24,6 +24,8 @@ pub struct HttpWire {
     limits: Limits,
     /// Per plan stage: where its own request starts in `batch`, and its length.
     stages: Vec<Option<(usize, usize)>>,
+    /// Per plan stage: its own expected statuses (with the run's checks); `None`: the run's.
+    stage_expect: Vec<Option<crate::config::Expect>>,
 }
 
 /// The `stampede http` scenario.
@@ -34,12 +36,18 @@ impl HttpScenario {
         let depth = cfg.load.pipeline.max(1) as usize;
         let batch: Vec<u8> = cfg.request.repeat(depth);
         let limits = Limits { max_head_bytes: cfg.max_head, max_headers: cfg.max_headers };
-        Exchange::new(HttpWire { batch: crate::net::shared(batch), cfg, limits, stages: Vec::new() })
+        Exchange::new(HttpWire { batch: crate::net::shared(batch), cfg, limits, stages: Vec::new(), stage_expect: Vec::new() })
     }
 
     /// A plan whose stages may send their own request (encoded, `None`: the run's): every
     /// request is encoded once, into the one shared buffer.
-    pub fn http_staged(cfg: HttpConfig, stage_requests: &[Option<Vec<u8>>]) -> HttpScenario {
+    /// A plan whose stages send their own requests, or judge statuses their own way (a stage's
+    /// `ok_status`): one entry of each per stage.
+    pub fn http_staged(
+        cfg: HttpConfig,
+        stage_requests: &[Option<Vec<u8>>],
+        stage_expect: Vec<Option<crate::config::Expect>>,
+    ) -> HttpScenario {
         let depth = cfg.load.pipeline.max(1) as usize;
         let mut batch: Vec<u8> = cfg.request.repeat(depth);
         let mut stages = Vec::with_capacity(stage_requests.len());
@@ -53,7 +61,7 @@ impl HttpScenario {
             }));
         }
         let limits = Limits { max_head_bytes: cfg.max_head, max_headers: cfg.max_headers };
-        Exchange::new(HttpWire { batch: crate::net::shared(batch), cfg, limits, stages })
+        Exchange::new(HttpWire { batch: crate::net::shared(batch), cfg, limits, stages, stage_expect })
     }
 }
 
@@ -134,8 +142,9 @@ impl Wire for HttpWire {
     }
 
     #[inline]
-    fn judge<'a>(&'a self, p: &mut HttpConn, status: u16) -> Judged<'a> {
-        judge(&self.cfg.expect, p.checks.as_mut(), status)
+    fn judge<'a>(&'a self, p: &mut HttpConn, status: u16, stage: usize) -> Judged<'a> {
+        let expect = self.stage_expect.get(stage).and_then(Option::as_ref).unwrap_or(&self.cfg.expect);
+        judge(expect, p.checks.as_mut(), status)
     }
 
     fn eof(&self, p: &mut HttpConn) -> Option<u16> {

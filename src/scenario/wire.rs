@@ -90,7 +90,7 @@ pub trait Wire: Send + Sync + 'static {
     /// The verdict on an answer that just completed with `status` (HTTP: `--ok-status` and the
     /// checks). The default: every answer is a success.
     #[inline]
-    fn judge<'a>(&'a self, _p: &mut Self::Parser, _status: u16) -> Judged<'a> {
+    fn judge<'a>(&'a self, _p: &mut Self::Parser, _status: u16, _stage: usize) -> Judged<'a> {
         Judged::OK
     }
     /// The peer closed: an answer that ends at EOF completes here (status).
