@@ -192,6 +192,20 @@ pub fn read_half_stream<T>(half: &monoio::io::OwnedReadHalf<T>) -> &T {
     unsafe { &*half.0.get() }
 }
 
+// SAFETY: the `iovecs` point into the own bytes and the held `Arc<[u8]>`s of the same
+// `IoVecs` (`IoVecs::load`, safe code), which monoio owns with it for the whole write: nothing
+// can mutate or free them meanwhile, and moving the `IoVecs` moves no heap bytes, so the
+// pointers and the `iovecs` array itself stay valid and unchanged.
+unsafe impl monoio::buf::IoVecBuf for crate::net::iov::IoVecs {
+    fn read_iovec_ptr(&self) -> *const libc::iovec {
+        self.iovecs.as_ptr()
+    }
+
+    fn read_iovec_len(&self) -> usize {
+        self.iovecs.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
