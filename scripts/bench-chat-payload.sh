@@ -2,7 +2,8 @@
 # Generator CPU per chat message with a large templated payload ({mark}{payload:SIZE}), sent at
 # a fixed rate to the embedded raw relay, for two binaries A/B alternating (issue 15 point 1:
 # the payload goes out by vectored write from the pre-masked shared buffer, not copied per
-# message). The relay sends each message back to its sender: both binaries read the same.
+# message). Each member is alone in its room: the relay sends each message back to its sender
+# only (both binaries read the same).
 # Usage: scripts/bench-chat-payload.sh BEFORE_BIN AFTER_BIN
 # Env: SIZE (64k) RATE (1000) CONNS (4) DURATION (5) ROUNDS (4) PORT (18091)
 # Loopback only; every run is bounded; the server (AFTER_BIN serve, CPU 0) is stopped on exit.
@@ -19,7 +20,7 @@ run() { # BIN -> "cpu_s messages"
   python3 - "$1" "$work/r.json" "$PORT" "$SIZE" "$RATE" "$CONNS" "$DURATION" <<'PY'
 import json,resource,subprocess,sys
 b,j,port,size,rate,conns,d=sys.argv[1:]
-subprocess.run(["taskset","-c","1",b,"ws",f"ws://127.0.0.1:{port}/ws/chat","--rooms","1","-c",conns,"-t","1",
+subprocess.run(["taskset","-c","1",b,"ws",f"ws://127.0.0.1:{port}/ws/chat","--rooms",conns,"-c",conns,"-t","1",
   "--message","{mark}{payload:"+size+"}","-R",rate,"-d",d+"s","-q","--no-preflight","--json",j],
   stdout=subprocess.DEVNULL,timeout=int(d)+30)
 r=resource.getrusage(resource.RUSAGE_CHILDREN); v=json.load(open(j))
