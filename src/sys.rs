@@ -192,11 +192,18 @@ pub fn read_half_stream<T>(half: &monoio::io::OwnedReadHalf<T>) -> &T {
     unsafe { &*half.0.get() }
 }
 
-// SAFETY: the `iovecs` point into the own bytes and the held `Arc<[u8]>`s of the same
-// `IoVecs` (`IoVecs::load`, safe code), which monoio owns with it for the whole write: nothing
-// can mutate or free them meanwhile, and moving the `IoVecs` moves no heap bytes, so the
-// pointers and the `iovecs` array itself stay valid and unchanged.
-unsafe impl monoio::buf::IoVecBuf for crate::net::iov::IoVecs {
+/// A vectored write's buffer for monoio: `iovecs` point into heap memory `owner` owns (a move
+/// of `owner` moves none of it), which nothing mutates or frees while monoio owns this value
+/// (`net::iov` builds them so).
+pub struct IovBuf<T> {
+    pub iovecs: Vec<libc::iovec>,
+    pub owner: T,
+}
+
+// SAFETY: per the type's contract the `iovecs` point into memory `owner` keeps alive and
+// unchanged; monoio owns both for the whole write, and moving this value moves no heap bytes,
+// so the pointers and the `iovecs` array itself stay valid and unchanged.
+unsafe impl<T: Unpin + 'static> monoio::buf::IoVecBuf for IovBuf<T> {
     fn read_iovec_ptr(&self) -> *const libc::iovec {
         self.iovecs.as_ptr()
     }

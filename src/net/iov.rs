@@ -39,8 +39,9 @@ pub struct IoVecs {
     lens: Vec<usize>,
     /// The first byte not written yet: piece index and offset in it.
     at: (usize, usize),
-    /// The `iovec`s of the next `writev`, from `at` on (rebuilt before each call).
-    pub(crate) iovecs: Vec<libc::iovec>,
+    /// The `iovec`s of the next `writev`, from `at` on (rebuilt before each call; they point
+    /// into `own` and `held`, which go to the kernel with them in a `sys::IovBuf`).
+    iovecs: Vec<libc::iovec>,
 }
 
 impl std::fmt::Debug for IoVecs {
@@ -156,8 +157,10 @@ pub async fn writev_all<S: AsyncWriteRent>(stream: &mut S, mut iov: IoVecs) -> (
     iov.at = (0, 0);
     while iov.remaining() > 0 {
         iov.load();
-        let (res, back) = stream.writev(iov).await;
-        iov = back;
+        let iovecs = std::mem::take(&mut iov.iovecs);
+        let (res, back) = stream.writev(crate::sys::IovBuf { iovecs, owner: iov }).await;
+        iov = back.owner;
+        iov.iovecs = back.iovecs;
         match res {
             Ok(0) => return (Err(std::io::ErrorKind::WriteZero.into()), iov),
             Ok(n) => iov.at = advance(&iov.lens, iov.at, n),
