@@ -192,6 +192,27 @@ pub fn read_half_stream<T>(half: &monoio::io::OwnedReadHalf<T>) -> &T {
     unsafe { &*half.0.get() }
 }
 
+/// A vectored write's buffer for monoio: `iovecs` point into heap memory `owner` owns (a move
+/// of `owner` moves none of it), which nothing mutates or frees while monoio owns this value
+/// (`net::iov` builds them so).
+pub struct IovBuf<T> {
+    pub iovecs: Vec<libc::iovec>,
+    pub owner: T,
+}
+
+// SAFETY: per the type's contract the `iovecs` point into memory `owner` keeps alive and
+// unchanged; monoio owns both for the whole write, and moving this value moves no heap bytes,
+// so the pointers and the `iovecs` array itself stay valid and unchanged.
+unsafe impl<T: Unpin + 'static> monoio::buf::IoVecBuf for IovBuf<T> {
+    fn read_iovec_ptr(&self) -> *const libc::iovec {
+        self.iovecs.as_ptr()
+    }
+
+    fn read_iovec_len(&self) -> usize {
+        self.iovecs.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -354,3 +354,107 @@ fn members_of_several_rooms_join_each_and_rotate_their_messages() {
     assert!(u(acct(&v), &["expected"]) <= u(&v, &["chat", "messages_sent"]), "{v}");
     common::pypeer::stop(peer);
 }
+
+/// A WebSocket server (tungstenite) that echoes every message back to its sender and keeps a
+/// copy; on TCP, or on a Unix socket when `unix` names one. Serves `conns` connections.
+fn echo_server(unix: Option<&std::path::Path>, conns: usize) -> (String, std::sync::mpsc::Receiver<Vec<u8>>) {
+    fn serve<S: std::io::Read + std::io::Write>(s: S, got: std::sync::mpsc::Sender<Vec<u8>>) {
+        let Ok(mut ws) = tungstenite::accept(s) else { return };
+        while let Ok(m) = ws.read() {
+            match m {
+                tungstenite::Message::Text(t) => {
+                    let _ = got.send(t.as_bytes().to_vec());
+                    if ws.send(tungstenite::Message::Text(t)).is_err() {
+                        return;
+                    }
+                }
+                tungstenite::Message::Close(_) => {
+                    let _ = ws.flush();
+                }
+                _ => {}
+            }
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    match unix {
+        Some(path) => {
+            let _ = std::fs::remove_file(path);
+            let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+            std::thread::spawn(move || {
+                for s in l.incoming().take(conns).flatten() {
+                    let tx = tx.clone();
+                    std::thread::spawn(move || serve(s, tx));
+                }
+            });
+            ("ws://localhost/chat".to_string(), rx)
+        }
+        None => {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("ws://{}/chat", l.local_addr().unwrap());
+            std::thread::spawn(move || {
+                for s in l.incoming().take(conns).flatten() {
+                    let tx = tx.clone();
+                    std::thread::spawn(move || serve(s, tx));
+                }
+            });
+            (url, rx)
+        }
+    }
+}
+
+/// A templated message with a 5,000-byte `{payload}` (and a long literal) goes out by vectored
+/// write from the pre-masked shared buffers: an independent server (tungstenite) unmasks it to
+/// exactly the rendered text, on TCP and on a Unix socket, with io_uring and with epoll.
+#[test]
+fn a_large_payload_arrives_intact_over_tcp_and_unix() {
+    let tail = "-a-long-literal-tail-kept-in-the-shared-buffer-of-the-template-".repeat(2);
+    let message = format!("<{{seq}}>{{mark}}{{payload:5000}}{tail}");
+    let filler: Vec<u8> = b"abcdefghijklmnopqrstuvwxyz0123456789".iter().copied().cycle().take(5000).collect();
+    let sock = std::env::temp_dir().join(format!("stampede-vector-{}.sock", std::process::id()));
+    for (unix, epoll) in [(None, false), (Some(sock.as_path()), false), (None, true), (Some(sock.as_path()), true)] {
+        let (url, got) = echo_server(unix, 2);
+        let mut args = vec!["ws", &url, "-c", "2", "-t", "1", "--rooms", "1", "--text", "--message", &message, "-R", "40", "-d", "1s"];
+        let path = sock.to_string_lossy().into_owned();
+        if unix.is_some() {
+            args.extend(["--unix-socket", &path]);
+        }
+        let json = common::temp_json("vector");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"));
+        cmd.args(&args).arg("--json").arg(&json).arg("--no-preflight");
+        if epoll {
+            cmd.env("MONOIO_FORCE_LEGACY_DRIVER", "1");
+        }
+        let out = cmd.output().unwrap();
+        let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap_or_default())
+            .unwrap_or_else(|_| panic!("{unix:?} epoll {epoll}: {}", String::from_utf8_lossy(&out.stderr)));
+        let _ = std::fs::remove_file(&json);
+        assert_eq!(out.status.code(), Some(0), "{unix:?} epoll {epoll}: {v}");
+        if epoll {
+            assert_eq!(v["driver"], "epoll", "{v}");
+        }
+        let sent = u(&v, &["chat", "messages_sent"]);
+        let mut msgs: Vec<Vec<u8>> = got.try_iter().collect();
+        while (msgs.len() as u64) < sent {
+            match got.recv_timeout(Duration::from_secs(5)) {
+                Ok(m) => msgs.push(m),
+                Err(_) => break,
+            }
+        }
+        assert!(sent >= 10, "{unix:?}: {v}");
+        assert_eq!(msgs.len() as u64, sent, "{unix:?}: every message arrived: {v}");
+        let mut seqs = std::collections::BTreeSet::new();
+        for m in &msgs {
+            let close = m.iter().position(|&b| b == b'>').expect("<seq>");
+            assert_eq!(m[0], b'<');
+            seqs.insert(std::str::from_utf8(&m[1..close]).unwrap().parse::<u64>().expect("a seq"));
+            let body = &m[close + 1 + stampede::proto::template::MARK_LEN..];
+            assert_eq!(body.len(), 5000 + tail.len(), "{unix:?}");
+            assert!(body[..5000] == filler[..], "{unix:?}: the payload unmasked");
+            assert_eq!(&body[5000..], tail.as_bytes(), "{unix:?}");
+        }
+        assert_eq!(seqs.len(), msgs.len(), "{unix:?}: distinct messages");
+        // Each echo is a delivery to its sender.
+        assert_eq!(u(acct(&v), &["self_deliveries"]), sent, "{unix:?}: {v}");
+    }
+    let _ = std::fs::remove_file(&sock);
+}

@@ -8,6 +8,8 @@
 //!   backoff ([`backoff`]), each attempt counted.
 //! - [`io`]: reads under a deadline, writes of a connection's own bytes or of slices of a run's
 //!   [`Shared`] buffer (zero-copy), and a protocol's opening exchange.
+//! - [`iov`]: vectored writes of own bytes and ranges of shared buffers ([`IoVecs`]): a
+//!   message's shared bytes are never copied per message.
 //! - [`lend`]: buffers a worker lends its connections ([`Lender`]), and waiting for bytes
 //!   without a buffer ([`Readable`]): an idle connection holds none.
 //! - [`source`]: the source-address pool (`--source`).
@@ -20,6 +22,7 @@ pub mod conn;
 pub mod connect;
 pub mod dial;
 pub mod io;
+pub mod iov;
 pub mod lend;
 pub mod source;
 pub mod tls;
@@ -29,6 +32,7 @@ pub use conn::{Conn, Waiting};
 pub use connect::{connect, ConnectOpts};
 pub use dial::{dial, Run};
 pub use io::{open_with, read_some, shared, write_all, write_until, Handle, ReadOutcome, Shared};
+pub use iov::{writev_all, writev_until, IoVecs};
 pub use lend::{Lender, Loan, Readable};
 pub use source::{parse_sources, SourcePool};
 

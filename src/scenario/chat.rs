@@ -25,7 +25,7 @@ use crate::net::{self, Backoff};
 use crate::proto::template::{Kind, Mark, Rendered, Rng, Template, Values, MARK_LEN};
 use crate::proto::ws::frame::{apply_mask, FrameHeader, Opcode};
 use crate::proto::ws::handshake::{encode_request, parse_answer};
-use crate::proto::ws::template_frame::{mask_rendered, write_frame, FrameSeg, MaskedShared};
+use crate::proto::ws::template_frame::{mask_rendered, FrameSeg, MaskedShared};
 use crate::scenario::chat_read::{deliveries, join, Membership, Reading, Session};
 use crate::scenario::chat_rooms::{Receiver, Rooms};
 use crate::scenario::ws_session::{WsWriter, CLOSE_AFTER_END_NS};
@@ -59,6 +59,8 @@ struct Scratch {
     rendered: Rendered,
     segs: Vec<FrameSeg>,
     rng: Option<Rng>,
+    /// The framed message: its own bytes, and ranges of the pre-masked shared buffers.
+    iov: net::IoVecs,
 }
 
 /// A template's rendering as text (URL paths, on-open messages: cold path).
@@ -161,8 +163,8 @@ impl ChatScenario {
         (out, n)
     }
 
-    /// Message `n` of member `conn` to `room`, framed and masked into `buf`; returns the
-    /// deliveries it expects.
+    /// Message `n` of member `conn` to `room`, framed and masked into `buf` (a raw body) or
+    /// `sc.iov` (a template: its shared bytes not copied); returns the deliveries it expects.
     #[allow(clippy::too_many_arguments)]
     fn message(&self, buf: &mut Vec<u8>, sc: &mut Scratch, conn: u64, room: u64, n: u32, intended_rel: u64, now_rel: u64) -> u64 {
         let late = now_rel.saturating_sub(intended_rel).min(u64::from(u32::MAX));
@@ -185,7 +187,13 @@ impl ChatScenario {
                 });
                 t.render(&Values { conn, room, seq, mark, names: &[] }, rng, &mut sc.rendered);
                 mask_rendered(&mut sc.rendered, self.opcode, masked, &mut sc.segs);
-                write_frame(&sc.rendered, masked, &sc.segs, buf);
+                sc.iov.clear();
+                for seg in &sc.segs {
+                    match seg {
+                        FrameSeg::Own(range) => sc.iov.push_own(&sc.rendered.bytes[range.clone()]),
+                        FrameSeg::Masked { phase, range } => sc.iov.push_shared(masked.phase(*phase), range.clone()),
+                    }
+                }
             }
         }
         let live = u64::from(self.live[room as usize].load(Ordering::Relaxed));
@@ -337,11 +345,20 @@ impl ChatScenario {
             let now = clock::now_ns();
             let expected = self.message(buf, sc, conn, room, *n, t.saturating_sub(ctx.start_ns), now.saturating_sub(ctx.start_ns));
             *n = n.wrapping_add(1);
-            let len = buf.len() as u64;
             // Boxed: the write's future lives only while a message goes out, not in every
             // idle member.
-            let (res, b) = Box::pin(writer.write_own(std::mem::take(buf))).await;
-            *buf = b;
+            let (len, res) = match &self.body {
+                Body::Raw(_) => {
+                    let (res, b) = Box::pin(writer.write_own(std::mem::take(buf))).await;
+                    *buf = b;
+                    (buf.len() as u64, res)
+                }
+                Body::Template(..) => {
+                    let (res, iov) = Box::pin(writer.write_iov(std::mem::take(&mut sc.iov))).await;
+                    sc.iov = iov;
+                    (sc.iov.len() as u64, res)
+                }
+            };
             if res.is_err() {
                 return;
             }

@@ -106,6 +106,24 @@ impl<W: AsyncWriteRent> WsWriter<W> {
         (res, buf)
     }
 
+    /// Writes `iov` (a frame: a connection's own bytes and ranges of shared buffers, one
+    /// vectored write), then any control frame queued meanwhile; hands it back.
+    pub async fn write_iov(&self, iov: net::IoVecs) -> (std::io::Result<()>, net::IoVecs) {
+        let Some(mut half) = self.take_half().await else {
+            return (Err(std::io::Error::other("the write half stayed busy")), iov);
+        };
+        let (res, iov) = net::writev_all(&mut half, iov).await;
+        let res = match res {
+            Ok(()) => self.flush_pending(&mut half).await,
+            Err(e) => Err(e),
+        };
+        if res.is_err() {
+            self.failed.set(true);
+        }
+        *self.half.borrow_mut() = Some(half);
+        (res, iov)
+    }
+
     /// The write half, once no one else writes (a pong takes one short write).
     async fn take_half(&self) -> Option<W> {
         for _ in 0..5000 {
