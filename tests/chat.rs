@@ -182,14 +182,14 @@ fn stats_file(tag: &str) -> std::path::PathBuf {
     p
 }
 
-/// A plan that sends at `rate` messages/s for `secs` seconds, then nothing for a quiet second
+/// A plan that sends at `rate` messages/s for `secs` (a duration), then nothing for a quiet second
 /// while the members keep reading: every relay of the last messages is read before the members
 /// close, however slow the server or the machine, so the server's counts and stampede's agree
 /// exactly.
 fn quiet_tail_plan(tag: &str, url: &str, rate: &str, secs: &str) -> std::path::PathBuf {
     let p = std::env::temp_dir().join(format!("stampede-chat-{}-{tag}.toml", std::process::id()));
     let text = format!(
-        "scenario = \"ws\"\nurl = \"{url}\"\n[[stage]]\nname = \"load\"\nduration = \"{secs}s\"\nrate = {rate}\n\
+        "scenario = \"ws\"\nurl = \"{url}\"\n[[stage]]\nname = \"load\"\nduration = \"{secs}\"\nrate = {rate}\n\
          [[stage]]\nname = \"quiet\"\nduration = \"1s\"\nrate = 0\n"
     );
     std::fs::write(&p, text).unwrap();
@@ -336,7 +336,7 @@ fn members_of_several_rooms_join_each_and_rotate_their_messages() {
     let stats = stats_file("py-multi");
     let Some((peer, port)) = common::pypeer::chat_peer(&["--no-echo-self"], &stats) else { return };
     let url = format!("ws://127.0.0.1:{port}/ws/u{{conn}}");
-    let plan = quiet_tail_plan("multi", &url, "40", "2");
+    let plan = quiet_tail_plan("multi", &url, "40", "2s");
     let r = stampede(&[
         "run",
         plan.to_str().unwrap(),
