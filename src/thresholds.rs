@@ -69,12 +69,7 @@ impl Metric {
     pub fn unit(self) -> &'static str {
         match self {
             Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => " ms",
-            Metric::ErrorRate
-            | Metric::StatusShare(_)
-            | Metric::Checks
-            | Metric::ConnectSuccess
-            | Metric::TargetCpu
-            | Metric::Delivered => " %",
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu | Metric::Delivered => " %",
             Metric::TargetRss => " B",
             Metric::Rate => "/s",
         }
@@ -231,12 +226,7 @@ pub fn render(thresholds: &[Threshold], verdicts: &[Verdict]) -> String {
         // Memory reads in MiB; the rest in its own unit.
         let (unit, scale) = match t.metric {
             Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => (" ms", 1.0),
-            Metric::ErrorRate
-            | Metric::StatusShare(_)
-            | Metric::Checks
-            | Metric::ConnectSuccess
-            | Metric::TargetCpu
-            | Metric::Delivered => (" %", 1.0),
+            Metric::ErrorRate | Metric::StatusShare(_) | Metric::Checks | Metric::ConnectSuccess | Metric::TargetCpu | Metric::Delivered => (" %", 1.0),
             Metric::TargetRss => (" MiB", 1.0 / 1048576.0),
             Metric::Rate => ("/s", 1.0),
         };

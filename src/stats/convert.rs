@@ -10,8 +10,8 @@ use hdrhistogram::Histogram;
 use super::codec::{decode_hist, encode_hist};
 use super::report::{ms, RunMeta, RunResult};
 use super::result::{
-    AccountingDoc, AsrDoc, Bytes, ChatDoc, ChecksDoc, Connections, DeliveryDoc, FinalLatency, Generator, Histograms, Latency, Loop,
-    OpeningsDoc, PartDoc, PartLatency, Rate, Requests, ResultDoc, Segments, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
+    AccountingDoc, AsrDoc, Bytes, ChatDoc, ChecksDoc, Connections, DeliveryDoc, FinalLatency, Generator, Histograms, Latency, Loop, OpeningsDoc,
+    PartDoc, PartLatency, Rate, Requests, ResultDoc, Segments, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
 };
 use super::timeline::{IntervalRec, MonitorSeries, StageResult};
 use super::{new_histogram, AsrStats, ChatStats, ErrorClass, ProtocolReason, ScenarioStats, Shard};

@@ -5,10 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::cli::{HttpArgs, RequestArgs};
-use crate::config::{
-    template_names, unknown_name, Captures, Check, DataOrder, DataSet, DynamicHttp, Expect, HttpConfig, LoadConfig, OkStatus, Target,
-    MAX_NAMES,
-};
+use crate::config::{template_names, unknown_name, Captures, Check, DataOrder, DataSet, DynamicHttp, Expect, HttpConfig, LoadConfig, OkStatus, Target, MAX_NAMES};
 use crate::error::{Error, Result};
 use crate::proto::csv::Csv;
 use crate::proto::http::request::{encode_request, RequestSpec};
