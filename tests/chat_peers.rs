@@ -235,25 +235,44 @@ fn node_relay_speaks_the_json_protocol_and_drops_exactly() {
     stop(peer);
 }
 
-/// `stampede ws --rooms 1` with 4 members (raw relay, sender included): the server relayed every
-/// message stampede sent, to the 4 members, and stampede counted what the server delivered (the
-/// last message or two may still be in flight when the run ends).
-fn rooms_counts_match(port: u16, stats: &std::path::Path) {
-    let r = stampede(&["ws", &format!("ws://127.0.0.1:{port}/ws/chat"), "-c", "4", "-t", "1", "--rooms", "1", "-R", "20", "-d", "2s"]);
+/// A chat plan: `[[setup]]` tables and `[options]` as given, `rate` messages/s for `secs`
+/// seconds, then a quiet second while the members keep reading: every relay of the last
+/// messages arrives before the members close, however slow the server or the machine, so the
+/// server's counts and stampede's agree exactly.
+fn chat_plan(tag: &str, url: &str, options: &str, setup: &str, rate: &str, secs: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("stampede-chatpeers-{}-{tag}.toml", std::process::id()));
+    let text = format!(
+        "scenario = \"ws\"\nurl = \"{url}\"\n[options]\n{options}\n{setup}\n[[stage]]\nname = \"load\"\nduration = \"{secs}s\"\n\
+         rate = {rate}\n[[stage]]\nname = \"quiet\"\nduration = \"1s\"\nrate = 0\n"
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `stampede ws --rooms 1` with 4 members (raw relay, sender included), compared with the
+/// server's own counts, exactly: members join at different times (a message sent before a
+/// member joined does not reach it, and is not expected of it), so the fan-out is not 4 per
+/// message, but every message stampede sent was relayed, every copy the server wrote was
+/// received, each sender got its own copy back, and every copy expected arrived.
+fn rooms_counts_match(port: u16, stats: &std::path::Path, tag: &str) {
+    let plan = chat_plan(tag, &format!("ws://127.0.0.1:{port}/ws/chat"), "connections = 4\nthreads = 1\nrooms = 1", "", "20", "2");
+    let r = stampede(&["run", plan.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&plan);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json.unwrap();
+    let a = &v["chat"]["accounting"];
     let (sent, delivered) = (u(&v, &["chat", "messages_sent"]), u(&v, &["chat", "deliveries"]));
     let s = sessions(stats, 4);
     assert_eq!(s.len(), 4, "{s:?}");
     let sum = |k: &str| s.iter().map(|l| u(l, &[k])).sum::<u64>();
     assert!(sent >= 35, "{v}");
     assert_eq!(sum("relayed"), sent, "the server relayed every message stampede sent: {s:?} {v}");
-    // Each to the members still in the room: at the end the members close one after another,
-    // so the last message or two reach fewer than 4.
-    let fanned = sum("deliveries");
-    assert!(fanned <= 4 * sent && fanned + 8 >= 4 * sent, "{fanned} deliveries for {sent} messages: {s:?}");
-    // stampede never counts more than the server sent, and misses at most what was in flight.
-    assert!(delivered <= fanned && delivered + 8 >= fanned, "stampede {delivered}, server {fanned}: {v}");
+    assert_eq!(sum("deliveries"), delivered, "stampede received every copy the server wrote: {s:?} {v}");
+    assert!(delivered <= 4 * sent, "{v}");
+    assert_eq!(u(a, &["self_deliveries"]), sent, "the relay sends each message back to its sender: {v}");
+    assert_eq!(delivered - sent, u(a, &["delivered"]) + u(a, &["before_join"]), "{v}");
+    assert_eq!(u(a, &["expected"]), u(a, &["delivered"]), "{v}");
+    assert_eq!((u(a, &["lost"]), u(a, &["late"]), u(a, &["duplicated"]), u(a, &["unmarked"])), (0, 0, 0, 0), "{v}");
     for one in &s {
         assert_eq!((&one["close_rcvd"], &one["close_sent"]), (&1000.into(), &1000.into()), "{one}");
     }
@@ -263,7 +282,7 @@ fn rooms_counts_match(port: u16, stats: &std::path::Path) {
 fn stampede_rooms_against_the_node_relay() {
     let stats = stats_file("node-rooms");
     let Some((peer, port)) = node_relay(&[], &stats) else { return };
-    rooms_counts_match(port, &stats);
+    rooms_counts_match(port, &stats, "node-rooms");
     stop(peer);
 }
 
@@ -271,8 +290,80 @@ fn stampede_rooms_against_the_node_relay() {
 fn stampede_rooms_against_the_python_apps_raw_relay() {
     let stats = stats_file("py-rooms");
     let Some((peer, port)) = chat_peer(&[], &stats) else { return };
-    rooms_counts_match(port, &stats);
+    rooms_counts_match(port, &stats, "py-rooms");
     stop(peer);
+}
+
+/// Use case 004's flow as a plan (issue 15 point 3): `[[setup]]` creates 4 groups through the
+/// Python app's HTTP API (`POST /groups` -> `{"group_id":"g<k>"}`), then 12 members join them by
+/// room (`{group_id}` of room k is the k-th captured id) and chat in them. Exact: every message
+/// relayed, every copy received, every expected delivery made, none lost; the server's own
+/// groups are exactly the 4 created, each with the 3 members stampede put in its room.
+#[test]
+fn a_plan_creates_groups_by_setup_and_members_join_them_by_room() {
+    let stats = stats_file("py-setup");
+    let Some((peer, port)) = chat_peer(&[], &stats) else { return };
+    let options = r#"connections = 12
+threads = 2
+rooms = 4
+on-open = ['{"type":"join","group_id":"{group_id}"}']
+on-open-expect = '"joined"'
+message = '{"type":"message","group_id":"{group_id}","content":"{mark} from {conn}"}'"#;
+    let setup = r#"[[setup]]
+name = "groups"
+method = "POST"
+path = "/groups"
+header = ["Content-Type: application/json"]
+body = '{"name":"room-{seq}"}'
+count = 4
+capture = { group_id = "/group_id" }"#;
+    let plan = chat_plan("py-setup", &format!("ws://127.0.0.1:{port}/ws/u{{conn}}"), options, setup, "{ from = 10, to = 30 }", "2");
+    let r = stampede(&["run", plan.to_str().unwrap(), "--threshold", "delivered>=100%"]);
+    let _ = std::fs::remove_file(&plan);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("captured: {group_id} (4 values)"), "{}", r.stdout);
+    let v = r.json.unwrap();
+    assert_eq!((&v["setup"][0]["ok"], &v["setup"][0]["failed"]), (&4.into(), &0.into()), "{v}");
+    let a = &v["chat"]["accounting"];
+    let sent = u(&v, &["chat", "messages_sent"]);
+    assert!(sent >= 35, "a ramp from 10 to 30/s over 2 s: 40 messages: {v}");
+    let s = sessions(&stats, 12);
+    assert_eq!(s.len(), 12, "{s:?}");
+    let sum = |k: &str| s.iter().map(|l| u(l, &[k])).sum::<u64>();
+    assert_eq!(sum("errors_sent"), 0, "every join named a group and every message a group its sender is in: {s:?}");
+    assert_eq!(sum("relayed"), sent, "{s:?} {v}");
+    assert_eq!(sum("deliveries"), u(&v, &["chat", "deliveries"]), "every copy the app wrote was received: {s:?} {v}");
+    assert_eq!(u(a, &["self_deliveries"]), sent, "the app echoes to the sender: {v}");
+    assert_eq!(sum("deliveries") - sent, u(a, &["delivered"]) + u(a, &["before_join"]), "{v}");
+    assert_eq!(u(a, &["expected"]), u(a, &["delivered"]), "{v}");
+    assert!(u(a, &["expected"]) <= 2 * sent, "2 others in each group: {v}");
+    assert_eq!((u(a, &["lost"]), u(a, &["late"]), u(a, &["duplicated"]), u(a, &["unmarked"])), (0, 0, 0, 0), "{v}");
+    stop(peer);
+    let summary = events(&stats, "summary", 1);
+    let groups = summary[0]["groups"].as_object().unwrap_or_else(|| panic!("{summary:?}"));
+    let peaks: Vec<(&str, u64)> = groups.iter().map(|(k, n)| (k.as_str(), n.as_u64().unwrap())).collect();
+    assert_eq!(peaks, [("g1", 3), ("g2", 3), ("g3", 3), ("g4", 3)], "the created groups, 3 members each (12 in 4 rooms): {summary:?}");
+}
+
+#[test]
+fn chat_plans_take_rate_stages_and_name_what_works() {
+    let plan = chat_plan("refuse", "ws://127.0.0.1:1/ws/chat", "rooms = 2", "", "5", "1").with_extension("ramp.toml");
+    std::fs::write(
+        &plan,
+        "scenario = \"ws\"\nurl = \"ws://127.0.0.1:1/ws/chat\"\n[options]\nrooms = 2\n[[stage]]\nduration = \"1s\"\nconnections = { from = 2, to = 8 }\n",
+    )
+    .unwrap();
+    let r = common::stampede_raw(&["run", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("take rate stages") && r.stderr.contains("one count"), "{}", r.stderr);
+    // A captured name misspelt in a chat template is refused before anything is sent (the setup
+    // would go to port 1).
+    let setup = "[[setup]]\nname = \"groups\"\npath = \"/groups\"\ncapture = { group_id = \"/group_id\" }";
+    let typo = chat_plan("typo", "ws://127.0.0.1:1/ws/chat", "rooms = 2\non-open = ['{\"group_id\":\"{grup_id}\"}']", setup, "5", "1");
+    let r = common::stampede_raw(&["run", typo.to_str().unwrap()]);
+    let _ = (std::fs::remove_file(&plan), std::fs::remove_file(&typo));
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("{grup_id} is not a placeholder") && r.stderr.contains("group_id"), "{}", r.stderr);
 }
 
 fn embedded_chat(ping: Option<std::time::Duration>) -> stampede::server::ServerHandle {

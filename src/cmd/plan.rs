@@ -153,11 +153,22 @@ pub(super) fn run_plan(a: &RunArgs) -> Result<i32> {
         }
         Some(ScenarioArgs::Ws(mut w)) => {
             let mixed = levels.set_on(&mut w.load, &plan, &origin)?;
+            // The chat's templates checked against the names the setups will capture, before
+            // any setup request goes out.
+            let mut names = config::Captures::default();
+            for (name, _) in plan.setups.iter().flat_map(|s| &s.capture) {
+                names.insert(name, vec![String::new()]);
+            }
+            let staged = match config::ws_config_captured(&w, Arc::new(names))?.mode {
+                WsMode::Chat { .. } => chat_follows(&plan, &origin)?,
+                WsMode::Echo { .. } | WsMode::Ping => true,
+            };
             let setup = setup_phase(&plan.setups, setup_context(&origin, &w.load))?;
-            let mut cfg = config::ws_config(&w)?;
-            (cfg.load.captures, cfg.load.setup) = (setup.captures.clone(), setup.steps.clone());
-            if matches!(cfg.mode, WsMode::Chat { .. }) {
-                return Err(Error::usage(format!("{origin}: chat rooms (--rooms) do not take stages yet")));
+            let mut cfg = config::ws_config_captured(&w, Arc::clone(&setup.captures))?;
+            cfg.load.setup = setup.steps.clone();
+            if !staged {
+                // Members held for the whole plan at the stages' one count, messages at --rate.
+                return run_ws(cfg);
             }
             attach(&mut cfg.load, mixed, [("--shard", &w.load.out.shard), ("--process-part", &w.load.out.process_part)])?;
             run_ws(cfg)
@@ -195,6 +206,23 @@ fn describe(plan: &Plan, origin: &str, argv: &[String]) -> String {
     }
     out.push_str(&format!("  command {}\n", argv.join(" ")));
     out
+}
+
+/// Which stages a chat plan (`ws --rooms`) takes: rate stages of any shape (the messages per
+/// second of all members: true, attach them) or connections stages that all hold one count
+/// (the members, held for the plan's length: false, the flags say it all). Members joining and
+/// leaving by stage would change the rooms under the delivery accounting: refused.
+fn chat_follows(plan: &Plan, origin: &str) -> Result<bool> {
+    let held = |s: &crate::plan::Stage| s.shape == crate::plan::Shape::Constant && plan.stages.first().is_some_and(|f| f.to == s.to);
+    match plan.drive {
+        PlanDrive::Rate => Ok(true),
+        PlanDrive::Connections if plan.stages.iter().all(held) => Ok(false),
+        PlanDrive::Connections | PlanDrive::Mixed | PlanDrive::Streams => Err(Error::usage(format!(
+            "{origin}: chat rooms (--rooms) take rate stages (messages per second, any shape: constant, ramp, steps, spike) \
+             or connections stages that all hold one count (the members, with messages at --rate); members joining and leaving \
+             by stage, or stages mixing drives, are not supported"
+        ))),
+    }
 }
 
 /// How a plan's setup phase runs for a scenario with these load flags.

@@ -14,7 +14,7 @@ mod types;
 
 pub use build::{
     asr_config, attach_tls, build_http, http_config, http_config_captured, load_config, parse_part, parse_rules, raw_config,
-    serve_settings, take_part, usable_cpus, ws_config,
+    serve_settings, take_part, usable_cpus, ws_config, ws_config_captured,
 };
 pub use dynamic::*;
 pub use expect::{Check, Expect, OkStatus, BODY_CHECK_BOUND, MAX_CHECKS};

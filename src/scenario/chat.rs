@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::clock;
-use crate::config::{ChatConfig, WsConfig};
+use crate::config::{Captures, ChatConfig, WsConfig, MAX_NAMES};
 use crate::net::{self, Backoff};
 use crate::proto::template::{Kind, Mark, Rendered, Rng, Template, Values, MARK_LEN};
 use crate::proto::ws::frame::{apply_mask, FrameHeader, Opcode};
@@ -63,11 +63,35 @@ struct Scratch {
     iov: net::IoVecs,
 }
 
+/// The values of the setup's captures for `room` (room k takes a list's k-th value mod its
+/// length; a single value goes to every room), in capture order, without allocating.
+fn room_values(caps: &Captures, room: u64) -> ([&[u8]; MAX_NAMES], usize) {
+    let n = caps.names().len().min(MAX_NAMES);
+    let mut names: [&[u8]; MAX_NAMES] = [&[]; MAX_NAMES];
+    for (i, v) in names.iter_mut().enumerate().take(n) {
+        *v = caps.pick(i, room);
+    }
+    (names, n)
+}
+
 /// A template's rendering as text (URL paths, on-open messages: cold path).
-fn render_string(t: &Template, conn: u64, room: u64) -> Vec<u8> {
+fn render_string(t: &Template, caps: &Captures, conn: u64, room: u64) -> Vec<u8> {
+    let (names, n) = room_values(caps, room);
     let (mut r, mut out) = (Rendered::default(), Vec::with_capacity(t.max_len()));
-    t.render_to(&Values { conn, room, seq: conn, ..Values::default() }, &mut Rng::new(conn), &mut r, &mut out);
+    t.render_to(&Values { conn, room, seq: conn, names: &names[..n], ..Values::default() }, &mut Rng::new(conn), &mut r, &mut out);
     out
+}
+
+/// `t` parsed with the setup's captured names, bounded by their values' lengths.
+fn parse_named(t: &str, caps: &Captures) -> Template {
+    let names: Vec<&str> = caps.names().iter().map(String::as_str).collect();
+    // Validated by the config: a template that fails here is sent as typed (never happens).
+    let mut parsed = Template::parse(t.as_bytes(), &names).unwrap_or_else(|_| literal(t));
+    for i in 0..names.len() {
+        let (lo, hi) = caps.width(i);
+        parsed.bound_name(i, lo, hi);
+    }
+    parsed
 }
 
 pub struct ChatScenario {
@@ -105,8 +129,7 @@ impl ChatScenario {
         });
         let key = crate::proto::ws::handshake::client_key(nonce);
         let mask = [nonce[2], nonce[6], nonce[10], nonce[14]];
-        // Validated by the config: a template that fails here is sent as typed (never happens).
-        let parse = |t: &str| Template::parse(t.as_bytes(), &[]).unwrap_or_else(|_| literal(t));
+        let parse = |t: &str| parse_named(t, &cfg.load.captures);
         let path = parse(&cfg.target.path);
         let room_query = !chat.path_template && chat.on_open.is_empty();
         let body = match &chat.message {
@@ -144,19 +167,27 @@ impl ChatScenario {
             let sep = if self.cfg.target.path.contains('?') { '&' } else { '?' };
             format!("{}{sep}room={room}", self.cfg.target.path)
         } else {
-            String::from_utf8_lossy(&render_string(&self.path, conn, room)).into_owned()
+            String::from_utf8_lossy(&render_string(&self.path, &self.cfg.load.captures, conn, room)).into_owned()
         };
         encode_request(&self.cfg.target.host_header, &path, &self.key, &self.cfg.headers, &self.cfg.protocols)
     }
 
-    /// The on-open messages of member `conn`: each once, or once per room when it names one.
+    /// The on-open messages of member `conn`: each once, or once per room when it names one
+    /// (`{room}`, or a captured value handed out by room: each distinct text once).
     fn on_open_frames(&self, conn: u64, my_rooms: &[u64]) -> (Vec<u8>, usize) {
         let (mut out, mut n) = (Vec::new(), 0);
+        let caps = &self.cfg.load.captures;
         for t in &self.on_open {
-            let rooms = if t.uses(Kind::Room) { my_rooms } else { &my_rooms[..1] };
+            let per_room = t.uses(Kind::Room) || t.uses(Kind::Name);
+            let rooms = if per_room { my_rooms } else { &my_rooms[..1] };
+            let mut sent: Vec<Vec<u8>> = Vec::with_capacity(rooms.len());
             for room in rooms {
-                let plain = render_string(t, conn, *room);
+                let plain = render_string(t, caps, conn, *room);
+                if sent.contains(&plain) {
+                    continue;
+                }
                 crate::proto::ws::frame::encode_frame(&mut out, true, Opcode::Text, Some(self.mask), &plain);
+                sent.push(plain);
                 n += 1;
             }
         }
@@ -185,7 +216,8 @@ impl ChatScenario {
                 let rng = sc.rng.get_or_insert_with(|| {
                     Rng::new(conn ^ u64::from_le_bytes([self.mask[0], self.mask[1], self.mask[2], self.mask[3], 0, 0, 0, 1]))
                 });
-                t.render(&Values { conn, room, seq, mark, names: &[] }, rng, &mut sc.rendered);
+                let (names, k) = room_values(&self.cfg.load.captures, room);
+                t.render(&Values { conn, room, seq, mark, names: &names[..k] }, rng, &mut sc.rendered);
                 mask_rendered(&mut sc.rendered, self.opcode, masked, &mut sc.segs);
                 sc.iov.clear();
                 for seg in &sc.segs {

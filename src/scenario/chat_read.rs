@@ -66,8 +66,9 @@ pub struct Reading<W> {
 }
 
 /// Sends the on-open frames (`count` messages) and, with `expect`, waits until as many frames
-/// containing it have arrived (pings answered meanwhile), up to `timeout`. `Err(None)`: the run
-/// ended first.
+/// containing it have arrived (pings answered meanwhile), up to `timeout`; a room's marked
+/// message arriving meanwhile counts as a copy before the join. `Err(None)`: the run ended
+/// first.
 #[allow(clippy::too_many_arguments)]
 pub async fn join<S: AsyncReadRent + AsyncWriteRent>(
     ctx: &WorkerCtx,
@@ -94,6 +95,10 @@ pub async fn join<S: AsyncReadRent + AsyncWriteRent>(
                 Ok((n, Some(Event::Message { payload, .. }))) => {
                     if payload.windows(expect.len().max(1)).any(|w| w == expect) {
                         got += 1;
+                    } else if crate::proto::template::find_marks(payload).next().is_some() {
+                        // A room's message relayed while the server was joining us, before
+                        // its answer: a copy the message did not expect of this member.
+                        ctx.shard.borrow_mut().on_arrival(crate::stats::Arrival::BeforeJoin);
                     }
                     (n, None)
                 }

@@ -31,7 +31,7 @@ Stats (stdout and --stats FILE, JSON lines): {"event":"listening","port":N} firs
 messages of JSON mode, every message in raw mode), relayed (messages relayed), deliveries (frames
 sent to this member by relays), dropped (its deliveries dropped by --drop-every), errors_sent,
 pings_sent, pongs_rcvd, close_rcvd/close_sent (codes or null), close_code; on SIGTERM a
-{"event":"summary",...} with the totals.
+{"event":"summary",...} with the totals and "groups": {group id: most members it had at once}.
 """
 
 import argparse
@@ -185,6 +185,7 @@ async def on_json(me, msg):
     if kind == "join":
         g = GROUPS.setdefault(gid, {"name": gid, "members": set()})  # joining creates it, as chat apps do
         g["members"].add(me)
+        g["peak"] = max(g.get("peak", 0), len(g["members"]))
         me.groups.add(gid)
         await me._send(json.dumps({"type": "joined", "group_id": gid, "members": len(g["members"])}))
     elif kind == "leave":
@@ -318,7 +319,7 @@ async def main():
         await asyncio.wait_for(ws_server.wait_closed(), 2)
     except asyncio.TimeoutError:
         pass
-    peerlib.emit({"event": "summary", **TOTAL})
+    peerlib.emit({"event": "summary", **TOTAL, "groups": {k: g.get("peak", 0) for k, g in GROUPS.items()}})
     try:
         os.unlink(sock_path)
         os.rmdir(sock_dir)

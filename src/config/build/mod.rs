@@ -13,4 +13,4 @@ pub use http::{build_http, http_config, http_config_captured};
 pub use load::{attach_tls, load_config, parse_part, parse_rules, take_part, usable_cpus};
 pub use raw::raw_config;
 pub use serve::serve_settings;
-pub use ws::ws_config;
+pub use ws::{ws_config, ws_config_captured};

@@ -1,14 +1,26 @@
 //! `stampede ws` flags -> [`WsConfig`]: the payload, echo, ping or chat.
 
+use std::sync::Arc;
+
 use crate::cli::WsArgs;
-use crate::config::{parse_url, share, ChatConfig, Drive, Heartbeat, LoadConfig, WsConfig, WsMode, MAX_WS_BATCH, MAX_WS_MESSAGE};
+use crate::config::{
+    parse_url, share, unknown_name, Captures, ChatConfig, Drive, Heartbeat, LoadConfig, WsConfig, WsMode, MAX_NAMES, MAX_WS_BATCH,
+    MAX_WS_MESSAGE,
+};
 use crate::error::{Error, Result};
 
 use super::load::{attach_tls, load_config, parse_headers, parse_part};
 
 pub fn ws_config(a: &WsArgs) -> Result<WsConfig> {
+    ws_config_captured(a, Arc::default())
+}
+
+/// [`ws_config`] for a plan whose `[[setup]]` captured values: with `--rooms`, their names are
+/// placeholders of the URL, `--on-open` and `--message` (a list handed out by room).
+pub fn ws_config_captured(a: &WsArgs, captures: Arc<Captures>) -> Result<WsConfig> {
     let target = parse_url(&a.url, "ws")?;
     let mut load = load_config(&a.load)?;
+    load.captures = captures;
     attach_tls(&target, &mut load)?;
     let (headers, protocols) = upgrade_headers(&a.headers, &a.subprotocols)?;
     let (payload, looks_text) = match &a.message {
@@ -93,9 +105,29 @@ fn chat_config(a: &WsArgs, rooms: u64, payload: &[u8], path: &str, load: &LoadCo
     if a.rooms_per_conn == 0 || a.rooms_per_conn > rooms {
         return Err(Error::usage(format!("--rooms-per-conn must be between 1 and --rooms ({rooms})")));
     }
-    let template = |flag: &str, t: &str| Template::parse(t.as_bytes(), &[]).map_err(|e| Error::usage(format!("{flag} '{t}': {e}")));
+    let caps = &load.captures;
+    let names: Vec<&str> = caps.names().iter().map(String::as_str).collect();
+    if names.len() > MAX_NAMES {
+        return Err(Error::usage(format!("--rooms: at most {MAX_NAMES} captured values ({} given)", names.len())));
+    }
+    let template = |flag: &str, t: &str| {
+        if !names.is_empty() {
+            // With captures in play, `{grup_id}` for `{group_id}` would otherwise go out as typed.
+            if let Some(word) = unknown_name(t.as_bytes(), &names) {
+                return Err(Error::usage(format!(
+                    "{flag} '{t}': {{{word}}} is not a placeholder or a captured value; names known: {}; write {{{{{word}}} for a literal brace",
+                    names.join(", ")
+                )));
+            }
+        }
+        let parsed = Template::parse(t.as_bytes(), &names).map_err(|e| Error::usage(format!("{flag} '{t}': {e}")))?;
+        if parsed.uses(Kind::Name) {
+            short_lists(flag, t, caps, rooms);
+        }
+        Ok(parsed)
+    };
     let path = template("the URL", path)?;
-    let path_template = path.uses(Kind::Conn) || path.uses(Kind::Room);
+    let path_template = path.uses(Kind::Conn) || path.uses(Kind::Room) || path.uses(Kind::Name);
     let message = match &a.message {
         Some(_) => {
             let text = std::str::from_utf8(payload)
@@ -137,6 +169,20 @@ fn chat_config(a: &WsArgs, rooms: u64, payload: &[u8], path: &str, load: &LoadCo
         on_open: a.on_open.clone(),
         on_open_expect: a.on_open_expect.as_ref().map(|t| t.as_bytes().to_vec()),
     })
+}
+
+/// A warning when a captured list that `t` names has fewer values than there are rooms: room k
+/// takes value k mod len, so rooms share a value (a group) the delivery accounting counts apart.
+fn short_lists(flag: &str, t: &str, caps: &Captures, rooms: u64) {
+    for (i, name) in caps.names().iter().enumerate() {
+        let len = caps.values(i).len() as u64;
+        if len > 1 && len < rooms && t.contains(&format!("{{{name}}}")) {
+            eprintln!(
+                "stampede: warning: {flag}: {{{name}}} has {len} captured values for {rooms} rooms: room k takes value k mod {len}, so rooms share \
+                 a value and the delivery accounting (per room) does not match the server's; capture as many values as --rooms"
+            );
+        }
+    }
 }
 
 /// The first member and the number of members of part `i` of `n` of `total`.
