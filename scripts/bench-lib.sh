@@ -29,3 +29,25 @@ r=resource.getrusage(resource.RUSAGE_CHILDREN); print(f"CPU {r.ru_utime:.3f} {r.
 
 # Waits (at most 5 s) until something accepts on 127.0.0.1:$PORT.
 wait_for_port() { for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+# nginx with one worker answering a small body on 127.0.0.1:$PORT, its files under $work
+# (start it with: nginx -p "$work/nginx" -c "$work/nginx.conf").
+nginx_conf() {
+  mkdir -p "$work/nginx/logs"
+  cat > "$work/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+error_log $work/nginx/logs/error.log warn;
+pid $work/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$PORT reuseport backlog=4096;
+    location / { default_type text/plain; return 200 "hello from nginx\n"; }
+  }
+}
+NGX
+}

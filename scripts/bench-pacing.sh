@@ -28,23 +28,7 @@ source scripts/bench-lib.sh
 # --- target -------------------------------------------------------------------------------
 want=${TARGET:-auto}
 if [ "$want" != stampede ] && { have nginx || apt_get nginx-light; } && have nginx; then
-  mkdir -p "$work/nginx/logs"
-  cat > "$work/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-error_log $work/nginx/logs/error.log warn;
-pid $work/nginx/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  server {
-    listen 127.0.0.1:$PORT reuseport backlog=4096;
-    location / { default_type text/plain; return 200 "hello from nginx\n"; }
-  }
-}
-NGX
+  nginx_conf
   nice -n "$NICE" taskset -c "$TARGET_CPU" nginx -p "$work/nginx" -c "$work/nginx.conf" &
   target_pid=$!; target_name="nginx $(nginx -v 2>&1 | sed 's/.*\///') (1 worker)"
 else

@@ -20,23 +20,7 @@ have valgrind || apt_get valgrind || true
 have valgrind || { echo "valgrind not found: apt-get install valgrind" >&2; exit 1; }
 have nginx || apt_get nginx-light || true
 have nginx || { echo "nginx not found: apt-get install nginx-light" >&2; exit 1; }
-mkdir -p "$work/nginx/logs"
-cat > "$work/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-error_log $work/nginx/logs/error.log warn;
-pid $work/nginx/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  server {
-    listen 127.0.0.1:$PORT reuseport backlog=4096;
-    location / { default_type text/plain; return 200 "hello from nginx\n"; }
-  }
-}
-NGX
+nginx_conf
 taskset -c "$TARGET_CPU" nginx -p "$work/nginx" -c "$work/nginx.conf" &
 target_pid=$!
 wait_for_port || { echo "nginx did not start on port $PORT" >&2; exit 1; }
