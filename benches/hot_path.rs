@@ -14,7 +14,13 @@ use stampede::proto::ws::frame::{apply_mask, encode_frame, Decoder, Event, Opcod
 use stampede::stats::Shard;
 
 fn main() {
-    divan::main();
+    // `scripts/test.sh` runs `cargo test --all-targets -- --test-threads=1`: libtest's flag,
+    // which divan's parser refuses. Run each benchmark once then, as `--test` does.
+    if std::env::args().any(|a| a.starts_with("--test-threads")) {
+        divan::Divan::default().test_benches();
+    } else {
+        divan::main();
+    }
 }
 
 const SMALL: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 03 Dec 2026 15:00:00 GMT\r\n\
