@@ -195,9 +195,9 @@ impl ChatScenario {
     }
 
     /// Message `n` of member `conn` to `room`, framed and masked into `buf` (a raw body) or
-    /// `sc.iov` (a template: its shared bytes not copied); returns the deliveries it expects.
+    /// `sc.iov` (a template: its shared bytes not copied).
     #[allow(clippy::too_many_arguments)]
-    fn message(&self, buf: &mut Vec<u8>, sc: &mut Scratch, conn: u64, room: u64, n: u32, intended_rel: u64, now_rel: u64) -> u64 {
+    fn message(&self, buf: &mut Vec<u8>, sc: &mut Scratch, conn: u64, room: u64, n: u32, intended_rel: u64, now_rel: u64) {
         let late = now_rel.saturating_sub(intended_rel).min(u64::from(u32::MAX));
         let mark = Mark { sender: conn as u32, seq: (u64::from(n) << 32) | late, intended_ns: intended_rel };
         buf.clear();
@@ -228,7 +228,14 @@ impl ChatScenario {
                 }
             }
         }
-        let live = u64::from(self.live[room as usize].load(Ordering::Relaxed));
+    }
+
+    /// The deliveries a message to `room` expects now: the other members live in it. Read
+    /// before the message's send time is taken, and a member takes its join time before it
+    /// counts itself live, so a member this count includes joined before that send time and
+    /// classifies the copy as a delivery, never as a copy from before its join.
+    fn expected(&self, room: u64) -> u64 {
+        let live = u64::from(self.live[room as usize].load(Ordering::SeqCst));
         live.saturating_sub(1) + self.rooms.remote(room)
     }
 
@@ -374,8 +381,9 @@ impl ChatScenario {
                 }
             }
             let room = my_rooms[(*n as usize) % my_rooms.len()];
+            let expected = self.expected(room);
             let now = clock::now_ns();
-            let expected = self.message(buf, sc, conn, room, *n, t.saturating_sub(ctx.start_ns), now.saturating_sub(ctx.start_ns));
+            self.message(buf, sc, conn, room, *n, t.saturating_sub(ctx.start_ns), now.saturating_sub(ctx.start_ns));
             *n = n.wrapping_add(1);
             // Boxed: the write's future lives only while a message goes out, not in every
             // idle member.

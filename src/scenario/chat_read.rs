@@ -31,7 +31,7 @@ pub struct Membership {
 impl Membership {
     pub fn join(live: Arc<[AtomicU32]>, rooms: Vec<u64>) -> Membership {
         for r in &rooms {
-            live[*r as usize].fetch_add(1, Ordering::Relaxed);
+            live[*r as usize].fetch_add(1, Ordering::SeqCst);
         }
         Membership { live, rooms }
     }
@@ -40,7 +40,7 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         for r in &self.rooms {
-            self.live[*r as usize].fetch_sub(1, Ordering::Relaxed);
+            self.live[*r as usize].fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
