@@ -423,7 +423,8 @@ fn int_len(v: i64) -> usize {
     digits + usize::from(v < 0)
 }
 
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+/// `n` in decimal, without allocating.
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; U64_DIGITS];
     let mut at = U64_DIGITS;
     loop {

@@ -113,18 +113,7 @@ impl RequestTemplate {
 }
 
 fn push_usize(out: &mut Vec<u8>, n: usize) {
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[at..]);
+    crate::proto::template::push_u64(out, n as u64);
 }
 
 #[cfg(test)]
