@@ -190,11 +190,13 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
             .into_iter()
             .zip(&st.bounds)
             .zip(&st.shapes)
-            .map(|((shard, (name, start, end)), shape)| crate::stats::timeline::StageResult {
+            .enumerate()
+            .map(|(i, ((shard, (name, start, end)), shape))| crate::stats::timeline::StageResult {
                 name: name.clone(),
                 start_s: *start as f64 / 1e9,
                 end_s: *end as f64 / 1e9,
                 shape: shape.clone(),
+                target_rate: load.drive.stage_rate(i),
                 shard,
             })
             .collect();

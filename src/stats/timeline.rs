@@ -178,6 +178,9 @@ pub struct StageResult {
     pub start_s: f64,
     pub end_s: f64,
     pub shape: String,
+    /// The rate this stage asked for (its own mean level; `None`: closed loop), which its
+    /// achieved rate is judged against.
+    pub target_rate: Option<f64>,
     pub shard: Shard,
 }
 
