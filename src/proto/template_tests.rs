@@ -235,3 +235,12 @@ fn the_word_scan_finds_the_first_byte_like_a_plain_search() {
         }
     }
 }
+
+#[test]
+fn payload_sizes_read_decimal_units_as_the_command_line_does() {
+    for (s, n) in [("1KB", 1000), ("1MB", 1_000_000), ("7B", 7)] {
+        let t = Template::parse(format!("{{payload:{s}}}").as_bytes(), &[]).unwrap();
+        assert_eq!((t.min_len(), t.max_len()), (n, n), "{s}");
+        assert_eq!(crate::units::parse_size(s), Ok(n as u64), "{s}");
+    }
+}
