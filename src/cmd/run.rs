@@ -185,6 +185,9 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
     result.stalled = out.stalled.map(|st| stall_reason(&st, &result.shard));
     result.by_name = scenario.group_names().into_iter().zip(out.groups).collect();
     if let Some(st) = load.drive.staged() {
+        // CPU is measured for the whole run: each stage gets its share of the run's time.
+        let (run_s, user, sys) = (result.meta.duration_s.max(1e-9), result.meta.cpu_user_s, result.meta.cpu_sys_s);
+        let cpu = |start: u64, end: u64, of: f64| of * ((end - start) as f64 / 1e9 / run_s).min(1.0);
         result.stages = out
             .stages
             .into_iter()
@@ -197,6 +200,8 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
                 end_s: *end as f64 / 1e9,
                 shape: shape.clone(),
                 target_rate: load.drive.stage_rate(i),
+                cpu_user_s: cpu(*start, *end, user),
+                cpu_sys_s: cpu(*start, *end, sys),
                 shard,
             })
             .collect();

@@ -296,15 +296,17 @@ impl RunResult {
             let Some(inner) = &st.part.result else { continue };
             let inner = RunResult::from_doc(inner).map_err(|e| format!("stage \"{}\": {e}", st.name))?;
             let shape = st.shape.clone().unwrap_or_default();
-            // The stage's own asked rate is its result's target (results written before stages
-            // had their own carry the plan's mean there).
-            let target_rate = inner.meta.target_rate;
+            // The stage's own asked rate and CPU are its result's (results written before stages
+            // had their own carry the plan's mean rate and the run's CPU there).
+            let (target_rate, cpu_user_s, cpu_sys_s) = (inner.meta.target_rate, inner.meta.cpu_user_s, inner.meta.cpu_sys_s);
             r.stages.push(StageResult {
                 name: st.name.clone(),
                 start_s: st.start_s,
                 end_s: st.end_s,
                 shape,
                 target_rate,
+                cpu_user_s,
+                cpu_sys_s,
                 shard: inner.shard,
             });
         }

@@ -114,17 +114,14 @@ impl RunResult {
     }
 
     /// Stage `i` as a result of its own (for its thresholds and its report lines): judged
-    /// against the rate it asked for itself (not the plan's mean), with the run's CPU time in
-    /// the share of the run the stage lasted (CPU is measured for the whole run only).
+    /// against the rate it asked for itself (not the plan's mean), with its own CPU time.
     pub fn stage_result(&self, i: usize) -> Option<RunResult> {
         let st = self.stages.get(i)?;
-        let duration_s = (st.end_s - st.start_s).max(1e-9);
-        let share = (duration_s / self.meta.duration_s.max(1e-9)).min(1.0);
         let meta = RunMeta {
-            duration_s,
+            duration_s: (st.end_s - st.start_s).max(1e-9),
             target_rate: st.target_rate,
-            cpu_user_s: self.meta.cpu_user_s * share,
-            cpu_sys_s: self.meta.cpu_sys_s * share,
+            cpu_user_s: st.cpu_user_s,
+            cpu_sys_s: st.cpu_sys_s,
             ..self.meta.clone()
         };
         let mut r = RunResult::new(meta, st.shard.clone());
