@@ -96,7 +96,7 @@ fn chat_flags_are_checked() {
         (&["ws", "ws://127.0.0.1:1/", "--heartbeat", "1s", "--ping-interval", "1s"], "--heartbeat"),
         (&["ws", "ws://127.0.0.1:1/", "--on-open", "x"], "--rooms"),
         (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--message", "{payload:huge}", "-d", "1s"], "--message"),
-        (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--size", "20", "-d", "1s"], "34-byte mark"),
+        (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--size", "20", "-d", "1s"], "40-byte mark"),
     ];
     for (args, needle) in cases {
         let r = stampede_raw(args);

@@ -149,7 +149,12 @@ fn rendering_allocates_nothing_once_warm() {
     )
     .unwrap();
     let (mut r, mut rng) = (Rendered::default(), Rng::new(1));
-    let v = |seq| Values { seq, mark: Mark { sender: 1, seq, intended_ns: seq.wrapping_mul(1000) }, names: &names, ..Values::default() };
+    let v = |seq| Values {
+        seq,
+        mark: Mark { sender: 1, seq, intended_ns: seq.wrapping_mul(1000), epoch: seq as u32 },
+        names: &names,
+        ..Values::default()
+    };
     t.render(&v(u64::MAX), &mut rng, &mut r);
     let caps = (r.bytes.capacity(), r.segs.capacity());
     let ptrs = (r.bytes.as_ptr(), r.segs.as_ptr());
@@ -163,9 +168,9 @@ fn rendering_allocates_nothing_once_warm() {
 #[test]
 fn marks_round_trip_and_are_found_in_json_escaped_and_binary_input() {
     let marks = [
-        Mark { sender: 0, seq: 0, intended_ns: 0 },
-        Mark { sender: u32::MAX, seq: u64::MAX, intended_ns: u64::MAX },
-        Mark { sender: 17, seq: 123_456, intended_ns: 1_733_000_000_123_456_789 },
+        Mark { sender: 0, seq: 0, intended_ns: 0, epoch: 0 },
+        Mark { sender: u32::MAX, seq: u64::MAX, intended_ns: u64::MAX, epoch: u32::MAX },
+        Mark { sender: 17, seq: 123_456, intended_ns: 1_733_000_000_123_456_789, epoch: 70_001 },
     ];
     for m in marks {
         let mut b = Vec::new();
