@@ -450,8 +450,9 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
 }
 
 /// Duplicates of a worker's listening sockets, to stop them listening at `stop()`: the accept
-/// loops are tasks that the runtime, once its main future returns, never drops (monoio 0.2.4
-/// leaks the tasks left), so a listener they own would stay open and its port would go on
+/// loops are tasks parked in an accept when the worker's main future returns, and the socket
+/// outlives them (the task is not dropped with the run queue, and an in-flight io_uring accept
+/// holds the file until the kernel tears the ring down, asynchronously), so the port would go on
 /// completing handshakes into the backlog.
 fn closers(
     listener: &TcpListener,
