@@ -129,13 +129,6 @@ pub async fn read_some<R: AsyncReadRent>(stream: &mut R, rbuf: &mut Vec<u8>, unt
     }
 }
 
-/// Waits, holding no buffer, until `stream` has bytes to read (or its end, or an error: the
-/// read that follows reports it), unless clock time `until_ns` comes first (false).
-pub async fn readable_until<R: crate::net::Readable>(stream: &R, until_ns: u64) -> bool {
-    let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
-    monoio::time::timeout_at(until, stream.readable()).await.is_ok()
-}
-
 /// First buffer for the answer to an opening (a WebSocket handshake); it doubles as needed.
 pub const OPEN_BUF: usize = 1024;
 /// Longest answer to an opening that is accepted.

@@ -153,7 +153,7 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// One connection's life after connect: the opening, then requests until it ends.
-    async fn session<S: AsyncReadRent + AsyncWriteRent + net::Waiting + net::Readable>(
+    async fn session<S: AsyncReadRent + AsyncWriteRent + net::Waiting>(
         &self,
         ctx: &WorkerCtx,
         slot: u64,
