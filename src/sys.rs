@@ -31,6 +31,35 @@ pub fn bytes_waiting(fd: RawFd) -> io::Result<bool> {
     Ok(n > 0)
 }
 
+/// A non-blocking `recv` on a socket whose fd is owned elsewhere, appended to `buf`'s spare
+/// capacity (which must not be empty): the bytes read, 0 at the end of the stream, `WouldBlock`
+/// when nothing is waiting.
+pub fn recv_now(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: recv writes at most `spare.len()` bytes into the spare capacity, which `buf` owns
+    // and which lives across the call; the caller passes the fd of a live stream it holds.
+    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), spare.len(), libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialised the first `n` bytes of the spare capacity (n <= its length).
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+/// A non-blocking `send` of `buf` on a socket whose fd is owned elsewhere: the bytes the kernel
+/// took (`WouldBlock` when none fit). `MSG_NOSIGNAL`: a closed peer is an error, not SIGPIPE.
+pub fn send_now(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: send reads at most `buf.len()` bytes from `buf`, which lives across the call; the
+    // caller passes the fd of a live stream it holds.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 /// Sets `SO_LINGER` to 0 on a socket whose fd is owned elsewhere: its close then sends an RST
 /// (the embedded server's `reset` fault).
 pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
