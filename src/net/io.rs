@@ -129,7 +129,15 @@ pub async fn read_some<R: AsyncReadRent>(stream: &mut R, rbuf: &mut Vec<u8>, unt
     }
 }
 
-/// First buffer for the answer to an opening (a WebSocket handshake); it doubles as needed.
+/// Waits, holding no buffer, until `stream` has bytes to read (or its end, or an error: the
+/// read that follows reports it), unless clock time `until_ns` comes first (false).
+pub async fn readable_until<R: crate::net::Readable>(stream: &R, until_ns: u64) -> bool {
+    let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
+    monoio::time::timeout_at(until, stream.readable()).await.is_ok()
+}
+
+/// First buffer for the answer to an opening (a WebSocket handshake), taken when the answer
+/// starts to arrive; it doubles as needed.
 pub const OPEN_BUF: usize = 1024;
 /// Longest answer to an opening that is accepted.
 const MAX_OPENING: usize = 64 * 1024;
@@ -138,7 +146,7 @@ const MAX_OPENING: usize = 64 * 1024;
 /// answer's length; the bytes after it stay in `rbuf`). Counts the opening when it starts (its
 /// bytes as written) and records the handshake time when it completes.
 /// `Err(None)`: the run ended meanwhile; `Err(Some(class))`: the opening failed.
-pub async fn open_with<S: AsyncReadRent + AsyncWriteRent, T: IoBuf>(
+pub async fn open_with<S: AsyncReadRent + AsyncWriteRent + crate::net::Readable, T: IoBuf>(
     run: Run<'_>,
     stream: &mut S,
     rbuf: &mut Vec<u8>,
@@ -157,6 +165,11 @@ pub async fn open_with<S: AsyncReadRent + AsyncWriteRent, T: IoBuf>(
             rbuf.drain(..n);
             run.shard.borrow_mut().on_handshake(clock::now_ns().saturating_sub(t0));
             return Ok(());
+        }
+        // Nothing in yet: wait for the answer holding no buffer (a ramp of thousands of
+        // handshakes that a slow server answers late held 1 KiB each meanwhile).
+        if rbuf.is_empty() && rbuf.capacity() == 0 && !readable_until(stream, until).await {
+            return Err(if run.past_end(clock::now_ns()) { None } else { Some(ErrorClass::ConnectTimeout) });
         }
         if rbuf.len() == rbuf.capacity() {
             if rbuf.len() >= MAX_OPENING {
