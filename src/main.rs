@@ -11,6 +11,7 @@ use stampede::error::exit;
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
+    stampede::sys::lean_memory();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

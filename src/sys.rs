@@ -31,6 +31,35 @@ pub fn bytes_waiting(fd: RawFd) -> io::Result<bool> {
     Ok(n > 0)
 }
 
+/// A non-blocking `recv` on a socket whose fd is owned elsewhere, appended to `buf`'s spare
+/// capacity (which must not be empty): the bytes read, 0 at the end of the stream, `WouldBlock`
+/// when nothing is waiting.
+pub fn recv_now(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: recv writes at most `spare.len()` bytes into the spare capacity, which `buf` owns
+    // and which lives across the call; the caller passes the fd of a live stream it holds.
+    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), spare.len(), libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialised the first `n` bytes of the spare capacity (n <= its length).
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+/// A non-blocking `send` of `buf` on a socket whose fd is owned elsewhere: the bytes the kernel
+/// took (`WouldBlock` when none fit). `MSG_NOSIGNAL`: a closed peer is an error, not SIGPIPE.
+pub fn send_now(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: send reads at most `buf.len()` bytes from `buf`, which lives across the call; the
+    // caller passes the fd of a live stream it holds.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 /// Sets `SO_LINGER` to 0 on a socket whose fd is owned elsewhere: its close then sends an RST
 /// (the embedded server's `reset` fault).
 pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
@@ -49,6 +78,35 @@ pub fn listen(fd: &impl AsFd, backlog: i32) -> io::Result<()> {
         b => Backlog::new(b).unwrap_or(Backlog::MAXALLOWABLE),
     };
     socket::listen(fd, backlog).map_err(io::Error::from)
+}
+
+extern "C" {
+    /// mimalloc's option setter (the allocator `main` installs; linked in by the `mimalloc` crate).
+    fn mi_option_set(option: libc::c_int, value: libc::c_long);
+}
+
+/// `mi_option_purge_delay` in the mimalloc v3 that `libmimalloc-sys` 0.1.49 builds (its
+/// `extended.rs` numbers the options around it: 14 `eager_commit_delay`, 16 `use_numa_nodes`).
+const MI_OPTION_PURGE_DELAY: libc::c_int = 15;
+
+/// Keeps resident memory close to what is allocated (issue 21: memory per connection), for
+/// this process and the processes it starts: no transparent huge pages (mimalloc asks for them
+/// on its arenas, and a 2 MiB page half used is 2 MiB resident: each worker's stats and
+/// buffers then cost megabytes, ~45 of 53 MB resident in a 16,000-connection run), and freed
+/// pages given back at once rather than after mimalloc's 1 s delay (the connect ramp's
+/// transient buffers otherwise count at the peak). `MIMALLOC_ALLOW_THP` and
+/// `MIMALLOC_PURGE_DELAY` in the environment keep mimalloc's own reading of them.
+pub fn lean_memory() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) takes integers only and sets a flag of
+        // this process (inherited by its children); it touches no memory of ours.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: mi_option_set stores an integer in mimalloc's option table (any thread, any
+        // time); the option number is a valid `mi_option_t` of the linked mimalloc (above).
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
 }
 
 /// Resident memory of this process in bytes (from /proc/self/statm).

@@ -38,20 +38,31 @@ impl Handle {
         Slice::new(buf, range.start, range.end)
     }
 
-    /// Writes `of[range]` in full. (The slice is made before the future: only it, not `of` and
-    /// `range`, is part of the future that sits in the connection's task.)
-    pub fn write_all<'a, S: AsyncWriteRent>(
-        &'a mut self,
-        stream: &'a mut S,
-        of: &Shared,
-        range: Range<usize>,
-    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
-        let slice = self.slice(of, range);
-        async move {
-            let (res, slice) = stream.write_all(slice).await;
-            self.0 = Some(slice.into_inner());
-            res.map(drop)
+    /// Writes `of[range]` in full. One `write` at a time in this loop, not monoio's
+    /// `write_all` around a slice: its future holds a slice of a slice and a second loop, and
+    /// this future sits in every connection task (the largest thing an idle task carries).
+    pub async fn write_all<S: AsyncWriteRent>(&mut self, stream: &mut S, of: &Shared, range: Range<usize>) -> std::io::Result<()> {
+        let mut buf = self.0.take().unwrap_or_else(|| Arc::clone(of));
+        debug_assert!(Arc::ptr_eq(&buf, of), "a handle serves one shared buffer");
+        let (mut at, end) = (range.start, range.end);
+        while at < end {
+            let (res, slice) = stream.write(Slice::new(buf, at, end)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    self.0 = Some(buf);
+                    return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "failed to write whole buffer"));
+                }
+                Ok(n) => at += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.0 = Some(buf);
+                    return Err(e);
+                }
+            }
         }
+        self.0 = Some(buf);
+        Ok(())
     }
 
     /// Writes `of[range]` unless clock time `until_ns` comes first (`None`: see [`write_until`]).
@@ -118,7 +129,15 @@ pub async fn read_some<R: AsyncReadRent>(stream: &mut R, rbuf: &mut Vec<u8>, unt
     }
 }
 
-/// First buffer for the answer to an opening (a WebSocket handshake); it doubles as needed.
+/// Waits, holding no buffer, until `stream` has bytes to read (or its end, or an error: the
+/// read that follows reports it), unless clock time `until_ns` comes first (false).
+pub async fn readable_until<R: crate::net::Readable>(stream: &R, until_ns: u64) -> bool {
+    let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
+    monoio::time::timeout_at(until, stream.readable()).await.is_ok()
+}
+
+/// First buffer for the answer to an opening (a WebSocket handshake), taken when the answer
+/// starts to arrive; it doubles as needed.
 pub const OPEN_BUF: usize = 1024;
 /// Longest answer to an opening that is accepted.
 const MAX_OPENING: usize = 64 * 1024;
@@ -127,7 +146,7 @@ const MAX_OPENING: usize = 64 * 1024;
 /// answer's length; the bytes after it stay in `rbuf`). Counts the opening when it starts (its
 /// bytes as written) and records the handshake time when it completes.
 /// `Err(None)`: the run ended meanwhile; `Err(Some(class))`: the opening failed.
-pub async fn open_with<S: AsyncReadRent + AsyncWriteRent, T: IoBuf>(
+pub async fn open_with<S: AsyncReadRent + AsyncWriteRent + crate::net::Readable, T: IoBuf>(
     run: Run<'_>,
     stream: &mut S,
     rbuf: &mut Vec<u8>,
@@ -146,6 +165,11 @@ pub async fn open_with<S: AsyncReadRent + AsyncWriteRent, T: IoBuf>(
             rbuf.drain(..n);
             run.shard.borrow_mut().on_handshake(clock::now_ns().saturating_sub(t0));
             return Ok(());
+        }
+        // Nothing in yet: wait for the answer holding no buffer (a ramp of thousands of
+        // handshakes that a slow server answers late held 1 KiB each meanwhile).
+        if rbuf.is_empty() && rbuf.capacity() == 0 && !readable_until(stream, until).await {
+            return Err(if run.past_end(clock::now_ns()) { None } else { Some(ErrorClass::ConnectTimeout) });
         }
         if rbuf.len() == rbuf.capacity() {
             if rbuf.len() >= MAX_OPENING {

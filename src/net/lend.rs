@@ -91,10 +91,13 @@ impl<'a> Loan<'a> {
         Loan { lender, buf: Vec::new(), lent: false }
     }
 
-    /// Gives the buffer back; keeps only its bytes (right-sized) when it holds some.
+    /// Gives the buffer back; keeps only its bytes (right-sized) when it holds some. A buffer of
+    /// its own (filled while not lent) is freed when empty.
     pub fn settle(&mut self) {
         if std::mem::take(&mut self.lent) {
             self.lender.settle(&mut self.buf);
+        } else if self.buf.is_empty() && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
         }
     }
 

@@ -153,7 +153,7 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// One connection's life after connect: the opening, then requests until it ends.
-    async fn session<S: AsyncReadRent + AsyncWriteRent + net::Waiting>(
+    async fn session<S: AsyncReadRent + AsyncWriteRent + net::Waiting + net::Readable>(
         &self,
         ctx: &WorkerCtx,
         slot: u64,
@@ -178,7 +178,7 @@ impl<W: Wire> Exchange<W> {
     }
 
     /// Runs the protocol's opening. `Err(None)`: the run ended meanwhile; `Err(Some)`: failed.
-    async fn open<S: AsyncReadRent + AsyncWriteRent>(
+    async fn open<S: AsyncReadRent + AsyncWriteRent + net::Readable>(
         &self,
         ctx: &WorkerCtx,
         stream: &mut S,
@@ -189,10 +189,10 @@ impl<W: Wire> Exchange<W> {
         };
         let bytes = monoio::buf::Slice::new(Arc::clone(self.wire.shared()), range.start, range.end);
         let timeout = self.wire.load().connect.timeout;
-        // The answer to an opening is small: a small buffer that grows if it must, not a read
-        // buffer per connection (10,000 handshakes at once would hold 10,000 of them).
+        // The answer to an opening is small: a small buffer, taken when the answer comes
+        // (`open_with`), that grows if it must, not a read buffer per connection (10,000
+        // handshakes at once would hold 10,000 of them).
         let mut buf = std::mem::take(&mut st.rbuf);
-        buf.reserve_exact(net::io::OPEN_BUF);
         let parser = &mut st.parser;
         let res = net::open_with(ctx.run(), stream, &mut buf, bytes, timeout, |input| self.wire.opened(parser, input)).await;
         if !buf.is_empty() {

@@ -110,6 +110,9 @@ pub trait Wire: Send + Sync + 'static {
 pub const READ_BUF: usize = 24 * 1024;
 
 /// User memory an idle client connection holds (its task and state: an idle connection holds no
-/// read buffer, see `net::lend`), for preflight's memory check. Measured by bench-100k: RSS
-/// growth / connections summed over the generator's processes, 3.4 KiB.
-pub const IDLE_CONN_BYTES: u64 = 3584;
+/// read buffer, see `net::lend`), for preflight's memory check: RSS growth / connections of
+/// one generator process holding 16,000 (release, 2026-12-03, issue 21): HTTP keep-alive 1.7
+/// KiB, WebSocket 3.4 KiB (its handshakes in flight during the ramp count at the peak); 2.5
+/// KiB for the half-and-half mix of bench-1m. (3.4 KiB before transparent huge pages were
+/// turned off, `sys::lean_memory`.)
+pub const IDLE_CONN_BYTES: u64 = 2560;

@@ -19,7 +19,9 @@ pub(crate) async fn echo<S: ServerConn>(mut stream: S, mut rbuf: Loan<'_>, fault
     let mut dec = Decoder::new(Role::Server, MAX_FRAME, MAX_MESSAGE);
     let mut wbuf = Loan::new(rbuf.lender());
     loop {
-        wbuf.lend(super::LEND);
+        // Lent for echoes only: pongs and closes are a few bytes in a `Vec` of the connection's
+        // own, dropped once written (every client closing at once, or pinging at once, would
+        // otherwise borrow 4 KiB each while the writes are out).
         let mut pos = 0;
         let mut closing = false;
         let mut tail = 0u64;
@@ -31,7 +33,10 @@ pub(crate) async fn echo<S: ServerConn>(mut stream: S, mut rbuf: Loan<'_>, fault
                     match ev {
                         None | Some(Event::Pong(_)) => {}
                         Some(Event::Message { opcode, payload }) => match faults.for_message(fixed) {
-                            None => encode_frame(&mut wbuf, true, opcode, None, payload),
+                            None => {
+                                wbuf.lend(super::LEND);
+                                encode_frame(&mut wbuf, true, opcode, None, payload)
+                            }
                             Some(f) => match fault::ws_answer(f, &mut wbuf, opcode, payload) {
                                 WsAnswer::Written => {}
                                 WsAnswer::Close => {
