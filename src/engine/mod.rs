@@ -18,6 +18,7 @@ pub mod pacer;
 pub mod profile;
 pub mod runtime;
 pub mod timer;
+pub mod wake;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
