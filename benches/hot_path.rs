@@ -146,7 +146,7 @@ mod template {
         let mut seq = 0u64;
         b.bench_local(|| {
             seq += 1;
-            let v = Values { conn: 3, seq, mark: Mark { sender: 1, seq, intended_ns: seq * 1000 }, ..Values::default() };
+            let v = Values { conn: 3, seq, mark: Mark { sender: 1, seq, intended_ns: seq * 1000, epoch: 7 }, ..Values::default() };
             out.clear();
             t.render_to(&v, &mut rng, &mut scratch, &mut out);
             out.len()
@@ -174,7 +174,7 @@ mod template {
     fn find_mark_5k(b: Bencher) {
         let t = Template::parse(b"{\"type\":\"message\",\"text\":\"{payload:5000}\",\"id\":\"{mark}\"}", &[]).unwrap();
         let (mut scratch, mut out) = (Rendered::default(), Vec::new());
-        let v = Values { mark: Mark { sender: 9, seq: 42, intended_ns: 123_456_789 }, ..Values::default() };
+        let v = Values { mark: Mark { sender: 9, seq: 42, intended_ns: 123_456_789, epoch: 7 }, ..Values::default() };
         t.render_to(&v, &mut Rng::new(1), &mut scratch, &mut out);
         b.counter(BytesCount::of_slice(&out)).bench_local(|| {
             let found = find_marks(black_box(&out)).count();

@@ -16,7 +16,7 @@ use crate::proto::ws::frame::{
     apply_mask, apply_mask_simple, decode_header, encode_frame, DecodeError, Decoder, Event, FrameError, FrameHeader, Opcode, Role,
 };
 use crate::proto::ws::handshake::{parse_response, server_response, HandshakeError};
-use crate::thresholds::{self, Metric, Op, Threshold};
+use crate::thresholds::{self, Metric, Threshold};
 
 /// Prefix checks are exhaustive up to this many bytes, sampled beyond (keeps each check O(n)).
 const EXHAUSTIVE: usize = 512;
@@ -484,26 +484,7 @@ fn canonical(t: &Threshold) -> String {
         Metric::TargetCpu => "target_cpu".into(),
         Metric::TargetRss => "target_rss".into(),
     };
-    let op = match t.op {
-        Op::Lt => "<",
-        Op::Le => "<=",
-        Op::Gt => ">",
-        Op::Ge => ">=",
-    };
-    let value = match t.metric {
-        Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => format!("{}ms", t.limit),
-        Metric::ErrorRate
-        | Metric::StatusShare(_)
-        | Metric::Checks
-        | Metric::Throttled
-        | Metric::ConnectSuccess
-        | Metric::TargetCpu
-        | Metric::Delivered => {
-            format!("{}%", t.limit)
-        }
-        Metric::Rate => format!("{}", t.limit),
-        Metric::TargetRss => format!("{}B", t.limit),
-    };
+    let (op, value) = (t.op.symbol(), format!("{}{}", t.limit, t.metric.unit().written()));
     format!("{name} {op} {value}")
 }
 

@@ -67,20 +67,62 @@ pub enum Metric {
     Fanout(f64),
 }
 
-impl Metric {
-    /// The unit of the measured value, as the reports print it after the number.
-    pub fn unit(self) -> &'static str {
+/// The unit a metric is measured in: how its limit is written, parsed and printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Milliseconds (limits written as durations: `50ms`, `1s`).
+    Ms,
+    /// A percentage (`1%`).
+    Percent,
+    /// Bytes (limits written as sizes: `1GiB`).
+    Bytes,
+    /// Per second (`1000`, `10k`).
+    PerSecond,
+}
+
+impl Unit {
+    /// After a number in the reports: " ms", " %", " B", "/s".
+    pub fn suffix(self) -> &'static str {
         match self {
-            Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => " ms",
+            Unit::Ms => " ms",
+            Unit::Percent => " %",
+            Unit::Bytes => " B",
+            Unit::PerSecond => "/s",
+        }
+    }
+
+    /// After the limit in a rule's own text, in the unit the limit is kept in (`p99<50ms`,
+    /// `errors<1%`, `target_rss<1024B`, `rps>100`).
+    pub fn written(self) -> &'static str {
+        match self {
+            Unit::Ms => "ms",
+            Unit::Percent => "%",
+            Unit::Bytes => "B",
+            Unit::PerSecond => "",
+        }
+    }
+}
+
+impl std::fmt::Display for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.suffix())
+    }
+}
+
+impl Metric {
+    /// The unit of the measured value and of the limit: the one place that says it.
+    pub fn unit(self) -> Unit {
+        match self {
+            Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => Unit::Ms,
             Metric::ErrorRate
             | Metric::StatusShare(_)
             | Metric::Checks
             | Metric::Throttled
             | Metric::ConnectSuccess
             | Metric::TargetCpu
-            | Metric::Delivered => " %",
-            Metric::TargetRss => " B",
-            Metric::Rate => "/s",
+            | Metric::Delivered => Unit::Percent,
+            Metric::TargetRss => Unit::Bytes,
+            Metric::Rate => Unit::PerSecond,
         }
     }
 }
@@ -162,22 +204,14 @@ pub fn parse(expr: &str) -> Result<Threshold, String> {
             None => return Err(format!("'{expr}': unknown metric '{name}'; {HELP}")),
         },
     };
-    let limit = match metric {
-        Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => {
-            parse_duration(value).map_err(|e| format!("'{expr}': {e}"))?.as_secs_f64() * 1000.0
-        }
-        Metric::TargetRss => crate::units::parse_size(value).map_err(|e| format!("'{expr}': {e}"))? as f64,
-        Metric::ErrorRate
-        | Metric::StatusShare(_)
-        | Metric::Checks
-        | Metric::Throttled
-        | Metric::ConnectSuccess
-        | Metric::TargetCpu
-        | Metric::Delivered => {
+    let limit = match metric.unit() {
+        Unit::Ms => parse_duration(value).map_err(|e| format!("'{expr}': {e}"))?.as_secs_f64() * 1000.0,
+        Unit::Bytes => crate::units::parse_size(value).map_err(|e| format!("'{expr}': {e}"))? as f64,
+        Unit::Percent => {
             let v = value.strip_suffix('%').ok_or_else(|| format!("'{expr}': give a percentage, e.g. 1%"))?;
             v.parse::<f64>().map_err(|_| format!("'{expr}': '{value}' is not a percentage"))?
         }
-        Metric::Rate => crate::units::parse_count(value)
+        Unit::PerSecond => crate::units::parse_count(value)
             .map(|v| v as f64)
             .or_else(|_| value.parse::<f64>())
             .map_err(|_| format!("'{expr}': '{value}' is not a rate"))?,
@@ -241,17 +275,9 @@ pub fn render(thresholds: &[Threshold], verdicts: &[Verdict]) -> String {
     let mut o = String::from("\nThresholds\n");
     for (t, v) in thresholds.iter().zip(verdicts) {
         // Memory reads in MiB; the rest in its own unit.
-        let (unit, scale) = match t.metric {
-            Metric::Latency(_) | Metric::MeanLatency | Metric::Fanout(_) => (" ms", 1.0),
-            Metric::ErrorRate
-            | Metric::StatusShare(_)
-            | Metric::Checks
-            | Metric::Throttled
-            | Metric::ConnectSuccess
-            | Metric::TargetCpu
-            | Metric::Delivered => (" %", 1.0),
-            Metric::TargetRss => (" MiB", 1.0 / 1048576.0),
-            Metric::Rate => ("/s", 1.0),
+        let (unit, scale) = match t.metric.unit() {
+            Unit::Bytes => (" MiB", 1.0 / 1048576.0),
+            u @ (Unit::Ms | Unit::Percent | Unit::PerSecond) => (u.suffix(), 1.0),
         };
         let actual = v.actual.map_or("no data".to_string(), |a| format!("{:.3}{unit}", a * scale));
         let by = match v.actual {

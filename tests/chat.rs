@@ -96,13 +96,44 @@ fn chat_flags_are_checked() {
         (&["ws", "ws://127.0.0.1:1/", "--heartbeat", "1s", "--ping-interval", "1s"], "--heartbeat"),
         (&["ws", "ws://127.0.0.1:1/", "--on-open", "x"], "--rooms"),
         (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--message", "{payload:huge}", "-d", "1s"], "--message"),
-        (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--size", "20", "-d", "1s"], "34-byte mark"),
+        (&["ws", "ws://127.0.0.1:1/", "--rooms", "2", "--size", "20", "-d", "1s"], "40-byte mark"),
     ];
     for (args, needle) in cases {
         let r = stampede_raw(args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
     }
+}
+
+/// A plan's stages count the chat's own figures: messages sent and copies delivered (not the
+/// requests and answers chat has none of), and a quiet `rate = 0` stage, having asked for no
+/// message, is not flagged as falling short of the plan's mean rate.
+#[test]
+fn chat_stages_count_messages_and_a_quiet_stage_is_not_short() {
+    let srv = common::embedded(None, None);
+    let url = format!("ws://{}/ws/chat", srv.local_addr());
+    let plan = quiet_tail_plan("stages", &url, "50", "2s");
+    let r = stampede(&["run", plan.to_str().unwrap(), "-c", "10", "-t", "1", "--rooms", "2"]);
+    let _ = std::fs::remove_file(&plan);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json.unwrap();
+    let stages = v["stages"].as_array().unwrap();
+    let (load, quiet) = (&stages[0], &stages[1]);
+    let sent = u(load, &["result", "chat", "messages_sent"]);
+    assert!(sent >= 90, "{v}");
+    assert_eq!(u(load, &["sent"]), sent, "{v}");
+    assert_eq!(u(load, &["ok"]), u(load, &["result", "chat", "deliveries"]), "{v}");
+    assert!(u(load, &["ok"]) >= 4 * sent, "each message reaches its room of 5: {v}");
+    assert!(f(load, &["latency_ms", "p50"]) > 0.0, "the fan-out latency: {v}");
+    assert_eq!(f(load, &["result", "rate", "target_per_s"]), 50.0, "{v}");
+    assert_eq!(f(quiet, &["result", "rate", "target_per_s"]), 0.0, "{v}");
+    for st in stages {
+        assert_eq!(st["result"]["generator"]["saturated"], false, "{v}");
+    }
+    let row = r.stdout.lines().find(|l| l.trim_start().starts_with("load ")).unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(row.contains(&format!(" {sent} ")), "{}", r.stdout);
+    assert!(r.stdout.contains("messages") && r.stdout.contains("delivered"), "{}", r.stdout);
+    srv.stop();
 }
 
 /// A WebSocket server (tungstenite) that accepts members and never reads again: it answers no

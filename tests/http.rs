@@ -449,3 +449,30 @@ fn monitor_pid_samples_the_target_and_feeds_thresholds() {
     assert!(r.stderr.contains("no such process"), "{}", r.stderr);
     srv.stop();
 }
+
+/// After `stop()` the embedded server's ports are closed: a connect is refused, on the HTTP
+/// listeners (one per worker, `SO_REUSEPORT`) and the raw one alike, also after the workers had
+/// connections of their own.
+#[test]
+fn a_stopped_server_refuses_connections() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let mut cfg = common::loopback();
+    cfg.threads = 2;
+    cfg.raw_listen = Some("127.0.0.1:0".parse().unwrap());
+    let srv = stampede::server::start(&cfg).unwrap();
+    let (addr, raw) = (srv.local_addr(), srv.raw_addr().unwrap());
+    let mut held = TcpStream::connect(addr).unwrap();
+    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = [0u8; 12];
+    held.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"HTTP/1.1 200");
+    srv.stop();
+    for a in [addr, raw] {
+        for _ in 0..4 {
+            let e = TcpStream::connect_timeout(&a, Duration::from_secs(2)).map(|_| ()).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{a}: {e}");
+        }
+    }
+    drop(held);
+}

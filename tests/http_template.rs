@@ -192,3 +192,47 @@ fn raw_conn_is_the_runs_connection_index_across_processes() {
     let conns: BTreeSet<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(conns, BTreeSet::from(["c=0", "c=1", "c=2", "c=3"]), "{{conn}} unique over the two processes");
 }
+
+/// `{payload:N}` is the template engine's, wherever it is written: `--body` and a plan stage's
+/// own `body` (the throttle preset's payload phase) send byte for byte the body the engine
+/// renders (its filler, `[a-z0-9]` repeating), with its Content-Length, as seen by hyper.
+#[test]
+fn a_payload_body_is_the_template_engines_on_the_command_line_and_in_a_stage() {
+    let (addr, app) = hyper_app::start();
+    let body = r#"{"data":"{payload:1MB}","tail":"{payload:3}"}"#;
+    let filler = |n: usize| b"abcdefghijklmnopqrstuvwxyz0123456789".iter().copied().cycle().take(n).collect::<Vec<u8>>();
+    let want = [&b"{\"data\":\""[..], &filler(1_000_000), b"\",\"tail\":\"", &filler(3), b"\"}"].concat();
+    let cli = url(addr, "/cli");
+    let r =
+        stampede(&["http", &cli, "-m", "POST", "--body", body, "-H", "Content-Type: application/json", "-n", "3", "-c", "1", "-t", "1"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, r.stdout);
+    let plan = std::env::temp_dir().join(format!("stampede-payload-{}.toml", std::process::id()));
+    let text = format!(
+        "scenario = \"http\"\nurl = \"{}\"\n[options]\nthreads = 1\n[[stage]]\nname = \"big\"\nduration = \"1s\"\nconnections = 1\n\
+         method = \"POST\"\npath = \"/stage\"\nheaders = [\"Content-Type: application/json\"]\nbody = '{body}'\n",
+        url(addr, "/")
+    );
+    std::fs::write(&plan, text).unwrap();
+    let r = stampede(&["run", plan.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&plan);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, r.stdout);
+    for path in ["/cli", "/stage"] {
+        let seen = app.seen(path);
+        assert!(!seen.is_empty(), "{path}");
+        for s in &seen {
+            assert_eq!((s.method.as_str(), s.body.len()), ("POST", want.len()), "{path}");
+            assert!(s.body == want, "{path}: the body differs from the template's rendering");
+            let len = s.headers.iter().find(|(n, _)| n == "content-length").map(|(_, v)| v.clone());
+            assert_eq!(len, Some(want.len().to_string()), "{path}");
+        }
+    }
+    // a stage's request is encoded once: a per-request placeholder in it is refused
+    let plan = std::env::temp_dir().join(format!("stampede-payload-seq-{}.toml", std::process::id()));
+    let text =
+        format!("scenario = \"http\"\nurl = \"{}\"\n[[stage]]\nduration = \"1s\"\nconnections = 1\nbody = 'n={{seq}}'\n", url(addr, "/"));
+    std::fs::write(&plan, text).unwrap();
+    let r = common::stampede_raw(&["run", plan.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&plan);
+    assert_eq!(r.code, 2, "{}\n{}", r.stderr, r.stdout);
+    assert!(r.stderr.contains("rendered once") || r.stderr.contains("encoded once"), "{}", r.stderr);
+}

@@ -338,8 +338,8 @@ fn stage_expects(plan: &Plan, run: &config::Expect, origin: &str) -> Result<Vec<
     plan.stages.iter().map(|s| s.ok_status.as_deref().map(|spec| one(s, spec)).transpose()).collect()
 }
 
-/// Each stage's own request, encoded with the plan's flags (`None`: the plan's request); a
-/// `{payload:N}` body is expanded here, once.
+/// Each stage's own request, encoded once with the plan's flags (`None`: the plan's request),
+/// its body rendered by the template engine (`{payload:N}`).
 fn stage_requests(plan: &Plan, base: &HttpArgs, origin: &str) -> Result<Vec<Option<Vec<u8>>>> {
     let scheme_end = base.url.find("://").map_or(0, |i| i + 3);
     let host_end = base.url[scheme_end..].find(['/', '?']).map_or(base.url.len(), |j| scheme_end + j);
@@ -359,10 +359,14 @@ fn stage_requests(plan: &Plan, base: &HttpArgs, origin: &str) -> Result<Vec<Opti
         }
         hr.request.headers.extend(r.headers.iter().cloned());
         if r.body.is_some() || r.body_file.is_some() {
-            hr.request.body = r.body.as_deref().map(crate::plan::request::expand_payload).transpose().map_err(fail)?;
+            hr.request.body = r.body.clone();
             hr.request.body_file = r.body_file.as_ref().map(std::path::PathBuf::from);
         }
-        out.push(Some(config::http_config(&hr).map_err(|e| fail(e.to_string()))?.request));
+        let c = config::http_config(&hr).map_err(|e| fail(e.to_string()))?;
+        if c.dynamic.is_some() {
+            return Err(fail("its request is encoded once: it may hold {payload:N} but no per-request placeholder".into()));
+        }
+        out.push(Some(c.request));
     }
     Ok(out)
 }

@@ -185,16 +185,23 @@ pub(crate) fn execute<S: Scenario>(scenario: Arc<S>, load: &LoadConfig, stop: Ar
     result.stalled = out.stalled.map(|st| stall_reason(&st, &result.shard));
     result.by_name = scenario.group_names().into_iter().zip(out.groups).collect();
     if let Some(st) = load.drive.staged() {
+        // CPU is measured for the whole run: each stage gets its share of the run's time.
+        let (run_s, user, sys) = (result.meta.duration_s.max(1e-9), result.meta.cpu_user_s, result.meta.cpu_sys_s);
+        let cpu = |start: u64, end: u64, of: f64| of * ((end - start) as f64 / 1e9 / run_s).min(1.0);
         result.stages = out
             .stages
             .into_iter()
             .zip(&st.bounds)
             .zip(&st.shapes)
-            .map(|((shard, (name, start, end)), shape)| crate::stats::timeline::StageResult {
+            .enumerate()
+            .map(|(i, ((shard, (name, start, end)), shape))| crate::stats::timeline::StageResult {
                 name: name.clone(),
                 start_s: *start as f64 / 1e9,
                 end_s: *end as f64 / 1e9,
                 shape: shape.clone(),
+                target_rate: load.drive.stage_rate(i),
+                cpu_user_s: cpu(*start, *end, user),
+                cpu_sys_s: cpu(*start, *end, sys),
                 shard,
             })
             .collect();

@@ -73,6 +73,23 @@ impl Drive {
         }
     }
 
+    /// The rate stage `i` of the plan asks for, in requests (chat: messages) per second: the
+    /// mean of its own level (a ramp's average), not the plan's. `None`: closed loop (a stage of
+    /// connections), or no stage `i`.
+    pub fn stage_rate(&self, i: usize) -> Option<f64> {
+        let (_, start, end) = self.staged()?.bounds.get(i)?;
+        let secs = ((end - start) as f64 / 1e9).max(1e-9);
+        match self {
+            Drive::Closed | Drive::Open { .. } => None,
+            Drive::RatePlan(st) => Some((st.profile.integral_to(*end) - st.profile.integral_to(*start)) / secs),
+            Drive::CountPlan { rate_per_s, .. } => *rate_per_s,
+            Drive::MixedPlan { mixed, .. } => match mixed.modes.mode_at(*start) {
+                crate::plan::drive::Mode::Open { .. } => Some((mixed.rates.integral_to(*end) - mixed.rates.integral_to(*start)) / secs),
+                crate::plan::drive::Mode::Closed { .. } => None,
+            },
+        }
+    }
+
     /// The same drive carrying a `1/parts` share (a process or a machine of a split run).
     pub fn share(&self, parts: u64) -> Drive {
         let n = parts.max(1) as f64;

@@ -1,7 +1,8 @@
 //! A stage's own request (http plans): method, path, headers, body or body_file, with
 //! `{payload:N}` in a body standing for N filler bytes (`{payload:1MB}`). Pure: parsing and the
-//! expansion; the scenario encodes each stage's request once into the run's shared buffer, so
-//! a 1 MB body is one buffer that every send of every connection slices, never a copy.
+//! checks; the body is a template of the one engine (`proto::template`), rendered once when the
+//! request is encoded (`RequestTemplate::encode_fixed`) into the run's shared buffer, so a 1 MB
+//! body is one buffer that every send of every connection slices, never a copy.
 
 /// The checks of a plan or of one named request (`expect_status`, `expect_body`,
 /// `expect_header`: the `--expect-*` flags); a request's own replace the plan's, kind by kind.
@@ -85,7 +86,7 @@ impl StageRequest {
             return Err(("body", "give body or body_file, not both".into()));
         }
         if let Some(b) = &body {
-            payload_len(b).map_err(|e| ("body", e))?;
+            check_fixed(b).map_err(|e| ("body", e))?;
         }
         let r = StageRequest { method, path, headers, body, body_file };
         Ok((r != StageRequest::default()).then_some(r))
@@ -98,11 +99,15 @@ pub fn check_message(message: &str) -> Result<(), String> {
     if message.is_empty() {
         return Err("is empty".into());
     }
-    let t = crate::proto::template::Template::parse(message.as_bytes(), &[]).map_err(|e| e.to_string())?;
+    check_fixed(message).map_err(|e| format!("a stage's message {e}"))
+}
+
+/// A stage's body or message: a template (`proto::template`, the one engine) that renders the
+/// same every time, at most [`MAX_PAYLOAD`] bytes once rendered.
+fn check_fixed(text: &str) -> Result<(), String> {
+    let t = crate::proto::template::Template::parse(text.as_bytes(), &[]).map_err(|e| e.to_string())?;
     if !t.is_fixed() {
-        return Err("a stage's message is rendered once: it may hold {payload:N} but no per-request placeholder \
-                    ({seq}, {conn}, {rand:A:B}, {uuid})"
-            .into());
+        return Err("is rendered once: it may hold {payload:N} but no per-request placeholder ({seq}, {conn}, {rand:A:B}, {uuid})".into());
     }
     if t.max_len() as u64 > MAX_PAYLOAD {
         return Err(format!("at most {MAX_PAYLOAD} bytes"));
@@ -110,53 +115,19 @@ pub fn check_message(message: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The length of `body` with its `{payload:N}` expanded (checks every one).
-fn payload_len(body: &str) -> Result<u64, String> {
-    let mut len = 0u64;
-    let mut rest = body;
-    while let Some(i) = rest.find("{payload:") {
-        let after = &rest[i + 9..];
-        let end = after.find('}').ok_or("'{payload:' without its '}': write {payload:1MB}")?;
-        let n = crate::units::parse_size(&after[..end]).map_err(|e| format!("{{payload:N}}: {e}"))?;
-        if n > MAX_PAYLOAD {
-            return Err(format!("{{payload:N}}: at most {MAX_PAYLOAD} bytes"));
-        }
-        len += i as u64 + n;
-        rest = &after[end + 1..];
-    }
-    Ok(len + rest.len() as u64)
-}
-
-/// `body` with every `{payload:N}` replaced by N bytes of `x` (built once per run).
-pub fn expand_payload(body: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(payload_len(body)? as usize);
-    let mut rest = body;
-    while let Some(i) = rest.find("{payload:") {
-        let after = &rest[i + 9..];
-        let end = after.find('}').ok_or("'{payload:' without its '}'")?;
-        let n = crate::units::parse_size(&after[..end])?;
-        out.push_str(&rest[..i]);
-        out.extend(std::iter::repeat_n('x', n as usize));
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn payloads_expand_to_their_size() {
-        assert_eq!(expand_payload("{payload:3}").unwrap(), "xxx");
-        assert_eq!(expand_payload("{\"d\":\"{payload:2}\",\"e\":\"{payload:1}\"}").unwrap(), "{\"d\":\"xx\",\"e\":\"x\"}");
-        assert_eq!(expand_payload("{payload:1MB}").unwrap().len(), 1_000_000);
-        assert_eq!(expand_payload("{payload:1MiB}").unwrap().len(), 1 << 20);
-        assert_eq!(expand_payload("plain {x}").unwrap(), "plain {x}");
-        for bad in ["{payload:", "{payload:lots}", "{payload:1GB}"] {
-            assert!(expand_payload(bad).is_err(), "{bad}");
+    fn stage_bodies_and_messages_are_fixed_templates() {
+        for ok in ["{payload:3}", "{\"d\":\"{payload:2}\",\"e\":\"{payload:1}\"}", "{payload:1MB}", "{payload:1MiB}", "plain {x}"] {
+            assert!(StageRequest::new(None, None, vec![], Some(ok.into()), None).is_ok(), "{ok}");
+            assert_eq!(check_message(ok), Ok(()), "{ok}");
+        }
+        for bad in ["{payload:lots}", "{payload:1GB}", "{payload:65MiB}", "n={seq}", "{uuid}"] {
             assert!(StageRequest::new(None, None, vec![], Some(bad.into()), None).is_err(), "{bad}");
+            assert!(check_message(bad).is_err(), "{bad}");
         }
     }
 

@@ -4,7 +4,7 @@
 //!
 //! Placeholders: `{conn}` `{room}` `{seq}` (decimal `u64`s the caller chooses), `{rand:A:B}`
 //! (a decimal integer in `A..=B`), `{uuid}` (a v4 UUID, 36 chars), `{payload:N}` (N filler bytes;
-//! `5000`, `1k`/`1KiB` = 1024, `1M`/`1MiB`), `{mark}` (a [`Mark`], [`MARK_LEN`] alphanumerics), and
+//! `5000`, `1k`/`1KiB` = 1024, `1KB` = 1000, `1M`/`1MiB`, `1MB`), `{mark}` (a [`Mark`], [`MARK_LEN`] alphanumerics), and
 //! `{NAME}` for each name given to [`Template::parse`] (CSV columns, captured values).
 //! Anything else in braces stays exactly as typed (`{"a":{"b":1}}` is literal). `{{` is a literal
 //! `{`; `}}` is kept as two `}` (a lone `}` is never special). A known placeholder with bad
@@ -392,7 +392,7 @@ fn placeholder(inner: &[u8], names: &[&str]) -> Result<Option<Part>, TemplateErr
         ("payload", Some(a)) => match parse_size(a) {
             Some(n) if n <= MAX_PAYLOAD => Part::Payload(n),
             Some(_) => return bad("at most 64 MiB"),
-            None => return bad("write a size: 5000, 1k, 1KiB, 2M, 2MiB"),
+            None => return bad("write a size: 5000, 1k, 1KiB, 1KB, 2M, 2MiB, 1MB"),
         },
         ("payload", None) => return bad("write {payload:SIZE}, e.g. {payload:1k}"),
         _ => return Ok(None),
@@ -400,14 +400,17 @@ fn placeholder(inner: &[u8], names: &[&str]) -> Result<Option<Part>, TemplateErr
     Ok(Some(part))
 }
 
-/// `5000`, `1k`/`1K`/`1KiB` (1024), `1M`/`1MiB` (1024²).
+/// `5000`, `1k`/`1K`/`1KiB` (1024), `1KB` (1000), `1M`/`1MiB` (1024²), `1MB` (1000²): the
+/// command line's sizes (`crate::units::parse_size`) up to mega, in whole numbers.
 fn parse_size(s: &str) -> Option<usize> {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     let n: usize = s[..digits].parse().ok()?;
     let unit = match &s[digits..] {
-        "" => 1,
+        "" | "B" => 1,
         "k" | "K" | "KiB" => 1 << 10,
+        "KB" => 1000,
         "m" | "M" | "MiB" => 1 << 20,
+        "MB" => 1_000_000,
         _ => return None,
     };
     n.checked_mul(unit)

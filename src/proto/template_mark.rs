@@ -2,16 +2,16 @@
 //! survives any envelope (alphanumeric only, so JSON escaping and URL encoding never change it),
 //! and a finder for every marker anywhere in received bytes (text or binary).
 //!
-//! Layout ([`MARK_LEN`] = 34 bytes): the prefix [`MARK_PREFIX`], then base62 (`0-9A-Za-z`)
-//! fixed-width fields: sender (6 chars, `u32`), seq (11, `u64`), intended_ns (11, `u64`), then
-//! 2 check chars over the fields. Random alphanumeric text matches at a position with
+//! Layout ([`MARK_LEN`] = 40 bytes): the prefix [`MARK_PREFIX`], then base62 (`0-9A-Za-z`)
+//! fixed-width fields: sender (6 chars, `u32`), seq (11, `u64`), intended_ns (11, `u64`), epoch
+//! (6, `u32`), then 2 check chars over the fields. Random alphanumeric text matches at a position with
 //! probability 62⁻⁶ (prefix and check), random bytes far less.
 
 /// The first bytes of every mark.
 pub const MARK_PREFIX: &[u8; 4] = b"Zm4K";
 /// The length of an encoded mark.
 pub const MARK_LEN: usize = 4 + FIELDS + 2;
-const FIELDS: usize = 6 + 11 + 11;
+const FIELDS: usize = 6 + 11 + 11 + 6;
 const B62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// What a `{mark}` carries. `intended_ns` is the time the message was meant to be sent, in
@@ -23,6 +23,9 @@ pub struct Mark {
     pub sender: u32,
     pub seq: u64,
     pub intended_ns: u64,
+    /// What the sender's room count said when the message was sent (chat: the room's joins so
+    /// far), so that sender and receivers judge who was expected by one number.
+    pub epoch: u32,
 }
 
 impl Mark {
@@ -33,9 +36,10 @@ impl Mark {
         put(&mut b[4..10], self.sender as u64);
         put(&mut b[10..21], self.seq);
         put(&mut b[21..32], self.intended_ns);
+        put(&mut b[32..38], u64::from(self.epoch));
         let c = check(&b[4..4 + FIELDS]);
-        b[32] = B62[c / 62];
-        b[33] = B62[c % 62];
+        b[MARK_LEN - 2] = B62[c / 62];
+        b[MARK_LEN - 1] = B62[c % 62];
         out.extend_from_slice(&b);
     }
 
@@ -46,11 +50,12 @@ impl Mark {
             return None;
         }
         let c = check(&b[4..4 + FIELDS]);
-        if b[32] != B62[c / 62] || b[33] != B62[c % 62] {
+        if b[MARK_LEN - 2] != B62[c / 62] || b[MARK_LEN - 1] != B62[c % 62] {
             return None;
         }
         let sender = u32::try_from(get(&b[4..10])?).ok()?;
-        Some(Mark { sender, seq: get(&b[10..21])?, intended_ns: get(&b[21..32])? })
+        let epoch = u32::try_from(get(&b[32..38])?).ok()?;
+        Some(Mark { sender, seq: get(&b[10..21])?, intended_ns: get(&b[21..32])?, epoch })
     }
 }
 

@@ -149,7 +149,12 @@ fn rendering_allocates_nothing_once_warm() {
     )
     .unwrap();
     let (mut r, mut rng) = (Rendered::default(), Rng::new(1));
-    let v = |seq| Values { seq, mark: Mark { sender: 1, seq, intended_ns: seq.wrapping_mul(1000) }, names: &names, ..Values::default() };
+    let v = |seq| Values {
+        seq,
+        mark: Mark { sender: 1, seq, intended_ns: seq.wrapping_mul(1000), epoch: seq as u32 },
+        names: &names,
+        ..Values::default()
+    };
     t.render(&v(u64::MAX), &mut rng, &mut r);
     let caps = (r.bytes.capacity(), r.segs.capacity());
     let ptrs = (r.bytes.as_ptr(), r.segs.as_ptr());
@@ -163,9 +168,9 @@ fn rendering_allocates_nothing_once_warm() {
 #[test]
 fn marks_round_trip_and_are_found_in_json_escaped_and_binary_input() {
     let marks = [
-        Mark { sender: 0, seq: 0, intended_ns: 0 },
-        Mark { sender: u32::MAX, seq: u64::MAX, intended_ns: u64::MAX },
-        Mark { sender: 17, seq: 123_456, intended_ns: 1_733_000_000_123_456_789 },
+        Mark { sender: 0, seq: 0, intended_ns: 0, epoch: 0 },
+        Mark { sender: u32::MAX, seq: u64::MAX, intended_ns: u64::MAX, epoch: u32::MAX },
+        Mark { sender: 17, seq: 123_456, intended_ns: 1_733_000_000_123_456_789, epoch: 70_001 },
     ];
     for m in marks {
         let mut b = Vec::new();
@@ -233,5 +238,14 @@ fn the_word_scan_finds_the_first_byte_like_a_plain_search() {
         for b in [b'Z', b'z', 0, 0xff, 0x80, b'Y' + 1] {
             assert_eq!(super::super::template_mark::find_byte(&hay, b), hay.iter().position(|&x| x == b), "len {len} byte {b}");
         }
+    }
+}
+
+#[test]
+fn payload_sizes_read_decimal_units_as_the_command_line_does() {
+    for (s, n) in [("1KB", 1000), ("1MB", 1_000_000), ("7B", 7)] {
+        let t = Template::parse(format!("{{payload:{s}}}").as_bytes(), &[]).unwrap();
+        assert_eq!((t.min_len(), t.max_len()), (n, n), "{s}");
+        assert_eq!(crate::units::parse_size(s), Ok(n as u64), "{s}");
     }
 }

@@ -489,13 +489,16 @@ fn part_cells(p: &Part) -> String {
 
 const PART_HEAD: &str = "<th>sent</th><th>ok</th><th>errors</th><th>ok/s</th><th>p50 ms</th><th>p90 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>status</th>";
 
+const CHAT_PART_HEAD: &str = "<th>messages</th><th>delivered</th><th>errors</th><th>msg/s</th><th>p50 ms</th><th>p90 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>status</th>";
+
 fn stages(o: &mut String, v: &ResultDoc) {
     let list = view::stages(v);
     if list.is_empty() {
         return;
     }
-    let _ =
-        writeln!(o, "<section id=\"stages\">\n<h2>Stages</h2>\n<table>\n<tr><th>stage</th><th>from–to</th><th>shape</th>{PART_HEAD}</tr>");
+    // Chat stages count messages sent and copies delivered, with the fan-out latency.
+    let head = if v.scenario == ScenarioKind::WsChat.name() { CHAT_PART_HEAD } else { PART_HEAD };
+    let _ = writeln!(o, "<section id=\"stages\">\n<h2>Stages</h2>\n<table>\n<tr><th>stage</th><th>from–to</th><th>shape</th>{head}</tr>");
     for s in &list {
         let _ = writeln!(
             o,

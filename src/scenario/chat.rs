@@ -9,14 +9,15 @@
 //! sender's message number (high 32 bits) and how late the send was, in ns (low 32 bits). Each message expects one
 //! delivery per other live member of its room: members count as live from their join to their
 //! close, in per-room counters shared by the workers of this process (touched per join and
-//! close, read per message).
+//! close, read per message). The mark's `epoch` is the room's join count read with that live
+//! count: receivers judge by it whether the message expected them (`chat_rooms::counted_in`).
 //!
 //! Pings are answered at once, `--heartbeat` sends ours, a server close before the end is an
 //! error with its code, and each session ends with our close 1000 (`ws_session`).
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::clock;
@@ -27,7 +28,7 @@ use crate::proto::ws::frame::{apply_mask, FrameHeader, Opcode};
 use crate::proto::ws::handshake::{encode_request, parse_answer};
 use crate::proto::ws::template_frame::{mask_rendered, FrameSeg, MaskedShared};
 use crate::scenario::chat_read::{deliveries, join, Membership, Reading, Session};
-use crate::scenario::chat_rooms::{Receiver, Rooms};
+use crate::scenario::chat_rooms::{Receiver, RoomCount, Rooms};
 use crate::scenario::ws_session::{WsWriter, CLOSE_AFTER_END_NS};
 use crate::scenario::{Scenario, WorkerCtx};
 use crate::stats::{ErrorClass, ProtocolReason};
@@ -107,8 +108,8 @@ pub struct ChatScenario {
     marked: bool,
     on_open: Vec<Template>,
     opcode: Opcode,
-    /// Live members of each room in this process.
-    live: Arc<[AtomicU32]>,
+    /// Each room's live members and joins in this process ([`RoomCount`]).
+    live: Arc<[AtomicU64]>,
     /// Read buffer a member starts with (it grows for larger frames and shrinks back).
     read_start: usize,
 }
@@ -146,7 +147,7 @@ impl ChatScenario {
         };
         let on_open = chat.on_open.iter().map(|m| parse(m)).collect();
         let opcode = if chat.text { Opcode::Text } else { Opcode::Binary };
-        let live: Arc<[AtomicU32]> = (0..chat.rooms).map(|_| AtomicU32::new(0)).collect();
+        let live: Arc<[AtomicU64]> = (0..chat.rooms).map(|_| AtomicU64::new(0)).collect();
         let longest = match &body {
             Body::Raw(p) => p.len(),
             Body::Template(t, _) => t.max_len(),
@@ -197,9 +198,9 @@ impl ChatScenario {
     /// Message `n` of member `conn` to `room`, framed and masked into `buf` (a raw body) or
     /// `sc.iov` (a template: its shared bytes not copied).
     #[allow(clippy::too_many_arguments)]
-    fn message(&self, buf: &mut Vec<u8>, sc: &mut Scratch, conn: u64, room: u64, n: u32, intended_rel: u64, now_rel: u64) {
+    fn message(&self, buf: &mut Vec<u8>, sc: &mut Scratch, conn: u64, (room, epoch): (u64, u32), n: u32, intended_rel: u64, now_rel: u64) {
         let late = now_rel.saturating_sub(intended_rel).min(u64::from(u32::MAX));
-        let mark = Mark { sender: conn as u32, seq: (u64::from(n) << 32) | late, intended_ns: intended_rel };
+        let mark = Mark { sender: conn as u32, seq: (u64::from(n) << 32) | late, intended_ns: intended_rel, epoch };
         buf.clear();
         match &self.body {
             Body::Raw(p) => {
@@ -230,13 +231,13 @@ impl ChatScenario {
         }
     }
 
-    /// The deliveries a message to `room` expects now: the other members live in it. Read
-    /// before the message's send time is taken, and a member takes its join time before it
-    /// counts itself live, so a member this count includes joined before that send time and
-    /// classifies the copy as a delivery, never as a copy from before its join.
-    fn expected(&self, room: u64) -> u64 {
-        let live = u64::from(self.live[room as usize].load(Ordering::SeqCst));
-        live.saturating_sub(1) + self.rooms.remote(room)
+    /// The deliveries a message to `room` expects now (the other members live in it), and the
+    /// room's joins seen with that count, which the message's mark carries: a member of this
+    /// process classifies its copy as a delivery exactly when this count included it
+    /// ([`crate::scenario::chat_rooms::counted_in`]).
+    fn expected(&self, room: u64) -> (u64, u32) {
+        let seen = RoomCount(self.live[room as usize].load(Ordering::SeqCst));
+        (u64::from(seen.live()).saturating_sub(1) + self.rooms.remote(room), seen.joins())
     }
 
     /// Dials, upgrades and joins member `conn`'s rooms (failures counted, backed off).
@@ -295,7 +296,7 @@ impl ChatScenario {
             };
             backoff.reset();
             let joined = clock::now_ns().saturating_sub(ctx.start_ns);
-            let membership = Membership::join(Arc::clone(&self.live), my_rooms.clone());
+            let (membership, joins) = Membership::join(Arc::clone(&self.live), my_rooms.clone());
             let (rd, wr) = stream.into_split();
             let writer = Rc::new(WsWriter::new(wr, self.mask));
             let session = Rc::new(Session { gone: Cell::new(false), pong_ns: Cell::new(0) });
@@ -303,7 +304,7 @@ impl ChatScenario {
                 ctx: Rc::clone(ctx),
                 writer: Rc::clone(&writer),
                 session: Rc::clone(&session),
-                receiver: Receiver::new(conn, joined),
+                receiver: Receiver::new(conn, joined, joins),
                 rooms: self.rooms.clone(),
                 timeout_ns: self.cfg.load.timeout.as_nanos() as u64,
                 read_start: self.read_start,
@@ -381,9 +382,9 @@ impl ChatScenario {
                 }
             }
             let room = my_rooms[(*n as usize) % my_rooms.len()];
-            let expected = self.expected(room);
+            let (expected, epoch) = self.expected(room);
             let now = clock::now_ns();
-            self.message(buf, sc, conn, room, *n, t.saturating_sub(ctx.start_ns), now.saturating_sub(ctx.start_ns));
+            self.message(buf, sc, conn, (room, epoch), *n, t.saturating_sub(ctx.start_ns), now.saturating_sub(ctx.start_ns));
             *n = n.wrapping_add(1);
             // Boxed: the write's future lives only while a message goes out, not in every
             // idle member.

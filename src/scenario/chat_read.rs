@@ -6,7 +6,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
@@ -14,7 +14,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use crate::clock;
 use crate::net::{self, ReadOutcome};
 use crate::proto::ws::frame::{encode_frame, Decoder, Event, Opcode, Role};
-use crate::scenario::chat_rooms::{Receiver, Rooms};
+use crate::scenario::chat_rooms::{Receiver, RoomCount, Rooms};
 use crate::scenario::ws_session::WsWriter;
 use crate::scenario::WorkerCtx;
 use crate::stats::{ErrorClass, ProtocolReason};
@@ -22,25 +22,26 @@ use crate::stats::{ErrorClass, ProtocolReason};
 /// Largest frame a member accepts.
 pub const MAX_FRAME: u64 = 1 << 20;
 
-/// A member's place in its rooms' live counts, from its join until dropped (its close).
+/// A member's place in its rooms' counts ([`RoomCount`]), from its join until dropped (its
+/// close).
 pub struct Membership {
-    live: Arc<[AtomicU32]>,
+    counts: Arc<[AtomicU64]>,
     rooms: Vec<u64>,
 }
 
 impl Membership {
-    pub fn join(live: Arc<[AtomicU32]>, rooms: Vec<u64>) -> Membership {
-        for r in &rooms {
-            live[*r as usize].fetch_add(1, Ordering::SeqCst);
-        }
-        Membership { live, rooms }
+    /// Joins `rooms`; also returns (room, this member's join number in it) for its [`Receiver`].
+    pub fn join(counts: Arc<[AtomicU64]>, rooms: Vec<u64>) -> (Membership, Vec<(u64, u32)>) {
+        let joins =
+            rooms.iter().map(|r| (*r, RoomCount(counts[*r as usize].fetch_add(RoomCount::JOIN, Ordering::SeqCst)).next_join())).collect();
+        (Membership { counts, rooms }, joins)
     }
 }
 
 impl Drop for Membership {
     fn drop(&mut self) {
         for r in &self.rooms {
-            self.live[*r as usize].fetch_sub(1, Ordering::SeqCst);
+            self.counts[*r as usize].fetch_sub(RoomCount::LEAVE, Ordering::SeqCst);
         }
     }
 }

@@ -55,6 +55,8 @@ pub(crate) async fn accept_loop<L: Listener, E: Establish<L::Conn>>(listener: L,
                 };
                 monoio::spawn(task);
             }
+            // Stopped: the listener was shut down (`stop_listening`); drop it.
+            Err(_) if worker.shared.stop.load(Ordering::Relaxed) => return,
             Err(_) => monoio::time::sleep(Duration::from_millis(10)).await,
         }
     }

@@ -24,7 +24,7 @@ pub mod ws;
 pub use chat::ChatSettings;
 
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -372,6 +372,13 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
             }
             let ready_inner = ready.clone();
             let result = runtime::block_on(move || async move {
+                let closers = match closers(&listener, raw_listener.as_ref(), unix_listener.as_ref()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = ready_inner.send(Err(e));
+                        return;
+                    }
+                };
                 let registered = register(listener, raw_listener, unix_listener);
                 let (listener, raw_listener, unix_listener) = match registered {
                     Ok(l) => l,
@@ -411,6 +418,7 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
                     shared_w.lent.fetch_add(lent.wrapping_sub(published), Ordering::Relaxed);
                     published = lent;
                 }
+                stop_listening(closers);
                 worker.counts.add_to(&shared_w.limiter);
             });
             if let Err(e) = result {
@@ -439,6 +447,31 @@ pub fn start(cfg: &ServeConfig) -> Result<ServerHandle> {
         return Err(Error::run(failure));
     }
     Ok(ServerHandle { addr, raw_addr, unix, driver, shared, threads: handles })
+}
+
+/// Duplicates of a worker's listening sockets, to stop them listening at `stop()`: the accept
+/// loops are tasks parked in an accept when the worker's main future returns, and the socket
+/// outlives them (the task is not dropped with the run queue, and an in-flight io_uring accept
+/// holds the file until the kernel tears the ring down, asynchronously), so the port would go on
+/// completing handshakes into the backlog.
+fn closers(
+    listener: &TcpListener,
+    raw: Option<&TcpListener>,
+    unix: Option<&std::os::unix::net::UnixListener>,
+) -> std::result::Result<Vec<OwnedFd>, String> {
+    let mut fds = vec![listener.try_clone().map(OwnedFd::from)];
+    fds.extend(raw.map(|l| l.try_clone().map(OwnedFd::from)));
+    fds.extend(unix.map(|l| l.try_clone().map(OwnedFd::from)));
+    fds.into_iter().collect::<std::io::Result<_>>().map_err(|e| format!("cannot duplicate a listener: {e}"))
+}
+
+/// Stops the listening sockets: `shutdown(2)` on a listening socket ends its listen state (the
+/// kernel refuses new connections at once, queued ones are reset) and fails the accept waiting
+/// on it, whatever task owns the socket.
+fn stop_listening(closers: Vec<OwnedFd>) {
+    for fd in closers {
+        let _ = socket::shutdown(fd.as_raw_fd(), socket::Shutdown::Both);
+    }
 }
 
 /// One worker's listeners, registered with its runtime.

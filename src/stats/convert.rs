@@ -51,13 +51,16 @@ fn statuses(s: &Shard) -> BTreeMap<String, u64> {
 }
 
 /// The counters of a stage or a named request, with its full result.
+/// A stage or named request: `r` is its result (its shard, judged on its own). Chat counts
+/// messages sent and copies delivered, with their fan-out latency ([`RunResult::part_figures`]).
 fn part(shard: &Shard, r: &RunResult) -> PartDoc {
+    let fig = r.part_figures();
     PartDoc {
-        sent: shard.sent,
-        ok: shard.responses,
+        sent: fig.sent,
+        ok: fig.ok,
         errors: shard.failed,
         rps: Some(r.achieved_rate()),
-        latency_ms: part_latency(&shard.corrected),
+        latency_ms: part_latency(fig.latency),
         status: statuses(shard),
         result: Some(Box::new(r.to_doc())),
         thresholds: None,
@@ -293,7 +296,19 @@ impl RunResult {
             let Some(inner) = &st.part.result else { continue };
             let inner = RunResult::from_doc(inner).map_err(|e| format!("stage \"{}\": {e}", st.name))?;
             let shape = st.shape.clone().unwrap_or_default();
-            r.stages.push(StageResult { name: st.name.clone(), start_s: st.start_s, end_s: st.end_s, shape, shard: inner.shard });
+            // The stage's own asked rate and CPU are its result's (results written before stages
+            // had their own carry the plan's mean rate and the run's CPU there).
+            let (target_rate, cpu_user_s, cpu_sys_s) = (inner.meta.target_rate, inner.meta.cpu_user_s, inner.meta.cpu_sys_s);
+            r.stages.push(StageResult {
+                name: st.name.clone(),
+                start_s: st.start_s,
+                end_s: st.end_s,
+                shape,
+                target_rate,
+                cpu_user_s,
+                cpu_sys_s,
+                shard: inner.shard,
+            });
         }
         Ok(r)
     }

@@ -19,6 +19,9 @@ impl RunResult {
         self.merge_meta(other);
         for (a, b) in self.stages.iter_mut().zip(&other.stages) {
             a.shard.merge(&b.shard);
+            a.target_rate = a.target_rate.zip(b.target_rate).map(|(x, y)| x + y);
+            a.cpu_user_s += b.cpu_user_s;
+            a.cpu_sys_s += b.cpu_sys_s;
         }
         for (name, shard) in &other.by_name {
             if let Some((_, mine)) = self.by_name.iter_mut().find(|(n, _)| n == name) {

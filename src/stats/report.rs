@@ -75,6 +75,16 @@ pub struct Saturation {
     pub reasons: Vec<String>,
 }
 
+/// A part's counts in its scenario's terms ([`RunResult::part_figures`]).
+pub struct PartFigures<'a> {
+    /// Requests (chat: messages) sent.
+    pub sent: u64,
+    /// Answered ok (chat: copies delivered to members, the sender's own included).
+    pub ok: u64,
+    /// Corrected latency (chat: fan-out, from the intended send to each delivery).
+    pub latency: &'a hdrhistogram::Histogram<u64>,
+}
+
 /// CPU share above which the generator's threads count as saturated.
 pub const BUSY_LIMIT: f64 = 0.90;
 
@@ -103,10 +113,17 @@ impl RunResult {
         }
     }
 
-    /// Stage `i` as a result of its own (for its thresholds and its report lines).
+    /// Stage `i` as a result of its own (for its thresholds and its report lines): judged
+    /// against the rate it asked for itself (not the plan's mean), with its own CPU time.
     pub fn stage_result(&self, i: usize) -> Option<RunResult> {
         let st = self.stages.get(i)?;
-        let meta = RunMeta { duration_s: (st.end_s - st.start_s).max(1e-9), ..self.meta.clone() };
+        let meta = RunMeta {
+            duration_s: (st.end_s - st.start_s).max(1e-9),
+            target_rate: st.target_rate,
+            cpu_user_s: st.cpu_user_s,
+            cpu_sys_s: st.cpu_sys_s,
+            ..self.meta.clone()
+        };
         let mut r = RunResult::new(meta, st.shard.clone());
         // The target's samples taken during this stage.
         r.monitor = self
@@ -165,6 +182,30 @@ impl RunResult {
         done as f64 / self.meta.duration_s.max(1e-9)
     }
 
+    /// What the report's per-part tables (stages, named requests) count, in this scenario's
+    /// terms: (sent, ok, the latency histogram), with the column names. Requests sent, answered
+    /// ok, corrected latency; chat: messages sent, copies delivered, fan-out latency (corrected).
+    pub fn part_figures(&self) -> PartFigures<'_> {
+        let s = &self.shard;
+        match (self.kind(), s.chat()) {
+            (Some(ScenarioKind::WsChat), Some(c)) => PartFigures { sent: c.broadcasts, ok: c.deliveries, latency: &c.delivery },
+            (Some(ScenarioKind::WsChat), None)
+            | (Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Asr | ScenarioKind::Raw) | None, _) => {
+                PartFigures { sent: s.sent, ok: s.responses, latency: &s.corrected }
+            }
+        }
+    }
+
+    /// The unit of [`Self::achieved_rate`]: "req/s", "msg/s" (WebSocket and chat messages),
+    /// "sessions/s" (ASR).
+    pub fn rate_unit(&self) -> &'static str {
+        match self.kind() {
+            Some(ScenarioKind::Ws | ScenarioKind::WsChat) => "msg/s",
+            Some(ScenarioKind::Asr) => "sessions/s",
+            Some(ScenarioKind::Http | ScenarioKind::Raw) | None => "req/s",
+        }
+    }
+
     pub fn cpu_us_per_request(&self) -> Option<f64> {
         let n = self.shard.requests_total();
         (n > 0).then(|| (self.meta.cpu_user_s + self.meta.cpu_sys_s) * 1e6 / n as f64)
@@ -207,7 +248,8 @@ impl RunResult {
             // Answers of any status: a target that refuses fast (429) is not a slow generator.
             let achieved = self.answered_rate();
             if self.meta.duration_s >= 1.0 && achieved < 0.95 * rate && !self.meta.interrupted {
-                reasons.push(format!("achieved {achieved:.0} req/s of the {rate:.0} asked for ({:.0}%)", 100.0 * achieved / rate));
+                let unit = self.rate_unit();
+                reasons.push(format!("achieved {achieved:.0} {unit} of the {rate:.0} asked for ({:.0}%)", 100.0 * achieved / rate));
             }
         }
         Saturation { cpu_busy, saturated: !reasons.is_empty(), reasons }

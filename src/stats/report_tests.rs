@@ -367,3 +367,67 @@ fn chat_accounting_round_trips_and_merges_losslessly() {
     assert!(text.contains("Delivery   10 expected, 6 delivered to others (60.00%), 2 lost, 2 late, 2 duplicated"), "{text}");
     assert!(text.contains("2 frames without a mark"), "{text}");
 }
+
+/// A plan of a loaded stage and a quiet `rate = 0` one: each stage is judged against the rate
+/// it asked for itself (the quiet one asked for none, so achieving none is not a shortfall),
+/// and a chat stage's table counts its messages and deliveries.
+#[test]
+fn each_stage_is_judged_against_its_own_rate_and_chat_stages_count_messages() {
+    use crate::stats::timeline::StageResult;
+    let stage = |name: &str, start_s: f64, end_s: f64, rate: f64, shard: Shard| StageResult {
+        name: name.into(),
+        start_s,
+        end_s,
+        shape: format!("constant rate {rate}/s"),
+        target_rate: Some(rate),
+        // the run's 1 s of CPU in the stage's share of its 10 s
+        cpu_user_s: 0.07 * (end_s - start_s),
+        cpu_sys_s: 0.03 * (end_s - start_s),
+        shard,
+    };
+    // HTTP: 10,000 answers in 8 s at 1,250/s asked, then 2 quiet seconds; the plan's mean is 1,000/s
+    let mut r = RunResult::new(meta(Some(1000.0), 1.0), shard(10_000, 0));
+    r.stages = vec![stage("load", 0.0, 8.0, 1250.0, shard(10_000, 0)), stage("quiet", 8.0, 10.0, 0.0, Shard::new())];
+    for i in 0..2 {
+        let s = r.stage_result(i).unwrap().saturation();
+        assert!(!s.saturated, "stage {i}: {s:?}");
+        assert!((s.cpu_busy - 0.05).abs() < 1e-9, "the stage's own CPU over its time: {s:?}");
+    }
+    // the same load stage asking for twice what it got is a shortfall, named in its unit
+    r.stages[0].target_rate = Some(2500.0);
+    let s = r.stage_result(0).unwrap().saturation();
+    assert!(s.saturated && s.reasons.iter().any(|x| x.contains("of the 2500 asked for")), "{s:?}");
+    // the stages' asked rates survive the JSON round trip
+    let back = RunResult::from_doc(&r.to_doc()).unwrap();
+    assert_eq!(back.stages.iter().map(|s| s.target_rate).collect::<Vec<_>>(), vec![Some(2500.0), Some(0.0)]);
+
+    // chat: 100 messages, each delivered to 4 members, in the load stage; none in the quiet one
+    let chat = || {
+        let mut s = Shard::for_kind(Some(ScenarioKind::WsChat));
+        for _ in 0..100 {
+            s.on_marked_broadcast(64, 4);
+            for _ in 0..4 {
+                s.on_delivery(2 * MS);
+            }
+        }
+        s
+    };
+    let mut m = meta(Some(50.0), 0.1);
+    (m.scenario, m.duration_s) = ("ws-chat".into(), 3.0);
+    let mut r = RunResult::new(m, chat());
+    r.stages = vec![stage("load", 0.0, 2.0, 50.0, chat()), stage("quiet", 2.0, 3.0, 0.0, Shard::for_kind(Some(ScenarioKind::WsChat)))];
+    for i in 0..2 {
+        let s = r.stage_result(i).unwrap().saturation();
+        assert!(!s.saturated, "stage {i}: {s:?}");
+    }
+    let table = r.render_stages();
+    let load = table.lines().find(|l| l.trim_start().starts_with("load")).unwrap();
+    let cells: Vec<&str> = load.split_whitespace().collect();
+    assert!(table.contains("messages") && table.contains("delivered") && table.contains("msg/s"), "{table}");
+    assert_eq!(&cells[cells.len() - 6..cells.len() - 2], ["100", "400", "0", "50"], "{table}");
+    assert!(!load.ends_with("-         -"), "the fan-out latency: {table}");
+    let doc = r.to_json();
+    assert_eq!((at(&doc, "stages").get(0).map(|s| (s["sent"].clone(), s["ok"].clone()))), Some((100.into(), 400.into())), "{doc}");
+    assert_eq!(at(&doc, "stages")[1]["result"]["generator"]["saturated"], false, "{doc}");
+    assert_eq!(at(&doc, "stages")[1]["result"]["rate"]["target_per_s"], 0.0, "{doc}");
+}

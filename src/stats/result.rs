@@ -445,8 +445,10 @@ pub struct DeliveryDoc {
 /// A named request of a mix (`by_name`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PartDoc {
+    /// Requests sent (chat: messages sent).
     #[serde(default)]
     pub sent: u64,
+    /// Answered ok (chat: copies delivered to members; `latency_ms` is then the fan-out's).
     #[serde(default)]
     pub ok: u64,
     #[serde(default)]

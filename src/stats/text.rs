@@ -98,14 +98,20 @@ impl RunResult {
             return String::new();
         }
         let mut o = String::from("\nStages\n");
+        // Chat counts messages sent and copies delivered, with their fan-out latency.
+        let (sent, ok, rps) = match self.kind() {
+            Some(ScenarioKind::WsChat) => ("messages", "delivered", "msg/s"),
+            Some(ScenarioKind::Http | ScenarioKind::Ws | ScenarioKind::Asr | ScenarioKind::Raw) | None => ("sent", "ok", "rps"),
+        };
         let _ = writeln!(
             o,
             "  {:<16} {:>13}  {:<34} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}",
-            "stage", "time", "shape", "sent", "ok", "errors", "rps", "p50", "p99"
+            "stage", "time", "shape", sent, ok, "errors", rps, "p50", "p99"
         );
         for i in 0..self.stages.len() {
             let (st, Some(r)) = (&self.stages[i], self.stage_result(i)) else { continue };
-            let h = &st.shard.corrected;
+            let fig = r.part_figures();
+            let h = fig.latency;
             let q = |p: f64| if h.is_empty() { "-".to_string() } else { human(h.value_at_quantile(p) as f64) };
             let _ = writeln!(
                 o,
@@ -113,8 +119,8 @@ impl RunResult {
                 st.name,
                 format!("{:.0}-{:.0}s", st.start_s, st.end_s),
                 st.shape,
-                st.shard.sent,
-                st.shard.responses,
+                fig.sent,
+                fig.ok,
                 st.shard.failed,
                 grouped(r.achieved_rate()),
                 q(0.5),
@@ -256,7 +262,7 @@ impl RunResult {
     fn text_chat_counts(&self, o: &mut String) {
         let (s, m) = (&self.shard, &self.meta);
         let per_s = |n: u64| n as f64 / m.duration_s.max(1e-9);
-        let target = m.target_rate.map_or(String::new(), |r| format!(" (target {r})"));
+        let target = m.target_rate.map_or(String::new(), |r| format!(", target {}", grouped(r)));
         let _ = writeln!(
             o,
             "Messages   {} sent ({:.1}/s{target}), {} delivered ({:.1}/s)",

@@ -178,6 +178,13 @@ pub struct StageResult {
     pub start_s: f64,
     pub end_s: f64,
     pub shape: String,
+    /// The rate this stage asked for (its own mean level; `None`: closed loop), which its
+    /// achieved rate is judged against.
+    pub target_rate: Option<f64>,
+    /// The generator's CPU time in the stage (measured for the whole run only: its share in the
+    /// stage's part of the run).
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
     pub shard: Shard,
 }
 

@@ -43,8 +43,9 @@ pub fn build_http(target: Target, r: &RequestArgs, mut load: LoadConfig) -> Resu
         (None, None) => Vec::new(),
     };
     let spec = RequestSpec { method: &method, host: &target.host_header, path: &target.path, headers: &headers, body: &body };
-    let request = encode_request(&spec);
     let dynamic = dynamic_request(&spec, r, &load)?;
+    // Encoded once, `{payload:N}` rendered (a templated request keeps it as typed: unused).
+    let request = RequestTemplate::encode_fixed(&spec).unwrap_or_else(|_| encode_request(&spec));
     let cap = crate::proto::http::response::MAX_HEADERS_CAP;
     if r.max_headers == 0 || r.max_headers > cap {
         return Err(Error::usage(format!("--max-headers: {} is out of range (1 to {cap})", r.max_headers)));

@@ -39,7 +39,7 @@ pub struct RequestTemplate {
 impl RequestTemplate {
     /// Parses the path, the header values and the body of `spec` with the extra `names`.
     /// `Ok(None)`: nothing varies (no placeholder but literals and `{payload}`): the request is
-    /// encoded once, as before, by [`encode_fixed`].
+    /// encoded once by [`RequestTemplate::encode_fixed`].
     pub fn parse(spec: &RequestSpec, names: &[&str]) -> Result<Option<RequestTemplate>, PartError> {
         let err = |part: String| move |error| PartError { part, error };
         let path = Template::parse(spec.path.as_bytes(), names).map_err(err("URL".into()))?;
@@ -79,6 +79,22 @@ impl RequestTemplate {
         };
         let head = Template::parse(&head, names).map_err(err("the request head".into()))?;
         Ok(Some(RequestTemplate { head, body, length }))
+    }
+
+    /// The request of a `spec` in which nothing varies ([`RequestTemplate::parse`] gave `None`),
+    /// encoded once: the body rendered through the template engine (`{payload:N}` becomes its
+    /// N filler bytes, `{{` a `{`), the path and header values as typed.
+    pub fn encode_fixed(spec: &RequestSpec) -> Result<Vec<u8>, PartError> {
+        let body = Template::parse(spec.body, &[]).map_err(|error| PartError { part: "--body".into(), error })?;
+        if !body.is_fixed() {
+            let error = TemplateError(
+                "varies per request: a request encoded once may hold {payload:N}, not {seq}, {conn}, {rand:A:B} or {uuid}".into(),
+            );
+            return Err(PartError { part: "--body".into(), error });
+        }
+        let mut b = Vec::with_capacity(body.max_len());
+        body.render_to(&Values::default(), &mut Rng::new(0), &mut Rendered::default(), &mut b);
+        Ok(encode_request(&RequestSpec { body: &b, ..*spec }))
     }
 
     /// Declares the shortest and longest value of name `i` (the CSV column's, the capture's).

@@ -68,3 +68,19 @@ fn bounds_hold_the_rendered_lengths_and_errors_name_the_part() {
     let e = RequestTemplate::parse(&spec("GET", "/{seq:1}", &[], b""), &[]).unwrap_err();
     assert_eq!(e.part, "URL");
 }
+
+#[test]
+fn a_fixed_request_renders_its_payload_once_as_the_templated_path_would() {
+    let h = vec![("X-A".to_string(), "{\"a\":1}".to_string())];
+    let body = b"{\"d\":\"{payload:70}\",\"x\":{{}";
+    let fixed = RequestTemplate::encode_fixed(&spec("POST", "/a", &h, body)).unwrap();
+    let filler: Vec<u8> = b"abcdefghijklmnopqrstuvwxyz0123456789".iter().copied().cycle().take(70).collect();
+    let want_body = [&b"{\"d\":\""[..], &filler, b"\",\"x\":{}"].concat();
+    assert_eq!(fixed, encode_request(&spec("POST", "/a", &h, &want_body)), "byte for byte");
+    // the same body with a {seq} goes the templated way: its body bytes are the same engine's
+    let t = RequestTemplate::parse(&spec("POST", "/a", &h, b"{\"d\":\"{payload:70}\",\"x\":{{}{seq}"), &[]).unwrap().unwrap();
+    let templated = render(&t, 5, &[]);
+    assert!(templated.ends_with(&[&want_body[..], b"5"].concat()), "{}", String::from_utf8_lossy(&templated));
+    assert!(RequestTemplate::encode_fixed(&spec("POST", "/a", &h, b"{seq}")).is_err());
+    assert!(RequestTemplate::encode_fixed(&spec("POST", "/a", &h, b"{payload:zz}")).is_err());
+}

@@ -106,7 +106,7 @@ mod tests {
             for (seq, key) in [(1u64, [1, 2, 3, 4]), (12345, [0xff, 0, 0x80, 7]), (7, [9, 9, 9, 9])] {
                 let m = MaskedShared::new(t.shared(), key);
                 let (mut r, mut rng) = (Rendered::default(), Rng::new(seq));
-                let v = Values { seq, mark: Mark { sender: 3, seq, intended_ns: 99 }, ..Values::default() };
+                let v = Values { seq, mark: Mark { sender: 3, seq, intended_ns: 99, epoch: 5 }, ..Values::default() };
                 t.render(&v, &mut rng, &mut r);
                 let mut plain = Vec::new();
                 r.write_to(t.shared(), &mut plain);
