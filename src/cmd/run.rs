@@ -296,6 +296,7 @@ fn run_meta<S: Scenario>(scenario: &S, load: &LoadConfig, out: &engine::RunOutpu
         rss_peak: out.rss_peak,
         audio_conversion: scenario.audio_conversion(),
         pacing: Some(load.pacing.name().to_string()),
+        pacing_polled_s: out.pacing_polled_s,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod pacer;
 pub mod profile;
 pub mod runtime;
 pub mod timer;
+pub mod wake;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,6 +62,8 @@ pub struct RunOutput {
     /// server in the same process is not counted).
     pub cpu_user_s: f64,
     pub cpu_sys_s: f64,
+    /// Wall time the workers' precise timers polled for near send times (within the CPU above).
+    pub pacing_polled_s: f64,
     /// Highest CPU share (user+sys over wall time) of any single worker thread.
     pub busiest_worker: f64,
     pub interrupted: bool,
@@ -114,6 +117,7 @@ struct WorkerOut {
     busy: f64,
     user: f64,
     sys: f64,
+    polled: f64,
     interrupted: bool,
     stalled: Option<Stalled>,
     notes: Vec<String>,
@@ -275,6 +279,7 @@ fn merge_outputs(mut outs: Vec<WorkerOut>, start_ns: u64, rss_start: u64, rss_pe
         elapsed_ns: outs.iter().map(|o| o.end_ns).max().unwrap_or(start_ns).saturating_sub(start_ns),
         cpu_user_s: outs.iter().map(|o| o.user).sum(),
         cpu_sys_s: outs.iter().map(|o| o.sys).sum(),
+        pacing_polled_s: outs.iter().map(|o| o.polled).sum(),
         busiest_worker: outs.iter().map(|o| o.busy).fold(0.0, f64::max),
         interrupted: outs.iter().any(|o| o.interrupted),
         stalled: outs
@@ -444,6 +449,7 @@ async fn worker<S: Scenario>(
     let cpu1 = crate::sys::thread_cpu();
     let wall = (end.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
     let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
+    let polled = timer.as_ref().map_or(0.0, |t| t.polled_ns() as f64 / 1e9);
     if !interrupted && stalled.is_none() {
         // Connections that end with the run close their protocol (a WebSocket close and the
         // server's answer): a bounded wait for them, outside the run's time and CPU. Stopped
@@ -469,9 +475,10 @@ async fn worker<S: Scenario>(
         groups: group_shards,
         driver: DriverKind::Epoll,
         end_ns: end,
-        busy: (user + sys) / wall,
+        busy: (user + sys - polled).max(0.0) / wall,
         user,
         sys,
+        polled,
         interrupted,
         stalled,
         notes,

@@ -8,10 +8,11 @@
 //! worker, which wakes the waiters that are due and re-arms the fd. The worker thread's timer
 //! slack is lowered to [`TIMER_SLACK_NS`].
 //!
-//! [`Pacing::Spin`] arms the fd [`SPIN_NS`] early and the task spins (bounded) to the deadline:
-//! send times then do not depend on how fast the kernel wakes an idle thread, at the price of
-//! that spinning. Nothing here runs per request in closed loop or pipelined (they never wait);
-//! never use it across threads.
+//! When to wake, and how (poll a near deadline, sleep to a far one, how early), is decided by
+//! [`super::wake::Waking`], which learns this machine's wake-up latency. The time spent polling is
+//! counted ([`Timer::polled_ns`]) so that the report can tell waiting for send times from work.
+//! Nothing here runs per request in closed loop or pipelined (they never wait); never use it
+//! across threads.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -26,15 +27,12 @@ use std::task::{Context, Poll, Waker};
 use crate::clock;
 use crate::config::Pacing;
 
+use super::wake::{Next, Waking};
+
 /// The timer slack the worker threads ask for (the kernel's default is 50 µs).
 pub const TIMER_SLACK_NS: u64 = 1_000;
-/// Spin mode: how long before a deadline the fd wakes the worker, which spins the rest.
-pub const SPIN_NS: u64 = 50_000;
-/// Sleep mode: a deadline this close when the timer task runs is spun to, not re-armed (the
-/// round trip through the kernel would take longer).
-const NEAR_NS: u64 = 2_000;
-/// A spin never lasts longer than this, whatever the clock does.
-const SPIN_BOUND_NS: u64 = 2 * SPIN_NS;
+/// A spin to a near deadline never lasts longer than this, whatever the clock does.
+const SPIN_BOUND_NS: u64 = 100_000;
 
 /// A waiter's handle in [`Timers`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,24 +138,25 @@ impl<W> Timers<W> {
         None
     }
 
-    /// Marks every waiter due at `now` fired, earliest first, and hands its waker to `wake`.
-    pub fn fire_due(&mut self, now: u64, mut wake: impl FnMut(W)) {
+    /// Marks every waiter due at `now` fired, earliest first, and hands its deadline and waker
+    /// to `wake`.
+    pub fn fire_due(&mut self, now: u64, mut wake: impl FnMut(u64, W)) {
         while self.earliest().is_some_and(|d| d <= now) {
             self.fire_top(&mut wake);
         }
     }
 
     /// Fires every pending waiter, due or not (the run stopped).
-    pub fn fire_all(&mut self, mut wake: impl FnMut(W)) {
+    pub fn fire_all(&mut self, mut wake: impl FnMut(u64, W)) {
         while self.earliest().is_some() {
             self.fire_top(&mut wake);
         }
     }
 
-    fn fire_top(&mut self, wake: &mut impl FnMut(W)) {
-        if let Some(Reverse((_, seq, slot))) = self.heap.pop() {
+    fn fire_top(&mut self, wake: &mut impl FnMut(u64, W)) {
+        if let Some(Reverse((deadline, seq, slot))) = self.heap.pop() {
             if let Slot::Waiting { waker, .. } = std::mem::replace(&mut self.slots[slot], Slot::Fired { seq }) {
-                wake(waker);
+                wake(deadline, waker);
             }
         }
     }
@@ -177,10 +176,23 @@ impl<W> Timers<W> {
 pub struct Timer {
     fd: monoio::net::UnixStream,
     raw: RawFd,
-    mode: Pacing,
+    waking: RefCell<Waking>,
     waiters: RefCell<Timers<Waker>>,
-    /// The deadline the fd is armed for (`u64::MAX`: none).
+    /// The clock time the fd is armed for (`u64::MAX`: none).
     armed: Cell<u64>,
+    /// The fd expired and was not re-armed since: it reads as ready until it is.
+    expired: Cell<bool>,
+    /// The driving task polls (yields and looks again) instead of waiting on the fd.
+    polling: Cell<bool>,
+    /// Since when it polls, and for how long it polled in all (wall time).
+    poll_since: Cell<Option<u64>>,
+    polled_ns: Cell<u64>,
+    /// A registration wants the driving task to look again now.
+    kick: Cell<bool>,
+    drive_waker: RefCell<Option<Waker>>,
+    /// The relay task (see [`Relay`]) is asked to wake the driving task, and its waker.
+    relaying: Cell<bool>,
+    relay_waker: RefCell<Option<Waker>>,
     /// `CLOCK_MONOTONIC` minus `clock::now_ns`, measured once.
     offset_ns: i128,
     closed: Cell<bool>,
@@ -201,19 +213,35 @@ impl Timer {
         let timer = Rc::new(Timer {
             fd,
             raw,
-            mode,
+            waking: RefCell::new(Waking::new(mode)),
             waiters: RefCell::new(Timers::default()),
             armed: Cell::new(u64::MAX),
+            expired: Cell::new(false),
+            polling: Cell::new(false),
+            poll_since: Cell::new(None),
+            polled_ns: Cell::new(0),
+            kick: Cell::new(false),
+            drive_waker: RefCell::new(None),
+            relaying: Cell::new(false),
+            relay_waker: RefCell::new(None),
             offset_ns: monotonic_offset(),
             closed: Cell::new(false),
             due: RefCell::new(Vec::new()),
         });
-        monoio::spawn(drive(Rc::clone(&timer)));
+        monoio::spawn(Drive { timer: Rc::clone(&timer), wait: None, broken: false });
+        monoio::spawn(Relay { timer: Rc::clone(&timer) });
         Ok(timer)
     }
 
     pub fn mode(&self) -> Pacing {
-        self.mode
+        self.waking.borrow().mode()
+    }
+
+    /// Wall time the timer spent polling for near deadlines (see [`super::wake`]): CPU the
+    /// worker used waiting for send times, not working.
+    pub fn polled_ns(&self) -> u64 {
+        let open = self.poll_since.get().map_or(0, |s| clock::now_ns().saturating_sub(s));
+        self.polled_ns.get() + open
     }
 
     /// A future ready at clock time `deadline_ns` (never before), or when [`Timer::wake_all`]
@@ -225,7 +253,7 @@ impl Timer {
     /// Wakes every waiter now (the run stopped): each finds its sleep over early.
     pub fn wake_all(&self) {
         let mut due = self.due.borrow_mut();
-        self.waiters.borrow_mut().fire_all(|w| due.push(w));
+        self.waiters.borrow_mut().fire_all(|_, w| due.push(w));
         for w in due.drain(..) {
             w.wake();
         }
@@ -235,53 +263,88 @@ impl Timer {
     pub fn close(&self) {
         self.closed.set(true);
         self.wake_all();
-        self.arm(Some(0));
-    }
-
-    /// Arms the fd for `deadline` (clock ns; spin mode: [`SPIN_NS`] before it), `None` disarms.
-    fn arm(&self, deadline: Option<u64>) {
-        let early = match self.mode {
-            Pacing::Spin => SPIN_NS,
-            Pacing::Sleep => 0,
-        };
-        let at = deadline.map(|d| (d.saturating_sub(early) as i128 + self.offset_ns).max(1) as u64);
-        // A failure leaves the fd as it was: sleepers then wake at the next arming, or at the
-        // run's end (an fd this process owns does not fail to arm in practice).
-        let _ = crate::sys::timerfd_arm(self.raw, at);
-        self.armed.set(deadline.unwrap_or(u64::MAX));
-    }
-
-    /// The fd fired: wakes the due waiters (spinning first to a deadline close enough) and
-    /// re-arms for the next one.
-    fn on_fire(&self) {
-        let mut due = self.due.borrow_mut();
-        {
-            let mut waiters = self.waiters.borrow_mut();
-            let now = clock::now_ns();
-            let next = waiters.earliest();
-            let spin = match self.mode {
-                Pacing::Spin => SPIN_NS,
-                Pacing::Sleep => NEAR_NS,
-            };
-            let now = match next {
-                Some(d) if d > now && d - now <= spin => spin_to(d, now),
-                Some(_) | None => now,
-            };
-            waiters.fire_due(now, |w| due.push(w));
-            // Armed even when the next deadline is already close: the waiters just woken run
-            // first, then the fd fires again.
-            self.arm(waiters.earliest());
-        }
-        for w in due.drain(..) {
+        self.stop_polling(clock::now_ns());
+        self.kick_driver();
+        if let Some(w) = self.relay_waker.borrow_mut().take() {
             w.wake();
         }
     }
 
-    /// A new waiter for `deadline`: the fd is re-armed when it is the earliest.
+    /// Arms the fd for clock time `at`; `None` disarms. Either way the fd reads as not ready.
+    fn arm(&self, at: Option<u64>) {
+        let mono = at.map(|d| (d as i128 + self.offset_ns).max(1) as u64);
+        // A failure leaves the fd as it was: sleepers then wake at the next arming, or at the
+        // run's end (an fd this process owns does not fail to arm in practice).
+        let _ = crate::sys::timerfd_arm(self.raw, mono);
+        self.armed.set(at.unwrap_or(u64::MAX));
+        self.expired.set(false);
+    }
+
+    fn start_polling(&self, now: u64) {
+        self.polling.set(true);
+        if self.poll_since.get().is_none() {
+            self.poll_since.set(Some(now));
+        }
+    }
+
+    fn stop_polling(&self, now: u64) {
+        self.polling.set(false);
+        if let Some(s) = self.poll_since.take() {
+            self.polled_ns.set(self.polled_ns.get() + now.saturating_sub(s));
+        }
+    }
+
+    /// Stores the driving task's waker (unless it is the one stored).
+    fn keep_drive_waker(&self, cx: &Context<'_>) {
+        let mut w = self.drive_waker.borrow_mut();
+        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *w = Some(cx.waker().clone());
+        }
+    }
+
+    fn kick_driver(&self) {
+        self.kick.set(true);
+        if let Some(w) = self.drive_waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Fires every due waiter (spinning first to a deadline close enough) and says what the
+    /// driving task does next.
+    fn step(&self) -> Next {
+        let mut due = self.due.borrow_mut();
+        let next = loop {
+            let now = clock::now_ns();
+            let mut waiters = self.waiters.borrow_mut();
+            let mut waking = self.waking.borrow_mut();
+            waiters.fire_due(now, |d, w| {
+                waking.fired(d);
+                due.push(w);
+            });
+            match waking.plan(now, waiters.earliest()) {
+                Next::SpinTo(d) => {
+                    spin_to(d, now);
+                }
+                next @ (Next::Idle | Next::Poll | Next::Sleep(_)) => break next,
+            }
+        };
+        for w in due.drain(..) {
+            w.wake();
+        }
+        next
+    }
+
+    /// A new waiter for `deadline`: when it is the earliest, the fd is re-armed for it, or the
+    /// driving task told to poll.
     fn register(&self, deadline: u64, waker: Waker) -> Key {
-        let key = self.waiters.borrow_mut().insert(deadline, waker);
-        if deadline < self.armed.get() {
-            self.arm(Some(deadline));
+        let mut waiters = self.waiters.borrow_mut();
+        let key = waiters.insert(deadline, waker);
+        if !self.polling.get() && waiters.earliest() == Some(deadline) {
+            match self.waking.borrow().plan(clock::now_ns(), Some(deadline)) {
+                Next::Sleep(at) if at < self.armed.get() && !self.expired.get() => self.arm(Some(at)),
+                Next::Sleep(_) | Next::Idle => {}
+                Next::SpinTo(_) | Next::Poll => self.kick_driver(),
+            }
         }
         key
     }
@@ -313,15 +376,119 @@ fn monotonic_offset() -> i128 {
     best.1
 }
 
-/// The task that reads the timerfd through the runtime until the timer closes.
-async fn drive(timer: Rc<Timer>) {
-    while !timer.closed.get() {
-        if timer.fd.readable(false).await.is_err() {
-            // The fd cannot be polled: fall back to the runtime's millisecond wheel, so that
-            // sleepers still wake, late, rather than never.
-            monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+/// The task that drives the timer until it closes: fires due waiters, then polls (yields and
+/// looks again), or waits on the fd armed for the next wake, or for a registration.
+struct Drive {
+    timer: Rc<Timer>,
+    /// The fd's readiness being awaited (kept across a kick: cancelling it would cost an op).
+    wait: Option<Pin<Box<dyn Future<Output = io::Result<()>>>>>,
+    /// The fd cannot be polled: the runtime's millisecond wheel stands in, so that sleepers
+    /// still wake, late, rather than never.
+    broken: bool,
+}
+
+impl Drive {
+    fn new_wait(&self) -> Pin<Box<dyn Future<Output = io::Result<()>>>> {
+        if self.broken {
+            return Box::pin(async {
+                monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+                Ok(())
+            });
         }
-        timer.on_fire();
+        let t = Rc::clone(&self.timer);
+        Box::pin(async move { t.fd.readable(false).await })
+    }
+}
+
+impl Future for Drive {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let t = Rc::clone(&self.timer);
+        loop {
+            if t.closed.get() {
+                return Poll::Ready(());
+            }
+            if let Some(wait) = self.wait.as_mut() {
+                match wait.as_mut().poll(cx) {
+                    Poll::Ready(r) => {
+                        self.wait = None;
+                        self.broken |= r.is_err();
+                        let armed = t.armed.replace(u64::MAX);
+                        t.expired.set(true);
+                        if !t.polling.get() && armed != u64::MAX {
+                            t.waking.borrow_mut().woke(armed, clock::now_ns());
+                        }
+                    }
+                    // Polling, or told to look again: on to the heap (the wait stays).
+                    Poll::Pending => {
+                        if !t.kick.get() && !t.polling.get() {
+                            t.keep_drive_waker(cx);
+                            return Poll::Pending;
+                        }
+                    }
+                }
+            }
+            t.kick.set(false);
+            match t.step() {
+                Next::Poll => {
+                    t.start_polling(clock::now_ns());
+                    // A task that wakes itself is run again first (monoio queues it in front),
+                    // which would starve the connections: the relay wakes it, behind them.
+                    t.keep_drive_waker(cx);
+                    t.relaying.set(true);
+                    match t.relay_waker.borrow_mut().take() {
+                        Some(w) => w.wake(),
+                        None => cx.waker().wake_by_ref(),
+                    }
+                    return Poll::Pending;
+                }
+                Next::Sleep(at) => {
+                    t.stop_polling(clock::now_ns());
+                    if t.armed.get() != at || t.expired.get() {
+                        t.arm(Some(at));
+                    }
+                }
+                Next::Idle => {
+                    t.stop_polling(clock::now_ns());
+                    if t.armed.get() != u64::MAX || t.expired.get() {
+                        t.arm(None);
+                    }
+                }
+                // step spins to near deadlines itself; look again
+                Next::SpinTo(_) => continue,
+            }
+            if self.wait.is_none() {
+                self.wait = Some(self.new_wait());
+            }
+        }
+    }
+}
+
+/// The driving task's way to yield behind the other ready tasks: asked (`relaying`), it wakes
+/// the driving task from outside, so that monoio queues it last.
+struct Relay {
+    timer: Rc<Timer>,
+}
+
+impl Future for Relay {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let t = &self.timer;
+        if t.closed.get() {
+            return Poll::Ready(());
+        }
+        if t.relaying.replace(false) {
+            if let Some(w) = t.drive_waker.borrow_mut().take() {
+                w.wake();
+            }
+        }
+        let mut w = t.relay_waker.borrow_mut();
+        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *w = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 

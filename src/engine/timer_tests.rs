@@ -3,7 +3,7 @@ use super::*;
 /// Waiters named by a number, woken into a list: the heap's order without a runtime.
 fn fired(t: &mut Timers<u32>, now: u64) -> Vec<u32> {
     let mut v = Vec::new();
-    t.fire_due(now, |w| v.push(w));
+    t.fire_due(now, |_, w| v.push(w));
     v
 }
 
@@ -64,7 +64,7 @@ fn fire_all_wakes_everyone_whatever_their_deadline() {
     let mut t = Timers::default();
     let keys: Vec<Key> = (0..4).map(|i| t.insert(u64::MAX - i, i as u32)).collect();
     let mut v = Vec::new();
-    t.fire_all(|w| v.push(w));
+    t.fire_all(|_, w| v.push(w));
     assert_eq!(v, vec![3, 2, 1, 0]);
     assert!(keys.iter().all(|&k| t.state(k) == Wait::Fired));
 }
@@ -128,4 +128,30 @@ fn sleeps_end_at_their_deadline_never_before_on_both_drivers() {
 
 thread_local! {
     static MODE: Cell<Pacing> = const { Cell::new(Pacing::Sleep) };
+}
+
+/// One waiter at a time (one connection): every wake comes from the fd or the timer's own
+/// polling, none from another registration; a lost wake-up would stop it for good (the bound is
+/// a liveness check, 250× the nominal 20 ms, not a timing).
+#[test]
+fn a_lone_sleeper_is_woken_at_every_deadline_on_both_drivers() {
+    for mode in [Pacing::Sleep, Pacing::Spin] {
+        MODE.with(|m| m.set(mode));
+        on_both_drivers(|| {
+            Box::pin(async {
+                let timer = Timer::start(MODE.with(Cell::get)).unwrap();
+                let t0 = clock::now_ns();
+                let run = async {
+                    for k in 1..=40u64 {
+                        let d = t0 + k * 500_000;
+                        timer.sleep_until(d).await;
+                        assert!(clock::now_ns() >= d, "woke before its deadline");
+                    }
+                };
+                let done = monoio::time::timeout(std::time::Duration::from_secs(5), run).await;
+                assert!(done.is_ok(), "{:?}: a sleeper was never woken", MODE.with(Cell::get));
+                timer.close();
+            })
+        });
+    }
 }

@@ -351,8 +351,8 @@ impl AsrScenario {
             if due > clock::now_ns() && !ctx.sleep_until(due).await {
                 return None;
             }
+            let sent = clock::now_ns(); // handed to the kernel (see Exchange::send)
             let res = wr.write_shared(&mut out, &self.shared, span.clone()).await;
-            let sent = clock::now_ns();
             if let Err(e) = res {
                 seen.fail(ErrorClass::from_io(&e));
                 break;

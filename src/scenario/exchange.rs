@@ -393,6 +393,10 @@ impl<W: Wire> Exchange<W> {
         served: u64,
     ) -> Result<u64, Ended> {
         let k = st.intended.len();
+        // The send time is when the bytes are handed to the kernel, not when the write returns:
+        // on loopback the write runs the peer's receive path and wakes it (tens of µs in a VM),
+        // which is transmission, not the pacer's lateness.
+        let sent_ns = clock::now_ns();
         let (res, len) = if self.wire.per_request() {
             // Boxed: only `raw --seq` sends per-connection bytes; the shared path below
             // keeps the connection task as small as it was.
@@ -424,7 +428,6 @@ impl<W: Wire> Exchange<W> {
             };
             (res, len)
         };
-        let sent_ns = clock::now_ns();
         if !st.open {
             st.intended.fill(sent_ns);
         }

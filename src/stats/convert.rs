@@ -224,6 +224,7 @@ impl RunResult {
                 cpu_user_s: m.cpu_user_s,
                 cpu_sys_s: m.cpu_sys_s,
                 cpu_us_per_request: self.cpu_us_per_request(),
+                pacing_polled_s: m.pacing_polled_s,
                 cpu_busy: sat.cpu_busy,
                 saturated: sat.saturated,
                 saturation_reasons: sat.reasons,
@@ -332,6 +333,7 @@ fn meta(d: &ResultDoc) -> RunMeta {
         rss_peak: d.generator.rss_peak_bytes,
         audio_conversion: d.asr.as_ref().and_then(|a| a.audio_conversion.clone()),
         pacing: d.pacing.clone(),
+        pacing_polled_s: d.generator.pacing_polled_s,
     }
 }
 

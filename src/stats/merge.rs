@@ -86,6 +86,7 @@ impl RunResult {
             m.pacing.clone_from(&b.pacing);
         }
         m.cpu_sys_s += b.cpu_sys_s;
+        m.pacing_polled_s += b.pacing_polled_s;
         m.interrupted |= b.interrupted;
         m.started_unix_ms = m.started_unix_ms.min(b.started_unix_ms);
         m.rss_start += b.rss_start;

@@ -42,6 +42,9 @@ pub struct RunMeta {
     /// How the workers waited for scheduled sends (`--pacing`: "sleep", "spin"); `None`: not
     /// recorded (results written before it existed).
     pub pacing: Option<String>,
+    /// Wall time the workers' timers spent polling for near send times (part of the CPU above:
+    /// waiting, not working); 0 when they never polled or for results written before it existed.
+    pub pacing_polled_s: f64,
 }
 
 pub struct RunResult {
@@ -224,7 +227,9 @@ impl RunResult {
 
     pub fn saturation(&self) -> Saturation {
         let wall = self.meta.duration_s.max(1e-9) * self.meta.threads.max(1) as f64;
-        let cpu_busy = (self.meta.cpu_user_s + self.meta.cpu_sys_s) / wall;
+        // Polling for send times is CPU spent waiting: the CPU reason counts the rest (late sends,
+        // below, tell when the work itself fell behind).
+        let cpu_busy = (self.meta.cpu_user_s + self.meta.cpu_sys_s - self.meta.pacing_polled_s).max(0.0) / wall;
         let mut reasons = Vec::new();
         if cpu_busy >= BUSY_LIMIT {
             reasons.push(format!(

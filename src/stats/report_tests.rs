@@ -21,6 +21,7 @@ fn meta(rate: Option<f64>, cpu: f64) -> RunMeta {
         rss_peak: 0,
         audio_conversion: None,
         pacing: None,
+        pacing_polled_s: 0.0,
     }
 }
 
@@ -189,6 +190,24 @@ fn saturation_decisions() {
     assert!(late.saturated && late.reasons.iter().any(|r| r.contains("late")), "{late:?}");
     let short = RunResult::new(meta(Some(5000.0), 1.0), shard(10_000, 0)).saturation();
     assert!(short.saturated && short.reasons.iter().any(|r| r.contains("asked for")), "{short:?}");
+}
+
+#[test]
+fn cpu_spent_polling_for_send_times_is_not_called_saturation_and_is_named() {
+    // 19 s of 20 thread-seconds, 15 of them polling for near send times, no late sends
+    let mut m = meta(Some(1000.0), 19.0);
+    m.pacing_polled_s = 15.0;
+    let r = RunResult::new(m, shard(10_000, 0));
+    let sat = r.saturation();
+    assert!(!sat.saturated, "{sat:?}");
+    assert!((sat.cpu_busy - 0.2).abs() < 1e-9, "{sat:?}");
+    let t = r.render_text();
+    assert!(t.contains("= 95% of 2 thread(s) (15.00s of it polling for send times)"), "{t}");
+    // the JSON carries it and reads back
+    let back = RunResult::from_doc(&r.to_doc()).unwrap();
+    assert_eq!(back.meta.pacing_polled_s, 15.0);
+    // without polling, the same CPU is saturation
+    assert!(RunResult::new(meta(Some(1000.0), 19.0), shard(10_000, 0)).saturation().saturated);
 }
 
 #[test]

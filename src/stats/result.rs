@@ -252,6 +252,10 @@ pub struct PartLatency {
     pub max: Option<f64>,
 }
 
+fn is_zero_f64(n: &f64) -> bool {
+    *n == 0.0
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -290,6 +294,9 @@ pub struct Generator {
     pub cpu_sys_s: f64,
     #[serde(default)]
     pub cpu_us_per_request: Option<f64>,
+    /// Wall time the timers polled for near send times (see `RunMeta::pacing_polled_s`).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub pacing_polled_s: f64,
     #[serde(default)]
     pub cpu_busy: f64,
     #[serde(default)]

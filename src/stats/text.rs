@@ -492,12 +492,18 @@ impl RunResult {
     fn text_generator(&self, o: &mut String) {
         let m = &self.meta;
         let sat = self.saturation();
+        let wall = m.duration_s.max(1e-9) * m.threads.max(1) as f64;
+        let polled = if m.pacing_polled_s >= 0.01 {
+            format!(" ({:.2}s of it polling for send times)", m.pacing_polled_s)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             o,
-            "Generator  CPU {:.2}s user + {:.2}s sys = {:.0}% of {} thread(s){}",
+            "Generator  CPU {:.2}s user + {:.2}s sys = {:.0}% of {} thread(s){polled}{}",
             m.cpu_user_s,
             m.cpu_sys_s,
-            sat.cpu_busy * 100.0,
+            (m.cpu_user_s + m.cpu_sys_s) / wall * 100.0,
             m.threads,
             match &self.shard.ext {
                 ScenarioStats::Asr(a) =>
