@@ -125,11 +125,8 @@ where
 {
     if !legacy_forced() && monoio::utils::detect_uring() {
         for setup in first.fallbacks() {
-            let built = RuntimeBuilder::<IoUringDriver>::new()
-                .with_entries(RING_ENTRIES)
-                .uring_builder(setup.builder())
-                .enable_timer()
-                .build();
+            let built =
+                RuntimeBuilder::<IoUringDriver>::new().with_entries(RING_ENTRIES).uring_builder(setup.builder()).enable_timer().build();
             if let Ok(mut rt) = built {
                 let out = rt.block_on(async move { make().await });
                 return Ok((DriverKind::IoUring, out));

@@ -176,7 +176,10 @@ impl<'a> Deadline<'a> {
 /// must have spare capacity (its buffer moves into the read; [`read_done`] puts it back). Pin
 /// it in the caller's frame and await it through [`within`]: no timer is made and nothing is
 /// allocated per read.
-pub fn read_into<'s, R: AsyncReadRent>(stream: &'s mut R, rbuf: &mut Vec<u8>) -> impl Future<Output = BufResult<usize, SliceMut<Vec<u8>>>> + 's {
+pub fn read_into<'s, R: AsyncReadRent>(
+    stream: &'s mut R,
+    rbuf: &mut Vec<u8>,
+) -> impl Future<Output = BufResult<usize, SliceMut<Vec<u8>>>> + 's {
     let (len, cap) = (rbuf.len(), rbuf.capacity());
     debug_assert!(len < cap, "a read needs room (a full buffer would read 0 bytes, as at EOF)");
     stream.read(SliceMut::new(std::mem::take(rbuf), len, cap))
@@ -283,5 +286,54 @@ mod tests {
         peer.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"ABCDEFGHopening");
         assert_eq!(Arc::strong_count(&buf), 1);
+    }
+
+    /// One deadline serves a connection's reads: each read that completes in time leaves it
+    /// registered (later reads only move it later), and a read whose own deadline passes times
+    /// out, on both drivers' runtime (here the default one) and the worker's timer.
+    #[test]
+    fn a_deadline_serves_many_reads_and_times_out_the_stalled_one() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut b = [0u8; 1];
+            for _ in 0..3 {
+                s.read_exact(&mut b).unwrap(); // one answer per request
+                std::io::Write::write_all(&mut s, b"answer").unwrap();
+            }
+            let _ = done_rx.recv(); // the fourth goes unanswered; the socket stays open until the test ends
+        });
+        let (_, outcomes) = crate::engine::runtime::block_on(move || async move {
+            let timer = crate::engine::timer::Timer::start(crate::config::Pacing::Sleep).unwrap();
+            let mut stream = monoio::net::TcpStream::connect(addr).await.unwrap();
+            let shard = RefCell::new(Shard::new());
+            let mut deadline = Deadline::new(&timer);
+            let mut outcomes = Vec::new();
+            let mut rbuf = Vec::with_capacity(64);
+            for _ in 0..4 {
+                rbuf.clear();
+                let (res, _) = stream.write_all(b"q".to_vec()).await;
+                res.unwrap();
+                let until = clock::now_ns() + 300_000_000;
+                let cap = rbuf.capacity();
+                let mut read = std::pin::pin!(read_into(&mut stream, &mut rbuf));
+                let done = within(read.as_mut(), &mut deadline, until).await.map(|(res, buf)| (res, buf.into_inner()));
+                let outcome = read_done(done, &mut rbuf, cap, &shard);
+                let timed_out = matches!(outcome, ReadOutcome::TimedOut);
+                outcomes.push((matches!(outcome, ReadOutcome::Data), timed_out, !timed_out || clock::now_ns() >= until));
+            }
+            timer.close();
+            let bytes = shard.borrow().bytes_read;
+            (outcomes, bytes)
+        })
+        .unwrap();
+        drop(done_tx);
+        peer.join().unwrap();
+        let (outcomes, bytes) = outcomes;
+        assert_eq!(&outcomes[..3], [(true, false, true); 3], "three answers read in time");
+        assert_eq!(outcomes[3], (false, true, true), "the stalled read times out at its deadline, not before");
+        assert_eq!(bytes, 18);
     }
 }
