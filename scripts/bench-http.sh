@@ -12,7 +12,7 @@
 # Tools: wrk (apt wrk), h2load (apt nghttp2-client: `apt-get install nghttp2-client`), oha and
 # gcannon when on PATH. This script installs only wrk and nginx (as root, unless NO_APT=1);
 # a missing h2load or gcannon is named with its install hint and skipped. gcannon's command
-# line is GCANNON_ARGS (default "-c CONNS -t 1 -d DURATION"; `{url}` `{conns}` `{duration}`
+# line is GCANNON_ARGS (default "-c CONNS -t 1 -d DURATION -p DEPTH"; `{url}` `{conns}` `{duration}`
 # `{depth}` are replaced); its request count is read from a line "N requests".
 #
 # Env: ROUNDS (3) DURATION (10) CONNS (64) PORT (18080) TARGET_CPU (0) GEN_CPU (1)
@@ -88,7 +88,7 @@ print(rate, "-", n)' "$out")
   read -r rate p99 n <<<"$f"; per_req "$rate" "$p99" $(cpu_us "$out") "$n"
 }
 run_gcannon() { # $1 = pipeline depth
-  local args=${GCANNON_ARGS:-"-c {conns} -t 1 -d {duration}"}
+  local args=${GCANNON_ARGS:-"-c {conns} -t 1 -d {duration} -p {depth}"}
   args=${args//\{conns\}/$CONNS}; args=${args//\{duration\}/$DURATION}; args=${args//\{depth\}/$1}; args=${args//\{url\}/$url}
   local a; read -r -a a <<<"$args"; [[ "$args" == *"$url"* ]] || a+=("$url")
   local out; out=$(cpu_of taskset -c "$GEN_CPU" gcannon "${a[@]}" 2>&1)
@@ -112,7 +112,7 @@ for t in ${TOOLS:-stampede wrk h2load gcannon oha}; do
   case $t in
     stampede) tools+=(stampede); [ -n "$bin_b" ] && tools+=(stampede_b) ;;
     h2load) if have h2load; then tools+=(h2load); else echo "h2load: not found, skipped (apt-get install nghttp2-client)"; fi ;;
-    gcannon) if have gcannon; then tools+=(gcannon); else echo "gcannon: not found, skipped (build it from its source and put it on PATH)"; fi ;;
+    gcannon) if have gcannon; then tools+=(gcannon); else echo "gcannon: not found, skipped (scripts/peers-gcannon.sh builds it; put the directory it prints on PATH)"; fi ;;
     *) if have "$t"; then tools+=("$t"); else echo "$t: not found, skipped"; fi ;;
   esac
 done

@@ -8,7 +8,11 @@
 # so keep the runs short: a busy machine makes them longer). With STAMPEDE_BIN_B the second build is measured
 # the same way. Then the top functions of the long run by self instructions.
 # Installs valgrind and nginx-light with apt when missing (as root, unless NO_APT=1).
+# Then, per build, inclusive instructions per request of the functions matching INCL (the
+# connection's request loop, stats, parser...: what is paid per second of the run does not
+# land in them), from the long run: `callgrind_annotate --inclusive=yes` / its requests.
 # Env: SHORT (5000) LONG (25000) CONNS (16) DEPTH (1) PORT (18083) TOP (20)
+#      INCL (grep -E pattern of function names) OUT (a directory: the callgrind files are kept)
 #      STAMPEDE_BIN / STAMPEDE_BIN_B (scripts/bench-lib.sh)
 # Loopback only; every run is bounded; nginx is stopped on exit.
 set -euo pipefail
@@ -41,5 +45,20 @@ for i in "${!builds[@]}"; do
 b,i1,n1,i2,n2=sys.argv[1],*map(int,sys.argv[2:])
 print(f"{b}: {(i2-i1)/max(n2-n1,1):,.0f} user-space instructions per request ({n1} and {n2} requests)")' "${builds[$i]}" "$i1" "$n1" "$i2" "$n2"
 done
+INCL=${INCL:-'Exchange<W>::requests::\{\{closure\}\}|Exchange<W>::parse_buffered|Shard::on_answer|ResponseParser::feed|net::io::read_done|Deadline::poll_passed|Within<F> as core::future::future::Future>::poll|monoio::time::|TimeDriver<D> as monoio::driver::Driver>::park|IoUringDriver as monoio::driver::Driver>::park|::read_some::\{\{closure\}\}|mi_malloc|mi_free|Timespec>::sub_timespec'}
+for i in "${!builds[@]}"; do
+  n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"]["ok"])' "$work/l$i.json")
+  echo "-- ${builds[$i]}: inclusive instructions per request ($n requests), functions matching INCL:"
+  callgrind_annotate --inclusive=yes "$work/l$i.out" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | grep -E "$INCL" | head -40 \
+    | python3 -c 'import sys,re
+n=int(sys.argv[1])
+for l in sys.stdin:
+    m=re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)", l)
+    if m:
+        name=m.group(2); name=name.split(":",1)[1] if ":" in name.split(" ")[0] else name
+        v=int(m.group(1).replace(",",""))/n
+        print(f"{v:10,.0f}  {name[:150]}")' "$n" || true
+done
+[ -n "${OUT:-}" ] && mkdir -p "$OUT" && cp "$work"/*.out "$OUT/"
 echo "-- top functions of the last long run (self instructions, start-up included):"
 callgrind_annotate "$work/l$((${#builds[@]} - 1)).out" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | head -"$TOP" | cut -c1-170 || true

@@ -9,13 +9,18 @@
 //! of that connection takes a new one.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use monoio::buf::{IoBuf, Slice};
+use monoio::buf::{IoBuf, Slice, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::BufResult;
 
 use crate::clock;
+use crate::engine::timer::{Sleep, Timer};
 use crate::net::Run;
 use crate::stats::{ErrorClass, ProtocolReason, Shard};
 
@@ -108,21 +113,28 @@ pub async fn read_some<R: AsyncReadRent>(stream: &mut R, rbuf: &mut Vec<u8>, unt
     let cap = rbuf.capacity();
     let buf = std::mem::take(rbuf);
     let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
-    match monoio::time::timeout_at(until, crate::net::read_more(stream, buf)).await {
-        Err(_elapsed) => {
+    let done = monoio::time::timeout_at(until, crate::net::read_more(stream, buf)).await.ok();
+    read_done(done, rbuf, cap, shard)
+}
+
+/// What a read came to (`None`: its deadline passed first); `rbuf` gets its buffer back, or a
+/// new, empty one of capacity `cap` (the capacity before the read) when it was abandoned.
+pub fn read_done(done: Option<(std::io::Result<usize>, Vec<u8>)>, rbuf: &mut Vec<u8>, cap: usize, shard: &RefCell<Shard>) -> ReadOutcome {
+    match done {
+        None => {
             *rbuf = Vec::with_capacity(cap);
             ReadOutcome::TimedOut
         }
-        Ok((Ok(0), buf)) => {
+        Some((Ok(0), buf)) => {
             *rbuf = buf;
             ReadOutcome::Eof
         }
-        Ok((Ok(n), buf)) => {
+        Some((Ok(n), buf)) => {
             *rbuf = buf;
             shard.borrow_mut().on_bytes_read(n as u64);
             ReadOutcome::Data
         }
-        Ok((Err(e), buf)) => {
+        Some((Err(e), buf)) => {
             *rbuf = buf;
             ReadOutcome::Failed(ErrorClass::from_io(&e))
         }
@@ -134,6 +146,87 @@ pub async fn read_some<R: AsyncReadRent>(stream: &mut R, rbuf: &mut Vec<u8>, unt
 pub async fn readable_until<R: crate::net::Readable>(stream: &R, until_ns: u64) -> bool {
     let until = monoio::time::Instant::from_std(clock::instant_at(until_ns));
     monoio::time::timeout_at(until, stream.readable()).await.is_ok()
+}
+
+/// A connection's read deadline, kept from one read to the next on the worker's precise
+/// [`Timer`] instead of a timer made per read: registered at the first read's deadline, and left
+/// alone while reads complete before it (the next deadline is only later). When it passes, the
+/// connection's task is woken (once per request timeout at most, whatever it is doing); the
+/// read waiting then, if any, re-registers it at its own deadline, or finds that deadline passed.
+/// Per read it costs a check of the registration, not an insert and a removal in a timer wheel
+/// nor an allocation (a read with monoio's timer is ~1 KiB of future and must be boxed out of
+/// the connection's task; this one is not).
+pub struct Deadline<'a> {
+    timer: &'a Timer,
+    /// The deadline registered (clock ns) and its wait.
+    armed: Option<(u64, Sleep<'a>)>,
+}
+
+impl<'a> Deadline<'a> {
+    pub fn new(timer: &'a Timer) -> Deadline<'a> {
+        Deadline { timer, armed: None }
+    }
+
+    /// True when clock time `until_ns` has passed (or the timer closed: the worker is done).
+    /// Otherwise the task is woken at the latest at `until_ns`.
+    fn poll_passed(&mut self, cx: &mut Context<'_>, until_ns: u64) -> bool {
+        if let Some((at, sleep)) = &mut self.armed {
+            if *at <= until_ns {
+                if Pin::new(sleep).poll(cx).is_pending() {
+                    return false;
+                }
+                // An earlier read's deadline (or a stop that woke every sleeper): this read's?
+                if clock::now_ns() >= until_ns {
+                    self.armed = None;
+                    return true;
+                }
+            }
+        }
+        let mut sleep = self.timer.sleep_until(until_ns);
+        // Ready at once: the deadline passed, or the timer closed (it then wakes no one).
+        let passed = Pin::new(&mut sleep).poll(cx).is_ready();
+        self.armed = (!passed).then_some((until_ns, sleep));
+        passed
+    }
+}
+
+/// The read of [`read_some`] without its deadline: more bytes after those `rbuf` holds, which
+/// must have spare capacity (its buffer moves into the read; [`read_done`] puts it back). Pin
+/// it in the caller's frame and await it through [`within`]: no timer is made and nothing is
+/// allocated per read.
+pub fn read_into<'s, R: AsyncReadRent>(
+    stream: &'s mut R,
+    rbuf: &mut Vec<u8>,
+) -> impl Future<Output = BufResult<usize, SliceMut<Vec<u8>>>> + 's {
+    let (len, cap) = (rbuf.len(), rbuf.capacity());
+    debug_assert!(len < cap, "a read needs room (a full buffer would read 0 bytes, as at EOF)");
+    stream.read(SliceMut::new(std::mem::take(rbuf), len, cap))
+}
+
+/// A future under a connection's [`Deadline`]: `Some(its output)`, or `None` when clock time
+/// `until_ns` passed first (the future, pinned by the caller, is then dropped by it).
+pub fn within<'f, 'd, F: Future>(fut: Pin<&'f mut F>, deadline: &'f mut Deadline<'d>, until_ns: u64) -> Within<'f, 'd, F> {
+    Within { fut, deadline, until_ns }
+}
+
+/// See [`within`].
+pub struct Within<'f, 'd, F> {
+    fut: Pin<&'f mut F>,
+    deadline: &'f mut Deadline<'d>,
+    until_ns: u64,
+}
+
+impl<F: Future> Future for Within<'_, '_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        let this = &mut *self;
+        match this.fut.as_mut().poll(cx) {
+            Poll::Ready(out) => Poll::Ready(Some(out)),
+            Poll::Pending if this.deadline.poll_passed(cx, this.until_ns) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// First buffer for the answer to an opening (a WebSocket handshake), taken when the answer
@@ -217,5 +310,54 @@ mod tests {
         peer.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"ABCDEFGHopening");
         assert_eq!(Arc::strong_count(&buf), 1);
+    }
+
+    /// One deadline serves a connection's reads: each read that completes in time leaves it
+    /// registered (later reads only move it later), and a read whose own deadline passes times
+    /// out, on both drivers' runtime (here the default one) and the worker's timer.
+    #[test]
+    fn a_deadline_serves_many_reads_and_times_out_the_stalled_one() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut b = [0u8; 1];
+            for _ in 0..3 {
+                s.read_exact(&mut b).unwrap(); // one answer per request
+                std::io::Write::write_all(&mut s, b"answer").unwrap();
+            }
+            let _ = done_rx.recv(); // the fourth goes unanswered; the socket stays open until the test ends
+        });
+        let (_, outcomes) = crate::engine::runtime::block_on(move || async move {
+            let timer = crate::engine::timer::Timer::start(crate::config::Pacing::Sleep).unwrap();
+            let mut stream = monoio::net::TcpStream::connect(addr).await.unwrap();
+            let shard = RefCell::new(Shard::new());
+            let mut deadline = Deadline::new(&timer);
+            let mut outcomes = Vec::new();
+            let mut rbuf = Vec::with_capacity(64);
+            for _ in 0..4 {
+                rbuf.clear();
+                let (res, _) = stream.write_all(b"q".to_vec()).await;
+                res.unwrap();
+                let until = clock::now_ns() + 300_000_000;
+                let cap = rbuf.capacity();
+                let mut read = std::pin::pin!(read_into(&mut stream, &mut rbuf));
+                let done = within(read.as_mut(), &mut deadline, until).await.map(|(res, buf)| (res, buf.into_inner()));
+                let outcome = read_done(done, &mut rbuf, cap, &shard);
+                let timed_out = matches!(outcome, ReadOutcome::TimedOut);
+                outcomes.push((matches!(outcome, ReadOutcome::Data), timed_out, !timed_out || clock::now_ns() >= until));
+            }
+            timer.close();
+            let bytes = shard.borrow().bytes_read;
+            (outcomes, bytes)
+        })
+        .unwrap();
+        drop(done_tx);
+        peer.join().unwrap();
+        let (outcomes, bytes) = outcomes;
+        assert_eq!(&outcomes[..3], [(true, false, true); 3], "three answers read in time");
+        assert_eq!(outcomes[3], (false, true, true), "the stalled read times out at its deadline, not before");
+        assert_eq!(bytes, 18);
     }
 }

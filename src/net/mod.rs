@@ -31,7 +31,7 @@ pub use backoff::Backoff;
 pub use conn::{Conn, Waiting};
 pub use connect::{connect, ConnectOpts};
 pub use dial::{dial, Run};
-pub use io::{open_with, read_some, shared, write_all, write_until, Handle, ReadOutcome, Shared};
+pub use io::{open_with, read_done, read_into, read_some, shared, within, write_all, write_until, Deadline, Handle, ReadOutcome, Shared};
 pub use iov::{writev_all, writev_until, IoVecs};
 pub use lend::{Lender, Loan, Readable};
 pub use source::{parse_sources, SourcePool};

@@ -266,6 +266,11 @@ impl<W: Wire> Exchange<W> {
         (Sent::Done(res), len)
     }
 
+    /// The request timeout in nanoseconds.
+    fn timeout_ns(&self) -> u64 {
+        self.wire.load().timeout.as_nanos() as u64
+    }
+
     /// Drives one open connection until it closes or the run ends.
     async fn requests<S: AsyncReadRent + AsyncWriteRent + net::Waiting>(
         &self,
@@ -274,8 +279,13 @@ impl<W: Wire> Exchange<W> {
         stream: &mut S,
         st: &mut ConnState<W::Parser>,
     ) -> Ended {
-        let timeout_ns = self.wire.load().timeout.as_nanos() as u64;
         let mut served = 0u64;
+        // The reads' deadline, kept across them on the worker's timer. Without one, or in spin
+        // pacing (the timer spins up to 50 µs toward each deadline it serves: not worth it for
+        // a timeout), a timer per read on the runtime's wheel. Boxed, once per connection: the
+        // task stays small.
+        let sleeps = ctx.timer.as_deref().filter(|t| t.mode() == crate::config::Pacing::Sleep);
+        let mut watch = sleeps.map(|t| Box::new(net::Deadline::new(t)));
         // The clock is read once after each write and once after each read; the end-of-run
         // check reuses the last of those readings instead of reading it again.
         let mut last_ns = clock::now_ns();
@@ -305,11 +315,12 @@ impl<W: Wire> Exchange<W> {
                     return ended;
                 }
             }
-            let sent_ns = match self.send(ctx, stream, st, timeout_ns, served).await {
+            // (The request timeout is read from the load at each use: one word less in the task.)
+            let sent_ns = match self.send(ctx, stream, st, self.timeout_ns(), served).await {
                 Ok(t) => t,
                 Err(ended) => return ended,
             };
-            last_ns = match self.answers(ctx, stream, st, sent_ns, timeout_ns, &mut served).await {
+            last_ns = match self.answers(ctx, stream, st, (sent_ns, self.timeout_ns()), &mut watch, &mut served).await {
                 Ok(t) => t,
                 Err(ended) => return ended,
             };
@@ -436,15 +447,16 @@ impl<W: Wire> Exchange<W> {
         Ok(sent_ns)
     }
 
-    /// Reads and feeds the parser until every answer of the batch sent at `sent_ns` is in.
+    /// Reads and feeds the parser until every answer of the batch sent at `sent_ns` is in, each
+    /// read under `timeout_ns` from then (on the connection's deadline `watch` when there is one).
     /// `Ok(the time of the last read)`, or how the connection ended.
     async fn answers<S: AsyncReadRent + AsyncWriteRent>(
         &self,
         ctx: &WorkerCtx,
         stream: &mut S,
         st: &mut ConnState<W::Parser>,
-        sent_ns: u64,
-        timeout_ns: u64,
+        (sent_ns, timeout_ns): (u64, u64),
+        watch: &mut Option<Box<net::Deadline<'_>>>,
         served: &mut u64,
     ) -> Result<u64, Ended> {
         let deadline = sent_ns.saturating_add(timeout_ns);
@@ -476,11 +488,20 @@ impl<W: Wire> Exchange<W> {
             if !self.room_to_read(ctx, st) {
                 return Err(fail_rest(ctx, ErrorClass::Protocol(ProtocolReason::TooLong), &st.intended[done..], *served));
             }
-            // Boxed: the read with its timer is ~1 KiB of future (monoio's timer entry is
-            // cache-padded); inline, every idle connection's task would carry it. Measured:
-            // no difference in CPU per request; with connect and opening boxed too, a task
-            // shrinks from 1.9 to 0.8 KiB.
-            match Box::pin(net::read_some(stream, &mut st.rbuf, read_until, &ctx.shard)).await {
+            // On the connection's deadline the read is a small future, inline (no allocation per
+            // read). Without the worker's timer it is boxed: a read with monoio's timer is ~1 KiB
+            // of future (its timer entry is cache-padded); inline, every idle connection's task
+            // would carry it.
+            let read = match watch {
+                Some(d) => {
+                    let cap = st.rbuf.capacity();
+                    let mut read = std::pin::pin!(net::read_into(stream, &mut st.rbuf));
+                    let done = net::within(read.as_mut(), d, read_until).await.map(|(res, buf)| (res, buf.into_inner()));
+                    net::read_done(done, &mut st.rbuf, cap, &ctx.shard)
+                }
+                None => Box::pin(net::read_some(stream, &mut st.rbuf, read_until, &ctx.shard)).await,
+            };
+            match read {
                 ReadOutcome::Data => read_ns = clock::now_ns(),
                 ReadOutcome::TimedOut => return Err(timed_out(ctx, deadline, &st.intended[done..], *served)),
                 ReadOutcome::Eof => {
@@ -496,98 +517,6 @@ impl<W: Wire> Exchange<W> {
             }
         }
     }
-
-    /// Feeds the buffered bytes to the parser until the batch is complete or more input is
-    /// needed; records each answer and drops the bytes used. Replies land in `st.reply`.
-    fn parse_buffered(
-        &self,
-        ctx: &WorkerCtx,
-        st: &mut ConnState<W::Parser>,
-        sent_ns: u64,
-        read_ns: u64,
-        done: &mut usize,
-        served: &mut u64,
-    ) -> Parsed {
-        let k = st.intended.len();
-        let mut pos = 0;
-        let mut parsed = Parsed::More;
-        // Past the batch's answers only what the server may push is read; with nothing left
-        // buffered the batch is complete.
-        while *done < k || pos < st.rbuf.len() {
-            if *done == k && self.wire.solicited_only() {
-                parsed = Parsed::Unsolicited; // more answers than requests
-                break;
-            }
-            let fed = match self.wire.feed(&mut st.parser, &st.rbuf[pos..], &mut st.reply) {
-                Ok(fed) => fed,
-                Err(class) => {
-                    parsed = Parsed::Ends(class);
-                    break;
-                }
-            };
-            match fed {
-                Fed::Answer { consumed, .. } | Fed::Failed { consumed, .. } | Fed::Pushed { consumed } if *done == k => {
-                    pos += consumed;
-                    ctx.shard.borrow_mut().on_pushed();
-                }
-                Fed::Pushed { consumed } => {
-                    pos += consumed;
-                    ctx.shard.borrow_mut().on_pushed();
-                }
-                Fed::Answer { consumed, status, keep_alive } => {
-                    pos += consumed;
-                    let judged = self.wire.judge(&mut st.parser, status, st.stage);
-                    ctx.shard_at(st.intended[*done]).on_answer(status, judged, st.intended[*done], sent_ns, read_ns);
-                    *done += 1;
-                    *served += 1;
-                    if !keep_alive {
-                        parsed = Parsed::Ends(ErrorClass::ClosedEarly);
-                        break;
-                    }
-                }
-                Fed::Failed { consumed, class } => {
-                    pos += consumed;
-                    ctx.shard_at(st.intended[*done]).on_request_error(class, 1);
-                    *done += 1;
-                    *served += 1;
-                }
-                Fed::Partial { consumed } => {
-                    pos += consumed;
-                    break;
-                }
-                Fed::Skipped { consumed } | Fed::Reply { consumed } => {
-                    pos += consumed;
-                    if consumed == 0 {
-                        break; // a parser that made no progress needs more input
-                    }
-                }
-                Fed::Closing { consumed, code } => {
-                    pos += consumed;
-                    ctx.shard.borrow_mut().on_close_code(code);
-                    parsed = Parsed::Ends(ErrorClass::ClosedEarly);
-                    break;
-                }
-            }
-        }
-        st.rbuf.drain(..pos);
-        if matches!(parsed, Parsed::More) && *done == k {
-            return Parsed::Complete;
-        }
-        parsed
-    }
-}
-
-/// What parsing the buffered bytes of a batch came to.
-enum Parsed {
-    /// Answers are still missing: read more.
-    More,
-    /// Every answer of the batch is in.
-    Complete,
-    /// The connection ends; the answers still missing count as `class`.
-    Ends(ErrorClass),
-    /// Bytes beyond the batch's answers where every answer has a request: the connection
-    /// closes and they count once as `unsolicited`, never as an answer.
-    Unsolicited,
 }
 
 /// Writes the replies to the peer's control messages (pongs, a close) before clock time
@@ -640,6 +569,10 @@ mod close;
 #[path = "exchange_buf.rs"]
 mod buf;
 use buf::settle;
+
+#[path = "exchange_parse.rs"]
+mod parse;
+use parse::Parsed;
 
 #[cfg(test)]
 #[path = "exchange_tests.rs"]
