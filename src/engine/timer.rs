@@ -405,6 +405,8 @@ impl Future for Drive {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let t = Rc::clone(&self.timer);
+        // Whether this call already took a polling turn (see `Next::Poll` below).
+        let mut turned = false;
         loop {
             if t.closed.get() {
                 return Poll::Ready(());
@@ -420,9 +422,9 @@ impl Future for Drive {
                             t.waking.borrow_mut().woke(armed, clock::now_ns());
                         }
                     }
-                    // Polling, or told to look again: on to the heap (the wait stays).
+                    // Told to look again: on to the heap (the wait stays).
                     Poll::Pending => {
-                        if !t.kick.get() && !t.polling.get() {
+                        if !t.kick.get() {
                             t.keep_drive_waker(cx);
                             return Poll::Pending;
                         }
@@ -431,17 +433,28 @@ impl Future for Drive {
             }
             t.kick.set(false);
             match t.step() {
+                // A polling turn is a wait on the fd made ready at once: on io_uring the poll
+                // completes as the runtime enters the kernel for its other I/O, which also
+                // delivers the completions a DEFER_TASKRUN ring holds back until asked (a task
+                // that merely yielded would keep the runtime from ever asking). When the fd
+                // answers at once (epoll: its readiness is known), the turn yields through the
+                // relay instead: a task that wakes itself is run again first (monoio queues it
+                // in front), which would starve the connections; the relay wakes it behind them.
                 Next::Poll => {
                     t.start_polling(clock::now_ns());
-                    // A task that wakes itself is run again first (monoio queues it in front),
-                    // which would starve the connections: the relay wakes it, behind them.
-                    t.keep_drive_waker(cx);
-                    t.relaying.set(true);
-                    match t.relay_waker.borrow_mut().take() {
-                        Some(w) => w.wake(),
-                        None => cx.waker().wake_by_ref(),
+                    if turned {
+                        t.keep_drive_waker(cx);
+                        t.relaying.set(true);
+                        match t.relay_waker.borrow_mut().take() {
+                            Some(w) => w.wake(),
+                            None => cx.waker().wake_by_ref(),
+                        }
+                        return Poll::Pending;
                     }
-                    return Poll::Pending;
+                    turned = true;
+                    if !t.expired.get() && t.armed.get() != 0 {
+                        t.arm(Some(0));
+                    }
                 }
                 Next::Sleep(at) => {
                     t.stop_polling(clock::now_ns());

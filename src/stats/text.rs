@@ -493,11 +493,8 @@ impl RunResult {
         let m = &self.meta;
         let sat = self.saturation();
         let wall = m.duration_s.max(1e-9) * m.threads.max(1) as f64;
-        let polled = if m.pacing_polled_s >= 0.01 {
-            format!(" ({:.2}s of it polling for send times)", m.pacing_polled_s)
-        } else {
-            String::new()
-        };
+        let polled =
+            if m.pacing_polled_s >= 0.01 { format!(" ({:.2}s of it polling for send times)", m.pacing_polled_s) } else { String::new() };
         let _ = writeln!(
             o,
             "Generator  CPU {:.2}s user + {:.2}s sys = {:.0}% of {} thread(s){polled}{}",
