@@ -527,8 +527,16 @@ pub struct ServeArgs {
     #[arg(long = "backlog", default_value_t = 4096)]
     pub backlog: i32,
     /// Serve from N processes sharing the port (SO_REUSEPORT): past a per-process file limit.
-    #[arg(long = "processes", default_value_t = 1, value_name = "N")]
+    /// auto (needs -c): as many as the open-files limit requires for -c connections.
+    #[arg(long = "processes", default_value = "1", value_name = "N|auto", value_parser = processes_arg)]
     pub processes: u32,
+    /// Connections the server is planned to hold: checked against the processes' fd limits and
+    /// MemAvailable at start (the plan printed, or refused with the fix); sizes --processes auto.
+    #[arg(short = 'c', long = "connections", value_name = "N", value_parser = count())]
+    pub connections: Option<u64>,
+    /// Internal (tests): plan at most N connections per process, below the fd limit.
+    #[arg(long = "fd-budget", hide = true, value_name = "N", value_parser = count())]
+    pub fd_budget: Option<u64>,
     /// Mock ASR (/asr): a partial result every this much audio received.
     #[arg(long = "asr-partial-ms", default_value_t = 200)]
     pub asr_partial_ms: u32,
