@@ -136,6 +136,9 @@ pub struct Shard {
     pub open_peak: u64,
     pub open_samples_sum: u64,
     pub open_samples: u64,
+    /// From the end of `-d` until the last connection closed (waves of `--close-rate`), the
+    /// slowest worker's (0: not measured).
+    pub teardown_ns: u64,
     pub in_flight: u64,
     /// Requests that were sent and failed (connect failures are not requests).
     pub failed: u64,
@@ -215,6 +218,7 @@ impl Shard {
             open_peak: 0,
             open_samples_sum: 0,
             open_samples: 0,
+            teardown_ns: 0,
             in_flight: 0,
             failed: 0,
             interval: Interval::new(),
@@ -552,6 +556,7 @@ impl Shard {
         self.open_peak += o.open_peak;
         self.open_samples_sum += o.open_samples_sum;
         self.open_samples = self.open_samples.max(o.open_samples);
+        self.teardown_ns = self.teardown_ns.max(o.teardown_ns);
         self.in_flight += o.in_flight;
         self.failed += o.failed;
     }
