@@ -377,10 +377,11 @@ fn watch(parts: &mut Parts, load: &LoadConfig, signals: &SignalCount, live: bool
 }
 
 /// Past `-d` + grace, time a part that still shows life gets to close its connections and
-/// write its result: a minute, plus its share of the connections at `--close-rate`.
+/// write its result: a minute, plus the waves of `--close-rate`.
 fn teardown_allowance(load: &LoadConfig) -> Duration {
-    let per_part = load.connections.div_ceil(u64::from(load.processes.max(1)));
-    Duration::from_secs(60) + Duration::from_secs_f64(per_part as f64 / crate::config::DEFAULT_CLOSE_RATE as f64)
+    // Each part closes its share at its share of the rate: all of them in connections / rate.
+    let rate = load.connect.close_rate.unwrap_or(crate::config::DEFAULT_CLOSE_RATE);
+    Duration::from_secs(60) + Duration::from_secs_f64((load.connections as f64 / rate).min(1e6))
 }
 
 /// What a child's exit status says: "exit status 2", "killed by signal 9 (SIGKILL)".
