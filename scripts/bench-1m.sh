@@ -16,7 +16,8 @@
 # plus start-up and the kernel letting go of the sockets.
 # Env: CONNS (1000000) RATE (20000 connects/s) HOLD (60 s) EVERY (30 s between requests or
 #      pings of one connection) PORT (18200) CLOSE_RATE (50000 closes/s at the end)
-#      LINGER_ZERO=1 (close with RST: no TIME_WAIT) TEARDOWN_MAX (120) BIN (a binary: no build)
+#      SOURCE_FILL (50: % of each source address's ports used) LINGER_ZERO=1 (close with RST: no TIME_WAIT) TEARDOWN_MAX (120) BIN (a binary: no build)
+#      KEEP=1 (keep the results and logs directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNS=${CONNS:-1000000}; RATE=${RATE:-20000}; HOLD=${HOLD:-60}; EVERY=${EVERY:-30}; PORT=${PORT:-18200}
@@ -34,13 +35,18 @@ fi
 
 http_conns=$(( CONNS / 2 )); ws_conns=$(( CONNS - http_conns ))
 ports=$(( $(awk '{print $2 - $1 + 1}' /proc/sys/net/ipv4/ip_local_port_range) ))
-sources=$(( (CONNS + ports * 9 / 10 - 1) / (ports * 9 / 10) ))
+# Each source address filled to at most SOURCE_FILL% of the port range: the kernel's search for a
+# free port in connect() grows steeply as the range fills (at 88% full, 200k connections here
+# took ~300 µs of system CPU per connect and the ramp fell to ~1k/s).
+SOURCE_FILL=${SOURCE_FILL:-50}
+per_src=$(( ports * SOURCE_FILL / 100 ))
+sources=$(( (CONNS + per_src - 1) / per_src ))
 [ "$sources" -gt 250 ] && { echo "bench-1m: $sources source addresses needed; at most 250 on 127.0.0.0/24" >&2; exit 1; }
 src="127.0.0.2-127.0.0.$(( sources + 1 ))"
 linger=(); [ "${LINGER_ZERO:-0}" = 1 ] && linger=(--linger-zero)
 
 work=$(mktemp -d); pids=(); gens=()
-cleanup() { for p in "${gens[@]}" "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
+cleanup() { for p in "${gens[@]}" "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; if [ -n "${KEEP:-}" ]; then echo "bench-1m: kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 if [ -n "${BIN:-}" ]; then bin=$BIN; else  # BIN: a stampede binary to measure (no build)
   cargo build --release --quiet
@@ -51,8 +57,12 @@ url_http="http://127.0.0.1:$PORT/"; url_ws="ws://127.0.0.1:$PORT/ws/echo"
 echo "== plan: $CONNS connections ($http_conns http + $ws_conns ws), generator and server processes auto, sources $src"
 "$bin" preflight -c "$CONNS" --processes auto --source "$src" --target "$url_http" | grep -E "^(WARN|FAIL)|plan" || true
 
+# The kernel's view of connects refused at the listeners (accept queue full, SYN dropped).
+listen_drops() { awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) n[$i] = i; h = 1 } else print $n["ListenOverflows"], $n["ListenDrops"], $n["TCPReqQFullDrop"] + 0 }' /proc/net/netstat; }
 slab_kib() { awk '/^Slab:/{print $2}' /proc/meminfo; }
 tcp_inuse() { awk '/^TCP:/{print $3}' /proc/net/sockstat; }
+# Established TCP sockets (both ends of each loopback connection).
+curr_estab() { awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) n[$i] = i; h = 1 } else print $n["CurrEstab"] }' /proc/net/snmp; }
 sum_rss() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
 
 # One command: serve works out its processes for CONNS (refused, with the fix, if they cannot fit).
@@ -70,24 +80,28 @@ srv_before=$(sum_rss "${srv_pids[@]}"); slab_before=$(slab_kib); inuse_before=$(
 ramp=$(( CONNS / RATE + 1 )); secs=$(( ramp + HOLD ))
 common=(--connect-rate "$((RATE / 2))" --close-rate "$((CLOSE_RATE / 2))" --every "${EVERY}s" -d "${secs}s" --connect-timeout 60s --timeout 60s --no-preflight --processes auto "${linger[@]}")
 echo "== ramp at $RATE/s (~${ramp}s), hold ${HOLD}s, a request or ping per connection every ${EVERY}s"
+drops_before=$(listen_drops)
 t0=$(date +%s.%N)
 "$bin" hold "$url_http" -c "$http_conns" --source "$src" "${common[@]}" --json "$work/http.json" -q >"$work/http.txt" 2>&1 &
 gens+=($!)
 "$bin" hold "$url_ws" -c "$ws_conns" --source "$src" "${common[@]}" --json "$work/ws.json" -q >"$work/ws.txt" 2>&1 &
 gens+=($!)
-peak_srv=$srv_before; peak_slab=$slab_before; peak_inuse=$inuse_before; ramp_s=""; last_i=$inuse_before
+peak_srv=$srv_before; peak_slab=$slab_before; peak_inuse=$inuse_before; ramp_s=""; last_e=$(curr_estab)
 : >"$work/ramp.txt"
 while kill -0 "${gens[0]}" 2>/dev/null || kill -0 "${gens[1]}" 2>/dev/null; do
   sleep 1
   s=$(sum_rss "${srv_pids[@]}"); [ "$s" -gt "$peak_srv" ] && peak_srv=$s
   k=$(slab_kib); [ "$k" -gt "$peak_slab" ] && peak_slab=$k
   i=$(tcp_inuse); [ "$i" -gt "$peak_inuse" ] && peak_inuse=$i
-  # Connections established this second (two sockets each), while ramping.
-  [ -z "$ramp_s" ] && echo $(( (i - last_i) / 2 )) >>"$work/ramp.txt"
-  last_i=$i
+  # Connections established this second (two sockets each), while ramping (bounded: not past
+  # three times the planned ramp, when the hold and teardown would count).
+  e=$(curr_estab)
+  [ -z "$ramp_s" ] && [ "$(echo "$(date +%s.%N) - $t0 < 3 * $ramp" | bc)" = 1 ] && echo $(( (e - last_e) / 2 )) >>"$work/ramp.txt"
+  last_e=$e
   if [ -z "$ramp_s" ] && [ $((i - inuse_before)) -ge $((CONNS * 2 * 99 / 100)) ]; then ramp_s=$(echo "$(date +%s.%N) - $t0" | bc); fi
 done
 t_end=$(date +%s.%N)
+drops_after=$(listen_drops)
 wait "${gens[@]}" 2>/dev/null || true
 # Teardown: until the kernel holds no more of the run's sockets (ESTABLISHED on the server side
 # closing, orphans, and TIME_WAIT are not "inuse"), bounded.
@@ -95,11 +109,12 @@ wait "${gens[@]}" 2>/dev/null || true
 for _ in $(seq 1 "$TEARDOWN_MAX"); do [ "$(tcp_inuse)" -le $((inuse_before + 100)) ] && break; sleep 1; done
 down_s=$(echo "$(date +%s.%N) - $t_end" | bc)
 
-python3 - "$work/http.json" "$work/ws.json" "$srv_before" "$peak_srv" "$slab_before" "$peak_slab" "$((peak_inuse - inuse_before))" "${ramp_s:-not reached}" "$down_s" "$CONNS" "$work/ramp.txt" "$RATE" <<'PY'
+python3 - "$work/http.json" "$work/ws.json" "$srv_before" "$peak_srv" "$slab_before" "$peak_slab" "$((peak_inuse - inuse_before))" "${ramp_s:-not reached}" "$down_s" "$CONNS" "$work/ramp.txt" "$RATE" "$drops_before" "$drops_after" <<'PY'
 import json, sys
 paths = sys.argv[1:3]; srv0, srv1, slab0, slab1 = map(int, sys.argv[3:7]); socks = int(sys.argv[7])
 ramp, down, conns = sys.argv[8], float(sys.argv[9]), int(sys.argv[10])
 per_s = [int(x) for x in open(sys.argv[11]).read().split()]; rate = int(sys.argv[12])
+d0, d1 = [list(map(int, a.split())) for a in sys.argv[13:15]]
 est = 0; fails = {}; gen_mem = 0; open_peak = 0; teardown_ms = 0.0
 for name, p in zip(("http", "ws"), paths):
     try:
@@ -124,5 +139,7 @@ mid = per_s[1:-1] if len(per_s) > 2 else per_s
 if mid:
     s = sorted(mid)
     print(f"connect rate during the ramp (asked {rate}/s): median {s[len(s)//2]}/s, lowest {s[0]}/s, highest {s[-1]}/s over {len(mid)} full seconds")
+    print("  each second: " + " ".join(str(x) for x in per_s))
+print(f"kernel at the listeners during the run: ListenOverflows +{d1[0]-d0[0]}, ListenDrops +{d1[1]-d0[1]}, TCPReqQFullDrop +{d1[2]-d0[2]} (SYNs dropped: the client retries after 1, 3, 7 s...)")
 print(f"ramp to 99% of sockets: {ramp} s; teardown: last close {teardown_ms/1000:.1f} s after the end (--close-rate), kernel sockets released {down:.1f} s after the generators exited")
 PY
