@@ -59,6 +59,9 @@ echo "== plan: $CONNS connections ($http_conns http + $ws_conns ws), generator a
 
 # The kernel's view of connects refused at the listeners (accept queue full, SYN dropped).
 listen_drops() { awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) n[$i] = i; h = 1 } else print $n["ListenOverflows"], $n["ListenDrops"], $n["TCPReqQFullDrop"] + 0 }' /proc/net/netstat; }
+# Packets dropped because a CPU's input backlog (net.core.netdev_max_backlog) was full: on
+# loopback a SYN lost there is retried after 1, 3, 7 s... (/proc/net/softnet_stat column 2, hex).
+softnet_drops() { local t=0 a b rest; while read -r a b rest; do t=$((t + 16#$b)); done </proc/net/softnet_stat; echo "$t"; }
 slab_kib() { awk '/^Slab:/{print $2}' /proc/meminfo; }
 tcp_inuse() { awk '/^TCP:/{print $3}' /proc/net/sockstat; }
 # Established TCP sockets (both ends of each loopback connection).
@@ -80,7 +83,7 @@ srv_before=$(sum_rss "${srv_pids[@]}"); slab_before=$(slab_kib); inuse_before=$(
 ramp=$(( CONNS / RATE + 1 )); secs=$(( ramp + HOLD ))
 common=(--connect-rate "$((RATE / 2))" --close-rate "$((CLOSE_RATE / 2))" --every "${EVERY}s" -d "${secs}s" --connect-timeout 60s --timeout 60s --no-preflight --processes auto "${linger[@]}")
 echo "== ramp at $RATE/s (~${ramp}s), hold ${HOLD}s, a request or ping per connection every ${EVERY}s"
-drops_before=$(listen_drops)
+drops_before="$(listen_drops) $(softnet_drops)"
 t0=$(date +%s.%N)
 "$bin" hold "$url_http" -c "$http_conns" --source "$src" "${common[@]}" --json "$work/http.json" -q >"$work/http.txt" 2>&1 &
 gens+=($!)
@@ -101,7 +104,7 @@ while kill -0 "${gens[0]}" 2>/dev/null || kill -0 "${gens[1]}" 2>/dev/null; do
   if [ -z "$ramp_s" ] && [ $((i - inuse_before)) -ge $((CONNS * 2 * 99 / 100)) ]; then ramp_s=$(echo "$(date +%s.%N) - $t0" | bc); fi
 done
 t_end=$(date +%s.%N)
-drops_after=$(listen_drops)
+drops_after="$(listen_drops) $(softnet_drops)"
 wait "${gens[@]}" 2>/dev/null || true
 # Teardown: until the kernel holds no more of the run's sockets (ESTABLISHED on the server side
 # closing, orphans, and TIME_WAIT are not "inuse"), bounded.
@@ -140,6 +143,6 @@ if mid:
     s = sorted(mid)
     print(f"connect rate during the ramp (asked {rate}/s): median {s[len(s)//2]}/s, lowest {s[0]}/s, highest {s[-1]}/s over {len(mid)} full seconds")
     print("  each second: " + " ".join(str(x) for x in per_s))
-print(f"kernel at the listeners during the run: ListenOverflows +{d1[0]-d0[0]}, ListenDrops +{d1[1]-d0[1]}, TCPReqQFullDrop +{d1[2]-d0[2]} (SYNs dropped: the client retries after 1, 3, 7 s...)")
+print(f"kernel drops during the run: ListenOverflows +{d1[0]-d0[0]}, ListenDrops +{d1[1]-d0[1]}, TCPReqQFullDrop +{d1[2]-d0[2]}, input backlog full +{d1[3]-d0[3]} (net.core.netdev_max_backlog; a dropped SYN is retried after 1, 3, 7, 15 s: the connect p99)")
 print(f"ramp to 99% of sockets: {ramp} s; teardown: last close {teardown_ms/1000:.1f} s after the end (--close-rate), kernel sockets released {down:.1f} s after the generators exited")
 PY
