@@ -89,7 +89,7 @@ t0=$(date +%s.%N)
 gens+=($!)
 "$bin" hold "$url_ws" -c "$ws_conns" --source "$src" "${common[@]}" --json "$work/ws.json" -q >"$work/ws.txt" 2>&1 &
 gens+=($!)
-peak_srv=$srv_before; peak_slab=$slab_before; peak_inuse=$inuse_before; ramp_s=""; last_e=$(curr_estab)
+peak_srv=$srv_before; peak_slab=$slab_before; peak_inuse=$inuse_before; ramp_s=""; last_e=$(curr_estab); last_t=$(date +%s.%N)
 : >"$work/ramp.txt"
 while kill -0 "${gens[0]}" 2>/dev/null || kill -0 "${gens[1]}" 2>/dev/null; do
   sleep 1
@@ -98,9 +98,10 @@ while kill -0 "${gens[0]}" 2>/dev/null || kill -0 "${gens[1]}" 2>/dev/null; do
   i=$(tcp_inuse); [ "$i" -gt "$peak_inuse" ] && peak_inuse=$i
   # Connections established this second (two sockets each), while ramping (bounded: not past
   # three times the planned ramp, when the hold and teardown would count).
-  e=$(curr_estab)
-  [ -z "$ramp_s" ] && [ "$(echo "$(date +%s.%N) - $t0 < 3 * $ramp" | bc)" = 1 ] && echo $(( (e - last_e) / 2 )) >>"$work/ramp.txt"
-  last_e=$e
+  # (per second of wall time: one pass of this loop takes more than 1 s on a loaded box)
+  e=$(curr_estab); now_t=$(date +%s.%N)
+  [ -z "$ramp_s" ] && [ "$(echo "$now_t - $t0 < 3 * $ramp" | bc)" = 1 ] && echo "($e - $last_e) / 2 / ($now_t - $last_t)" | bc >>"$work/ramp.txt"
+  last_e=$e; last_t=$now_t
   if [ -z "$ramp_s" ] && [ $((i - inuse_before)) -ge $((CONNS * 2 * 99 / 100)) ]; then ramp_s=$(echo "$(date +%s.%N) - $t0" | bc); fi
 done
 t_end=$(date +%s.%N)
@@ -137,12 +138,12 @@ if open_peak:
     print(f"user memory per connection: generator {gen_mem/open_peak/1024:.2f} KiB, server {(srv1-srv0)*1024/open_peak/1024:.2f} KiB")
 if socks:
     print(f"kernel slab {(slab1-slab0)/1024:.0f} MiB for {socks} sockets: {(slab1-slab0)*1024/socks/1024:.2f} KiB per socket")
-# The ramp's full seconds (the first and last are partial): achieved connects per second.
+# The ramp's samples (the first and last are partial): connects established per second.
 mid = per_s[1:-1] if len(per_s) > 2 else per_s
 if mid:
     s = sorted(mid)
-    print(f"connect rate during the ramp (asked {rate}/s): median {s[len(s)//2]}/s, lowest {s[0]}/s, highest {s[-1]}/s over {len(mid)} full seconds")
-    print("  each second: " + " ".join(str(x) for x in per_s))
+    print(f"connect rate during the ramp (asked {rate}/s): median {s[len(s)//2]}/s, lowest {s[0]}/s, highest {s[-1]}/s over {len(mid)} samples")
+    print("  each sample (per second): " + " ".join(str(x) for x in per_s))
 print(f"kernel drops during the run: ListenOverflows +{d1[0]-d0[0]}, ListenDrops +{d1[1]-d0[1]}, TCPReqQFullDrop +{d1[2]-d0[2]}, input backlog full +{d1[3]-d0[3]} (net.core.netdev_max_backlog; a dropped SYN is retried after 1, 3, 7, 15 s: the connect p99)")
 print(f"ramp to 99% of sockets: {ramp} s; teardown: last close {teardown_ms/1000:.1f} s after the end (--close-rate), kernel sockets released {down:.1f} s after the generators exited")
 PY
