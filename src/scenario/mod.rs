@@ -119,9 +119,6 @@ pub struct WorkerCtx {
     /// in): an idle connection holds none.
     buffers: Lender,
     live_tasks: Cell<usize>,
-    /// The ramp's next free turn (clock ns): a worker that fell behind its ramp opens its late
-    /// connections at the rate from now on, not in one burst.
-    ramp_next: Cell<u64>,
     /// A plan that drives connections or streams: slot `k` (global) is active while the
     /// profile's level is above `k`.
     pub slots: Option<Arc<crate::engine::profile::Profile>>,
@@ -188,7 +185,6 @@ impl WorkerCtx {
             notes: RefCell::new(Vec::new()),
             buffers: Lender::new(),
             live_tasks: Cell::new(0),
-            ramp_next: Cell::new(0),
             slots: None,
             seq: Cell::new(0),
             modes: None,
@@ -393,22 +389,11 @@ impl WorkerCtx {
     }
 
     /// Ramp-up: with a connect rate, global slot `k` (slot × workers + worker) opens at
-    /// start + k / rate, and never sooner than the worker's share of the rate after the one
-    /// before: a worker that fell behind (starved of CPU on a loaded box, slow to start) opens
-    /// its late connections at the rate, not all at once (bench-1m at 400k: bursts of 100k
-    /// connects a second overflowed the accept queues and dropped SYNs, retried seconds later).
-    /// Returns false when the run ended first.
+    /// start + k / rate. Returns false when the run ended first.
     pub async fn ramp(&self, slot: u64, rate: Option<f64>) -> bool {
         let Some(rate) = rate else { return true };
         let k = slot * self.workers as u64 + self.index as u64;
-        if !self.sleep_until(self.start_ns.saturating_add((k as f64 * 1e9 / rate) as u64)).await {
-            return false;
-        }
-        let gap = (self.workers as f64 * 1e9 / rate) as u64;
-        let now = clock::now_ns();
-        let turn = self.ramp_next.get().max(now);
-        self.ramp_next.set(turn.saturating_add(gap));
-        turn <= now || self.sleep_until(turn).await
+        self.sleep_until(self.start_ns.saturating_add((k as f64 * 1e9 / rate) as u64)).await
     }
 
     /// Whether connection slot `slot` of this worker runs at `now` (always, without a plan that
