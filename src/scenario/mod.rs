@@ -375,10 +375,14 @@ impl WorkerCtx {
 
     /// Teardown in waves (`--close-rate`): global slot `k` (slot × workers + worker) closes at
     /// end + k / rate, where the ramp opened it at start + k / rate'. At once without an end or
-    /// a rate. The worker sets `stop` at the end itself (nothing new starts) and waits for the
+    /// a rate, or before the end (the budget ran out first). The worker sets `stop` at the end itself (nothing new starts) and waits for the
     /// waves; on a signal it does not wait, and the connections close as its runtime ends.
     pub async fn close_turn(&self, slot: u64, rate: Option<f64>) {
         let (Some(end), Some(rate)) = (self.end_ns, rate) else { return };
+        // A run that ended before its -d (its -n budget spent): each connection closes as it ends.
+        if clock::now_ns() < end {
+            return;
+        }
         let k = slot * self.workers as u64 + self.index as u64;
         let turn = end.saturating_add((k as f64 * 1e9 / rate) as u64);
         let waiting = Cell::new(false);
