@@ -1,6 +1,6 @@
 //! The million-connection tooling at small scale (issue 21): `serve --processes auto -c N`
 //! sizes itself to the per-process fd budget and shares one port (a small budget forced with the
-//! hidden `--fd-budget`), or refuses with the fix; `--linger-zero` leaves no TIME_WAIT; the end
+//! hidden `STAMPEDE_SERVE_FD_BUDGET`), or refuses with the fix; `--linger-zero` leaves no TIME_WAIT; the end
 //! of `-d` closes in waves of `--close-rate`, and the teardown time is in the result; a
 //! `--processes` part that is silent longer than the old 10 s limit but alive is not killed.
 
@@ -45,7 +45,8 @@ fn time_wait_on(port: u16) -> usize {
 #[test]
 fn serve_processes_auto_takes_as_many_processes_as_the_fd_budget_needs() {
     let mut serve = Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .args(["serve", "--listen", "127.0.0.1:0", "-t", "1", "--processes", "auto", "-c", "50", "--fd-budget", "20"])
+        .args(["serve", "--listen", "127.0.0.1:0", "-t", "1", "--processes", "auto", "-c", "50"])
+        .env("STAMPEDE_SERVE_FD_BUDGET", "20")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -74,24 +75,31 @@ fn serve_processes_auto_takes_as_many_processes_as_the_fd_budget_needs() {
 
 #[test]
 fn serve_refuses_a_plan_its_processes_cannot_hold_and_says_the_fix() {
-    let r = common::stampede_raw(&["serve", "--listen", "127.0.0.1:0", "--processes", "2", "-c", "50", "--fd-budget", "20"]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    let serve = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("STAMPEDE_SERVE_FD_BUDGET", "20")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, out, err) = serve(&["--processes", "2", "-c", "50"]);
+    assert_eq!(code, Some(1), "{err}");
     assert!(
-        r.stderr.contains("2 server processes hold at most 40 connections under a budget of 20 connections per process; 50 need 3: use --processes 3 (or auto)"),
-        "{}",
-        r.stderr
+        err.contains("2 server processes hold at most 40 connections under a budget of 20 connections per process; 50 need 3: use --processes 3 (or auto)"),
+        "{err}"
     );
-    assert!(!r.stdout.contains("listening"), "refused before listening: {}", r.stdout);
-    let r = common::stampede_raw(&["serve", "--listen", "127.0.0.1:0", "--processes", "auto", "-c", "10000", "--fd-budget", "20"]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!out.contains("listening"), "refused before listening: {out}");
+    let (code, _, err) = serve(&["--processes", "auto", "-c", "10000"]);
+    assert_eq!(code, Some(1), "{err}");
     assert!(
-        r.stderr.contains("10,000 connections need 500 server processes under a budget of 20 connections per process; at most 256"),
-        "{}",
-        r.stderr
+        err.contains("10,000 connections need 500 server processes under a budget of 20 connections per process; at most 256"),
+        "{err}"
     );
-    let r = common::stampede_raw(&["serve", "--listen", "127.0.0.1:0", "--processes", "auto"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("--processes auto: give the connections to plan for, e.g. -c 1M"), "{}", r.stderr);
+    let (code, _, err) = serve(&["--processes", "auto"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--processes auto: give the connections to plan for, e.g. -c 1M"), "{err}");
 }
 
 #[test]

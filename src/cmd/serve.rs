@@ -60,13 +60,18 @@ pub(super) fn serve(a: &ServeArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// Internal (tests): plan at most this many connections per process, below the fd limit.
+const FD_BUDGET_ENV: &str = "STAMPEDE_SERVE_FD_BUDGET";
+
 /// The processes to serve from: `--processes N`, or with `-c` the plan for that many connections
 /// (auto: as many as the fd limit requires), printed; refused with the fix when it cannot fit.
 /// A joining process (`--join-listener`) is one part of its parent's plan.
 fn plan_processes(a: &ServeArgs) -> Result<u32> {
     let Some(connections) = a.connections.filter(|_| !a.join_listener) else { return Ok(a.processes.max(1)) };
     let host = crate::preflight::Host::read(Path::new("/"));
-    let plan = crate::preflight::serve_plan(&host, connections, a.processes, a.fd_budget)
+    // Tests force a small budget per process (well below the fd limit) through the environment.
+    let budget = std::env::var(FD_BUDGET_ENV).ok().and_then(|v| v.parse::<u64>().ok()).filter(|b| *b > 0);
+    let plan = crate::preflight::serve_plan(&host, connections, a.processes, budget)
         .map_err(|why| Error::run(format!("serve cannot hold this: {why}")))?;
     eprintln!("stampede serve: plan: {}", plan.line);
     Ok(plan.processes)
@@ -109,8 +114,8 @@ fn spawn_servers(processes: u32, addr: SocketAddr, self_signed: Option<&SelfSign
     while let Some(arg) = it.next() {
         let s = arg.to_string_lossy();
         // The first process alone serves the Unix socket (one path, one listening socket).
-        // The plan (-c, --fd-budget) was the first process's to make.
-        if matches!(s.as_ref(), "--processes" | "--listen" | "--unix" | "-c" | "--connections" | "--fd-budget") {
+        // The plan (-c) was the first process's to make.
+        if matches!(s.as_ref(), "--processes" | "--listen" | "--unix" | "-c" | "--connections") {
             it.next();
         } else if s.starts_with("-c") {
             // -c1000: the short flag with its value attached.
@@ -119,7 +124,7 @@ fn spawn_servers(processes: u32, addr: SocketAddr, self_signed: Option<&SelfSign
             if let Some(f) = self_signed {
                 args.extend(["--tls-cert".into(), f.cert.clone().into(), "--tls-key".into(), f.key.clone().into()]);
             }
-        } else if !["--processes=", "--listen=", "--unix=", "--connections=", "--fd-budget="].iter().any(|p| s.starts_with(p)) {
+        } else if !["--processes=", "--listen=", "--unix=", "--connections="].iter().any(|p| s.starts_with(p)) {
             args.push(arg);
         }
     }

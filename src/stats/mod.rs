@@ -136,8 +136,7 @@ pub struct Shard {
     pub open_peak: u64,
     pub open_samples_sum: u64,
     pub open_samples: u64,
-    /// From the end of `-d` until the last connection closed (waves of `--close-rate`), the
-    /// slowest worker's (0: not measured).
+    /// From the end of `-d` to the last connection closed (`--close-rate`), slowest worker's; 0: not measured.
     pub teardown_ns: u64,
     pub in_flight: u64,
     /// Requests that were sent and failed (connect failures are not requests).
@@ -386,8 +385,7 @@ impl Shard {
         record(&mut self.ext.asr_mut().first_partial, ns);
     }
 
-    /// A streaming session completed: `partials` received, `elapsed_ns` from the first audio
-    /// byte to the final, for `audio_ns` of audio.
+    /// A streaming session completed: `partials` received, `elapsed_ns` from the first audio byte to the final, for `audio_ns` of audio.
     pub fn on_session(&mut self, partials: u64, elapsed_ns: u64, audio_ns: u64) {
         self.ext.asr_mut().on_session(partials, elapsed_ns, audio_ns);
     }

@@ -40,7 +40,7 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
     if a.processes == 0 && a.connections.is_none() {
         return Err(Error::usage("--processes auto: give the connections to plan for, e.g. -c 1M"));
     }
-    if a.connections == Some(0) || a.fd_budget == Some(0) {
+    if a.connections == Some(0) {
         return Err(Error::usage("-c/--connections must be at least 1"));
     }
     let limits = limits(a)?;
