@@ -12,8 +12,8 @@
 # Runs only when asked (never in the test suite), and refuses to start when MemAvailable is
 # short for CONNS, saying by how much. Loopback only; bounded by the ramp + HOLD + a teardown
 # wait of at most TEARDOWN_MAX seconds; every process it starts is stopped on exit.
-# A million takes ~3 minutes here: ~50 s ramp at 20k/s, 60 s hold, ~20 s teardown at 50k/s,
-# plus start-up and the kernel letting go of the sockets.
+# A million takes ~4 minutes here: -d is 2 × the 50 s ramp at 20k/s + 60 s hold (room for a
+# ramp at half the rate), then ~20 s teardown at 50k/s and the kernel letting go of the sockets.
 # Env: CONNS (1000000) RATE (20000 connects/s) HOLD (60 s) EVERY (30 s between requests or
 #      pings of one connection) PORT (18200) CLOSE_RATE (50000 closes/s at the end)
 #      SOURCE_FILL (50: % of each source address's ports used) LINGER_ZERO=1 (close with RST: no TIME_WAIT) TEARDOWN_MAX (120) BIN (a binary: no build)
@@ -80,9 +80,11 @@ mapfile -t srv_pids < <(server_pids)
 echo "== ${#srv_pids[@]} server processes"
 srv_before=$(sum_rss "${srv_pids[@]}"); slab_before=$(slab_kib); inuse_before=$(tcp_inuse)
 
-ramp=$(( CONNS / RATE + 1 )); secs=$(( ramp + HOLD ))
+# -d leaves room for a ramp at half the asked rate (a loaded box), so the last connections are
+# still held about HOLD seconds.
+ramp=$(( CONNS / RATE + 1 )); secs=$(( 2 * ramp + HOLD ))
 common=(--connect-rate "$((RATE / 2))" --close-rate "$((CLOSE_RATE / 2))" --every "${EVERY}s" -d "${secs}s" --connect-timeout 60s --timeout 60s --no-preflight --processes auto "${linger[@]}")
-echo "== ramp at $RATE/s (~${ramp}s), hold ${HOLD}s, a request or ping per connection every ${EVERY}s"
+echo "== ramp at $RATE/s (~${ramp}s), -d ${secs}s (hold ${HOLD}s after a ramp at half the rate), a request or ping per connection every ${EVERY}s"
 drops_before="$(listen_drops) $(softnet_drops)"
 t0=$(date +%s.%N)
 "$bin" hold "$url_http" -c "$http_conns" --source "$src" "${common[@]}" --json "$work/http.json" -q >"$work/http.txt" 2>&1 &
