@@ -105,8 +105,7 @@ pub struct RunArgs {
     pub limit: Option<String>,
     #[command(flatten)]
     pub throttle: ThrottleArgs,
-    /// Check the plan and print what it would run (setups, stages, the scenario's command line),
-    /// then exit without sending anything.
+    /// Check the plan and print what it would run (setups, stages, the scenario's command line), then exit without sending anything.
     #[arg(long = "check")]
     pub check: bool,
     /// Flags for the scenario command (--json, --hlog, --threshold, --processes, -H, ...).
@@ -168,8 +167,7 @@ pub struct ThrottleArgs {
     /// 10 %, 50 %, 80 %, 100 % and 150 % of it. Without either limit: 100 and 2000/min.
     #[arg(long = "concurrent-limit", value_name = "N", value_parser = count())]
     pub concurrent_limit: Option<u64>,
-    /// throttle preset: the target's rate limit as N/PERIOD (2000/min, 333/10s); its phases run
-    /// at it and 50 % over it.
+    /// throttle preset: the target's rate limit as N/PERIOD (2000/min, 333/10s); its phases run at it and 50 % over it.
     #[arg(long = "rate-limit", value_name = "N/PERIOD")]
     pub rate_limit: Option<String>,
     /// throttle preset: every phase this long (the use case's: 30 s, 60 s for the rate phases).
@@ -223,6 +221,9 @@ pub struct LoadArgs {
     /// Close connections with RST (SO_LINGER 0), leaving no TIME_WAIT.
     #[arg(long = "linger-zero")]
     pub linger_zero: bool,
+    /// At the end of -d, close connections in waves of N a second in total, not at once [default: 50k: 100,000 in 2 s].
+    #[arg(long = "close-rate", value_name = "N", value_parser = rate())]
+    pub close_rate: Option<f64>,
     #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
@@ -528,9 +529,12 @@ pub struct ServeArgs {
     /// Listen backlog.
     #[arg(long = "backlog", default_value_t = 4096)]
     pub backlog: i32,
-    /// Serve from N processes sharing the port (SO_REUSEPORT): past a per-process file limit.
-    #[arg(long = "processes", default_value_t = 1, value_name = "N")]
+    /// Serve from N processes sharing the port (SO_REUSEPORT); auto (with -c): as many as the fd limit requires.
+    #[arg(long = "processes", default_value = "1", value_name = "N|auto", value_parser = processes_arg)]
     pub processes: u32,
+    /// Connections to plan for: checked against the fd limit and MemAvailable (plan printed, or refused with the fix).
+    #[arg(short = 'c', long = "connections", value_name = "N", value_parser = count())]
+    pub connections: Option<u64>,
     /// Mock ASR (/asr): a partial result every this much audio received.
     #[arg(long = "asr-partial-ms", default_value_t = 200)]
     pub asr_partial_ms: u32,

@@ -36,10 +36,14 @@ pub(super) fn hold(a: &HoldArgs) -> Result<i32> {
             subprotocols: Vec::new(),
             load: a.load.clone(),
         };
-        return run_ws(config::ws_config(&ws)?);
+        let mut cfg = config::ws_config(&ws)?;
+        cfg.load.sends_after_ramp = true;
+        return run_ws(cfg);
     }
     let mut load = config::load_config(&a.load)?;
     load.drive = Drive::Open { rate_per_s: load.connections as f64 / every.as_secs_f64() };
+    // Each connection's first request comes after the ramp, spread over one --every.
+    load.sends_after_ramp = true;
     let target = config::parse_target(&a.url)?;
     let req = RequestArgs::get();
     run_http(config::build_http(target, &req, load)?, "")

@@ -37,10 +37,11 @@ pub(super) fn serve(a: &ServeArgs) -> Result<i32> {
             server::ensure_unclaimed(raw)?;
         }
     }
+    let processes = plan_processes(a)?;
     let handle = server::start(&s)?;
     // More processes on the same port (the port is known now, also when it was 0).
-    let children = if a.processes > 1 { spawn_servers(a.processes, handle.local_addr(), self_signed.as_ref())? } else { Vec::new() };
-    announce(&s, &handle, a.processes, self_signed.as_ref());
+    let children = if processes > 1 { spawn_servers(processes, handle.local_addr(), self_signed.as_ref())? } else { Vec::new() };
+    announce(&s, &handle, processes, self_signed.as_ref());
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -57,6 +58,23 @@ pub(super) fn serve(a: &ServeArgs) -> Result<i32> {
         eprintln!("{}", limits_summary(&s, &counts));
     }
     Ok(exit::OK)
+}
+
+/// Internal (tests): plan at most this many connections per process, below the fd limit.
+const FD_BUDGET_ENV: &str = "STAMPEDE_SERVE_FD_BUDGET";
+
+/// The processes to serve from: `--processes N`, or with `-c` the plan for that many connections
+/// (auto: as many as the fd limit requires), printed; refused with the fix when it cannot fit.
+/// A joining process (`--join-listener`) is one part of its parent's plan.
+fn plan_processes(a: &ServeArgs) -> Result<u32> {
+    let Some(connections) = a.connections.filter(|_| !a.join_listener) else { return Ok(a.processes.max(1)) };
+    let host = crate::preflight::Host::read(Path::new("/"));
+    // Tests force a small budget per process (well below the fd limit) through the environment.
+    let budget = std::env::var(FD_BUDGET_ENV).ok().and_then(|v| v.parse::<u64>().ok()).filter(|b| *b > 0);
+    let plan = crate::preflight::serve_plan(&host, connections, a.processes, budget)
+        .map_err(|why| Error::run(format!("serve cannot hold this: {why}")))?;
+    eprintln!("stampede serve: plan: {}", plan.line);
+    Ok(plan.processes)
 }
 
 /// Preflight's accept-queue checks, the ones a server needs (warnings only).
@@ -96,14 +114,17 @@ fn spawn_servers(processes: u32, addr: SocketAddr, self_signed: Option<&SelfSign
     while let Some(arg) = it.next() {
         let s = arg.to_string_lossy();
         // The first process alone serves the Unix socket (one path, one listening socket).
-        if matches!(s.as_ref(), "--processes" | "--listen" | "--unix") {
+        // The plan (-c) was the first process's to make.
+        if matches!(s.as_ref(), "--processes" | "--listen" | "--unix" | "-c" | "--connections") {
             it.next();
+        } else if s.starts_with("-c") {
+            // -c1000: the short flag with its value attached.
         } else if s == "--tls-self-signed" {
             // The children serve the parent's certificate, not one of their own.
             if let Some(f) = self_signed {
                 args.extend(["--tls-cert".into(), f.cert.clone().into(), "--tls-key".into(), f.key.clone().into()]);
             }
-        } else if !["--processes=", "--listen=", "--unix="].iter().any(|p| s.starts_with(p)) {
+        } else if !["--processes=", "--listen=", "--unix=", "--connections="].iter().any(|p| s.starts_with(p)) {
             args.push(arg);
         }
     }

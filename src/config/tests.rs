@@ -31,6 +31,7 @@ fn load(c: u64, n: Option<u64>, rate: Option<f64>) -> LoadConfig {
         cpus: vec![0, 1, 2, 3],
         drive: rate.map_or(Drive::Closed, |r| Drive::Open { rate_per_s: r }),
         connect_rate: Some(100.0),
+        sends_after_ramp: false,
         pipeline: 1,
         timeout: Duration::from_secs(1),
         connect: ConnectOpts::default(),

@@ -138,11 +138,17 @@ pub struct ConnectOpts {
     /// `SO_LINGER 0`: close with RST, leaving no TIME_WAIT behind (for connection churn tests).
     pub linger_zero: bool,
     pub timeout: Duration,
+    /// Connections closed per second at the end of `-d` (this process's part; `None`: all at once).
+    pub close_rate: Option<f64>,
 }
+
+/// `--close-rate` when not given: connections closed per second in total at the end of `-d`
+/// (100,000 in 2 s; a million in 20 s).
+pub const DEFAULT_CLOSE_RATE: f64 = 50_000.0;
 
 impl Default for ConnectOpts {
     fn default() -> Self {
-        ConnectOpts { nodelay: true, linger_zero: false, timeout: Duration::from_secs(5) }
+        ConnectOpts { nodelay: true, linger_zero: false, timeout: Duration::from_secs(5), close_rate: None }
     }
 }
 
@@ -175,6 +181,10 @@ pub struct LoadConfig {
     pub drive: Drive,
     /// Connections opened per second in total (`None`: all at once).
     pub connect_rate: Option<f64>,
+    /// Open loop (`hold`): the schedule starts when the `connect_rate` ramp ends, so the
+    /// connections opened first do not send a backlog of heartbeats due meanwhile in a burst;
+    /// from then on each interval's sends are spread over it.
+    pub sends_after_ramp: bool,
     pub pipeline: u32,
     pub timeout: Duration,
     pub connect: ConnectOpts,

@@ -378,6 +378,7 @@ async fn worker<S: Scenario>(
     let mut next_sample = start_ns + OPEN_SAMPLE_NS;
     let mut second = 0u64;
     let mut interrupted = false;
+    let mut teardown_ns = 0;
     let take_interval = |groups: &[Group]| {
         let mut iv = groups[0].ctx.take_interval();
         for g in &groups[1..] {
@@ -460,15 +461,24 @@ async fn worker<S: Scenario>(
         if let Some(t) = &timer {
             t.wake_all();
         }
-        let settle = clock::now_ns().saturating_add(crate::scenario::ws_session::CLOSE_AFTER_END_NS);
+        // With an end and --close-rate, the connections close in waves: the last one's turn
+        // is this process's connections / its rate after the end.
+        let waves = match (end_ns, load.connect.close_rate) {
+            (Some(_), Some(rate)) => (load.connections as f64 * 1e9 / rate) as u64,
+            (None, _) | (_, None) => 0,
+        };
+        let ended = clock::now_ns();
+        let settle = ended.saturating_add(crate::scenario::ws_session::CLOSE_AFTER_END_NS + waves);
         while groups.iter().any(|g| g.ctx.live_tasks() > 0) && clock::now_ns() < settle {
             monoio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
+        teardown_ns = end_ns.map_or(0, |e| clock::now_ns().saturating_sub(e.min(ended)));
     }
     if let Some(t) = &timer {
         t.close();
     }
-    let (shard, stages, group_shards, notes) = collect_groups(&mut groups, !stage_ends.is_empty(), by_send);
+    let (mut shard, stages, group_shards, notes) = collect_groups(&mut groups, !stage_ends.is_empty(), by_send);
+    shard.teardown_ns = teardown_ns;
     WorkerOut {
         shard,
         stages,
@@ -497,6 +507,11 @@ fn build_groups(
 ) -> Vec<Group> {
     let (start_ns, end_ns) = span;
     let workers = load.threads.max(1) as u64;
+    // `hold`: heartbeats due from the end of the ramp on (none piled up while connecting).
+    let sends_from = match (load.sends_after_ramp, load.connect_rate) {
+        (true, Some(rate)) => start_ns.saturating_add((load.connections as f64 * 1e9 / rate) as u64),
+        (false, _) | (_, None) => start_ns,
+    };
     let total_weight: f64 = weights.iter().sum();
     let conns = apportion(load.connections_of(w), &weights);
     let budgets: Vec<Option<u64>> = match load.requests_of(w) {
@@ -510,7 +525,7 @@ fn build_groups(
             Drive::RatePlan(st) => Some(Pacer::with_profile(start_ns, Arc::new(st.profile.scaled(share)), workers, w as u64)),
             Drive::MixedPlan { mixed, .. } => Some(Pacer::with_profile(start_ns, Arc::new(mixed.rates.scaled(share)), workers, w as u64)),
             Drive::Closed | Drive::Open { .. } | Drive::CountPlan { .. } => {
-                load.drive.constant_rate().map(|rate_per_s| Pacer::new(start_ns, rate_per_s * share, workers, w as u64))
+                load.drive.constant_rate().map(|rate_per_s| Pacer::new(sends_from, rate_per_s * share, workers, w as u64))
             }
         };
         let mut ctx = WorkerCtx::new(w, workers as usize, start_ns, end_ns, pacer, budgets[g], SourcePool::new(load.sources.clone(), w));

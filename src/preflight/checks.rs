@@ -117,9 +117,11 @@ fn nofile_target(host: &Host, plan: &Plan) -> Check {
     let observed =
         format!("hard limit {} here; the target needs one descriptor per connection", hard.map_or("unlimited".into(), |h| h.to_string()));
     match hard {
-        Some(h) if h < need => row(name, Status::Warn, observed, format!("{need} in the target process")).fix(
-            "run the target with a higher LimitNOFILE (tuning/stampede-limits.conf) or as several processes (`stampede serve` per port)",
-        ),
+        Some(h) if h < need => row(name, Status::Warn, observed, format!("{need} in the target process")).fix(format!(
+            "run the target as several processes sharing its port (`stampede serve --processes auto -c {}`: {} here) or with a higher LimitNOFILE (tuning/stampede-limits.conf)",
+            plan.connections,
+            plan.connections.div_ceil(h.saturating_sub(FD_SLACK).max(1))
+        )),
         _ => row(name, Status::Pass, observed, format!("{need} in the target process")),
     }
 }

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 
 pub use read::{BurstCounters, Host};
-pub use scale::{auto_processes, auto_source_addrs, auto_sources, shape, thousands, Shape, SERVE_IDLE_CONN_BYTES};
+pub use scale::{auto_processes, auto_source_addrs, auto_sources, serve_plan, shape, thousands, ServePlan, Shape, SERVE_IDLE_CONN_BYTES};
 
 /// The run being planned.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -75,11 +75,17 @@ pub fn auto_processes(host: &Host, connections: u64) -> u32 {
 }
 
 /// `--source auto`: loopback source addresses the port range requires for `connections` to one
-/// destination, using at most 90% of each address's ports (reconnects and TIME_WAIT need the
-/// rest). 1 means the default source (127.0.0.1, no pool).
+/// destination, using at most half of each address's ports: the kernel's search for a free port
+/// in `connect()` grows steeply as the range fills (bench-1m, 200k connections over 8 addresses,
+/// 88% full: ~300 µs of system CPU per connect, the ramp fell to ~1k/s and p50 connect took 36 s;
+/// over 15 addresses, 47% full: all 200k in 13 s). Up to 90% of one address's ports, 1: the
+/// default source (127.0.0.1, no pool).
 pub fn auto_sources(host: &Host, connections: u64) -> u64 {
-    let usable = (per_pair_ports(host) * 9 / 10).max(1);
-    connections.div_ceil(usable).max(1)
+    let ports = per_pair_ports(host);
+    if connections <= ports * 9 / 10 {
+        return 1;
+    }
+    connections.div_ceil((ports / 2).max(1)).max(1)
 }
 
 /// The loopback addresses of `--source auto`: none for one (the default source), else
@@ -207,4 +213,74 @@ pub fn map_count(host: &Host, plan: &Plan) -> Option<Check> {
         c.fix = Some(format!("sysctl -w vm.max_map_count={}", (need * 2).next_power_of_two()));
         c
     })
+}
+
+/// Most processes `stampede serve --processes` starts.
+pub const SERVE_MAX_PROCESSES: u64 = 256;
+
+/// `stampede serve -c N`: the processes sharing the port that hold `connections` (each under its
+/// fd limit), and their memory; or why they cannot, with the fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServePlan {
+    pub processes: u32,
+    pub fds_per_process: u64,
+    pub kernel_bytes: u64,
+    pub user_bytes: u64,
+    /// The plan in one line.
+    pub line: String,
+}
+
+/// Plans `stampede serve` for `connections`: `processes` 0 is `auto`. `fd_budget` caps the
+/// connections one process takes below its fd hard limit (a test's small budget). Refused, with
+/// the fix, when the processes asked for cannot hold them, when more than
+/// [`SERVE_MAX_PROCESSES`] would be needed, or when the memory does not fit in MemAvailable.
+pub fn serve_plan(host: &Host, connections: u64, processes: u32, fd_budget: Option<u64>) -> Result<ServePlan, String> {
+    let hard = host.nofile.and_then(|l| l.hard);
+    let per_max = hard.map_or(u64::MAX, |h| h.saturating_sub(FD_SLACK).max(1)).min(fd_budget.unwrap_or(u64::MAX)).max(1);
+    let limit_text = match (fd_budget, hard) {
+        (Some(b), _) => format!("a budget of {} connections per process", thousands(b)),
+        (None, Some(h)) => format!("the open-files hard limit of {} per process", thousands(h)),
+        (None, None) => "no open-files limit".to_string(),
+    };
+    let needed = connections.div_ceil(per_max).max(1);
+    let fix_limit = "raise the open-files hard limit (ulimit -Hn, LimitNOFILE= in a unit, nofile in /etc/security/limits.conf)";
+    if needed > SERVE_MAX_PROCESSES {
+        return Err(format!(
+            "{} connections need {needed} server processes under {limit_text}; at most {SERVE_MAX_PROCESSES}: {fix_limit}, or plan at most {} connections",
+            thousands(connections),
+            thousands(per_max * SERVE_MAX_PROCESSES)
+        ));
+    }
+    let n = if processes == 0 { needed } else { u64::from(processes) };
+    if n < needed {
+        return Err(format!(
+            "{n} server processes hold at most {} connections under {limit_text}; {} need {needed}: use --processes {needed} (or auto), or {fix_limit}",
+            thousands(n * per_max),
+            thousands(connections)
+        ));
+    }
+    let kernel_bytes = connections * KERNEL_BYTES_PER_SOCKET;
+    let user_bytes = connections * SERVE_IDLE_CONN_BYTES;
+    let what = format!(
+        "{} connections: {n} processes × {} fds, kernel memory ~{}, user ~{}",
+        thousands(connections),
+        thousands(connections.div_ceil(n)),
+        gb(kernel_bytes),
+        gb(user_bytes)
+    );
+    let line = match host.mem_available_kib.map(|k| k * 1024) {
+        None => format!("{what}; MemAvailable unreadable"),
+        Some(avail) if kernel_bytes + user_bytes > avail => {
+            let need = kernel_bytes + user_bytes;
+            let fits = (connections as f64 * avail as f64 / need as f64) as u64;
+            return Err(format!(
+                "{what}: does not fit in MemAvailable {}, {} short: plan at most ~{} connections here, or free memory",
+                gb(avail),
+                gb(need - avail),
+                thousands(fits)
+            ));
+        }
+        Some(avail) => format!("{what}: fits in MemAvailable {}", gb(avail)),
+    };
+    Ok(ServePlan { processes: n as u32, fds_per_process: connections.div_ceil(n), kernel_bytes, user_bytes, line })
 }

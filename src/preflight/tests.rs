@@ -333,10 +333,32 @@ fn auto_processes_and_sources_follow_the_fd_limit_and_the_port_range() {
     let host = Host::read(root.path());
     assert_eq!(auto_processes(&host, 1_000_000), 51, "19,936 connections a process under 20,000 fds");
     assert_eq!(auto_processes(&host, 1_000), 1);
-    assert_eq!(auto_sources(&host, 1_000_000), 40, "90% of 28,232 ports an address");
+    assert_eq!(auto_sources(&host, 1_000_000), 71, "half of 28,232 ports an address");
     assert_eq!(auto_sources(&host, 20_000), 1, "one address is enough: the default source");
     assert!(auto_source_addrs(1).is_empty());
     let addrs = auto_source_addrs(3);
     assert_eq!(addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
     assert_eq!(auto_source_addrs(1000).len(), 250, "at most 127.0.0.2-127.0.0.251");
+}
+
+#[test]
+fn serve_plans_its_processes_from_the_fd_limit_or_refuses_with_the_fix() {
+    let root = million_box("c1m-serve");
+    let host = Host::read(root.path());
+    let p = serve_plan(&host, 1_000_000, 0, None).unwrap();
+    assert_eq!((p.processes, p.fds_per_process), (51, 19_608), "auto: 19,936 connections a process under 20,000 fds");
+    assert_eq!((p.kernel_bytes, p.user_bytes), (1_000_000 * 5325, 1_000_000 * SERVE_IDLE_CONN_BYTES), "the server's ends only");
+    assert_eq!(
+        p.line,
+        "1,000,000 connections: 51 processes × 19,608 fds, kernel memory ~5.3 GB, user ~3.6 GB: fits in MemAvailable 23.1 GB"
+    );
+    assert_eq!(serve_plan(&host, 1_000_000, 60, None).unwrap().processes, 60, "more than needed is fine");
+    let few = serve_plan(&host, 1_000_000, 10, None).unwrap_err();
+    assert!(few.starts_with("10 server processes hold at most 199,360 connections under the open-files hard limit of 20,000 per process; 1,000,000 need 51: use --processes 51 (or auto)"), "{few}");
+    let budget = serve_plan(&host, 50, 0, Some(20)).unwrap();
+    assert_eq!((budget.processes, budget.fds_per_process), (3, 17));
+    let many = serve_plan(&host, 10_000_000, 0, None).unwrap_err();
+    assert!(many.starts_with("10,000,000 connections need 502 server processes under the open-files hard limit of 20,000 per process; at most 256: raise the open-files hard limit"), "{many}");
+    let big = serve_plan(&host, 5_000_000, 0, None).unwrap_err();
+    assert!(big.contains("does not fit in MemAvailable 23.1 GB, 21.4 GB short: plan at most ~2,592,883 connections"), "{big}");
 }

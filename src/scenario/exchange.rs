@@ -163,6 +163,10 @@ impl<W: Wire> Exchange<W> {
         match Box::pin(self.open(ctx, stream, st)).await {
             Ok(()) => {
                 let ended = self.requests(ctx, slot, stream, st).await;
+                if matches!(ended, Ended::RunOver) {
+                    // Boxed: a timer, once per connection, not part of every idle task.
+                    Box::pin(ctx.close_turn(slot, self.wire.load().connect.close_rate)).await;
+                }
                 if matches!(ended, Ended::RunOver | Ended::Parked) {
                     Box::pin(self.farewell(ctx, stream, st)).await; // boxed: once per connection
                 }

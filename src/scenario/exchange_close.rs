@@ -25,7 +25,8 @@ impl<W: Wire> Exchange<W> {
             return;
         }
         let now = clock::now_ns();
-        let until = ctx.end_ns.map_or(u64::MAX, |e| e.saturating_add(CLOSE_AFTER_END_NS)).min(now.saturating_add(CLOSE_WAIT_NS));
+        // After its --close-rate turn, a connection gets the same time as at the end itself.
+        let until = ctx.end_ns.map_or(u64::MAX, |e| e.max(now).saturating_add(CLOSE_AFTER_END_NS)).min(now.saturating_add(CLOSE_WAIT_NS));
         if !matches!(write_reply(ctx, stream, &mut st.reply, until).await, Some(Ok(()))) {
             return;
         }

@@ -373,6 +373,25 @@ impl WorkerCtx {
         Run { end_ns: self.end_ns, stop: &self.stop, shard: &self.shard, sources: &self.sources, timer: self.timer.as_deref() }
     }
 
+    /// Teardown in waves (`--close-rate`): global slot `k` (slot × workers + worker) closes at
+    /// end + k / rate, where the ramp opened it at start + k / rate'. At once without an end or
+    /// a rate, or before the end (the budget ran out first). The worker sets `stop` at the end itself (nothing new starts) and waits for the
+    /// waves; on a signal it does not wait, and the connections close as its runtime ends.
+    pub async fn close_turn(&self, slot: u64, rate: Option<f64>) {
+        let (Some(end), Some(rate)) = (self.end_ns, rate) else { return };
+        // A run that ended before its -d (its -n budget spent): each connection closes as it ends.
+        if clock::now_ns() < end {
+            return;
+        }
+        let k = slot * self.workers as u64 + self.index as u64;
+        let turn = end.saturating_add((k as f64 * 1e9 / rate) as u64);
+        let waiting = Cell::new(false);
+        // The timer wakes every sleeper once at the end (`wake_all`): sleep again until the turn.
+        while clock::now_ns() < turn {
+            crate::net::dial::sleep_until(None, &waiting, self.timer.as_deref(), turn).await;
+        }
+    }
+
     /// Ramp-up: with a connect rate, global slot `k` (slot × workers + worker) opens at
     /// start + k / rate. Returns false when the run ended first.
     pub async fn ramp(&self, slot: u64, rate: Option<f64>) -> bool {

@@ -242,6 +242,7 @@ impl RunResult {
                 mean_open: s.mean_open(),
                 samples: s.open_samples,
                 samples_sum: s.open_samples_sum,
+                teardown_ms: (s.teardown_ns > 0).then(|| (s.teardown_ns / 1000) as f64 / 1000.0),
             },
             histograms: histograms(s),
             asr: asr(s).map(|mut a| {
@@ -433,5 +434,6 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
     s.open_peak = d.connections.peak_open;
     s.open_samples = d.connections.samples;
     s.open_samples_sum = d.connections.samples_sum;
+    s.teardown_ns = d.connections.teardown_ms.map_or(0, |ms| (ms * 1e6) as u64);
     Ok(s)
 }

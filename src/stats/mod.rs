@@ -136,6 +136,8 @@ pub struct Shard {
     pub open_peak: u64,
     pub open_samples_sum: u64,
     pub open_samples: u64,
+    /// From the end of `-d` to the last connection closed (`--close-rate`), slowest worker's; 0: not measured.
+    pub teardown_ns: u64,
     pub in_flight: u64,
     /// Requests that were sent and failed (connect failures are not requests).
     pub failed: u64,
@@ -215,6 +217,7 @@ impl Shard {
             open_peak: 0,
             open_samples_sum: 0,
             open_samples: 0,
+            teardown_ns: 0,
             in_flight: 0,
             failed: 0,
             interval: Interval::new(),
@@ -382,8 +385,7 @@ impl Shard {
         record(&mut self.ext.asr_mut().first_partial, ns);
     }
 
-    /// A streaming session completed: `partials` received, `elapsed_ns` from the first audio
-    /// byte to the final, for `audio_ns` of audio.
+    /// A streaming session completed: `partials` received, `elapsed_ns` from the first audio byte to the final, for `audio_ns` of audio.
     pub fn on_session(&mut self, partials: u64, elapsed_ns: u64, audio_ns: u64) {
         self.ext.asr_mut().on_session(partials, elapsed_ns, audio_ns);
     }
@@ -552,6 +554,7 @@ impl Shard {
         self.open_peak += o.open_peak;
         self.open_samples_sum += o.open_samples_sum;
         self.open_samples = self.open_samples.max(o.open_samples);
+        self.teardown_ns = self.teardown_ns.max(o.teardown_ns);
         self.in_flight += o.in_flight;
         self.failed += o.failed;
     }

@@ -330,6 +330,10 @@ pub struct Connections {
     pub mean_open: f64,
     pub samples: u64,
     pub samples_sum: u64,
+    /// Milliseconds from the end of `-d` until the last connection closed (`--close-rate`
+    /// waves), the slowest worker's; absent when not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown_ms: Option<f64>,
 }
 
 /// The histograms, HdrHistogram V2 + deflate, base64. The first five exist in every result;

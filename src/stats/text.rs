@@ -359,6 +359,13 @@ impl RunResult {
             fmt_q(&s.connect, 0.5),
             fmt_q(&s.connect, 0.99)
         );
+        if s.teardown_ns > 0 {
+            let _ = writeln!(
+                o,
+                "Teardown   the last connection closed {:.2} s after the end (in waves: --close-rate)",
+                s.teardown_ns as f64 / 1e9
+            );
+        }
         let tls = &s.tls.handshakes;
         if !tls.is_empty() || s.tls_started > 0 {
             let _ = writeln!(

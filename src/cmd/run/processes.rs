@@ -6,8 +6,11 @@
 //! plan ran whole: children run in their own process group and die with the parent; every
 //! SIGINT/SIGTERM is forwarded (the first stops them gracefully; a later one, past a second,
 //! stops them at once; duplicates within a second, as `timeout` sends, count once); a child
-//! that overruns its deadline (`-d` + grace, no progress, or still running after a signal) is
-//! killed. A child that died, failed or was killed is named with its exit status or signal and
+//! that overruns its deadline is killed: still running after a signal, or showing no sign of
+//! life (no progress line, no line on stderr, no CPU time) for its no-progress limit, or past
+//! `-d` + grace for that grace, or past `-d` + grace + its teardown allowance at all. A part that
+//! ramps slowly on a loaded box still writes its progress each second and uses CPU: it is not
+//! stuck. A killed part is named with what it last said. A child that died, failed or was killed is named with its exit status or signal and
 //! the result is marked `partial` (exit 1). The progress directory is always removed.
 
 use std::ffi::OsString;
@@ -31,6 +34,10 @@ use crate::stats::result::{MissingPartDoc, PartialDoc};
 const GRACE: Duration = Duration::from_secs(10);
 /// Time children get to stop and report after the first signal before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// A part showing no sign of life for this long (and its own no-progress limit) is stuck.
+const QUIET_MIN: Duration = Duration::from_secs(30);
+/// How often the parent looks at each part's signs of life.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
 /// Signals closer than this to the first one are the same request (`timeout` signals the
 /// process and its group).
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(1);
@@ -109,6 +116,94 @@ struct Part {
     err: PathBuf,
     spawned: SystemTime,
     fate: Fate,
+    life: Life,
+}
+
+/// A part's signs of life as last seen, and when one last changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Signs {
+    /// Its progress file's modification time (ns since the epoch; 0 before the first line).
+    progress_ns: u128,
+    /// Bytes it wrote to stderr.
+    err_len: u64,
+    /// Its CPU time, in clock ticks (user + system).
+    cpu_ticks: u64,
+}
+
+struct Life {
+    signs: Signs,
+    changed: SystemTime,
+}
+
+impl Signs {
+    fn read(p: &Part) -> Signs {
+        let ns = |path: &PathBuf| {
+            std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos())
+        };
+        Signs {
+            progress_ns: ns(&p.progress),
+            err_len: std::fs::metadata(&p.err).map_or(0, |m| m.len()),
+            cpu_ticks: cpu_ticks(p.child.id()).unwrap_or(0),
+        }
+    }
+}
+
+/// User + system CPU time of process `pid` in clock ticks (`/proc/PID/stat` fields 14 and 15).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: the fields after it follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The deadlines a part is judged by.
+#[derive(Clone, Copy, Debug)]
+struct Deadlines {
+    /// The end of `-d` plus grace (`None` without `-d`).
+    overrun_at: Option<SystemTime>,
+    /// Silence that makes a part stuck before `overrun_at`.
+    quiet: Duration,
+    /// Past `overrun_at`, time a part still showing life gets to close its connections and
+    /// write its result.
+    teardown: Duration,
+}
+
+/// Why a running part must be killed at `now`, if it must: `quiet_for` is how long it has shown
+/// no sign of life.
+fn verdict(now: SystemTime, quiet_for: Duration, d: &Deadlines) -> Option<String> {
+    match d.overrun_at.map(|t| now.duration_since(t).unwrap_or(Duration::ZERO)) {
+        Some(past) if past >= d.teardown => Some(format!(
+            "overran: still running {:.0?} past the end of -d ({GRACE:?} grace + {:.0?} for its teardown)",
+            GRACE + past,
+            d.teardown
+        )),
+        Some(past) if past > Duration::ZERO && quiet_for >= GRACE => {
+            Some(format!("overran: still running {:.0?} past the end of -d, no sign of life for {quiet_for:.0?}", GRACE + past))
+        }
+        Some(_) | None if quiet_for >= d.quiet => {
+            Some(format!("overran: no progress for {quiet_for:.0?} (no progress line, output or CPU time)"))
+        }
+        Some(_) | None => None,
+    }
+}
+
+/// What a part last said: its last progress line and its last line on stderr.
+fn last_said(p: &Part) -> String {
+    let progress = std::fs::read_to_string(&p.progress).ok().and_then(|t| {
+        let v: Vec<u64> = t.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        match v[..] {
+            [t, ok, errors, open, _] => Some(format!("last progress at {t} s: {ok} ok, {errors} errors, {open} open")),
+            _ => None,
+        }
+    });
+    let err = std::fs::read_to_string(&p.err).unwrap_or_default();
+    let said = err.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!("last said: {}", l.trim()));
+    [progress.unwrap_or_else(|| "no progress line yet".into()), said.unwrap_or_else(|| "nothing on stderr".into())].join("; ")
 }
 
 /// What became of a child.
@@ -195,7 +290,8 @@ fn spawn_children(args: &[OsString], n: u32, parts: &mut Parts) -> Result<()> {
             .process_group(0);
         crate::sys::kill_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(|e| Error::io("cannot start a child process", e))?;
-        parts.parts.push(Part { k, child, json, progress, err, spawned: SystemTime::now(), fate: Fate::Running });
+        let life = Life { signs: Signs { progress_ns: 0, err_len: 0, cpu_ticks: 0 }, changed: SystemTime::now() };
+        parts.parts.push(Part { k, child, json, progress, err, spawned: SystemTime::now(), fate: Fate::Running, life });
     }
     Ok(())
 }
@@ -212,11 +308,14 @@ fn signal_running(parts: &[Part], sig: Signal) {
 fn watch(parts: &mut Parts, load: &LoadConfig, signals: &SignalCount, live: bool) -> bool {
     let progress: Vec<PathBuf> = parts.parts.iter().map(|p| p.progress.clone()).collect();
     let begin = load.start_at.map_or(SystemTime::now(), |at| at.max(SystemTime::now()));
-    // With -d: the end of the run plus grace. Always: a child whose progress file stops
-    // changing (stopped, hung) for its own no-progress limit plus grace.
-    let overrun_at = load.duration.map(|d| begin + d + GRACE);
-    let stale = crate::engine::stall_after(load).unwrap_or(Duration::ZERO) + GRACE;
+    // A part is judged by its signs of life: a progress line each second, output, CPU time.
+    let deadlines = Deadlines {
+        overrun_at: load.duration.map(|d| begin + d + GRACE),
+        quiet: (crate::engine::stall_after(load).unwrap_or(Duration::ZERO) + GRACE).max(QUIET_MIN),
+        teardown: teardown_allowance(load),
+    };
     let (mut next_print, mut printed) = (Instant::now() + Duration::from_secs(1), false);
+    let mut next_look = Instant::now();
     let mut first_signal: Option<Instant> = None;
     loop {
         if live && Instant::now() >= next_print {
@@ -245,15 +344,23 @@ fn watch(parts: &mut Parts, load: &LoadConfig, signals: &SignalCount, live: bool
                 Some(_) => {}
             }
         }
+        if Instant::now() < next_look && first_signal.is_none_or(|t| t.elapsed() < STOP_GRACE) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        next_look = Instant::now() + LOOK_EVERY;
         let now = SystemTime::now();
         for p in parts.parts.iter_mut().filter(|p| matches!(p.fate, Fate::Running)) {
+            let signs = Signs::read(p);
+            if signs != p.life.signs {
+                p.life = Life { signs, changed: now };
+            }
+            // Waiting for --start-at is no silence.
+            let quiet_for = now.duration_since(p.life.changed.max(begin).max(p.spawned)).unwrap_or(Duration::ZERO);
             let why = if first_signal.is_some_and(|t| t.elapsed() >= STOP_GRACE) {
                 Some(format!("still running {STOP_GRACE:?} after the stop signal"))
-            } else if overrun_at.is_some_and(|t| now >= t) {
-                Some(format!("overran: still running {GRACE:?} past the end of -d"))
             } else {
-                let changed = std::fs::metadata(&p.progress).and_then(|m| m.modified()).unwrap_or(p.spawned).max(p.spawned).max(begin);
-                now.duration_since(changed).ok().filter(|idle| *idle >= stale).map(|idle| format!("overran: no progress for {:.0?}", idle))
+                verdict(now, quiet_for, &deadlines).map(|why| format!("{why}; {}", last_said(p)))
             };
             if let Some(why) = why {
                 let _ = p.child.kill();
@@ -267,6 +374,14 @@ fn watch(parts: &mut Parts, load: &LoadConfig, signals: &SignalCount, live: bool
         eprintln!();
     }
     first_signal.is_some()
+}
+
+/// Past `-d` + grace, time a part that still shows life gets to close its connections and
+/// write its result: a minute, plus the waves of `--close-rate`.
+fn teardown_allowance(load: &LoadConfig) -> Duration {
+    // Each part closes its share at its share of the rate: all of them in connections / rate.
+    let rate = load.connect.close_rate.unwrap_or(crate::config::DEFAULT_CLOSE_RATE);
+    Duration::from_secs(60) + Duration::from_secs_f64((load.connections as f64 / rate).min(1e6))
 }
 
 /// What a child's exit status says: "exit status 2", "killed by signal 9 (SIGKILL)".
@@ -319,4 +434,52 @@ fn merge_parts(parts: &Parts) -> Result<(Option<RunResult>, Vec<MissingPartDoc>)
         missing.push(MissingPartDoc { part: u64::from(p.k), pid: u64::from(p.child.id()), status, message });
     }
     Ok((merged, missing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn deadlines(with_d: bool) -> (SystemTime, Deadlines) {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        (t0, Deadlines { overrun_at: with_d.then(|| t0 + 60 * S), quiet: QUIET_MIN, teardown: 90 * S })
+    }
+
+    #[test]
+    fn a_part_is_stuck_only_after_its_quiet_limit_of_silence() {
+        for with_d in [false, true] {
+            let (t0, d) = deadlines(with_d);
+            // A loaded box: 12 s without a progress line, output or CPU time is not stuck (the
+            // old rule killed at 10 s).
+            assert_eq!(verdict(t0 + 20 * S, 12 * S, &d), None);
+            assert_eq!(verdict(t0 + 20 * S, 29 * S, &d), None);
+            let why = verdict(t0 + 40 * S, 30 * S, &d).expect("stuck");
+            assert!(why.starts_with("overran: no progress for 30s"), "{why}");
+        }
+    }
+
+    #[test]
+    fn past_the_end_a_part_gets_its_teardown_while_it_shows_life() {
+        let (t0, d) = deadlines(true);
+        // Past -d + grace (t0 + 60 s): alive (quiet 1 s) through the teardown allowance.
+        assert_eq!(verdict(t0 + 61 * S, S, &d), None);
+        assert_eq!(verdict(t0 + 149 * S, S, &d), None);
+        let why = verdict(t0 + 150 * S, S, &d).expect("past the teardown allowance");
+        assert!(
+            why.starts_with("overran: still running 1m 40s past the end of -d") || why.starts_with("overran: still running 100s"),
+            "{why}"
+        );
+        // Silent past the end for the grace: killed then.
+        assert_eq!(verdict(t0 + 60 * S, 20 * S, &d), None, "at the deadline itself: not yet past it");
+        let why = verdict(t0 + 61 * S, GRACE, &d).expect("silent past the end");
+        assert!(why.contains("past the end of -d, no sign of life for 10s"), "{why}");
+    }
+
+    #[test]
+    fn cpu_time_is_read_from_proc_stat() {
+        assert!(cpu_ticks(std::process::id()).is_some());
+        assert_eq!(cpu_ticks(u32::MAX), None);
+    }
 }

@@ -59,6 +59,7 @@ pub fn asr_config(a: &AsrArgs) -> Result<AsrConfig> {
         source: None,
         unix_socket: None,
         linger_zero: false,
+        close_rate: None,
         tls: a.tls.clone(),
         out: a.out.clone(),
     };

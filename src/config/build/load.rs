@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use crate::cli::LoadArgs;
-use crate::config::{share, ClientTls, ConnectOpts, Drive, LoadConfig, Pacing, Target, TlsOptions, DEFAULT_DURATION, MAX_PIPELINE};
+use crate::config::{
+    share, ClientTls, ConnectOpts, Drive, LoadConfig, Pacing, Target, TlsOptions, DEFAULT_CLOSE_RATE, DEFAULT_DURATION, MAX_PIPELINE,
+};
 use crate::error::{Error, Result};
 use crate::net::parse_sources;
 
@@ -86,9 +88,15 @@ pub fn load_config(a: &LoadArgs) -> Result<LoadConfig> {
         cpus,
         drive,
         connect_rate: a.connect_rate,
+        sends_after_ramp: false,
         pipeline: a.pipeline,
         timeout,
-        connect: ConnectOpts { nodelay: true, linger_zero: a.linger_zero, timeout: connect_timeout },
+        connect: ConnectOpts {
+            nodelay: true,
+            linger_zero: a.linger_zero,
+            timeout: connect_timeout,
+            close_rate: Some(a.close_rate.unwrap_or(DEFAULT_CLOSE_RATE)),
+        },
         sources,
         json: a.out.json.clone(),
         hlog: a.out.hlog.clone(),
@@ -231,6 +239,9 @@ pub fn take_part(mut load: LoadConfig, i: u64, n: u64, split_cpus: bool) -> Resu
     load.drive = load.drive.share(n);
     if let Some(rate) = load.connect_rate {
         load.connect_rate = Some(rate / n as f64);
+    }
+    if let Some(rate) = load.connect.close_rate {
+        load.connect.close_rate = Some(rate / n as f64);
     }
     if !load.sources.is_empty() {
         let k = (i as usize) % load.sources.len();

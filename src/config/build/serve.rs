@@ -34,8 +34,14 @@ pub fn serve_settings(a: &ServeArgs) -> Result<ServeConfig> {
     if a.asr_partial_ms == 0 {
         return Err(Error::usage("--asr-partial-ms must be at least 1"));
     }
-    if a.processes == 0 || a.processes > 256 {
-        return Err(Error::usage("--processes must be between 1 and 256"));
+    if a.processes > 256 {
+        return Err(Error::usage("--processes must be between 1 and 256 (or auto)"));
+    }
+    if a.processes == 0 && a.connections.is_none() {
+        return Err(Error::usage("--processes auto: give the connections to plan for, e.g. -c 1M"));
+    }
+    if a.connections == Some(0) {
+        return Err(Error::usage("-c/--connections must be at least 1"));
     }
     let limits = limits(a)?;
     let asr = AsrMock { partial_ms: a.asr_partial_ms, rtf: a.asr_rtf, max_sessions: a.asr_max_sessions };
@@ -89,7 +95,7 @@ fn limits(a: &ServeArgs) -> Result<Limits> {
     let over_limit_status = OverLimit::parse(&a.over_limit_status).map_err(|e| Error::usage(format!("--over-limit-status {e}")))?;
     let max_rate = a.max_rate.as_deref().map(RateLimit::parse).transpose().map_err(|e| Error::usage(format!("--max-rate {e}")))?;
     let limits = Limits { max_concurrent: a.max_concurrent, over_limit_status, max_rate };
-    if a.processes > 1 && (limits.max_concurrent.is_some() || limits.max_rate.is_some()) {
+    if a.processes != 1 && (limits.max_concurrent.is_some() || limits.max_rate.is_some()) {
         return Err(Error::usage(
             "--max-concurrent and --max-rate are limits of one server process (shared by its threads): drop --processes",
         ));
