@@ -271,12 +271,10 @@ pub struct OutputArgs {
     /// Write the thresholds as JUnit XML test cases to FILE (without thresholds: one case, "run completed").
     #[arg(long = "junit", value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Open loop: how a worker waits for each scheduled send. Both modes poll (yielding to the
-    /// connections) for a send time less than 50 us away and sleep on one timerfd per worker for a farther
-    /// one, woken early by the wake-up latency they measure and polling the rest. sleep: at most 10% of the
-    /// time between sends and 500 us per wake-up spent polling. spin: woken 50 us to 2 ms early whatever the
-    /// CPU cost (a whole core per worker once sends are closer together than its wake-ups are late). The
-    /// report names the CPU spent polling and does not count it as saturation.
+    /// Open loop: how a worker waits for each send time. Both poll (yielding to the connections) for one under
+    /// 50 us away, else sleep on one timerfd per worker, woken early by the wake-up latency they measure. sleep:
+    /// at most 10% of the time between sends (and 500 us) spent polling; spin: woken 50 us to 2 ms early
+    /// whatever it costs. The report names the CPU spent polling and does not count it as saturation.
     #[arg(long = "pacing", default_value = "sleep", value_name = "MODE", value_parser = ["sleep", "spin"])]
     pub pacing: String,
     /// Print the full latency percentile distribution.
