@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{temp_json, u, url};
+use common::{children_of, temp_json, u, url};
 use serde_json::Value;
 
 /// No test run here may take longer than this; past it, it is killed by its PID and fails.
@@ -163,21 +163,6 @@ fn a_budget_against_a_websocket_server_that_refuses_every_upgrade_stops() {
     assert_eq!(u(&v, &["requests", "sent"]), 0, "{v}");
     assert!(r.stdout.contains("\nErrors     none\n"), "{}", r.stdout);
     eprintln!("ws 400: exit 1 after {:?}, server answered {served} upgrades with 400, report {refused} handshakes refused", r.took);
-}
-
-/// The PIDs whose parent is `pid` (from /proc).
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
-        // pid (comm) state ppid ...: the comm may hold spaces, so read after its ')'.
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|x| x.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// Waits (bounded) until `pid` has `n` children; returns them.

@@ -15,5 +15,7 @@ fn a_connection_task_stays_small() {
     let task = ex.connection(&ctx, 0);
     let (size, align) = (std::mem::size_of_val(&task), std::mem::align_of_val(&task));
     println!("connection future: {size} bytes, aligned to {align}");
-    assert!(size <= 960 && align <= 16, "connection future is {size} bytes, aligned to {align} (928 measured)");
+    // 928 on the branch that shrank it; 984 once the per-connection read deadline (issue 19) and
+    // the send time taken before the write (issue 18) joined it: still under the 1,024 it was.
+    assert!(size <= 1000 && align <= 16, "connection future is {size} bytes, aligned to {align} (984 measured)");
 }

@@ -110,3 +110,18 @@ pub fn assert_accounted(v: &Value) {
     let in_flight = u(v, &["requests", "in_flight"]);
     assert_eq!(sent, ok + errors + in_flight, "sent = ok + errors + in_flight: {v}");
 }
+
+/// The PIDs whose parent is `pid` (from /proc).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        // pid (comm) state ppid ...: the comm may hold spaces, so read after its ')'.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|x| x.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
