@@ -271,6 +271,18 @@ fn collector_opts(
     })
 }
 
+/// The share of the run in which its open-loop schedule sends: all of it, or for `hold` (sends
+/// from the end of the `--connect-rate` ramp) what is left after the ramp.
+fn sending_share(load: &LoadConfig) -> f64 {
+    match (load.sends_after_ramp, load.connect_rate, load.duration) {
+        (true, Some(rate), Some(d)) if rate > 0.0 && !d.is_zero() => {
+            let ramp_s = load.connections as f64 / rate;
+            ((d.as_secs_f64() - ramp_s) / d.as_secs_f64()).clamp(0.0, 1.0)
+        }
+        (true, _, _) | (false, _, _) => 1.0,
+    }
+}
+
 /// What the report says about the run itself.
 fn run_meta<S: Scenario>(scenario: &S, load: &LoadConfig, out: &engine::RunOutput, started_unix_ms: u64) -> RunMeta {
     RunMeta {
@@ -284,7 +296,9 @@ fn run_meta<S: Scenario>(scenario: &S, load: &LoadConfig, out: &engine::RunOutpu
         target_rate: match &load.drive {
             // A plan's rate changes: the target is its mean (what its schedule sends in all).
             Drive::RatePlan(st) => Some(st.profile.integral_to(u64::MAX) / st.total().as_secs_f64().max(1e-9)),
-            Drive::Closed | Drive::Open { .. } | Drive::CountPlan { .. } => load.drive.constant_rate(),
+            // `hold` sends only after its ramp: what it asks over the run is the rate for the
+            // rest of it (else a full rate would be "not reached" by the ramp's share).
+            Drive::Closed | Drive::Open { .. } | Drive::CountPlan { .. } => load.drive.constant_rate().map(|r| r * sending_share(load)),
             // Closed-loop stages have no target: the stages' own figures tell.
             Drive::MixedPlan { .. } => None,
         },
