@@ -31,8 +31,15 @@ r=resource.getrusage(resource.RUSAGE_CHILDREN); print(f"CPU {r.ru_utime:.3f} {r.
 wait_for_port() { for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 # nginx with one worker answering a small body on 127.0.0.1:$PORT, its files under $work
-# (start it with: nginx -p "$work/nginx" -c "$work/nginx.conf").
+# (start it with: nginx -p "$work/nginx" -c "$work/nginx.conf"). With CERT and KEY (paths):
+# over TLS 1.2/1.3 with a session cache and tickets.
 nginx_conf() {
+  local cert=${1:-} key=${2:-} ssl="" http_tls="" server_tls=""
+  if [ -n "$cert" ]; then
+    ssl=" ssl"
+    http_tls=$'\n  ssl_protocols TLSv1.2 TLSv1.3;\n  ssl_session_cache shared:SSL:10m;\n  ssl_session_tickets on;'
+    server_tls=$'\n    ssl_certificate '"$cert"$';\n    ssl_certificate_key '"$key"';'
+  fi
   mkdir -p "$work/nginx/logs"
   cat > "$work/nginx.conf" <<NGX
 worker_processes 1;
@@ -43,9 +50,9 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 100000000;
-  keepalive_timeout 300s;
+  keepalive_timeout 300s;$http_tls
   server {
-    listen 127.0.0.1:$PORT reuseport backlog=4096;
+    listen 127.0.0.1:$PORT$ssl reuseport backlog=4096;$server_tls
     location / { default_type text/plain; return 200 "hello from nginx\n"; }
   }
 }

@@ -28,28 +28,7 @@ want=${TARGET:-auto}
 if [ "$want" != stampede ] && have openssl && { have nginx || apt_get nginx-light; } && have nginx; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" >/dev/null 2>&1
-  mkdir -p "$work/nginx/logs"
-  cat > "$work/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-error_log $work/nginx/logs/error.log warn;
-pid $work/nginx/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  ssl_protocols TLSv1.2 TLSv1.3;
-  ssl_session_cache shared:SSL:10m;
-  ssl_session_tickets on;
-  server {
-    listen 127.0.0.1:$PORT ssl reuseport backlog=4096;
-    ssl_certificate $work/cert.pem;
-    ssl_certificate_key $work/key.pem;
-    location / { default_type text/plain; return 200 "hello from nginx\n"; }
-  }
-}
-NGX
+  nginx_conf "$work/cert.pem" "$work/key.pem"
   taskset -c "$TARGET_CPU" nginx -p "$work/nginx" -c "$work/nginx.conf" &
   target_pid=$!; target_name="nginx $(nginx -v 2>&1 | sed 's/.*\///') (TLS, ECDSA P-256)"
   tls=(--cacert "$work/cert.pem")

@@ -334,13 +334,13 @@ impl Timer {
         next
     }
 
-    /// A new waiter for `deadline`: when it is the earliest, the fd is re-armed for it, or the
+    /// A new waiter for `deadline` (`now`: the clock its sleep just read): when it is the earliest, the fd is re-armed for it, or the
     /// driving task told to poll.
-    fn register(&self, deadline: u64, waker: Waker) -> Key {
+    fn register(&self, deadline: u64, waker: Waker, now: u64) -> Key {
         let mut waiters = self.waiters.borrow_mut();
         let key = waiters.insert(deadline, waker);
         if !self.polling.get() && waiters.earliest() == Some(deadline) {
-            match self.waking.borrow().plan(clock::now_ns(), Some(deadline)) {
+            match self.waking.borrow().plan(now, Some(deadline)) {
                 Next::Sleep(at) if at < self.armed.get() && !self.expired.get() => self.arm(Some(at)),
                 Next::Sleep(_) | Next::Idle => {}
                 Next::SpinTo(_) | Next::Poll => self.kick_driver(),
@@ -534,10 +534,11 @@ impl Future for Sleep<'_> {
                 }
             }
         }
-        if clock::now_ns() >= self.deadline || timer.closed.get() {
+        let now = clock::now_ns();
+        if now >= self.deadline || timer.closed.get() {
             return Poll::Ready(());
         }
-        self.key = Some(timer.register(self.deadline, cx.waker().clone()));
+        self.key = Some(timer.register(self.deadline, cx.waker().clone(), now));
         Poll::Pending
     }
 }
