@@ -50,7 +50,7 @@ fn open_loop_reports_send_lateness_and_its_pacing_mode_on_both_drivers() {
         assert!(text.contains("send late"), "{text}");
         // the warning, when there is one, is in the JSON and the text alike
         if let Some(note) = v["generator"]["pacing_note"].as_str() {
-            assert!(note.contains("generator's own pacing") && text.contains(note), "{note}\n{text}");
+            assert!(note.contains("generator's own") && text.contains(note), "{note}\n{text}");
         }
     }
 }
@@ -71,4 +71,28 @@ fn closed_loop_has_no_lateness_and_a_bad_mode_is_a_usage_error() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("--pacing") && text.contains("spin"), "{text}");
     assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn sends_that_came_due_while_every_connection_was_busy_are_counted_on_both_drivers() {
+    // hyper holds the 20th answer 400 ms: with one connection, the ~80 requests due meanwhile
+    // (200/s) find it busy; with eight, the seven others send them on time.
+    let stalled = |conns: &str, epoll: bool| {
+        let addr = hyper_server::start(Some((20, std::time::Duration::from_millis(400))));
+        let (code, text, v) = run(&["http", &url(addr, "/stall"), "-c", conns, "-t", "1", "-R", "200", "-d", "2s"], epoll);
+        assert_eq!(code, 0, "{text}");
+        let v = v.expect("json result");
+        assert_accounted(&v);
+        (v["requests"]["due_while_busy"].as_u64().unwrap_or(0), v["requests"]["sent"].as_u64().unwrap_or(0), text, v)
+    };
+    for epoll in [false, true] {
+        let (busy, sent, text, v) = stalled("1", epoll);
+        assert!((60..=sent).contains(&busy), "epoll={epoll}: {busy} of {sent} due while busy\n{text}");
+        assert!(text.contains("came due while every connection was waiting for an answer"), "{text}");
+        if let Some(note) = v["generator"]["pacing_note"].as_str() {
+            assert!(note.contains("connections were busy (add -c)"), "{note}");
+        }
+    }
+    let (busy, sent, text, _) = stalled("8", false);
+    assert!(busy < 20, "{busy} of {sent} due while busy with seven connections free\n{text}");
 }

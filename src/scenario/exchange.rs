@@ -205,11 +205,13 @@ impl<W: Wire> Exchange<W> {
         res
     }
 
-    /// Claims the next batch in the mode of the moment; fills `st.intended`.
-    async fn claim_batch(&self, ctx: &WorkerCtx, st: &mut ConnState<W::Parser>) -> Claimed {
+    /// Claims the next batch in the mode of the moment; fills `st.intended`. `answered`: this
+    /// connection came free from an answer (not from its connect).
+    async fn claim_batch(&self, ctx: &WorkerCtx, st: &mut ConnState<W::Parser>, answered: bool) -> Claimed {
         st.intended.clear();
         let depth = self.wire.load().pipeline as u64;
-        let mode = ctx.enter(clock::now_ns());
+        let free_at = clock::now_ns();
+        let mode = ctx.enter(free_at);
         st.open = matches!(mode, Mode::Open { .. });
         st.stage = ctx.stage();
         let Mode::Open { until } = mode else {
@@ -241,6 +243,14 @@ impl<W: Wire> Exchange<W> {
                 Some(t) => st.intended.push(t),
                 None => break,
             }
+        }
+        // Requests due before this connection came free from an answer: no connection was free
+        // (free ones claim ahead, sleeping until their request is due), every one waiting for an
+        // answer. (Requests due while connections were still opening are not counted: more
+        // connections would not have sent them sooner.)
+        let busy = if answered { st.intended.iter().take_while(|t| **t < free_at).count() as u64 } else { 0 };
+        if busy > 0 {
+            ctx.shard_at(first).on_due_busy(busy);
         }
         Claimed::Batch
     }
@@ -300,7 +310,7 @@ impl<W: Wire> Exchange<W> {
             if ctx.finished(last_ns) {
                 return Ended::RunOver;
             }
-            match self.claim_batch(ctx, st).await {
+            match self.claim_batch(ctx, st, served > 0).await {
                 Claimed::Batch => {}
                 Claimed::Again => {
                     last_ns = clock::now_ns();

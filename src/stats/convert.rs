@@ -178,7 +178,14 @@ impl RunResult {
             setup: None,
             loop_mode: if self.open_loop() { Loop::Open } else { Loop::Closed },
             pacing: m.pacing.clone(),
-            requests: Requests { total: s.requests_total(), ok: s.responses, errors: s.failed, sent: s.sent, in_flight: s.in_flight },
+            requests: Requests {
+                total: s.requests_total(),
+                ok: s.responses,
+                errors: s.failed,
+                sent: s.sent,
+                in_flight: s.in_flight,
+                due_while_busy: s.due_busy,
+            },
             accounting: AccountingDoc {
                 sent: acc.sent,
                 ok: acc.ok,
@@ -402,6 +409,7 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
     s.responses = d.requests.ok;
     s.failed = d.requests.errors;
     s.in_flight = d.requests.in_flight;
+    s.due_busy = d.requests.due_while_busy;
     for (code, n) in &d.status {
         let code: usize = code.parse().map_err(|_| format!("bad status code {code}"))?;
         *s.status.get_mut(code).ok_or_else(|| format!("bad status code {code}"))? = *n;

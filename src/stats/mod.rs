@@ -30,7 +30,7 @@ use hdrhistogram::Histogram;
 
 pub use checks::{CheckCounts, Judged};
 pub use errors::{Classified, ErrorClass, ProtocolReason};
-pub use parts::{Arrival, AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats};
+pub use parts::{close_slot, close_slot_name, Arrival, AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats, CLOSE_SLOTS};
 use result::ScenarioKind;
 
 /// `sent = ok + errors + in flight`: what became of every request (message, session) sent.
@@ -55,27 +55,6 @@ const SIGFIG: u8 = 3;
 /// Every three-digit status code has its own counter; slot 0 counts answers that carry no
 /// status (WebSocket messages) and is never reported as a status.
 const STATUS_SLOTS: usize = 1000;
-
-/// Slots of [`Shard::close_codes`].
-pub const CLOSE_SLOTS: usize = 18;
-
-/// The slot of a close code in [`Shard::close_codes`], and back.
-pub fn close_slot(code: Option<u16>) -> usize {
-    match code {
-        Some(c @ 1000..=1015) => (c - 1000) as usize,
-        None => 16,
-        Some(_) => 17,
-    }
-}
-
-/// The name of a close-code slot in reports: the code, "none" or "other".
-pub fn close_slot_name(slot: usize) -> String {
-    match slot {
-        0..=15 => (1000 + slot).to_string(),
-        16 => "none".to_string(),
-        _ => "other".to_string(),
-    }
-}
 
 /// A latency histogram with the crate's bounds.
 pub fn new_histogram() -> Histogram<u64> {
@@ -139,6 +118,10 @@ pub struct Shard {
     /// From the end of `-d` to the last connection closed (`--close-rate`), slowest worker's; 0: not measured.
     pub teardown_ns: u64,
     pub in_flight: u64,
+    /// Open loop: requests that came due before any connection was free to claim them (every
+    /// one waiting for an answer). Their lateness is, at least in part, a wait for a
+    /// connection, not the timer's.
+    pub due_busy: u64,
     /// Requests that were sent and failed (connect failures are not requests).
     pub failed: u64,
     interval: Interval,
@@ -219,6 +202,7 @@ impl Shard {
             open_samples: 0,
             teardown_ns: 0,
             in_flight: 0,
+            due_busy: 0,
             failed: 0,
             interval: Interval::new(),
         }
@@ -230,6 +214,11 @@ impl Shard {
         self.in_flight += requests;
         self.bytes_written += bytes;
         self.interval.sent += requests;
+    }
+
+    /// Open loop: `n` requests came due before a connection was free to claim them.
+    pub fn on_due_busy(&mut self, n: u64) {
+        self.due_busy += n;
     }
 
     /// A complete response that is a success. Times are clock nanoseconds.
@@ -556,6 +545,7 @@ impl Shard {
         self.open_samples = self.open_samples.max(o.open_samples);
         self.teardown_ns = self.teardown_ns.max(o.teardown_ns);
         self.in_flight += o.in_flight;
+        self.due_busy += o.due_busy;
         self.failed += o.failed;
     }
 

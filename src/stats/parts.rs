@@ -9,7 +9,28 @@
 use hdrhistogram::Histogram;
 
 use super::result::ScenarioKind;
-use super::{new_histogram, record, CLOSE_SLOTS};
+use super::{new_histogram, record};
+
+/// Slots of [`WsStats::close_codes`].
+pub const CLOSE_SLOTS: usize = 18;
+
+/// The slot of a close code in [`WsStats::close_codes`], and back.
+pub fn close_slot(code: Option<u16>) -> usize {
+    match code {
+        Some(c @ 1000..=1015) => (c - 1000) as usize,
+        None => 16,
+        Some(_) => 17,
+    }
+}
+
+/// The name of a close-code slot in reports: the code, "none" or "other".
+pub fn close_slot_name(slot: usize) -> String {
+    match slot {
+        0..=15 => (1000 + slot).to_string(),
+        16 => "none".to_string(),
+        _ => "other".to_string(),
+    }
+}
 
 /// TLS handshakes (after the TCP connect, before the protocol's opening).
 #[derive(Clone, Debug)]

@@ -95,6 +95,9 @@ const NS_PER_MS: f64 = 1e6;
 /// Send lateness (p99) above which open-loop pacing counts as not held. The runtime's timer
 /// ticks in 1 ms steps, so a millisecond or two of lateness is the floor, not saturation.
 pub const LATE_NS: u64 = 5_000_000;
+/// The share of sends that came due with every connection busy from which the pacing note and
+/// the saturation reason say so: at 1 % they reach the p99.
+pub const DUE_BUSY_NOTE: f64 = 0.01;
 
 pub(crate) fn ms(ns: u64) -> f64 {
     ns as f64 / NS_PER_MS
@@ -244,8 +247,14 @@ impl RunResult {
                 let p99 = late.value_at_quantile(0.99);
                 let p50 = self.shard.corrected.value_at_quantile(0.5);
                 if p99 > LATE_NS && p99 as f64 > 0.1 * p50 as f64 {
+                    let busy = match self.due_busy_share() {
+                        Some(share) if share >= DUE_BUSY_NOTE => {
+                            format!(" ({:.1}% of sends came due while every connection was busy)", share * 100.0)
+                        }
+                        Some(_) | None => String::new(),
+                    };
                     reasons.push(format!(
-                        "open-loop sends ran late (p99 send lateness {}): either every connection was busy (add -c) or the generator could not keep up",
+                        "open-loop sends ran late (p99 send lateness {}){busy}: either every connection was busy (add -c) or the generator could not keep up",
                         human(p99 as f64)
                     ));
                 }
@@ -271,13 +280,25 @@ impl RunResult {
         }
         let (p99, p50) = (late.value_at_quantile(0.99), self.shard.service.value_at_quantile(0.5));
         (p99 as f64 > 0.1 * p50 as f64).then(|| {
-            format!(
-                "send lateness p99 {} is above a tenth of the service p50 {}: latency below {} is the generator's own pacing",
-                human(p99 as f64),
-                human(p50 as f64),
-                human(p99 as f64)
-            )
+            let (p99, p50) = (human(p99 as f64), human(p50 as f64));
+            match self.due_busy_share() {
+                // One send in a hundred or more waited for a connection: that is in the p99.
+                Some(share) if share >= DUE_BUSY_NOTE => format!(
+                    "send lateness p99 {p99} is above a tenth of the service p50 {p50}: latency below {p99} is the generator's own: {:.1}% of sends came due while all {} connections were busy (add -c)",
+                    share * 100.0,
+                    self.meta.connections
+                ),
+                Some(_) | None => format!(
+                    "send lateness p99 {p99} is above a tenth of the service p50 {p50}: latency below {p99} is the generator's own pacing"
+                ),
+            }
         })
+    }
+
+    /// Open loop: the share of sends that came due while every connection was busy waiting for
+    /// an answer, so that part of their lateness was a wait for a connection, not the timer's. `None` in closed loop or before anything was sent.
+    pub fn due_busy_share(&self) -> Option<f64> {
+        (self.open_loop() && self.shard.sent > 0).then(|| self.shard.due_busy as f64 / self.shard.sent as f64)
     }
 
     /// The result as its JSON document (`stampede.result/1`).

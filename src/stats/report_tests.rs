@@ -352,6 +352,40 @@ fn late_sends_against_a_fast_service_are_called_the_generators_own_pacing() {
 }
 
 #[test]
+fn sends_that_waited_for_a_free_connection_are_counted_named_and_kept() {
+    let mut m = meta(Some(1000.0), 1.0);
+    m.pacing = Some("sleep".into());
+    let mut s = shard(1_000, 300_000);
+    s.on_due_busy(50); // of 1,002 sent: 5 %
+    let r = RunResult::new(m.clone(), s);
+    let note = r.pacing_note().expect("a note");
+    assert!(
+        note.contains("latency below 300") && note.contains("5.0% of sends came due while all 10 connections were busy (add -c)"),
+        "{note}"
+    );
+    let t = r.render_text();
+    assert!(t.contains("50 of 1,002 sends (5.0%) came due while every connection was waiting"), "{t}");
+    let v = r.to_json();
+    assert_eq!(at(&v, "requests.due_while_busy"), 50);
+    let back = RunResult::from_json(&v).unwrap();
+    assert_eq!(back.shard.due_busy, 50);
+    let mut both = back.shard.clone();
+    both.merge(&r.shard);
+    assert_eq!(both.due_busy, 100, "parts add up");
+    // below 1 %: counted and shown, the note stays the pacing one
+    let mut s = shard(1_000, 300_000);
+    s.on_due_busy(5);
+    let r = RunResult::new(m.clone(), s);
+    assert!(r.pacing_note().expect("a note").contains("generator's own pacing"));
+    assert!(r.render_text().contains("5 of 1,002 sends (0.5%) came due"));
+    // none: no line, no key (a result written before the field existed reads back the same)
+    let r = RunResult::new(m, shard(1_000, 300_000));
+    assert!(!r.render_text().contains("came due while"));
+    assert!(at(&r.to_json(), "requests.due_while_busy").is_null());
+    assert_eq!(RunResult::from_json(&r.to_json()).unwrap().shard.due_busy, 0);
+}
+
+#[test]
 fn chat_accounting_round_trips_and_merges_losslessly() {
     use crate::stats::Arrival;
     let part = |others: u64| {

@@ -203,6 +203,10 @@ pub struct Requests {
     pub errors: u64,
     pub sent: u64,
     pub in_flight: u64,
+    /// Open loop: requests that came due while every connection was waiting for an answer (absent
+    /// when none, and in results written before it existed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub due_while_busy: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -15,6 +15,10 @@ use super::result::ScenarioKind;
 use super::timeline::IntervalRec;
 use super::{AsrStats, ChatStats, ErrorClass, ScenarioStats};
 
+/// The share of sends that came due with every connection busy from which the latency table
+/// says how many (a few at the start, while connections open, are not worth a line).
+const DUE_BUSY_LINE: f64 = 0.001;
+
 /// Human duration from nanoseconds: µs below 1 ms, ms below 1 s, else s.
 pub fn human(ns: f64) -> String {
     if ns < 1e6 {
@@ -286,6 +290,15 @@ impl RunResult {
                 let _ = writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", name, fmt_q(hs[0], q), fmt_q(hs[1], q), fmt_q(hs[2], q));
             }
             let _ = writeln!(o, "  (corrected: from the intended send time; service: from the actual send)");
+            if let Some(share) = self.due_busy_share().filter(|s| *s >= DUE_BUSY_LINE) {
+                let _ = writeln!(
+                    o,
+                    "  {} of {} sends ({:.1}%) came due while every connection was waiting for an answer: they waited for one",
+                    grouped(s.due_busy as f64),
+                    grouped(s.sent as f64),
+                    share * 100.0
+                );
+            }
             if let Some(note) = self.pacing_note() {
                 let _ = writeln!(o, "  WARNING: {note}");
             }
