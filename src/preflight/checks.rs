@@ -284,21 +284,35 @@ fn memory(host: &Host, plan: &Plan) -> Check {
     }
 }
 
+/// `tcp_mem` bounds the memory of data waiting in socket buffers, not the sockets themselves: an
+/// idle socket holds none of it (16,000 idle loopback sockets here: `mem 0` pages in
+/// /proc/net/sockstat; their kernel memory is slab, counted under `memory`). A socket with data
+/// queued is charged whole pages, so the check asks for room for a quarter of the sockets to hold
+/// a page at once — more than heartbeats spread over time or a load at its depth queue.
 fn tcp_mem(host: &Host, plan: &Plan) -> Check {
     let name = "net.ipv4.tcp_mem";
     let Some(high) = host.tcp_mem_high else { return unreadable(name, name) };
     let high_bytes = high * 4096;
-    let need = sockets(plan) * KERNEL_BYTES_PER_SOCKET;
+    let need = sockets(plan) * 4096 / 4;
     let observed = format!(
         "high {high} pages ({} MiB); tcp_rmem default {} B, tcp_wmem default {} B",
         high_bytes >> 20,
         host.rmem_default.map_or("?".into(), |v| v.to_string()),
         host.wmem_default.map_or("?".into(), |v| v.to_string())
     );
-    let needed = format!("> {} MiB for {} idle sockets", need >> 20, sockets(plan));
+    let needed = format!(
+        "> {} MiB: a page of queued data on a quarter of {} sockets at once (idle sockets hold none of it)",
+        need >> 20,
+        sockets(plan)
+    );
     if need > high_bytes {
-        row(name, Status::Warn, observed, needed)
-            .fix("raise the third value of net.ipv4.tcp_mem (pages), e.g. sysctl -w net.ipv4.tcp_mem=\"786432 1048576 1572864\"")
+        // high: the need in pages, up to a multiple of 65,536; pressure at 2/3 and low at 1/2 of it
+        let pages = (need / 4096).div_ceil(65_536) * 65_536;
+        row(name, Status::Warn, observed, needed).fix(format!(
+            "raise net.ipv4.tcp_mem (pages): sysctl -w net.ipv4.tcp_mem=\"{} {} {pages}\"",
+            pages / 2,
+            pages / 3 * 2
+        ))
     } else {
         row(name, Status::Pass, observed, needed)
     }

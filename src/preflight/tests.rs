@@ -319,6 +319,21 @@ fn teardown_and_map_checks_for_a_million() {
 }
 
 #[test]
+fn tcp_mem_is_room_for_queued_data_not_for_idle_sockets() {
+    // high 575,802 pages (2.2 GiB): a million pairs (2M sockets) need a page queued on a
+    // quarter of them, 1.9 GiB; idle sockets hold none (slab is the memory row's)
+    let root = million_box("c1m-tcpmem");
+    let r = run(root.path(), &million());
+    let c = row(&r, "net.ipv4.tcp_mem");
+    assert_eq!(c.status, Status::Pass, "{} / {}", c.observed, c.needed);
+    assert!(c.needed.contains("idle sockets hold none"), "{}", c.needed);
+    let r = run(root.path(), &Plan { connections: 3_000_000, ..million() });
+    let c = row(&r, "net.ipv4.tcp_mem");
+    assert_eq!(c.status, Status::Warn, "6M sockets: 5.7 GiB: {}", c.needed);
+    assert_eq!(c.fix.as_deref(), Some("raise net.ipv4.tcp_mem (pages): sysctl -w net.ipv4.tcp_mem=\"753664 1004884 1507328\""));
+}
+
+#[test]
 fn memory_counts_a_local_server_too() {
     let root = million_box("c1m-mem");
     let local = run(root.path(), &million());
