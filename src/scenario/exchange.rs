@@ -244,13 +244,12 @@ impl<W: Wire> Exchange<W> {
                 None => break,
             }
         }
-        // Requests due before this connection came free from an answer: no connection was free
-        // (free ones claim ahead, sleeping until their request is due), every one waiting for an
-        // answer. (Requests due while connections were still opening are not counted: more
-        // connections would not have sent them sooner.)
-        let busy = if answered { st.intended.iter().take_while(|t| **t < free_at).count() as u64 } else { 0 };
-        if busy > 0 {
-            ctx.shard_at(first).on_due_busy(busy);
+        // Requests due before this connection came free: no connection was (free ones claim
+        // ahead, sleeping until their request is due), every one waiting for an answer or, when
+        // this is the connection's first batch, still opening.
+        let due_before = st.intended.iter().take_while(|t| **t < free_at).count() as u64;
+        if due_before > 0 {
+            ctx.shard_at(first).due.record(due_before, answered);
         }
         Claimed::Batch
     }

@@ -14,7 +14,7 @@ use super::result::{
     OpeningsDoc, PartDoc, PartLatency, Rate, Requests, ResultDoc, Segments, Sessions, Short, StageDoc, TlsDoc, SCHEMA,
 };
 use super::timeline::{IntervalRec, MonitorSeries, StageResult};
-use super::{new_histogram, AsrStats, ChatStats, ErrorClass, ProtocolReason, ScenarioStats, Shard};
+use super::{new_histogram, AsrStats, ChatStats, DueUnsent, ErrorClass, ProtocolReason, ScenarioStats, Shard};
 
 /// p50 / p99 / max in ms, or nulls when nothing was recorded.
 fn short(h: &Histogram<u64>) -> Short {
@@ -184,7 +184,8 @@ impl RunResult {
                 errors: s.failed,
                 sent: s.sent,
                 in_flight: s.in_flight,
-                due_while_busy: s.due_busy,
+                due_while_busy: (self.open_loop() && s.due.known).then_some(s.due.busy),
+                due_while_opening: (self.open_loop() && s.due.known).then_some(s.due.opening),
             },
             accounting: AccountingDoc {
                 sent: acc.sent,
@@ -409,7 +410,11 @@ fn shard(d: &ResultDoc) -> Result<Shard, String> {
     s.responses = d.requests.ok;
     s.failed = d.requests.errors;
     s.in_flight = d.requests.in_flight;
-    s.due_busy = d.requests.due_while_busy;
+    s.due = match (d.requests.due_while_busy, d.requests.due_while_opening) {
+        (Some(busy), opening) => DueUnsent { busy, opening: opening.unwrap_or(0), known: true },
+        // open loop before they were counted: unknown (closed loop never has any)
+        (None, _) => DueUnsent { known: d.rate.target_per_s.is_none(), ..DueUnsent::default() },
+    };
     for (code, n) in &d.status {
         let code: usize = code.parse().map_err(|_| format!("bad status code {code}"))?;
         *s.status.get_mut(code).ok_or_else(|| format!("bad status code {code}"))? = *n;

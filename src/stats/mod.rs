@@ -30,7 +30,7 @@ use hdrhistogram::Histogram;
 
 pub use checks::{CheckCounts, Judged};
 pub use errors::{Classified, ErrorClass, ProtocolReason};
-pub use parts::{close_slot, close_slot_name, Arrival, AsrStats, ChatStats, ScenarioStats, TlsStats, WsStats, CLOSE_SLOTS};
+pub use parts::{close_slot, close_slot_name, Arrival, AsrStats, ChatStats, DueUnsent, ScenarioStats, TlsStats, WsStats, CLOSE_SLOTS};
 use result::ScenarioKind;
 
 /// `sent = ok + errors + in flight`: what became of every request (message, session) sent.
@@ -118,10 +118,8 @@ pub struct Shard {
     /// From the end of `-d` to the last connection closed (`--close-rate`), slowest worker's; 0: not measured.
     pub teardown_ns: u64,
     pub in_flight: u64,
-    /// Open loop: requests that came due before any connection was free to claim them (every
-    /// one waiting for an answer). Their lateness is, at least in part, a wait for a
-    /// connection, not the timer's.
-    pub due_busy: u64,
+    /// Open loop: requests that came due before any connection was free to claim them.
+    pub due: DueUnsent,
     /// Requests that were sent and failed (connect failures are not requests).
     pub failed: u64,
     interval: Interval,
@@ -202,7 +200,7 @@ impl Shard {
             open_samples: 0,
             teardown_ns: 0,
             in_flight: 0,
-            due_busy: 0,
+            due: DueUnsent::default(),
             failed: 0,
             interval: Interval::new(),
         }
@@ -214,11 +212,6 @@ impl Shard {
         self.in_flight += requests;
         self.bytes_written += bytes;
         self.interval.sent += requests;
-    }
-
-    /// Open loop: `n` requests came due before a connection was free to claim them.
-    pub fn on_due_busy(&mut self, n: u64) {
-        self.due_busy += n;
     }
 
     /// A complete response that is a success. Times are clock nanoseconds.
@@ -545,7 +538,7 @@ impl Shard {
         self.open_samples = self.open_samples.max(o.open_samples);
         self.teardown_ns = self.teardown_ns.max(o.teardown_ns);
         self.in_flight += o.in_flight;
-        self.due_busy += o.due_busy;
+        self.due.merge(&o.due);
         self.failed += o.failed;
     }
 

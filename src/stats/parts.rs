@@ -32,6 +32,41 @@ pub fn close_slot_name(slot: usize) -> String {
     }
 }
 
+/// Open loop: requests that came due before any connection was free to claim them (free ones
+/// claim ahead), every one waiting for an answer (`busy`) or, for a connection's first batch,
+/// still opening (`opening`). Their lateness is, at least in part, that wait, not the timer's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueUnsent {
+    pub busy: u64,
+    pub opening: u64,
+    /// False for a result written before these were counted: its counts are unknown, not 0.
+    pub known: bool,
+}
+
+impl Default for DueUnsent {
+    fn default() -> Self {
+        DueUnsent { busy: 0, opening: 0, known: true }
+    }
+}
+
+impl DueUnsent {
+    /// `n` requests came due before a connection was free: the claimer came free from an
+    /// answer (`answered`), or from its connect.
+    pub fn record(&mut self, n: u64, answered: bool) {
+        if answered {
+            self.busy += n;
+        } else {
+            self.opening += n;
+        }
+    }
+
+    pub fn merge(&mut self, o: &DueUnsent) {
+        self.busy += o.busy;
+        self.opening += o.opening;
+        self.known &= o.known;
+    }
+}
+
 /// TLS handshakes (after the TCP connect, before the protocol's opening).
 #[derive(Clone, Debug)]
 pub struct TlsStats {

@@ -247,16 +247,20 @@ impl RunResult {
                 let p99 = late.value_at_quantile(0.99);
                 let p50 = self.shard.corrected.value_at_quantile(0.5);
                 if p99 > LATE_NS && p99 as f64 > 0.1 * p50 as f64 {
-                    let busy = match self.due_busy_share() {
-                        Some(share) if share >= DUE_BUSY_NOTE => {
-                            format!(" ({:.1}% of sends came due while every connection was busy)", share * 100.0)
-                        }
-                        Some(_) | None => String::new(),
-                    };
-                    reasons.push(format!(
-                        "open-loop sends ran late (p99 send lateness {}){busy}: either every connection was busy (add -c) or the generator could not keep up",
-                        human(p99 as f64)
-                    ));
+                    let late = human(p99 as f64);
+                    match self.due_unsent_shares() {
+                        Some((busy, _)) if busy >= DUE_BUSY_NOTE => reasons.push(format!(
+                            "open-loop sends ran late (p99 send lateness {late}): {:.1}% came due while every connection was busy: add -c, unless the generator could not keep up",
+                            busy * 100.0
+                        )),
+                        // A connect burst, not the generator: the pacing note says so.
+                        Some((_, opening)) if opening >= DUE_BUSY_NOTE => {}
+                        Some(_) => reasons.push(format!("open-loop sends ran late (p99 send lateness {late}) with connections free: the generator could not keep up")),
+                        // a result written before the waits were counted
+                        None => reasons.push(format!(
+                            "open-loop sends ran late (p99 send lateness {late}): either every connection was busy (add -c) or the generator could not keep up"
+                        )),
+                    }
                 }
             }
             // Answers of any status: a target that refuses fast (429) is not a slow generator.
@@ -281,12 +285,17 @@ impl RunResult {
         let (p99, p50) = (late.value_at_quantile(0.99), self.shard.service.value_at_quantile(0.5));
         (p99 as f64 > 0.1 * p50 as f64).then(|| {
             let (p99, p50) = (human(p99 as f64), human(p50 as f64));
-            match self.due_busy_share() {
+            match self.due_unsent_shares() {
                 // One send in a hundred or more waited for a connection: that is in the p99.
-                Some(share) if share >= DUE_BUSY_NOTE => format!(
+                Some((busy, _)) if busy >= DUE_BUSY_NOTE => format!(
                     "send lateness p99 {p99} is above a tenth of the service p50 {p50}: latency below {p99} is the generator's own: {:.1}% of sends came due while all {} connections were busy (add -c)",
-                    share * 100.0,
+                    busy * 100.0,
                     self.meta.connections
+                ),
+                Some((_, opening)) if opening >= DUE_BUSY_NOTE => format!(
+                    "send lateness p99 {p99} is above a tenth of the service p50 {p50}: latency below {p99} is the generator's own: {:.1}% of sends came due while their connections were still opening (connect p99 {})",
+                    opening * 100.0,
+                    human(self.shard.connect.value_at_quantile(0.99) as f64)
                 ),
                 Some(_) | None => format!(
                     "send lateness p99 {p99} is above a tenth of the service p50 {p50}: latency below {p99} is the generator's own pacing"
@@ -295,10 +304,13 @@ impl RunResult {
         })
     }
 
-    /// Open loop: the share of sends that came due while every connection was busy waiting for
-    /// an answer, so that part of their lateness was a wait for a connection, not the timer's. `None` in closed loop or before anything was sent.
-    pub fn due_busy_share(&self) -> Option<f64> {
-        (self.open_loop() && self.shard.sent > 0).then(|| self.shard.due_busy as f64 / self.shard.sent as f64)
+    /// Open loop: the shares of sends that came due with no connection free, every one waiting
+    /// for an answer and with the connections still opening (a connect burst, a ramp), so that
+    /// part of their lateness was a wait for a connection, not the timer's. `None` in closed
+    /// loop or before anything was sent.
+    pub fn due_unsent_shares(&self) -> Option<(f64, f64)> {
+        let (sent, due) = (self.shard.sent as f64, &self.shard.due);
+        (self.open_loop() && self.shard.sent > 0 && due.known).then(|| (due.busy as f64 / sent, due.opening as f64 / sent))
     }
 
     /// The result as its JSON document (`stampede.result/1`).

@@ -356,7 +356,7 @@ fn sends_that_waited_for_a_free_connection_are_counted_named_and_kept() {
     let mut m = meta(Some(1000.0), 1.0);
     m.pacing = Some("sleep".into());
     let mut s = shard(1_000, 300_000);
-    s.on_due_busy(50); // of 1,002 sent: 5 %
+    s.due.record(50, true); // of 1,002 sent: 5 %
     let r = RunResult::new(m.clone(), s);
     let note = r.pacing_note().expect("a note");
     assert!(
@@ -368,21 +368,38 @@ fn sends_that_waited_for_a_free_connection_are_counted_named_and_kept() {
     let v = r.to_json();
     assert_eq!(at(&v, "requests.due_while_busy"), 50);
     let back = RunResult::from_json(&v).unwrap();
-    assert_eq!(back.shard.due_busy, 50);
+    assert_eq!(back.shard.due.busy, 50);
     let mut both = back.shard.clone();
     both.merge(&r.shard);
-    assert_eq!(both.due_busy, 100, "parts add up");
+    assert_eq!(both.due.busy, 100, "parts add up");
     // below 1 %: counted and shown, the note stays the pacing one
     let mut s = shard(1_000, 300_000);
-    s.on_due_busy(5);
+    s.due.record(5, true);
     let r = RunResult::new(m.clone(), s);
     assert!(r.pacing_note().expect("a note").contains("generator's own pacing"));
     assert!(r.render_text().contains("5 of 1,002 sends (0.5%) came due"));
-    // none: no line, no key (a result written before the field existed reads back the same)
+    // due while the connections were still opening (a connect burst): said so, not "add -c"
+    let mut s = shard(1_000, 300_000);
+    s.due.record(30, false);
+    let r = RunResult::new(m.clone(), s);
+    let note = r.pacing_note().expect("a note");
+    assert!(note.contains("3.0% of sends came due while their connections were still opening (connect p99 1.00ms)"), "{note}");
+    assert!(r.render_text().contains("30 of 1,002 sends (3.0%) came due while their connections were still opening"));
+    let back = RunResult::from_json(&r.to_json()).unwrap();
+    assert_eq!((back.shard.due.opening, back.shard.due.busy), (30, 0));
+    // none: no line, the keys say 0
     let r = RunResult::new(m, shard(1_000, 300_000));
     assert!(!r.render_text().contains("came due while"));
-    assert!(at(&r.to_json(), "requests.due_while_busy").is_null());
-    assert_eq!(RunResult::from_json(&r.to_json()).unwrap().shard.due_busy, 0);
+    assert_eq!(at(&r.to_json(), "requests.due_while_busy"), 0);
+    assert_eq!(at(&r.to_json(), "requests.due_while_opening"), 0);
+    // a result written before they were counted: unknown, not 0 (it reads back in its words)
+    let mut v = r.to_json();
+    v["requests"].as_object_mut().unwrap().retain(|k, _| !k.starts_with("due_"));
+    let old = RunResult::from_json(&v).unwrap();
+    assert!(!old.shard.due.known && old.due_unsent_shares().is_none());
+    assert!(at(&old.to_json(), "requests.due_while_busy").is_null());
+    // closed loop: never written
+    assert!(at(&RunResult::new(meta(None, 1.0), shard(10, 0)).to_json(), "requests.due_while_busy").is_null());
 }
 
 #[test]

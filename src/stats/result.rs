@@ -204,9 +204,13 @@ pub struct Requests {
     pub sent: u64,
     pub in_flight: u64,
     /// Open loop: requests that came due while every connection was waiting for an answer (absent
-    /// when none, and in results written before it existed).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub due_while_busy: u64,
+    /// in closed loop, and in results written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_while_busy: Option<u64>,
+    /// Open loop: requests that came due while the connections that could send them were still
+    /// opening (a connect burst, a ramp); absent in closed loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_while_opening: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

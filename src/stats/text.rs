@@ -290,14 +290,15 @@ impl RunResult {
                 let _ = writeln!(o, "  {:<8} {:>12} {:>12} {:>12}", name, fmt_q(hs[0], q), fmt_q(hs[1], q), fmt_q(hs[2], q));
             }
             let _ = writeln!(o, "  (corrected: from the intended send time; service: from the actual send)");
-            if let Some(share) = self.due_busy_share().filter(|s| *s >= DUE_BUSY_LINE) {
-                let _ = writeln!(
-                    o,
-                    "  {} of {} sends ({:.1}%) came due while every connection was waiting for an answer: they waited for one",
-                    grouped(s.due_busy as f64),
-                    grouped(s.sent as f64),
-                    share * 100.0
-                );
+            if let Some((busy, opening)) = self.due_unsent_shares() {
+                let why = [
+                    (busy, s.due.busy, "every connection was waiting for an answer"),
+                    (opening, s.due.opening, "their connections were still opening"),
+                ];
+                for (share, n, why) in why.into_iter().filter(|(share, _, _)| *share >= DUE_BUSY_LINE) {
+                    let (n, sent) = (grouped(n as f64), grouped(s.sent as f64));
+                    let _ = writeln!(o, "  {n} of {sent} sends ({:.1}%) came due while {why}: they waited for a connection", share * 100.0);
+                }
             }
             if let Some(note) = self.pacing_note() {
                 let _ = writeln!(o, "  WARNING: {note}");
