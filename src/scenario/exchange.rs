@@ -421,6 +421,12 @@ impl<W: Wire> Exchange<W> {
         // on loopback the write runs the peer's receive path and wakes it (tens of µs in a VM),
         // which is transmission, not the pacer's lateness.
         let sent_ns = clock::now_ns();
+        if !st.open {
+            // A closed-loop request counts in the stage of its send time: one claimed just
+            // before a stage boundary and sent after it is that next stage's request, its bytes too.
+            ctx.catch_up(sent_ns);
+            st.stage = ctx.stage();
+        }
         let (res, len) = if self.wire.per_request() {
             // Boxed: only `raw --seq` sends per-connection bytes; the shared path below
             // keeps the connection task as small as it was.
