@@ -9,7 +9,11 @@
 # achieved, and the generator's CPU (user+sys of its process) as a share of one core and per
 # request; then each mode's CPU in total.
 #
-# Env: ROUNDS (1) DURATION (4) CONNS (16) RATES ("100 2000 50000 150000") MODES ("sleep spin")
+# Env: ROUNDS (1) DURATION (4) CONNS (auto: 16, or more at high rates: enough for 4 ms of sends,
+#      rate × 0.004, at most 128 (more costs the target: 600 halved nginx's rate here), so that a
+#      target's millisecond stall does not leave every connection waiting for an answer — the
+#      column busy% shows the share of sends that still found none free; that wait is in send
+#      lateness but is not the timer's) RATES ("100 2000 50000 150000") MODES ("sleep spin")
 #      PORT (18082) TARGET_CPU (0) GEN_CPU (1) TARGET=nginx|stampede (auto) NO_APT=1
 #      NICE (-10: the target and the generator run at this nice level, so that other work on a
 #      shared machine disturbs them less; 0 to leave it)
@@ -27,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-4}; CONNS=${CONNS:-16}; PORT=${PORT:-18082}
+ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-4}; CONNS=${CONNS:-auto}; PORT=${PORT:-18082}
 TARGET_CPU=${TARGET_CPU:-0}; GEN_CPU=${GEN_CPU:-1}; NICE=${NICE:--10}
 RATES=${RATES:-"100 2000 50000 150000"}; MODES=${MODES:-"sleep spin"}
 MIN_SENDS=${MIN_SENDS:-1000}; FLOOR=${FLOOR:-1}
@@ -40,6 +44,8 @@ if [ "$FLOOR" = 1 ]; then
   floor_bin=${CARGO_TARGET_DIR:-target}/release/examples/pacing_floor
 fi
 rows="$work/rows"
+# Connections for a run at rate $1.
+conns_for() { if [ "$CONNS" = auto ]; then python3 -c "import sys; print(min(128, max(16, round(float(sys.argv[1]) * 0.004))))" "$1"; else echo "$CONNS"; fi; }
 # Seconds a run at rate $1 lasts: DURATION, or longer to send MIN_SENDS.
 secs_for() { python3 -c "import math,sys; print(max(int(sys.argv[1]), math.ceil(float(sys.argv[2]) / float(sys.argv[3]))))" "$DURATION" "$MIN_SENDS" "$1"; }
 
@@ -63,7 +69,7 @@ run_one() { # $1 = mode, $2 = rate
   local j="$work/p.json" out b=$bin flag=(--pacing "$1")
   [ "$1" = base ] && { b=$BASE_BIN; flag=(); }
   rm -f "$j"
-  out=$(cpu_of nice -n "$NICE" taskset -c "$GEN_CPU" "$b" http "$url" -c "$CONNS" -t 1 -R "$2" -d "$(secs_for "$2")s" \
+  out=$(cpu_of nice -n "$NICE" taskset -c "$GEN_CPU" "$b" http "$url" -c "$(conns_for "$2")" -t 1 -R "$2" -d "$(secs_for "$2")s" \
         "${flag[@]}" -q --no-preflight --json "$j" 2>&1) || true
   python3 - "$1" "$2" "$j" "$out" "$rows" <<'PY'
 import json, re, sys
@@ -85,7 +91,8 @@ u, s = map(float, re.search(r"CPU ([\d.]+) ([\d.]+)", out).groups())
 n = max(v["requests"]["total"], 1); dur = max(v["duration_s"], 1e-9)
 cell = lambda col: "/".join(f"{rows[p][col]:.0f}" if p in rows else "-" for p in ("p50", "p99", "p99.9"))
 assert mode == "base" or v.get("pacing") == mode, f"the result says pacing {v.get('pacing')}, asked {mode}"
-print(f"{mode:<11} {rate:>8.0f} {v['rate']['achieved_per_s']:>9.0f} {cell(0):>18} {cell(1):>18} {cell(2):>18} "
+busy = 100 * v["requests"].get("due_while_busy", 0) / max(v["requests"]["sent"], 1)
+print(f"{mode:<11} {rate:>8.0f} {v['rate']['achieved_per_s']:>9.0f} {v['connections']['planned']:>5} {busy:>6.2f} {cell(0):>18} {cell(1):>18} {cell(2):>18} "
       f"{100*(u+s)/dur:>6.0f}% {(u+s)*1e6/n:>8.2f}   CPUSEC {u+s:.3f}")
 with open(rows_path, "a") as f:
     late = rows.get("p99", [float("nan")] * 3)[2]
@@ -103,16 +110,16 @@ i = out.index("late_us")
 p50, p99, p999 = (float(x) for x in out[i + 1:i + 4])
 stalls = f"  stalled {out[out.index('stall_ms') + 1]} ms in all, {float(out[out.index('max_stall_us') + 1]) / 1e3:.1f} ms at most" if mode == "spin" else ""
 cell = f"{p50:.0f}/{p99:.0f}/{p999:.0f}"
-print(f"{'floor-' + mode:<11} {rate:>8.0f} {'-':>9} {'-':>18} {'-':>18} {cell:>18}{stalls}")
+print(f"{'floor-' + mode:<11} {rate:>8.0f} {'-':>9} {'-':>5} {'-':>6} {'-':>18} {'-':>18} {cell:>18}{stalls}")
 with open(rows_path, "a") as f:
     f.write(f"floor-{mode} {rate:.0f} - {p99}\n")
 PY
 }
 
 echo "machine: $(nproc) CPUs, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "target:  $target_name on CPU $TARGET_CPU; stampede on CPU $GEN_CPU, 1 thread, $CONNS connections, ${DURATION}s per run (at least $MIN_SENDS sends), $ROUNDS round(s), nice $NICE$(autogroup_note)"
-echo "latencies in µs as p50/p99/p99.9; CPU = user+sys of the generator over the run's wall time, and per request"
-printf '%-11s %8s %9s %18s %18s %18s %7s %8s\n' mode "rate/s" achieved "corrected" "service" "send late" "CPU" "µs/req"
+echo "target:  $target_name on CPU $TARGET_CPU; stampede on CPU $GEN_CPU, 1 thread, $CONNS connections$([ "$CONNS" = auto ] && echo " (16, or rate × 4 ms up to 128)"), ${DURATION}s per run (at least $MIN_SENDS sends), $ROUNDS round(s), nice $NICE$(autogroup_note)"
+echo "latencies in µs as p50/p99/p99.9; busy% = sends that came due while every connection was waiting for an answer; CPU = user+sys of the generator over the run's wall time, and per request"
+printf '%-11s %8s %9s %5s %6s %18s %18s %18s %7s %8s\n' mode "rate/s" achieved conns "busy%"  "corrected" "service" "send late" "CPU" "µs/req"
 declare -A cpu_total
 for r in $(seq 1 "$ROUNDS"); do
   for rate in $RATES; do
